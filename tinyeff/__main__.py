@@ -1,0 +1,4 @@
+"""``python -m tinyeff`` runs the command-line interface."""
+from tinyeff.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""``tinyeff info``: versions, CPU features, and which kernel tier runs each kernel (and why not others)."""
+import json
+import platform
+
+import numpy as np
+
+
+def register(subparsers):
+    p = subparsers.add_parser("info", help="show kernel tiers, CPU features and energy meters")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def collect():
+    """Everything ``tinyeff info`` shows, as a dict."""
+    from tinyeff import kernels
+    from tinyeff.kernels import cpu
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpu_features": cpu.features(),
+        "kernels": kernels.report(),
+    }
+    try:
+        from tinyeff.energy import probe
+        info["energy"] = probe.probe_all()
+    except ImportError as exc:  # energy package not installed in this build
+        info["energy"] = {"error": str(exc)}
+    return info
+
+
+def run(args):
+    info = collect()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"python {info['python']}, numpy {info['numpy']}")
+    flags = [k for k, v in info["cpu_features"].items() if v]
+    print(f"CPU features used by kernels: {', '.join(flags) or 'none detected'}")
+    print("\nkernel                      active  why other tiers are off")
+    for row in info["kernels"]:
+        off = "; ".join(f"{t}: {r}" for t, r in row["tiers"].items() if r != "ok" and t != row["active"])
+        print(f"  {row['kernel']:<26}{row['active']:<8}{off}")
+    energy = info["energy"]
+    print("\nenergy meters:")
+    if isinstance(energy, dict) and "error" in energy:
+        print(f"  unavailable: {energy['error']}")
+    else:
+        for line in energy.get("lines", []) if isinstance(energy, dict) else energy:
+            print(f"  {line}")
+    return 0

@@ -1,0 +1,25 @@
+"""The few exception types tinyeff raises besides ValueError/TypeError, so callers can catch them."""
+
+
+class TinyeffError(Exception):
+    """Base class of tinyeff's own errors."""
+
+
+class DataFormatError(TinyeffError, ValueError):
+    """A data file is truncated, corrupt, mislabeled or not in the format its name promises."""
+
+
+class ChecksumError(TinyeffError, ValueError):
+    """A downloaded or cached file does not match its published checksum."""
+
+
+class KernelUnavailable(TinyeffError, RuntimeError):
+    """A kernel tier was asked for that cannot run on this machine (the message says why)."""
+
+
+class ModelFileError(TinyeffError, ValueError):
+    """A model file is truncated, from another architecture, or holds tensors of the wrong shape."""
+
+
+class EnergyMeterError(TinyeffError, RuntimeError):
+    """An energy meter cannot be read (permission, missing counter, frozen counter)."""

@@ -1,0 +1,5 @@
+"""Numba tier: jitted kernels with the same names and signatures as ``ref/``.
+
+Importing this package registers every Numba kernel. Each module keeps its loops in private
+``@njit(cache=True)`` functions that take plain arrays, and a thin wrapper that validates once.
+"""

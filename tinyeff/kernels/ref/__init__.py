@@ -1,0 +1,2 @@
+"""Reference tier: plain NumPy, the contract every faster tier must meet."""
+from tinyeff.kernels.ref import gemm, im2col  # noqa: F401

@@ -1,0 +1,30 @@
+"""Reference GEMM kernels. Inside a GEMM, M x K times K x N gives M x N (row-major).
+
+``gemm_f32`` is float32 BLAS through NumPy: on this machine NumPy's BLAS is the bar the faster tiers
+have to beat, so the reference is also a strong baseline, not a triple loop.
+"""
+import numpy as np
+
+from tinyeff.kernels.registry import register
+
+
+def check_matmul(a, b, dtype, name):
+    """Validate a 2-D GEMM pair: shapes agree, dtype is ``dtype``; raise ValueError/TypeError."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"{name}: expected 2-D operands, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"{name}: inner dimensions differ, a is {a.shape} and b is {b.shape} "
+                         f"(a must be M x K and b K x N)")
+    if dtype is not None and (a.dtype != dtype or b.dtype != dtype):
+        raise TypeError(f"{name}: expected {np.dtype(dtype)} operands, got {a.dtype} and {b.dtype}")
+
+
+@register("gemm_f32", tier="ref")
+def gemm_f32(a, b):
+    """float (M, K) @ float (K, N) -> (M, N) in the operands' dtype.
+
+    The contract: float32 inputs give a float32 result equal to ``a @ b`` up to accumulation order.
+    The reference also accepts float64 (used by gradient checks); faster tiers accept float32 only.
+    """
+    check_matmul(a, b, dtype=None, name="gemm_f32")
+    return a @ b
