@@ -1,0 +1,95 @@
+"""Numba sparse conv and linear: the direct sparse loop over CSR rows (see ref/sparse.py).
+
+One jitted loop serves all four kernels. For every (image, row) pair, where a row is an output
+channel (conv) or an output feature (linear), it sums ``value * src[offset + p]`` over the row's
+nonzeros into a contiguous accumulator of length L, then writes the accumulator (plus bias, maybe
+ReLU) to the output through general strides. For a conv, ``src`` is the flat-shift layout from
+``direct_conv_layout`` and p runs over output pixels; for a linear layer ``src`` is x transposed,
+(IN, N), and p runs over the batch. Work is proportional to nnz, never to the dense weight size.
+"""
+import numpy as np
+from numba import njit, prange
+
+from tinyeff.kernels.ref.sparse import (check_sparse_args, direct_conv_layout, tap_offsets)
+from tinyeff.kernels.registry import register
+
+
+@njit(cache=True, parallel=True)
+def _sprows_loops(indptr, offsets, data, src, img_stride, nimg, length, ws, ow_valid, bias, relu,
+                  out, os_img, os_row, os_h, os_w):
+    """out[img*os_img + row*os_row + oh*os_h + ow*os_w] = bias[row] + sum_j data[j] *
+    src[img*img_stride + offsets[j] + oh*ws + ow], for ow < ow_valid (``out`` and ``src`` flat)."""
+    rows = indptr.size - 1
+    for t in prange(nimg * rows):              # independent (image, row) pairs
+        img, row = t // rows, t % rows
+        acc = np.zeros(length, dtype=out.dtype)
+        base = img * img_stride
+        for j in range(indptr[row], indptr[row + 1]):
+            v = data[j]
+            start = base + offsets[j]
+            for p in range(length):            # contiguous axpy: the loop LLVM vectorizes
+                acc[p] += v * src[start + p]
+        b = bias[row]
+        obase = img * os_img + row * os_row
+        for oh in range((length + ws - 1) // ws):
+            for ow in range(ow_valid):         # columns ow >= ow_valid were padding: drop them
+                y = acc[oh * ws + ow] + b
+                if relu and y < 0:
+                    y = 0
+                out[obase + oh * os_h + ow * os_w] = y
+
+
+def _run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype):
+    """Lower to the flat-shift layout and run the loop; returns (N, OC, OH, OW) ``acc_dtype``."""
+    oc, _, kh, kw = packed.shape
+    src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation,
+                                                             pad_value)
+    offsets = tap_offsets(packed, stride, dilation, src.shape[2], ws)
+    n = x.shape[0]
+    out = np.empty((n, oc, oh, ow), dtype=acc_dtype)
+    b = np.zeros(oc, dtype=acc_dtype) if bias is None else bias
+    _sprows_loops(packed.indptr, offsets, packed.data.astype(acc_dtype), src.reshape(-1),
+                  img_stride, n, length, ws, ow, b, relu, out.reshape(-1),
+                  oc * oh * ow, oh * ow, ow, 1)
+    return out
+
+
+def _run_linear(x, packed, bias, relu, acc_dtype):
+    """Run the loop with src = x.T (IN, N): row o accumulates over the batch, p = image."""
+    out_features = packed.shape[0]
+    n = x.shape[0]
+    xt = np.ascontiguousarray(x.T)                                  # (IN, N)
+    out = np.empty((n, out_features), dtype=acc_dtype)
+    b = np.zeros(out_features, dtype=acc_dtype) if bias is None else bias
+    _sprows_loops(packed.indptr, packed.indices * n, packed.data.astype(acc_dtype), xt.reshape(-1),
+                  0, 1, n, n, n, b, relu, out.reshape(-1), 0, 1, 0, out_features)
+    return out
+
+
+@register("spconv_f32_csr", tier="numba")
+def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False):
+    """See ref/sparse.py."""
+    check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, True, "spconv_f32_csr")
+    return _run_conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32)
+
+
+@register("splinear_f32_csr", tier="numba")
+def splinear_f32_csr(x, packed, bias=None, relu=False):
+    """See ref/sparse.py."""
+    check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, False,
+                      "splinear_f32_csr")
+    return _run_linear(x, packed, bias, relu, np.float32)
+
+
+@register("spconv_u8s8_csr", tier="numba")
+def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_value=0):
+    """See ref/sparse.py."""
+    check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, True, "spconv_u8s8_csr")
+    return _run_conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32)
+
+
+@register("splinear_u8s8_csr", tier="numba")
+def splinear_u8s8_csr(x, packed, bias=None):
+    """See ref/sparse.py."""
+    check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, False, "splinear_u8s8_csr")
+    return _run_linear(x, packed, bias, False, np.int32)
