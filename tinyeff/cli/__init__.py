@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info",)
+COMMANDS = ("info", "data")
 
 
 def build_parser():
