@@ -1,0 +1,115 @@
+"""Model files: ``.npz`` archives holding a JSON header and named arrays, read with allow_pickle=False.
+
+The header (stored as a UTF-8 byte array under ``__header__``) says what the file is
+(``kind``: "float" for a trained model; other kinds, such as quantized models, register a loader),
+the architecture (``arch``: model name and builder arguments) and anything else worth keeping
+(training metrics, dataset). Writing goes to a temporary file in the same directory, renamed into
+place only when complete, so an interrupted save never leaves a half-written model behind.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from tinyeff.errors import ModelFileError
+
+FORMAT_VERSION = 1
+_LOADERS = {}
+
+
+def register_loader(kind, fn):
+    """Let ``load`` rebuild files of ``kind`` with ``fn(header, arrays) -> model``."""
+    _LOADERS[kind] = fn
+
+
+def atomic_savez(path, arrays):
+    """Write ``arrays`` to ``path`` (.npz, compressed) through a temporary file and a rename."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _encode_header(header):
+    return np.frombuffer(json.dumps(header, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+
+
+def save(model, path, kind="float", arrays=None, **header_fields):
+    """Save ``model`` (its ``arch`` and state dict, or ``arrays`` if given) to ``path``.
+
+    Returns:
+        The file size in bytes.
+    """
+    arch = getattr(model, "arch", None)
+    if arch is None:
+        raise ValueError("save: the model has no .arch record; build it with tinyeff.models.create(name, ...)")
+    tensors = dict(model.state_dict() if arrays is None else arrays)
+    if "__header__" in tensors:
+        raise ValueError("save: '__header__' is reserved and cannot name a tensor")
+    header = {"format_version": FORMAT_VERSION, "kind": kind, "arch": arch,
+              "tensors": {k: list(np.shape(v)) for k, v in tensors.items()}, **header_fields}
+    atomic_savez(path, {"__header__": _encode_header(header), **tensors})
+    return os.path.getsize(path)
+
+
+def read(path):
+    """Read a model file; return (header dict, dict of arrays). Raises ModelFileError on damage."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such model file; train one with `tinyeff train ... --out DIR`")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ModelFileError(f"{path}: not a readable tinyeff model file (truncated or corrupt: {exc}); "
+                             "re-save or re-train the model") from exc
+    if "__header__" not in arrays:
+        raise ModelFileError(f"{path}: has no tinyeff header; it was not written by tinyeff.io.save")
+    try:
+        header = json.loads(arrays.pop("__header__").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: the header is corrupt ({exc})") from exc
+    missing = [k for k in header.get("tensors", {}) if k not in arrays]
+    if missing:
+        raise ModelFileError(f"{path}: tensors listed in the header are missing: {missing}")
+    return header, arrays
+
+
+def load(path, expect_kind=None):
+    """Rebuild the model saved at ``path``.
+
+    Args:
+        expect_kind: if given ("float", "quantized", ...), refuse files of another kind.
+    Raises:
+        ModelFileError: truncated or corrupt file, unknown architecture, wrong kind, or a tensor of
+            the wrong shape (the message names the tensor).
+    """
+    from tinyeff import models
+    header, arrays = read(path)
+    kind = header.get("kind", "float")
+    if expect_kind is not None and kind != expect_kind:
+        raise ModelFileError(f"{path}: holds a {kind} model, but a {expect_kind} model was expected")
+    if kind != "float":
+        if kind not in _LOADERS:
+            raise ModelFileError(f"{path}: holds a {kind!r} model and no loader for that kind is registered "
+                                 "(import the module that defines it, e.g. tinyeff.quant)")
+        return _LOADERS[kind](header, arrays)
+    arch = header.get("arch") or {}
+    try:
+        model = models.create(arch["name"], **arch.get("kwargs", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: cannot rebuild architecture {arch!r}: {exc}") from exc
+    try:
+        model.load_state_dict(arrays)
+    except (KeyError, ValueError) as exc:
+        raise ModelFileError(f"{path}: does not fit architecture {arch.get('name')!r}: {exc}") from exc
+    return model

@@ -1,0 +1,44 @@
+"""Model zoo and the name -> builder table used by the CLI and by model files.
+
+``create(name, **kwargs)`` builds a model and records ``model.arch = {"name", "kwargs"}`` so that
+``tinyeff.io.save`` can write the architecture next to the weights.
+"""
+from functools import partial
+
+from tinyeff.models.cnn import mlp, seed_cnn
+from tinyeff.models.mobilenet import mobilenet
+from tinyeff.models.resnet import BasicBlock, ResNet, resnet, resnet18
+
+BUILDERS = {
+    "seed-cnn": seed_cnn,
+    "mlp": mlp,
+    "mobilenet": mobilenet,
+    "resnet18": resnet18,
+    "resnet": resnet,
+    **{f"resnet{d}": partial(resnet, d) for d in (8, 14, 20, 32, 44, 56, 110)},
+}
+
+
+def names():
+    return sorted(BUILDERS)
+
+
+def create(name, **kwargs):
+    """Build model ``name`` with ``kwargs``; raise ValueError listing the known names if unknown."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(names())}")
+    model = BUILDERS[name](**kwargs)
+    model.arch = {"name": name, "kwargs": dict(kwargs)}
+    return model
+
+
+def input_kwargs(name, in_channels, input_size, num_classes):
+    """The keyword arguments that fit model ``name`` to a dataset's image shape and class count."""
+    kwargs = {"in_channels": in_channels, "num_classes": num_classes}
+    if name in ("seed-cnn", "mlp"):
+        kwargs["input_size"] = input_size
+    return kwargs
+
+
+__all__ = ["BasicBlock", "ResNet", "create", "input_kwargs", "mlp", "mobilenet", "names", "resnet",
+           "resnet18", "seed_cnn"]

@@ -1,0 +1,47 @@
+"""Matrix products: ``matmul`` (2-D through the ``gemm_f32`` kernel, batched through NumPy) and
+``linear`` (x @ w.T + b with PyTorch's (out, in) weight layout), each with its backward."""
+import numpy as np
+
+from tinyeff.ops.elementwise import unbroadcast
+from tinyeff.ops.kernel_choice import kernel_for
+from tinyeff.tensor import as_tensor, make_result
+
+
+def _mm(a, b):
+    """2-D products go through the registry's GEMM; batched ones through np.matmul."""
+    if a.ndim == 2 and b.ndim == 2:
+        return kernel_for("gemm_f32", a)(a, b)
+    return np.matmul(a, b)
+
+
+def matmul(a, b):
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"matmul: operands need at least 2 dimensions, got shapes {a.shape} and {b.shape}; "
+                         "reshape vectors to (1, K) or (K, 1)")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: inner dimensions differ, {a.shape} @ {b.shape}")
+
+    def backward(g):
+        ga = unbroadcast(_mm(g, np.swapaxes(b.data, -1, -2)), a.shape) if a.requires_grad else None
+        gb = unbroadcast(_mm(np.swapaxes(a.data, -1, -2), g), b.shape) if b.requires_grad else None
+        return ga, gb
+    return make_result(_mm(a.data, b.data), (a, b), backward, "matmul")
+
+
+def linear(x, w, b=None):
+    """``x`` (N, IN) @ ``w``.T (w is (OUT, IN)) + ``b`` (OUT,) -> (N, OUT)."""
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"linear: input has shape {x.shape} but weight is {w.shape} (OUT, IN); "
+                         f"the layer expects {w.shape[1]} input features")
+    out = _mm(x.data, w.data.T)
+    if b is not None:
+        out += b.data
+    parents = (x, w) if b is None else (x, w, b)
+
+    def backward(g):
+        gx = _mm(g, w.data) if x.requires_grad else None
+        gw = _mm(g.T, x.data) if w.requires_grad else None
+        gb = g.sum(axis=0) if b is not None and b.requires_grad else None
+        return gx, gw, gb
+    return make_result(out, parents, backward, "linear")
