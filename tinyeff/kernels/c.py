@@ -1,9 +1,59 @@
 """C tier: loads the cffi extension built from ``csrc/`` by ``setup.py`` and registers its kernels.
 
 ``load()`` returns None when the C tier is usable, otherwise the reason it is not (the extension was
-not built because no C compiler was found, or ``TINYEFF_NO_C=1`` simulates that).
+not built because no C compiler was found, or ``TINYEFF_NO_C=1`` simulates that). Each kernel family
+has its own wrapper module (``c_int8.py``, ...) listed in ``_FAMILIES``; it validates arguments once,
+calls the C function and turns a nonzero status into an exception with ``check()``.
+
+Also here: the C side's thread count (OpenMP's own runtime state, so no module state of ours).
 """
+import importlib
 import os
+
+_FAMILIES = ("c_int8",)
+
+# Status codes returned by every exported C function (csrc/tinyeff.h, "status codes").
+_STATUS = {1: "an argument the Python wrapper should have rejected",
+           2: "a code path this CPU or build does not have"}
+
+
+def _module():
+    from tinyeff import _tinyeff_c
+    return _tinyeff_c
+
+
+def lib():
+    """The compiled library (``ffi``, ``lib``); only call after ``load()`` returned None."""
+    return _module().lib
+
+
+def ffi():
+    """The cffi FFI object of the compiled library."""
+    return _module().ffi
+
+
+def check(status, name):
+    """Raise RuntimeError if a C kernel returned a nonzero status (a bug in its wrapper)."""
+    if status != 0:
+        raise RuntimeError(f"{name}: C kernel returned status {status} "
+                           f"({_STATUS.get(status, 'unknown status')}); please report this bug")
+
+
+def num_threads():
+    """Threads the C kernels use (OMP_NUM_THREADS or set_num_threads; 1 without OpenMP)."""
+    return int(lib().tinyeff_get_num_threads())
+
+
+def set_num_threads(n):
+    """Set the C kernels' thread count (no effect when the extension was built without OpenMP)."""
+    if int(n) < 1:
+        raise ValueError(f"set_num_threads: n={n} must be >= 1")
+    check(lib().tinyeff_set_num_threads(int(n)), "set_num_threads")
+
+
+def has_openmp():
+    """True if the extension was compiled with OpenMP."""
+    return bool(lib().tinyeff_has_openmp())
 
 
 def load():
@@ -11,8 +61,10 @@ def load():
     if os.environ.get("TINYEFF_NO_C", "") not in ("", "0"):
         return "TINYEFF_NO_C is set (simulating a machine without a C compiler)"
     try:
-        from tinyeff import _tinyeff_c  # noqa: F401  (built by setup.py through cffi)
+        _module()
     except ImportError as exc:
         return (f"the C extension is not built ({exc}); install a C compiler (apt-get install gcc) "
                 "and re-run pip install -e .")
+    for family in _FAMILIES:
+        importlib.import_module(f"tinyeff.kernels.{family}")
     return None

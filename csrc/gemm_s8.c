@@ -1,0 +1,290 @@
+/* gemm_s8.c: int8 GEMM, uint8 activations x packed int8 weights -> int32, with an optional fused
+ * requantization epilogue. Inside a GEMM, A is M x K (row-major), B is K x N, C is M x N.
+ *
+ * The one idea: VNNI's vpdpbusd multiplies 4 unsigned bytes of A by 4 signed bytes of B and adds
+ * the 4 products into one int32 lane. Broadcasting A[m, 4g:4g+4] to all 16 lanes against one
+ * 64-byte row of a packed panel (16 columns x 4 k, see tinyeff/kernels/ref/int8.py) updates 16
+ * outputs of row m in one instruction. A 6 x 64 register tile (24 zmm accumulators + 4 B vectors
+ * + 1 broadcast = 29 of 32 registers) gives 24 vpdpbusd per 4 B loads and 6 broadcasts.
+ *
+ * Signed A (gemm_s8) on VNNI: vpdpbusd needs unsigned A, so we flip the sign bit (a + 128, a xor
+ * 0x80) and subtract 128 * colsum(B) afterwards. The int32 sums wrap in the vector unit, but the
+ * true result fits int32 (K <= 65536, checked in Python), and wrapping arithmetic is exact modulo
+ * 2^32, so the corrected result is bit exact.
+ *
+ * Paths (isa argument, chosen in Python from the CPU's flags):
+ *   2 AVX-512 VNNI: the tile above.
+ *   1 AVX2: no vpmaddubsw (it saturates int16 pairs: 255*127*2 > 32767); instead widen A and B to
+ *     int16 and use vpmaddwd, exact (|pair sum| <= 2*255*128 < 2^31). Lanes hold (column, k-pair)
+ *     partial sums that are added pairwise once per tile.
+ *   0 portable C: the same loop order in plain C, for any CPU and compiler.
+ * Blocking: tasks are (block of mc rows, one 64-column panel); mc keeps the A block (mc x K) in
+ * L2 while its panel (K x 64 bytes) is reused by every 6-row strip. OpenMP splits the tasks.
+ *
+ * Left out: AMX (this machine's CPU has no amx_int8, so it could not be tested), and K blocking
+ * (a panel streams from L2 fast enough: 256 bytes per 24 vpdpbusd).
+ */
+#include <string.h>
+
+#include "tinyeff.h"
+#include "int8_common.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TE_X86 1
+#include <immintrin.h>
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define AVX2_TARGET __attribute__((target("avx2")))
+#endif
+
+#define PANEL 64          /* columns per packed panel */
+#define GROUP 16          /* last panel width is a multiple of this */
+#define MR 6              /* rows per register tile */
+#define A_BLOCK_BYTES (256 * 1024)
+
+enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_VNNI = 2 };
+
+typedef struct {
+    const uint8_t *a;
+    int64_t lda, m, k, n;
+    const int8_t *packed;
+    const int32_t *colsum;
+    int a_signed;
+    int isa;
+    int32_t corr;                 /* subtract corr * colsum[j] from every output in column j */
+    int32_t *out32;               /* int32 output, or NULL when requantizing */
+    uint8_t *out8;                /* requantized output (uint8 or int8 bit patterns) */
+    int64_t ldo;
+    const int32_t *bias, *multiplier, *shift;
+    int32_t zero_point_out, qmin, qmax;
+} gemm_ctx;
+
+static inline int64_t k_groups(int64_t k) { return (k + 3) / 4; }
+
+static inline int64_t panel_width(int64_t n, int64_t p0) {
+    int64_t rest = n - p0;
+    return rest >= PANEL ? PANEL : (rest + GROUP - 1) / GROUP * GROUP;
+}
+
+/* The 4 activation bytes of group g of row ar, zero-filled past K (never reads past the row). */
+static inline int32_t load_group(const uint8_t *ar, int64_t g, int64_t k) {
+    int32_t x = 0;
+    int64_t left = k - 4 * g;
+    memcpy(&x, ar + 4 * g, left >= 4 ? 4 : (size_t)left);
+    return x;
+}
+
+int64_t tinyeff_s8_isa_built(void) {
+#ifdef TE_X86
+    return (1 << ISA_PORTABLE) | (1 << ISA_AVX2) | (1 << ISA_VNNI);
+#else
+    return 1 << ISA_PORTABLE;
+#endif
+}
+
+int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum) {
+    if (k < 0 || n < 0 || ldb < n) return 1;
+    int64_t kg = k_groups(k), npad = (n + GROUP - 1) / GROUP * GROUP;
+    for (int64_t p0 = 0; p0 < npad; p0 += PANEL) {
+        int64_t w = panel_width(n, p0);
+        int8_t *dst = packed + p0 * kg * 4;         /* panel p starts at p * K4 * 256 bytes */
+        for (int64_t g = 0; g < kg; g++)
+            for (int64_t j = 0; j < w; j++)
+                for (int64_t t = 0; t < 4; t++) {
+                    int64_t kk = 4 * g + t, col = p0 + j;
+                    dst[(g * w + j) * 4 + t] = (kk < k && col < n) ? b[kk * ldb + col] : 0;
+                }
+    }
+    for (int64_t j = 0; j < n; j++) {
+        int32_t s = 0;
+        for (int64_t kk = 0; kk < k; kk++) s += b[kk * ldb + j];
+        colsum[j] = s;
+    }
+    return 0;
+}
+
+/* ---- tile kernels: rows [0, mr) of A times one panel (width w) -> tile[mr][PANEL] int32 ------ */
+
+static void tile_portable(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp, int64_t w,
+                          int mr, int a_signed, int32_t *tile) {
+    int64_t kg = k_groups(k);
+    for (int i = 0; i < mr; i++) {
+        int32_t *acc = tile + i * PANEL;
+        memset(acc, 0, sizeof(int32_t) * PANEL);
+        const uint8_t *ar = a + i * lda;
+        for (int64_t g = 0; g < kg; g++) {
+            int32_t av[4];
+            for (int t = 0; t < 4; t++) {
+                int64_t kk = 4 * g + t;
+                av[t] = kk < k ? (a_signed ? (int32_t)(int8_t)ar[kk] : (int32_t)ar[kk]) : 0;
+            }
+            const int8_t *b = bp + g * w * 4;
+            for (int64_t j = 0; j < w; j++)
+                acc[j] += av[0] * b[4 * j] + av[1] * b[4 * j + 1] + av[2] * b[4 * j + 2] + av[3] * b[4 * j + 3];
+        }
+    }
+}
+
+#ifdef TE_X86
+/* mr, nv (16-column vectors) and a_signed are compile-time constants after inlining, so the
+ * accumulator array lives in registers. */
+VNNI_TARGET static inline __attribute__((always_inline)) void
+tile_vnni_fixed(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp, int64_t w,
+                const int mr, const int nv, const int a_signed, int32_t *tile) {
+    __m512i acc[MR][4];
+    const __m512i flip = _mm512_set1_epi32((int32_t)0x80808080u);
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_si512();
+    int64_t kg = k_groups(k), kfull = k / 4;
+    for (int64_t g = 0; g < kg; g++) {
+        const int8_t *b = bp + g * w * 4;
+        __m512i bv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_si512((const void *)(b + 64 * v));
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            int32_t x;
+            if (g < kfull) memcpy(&x, a + i * lda + 4 * g, 4);
+            else x = load_group(a + i * lda, g, k);
+            __m512i av = _mm512_set1_epi32(x);
+            if (a_signed) av = _mm512_xor_si512(av, flip);    /* a + 128, as unsigned bytes */
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) _mm512_storeu_si512((void *)(tile + i * PANEL + 16 * v), acc[i][v]);
+}
+
+#define VNNI_CASE(MRV, NVV)                                                                       \
+    case (MRV) * 8 + (NVV):                                                                       \
+        if (a_signed) tile_vnni_fixed(a, lda, k, bp, w, MRV, NVV, 1, tile);                       \
+        else tile_vnni_fixed(a, lda, k, bp, w, MRV, NVV, 0, tile);                                \
+        break;
+#define VNNI_ROW(MRV) VNNI_CASE(MRV, 1) VNNI_CASE(MRV, 2) VNNI_CASE(MRV, 3) VNNI_CASE(MRV, 4)
+
+VNNI_TARGET static void tile_vnni(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp,
+                                  int64_t w, int mr, int a_signed, int32_t *tile) {
+    switch (mr * 8 + (int)(w / 16)) {
+        VNNI_ROW(1) VNNI_ROW(2) VNNI_ROW(3) VNNI_ROW(4) VNNI_ROW(5) VNNI_ROW(6)
+        default: break;                    /* unreachable: 1 <= mr <= 6, 1 <= w/16 <= 4 */
+    }
+}
+
+/* AVX2: two rows x 16 columns at a time. B's 64 bytes (16 columns x 4 k) widen to 4 ymm of int16;
+ * vpmaddwd against (a0 a1 a2 a3) x 4 gives lanes (col, k01), (col, k23), summed per column at the end. */
+AVX2_TARGET static void tile_avx2(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp,
+                                  int64_t w, int mr, int a_signed, int32_t *tile) {
+    int64_t kg = k_groups(k);
+    for (int i0 = 0; i0 < mr; i0 += 2) {
+        int rows = mr - i0 >= 2 ? 2 : 1;
+        for (int64_t v = 0; v < w / 16; v++) {
+            __m256i acc[2][4];
+            for (int r = 0; r < 2; r++)
+                for (int q = 0; q < 4; q++) acc[r][q] = _mm256_setzero_si256();
+            for (int64_t g = 0; g < kg; g++) {
+                const int8_t *b = bp + g * w * 4 + 64 * v;
+                __m256i bw[4];
+                for (int q = 0; q < 4; q++)
+                    bw[q] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16 * q)));
+                for (int r = 0; r < rows; r++) {
+                    __m128i x = _mm_set1_epi32(load_group(a + (i0 + r) * lda, g, k));
+                    __m256i aw = a_signed ? _mm256_cvtepi8_epi16(x) : _mm256_cvtepu8_epi16(x);
+                    for (int q = 0; q < 4; q++)
+                        acc[r][q] = _mm256_add_epi32(acc[r][q], _mm256_madd_epi16(aw, bw[q]));
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                int32_t lanes[32];
+                for (int q = 0; q < 4; q++) _mm256_storeu_si256((__m256i *)(lanes + 8 * q), acc[r][q]);
+                for (int j = 0; j < 16; j++)  /* lanes 2j, 2j+1 hold column j's k01 and k23 sums */
+                    tile[(i0 + r) * PANEL + 16 * v + j] = (int32_t)((uint32_t)lanes[2 * j] + (uint32_t)lanes[2 * j + 1]);
+            }
+        }
+    }
+}
+#endif /* TE_X86 */
+
+/* ---- epilogue and driver -------------------------------------------------------------------- */
+
+static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t *tile) {
+    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
+    const int32_t *colsum = c->colsum + p0;
+    for (int i = 0; i < mr; i++) {
+        const int32_t *t = tile + i * PANEL;
+        if (c->out32) {
+            int32_t *o = c->out32 + (m0 + i) * c->ldo + p0;
+            for (int64_t j = 0; j < ncols; j++)  /* wrapping uint32 arithmetic: exact, see top */
+                o[j] = (int32_t)((uint32_t)t[j] - (uint32_t)c->corr * (uint32_t)colsum[j]);
+        } else {
+            uint8_t *o = c->out8 + (m0 + i) * c->ldo + p0;
+            for (int64_t j = 0; j < ncols; j++) {
+                int64_t v = (int64_t)(int32_t)((uint32_t)t[j] - (uint32_t)c->corr * (uint32_t)colsum[j]);
+                int64_t bias = c->bias ? c->bias[p0 + j] : 0;
+                o[j] = te_requant_one(v + bias, c->multiplier[p0 + j], c->shift[p0 + j],
+                                      c->zero_point_out, c->qmin, c->qmax);
+            }
+        }
+    }
+}
+
+static void run_tile(const gemm_ctx *c, const uint8_t *a, const int8_t *bp, int64_t w, int mr, int32_t *tile) {
+#ifdef TE_X86
+    if (c->isa == ISA_VNNI) { tile_vnni(a, c->lda, c->k, bp, w, mr, c->a_signed, tile); return; }
+    if (c->isa == ISA_AVX2) { tile_avx2(a, c->lda, c->k, bp, w, mr, c->a_signed, tile); return; }
+#endif
+    tile_portable(a, c->lda, c->k, bp, w, mr, c->a_signed, tile);
+}
+
+static void run_gemm(const gemm_ctx *c) {
+    int64_t kg = k_groups(c->k);
+    int64_t npanels = (c->n + PANEL - 1) / PANEL;
+    int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / MR * MR;
+    if (mc < MR) mc = MR;
+    int64_t nmb = (c->m + mc - 1) / mc;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t mb = 0; mb < nmb; mb++) {
+        for (int64_t p = 0; p < npanels; p++) {
+            int32_t tile[MR * PANEL] __attribute__((aligned(64)));
+            int64_t p0 = p * PANEL, w = panel_width(c->n, p0);
+            const int8_t *bp = c->packed + p0 * kg * 4;
+            int64_t mend = (mb + 1) * mc < c->m ? (mb + 1) * mc : c->m;
+            for (int64_t m0 = mb * mc; m0 < mend; m0 += MR) {
+                int mr = (int)(mend - m0 < MR ? mend - m0 : MR);
+                run_tile(c, c->a + m0 * c->lda, bp, w, mr, tile);
+                store_tile(c, m0, p0, mr, tile);
+            }
+        }
+    }
+}
+
+static int check_isa(int64_t isa) {
+    return isa >= 0 && isa <= 2 && (tinyeff_s8_isa_built() >> isa & 1);
+}
+
+int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
+                             const int8_t *packed, const int32_t *colsum, int64_t a_signed,
+                             int64_t isa, int32_t *out, int64_t ldo) {
+    if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n) return 1;
+    if (!check_isa(isa)) return 2;
+    gemm_ctx c = {a, lda, m, k, n, packed, colsum, (int)(a_signed != 0), (int)isa,
+                  (a_signed && isa == ISA_VNNI) ? 128 : 0, out, NULL, ldo, NULL, NULL, NULL, 0, 0, 0};
+    run_gemm(&c);
+    return 0;
+}
+
+int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
+                              const int8_t *packed, const int32_t *colsum, int64_t a_zero_point,
+                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                              int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa,
+                              uint8_t *out, int64_t ldo) {
+    if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n || a_zero_point < 0 || a_zero_point > 255) return 1;
+    if (!check_isa(isa)) return 2;
+    gemm_ctx c = {a, lda, m, k, n, packed, colsum, 0, (int)isa, (int32_t)a_zero_point, NULL, out, ldo,
+                  bias, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax};
+    run_gemm(&c);
+    return 0;
+}

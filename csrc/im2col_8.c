@@ -1,0 +1,53 @@
+/* im2col_8.c: 8-bit im2col (uint8 or int8: pure byte movement) and uint8 max-pool.
+ *
+ * im2col layout as tinyeff/kernels/ref/im2col.py: cols (N*OH*OW, C*KH*KW), rows (n, oh, ow),
+ * columns (c, kh, kw); padding cells hold pad_value (the input zero point, i.e. real 0.0).
+ * Loop order follows the output so every write is sequential; with stride 1 the inner kw loop
+ * reads consecutive bytes. Max-pool has no padding (floor mode), like ref maxpool2d_u8.
+ */
+#include "tinyeff.h"
+
+int tinyeff_im2col_8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
+                     int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh,
+                     int64_t ow, uint8_t pad_value, uint8_t *cols) {
+    if (n < 0 || c < 0 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0) return 1;
+    int64_t row_len = c * kh * kw;
+#pragma omp parallel for collapse(2) schedule(static) if (n * oh * ow * row_len > 65536)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t y = 0; y < oh; y++)
+            for (int64_t xo = 0; xo < ow; xo++) {
+                uint8_t *dst = cols + ((b * oh + y) * ow + xo) * row_len;
+                for (int64_t ch = 0; ch < c; ch++) {
+                    const uint8_t *plane = x + (b * c + ch) * h * w;
+                    for (int64_t i = 0; i < kh; i++) {
+                        int64_t iy = y * stride - padding + i * dilation;
+                        for (int64_t j = 0; j < kw; j++) {
+                            int64_t ix = xo * stride - padding + j * dilation;
+                            *dst++ = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? plane[iy * w + ix] : pad_value;
+                        }
+                    }
+                }
+            }
+    return 0;
+}
+
+int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                         int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, uint8_t *out) {
+    if (kernel_size < 1 || stride < 1 || (oh - 1) * stride + kernel_size > h ||
+        (ow - 1) * stride + kernel_size > w) return 1;
+#pragma omp parallel for schedule(static) if (n * c * oh * ow > 65536)
+    for (int64_t plane = 0; plane < n * c; plane++) {
+        const uint8_t *src = x + plane * h * w;
+        uint8_t *dst = out + plane * oh * ow;
+        for (int64_t y = 0; y < oh; y++)
+            for (int64_t xo = 0; xo < ow; xo++) {
+                uint8_t best = 0;
+                for (int64_t i = 0; i < kernel_size; i++) {
+                    const uint8_t *r = src + (y * stride + i) * w + xo * stride;
+                    for (int64_t j = 0; j < kernel_size; j++) best = r[j] > best ? r[j] : best;
+                }
+                dst[y * ow + xo] = best;
+            }
+    }
+    return 0;
+}

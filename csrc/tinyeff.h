@@ -1,0 +1,49 @@
+/* tinyeff.h: the one list of C kernel declarations, one section per kernel family.
+ *
+ * tinyeff/kernels/_build_c.py feeds this file to cffi's cdef (dropping preprocessor lines) and
+ * compiles every .c file in csrc/ into tinyeff._tinyeff_c. Conventions for every exported function:
+ * const input pointers, an output pointer, int64_t sizes and strides, an int status return
+ * (0 = ok, nonzero = see "status codes" below); never prints, exits or allocates what the
+ * caller can. Validation happens once, in the Python wrapper.
+ *
+ * Keep declarations on one line each and free of macros: cffi parses them.
+ */
+#ifndef TINYEFF_H
+#define TINYEFF_H
+#include <stdint.h>
+
+/* ---- status codes shared by every family ---------------------------------------------------- */
+/* 0 ok; 1 bad argument (a size or option the wrapper should have rejected); 2 unsupported ISA. */
+
+/* ---- runtime: OpenMP threads and compiled code paths (csrc/runtime.c) ----------------------- */
+int tinyeff_set_num_threads(int64_t n);
+int64_t tinyeff_get_num_threads(void);
+int64_t tinyeff_has_openmp(void);
+
+/* ---- int8 GEMM family (csrc/gemm_s8.c) -------------------------------------------------------
+ * isa: 0 = portable C, 1 = AVX2 (exact int16 widening), 2 = AVX-512 VNNI. Chosen in Python from
+ * tinyeff.kernels.cpu and tinyeff_s8_isa_built(); a path the CPU lacks must never be passed.
+ * Packed weight layout: see tinyeff/kernels/ref/int8.py. */
+int64_t tinyeff_s8_isa_built(void);
+int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum);
+int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, int64_t a_signed, int64_t isa, int32_t *out, int64_t ldo);
+int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out, int64_t ldo);
+
+/* ---- int8 requantization, im2col and max-pool (csrc/requant.c, csrc/im2col_8.c) ------------- */
+int tinyeff_requantize_s32(const int32_t *acc, int64_t lda, int64_t m, int64_t n, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, uint8_t *out, int64_t ldo);
+int tinyeff_im2col_8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, uint8_t pad_value, uint8_t *cols);
+int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, uint8_t *out);
+
+/* ---- float32 dense and sparse family (csrc/im2col.c, csrc/spconv.c; wrappers in c_float.py) ---
+ * Layouts: tinyeff/kernels/ref/im2col.py, ref/pool.py and ref/sparse.py. sprows: the direct sparse
+ * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: 0 = portable C, 1 = AVX-512
+ * (f32 needs avx512f; u8s8 needs avx512f+bw+vl), chosen in Python from tinyeff.kernels.cpu. */
+int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
+int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *x);
+int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel, int64_t stride, int64_t padding, int64_t oh, int64_t ow, float *out, int64_t *argmax);
+int tinyeff_maxpool2d_backward_f32(const float *grad_out, const int64_t *argmax, int64_t planes, int64_t ohw, int64_t hw, float *grad_x);
+int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const float *data, int64_t rows, const float *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const float *bias, int64_t relu, int64_t isa, float *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
+int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data, int64_t rows, const uint8_t *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const int32_t *bias, int64_t isa, int32_t *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
+/* ---- end float32 dense and sparse family ---- */
+
+#endif /* TINYEFF_H */

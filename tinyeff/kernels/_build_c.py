@@ -1,0 +1,82 @@
+"""cffi build script for the C tier: ``csrc/*.c`` -> one extension, ``tinyeff._tinyeff_c``.
+
+``setup.py`` names ``ffibuilder`` in ``cffi_modules``; ``python tinyeff/kernels/_build_c.py`` builds
+in place for development. The declarations come from ``csrc/tinyeff.h`` (preprocessor lines
+dropped, since cffi's cdef does not run the preprocessor). Compiler flags are chosen here, in one
+place: -O3, -fopenmp when the compiler supports it, and deliberately no -march=native. AVX2,
+AVX-512 and VNNI code carries function-level ``target`` attributes and is picked at run time by
+CPU detection, so the extension runs on any x86-64 (and compiles portably elsewhere).
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+from cffi import FFI
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CSRC = os.path.join(ROOT, "csrc")
+BASE_FLAGS = ["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unknown-pragmas"]
+
+
+def cdef_text(header_path):
+    """The header without preprocessor lines (``#include``, ``#ifndef``, ...), ready for ``ffi.cdef``."""
+    with open(header_path) as f:
+        return "".join(line for line in f if not line.lstrip().startswith("#"))
+
+
+def _compiler():
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return cc.split()
+
+
+def openmp_flags():
+    """``["-fopenmp"]`` if the C compiler accepts it and links an OpenMP program, else ``[]``."""
+    program = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "t.c")
+        with open(src, "w") as f:
+            f.write(program)
+        try:
+            done = subprocess.run(_compiler() + ["-fopenmp", src, "-o", os.path.join(tmp, "t")],
+                                  capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return []
+    return ["-fopenmp"] if done.returncode == 0 else []
+
+
+def _relative(path):
+    """Paths relative to the working directory when possible (setuptools prefers them)."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def make_builder(absolute=False):
+    """The FFI builder; ``absolute=True`` for ``ffi.compile``, which runs in its own directory."""
+    place = os.path.abspath if absolute else _relative
+    ffi = FFI()
+    ffi.cdef(cdef_text(os.path.join(CSRC, "tinyeff.h")))
+    omp = openmp_flags()
+    ffi.set_source(
+        "tinyeff._tinyeff_c",
+        '#include "tinyeff.h"',
+        sources=[place(p) for p in sorted(glob.glob(os.path.join(CSRC, "*.c")))],
+        include_dirs=[place(CSRC)],
+        extra_compile_args=BASE_FLAGS + omp,
+        extra_link_args=omp,
+    )
+    return ffi
+
+
+ffibuilder = make_builder()
+
+if __name__ == "__main__":
+    # Development build: compile in a temp dir and copy the .so next to tinyeff/__init__.py.
+    with tempfile.TemporaryDirectory() as tmp:
+        built = make_builder(absolute=True).compile(tmpdir=tmp, verbose=True)
+        target = os.path.join(ROOT, "tinyeff", os.path.basename(built))
+        shutil.copy(built, target)
+        sys.stdout.write(f"built {target}\n")

@@ -1,0 +1,195 @@
+"""C tier of the int8 kernels: thin wrappers over csrc/gemm_s8.c, requant.c and im2col_8.c.
+
+Each wrapper validates once (with the reference's own checks, so error messages match), makes the
+operands C-contiguous, allocates the output and calls C; the C code only loops. Contracts: see
+``tinyeff/kernels/ref/int8.py``.
+
+The GEMM's instruction-set path is chosen here at import time from the CPU's flags (never from
+build flags): AVX-512 VNNI, else AVX2, else portable C. AMX is not implemented: it could not be
+tested on the machine this was written on (no amx_int8), and ``code_path()`` says so when the
+CPU does report AMX.
+"""
+import numpy as np
+
+from tinyeff.kernels import c as _c
+from tinyeff.kernels import cpu
+from tinyeff.kernels.ref import int8 as ref
+from tinyeff.kernels.ref.gemm import check_matmul
+from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.registry import register
+
+ISA_NAMES = ("portable", "avx2", "avx512_vnni")
+_ISA_NEEDS = {"portable": (), "avx2": ("avx2",), "avx512_vnni": ("avx512f", "avx512bw", "avx512_vnni")}
+
+
+def available_isas():
+    """GEMM code paths that are both compiled in and supported by this CPU, best last."""
+    built = int(_c.lib().tinyeff_s8_isa_built())
+    return [name for i, name in enumerate(ISA_NAMES)
+            if built >> i & 1 and all(cpu.has(flag) for flag in _ISA_NEEDS[name])]
+
+
+def best_isa():
+    """The GEMM path the registered kernels use."""
+    return available_isas()[-1]
+
+
+def code_path():
+    """One line for ``tinyeff info``: which int8 GEMM path runs, and why faster ones do not."""
+    amx = ("CPU reports amx_int8 but tinyeff has no AMX path yet (untested)" if cpu.has("amx_int8")
+           else "no AMX (CPU lacks amx_tile/amx_int8)")
+    threads = f"{_c.num_threads()} OpenMP threads" if _c.has_openmp() else "1 thread (built without OpenMP)"
+    return f"int8 GEMM: {best_isa()}; {amx}; {threads}"
+
+
+def _ptr(kind, arr):
+    return _c.ffi().from_buffer(kind, arr)
+
+
+def _gemm_packed(a, packed, a_signed, isa):
+    """C GEMM on a validated, contiguous 8-bit ``a`` (M, K) and a PackedS8; returns int32 (M, N)."""
+    m, k = a.shape
+    out = np.empty((m, packed.n), dtype=np.int32)
+    if m and packed.n:
+        status = _c.lib().tinyeff_gemm_u8s8_packed(
+            _ptr("uint8_t[]", a), k, m, k, packed.n, _ptr("int8_t[]", packed.data),
+            _ptr("int32_t[]", packed.colsum), int(a_signed), ISA_NAMES.index(isa),
+            _ptr("int32_t[]", out), packed.n)
+        _c.check(status, "gemm_u8s8_packed")
+    return out
+
+
+@register("pack_s8", tier="c")
+def pack_s8(b):
+    """See ref."""
+    if b.ndim != 2 or b.dtype != np.int8:
+        raise TypeError(f"pack_s8: expected a 2-D int8 (K, N) weight, got {b.dtype} {b.shape}")
+    k, n = b.shape
+    ref.check_k(k, "pack_s8")
+    b = np.ascontiguousarray(b)
+    data = np.empty(ref.packed_size(k, n), dtype=np.int8)
+    colsum = np.empty(n, dtype=np.int32)
+    if data.size:
+        _c.check(_c.lib().tinyeff_pack_s8(_ptr("int8_t[]", b), n, k, n, _ptr("int8_t[]", data),
+                                          _ptr("int32_t[]", colsum)), "pack_s8")
+    else:
+        colsum[:] = 0
+    return ref.PackedS8(data=data, colsum=colsum, k=k, n=n)
+
+
+@register("gemm_u8s8_packed", tier="c")
+def gemm_u8s8_packed(a, packed, isa=None):
+    """See ref. ``isa`` (tests and bench only) forces a path from ``available_isas()``."""
+    ref.check_activation(a, np.uint8, "gemm_u8s8_packed")
+    ref.check_packed(packed, a.shape[1], "gemm_u8s8_packed")
+    return _gemm_packed(np.ascontiguousarray(a), packed, False, isa or best_isa())
+
+
+@register("gemm_u8s8", tier="c")
+def gemm_u8s8(a, b, isa=None):
+    """See ref. Packs ``b`` on every call; layers should call ``pack_s8`` once instead."""
+    check_matmul(a, b, dtype=None, name="gemm_u8s8")
+    ref.check_activation(a, np.uint8, "gemm_u8s8")
+    if b.dtype != np.int8:
+        raise TypeError(f"gemm_u8s8: expected int8 weights, got {b.dtype}")
+    return gemm_u8s8_packed(a, pack_s8(b), isa)
+
+
+@register("gemm_s8", tier="c")
+def gemm_s8(a, b, isa=None):
+    """See ref. Packs ``b`` on every call; on VNNI, ``a`` is shifted by 128 and corrected exactly."""
+    check_matmul(a, b, dtype=np.int8, name="gemm_s8")
+    ref.check_k(a.shape[1], "gemm_s8")
+    a = np.ascontiguousarray(a)
+    return _gemm_packed(a.view(np.uint8), pack_s8(b), True, isa or best_isa())
+
+
+@register("gemm_u8s8_requant", tier="c")
+def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin=None,
+                      qmax=None, relu=False, out_dtype=np.uint8, isa=None):
+    """See ref. The requantization runs in the GEMM's epilogue, on the int32 tile still in cache."""
+    ref.check_activation(a, np.uint8, "gemm_u8s8_requant")
+    ref.check_packed(packed, a.shape[1], "gemm_u8s8_requant")
+    if not 0 <= int(a_zero_point) <= 255:
+        raise ValueError(f"gemm_u8s8_requant: a_zero_point={a_zero_point} must be in [0, 255] (uint8)")
+    n = packed.n
+    bias, multiplier, shift, qmin, qmax, dtype = ref.check_requant_args(
+        n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "gemm_u8s8_requant")
+    if relu:
+        qmin = max(qmin, int(zero_point_out))
+    a = np.ascontiguousarray(a)
+    m, k = a.shape
+    out = np.empty((m, n), dtype=dtype)
+    if m and n:
+        status = _c.lib().tinyeff_gemm_u8s8_requant(
+            _ptr("uint8_t[]", a), k, m, k, n, _ptr("int8_t[]", packed.data),
+            _ptr("int32_t[]", packed.colsum), int(a_zero_point), _ptr("int32_t[]", bias),
+            _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax,
+            ISA_NAMES.index(isa or best_isa()), _ptr("uint8_t[]", out), n)
+        _c.check(status, "gemm_u8s8_requant")
+    return out
+
+
+@register("requantize_s32", tier="c")
+def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax=None, relu=False,
+                   out_dtype=np.uint8):
+    """See ref."""
+    if acc.ndim != 2 or acc.dtype != np.int32:
+        raise TypeError(f"requantize_s32: expected a 2-D int32 accumulator, got {acc.dtype} {acc.shape}")
+    m, n = acc.shape
+    bias, multiplier, shift, qmin, qmax, dtype = ref.check_requant_args(
+        n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "requantize_s32")
+    if relu:
+        qmin = max(qmin, int(zero_point_out))
+    acc = np.ascontiguousarray(acc)
+    out = np.empty((m, n), dtype=dtype)
+    if m and n:
+        status = _c.lib().tinyeff_requantize_s32(
+            _ptr("int32_t[]", acc), n, m, n, _ptr("int32_t[]", bias), _ptr("int32_t[]", multiplier),
+            _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax, _ptr("uint8_t[]", out), n)
+        _c.check(status, "requantize_s32")
+    return out
+
+
+def _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name):
+    if x.dtype != dtype:
+        raise TypeError(f"{name}: expected a {np.dtype(dtype)} input, got {x.dtype}")
+    info = np.iinfo(dtype)
+    if not info.min <= int(pad_value) <= info.max:
+        raise ValueError(f"{name}: pad_value={pad_value} (the input zero point) is outside {np.dtype(dtype)}'s range")
+    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, name)
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    cols = np.empty((n * oh * ow, c * kh * kw), dtype=dtype)
+    if cols.size:
+        status = _c.lib().tinyeff_im2col_8(
+            _ptr("uint8_t[]", x), n, c, h, w, kh, kw, stride, padding, dilation, oh, ow,
+            int(pad_value) & 0xFF, _ptr("uint8_t[]", cols))
+        _c.check(status, name)
+    return cols
+
+
+@register("im2col_u8", tier="c")
+def im2col_u8(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
+    """See ref."""
+    return _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, np.uint8, "im2col_u8")
+
+
+@register("im2col_s8", tier="c")
+def im2col_s8(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
+    """See ref."""
+    return _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, np.int8, "im2col_s8")
+
+
+@register("maxpool2d_u8", tier="c")
+def maxpool2d_u8(x, kernel_size=2, stride=None):
+    """See ref."""
+    stride, oh, ow = ref.check_pool_args(x, kernel_size, stride, "maxpool2d_u8")
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    out = np.empty((n, c, oh, ow), dtype=np.uint8)
+    if out.size:
+        status = _c.lib().tinyeff_maxpool2d_u8(_ptr("uint8_t[]", x), n, c, h, w, kernel_size, stride,
+                                               oh, ow, _ptr("uint8_t[]", out))
+        _c.check(status, "maxpool2d_u8")
+    return out

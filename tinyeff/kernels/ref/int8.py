@@ -1,0 +1,369 @@
+"""Reference int8 kernels: the integer GEMMs, the packed weight layout, requantization, int8 im2col
+and max-pool. Inside a GEMM, M x K times K x N gives M x N (row-major); outside, N is the batch.
+
+The one idea: quantized inference is integer arithmetic end to end. Activations are asymmetric
+uint8 (``x = scale_x * (q_x - zero_point_x)``), weights symmetric int8 per output channel
+(``zero_point_w = 0``), products are summed in int32 and *requantized* back to 8 bits with a
+fixed-point multiplier and a rounding shift, never a float. ``docs/int8.md`` derives the formula
+once; this file is the executable spec every faster tier (``numba/int8.py``, ``c_int8.py``) meets
+bit for bit.
+
+Packed weight layout (``pack_s8``), shared by every tier and by the C VNNI/AVX2 micro-kernels:
+    K4 = ceil(K / 4) groups of 4 consecutive k; columns split into panels of 64 (the last panel is
+    the remaining columns rounded up to a multiple of 16). Panel p (width w) starts at byte
+    ``p * K4 * 256``; inside it, byte ``(k4 * w + j) * 4 + t`` holds ``b[4*k4 + t, 64*p + j]``.
+    Entries past K or past N are 0. Total size ``K4 * 4 * roundup(N, 16)`` bytes.
+    Why: one 64-byte vector = 16 columns x 4 k, exactly what one ``vpdpbusd`` consumes against a
+    broadcast of 4 activation bytes, so the micro-kernel streams each panel front to back.
+
+Overflow bound: a u8 x s8 product is at most 255*128 in magnitude, so K <= 65536 keeps every int32
+sum exact (65536 * 32640 < 2**31). Every tier rejects larger K rather than wrap.
+
+Left out here: speed (these are NumPy one-liners and loops), AMX/VNNI (see csrc/gemm_s8.c) and
+max-pool padding (the seed CNN pools without padding).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyeff.kernels.ref.gemm import check_matmul
+from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.registry import register
+
+K_MAX = 65536          # largest K whose int32 sums cannot overflow (see the module docstring)
+PANEL = 64             # columns per packed panel
+GROUP = 16             # the last panel's width is a multiple of this (one 512-bit vector)
+LAYOUT = "k4-panel64x4-v1"
+
+
+@dataclass(frozen=True)
+class PackedS8:
+    """Int8 weights (K, N) packed once per layer for ``gemm_u8s8_packed`` (layout: module docstring).
+
+    Attributes:
+        data: int8 (K4 * 4 * roundup(N, 16),), the packed bytes.
+        colsum: int32 (N,), ``sum_k b[k, n]``: the zero-point correction term.
+        k, n: the logical weight shape.
+        layout: layout tag, checked by every consumer.
+    """
+    data: np.ndarray
+    colsum: np.ndarray
+    k: int
+    n: int
+    layout: str = LAYOUT
+
+
+def packed_size(k, n):
+    """Bytes in the packed form of a (k, n) int8 matrix."""
+    return -(-k // 4) * 4 * (-(-n // GROUP) * GROUP)
+
+
+def check_k(k, name):
+    if k > K_MAX:
+        raise ValueError(f"{name}: K={k} exceeds {K_MAX}, the largest K whose int32 sums cannot "
+                         f"overflow; split the reduction into chunks of at most {K_MAX}")
+
+
+def check_packed(packed, k, name):
+    """Validate a PackedS8 against an activation with ``k`` columns; raise TypeError/ValueError."""
+    if not isinstance(packed, PackedS8):
+        raise TypeError(f"{name}: expected a PackedS8 from pack_s8(b), got {type(packed).__name__}")
+    if packed.layout != LAYOUT:
+        raise ValueError(f"{name}: packed layout {packed.layout!r} is not {LAYOUT!r}; re-pack with pack_s8")
+    if packed.k != k:
+        raise ValueError(f"{name}: activation has K={k} columns but the packed weight has K={packed.k} "
+                         f"rows (weight shape ({packed.k}, {packed.n}))")
+
+
+def check_activation(a, dtype, name):
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D (M, K) activation, got shape {a.shape}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name}: expected a {np.dtype(dtype)} activation, got {a.dtype}")
+
+
+@register("gemm_s8", tier="ref")
+def gemm_s8(a, b):
+    """int8 (M, K) @ int8 (K, N) -> int32 (M, N), exact. The spec: faster tiers match it bit for bit.
+
+    Raises:
+        TypeError: an operand is not int8.
+        ValueError: shapes disagree, or K > 65536 (int32 could overflow).
+    """
+    check_matmul(a, b, dtype=np.int8, name="gemm_s8")
+    check_k(a.shape[1], "gemm_s8")
+    return a.astype(np.int32) @ b.astype(np.int32)
+
+
+@register("gemm_u8s8", tier="ref")
+def gemm_u8s8(a, b):
+    """uint8 (M, K) activations @ int8 (K, N) weights -> int32 (M, N), exact (raw, no zero points).
+
+    Raises:
+        TypeError: ``a`` is not uint8 or ``b`` not int8.
+        ValueError: shapes disagree, or K > 65536.
+    """
+    check_matmul(a, b, dtype=None, name="gemm_u8s8")
+    check_activation(a, np.uint8, "gemm_u8s8")
+    if b.dtype != np.int8:
+        raise TypeError(f"gemm_u8s8: expected int8 weights, got {b.dtype}")
+    check_k(a.shape[1], "gemm_u8s8")
+    return a.astype(np.int32) @ b.astype(np.int32)
+
+
+@register("pack_s8", tier="ref")
+def pack_s8(b):
+    """Pack int8 weights (K, N) once per layer; see the module docstring for the layout.
+
+    Args:
+        b: int8 (K, N), K <= 65536.
+    Returns:
+        PackedS8 holding the packed bytes and the int32 column sums (N,).
+    """
+    if b.ndim != 2 or b.dtype != np.int8:
+        raise TypeError(f"pack_s8: expected a 2-D int8 (K, N) weight, got {b.dtype} {b.shape}")
+    k, n = b.shape
+    check_k(k, "pack_s8")
+    k4 = -(-k // 4)
+    padded = np.zeros((k4 * 4, -(-n // GROUP) * GROUP), dtype=np.int8)
+    padded[:k, :n] = b
+    panels = []
+    for p0 in range(0, padded.shape[1], PANEL):
+        panel = padded[:, p0:p0 + PANEL]                                    # (K4*4, w)
+        panels.append(panel.reshape(k4, 4, -1).transpose(0, 2, 1).ravel())  # (K4, w, 4)
+    data = np.concatenate(panels) if panels else np.zeros(0, np.int8)
+    colsum = b.astype(np.int32).sum(axis=0, dtype=np.int32)
+    return PackedS8(data=data, colsum=colsum, k=k, n=n)
+
+
+def unpack_s8(packed):
+    """Inverse of ``pack_s8``: the int8 (K, N) weight (used by the reference and the tests)."""
+    k, n = packed.k, packed.n
+    k4, npad = -(-k // 4), -(-n // GROUP) * GROUP
+    out = np.empty((k4 * 4, npad), dtype=np.int8)
+    offset = 0
+    for p0 in range(0, npad, PANEL):
+        w = min(PANEL, npad - p0)
+        block = packed.data[offset:offset + k4 * w * 4].reshape(k4, w, 4)
+        out[:, p0:p0 + w] = block.transpose(0, 2, 1).reshape(k4 * 4, w)
+        offset += k4 * w * 4
+    return out[:k, :n]
+
+
+@register("gemm_u8s8_packed", tier="ref")
+def gemm_u8s8_packed(a, packed):
+    """uint8 (M, K) @ packed int8 weight (K, N) -> int32 (M, N): ``gemm_u8s8(a, b)`` with b pre-packed.
+
+    Raises:
+        TypeError/ValueError: ``a`` is not 2-D uint8, or its K differs from the packed weight's.
+    """
+    check_activation(a, np.uint8, "gemm_u8s8_packed")
+    check_packed(packed, a.shape[1], "gemm_u8s8_packed")
+    return a.astype(np.int32) @ unpack_s8(packed).astype(np.int32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Requantization: int32 accumulators -> 8 bits with integer arithmetic only (gemmlowp semantics).
+# ----------------------------------------------------------------------------------------------
+
+def quantize_multiplier(real_multiplier):
+    """Split a positive real multiplier into an int32 fixed-point ``multiplier`` and a power-of-two ``shift``.
+
+    ``real_multiplier ~= multiplier * 2**(shift - 31)`` with ``multiplier`` in [2**30, 2**31)
+    (TFLite's convention: shift > 0 is a left shift, shift < 0 a right shift).
+
+    Args:
+        real_multiplier: float or array of floats, each in (0, 2**30); typically
+            ``scale_x * scale_w / scale_out`` per output channel.
+    Returns:
+        (multiplier, shift) as int32 scalars or arrays of the input's shape.
+    Raises:
+        ValueError: a multiplier is not positive and finite, or so small/large that shift leaves [-31, 30].
+    """
+    real = np.asarray(real_multiplier, dtype=np.float64)
+    if not np.all(np.isfinite(real)) or np.any(real <= 0):
+        raise ValueError(f"quantize_multiplier: real_multiplier must be positive and finite, got {real}")
+    mantissa, exponent = np.frexp(real)                           # real = mantissa * 2**exponent, 0.5 <= m < 1
+    q = np.round(mantissa * 2.0**31).astype(np.int64)
+    carry = q == 2**31                                             # mantissa rounded up to 1.0
+    q = np.where(carry, 2**30, q)
+    exponent = exponent + carry
+    small = exponent < -31                                         # too small to represent: multiply by 0
+    q, exponent = np.where(small, 0, q), np.where(small, 0, exponent)
+    if np.any(exponent > 30):
+        raise ValueError(f"quantize_multiplier: real_multiplier {real} is too large (>= 2**30)")
+    multiplier, shift = q.astype(np.int32), exponent.astype(np.int32)
+    return (multiplier, shift) if real.ndim else (multiplier[()], shift[()])
+
+
+def _saturating_rounding_doubling_high_mul(x, m):
+    """gemmlowp's SQRDMULH: round(x * m / 2**31), ties away from zero; int64 arrays in and out."""
+    both_min = (x == -2**31) & (m == -2**31)
+    prod = x * m
+    nudge = np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
+    total = prod + nudge
+    high = np.where(total >= 0, total >> 31, -((-total) >> 31))  # C's division: truncate toward 0
+    return np.where(both_min, 2**31 - 1, high)
+
+
+def _rounding_divide_by_pot(x, exponent):
+    """gemmlowp's RoundingDivideByPOT: x / 2**exponent rounded to nearest, ties away from zero."""
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def _requantize_int64(acc, multiplier, shift):
+    """Apply ``multiplier * 2**(shift - 31)`` to int64 values already saturated to int32."""
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    x = np.clip(acc << left, -2**31, 2**31 - 1)                    # saturating left shift
+    return _rounding_divide_by_pot(_saturating_rounding_doubling_high_mul(x, multiplier), right)
+
+
+def check_requant_args(n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, name):
+    """Validate requantization parameters; return (bias, multiplier, shift) as int32 (N,) arrays, qmin, qmax, dtype."""
+    dtype = np.dtype(out_dtype)
+    if dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        raise TypeError(f"{name}: out_dtype must be uint8 or int8, got {dtype}")
+    info = np.iinfo(dtype)
+    qmin = info.min if qmin is None else int(qmin)
+    qmax = info.max if qmax is None else int(qmax)
+    if not info.min <= qmin <= qmax <= info.max:
+        raise ValueError(f"{name}: need {info.min} <= qmin <= qmax <= {info.max} for {dtype}, "
+                         f"got qmin={qmin}, qmax={qmax}")
+    if not info.min <= int(zero_point_out) <= info.max:
+        raise ValueError(f"{name}: zero_point_out={zero_point_out} is outside {dtype}'s range")
+    arrays = []
+    for label, value in (("bias", bias), ("multiplier", multiplier), ("shift", shift)):
+        v = np.zeros(n, np.int32) if value is None else np.asarray(value)
+        if v.ndim == 0:
+            v = np.full(n, v)
+        if v.shape != (n,):
+            raise ValueError(f"{name}: {label} must be a scalar or have shape ({n},), got {v.shape}")
+        if not np.issubdtype(v.dtype, np.integer):
+            raise TypeError(f"{name}: {label} must be integer (use quantize_multiplier), got {v.dtype}")
+        arrays.append(np.ascontiguousarray(v, dtype=np.int32))
+    bias, multiplier, shift = arrays
+    if np.any(multiplier < 0) or np.any(shift < -31) or np.any(shift > 30):
+        raise ValueError(f"{name}: need multiplier >= 0 and -31 <= shift <= 30 (from quantize_multiplier)")
+    return bias, multiplier, shift, qmin, qmax, dtype
+
+
+@register("requantize_s32", tier="ref")
+def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax=None, relu=False,
+                   out_dtype=np.uint8):
+    """Requantize int32 accumulators to 8 bits with integer arithmetic only (docs/int8.md).
+
+    Per element: ``v = sat32(acc + bias[n])``; ``v = sat32(v << max(shift, 0))``;
+    ``v = SQRDMULH(v, multiplier[n])`` (round half away from zero); ``v = RDIVPOT(v, max(-shift, 0))``
+    (round half away from zero); ``out = clamp(v + zero_point_out, qmin, qmax)``, where ``relu``
+    raises ``qmin`` to ``zero_point_out``.
+
+    Args:
+        acc: int32 (M, N), zero-point corrected sums.
+        bias: int32 (N,), scalar or None; in units of the accumulator (scale_x * scale_w).
+        multiplier, shift: int32 per channel (N,) or scalar, from ``quantize_multiplier``.
+        zero_point_out: output zero point, inside ``out_dtype``'s range.
+        qmin, qmax: clamp bounds (default: the dtype's range).
+        relu: fuse a ReLU (clamp at the output zero point).
+        out_dtype: uint8 (default) or int8.
+    Returns:
+        (M, N) array of ``out_dtype``.
+    """
+    if acc.ndim != 2 or acc.dtype != np.int32:
+        raise TypeError(f"requantize_s32: expected a 2-D int32 accumulator, got {acc.dtype} {acc.shape}")
+    bias, multiplier, shift, qmin, qmax, dtype = check_requant_args(
+        acc.shape[1], bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "requantize_s32")
+    if relu:
+        qmin = max(qmin, int(zero_point_out))
+    v = np.clip(acc.astype(np.int64) + bias, -2**31, 2**31 - 1)
+    v = _requantize_int64(v, multiplier.astype(np.int64), shift.astype(np.int64))
+    return np.clip(v + int(zero_point_out), qmin, qmax).astype(dtype)
+
+
+@register("gemm_u8s8_requant", tier="ref")
+def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin=None,
+                      qmax=None, relu=False, out_dtype=np.uint8):
+    """A quantized linear layer: ``requantize_s32(a @ b - a_zero_point * colsum(b), ...)``.
+
+    Args:
+        a: uint8 (M, K) activations with zero point ``a_zero_point`` (0..255).
+        packed: PackedS8 from ``pack_s8(b)``, b int8 (K, N) symmetric (zero point 0).
+        Other arguments as in ``requantize_s32``.
+    Returns:
+        (M, N) array of ``out_dtype``.
+    """
+    acc = gemm_u8s8_packed(a, packed)
+    if not 0 <= int(a_zero_point) <= 255:
+        raise ValueError(f"gemm_u8s8_requant: a_zero_point={a_zero_point} must be in [0, 255] (uint8)")
+    # |sum (a - za) * b| <= K * 255 * 128 < 2**31, so the corrected sum is exact in int32.
+    acc = acc - np.int32(a_zero_point) * packed.colsum
+    return requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin, qmax, relu, out_dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# int8 im2col and max-pool: pure data movement, same layout as ref/im2col.py.
+# ----------------------------------------------------------------------------------------------
+
+def _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name):
+    if x.dtype != dtype:
+        raise TypeError(f"{name}: expected a {np.dtype(dtype)} input, got {x.dtype}")
+    info = np.iinfo(dtype)
+    if not info.min <= int(pad_value) <= info.max:
+        raise ValueError(f"{name}: pad_value={pad_value} (the input zero point) is outside {np.dtype(dtype)}'s range")
+    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, name)
+    n, c, _, _ = x.shape
+    pad = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+    xp = np.pad(x, pad, constant_values=pad_value) if padding else x
+    cols = np.empty((n, oh, ow, c, kh, kw), dtype=dtype)
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dilation, j * dilation
+            tap = xp[:, :, h0:h0 + stride * (oh - 1) + 1:stride, w0:w0 + stride * (ow - 1) + 1:stride]
+            cols[:, :, :, :, i, j] = tap.transpose(0, 2, 3, 1)  # (N, OH, OW, C)
+    return cols.reshape(n * oh * ow, c * kh * kw)
+
+
+@register("im2col_u8", tier="ref")
+def im2col_u8(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
+    """Unfold uint8 ``x`` (N, C, H, W) into (N*OH*OW, C*KH*KW), layout as ``im2col_f32``.
+
+    Padding cells hold ``pad_value``: the input zero point, which represents real 0.0.
+    """
+    return _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, np.uint8, "im2col_u8")
+
+
+@register("im2col_s8", tier="ref")
+def im2col_s8(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
+    """int8 version of ``im2col_u8``; same layout and padding rule."""
+    return _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, np.int8, "im2col_s8")
+
+
+def check_pool_args(x, kernel_size, stride, name):
+    """Validate a uint8 max-pool; return (stride, OH, OW)."""
+    if x.ndim != 4 or x.dtype != np.uint8:
+        raise TypeError(f"{name}: expected a uint8 N x C x H x W input, got {x.dtype} {x.shape}")
+    stride = kernel_size if stride is None else stride
+    if kernel_size < 1 or stride < 1:
+        raise ValueError(f"{name}: need kernel_size >= 1 and stride >= 1, got {kernel_size}, {stride}")
+    _, _, h, w = x.shape
+    if kernel_size > min(h, w):
+        raise ValueError(f"{name}: a {kernel_size}x{kernel_size} window does not fit a {h}x{w} input")
+    return stride, (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1
+
+
+@register("maxpool2d_u8", tier="ref")
+def maxpool2d_u8(x, kernel_size=2, stride=None):
+    """Max-pool uint8 ``x`` (N, C, H, W) -> (N, C, OH, OW), no padding (floor mode, like PyTorch).
+
+    Exact on quantized values: max commutes with the monotonic dequantization, so the output keeps
+    the input's scale and zero point.
+    """
+    stride, oh, ow = check_pool_args(x, kernel_size, stride, "maxpool2d_u8")
+    out = np.zeros(x.shape[:2] + (oh, ow), dtype=np.uint8)
+    for i in range(kernel_size):
+        for j in range(kernel_size):
+            np.maximum(out, x[:, :, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride], out=out)
+    return out
