@@ -1,6 +1,6 @@
 """``tinyeff data``: ``download NAME`` fetches and verifies a dataset; ``info NAME`` describes it.
 
-A thin layer over ``tinyeff.data.download`` and ``tinyeff.data.load``; errors from them (missing
+A thin layer over ``tinyeff.data.download_dataset`` and ``tinyeff.data.load``; errors from them (missing
 files, checksum mismatches, corrupt files) are printed as one line and give exit code 1.
 """
 import sys
@@ -33,7 +33,7 @@ def run_download(args):
     if args.name == "cifar10":
         options["fmt"] = args.format
     try:
-        where = data.download(args.name, root=args.root, **options)
+        where = data.download_dataset(args.name, root=args.root, **options)
     except (TinyeffError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

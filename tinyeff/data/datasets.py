@@ -41,7 +41,7 @@ def load(name, root=None, download=False, **options):
     return _module(name).load(root=root, download=download, **options)
 
 
-def download(name, root=None, **options):
+def download_dataset(name, root=None, **options):
     """Fetch dataset ``name``'s files (verified) and return where they were written.
 
     Raises:

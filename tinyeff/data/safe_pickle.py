@@ -26,10 +26,14 @@ except ImportError:  # pragma: no cover - NumPy 1.x
     from numpy.core.multiarray import _reconstruct
 
 
+class ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle asked for a global outside ``ALLOWED`` (raised before anything is called)."""
+
+
 def _latin1_encode(text, encoding="utf-8"):
     """``_codecs.encode`` limited to the one use protocol-2 pickles make of it."""
     if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"_codecs.encode({type(text).__name__}, {encoding!r}) is not allowed")
+        raise ForbiddenGlobal(f"_codecs.encode({type(text).__name__}, {encoding!r}) is not allowed")
     return codecs.encode(text, "latin1")
 
 
@@ -49,7 +53,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise ForbiddenGlobal(
                 f"global {module}.{name} is not allowed (only NumPy array reconstruction is)") from None
 
 
@@ -65,9 +69,9 @@ def loads(data, file_name):
     """
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except pickle.UnpicklingError as exc:
+    except ForbiddenGlobal as exc:
         raise DataFormatError(f"{file_name}: refused to unpickle ({exc}); this is not a genuine CIFAR "
                               f"batch file; delete it and download the dataset again") from exc
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         raise DataFormatError(f"{file_name}: truncated or corrupt pickle ({type(exc).__name__}: {exc}); "
                               f"delete it and download the dataset again") from exc
