@@ -8,16 +8,10 @@ padding are done per window row, not per element, where that keeps the inner loo
 import numpy as np
 from numba import njit, prange
 
+from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
 from tinyeff.kernels.ref.im2col import check_conv_geometry
 from tinyeff.kernels.ref.pool import check_pool_geometry
 from tinyeff.kernels.registry import register
-
-
-def _check_f32(name, **arrays):
-    for arg, a in arrays.items():
-        if a.dtype != np.float32:
-            raise TypeError(f"{name}: {arg} is {a.dtype}; the numba and c tiers take float32 "
-                            f"(cast with .astype(np.float32), or use tier='ref' for float64)")
 
 
 @njit(cache=True, parallel=True)
@@ -62,7 +56,7 @@ def _col2im_loops(cols, kh, kw, stride, padding, dilation, oh, ow, x):
 def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
     """See ref/im2col.py (float32 only)."""
     oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "im2col_f32")
-    _check_f32("im2col_f32", x=x)
+    check_f32("im2col_f32", x=x)
     n, c, _, _ = x.shape
     cols = np.empty((n * oh * ow, c * kh * kw), dtype=np.float32)
     _im2col_loops(np.ascontiguousarray(x), kh, kw, stride, padding, dilation, oh, ow, cols)
@@ -78,7 +72,7 @@ def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
         raise ValueError(f"col2im_f32: cols has shape {cols.shape}, expected "
                          f"{(n * oh * ow, c * kh * kw)} for input {tuple(x_shape)} and a "
                          f"{kh}x{kw} kernel")
-    _check_f32("col2im_f32", cols=cols)
+    check_f32("col2im_f32", cols=cols)
     x = np.zeros((n, c, h, w), dtype=np.float32)
     _col2im_loops(np.ascontiguousarray(cols), kh, kw, stride, padding, dilation, oh, ow, x)
     return x
@@ -121,26 +115,12 @@ def _maxpool_backward_loops(grad_out, argmax, grad_x):
 def maxpool2d_f32(x, kernel, stride, padding=0):
     """See ref/pool.py (float32 only)."""
     oh, ow = check_pool_geometry(x.shape, kernel, stride, padding, "maxpool2d_f32")
-    _check_f32("maxpool2d_f32", x=x)
+    check_f32("maxpool2d_f32", x=x)
     n, c, _, _ = x.shape
     out = np.empty((n, c, oh, ow), dtype=np.float32)
     argmax = np.empty((n, c, oh, ow), dtype=np.int64)
     _maxpool_loops(np.ascontiguousarray(x), kernel, stride, padding, out, argmax)
     return out, argmax
-
-
-def check_pool_backward(grad_out, argmax, x_shape, name):
-    """Validate the backward operands once; raise ValueError/TypeError naming the fix."""
-    _check_f32(name, grad_out=grad_out)
-    if argmax.shape != grad_out.shape or argmax.dtype != np.int64 or len(x_shape) != 4 \
-            or grad_out.shape[:2] != tuple(x_shape[:2]):
-        raise ValueError(f"{name}: grad_out {grad_out.shape}, argmax {argmax.shape} "
-                         f"({argmax.dtype}) and x_shape {tuple(x_shape)} do not match; pass the "
-                         "argmax maxpool2d_f32 returned for this input")
-    hw = int(x_shape[2]) * int(x_shape[3])
-    if argmax.size and (argmax.min() < 0 or argmax.max() >= hw):
-        raise ValueError(f"{name}: argmax holds indices outside [0, {hw}), the H*W of x_shape "
-                         f"{tuple(x_shape)}")
 
 
 @register("maxpool2d_backward_f32", tier="numba")

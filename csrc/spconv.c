@@ -1,0 +1,249 @@
+/* spconv.c: direct sparse convolution / sparse linear over CSR rows, float32 and u8 x s8 -> int32.
+ *
+ * The one idea: with the flat-shift layout of tinyeff/kernels/ref/sparse.py (direct_conv_layout),
+ * every nonzero tap of an output channel reads one *contiguous* run of the input, so an output
+ * plane is  acc[p] = sum_j data[j] * src[offsets[j] + p]  for p in [0, length). We cut p into
+ * tiles of up to 8 vectors (128 floats), keep the tile in registers while streaming the row's
+ * nonzeros through it (two accumulator sets, even and odd nonzeros, to hide the FMA latency),
+ * then write the tile out once, adding the bias, applying ReLU and dropping the padding columns
+ * (ow >= ow_valid) on the way. Work is proportional to nnz; the weight is never densified.
+ *
+ * The same loop does a sparse linear layer: src = x transposed (IN, N), offsets = in_index * N,
+ * length = N, so p runs over the batch.
+ *
+ * Threads: OpenMP over independent (image, row) pairs. isa: 0 = portable C, 1 = AVX-512F; the
+ * Python wrapper picks it from tinyeff.kernels.cpu. Left out: blocked/bitmap formats, VNNI for the
+ * int8 twin (it uses 32-bit multiplies; the products never overflow: |s8 * u8| <= 32640).
+ */
+#include <stdint.h>
+#include <string.h>
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
+
+#include "tinyeff.h"
+
+#define SP_VEC 16                 /* floats or int32 per 512-bit vector */
+#define SP_TILE (8 * SP_VEC)      /* positions per register tile */
+
+/* Write one finished tile (positions p0 .. p0+cnt-1) to the output: bias, ReLU, crop, strides. */
+static void sp_store_f32(const float *tile, int64_t p0, int64_t cnt, int64_t ws, int64_t ow_valid,
+                         float b, int64_t relu, float *out, int64_t os_h, int64_t os_w)
+{
+    int64_t oh = p0 / ws, ow = p0 % ws;
+    for (int64_t q = 0; q < cnt; q++) {
+        if (ow < ow_valid) {
+            float y = tile[q] + b;
+            out[oh * os_h + ow * os_w] = (relu && y < 0.0f) ? 0.0f : y;
+        }
+        if (++ow == ws) { ow = 0; oh++; }
+    }
+}
+
+static void sp_store_s32(const int32_t *tile, int64_t p0, int64_t cnt, int64_t ws,
+                         int64_t ow_valid, int32_t b, int32_t *out, int64_t os_h, int64_t os_w)
+{
+    int64_t oh = p0 / ws, ow = p0 % ws;
+    for (int64_t q = 0; q < cnt; q++) {
+        if (ow < ow_valid)
+            out[oh * os_h + ow * os_w] = tile[q] + b;
+        if (++ow == ws) { ow = 0; oh++; }
+    }
+}
+
+/* ---- portable C: a tile in a local array; the compiler vectorizes the q loop ----------------- */
+
+static void sp_row_f32_c(const int64_t *off, const float *val, int64_t nnz, const float *src,
+                         int64_t length, int64_t ws, int64_t ow_valid, float b, int64_t relu,
+                         float *out, int64_t os_h, int64_t os_w)
+{
+    float tile[SP_TILE];
+    for (int64_t p0 = 0; p0 < length; p0 += SP_TILE) {
+        int64_t cnt = length - p0 < SP_TILE ? length - p0 : SP_TILE;
+        memset(tile, 0, sizeof tile);
+        for (int64_t j = 0; j < nnz; j++) {
+            const float *s = src + off[j] + p0;
+            float v = val[j];
+            for (int64_t q = 0; q < cnt; q++)
+                tile[q] += v * s[q];
+        }
+        sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
+    }
+}
+
+static void sp_row_s32_c(const int64_t *off, const int8_t *val, int64_t nnz, const uint8_t *src,
+                         int64_t length, int64_t ws, int64_t ow_valid, int32_t b, int32_t *out,
+                         int64_t os_h, int64_t os_w)
+{
+    int32_t tile[SP_TILE];
+    for (int64_t p0 = 0; p0 < length; p0 += SP_TILE) {
+        int64_t cnt = length - p0 < SP_TILE ? length - p0 : SP_TILE;
+        memset(tile, 0, sizeof tile);
+        for (int64_t j = 0; j < nnz; j++) {
+            const uint8_t *s = src + off[j] + p0;
+            int32_t v = val[j];
+            for (int64_t q = 0; q < cnt; q++)
+                tile[q] += v * (int32_t)s[q];
+        }
+        sp_store_s32(tile, p0, cnt, ws, ow_valid, b, out, os_h, os_w);
+    }
+}
+
+/* ---- AVX-512: the tile lives in zmm registers ------------------------------------------------- */
+#ifdef __x86_64__
+
+/* Masks for the NV vectors of a tile holding cnt positions (masked loads never touch memory
+ * past the end of the run, so the last tile cannot read out of bounds). */
+__attribute__((target("avx512f"))) static inline __mmask16 sp_mask(int64_t cnt, int k)
+{
+    int64_t left = cnt - (int64_t)k * SP_VEC;
+    if (left >= SP_VEC) return (__mmask16)0xFFFF;
+    if (left <= 0) return 0;
+    return (__mmask16)((1u << left) - 1u);
+}
+
+/* One tile of NV vectors; NV is a compile-time constant after inlining into sp_tile_f32_avx512. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+sp_tile_f32_nv(const int64_t *off, const float *val, int64_t nnz, const float *src, int64_t p0,
+               int64_t cnt, float *tile, const int NV)
+{
+    __m512 a0[8], a1[8];
+    __mmask16 m[8];
+    for (int k = 0; k < NV; k++) {
+        a0[k] = _mm512_setzero_ps();
+        a1[k] = _mm512_setzero_ps();
+        m[k] = sp_mask(cnt, k);
+    }
+    int64_t j = 0;
+    for (; j + 1 < nnz; j += 2) {            /* even and odd nonzeros: two independent chains */
+        const float *s0 = src + off[j] + p0, *s1 = src + off[j + 1] + p0;
+        __m512 v0 = _mm512_set1_ps(val[j]), v1 = _mm512_set1_ps(val[j + 1]);
+        for (int k = 0; k < NV; k++) {
+            a0[k] = _mm512_fmadd_ps(v0, _mm512_maskz_loadu_ps(m[k], s0 + k * SP_VEC), a0[k]);
+            a1[k] = _mm512_fmadd_ps(v1, _mm512_maskz_loadu_ps(m[k], s1 + k * SP_VEC), a1[k]);
+        }
+    }
+    if (j < nnz) {
+        const float *s0 = src + off[j] + p0;
+        __m512 v0 = _mm512_set1_ps(val[j]);
+        for (int k = 0; k < NV; k++)
+            a0[k] = _mm512_fmadd_ps(v0, _mm512_maskz_loadu_ps(m[k], s0 + k * SP_VEC), a0[k]);
+    }
+    for (int k = 0; k < NV; k++)
+        _mm512_storeu_ps(tile + k * SP_VEC, _mm512_add_ps(a0[k], a1[k]));
+}
+
+__attribute__((target("avx512f"))) static void
+sp_row_f32_avx512(const int64_t *off, const float *val, int64_t nnz, const float *src,
+                  int64_t length, int64_t ws, int64_t ow_valid, float b, int64_t relu,
+                  float *out, int64_t os_h, int64_t os_w)
+{
+    float tile[SP_TILE];
+    for (int64_t p0 = 0; p0 < length; p0 += SP_TILE) {
+        int64_t cnt = length - p0 < SP_TILE ? length - p0 : SP_TILE;
+        switch ((cnt + SP_VEC - 1) / SP_VEC) {   /* one specialised body per tile width */
+        case 1: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 1); break;
+        case 2: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 2); break;
+        case 3: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 3); break;
+        case 4: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 4); break;
+        case 5: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 5); break;
+        case 6: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 6); break;
+        case 7: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 7); break;
+        default: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 8); break;
+        }
+        sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
+    }
+}
+
+/* int8 twin: 16 u8 activations widened to int32, times the broadcast weight, 4 vectors a tile. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
+sp_row_s32_avx512(const int64_t *off, const int8_t *val, int64_t nnz, const uint8_t *src,
+                  int64_t length, int64_t ws, int64_t ow_valid, int32_t b, int32_t *out,
+                  int64_t os_h, int64_t os_w)
+{
+    int32_t tile[4 * SP_VEC];
+    for (int64_t p0 = 0; p0 < length; p0 += 4 * SP_VEC) {
+        int64_t cnt = length - p0 < 4 * SP_VEC ? length - p0 : 4 * SP_VEC;
+        __m512i a[4];
+        __mmask16 m[4];
+        for (int k = 0; k < 4; k++) {
+            a[k] = _mm512_setzero_si512();
+            m[k] = sp_mask(cnt, k);
+        }
+        for (int64_t j = 0; j < nnz; j++) {
+            const uint8_t *s = src + off[j] + p0;
+            __m512i v = _mm512_set1_epi32(val[j]);
+            for (int k = 0; k < 4; k++) {
+                __m512i x = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m[k], s + k * SP_VEC));
+                a[k] = _mm512_add_epi32(a[k], _mm512_mullo_epi32(v, x));
+            }
+        }
+        for (int k = 0; k < 4; k++)
+            _mm512_storeu_si512((void *)(tile + k * SP_VEC), a[k]);
+        sp_store_s32(tile, p0, cnt, ws, ow_valid, b, out, os_h, os_w);
+    }
+}
+#endif /* __x86_64__ */
+
+/* ---- exported entry points -------------------------------------------------------------------- */
+
+int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const float *data,
+                       int64_t rows, const float *src, int64_t img_stride, int64_t nimg,
+                       int64_t length, int64_t ws, int64_t ow_valid, const float *bias,
+                       int64_t relu, int64_t isa, float *out, int64_t os_img, int64_t os_row,
+                       int64_t os_h, int64_t os_w)
+{
+    if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || isa < 0 || isa > 1)
+        return 1;
+#ifndef __x86_64__
+    if (isa == 1) return 2;
+#endif
+    #pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t t = 0; t < nimg * rows; t++) {
+        int64_t img = t / rows, row = t % rows;
+        int64_t j0 = indptr[row], nnz = indptr[row + 1] - j0;
+        const float *s = src + img * img_stride;
+        float b = bias ? bias[row] : 0.0f;
+        float *o = out + img * os_img + row * os_row;
+#ifdef __x86_64__
+        if (isa == 1) {
+            sp_row_f32_avx512(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu,
+                              o, os_h, os_w);
+            continue;
+        }
+#endif
+        sp_row_f32_c(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu, o, os_h,
+                     os_w);
+    }
+    return 0;
+}
+
+int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data,
+                        int64_t rows, const uint8_t *src, int64_t img_stride, int64_t nimg,
+                        int64_t length, int64_t ws, int64_t ow_valid, const int32_t *bias,
+                        int64_t isa, int32_t *out, int64_t os_img, int64_t os_row, int64_t os_h,
+                        int64_t os_w)
+{
+    if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || isa < 0 || isa > 1)
+        return 1;
+#ifndef __x86_64__
+    if (isa == 1) return 2;
+#endif
+    #pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t t = 0; t < nimg * rows; t++) {
+        int64_t img = t / rows, row = t % rows;
+        int64_t j0 = indptr[row], nnz = indptr[row + 1] - j0;
+        const uint8_t *s = src + img * img_stride;
+        int32_t b = bias ? bias[row] : 0;
+        int32_t *o = out + img * os_img + row * os_row;
+#ifdef __x86_64__
+        if (isa == 1) {
+            sp_row_s32_avx512(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h,
+                              os_w);
+            continue;
+        }
+#endif
+        sp_row_s32_c(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h, os_w);
+    }
+    return 0;
+}

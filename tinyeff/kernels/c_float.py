@@ -1,0 +1,163 @@
+"""C tier, float32 dense and sparse family: wrappers over csrc/im2col.c and csrc/spconv.c.
+
+Each wrapper validates once (the same checks as the Numba tier), allocates the output, hands the
+C function plain contiguous buffers and sizes, and turns a nonzero status into an error with
+``c.check``. The sparse kernels share the CSR format and the flat-shift lowering of
+``ref/sparse.py`` with the Numba tier; the C loop adds register tiling and AVX-512 (picked at run
+time from ``tinyeff.kernels.cpu``; the portable C path runs everywhere else).
+"""
+import numpy as np
+
+from tinyeff.kernels import cpu
+from tinyeff.kernels.c import check, ffi, lib
+from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
+from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.ref.pool import check_pool_geometry
+from tinyeff.kernels.ref.sparse import check_sparse_args, direct_conv_layout, tap_offsets
+from tinyeff.kernels.registry import register
+
+
+def _ptr(ctype, a):
+    """A typed C pointer into contiguous array ``a`` (no copy)."""
+    return ffi().from_buffer(f"{ctype}[]", a)
+
+
+def _isa_f32():
+    return 1 if cpu.has("avx512f") else 0
+
+
+def _isa_u8s8():
+    return 1 if all(cpu.has(f) for f in ("avx512f", "avx512bw", "avx512vl")) else 0
+
+
+# ----------------------------------------------------------------------------- dense kernels
+
+@register("im2col_f32", tier="c")
+def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
+    """See ref/im2col.py (float32 only)."""
+    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "im2col_f32")
+    check_f32("im2col_f32", x=x)
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    cols = np.empty((n * oh * ow, c * kh * kw), dtype=np.float32)
+    check(lib().tinyeff_im2col_f32(_ptr("float", x), n, c, h, w, kh, kw, stride, padding, dilation,
+                                   oh, ow, _ptr("float", cols)), "im2col_f32")
+    return cols
+
+
+@register("col2im_f32", tier="c")
+def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
+    """See ref/im2col.py (float32 only)."""
+    oh, ow = check_conv_geometry(x_shape, kh, kw, stride, padding, dilation, "col2im_f32")
+    n, c, h, w = x_shape
+    if cols.shape != (n * oh * ow, c * kh * kw):
+        raise ValueError(f"col2im_f32: cols has shape {cols.shape}, expected "
+                         f"{(n * oh * ow, c * kh * kw)} for input {tuple(x_shape)} and a "
+                         f"{kh}x{kw} kernel")
+    check_f32("col2im_f32", cols=cols)
+    cols = np.ascontiguousarray(cols)
+    x = np.empty((n, c, h, w), dtype=np.float32)
+    check(lib().tinyeff_col2im_f32(_ptr("float", cols), n, c, h, w, kh, kw, stride, padding,
+                                   dilation, oh, ow, _ptr("float", x)), "col2im_f32")
+    return x
+
+
+@register("maxpool2d_f32", tier="c")
+def maxpool2d_f32(x, kernel, stride, padding=0):
+    """See ref/pool.py (float32 only)."""
+    oh, ow = check_pool_geometry(x.shape, kernel, stride, padding, "maxpool2d_f32")
+    check_f32("maxpool2d_f32", x=x)
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    out = np.empty((n, c, oh, ow), dtype=np.float32)
+    argmax = np.empty((n, c, oh, ow), dtype=np.int64)
+    check(lib().tinyeff_maxpool2d_f32(_ptr("float", x), n, c, h, w, kernel, stride, padding, oh,
+                                      ow, _ptr("float", out), _ptr("int64_t", argmax)),
+          "maxpool2d_f32")
+    return out, argmax
+
+
+@register("maxpool2d_backward_f32", tier="c")
+def maxpool2d_backward_f32(grad_out, argmax, x_shape):
+    """See ref/pool.py (float32 only)."""
+    check_pool_backward(grad_out, argmax, x_shape, "maxpool2d_backward_f32")
+    n, c, h, w = x_shape
+    grad_out = np.ascontiguousarray(grad_out)
+    argmax = np.ascontiguousarray(argmax)
+    grad_x = np.empty((n, c, h, w), dtype=np.float32)
+    check(lib().tinyeff_maxpool2d_backward_f32(
+        _ptr("float", grad_out), _ptr("int64_t", argmax), n * c, grad_out.shape[2] * grad_out.shape[3],
+        h * w, _ptr("float", grad_x)), "maxpool2d_backward_f32")
+    return grad_x
+
+
+# ---------------------------------------------------------------------------- sparse kernels
+
+def _sprows(acc_dtype, packed, offsets, src, img_stride, nimg, length, ws, ow_valid, bias, relu,
+            out, strides):
+    """Call the f32 or u8s8 direct sparse loop; ``strides`` = (os_img, os_row, os_h, os_w)."""
+    indptr = _ptr("int64_t", packed.indptr)
+    offsets = _ptr("int64_t", np.ascontiguousarray(offsets, dtype=np.int64))
+    if acc_dtype == np.float32:
+        b = ffi().NULL if bias is None else _ptr("float", np.ascontiguousarray(bias))
+        status = lib().tinyeff_sprows_f32(
+            indptr, offsets, _ptr("float", packed.data), packed.shape[0], _ptr("float", src),
+            img_stride, nimg, length, ws, ow_valid, b, int(relu), _isa_f32(),
+            _ptr("float", out), *strides)
+        check(status, "sprows_f32")
+    else:
+        b = ffi().NULL if bias is None else _ptr("int32_t", np.ascontiguousarray(bias))
+        status = lib().tinyeff_sprows_u8s8(
+            indptr, offsets, _ptr("int8_t", packed.data), packed.shape[0], _ptr("uint8_t", src),
+            img_stride, nimg, length, ws, ow_valid, b, _isa_u8s8(), _ptr("int32_t", out),
+            *strides)
+        check(status, "sprows_u8s8")
+    return out
+
+
+def _conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype):
+    oc, _, kh, kw = packed.shape
+    src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation,
+                                                             pad_value)
+    offsets = tap_offsets(packed, stride, dilation, src.shape[2], ws)
+    n = x.shape[0]
+    out = np.empty((n, oc, oh, ow), dtype=acc_dtype)
+    return _sprows(acc_dtype, packed, offsets, src, img_stride, n, length, ws, ow, bias, relu, out,
+                   (oc * oh * ow, oh * ow, ow, 1))
+
+
+def _linear(x, packed, bias, relu, acc_dtype):
+    n, out_features = x.shape[0], packed.shape[0]
+    xt = np.ascontiguousarray(x.T)                                   # (IN, N)
+    out = np.empty((n, out_features), dtype=acc_dtype)
+    return _sprows(acc_dtype, packed, packed.indices * n, xt, 0, 1, n, n, n, bias, relu, out,
+                   (0, 1, 0, out_features))
+
+
+@register("spconv_f32_csr", tier="c")
+def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False):
+    """See ref/sparse.py."""
+    check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, True, "spconv_f32_csr")
+    return _conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32)
+
+
+@register("splinear_f32_csr", tier="c")
+def splinear_f32_csr(x, packed, bias=None, relu=False):
+    """See ref/sparse.py."""
+    check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, False,
+                      "splinear_f32_csr")
+    return _linear(x, packed, bias, relu, np.float32)
+
+
+@register("spconv_u8s8_csr", tier="c")
+def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_value=0):
+    """See ref/sparse.py."""
+    check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, True, "spconv_u8s8_csr")
+    return _conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32)
+
+
+@register("splinear_u8s8_csr", tier="c")
+def splinear_u8s8_csr(x, packed, bias=None):
+    """See ref/sparse.py."""
+    check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, False, "splinear_u8s8_csr")
+    return _linear(x, packed, bias, False, np.int32)
