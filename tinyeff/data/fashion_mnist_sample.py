@@ -50,12 +50,16 @@ def stratified_indices(labels, per_class, rng):
     return np.sort(np.concatenate(picks)).astype(np.int64)
 
 
-def build(train, test, seed=SEED):
-    """The sample's arrays, drawn from full Fashion-MNIST ``train``/``test`` Splits with ``seed``."""
+def build(train, test, seed=SEED, per_class=None):
+    """The sample's arrays, drawn from full Fashion-MNIST ``train``/``test`` Splits with ``seed``.
+
+    ``per_class`` ({"train": int, "test": int}) defaults to ``PER_CLASS`` (600 and 100).
+    """
+    per_class = PER_CLASS if per_class is None else per_class
     rng = np.random.default_rng(seed)
     arrays = {}
     for part, split in (("train", train), ("test", test)):
-        index = stratified_indices(split.labels, PER_CLASS[part], rng)
+        index = stratified_indices(split.labels, per_class[part], rng)
         arrays.update({f"{part}_images": split.images[index], f"{part}_labels": split.labels[index],
                        f"{part}_index": index})
     return arrays
