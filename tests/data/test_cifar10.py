@@ -1,5 +1,4 @@
 """CIFAR-10 in both official formats, from archives and extracted directories built byte for byte."""
-import io
 import pickle
 
 import numpy as np
@@ -67,7 +66,8 @@ def test_cifar_binary_partial_record_is_truncated(tmp_path, rng):
     files = cifar_binary_files(batches)
     files["data_batch_3.bin"] = files["data_batch_3.bin"][:-1000]
     _install(tmp_path, "binary", False, batches, files)
-    with pytest.raises(DataFormatError, match=r"data_batch_3.bin: truncated \(17,438 bytes is 5 whole 3073-byte records plus 2,073"):
+    expected = r"data_batch_3.bin: truncated \(17,438 bytes is 5 whole 3073-byte records plus 2,073"
+    with pytest.raises(DataFormatError, match=expected):
         data.load("cifar10", root=tmp_path)
 
 

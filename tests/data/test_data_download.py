@@ -23,7 +23,8 @@ def fashion_blobs(tmp_path, rng):
 def test_download_fashion_then_load(tmp_path, file_server, fashion_blobs):
     server = file_server(fashion_blobs)
     table = {name: _md5(blob) for name, blob in fashion_blobs.items()}
-    where = data.download_dataset("fashion-mnist", root=tmp_path / "dl", mirror=server.url, checksums=table, progress=False)
+    where = data.download_dataset("fashion-mnist", root=tmp_path / "dl", mirror=server.url, checksums=table,
+                                  progress=False)
     assert where == tmp_path / "dl" / "fashion-mnist"
     assert sorted(p.name for p in where.iterdir()) == sorted(FASHION_FILES)
     train, test = data.load("fashion-mnist", root=tmp_path / "dl")

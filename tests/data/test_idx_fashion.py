@@ -83,7 +83,8 @@ def test_fashion_bad_magic(tmp_path, rng):
     write_fashion(tmp_path, rng)
     # a labels file where the images should be: valid IDX, wrong magic
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros(30, dtype=np.uint8))
-    with pytest.raises(DataFormatError, match=r"train-images-idx3-ubyte.gz: bad magic number 0x00000801 \(expected 0x00000803"):
+    expected = r"train-images-idx3-ubyte.gz: bad magic number 0x00000801 \(expected 0x00000803"
+    with pytest.raises(DataFormatError, match=expected):
         data.load("fashion-mnist", root=tmp_path)
 
 
