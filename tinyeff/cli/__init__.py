@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "data")
+COMMANDS = ("info", "data", "energy", "flops")
 
 
 def build_parser():

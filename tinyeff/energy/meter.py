@@ -69,7 +69,9 @@ class Measurement:
         return None if self.idle_j is None else self.energy_j - self.idle_j
 
     def __str__(self):
-        body = f"{self.energy_j:.4g} J over {self.time_s:.3f} s ({self.mean_w:.3g} W)"
+        body = f"{self.energy_j:.4g} J"
+        if self.time_s > 0:
+            body += f" over {self.time_s:.3f} s ({self.mean_w:.3g} W)"
         if self.idle_j is not None:
             body += f", idle {self.idle_j:.4g} J, net {self.net_j:.4g} J"
         if self.flags:

@@ -1,0 +1,70 @@
+"""``tinyeff flops MODEL --input 3x32x32 [--batch N] [--train] [--json]``: per-layer MACs/FLOPs table."""
+import json
+import os
+
+
+def register(subparsers):
+    p = subparsers.add_parser("flops", help="count MACs, FLOPs, parameters and memory per layer")
+    add_model_args(p)
+    p.add_argument("--train", action="store_true", help="also show the training-step memory estimate")
+    p.add_argument("--optimizer", default="sgd-momentum", choices=["sgd", "sgd-momentum", "adam"])
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def add_model_args(p):
+    p.add_argument("model", metavar="MODEL", help="a model file (.npz) or a model name (see `tinyeff info`)")
+    p.add_argument("--input", default="3x32x32", help="input shape CxHxW (default 3x32x32)")
+    p.add_argument("--batch", type=int, default=1, help="batch size N (default 1)")
+
+
+def load_model(args):
+    """Build the model named by ``args.model`` (a file path or a zoo name) and the input shape."""
+    from tinyeff import io, models
+    try:
+        chw = tuple(int(v) for v in args.input.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--input {args.input!r}: expected CxHxW such as 3x32x32")
+    if len(chw) != 3 or args.batch < 1:
+        raise SystemExit(f"--input {args.input!r} --batch {args.batch}: expected CxHxW and N >= 1")
+    if os.path.exists(args.model):
+        model = io.load(args.model)
+    else:
+        kwargs = models.input_kwargs(args.model, chw[0], chw[1], 10) if args.model in models.names() else {}
+        try:
+            model = models.create(args.model, **kwargs)
+        except ValueError as exc:
+            raise SystemExit(f"{args.model}: not a file, and {exc}")
+    return model, (args.batch,) + chw
+
+
+def _fmt(n):
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def run(args):
+    from tinyeff.flops import count
+    model, shape = load_model(args)
+    report = count(model, shape, optimizer=args.optimizer)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    print(f"{args.model}, input {shape}; 1 MAC = 2 FLOPs; effective = nonzero weights a sparse kernel ran")
+    print(f"{'layer':<28}{'type':<18}{'output':<18}{'MACs':>9}{'eff MACs':>10}{'FLOPs':>9}"
+          f"{'params':>9}{'nonzero':>9}{'act B':>9}")
+    for l in report.layers:
+        print(f"{l.name:<28}{l.type:<18}{'x'.join(map(str, l.output_shape)):<18}{_fmt(l.macs):>9}"
+              f"{_fmt(l.macs_effective):>10}{_fmt(l.flops):>9}{_fmt(l.params):>9}"
+              f"{_fmt(l.params_nonzero):>9}{_fmt(l.activation_bytes):>9}")
+    t = report.totals
+    print(f"{'total':<64}{_fmt(t['macs']):>9}{_fmt(t['macs_effective']):>10}{_fmt(t['flops']):>9}"
+          f"{_fmt(t['params']):>9}{_fmt(t['params_nonzero']):>9}{_fmt(t['activation_bytes']):>9}")
+    print(f"effective MACs by dtype: {t['macs_effective_by_dtype']}; parameter bytes (stored): "
+          f"{_fmt(t['param_bytes'])}B")
+    if args.train:
+        print(f"training-step peak memory (estimate: activations + params + grads + {args.optimizer} "
+              f"state): {_fmt(t['train_peak_bytes'])}B")
+    return 0
