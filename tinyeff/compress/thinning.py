@@ -1,0 +1,202 @@
+"""Structured thinning: physically delete pruned filters, giving a smaller dense model.
+
+The one idea: a filter whose activation is exactly zero everywhere contributes nothing downstream,
+so deleting it (its weight row, bias and BatchNorm entry) together with the matching *input*
+channel of the next layer leaves every output unchanged. ``prune(..., method="channel")`` masks
+the filter, its bias and the following BatchNorm's weight and bias for that reason, so the masked
+model's dead channels are exact zeros. Which channels are dead is read from the effective
+weights, not assumed: a channel is removed only if (weight row, bias, BN beta - gamma*mean/std)
+all give exactly 0.
+
+Which (producer, consumer) pairs are thinned:
+- inside an ``nn.Sequential``: a Conv2d/Linear and the next Conv2d/Linear, when only zero-preserving
+  layers (ReLU, LeakyReLU, ELU, Tanh, pooling, Dropout, Identity, one BatchNorm right after the
+  producer) sit between them, plus a Flatten when a conv feeds a Linear (each channel then owns
+  H*W consecutive input features of the Linear);
+- inside a ResNet ``BasicBlock``: conv1 -> bn1 -> conv2 only. The block's output channels are
+  added to its shortcut and shared by the whole stage, so they are left alone (thinning them
+  needs a stage-wide group and is not done here).
+Grouped/depthwise convolutions are never thinned.
+
+A thinned model records its layer shapes in ``model.thinned``; ``save`` writes kind="thinned" and
+the registered loader rebuilds the architecture and then shrinks each layer to the saved shapes.
+"""
+import copy
+
+import numpy as np
+
+from tinyeff import io, nn
+from tinyeff.compress.prune import PRUNABLE, remove_pruning
+from tinyeff.errors import ModelFileError
+from tinyeff.models.resnet import BasicBlock
+
+_ZERO_PRESERVING = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
+                    nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity)
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def thinning_plan(model):
+    """List of (producer name, BatchNorm name or None, consumer name, via_flatten) pairs to thin."""
+    plan = []
+    for prefix, parent in model.named_modules():
+        if isinstance(parent, BasicBlock):
+            plan.append((_join(prefix, "conv1"), _join(prefix, "bn1"), _join(prefix, "conv2"), False))
+        elif isinstance(parent, nn.Sequential):
+            plan.extend(_sequential_pairs(prefix, list(parent.named_children())))
+    return [p for p in plan if _ungrouped(model, p)]
+
+
+def _sequential_pairs(prefix, children):
+    pairs = []
+    for i, (name, producer) in enumerate(children):
+        if not isinstance(producer, PRUNABLE):
+            continue
+        bn, flatten = None, False
+        for j, (later_name, later) in enumerate(children[i + 1:], start=i + 1):
+            if isinstance(later, PRUNABLE):
+                fits = isinstance(later, nn.Linear) if flatten else \
+                    isinstance(producer, nn.Conv2d) == isinstance(later, nn.Conv2d)
+                if fits:
+                    pairs.append((_join(prefix, name), bn and _join(prefix, bn),
+                                  _join(prefix, later_name), flatten))
+                break
+            if isinstance(later, _BN) and bn is None and j == i + 1:
+                bn = later_name
+            elif isinstance(later, nn.Flatten) and isinstance(producer, nn.Conv2d) and not flatten:
+                flatten = True
+            elif not isinstance(later, _ZERO_PRESERVING):
+                break
+    return pairs
+
+
+def _ungrouped(model, pair):
+    return all(getattr(model.get_submodule(n), "groups", 1) == 1 for n in (pair[0], pair[2]))
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
+def dead_channels(producer, bn=None):
+    """Bool (OC,) array: True where the producer (+ BatchNorm) output channel is exactly 0 everywhere."""
+    w = producer.param("weight").data
+    dead = ~w.reshape(w.shape[0], -1).any(axis=1)
+    if producer.bias is not None:
+        dead &= producer.param("bias").data == 0
+    if bn is not None:   # BN of an all-zero input: beta - gamma * mean / sqrt(var + eps)
+        gamma, beta = bn.param("weight").data, bn.param("bias").data
+        dead &= (beta - gamma * bn.running_mean / np.sqrt(bn.running_var + bn.eps)) == 0
+    return dead
+
+
+def thin(model, inplace=False):
+    """A smaller dense model with every dead filter (and the inputs that read it) deleted.
+
+    Args:
+        model: a (channel-)pruned model; masks are made permanent in the result.
+        inplace: modify ``model`` itself instead of a deep copy.
+
+    Returns:
+        The thinned model, with ``thinned`` = {layer name: weight shape} for every layer that changed
+        and the same ``arch``. Its outputs equal the masked model's (up to float summation order).
+    """
+    model = model if inplace else copy.deepcopy(model)
+    remove_pruning(model)
+    changed = {}
+    for producer_name, bn_name, consumer_name, via_flatten in thinning_plan(model):
+        producer = model.get_submodule(producer_name)
+        bn = model.get_submodule(bn_name) if bn_name else None
+        consumer = model.get_submodule(consumer_name)
+        dead = dead_channels(producer, bn)
+        if not dead.any():
+            continue
+        if dead.all():
+            dead[0] = False      # keep one (all-zero) channel so every shape stays valid
+        keep = np.flatnonzero(~dead)
+        _keep_outputs(producer, keep)
+        if bn is not None:
+            _keep_bn(bn, keep)
+        _keep_inputs(consumer, keep, len(dead), via_flatten)
+        for name in (producer_name, bn_name, consumer_name):
+            if name:
+                changed[name] = list(model.get_submodule(name).weight.data.shape)
+    model.thinned = {**getattr(model, "thinned", {}), **changed}
+    return model
+
+
+def _set_weight(layer, w, b_index=None):
+    layer.weight = nn.Parameter(np.ascontiguousarray(w))
+    if b_index is not None and layer.bias is not None:
+        layer.bias = nn.Parameter(layer.bias.data[b_index].copy())
+
+
+def _keep_outputs(layer, keep):
+    _set_weight(layer, layer.weight.data[keep], keep)
+    if isinstance(layer, nn.Conv2d):
+        layer.out_channels = len(keep)
+    else:
+        layer.out_features = len(keep)
+
+
+def _keep_bn(bn, keep):
+    bn.weight = nn.Parameter(bn.weight.data[keep].copy())
+    bn.bias = nn.Parameter(bn.bias.data[keep].copy())
+    bn.set_buffer("running_mean", bn.running_mean[keep].copy())
+    bn.set_buffer("running_var", bn.running_var[keep].copy())
+    bn.num_features = len(keep)
+
+
+def _keep_inputs(layer, keep, channels, via_flatten):
+    if via_flatten:   # channel c of the conv output owns features [c * HW, (c + 1) * HW) after Flatten
+        hw = layer.weight.data.shape[1] // channels
+        keep = (keep[:, None] * hw + np.arange(hw)[None, :]).reshape(-1)
+    _set_weight(layer, layer.weight.data[:, keep])
+    if isinstance(layer, nn.Conv2d):
+        layer.in_channels = len(keep)
+    else:
+        layer.in_features = len(keep)
+
+
+# --- model files -------------------------------------------------------------------------------------
+def save(model, path, **header_fields):
+    """Save a thinned model as kind="thinned", recording the changed layer shapes in the header."""
+    return io.save(model, path, kind="thinned", thinned=getattr(model, "thinned", {}),
+                   preprocess=getattr(model, "preprocess", None), **header_fields)
+
+
+def _resize(module, shape):
+    """Give ``module`` zero parameters of the saved ``shape`` (its weight's), before loading values."""
+    shape = tuple(shape)
+    if isinstance(module, _BN):
+        f = shape[0]
+        module.weight, module.bias = nn.Parameter(np.ones(f, np.float32)), nn.Parameter(np.zeros(f, np.float32))
+        module.set_buffer("running_mean", np.zeros(f, np.float32))
+        module.set_buffer("running_var", np.ones(f, np.float32))
+        module.num_features = f
+        return
+    module.weight = nn.Parameter(np.zeros(shape, np.float32))
+    if module.bias is not None:
+        module.bias = nn.Parameter(np.zeros(shape[0], np.float32))
+    if isinstance(module, nn.Conv2d):
+        module.out_channels, module.in_channels = shape[0], shape[1] * module.groups
+    else:
+        module.out_features, module.in_features = shape
+
+
+def _load_thinned(header, arrays):
+    from tinyeff import models
+    arch = header.get("arch") or {}
+    try:
+        model = models.create(arch["name"], **arch.get("kwargs", {}))
+        for name, shape in header.get("thinned", {}).items():
+            _resize(model.get_submodule(name), shape)
+        model.load_state_dict(arrays)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"thinned model: cannot rebuild {arch!r} with layer shapes "
+                             f"{header.get('thinned')}: {exc}") from exc
+    model.thinned = dict(header.get("thinned", {}))
+    model.preprocess = header.get("preprocess")
+    return model
+
+
+io.register_loader("thinned", _load_thinned)
