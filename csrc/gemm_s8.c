@@ -65,12 +65,14 @@ static inline int64_t panel_width(int64_t n, int64_t p0) {
     return rest >= PANEL ? PANEL : (rest + GROUP - 1) / GROUP * GROUP;
 }
 
-/* The 4 activation bytes of group g of row ar, zero-filled past K (never reads past the row). */
+/* The 4 activation bytes of group g of row ar as a little-endian int32 (x86 byte order, what
+ * vpdpbusd expects), zero past K; never reads past the row. Byte by byte, not a variable-length
+ * memcpy: a library call inside a tile would force the register accumulators onto the stack. */
 static inline int32_t load_group(const uint8_t *ar, int64_t g, int64_t k) {
-    int32_t x = 0;
-    int64_t left = k - 4 * g;
-    memcpy(&x, ar + 4 * g, left >= 4 ? 4 : (size_t)left);
-    return x;
+    uint32_t x = 0;
+    for (int t = 0; t < 4; t++)
+        if (4 * g + t < k) x |= (uint32_t)ar[4 * g + t] << (8 * t);
+    return (int32_t)x;
 }
 
 int64_t tinyeff_s8_isa_built(void) {
@@ -127,36 +129,58 @@ static void tile_portable(const uint8_t *a, int64_t lda, int64_t k, const int8_t
 #ifdef TE_X86
 /* mr, nv (16-column vectors) and a_signed are compile-time constants after inlining, so the
  * accumulator array lives in registers. */
+/* Row I of one group of 4 k: broadcast the row's 4 A bytes against the nv B vectors. Macros, not
+ * functions, and one small accumulator array per row (acc0..acc5): gcc keeps arrays of at most a
+ * few vectors in registers, but spills a single 24-vector array to the stack every iteration. */
+#define VNNI_ROW_STEP(I, ACC, LOAD_A)                                                             \
+    if (mr > (I)) {                                                                               \
+        __m512i av = _mm512_set1_epi32(LOAD_A(I));                                                \
+        if (a_signed) av = _mm512_xor_si512(av, flip);         /* a + 128, as unsigned bytes */   \
+        _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++)                                      \
+            ACC[v] = _mm512_dpbusd_epi32(ACC[v], av, bv[v]);                                       \
+    }
+
+#define VNNI_GROUP(LOAD_A)                                                                        \
+    do {                                                                                          \
+        __m512i bv[4];                                                                            \
+        _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++)                                      \
+            bv[v] = _mm512_loadu_si512((const void *)(b + 64 * v));                               \
+        VNNI_ROW_STEP(0, acc0, LOAD_A) VNNI_ROW_STEP(1, acc1, LOAD_A)                              \
+        VNNI_ROW_STEP(2, acc2, LOAD_A) VNNI_ROW_STEP(3, acc3, LOAD_A)                              \
+        VNNI_ROW_STEP(4, acc4, LOAD_A) VNNI_ROW_STEP(5, acc5, LOAD_A)                              \
+    } while (0)
+
+#define VNNI_STORE_ROW(I, ACC)                                                                    \
+    if (mr > (I)) {                                                                               \
+        _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++)                                      \
+            _mm512_storeu_si512((void *)(tile + (I) * PANEL + 16 * v), ACC[v]);                   \
+    }
+
+static inline int32_t load4(const uint8_t *p) { int32_t x; memcpy(&x, p, 4); return x; }
+
+/* mr, nv (16-column vectors) and a_signed are compile-time constants after inlining, so the
+ * accumulators live in registers. */
 VNNI_TARGET static inline __attribute__((always_inline)) void
 tile_vnni_fixed(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp, int64_t w,
                 const int mr, const int nv, const int a_signed, int32_t *tile) {
-    __m512i acc[MR][4];
     const __m512i flip = _mm512_set1_epi32((int32_t)0x80808080u);
-#pragma GCC unroll 6
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_si512();
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i acc0[4] = {zero, zero, zero, zero}, acc1[4] = {zero, zero, zero, zero};
+    __m512i acc2[4] = {zero, zero, zero, zero}, acc3[4] = {zero, zero, zero, zero};
+    __m512i acc4[4] = {zero, zero, zero, zero}, acc5[4] = {zero, zero, zero, zero};
     int64_t kg = k_groups(k), kfull = k / 4;
+    int32_t tail[MR] = {0};          /* the K % 4 tail group, zero-filled, against zero-padded B rows */
+    if (kfull < kg)
+        for (int i = 0; i < mr; i++) tail[i] = load_group(a + i * lda, kfull, k);
+    /* One loop with a predictable branch, not a main loop plus a tail copy: with two copies gcc
+     * spills accumulators to the stack in the main loop. */
     for (int64_t g = 0; g < kg; g++) {
         const int8_t *b = bp + g * w * 4;
-        __m512i bv[4];
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_si512((const void *)(b + 64 * v));
-#pragma GCC unroll 6
-        for (int i = 0; i < mr; i++) {
-            int32_t x;
-            if (g < kfull) memcpy(&x, a + i * lda + 4 * g, 4);
-            else x = load_group(a + i * lda, g, k);
-            __m512i av = _mm512_set1_epi32(x);
-            if (a_signed) av = _mm512_xor_si512(av, flip);    /* a + 128, as unsigned bytes */
-#pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
-        }
+#define LOAD_A(i) (g < kfull ? load4(a + (i) * lda + 4 * g) : tail[i])
+        VNNI_GROUP(LOAD_A);
     }
-#pragma GCC unroll 6
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) _mm512_storeu_si512((void *)(tile + i * PANEL + 16 * v), acc[i][v]);
+    VNNI_STORE_ROW(0, acc0) VNNI_STORE_ROW(1, acc1) VNNI_STORE_ROW(2, acc2)
+    VNNI_STORE_ROW(3, acc3) VNNI_STORE_ROW(4, acc4) VNNI_STORE_ROW(5, acc5)
 }
 
 #define VNNI_CASE(MRV, NVV)                                                                       \
