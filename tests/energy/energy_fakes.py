@@ -1,7 +1,7 @@
 """Fake sysfs trees, clock and backend shared by the energy tests (imported by conftest and tests)."""
 import os
 
-from tinyeff.energy.base import Backend, Domain
+from tinyeff.energy.base import Backend
 
 RANGE_UJ = 65_536_000_000   # 2^32 counts of 2^-16 J, rounded down to µJ as powercap reports
 
