@@ -12,6 +12,16 @@
 
 #include "tinyeff.h"
 
+/* First and one-past-last output column whose tap at input column offset `off` lands inside [0, w). */
+static void valid_cols(int64_t off, int64_t stride, int64_t w, int64_t ow, int64_t *lo, int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t b = off >= w ? 0 : (w - 1 - off) / stride + 1;
+    *lo = a < ow ? a : ow;
+    *hi = b < ow ? b : ow;
+    if (*hi < *lo) *hi = *lo;
+}
+
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
                        int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh,
                        int64_t ow, float *cols)
@@ -19,24 +29,31 @@ int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t 
     if (n < 0 || c < 1 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0)
         return 1;
     int64_t ncols = c * kh * kw;
+    /* Loop order: one output row (n, oh) per task fills an OW x ncols block of cols (small
+     * enough for L1/L2); inside it we walk columns (c, kh, kw) and, for each, the OW outputs,
+     * reading the input row contiguously and computing the padding bounds once per column. */
     #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < n * oh; t++) {
         int64_t b = t / oh, i = t % oh;
-        for (int64_t j = 0; j < ow; j++) {
-            float *row = cols + ((b * oh + i) * ow + j) * ncols;
-            for (int64_t ch = 0; ch < c; ch++) {
-                const float *plane = x + (b * c + ch) * h * w;
-                for (int64_t ki = 0; ki < kh; ki++) {
-                    int64_t y = i * stride - padding + ki * dilation;
-                    float *dst = row + (ch * kh + ki) * kw;
-                    if (y < 0 || y >= h) {
-                        memset(dst, 0, (size_t)kw * sizeof(float));
-                        continue;
-                    }
-                    for (int64_t kj = 0; kj < kw; kj++) {
-                        int64_t xx = j * stride - padding + kj * dilation;
-                        dst[kj] = (xx >= 0 && xx < w) ? plane[y * w + xx] : 0.0f;
-                    }
+        float *block = cols + t * ow * ncols;
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *plane = x + (b * c + ch) * h * w;
+            for (int64_t ki = 0; ki < kh; ki++) {
+                int64_t y = i * stride - padding + ki * dilation;
+                for (int64_t kj = 0; kj < kw; kj++) {
+                    float *dst = block + (ch * kh + ki) * kw + kj;
+                    int64_t off = kj * dilation - padding, lo = ow, hi = ow;
+                    if (y >= 0 && y < h)
+                        valid_cols(off, stride, w, ow, &lo, &hi);
+                    else
+                        lo = hi = 0;
+                    const float *src = plane + y * w + off;
+                    for (int64_t j = 0; j < lo; j++)
+                        dst[j * ncols] = 0.0f;
+                    for (int64_t j = lo; j < hi; j++)
+                        dst[j * ncols] = src[j * stride];
+                    for (int64_t j = hi; j < ow; j++)
+                        dst[j * ncols] = 0.0f;
                 }
             }
         }

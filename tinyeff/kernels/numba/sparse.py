@@ -26,9 +26,9 @@ def _sprows_loops(indptr, offsets, data, src, img_stride, nimg, length, ws, ow_v
         base = img * img_stride
         for j in range(indptr[row], indptr[row + 1]):
             v = data[j]
-            start = base + offsets[j]
+            run = src[base + offsets[j]:base + offsets[j] + length]   # a view, not a copy
             for p in range(length):            # contiguous axpy: the loop LLVM vectorizes
-                acc[p] += v * src[start + p]
+                acc[p] += v * run[p]           # (indexing by p alone lets it prove p >= 0)
         b = bias[row]
         obase = img * os_img + row * os_row
         for oh in range((length + ws - 1) // ws):

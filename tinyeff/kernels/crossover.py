@@ -1,0 +1,191 @@
+"""Sparse or dense? Measure, on this machine, whether the sparse kernel beats the dense path.
+
+The one idea: the sparsity at which a sparse kernel starts to pay depends on the layer's shape, the
+CPU and the tiers that loaded, so we do not guess a threshold; we time both paths once per
+(layer shape, sparsity bucket, tiers) and cache the verdict.
+
+    from tinyeff.kernels import crossover
+    use_sparse = crossover.should_use_sparse(
+        "conv", {"n": 64, "c": 32, "h": 13, "w": 13, "oc": 64, "kh": 3, "kw": 3,
+                 "stride": 1, "padding": 0, "dilation": 1}, sparsity=0.9)
+    use_sparse = crossover.should_use_sparse("linear", {"n": 64, "in": 800, "out": 10}, 0.9)
+
+Dense path = ``im2col_f32`` + ``gemm_f32`` (+ the NCHW transpose) for a conv, ``x @ w.T`` for a
+linear layer; sparse path = ``spconv_f32_csr`` / ``splinear_f32_csr``, each on its active tier.
+Sparsity is rounded to buckets of 5% (finer above 90%, where the curve is steep) so a cache holds
+few entries. Override order: the ``mode`` argument, then ``TINYEFF_SPARSE=always|never|auto``,
+then the measurement. The cache is JSON in ``$TINYEFF_CACHE_DIR`` or the user cache directory
+(``$XDG_CACHE_HOME/tinyeff`` or ``~/.cache/tinyeff``), written to a temporary file then renamed.
+What it leaves out: int8 layers (same idea, not yet measured), and energy (time is the proxy).
+"""
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from tinyeff.kernels import registry
+from tinyeff.kernels.ref.sparse import pack_sparse
+
+MODES = ("always", "never", "auto")
+CACHE_FILE = "sparse_crossover.json"
+CONV_KEYS = ("n", "c", "h", "w", "oc", "kh", "kw", "stride", "padding", "dilation")
+LINEAR_KEYS = ("n", "in", "out")
+
+
+def cache_path():
+    """Where measured verdicts are stored (the directory is created on first write)."""
+    root = os.environ.get("TINYEFF_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "tinyeff")
+    return os.path.join(root, CACHE_FILE)
+
+
+def sparsity_bucket(sparsity):
+    """Round to 5% steps below 0.9 and 1% steps above (the time ratio is ~1/(1-s) up there)."""
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"crossover: sparsity={sparsity} must be a fraction in [0, 1]")
+    step = 0.01 if sparsity >= 0.9 else 0.05
+    return round(round(sparsity / step) * step, 2)
+
+
+def _mode(mode):
+    mode = mode or os.environ.get("TINYEFF_SPARSE", "").strip() or "auto"
+    if mode not in MODES:
+        raise ValueError(f"crossover: mode {mode!r} is not one of {MODES}; fix the argument or "
+                         "TINYEFF_SPARSE")
+    return mode
+
+
+def _key(layer_kind, shape_info, bucket):
+    keys = {"conv": CONV_KEYS, "linear": LINEAR_KEYS}.get(layer_kind)
+    if keys is None:
+        raise ValueError(f"crossover: layer_kind={layer_kind!r} must be 'conv' or 'linear'")
+    missing = [k for k in keys if k not in shape_info]
+    if missing:
+        raise ValueError(f"crossover: shape_info for a {layer_kind} layer lacks {missing}; "
+                         f"give all of {keys}")
+    dims = ",".join(f"{k}={int(shape_info[k])}" for k in keys)
+    tiers = ",".join(registry.active_tier(name) for name in _kernels(layer_kind))
+    return f"{layer_kind}:{dims}:s={bucket:.2f}:tiers={tiers}"
+
+
+def _kernels(layer_kind):
+    if layer_kind == "conv":
+        return ("spconv_f32_csr", "im2col_f32", "gemm_f32")
+    return ("splinear_f32_csr", "gemm_f32")
+
+
+def _best_time_s(fn, repeats):
+    fn()                                     # warm-up: JIT compile, caches, page faults
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _pruned_weight(rng, shape, sparsity):
+    w = rng.standard_normal(shape).astype(np.float32)
+    w.reshape(-1)[rng.permutation(w.size)[:int(round(sparsity * w.size))]] = 0
+    return w
+
+
+def measure(layer_kind, shape_info, sparsity, repeats=5, seed=0):
+    """Time the dense and the sparse path for one layer on random data.
+
+    Returns:
+        dict with ``dense_s`` and ``sparse_s`` (best of ``repeats``) and ``sparse_wins``.
+    """
+    rng = np.random.default_rng(seed)
+    gemm = registry.get("gemm_f32")
+    if layer_kind == "conv":
+        s = {k: int(shape_info[k]) for k in CONV_KEYS}
+        x = rng.standard_normal((s["n"], s["c"], s["h"], s["w"])).astype(np.float32)
+        w = _pruned_weight(rng, (s["oc"], s["c"], s["kh"], s["kw"]), sparsity)
+        packed, w2t = pack_sparse(w), np.ascontiguousarray(w.reshape(s["oc"], -1).T)
+        im2col, spconv = registry.get("im2col_f32"), registry.get("spconv_f32_csr")
+        geometry = (s["stride"], s["padding"], s["dilation"])
+
+        def dense():
+            cols = im2col(x, s["kh"], s["kw"], *geometry)                # (N*OH*OW, C*KH*KW)
+            y = gemm(cols, w2t)                                          # (N*OH*OW, OC)
+            return np.ascontiguousarray(y.reshape(s["n"], -1, s["oc"]).transpose(0, 2, 1))
+
+        def sparse():
+            return spconv(x, packed, None, *geometry)
+    else:
+        s = {k: int(shape_info[k]) for k in LINEAR_KEYS}
+        x = rng.standard_normal((s["n"], s["in"])).astype(np.float32)
+        w = _pruned_weight(rng, (s["out"], s["in"]), sparsity)
+        packed, wt = pack_sparse(w), np.ascontiguousarray(w.T)
+        splinear = registry.get("splinear_f32_csr")
+
+        def dense():
+            return gemm(x, wt)
+
+        def sparse():
+            return splinear(x, packed)
+    dense_s, sparse_s = _best_time_s(dense, repeats), _best_time_s(sparse, repeats)
+    return {"dense_s": dense_s, "sparse_s": sparse_s, "sparse_wins": sparse_s < dense_s}
+
+
+def _load_cache(path):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}                            # missing or corrupt cache: measure again
+
+
+def _store(path, key, result):
+    """Add one verdict to the cache: read, update, write a temp file, rename over the old one."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = _load_cache(path)
+    data[key] = result
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".crossover-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def should_use_sparse(layer_kind, shape_info, sparsity, mode=None, remeasure=False):
+    """Should a pruned float32 layer run on the sparse kernel rather than the dense path?
+
+    Args:
+        layer_kind: ``"conv"`` or ``"linear"``.
+        shape_info: dict with n, c, h, w, oc, kh, kw, stride, padding, dilation for a conv, or
+            n, in, out for a linear layer (n = the batch size you will run).
+        sparsity: measured fraction of zero weights, in [0, 1].
+        mode: ``"always"``, ``"never"`` or ``"auto"``; None reads ``TINYEFF_SPARSE`` (default auto).
+        remeasure: ignore the cached verdict and time again.
+
+    Returns:
+        bool. In auto mode: the cached or freshly measured verdict for this shape, sparsity
+        bucket and set of active tiers (a new tier or machine gets a new measurement).
+
+    Raises:
+        ValueError: unknown mode or layer kind, sparsity outside [0, 1], incomplete shape_info.
+    """
+    mode = _mode(mode)
+    bucket = sparsity_bucket(sparsity)
+    if mode != "auto":
+        return mode == "always"
+    if bucket >= 1.0:
+        return True                          # all-zero weights: the sparse path only adds bias
+    key = _key(layer_kind, shape_info, bucket)
+    path = cache_path()
+    if not remeasure:
+        cached = _load_cache(path).get(key)
+        if isinstance(cached, dict) and "sparse_wins" in cached:
+            return bool(cached["sparse_wins"])
+    result = measure(layer_kind, shape_info, bucket)
+    _store(path, key, result)
+    return result["sparse_wins"]
