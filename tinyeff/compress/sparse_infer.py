@@ -1,0 +1,216 @@
+"""Sparse inference: ``to_sparse(model)`` runs pruned layers through the CSR sparse kernels.
+
+The one idea: a pruned weight only pays off in wall-clock time if a kernel skips its zeros, and
+only when there are enough of them for that layer's shape. ``SparseConv2d`` / ``SparseLinear``
+pack the effective (masked) weight into CSR once (``kernels.ref.sparse.pack_sparse``) and call
+``spconv_f32_csr`` / ``splinear_f32_csr`` through the registry (best tier: C, Numba, then the
+reference). ``to_sparse`` swaps a layer only when the sparse kernel is measured faster than the
+dense path *on this machine* for that layer's input shape and sparsity; the measurement is
+cached per (shape, sparsity, batch) and can be overridden per layer (``force``).
+
+NOTE: the kernel engineer's crossover API (``tinyeff/kernels/crossover.py``) had not landed when
+this was written, so the decision is measured here (``measure_speedup``); the policy is a plain
+function argument, so a table-driven decision can replace it without touching the modules.
+
+For FLOP and energy counting each sparse module exposes ``sparse_kernel_ran`` (True after a
+forward ran the sparse kernel), ``nnz``, ``dense_macs`` and ``effective_macs`` of its last call
+(effective MACs = nonzeros x output positions).
+
+What this file leaves out: training through sparse kernels (modules are inference-only: outputs
+carry no gradient) and int8 sparse inference (``spconv_u8s8_csr`` is the quantization path's job).
+"""
+import functools
+import time
+
+import numpy as np
+
+from tinyeff import kernels, nn, ops
+from tinyeff.compress.prune import get_mask
+from tinyeff.kernels.ref.sparse import pack_sparse
+from tinyeff.tensor import Tensor, no_grad
+
+
+class _SparseLayer(nn.Module):
+    """Shared bookkeeping: the packed weight, bias and the counters the FLOP counter reads."""
+
+    def __init__(self, layer, fuse_relu):
+        super().__init__()
+        w = np.ascontiguousarray(layer.param("weight").data, dtype=np.float32)
+        self.packed = pack_sparse(w)
+        self.bias_f32 = None if layer.bias is None else np.ascontiguousarray(layer.param("bias").data,
+                                                                             dtype=np.float32)
+        self.fuse_relu = fuse_relu
+        self.sparse_kernel_ran = False
+        self.dense_macs = self.effective_macs = 0
+
+    @property
+    def nnz(self):
+        return self.packed.nnz
+
+    @property
+    def sparsity(self):
+        return self.packed.sparsity
+
+    def _count(self, positions):
+        """Record MACs of a call: ``positions`` output positions (N*OH*OW, or N for a linear)."""
+        self.sparse_kernel_ran = True
+        self.dense_macs = int(np.prod(self.packed.shape[1:])) * self.packed.shape[0] * positions
+        self.effective_macs = self.nnz * positions
+
+
+class SparseConv2d(_SparseLayer):
+    """Inference-only Conv2d on a CSR-packed pruned weight (``spconv_f32_csr``), optional fused ReLU."""
+
+    def __init__(self, conv, fuse_relu=False):
+        if conv.groups != 1:
+            raise ValueError("SparseConv2d: grouped/depthwise convolutions are not supported by spconv_f32_csr")
+        super().__init__(conv, fuse_relu)
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.in_channels, self.out_channels, self.kernel_size = conv.in_channels, conv.out_channels, conv.kernel_size
+
+    def forward(self, x):
+        x = np.ascontiguousarray(x.data if isinstance(x, Tensor) else x, dtype=np.float32)
+        out = kernels.get("spconv_f32_csr")(x, self.packed, self.bias_f32, self.stride, self.padding,
+                                            self.dilation, relu=self.fuse_relu)
+        self._count(out.shape[0] * out.shape[2] * out.shape[3])
+        return Tensor(out)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, nnz={self.nnz}, "
+                f"sparsity={self.sparsity:.1%}" + (", relu" if self.fuse_relu else ""))
+
+
+class SparseLinear(_SparseLayer):
+    """Inference-only Linear on a CSR-packed pruned weight (``splinear_f32_csr``), optional fused ReLU."""
+
+    def __init__(self, linear, fuse_relu=False):
+        super().__init__(linear, fuse_relu)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x):
+        x = np.ascontiguousarray(x.data if isinstance(x, Tensor) else x, dtype=np.float32)
+        out = kernels.get("splinear_f32_csr")(x, self.packed, self.bias_f32, relu=self.fuse_relu)
+        self._count(out.shape[0])
+        return Tensor(out)
+
+    def extra_repr(self):
+        return (f"{self.in_features}, {self.out_features}, nnz={self.nnz}, sparsity={self.sparsity:.1%}"
+                + (", relu" if self.fuse_relu else ""))
+
+
+def _best_time_s(fn, repeats):
+    fn()                                   # warm-up: JIT compile, caches
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+@functools.lru_cache(maxsize=256)
+def _measured(kind, w_shape, geometry, x_shape, sparsity_pct, repeats):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    w *= rng.random(w_shape) >= sparsity_pct / 100.0
+    x = Tensor(rng.standard_normal(x_shape).astype(np.float32))
+    packed = pack_sparse(w)
+    if kind == "conv":
+        stride, padding, dilation = geometry
+        dense = functools.partial(ops.conv2d, x, Tensor(w), None, stride, padding, dilation)
+        sparse = functools.partial(kernels.get("spconv_f32_csr"), x.data, packed, None, stride, padding, dilation)
+    else:
+        dense = functools.partial(ops.linear, x, Tensor(w), None)
+        sparse = functools.partial(kernels.get("splinear_f32_csr"), x.data, packed, None)
+    with no_grad():
+        return _best_time_s(dense, repeats) / _best_time_s(sparse, repeats)
+
+
+def measure_speedup(layer, x_shape, repeats=3):
+    """Dense time / sparse time for ``layer``'s shape and current sparsity on input ``x_shape``.
+
+    Cached per (layer kind, weight shape, geometry, input shape, sparsity rounded to 1%), so
+    identical layers are timed once per process.
+    """
+    w = layer.param("weight").data
+    sparsity_pct = int(round(100 * float(np.mean(w == 0))))
+    if isinstance(layer, nn.Conv2d):
+        return _measured("conv", w.shape, (layer.stride, layer.padding, layer.dilation), tuple(x_shape),
+                         sparsity_pct, repeats)
+    return _measured("linear", w.shape, None, tuple(x_shape), sparsity_pct, repeats)
+
+
+def _input_shapes(model, example):
+    """Record the input shape of every Conv2d/Linear in one forward pass on ``example``."""
+    shapes, handles = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            handles.append(module.register_forward_hook(
+                lambda m, inputs, out, name=name: shapes.setdefault(name, inputs[0].shape)))
+    try:
+        with no_grad():
+            model(example if isinstance(example, Tensor) else Tensor(example))
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_relu=True):
+    """Swap pruned Conv2d/Linear layers for SparseConv2d/SparseLinear where that is faster. In place.
+
+    Args:
+        model: a pruned model (masks attached, or weights with zeros). It is switched to eval mode.
+        example: an input batch (N, C, H, W) float32 of the size inference will use; the decision
+            is measured at this shape.
+        policy: "auto" (measure), "always" (every pruned layer) or "never".
+        force: dict layer name -> bool overriding the policy for that layer.
+        min_speedup: in "auto", swap only when dense time / sparse time exceeds this.
+        fuse_relu: when a swapped layer is followed by a ReLU in the same Sequential, run the ReLU
+            inside the kernel and replace the ReLU with Identity.
+
+    Returns:
+        (model, decisions): decisions maps each pruned layer to {"sparse", "sparsity", "speedup"}.
+    """
+    if policy not in ("auto", "always", "never"):
+        raise ValueError(f"to_sparse: policy={policy!r} must be 'auto', 'always' or 'never'")
+    force = dict(force or {})
+    model.eval()
+    shapes = _input_shapes(model, example)
+    decisions = {}
+    for parent_name, parent in list(model.named_modules()):
+        children = list(parent.named_children())
+        for i, (name, child) in enumerate(children):
+            full = f"{parent_name}.{name}" if parent_name else name
+            if not isinstance(child, (nn.Conv2d, nn.Linear)) or full not in shapes:
+                continue
+            sparsity = float(np.mean(child.param("weight").data == 0))
+            if get_mask(child) is None and sparsity == 0 or getattr(child, "groups", 1) != 1:
+                continue
+            speedup = measure_speedup(child, shapes[full]) if policy == "auto" and full not in force else None
+            use = force.get(full, policy == "always" or (speedup is not None and speedup > min_speedup))
+            decisions[full] = {"sparse": bool(use), "sparsity": sparsity, "speedup": speedup}
+            if use:
+                _swap(parent, children, i, fuse_relu)
+    return model, decisions
+
+
+def _swap(parent, children, i, fuse_relu):
+    name, layer = children[i]
+    fuse = fuse_relu and isinstance(parent, nn.Sequential) and i + 1 < len(children) \
+        and type(children[i + 1][1]) is nn.ReLU
+    sparse = (SparseConv2d if isinstance(layer, nn.Conv2d) else SparseLinear)(layer, fuse)
+    _replace_child(parent, name, sparse)
+    if fuse:
+        _replace_child(parent, children[i + 1][0], nn.Identity())
+
+
+def _replace_child(parent, name, module):
+    # NOTE: setattr would move the child to the end of _modules, and Sequential runs in that order.
+    parent._modules[name] = module
+    object.__setattr__(parent, name, module)
+
+
+def sparse_layers(model):
+    """dict name -> SparseConv2d/SparseLinear module in ``model``."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, _SparseLayer)}
