@@ -3,7 +3,7 @@
  * te_requant_one is gemmlowp's fixed-point requantization (Jacob et al. 2018, section 2.2), done in
  * int64 so no step has undefined behaviour; it matches tinyeff/kernels/ref/int8.py bit for bit:
  *   v = sat32(acc + bias); v = sat32(v << max(shift, 0));
- *   v = SQRDMULH(v, multiplier)      round(v * multiplier / 2^31), ties away from zero
+ *   v = SQRDMULH(v, multiplier)      round(v * multiplier / 2^31), ties toward +inf (the nudge)
  *   v = RDIVPOT(v, max(-shift, 0))   round(v / 2^right), ties away from zero
  *   out = clamp(v + zero_point, qmin, qmax)
  */

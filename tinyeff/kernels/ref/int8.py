@@ -197,7 +197,11 @@ def quantize_multiplier(real_multiplier):
 
 
 def _saturating_rounding_doubling_high_mul(x, m):
-    """gemmlowp's SQRDMULH: round(x * m / 2**31), ties away from zero; int64 arrays in and out."""
+    """gemmlowp's SaturatingRoundingDoublingHighMul: x * m / 2**31 to nearest; int64 in and out.
+
+    The nudge is +2**30 for non-negative products and 1 - 2**30 for negative ones, then C division
+    truncates toward zero: ties round toward +inf (1.5 -> 2, -1.5 -> -1).
+    """
     both_min = (x == -2**31) & (m == -2**31)
     prod = x * m
     nudge = np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
@@ -257,9 +261,9 @@ def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax
     """Requantize int32 accumulators to 8 bits with integer arithmetic only (docs/int8.md).
 
     Per element: ``v = sat32(acc + bias[n])``; ``v = sat32(v << max(shift, 0))``;
-    ``v = SQRDMULH(v, multiplier[n])`` (round half away from zero); ``v = RDIVPOT(v, max(-shift, 0))``
-    (round half away from zero); ``out = clamp(v + zero_point_out, qmin, qmax)``, where ``relu``
-    raises ``qmin`` to ``zero_point_out``.
+    ``v = SQRDMULH(v, multiplier[n])`` (nearest, ties toward +inf: gemmlowp's nudge);
+    ``v = RDIVPOT(v, max(-shift, 0))`` (nearest, ties away from zero);
+    ``out = clamp(v + zero_point_out, qmin, qmax)``, where ``relu`` raises ``qmin`` to ``zero_point_out``.
 
     Args:
         acc: int32 (M, N), zero-point corrected sums.

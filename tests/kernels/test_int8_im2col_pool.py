@@ -1,0 +1,72 @@
+"""int8 im2col (padding with the zero point) and uint8 max-pool: every tier equals the reference."""
+import numpy as np
+import pytest
+
+from tinyeff import kernels
+from tinyeff.kernels.ref.im2col import im2col_f32
+from tinyeff.kernels.ref import int8 as ref
+
+TIERS = ["ref", "numba", "c"]
+GEOMETRY = [  # (N, C, H, W, KH, KW, stride, padding, dilation)
+    (1, 1, 1, 1, 1, 1, 1, 0, 1), (2, 3, 7, 5, 3, 3, 1, 0, 1), (1, 2, 8, 8, 3, 3, 2, 1, 1),
+    (3, 4, 9, 11, 2, 3, 1, 2, 2), (1, 3, 32, 32, 3, 3, 1, 0, 1)]
+
+
+def _get(name, tier):
+    if not kernels.available(name, tier):
+        pytest.skip(kernels.why_unavailable(name, tier))
+    return kernels.get(name, tier)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("geometry", GEOMETRY)
+def test_im2col_u8_matches_ref(tier, geometry, rng):
+    n, c, h, w, kh, kw, stride, padding, dilation = geometry
+    x = rng.integers(0, 256, (n, c, h, w), dtype=np.uint8)
+    args = (x, kh, kw, stride, padding, dilation, 131)
+    np.testing.assert_array_equal(_get("im2col_u8", tier)(*args), ref.im2col_u8(*args))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("geometry", GEOMETRY)
+def test_im2col_s8_matches_ref(tier, geometry, rng):
+    n, c, h, w, kh, kw, stride, padding, dilation = geometry
+    x = rng.integers(-128, 128, (n, c, h, w), dtype=np.int8)
+    args = (x, kh, kw, stride, padding, dilation, -128)
+    np.testing.assert_array_equal(_get("im2col_s8", tier)(*args), ref.im2col_s8(*args))
+
+
+def test_im2col_u8_layout_equals_float_im2col_with_zero_point_padding(rng):
+    x = rng.integers(0, 256, (2, 3, 6, 5), dtype=np.uint8)
+    zero_point = 77
+    cols = ref.im2col_u8(x, 3, 3, stride=1, padding=1, pad_value=zero_point)
+    shifted = im2col_f32(x.astype(np.float64) - zero_point, 3, 3, stride=1, padding=1)
+    np.testing.assert_array_equal(cols.astype(np.float64) - zero_point, shifted)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_im2col_u8_rejects_pad_value_out_of_range(tier):
+    with pytest.raises(ValueError, match="pad_value"):
+        _get("im2col_u8", tier)(np.zeros((1, 1, 3, 3), np.uint8), 2, 2, pad_value=256)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("shape,kernel_size,stride", [((1, 1, 1, 1), 1, None), ((2, 3, 7, 5), 2, None),
+                                                      ((1, 4, 30, 30), 2, 2), ((2, 2, 9, 9), 3, 2),
+                                                      ((64, 32, 30, 30), 2, None)])
+def test_maxpool2d_u8_matches_ref(tier, shape, kernel_size, stride, rng):
+    kernel = _get("maxpool2d_u8", tier)
+    x = rng.integers(0, 256, shape, dtype=np.uint8)
+    np.testing.assert_array_equal(kernel(x, kernel_size, stride), ref.maxpool2d_u8(x, kernel_size, stride))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("value", [0, 255])
+def test_maxpool2d_u8_extremes(tier, value):
+    x = np.full((1, 2, 4, 4), value, dtype=np.uint8)
+    np.testing.assert_array_equal(_get("maxpool2d_u8", tier)(x), np.full((1, 2, 2, 2), value, np.uint8))
+
+
+def test_maxpool2d_u8_rejects_float_input():
+    with pytest.raises(TypeError, match="uint8"):
+        ref.maxpool2d_u8(np.zeros((1, 1, 4, 4), np.float32))
