@@ -1,3 +1,4 @@
 """Reference tier: plain NumPy, the contract every faster tier must meet."""
 from tinyeff.kernels.ref import gemm, im2col, pool  # noqa: F401
+from tinyeff.kernels.ref import int8  # noqa: F401
 from tinyeff.kernels.ref import sparse  # noqa: F401
