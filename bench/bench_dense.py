@@ -1,0 +1,74 @@
+"""Dense float32 conv benchmarks: im2col tiers, and the conv forward per real layer shape.
+
+Shapes: the seed CNN's convs at CIFAR-10 size (3->32 on 32x32, 32->64 on 15x15, 64->64 on 6x6)
+and ResNet-20's three stages (16, 32 and 64 channels on 32x32, 16x16 and 8x8, 3x3, padding 1), all
+at batch 64. The conv forward is tinyeff's dense path (active im2col tier + gemm_f32 + NCHW
+transpose); extra_info carries FLOPs, GFLOP/s and percent of the ~160 GFLOP/s fp32 peak of one
+AVX-512 core (2 FMA units x 16 lanes x 2 flops x ~2.5 GHz) times the threads in use.
+Run: pytest bench/bench_dense.py --benchmark-json=out.json  (not part of the default test run).
+"""
+import numpy as np
+import pytest
+
+from tinyeff import kernels
+from tinyeff.kernels import ref
+
+PEAK_GFLOPS_PER_CORE = 160.0
+N = 64
+# name: (C, H, OC, padding)  -- all 3x3, stride 1
+LAYERS = {
+    "seed-conv1": (3, 32, 32, 0),
+    "seed-conv2": (32, 15, 64, 0),
+    "seed-conv3": (64, 6, 64, 0),
+    "resnet20-s1": (16, 32, 16, 1),
+    "resnet20-s2": (32, 16, 32, 1),
+    "resnet20-s3": (64, 8, 64, 1),
+}
+
+
+def _kernel(name, tier):
+    if not kernels.available(name, tier):
+        pytest.skip(kernels.why_unavailable(name, tier))
+    return kernels.get(name, tier)
+
+
+@pytest.mark.parametrize("layer", ["seed-conv2", "resnet20-s1"])
+@pytest.mark.parametrize("tier", ["ref", "numba", "c"])
+def test_im2col_f32(benchmark, rng, machine_info, layer, tier):
+    c, h, _, padding = LAYERS[layer]
+    im2col = _kernel("im2col_f32", tier)
+    x = rng.standard_normal((N, c, h, h)).astype(np.float32)
+    im2col(x, 3, 3, 1, padding)
+    benchmark.group = f"im2col_f32 {layer} N={N} C={c} {h}x{h}"
+    benchmark.extra_info.update(machine_info, tier=tier, bytes_written=x.nbytes * 9)
+    cols = benchmark.pedantic(im2col, args=(x, 3, 3, 1, padding), rounds=15, warmup_rounds=1)
+    np.testing.assert_array_equal(cols, ref.im2col.im2col_f32(x, 3, 3, 1, padding))
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+def test_conv_forward_dense(benchmark, rng, machine_info, layer):
+    c, h, oc, padding = LAYERS[layer]
+    x = rng.standard_normal((N, c, h, h)).astype(np.float32)
+    w = rng.standard_normal((oc, c, 3, 3)).astype(np.float32)
+    w2t = np.ascontiguousarray(w.reshape(oc, -1).T)                  # (C*KH*KW, OC)
+    im2col, gemm = kernels.get("im2col_f32"), kernels.get("gemm_f32")
+    oh = h + 2 * padding - 2
+
+    def conv():
+        y = gemm(im2col(x, 3, 3, 1, padding), w2t)                   # (N*OH*OW, OC)
+        return np.ascontiguousarray(y.reshape(N, oh, oh, oc).transpose(0, 3, 1, 2))
+
+    conv()
+    flops = 2 * N * oh * oh * oc * c * 9
+    benchmark.group = "dense conv forward (im2col + gemm_f32 + transpose), N=64"
+    benchmark.extra_info.update(machine_info, layer=layer, flops=flops,
+                                im2col_tier=kernels.active_tier("im2col_f32"),
+                                gemm_tier=kernels.active_tier("gemm_f32"))
+    out = benchmark.pedantic(conv, rounds=10, warmup_rounds=1)
+    seconds = benchmark.stats.stats.min
+    threads = machine_info["numba_threads"]
+    gflops = flops / seconds / 1e9
+    benchmark.extra_info.update(gflops_at_min=gflops,
+                                pct_of_peak=100 * gflops / (PEAK_GFLOPS_PER_CORE * threads))
+    want = ref.sparse._dense_conv(x, w, 1, padding, 1, 0, np.float32)
+    np.testing.assert_allclose(out, want, rtol=1e-3, atol=1e-3)   # BLAS vs BLAS, different blocking
