@@ -14,12 +14,14 @@ def register(subparsers):
 def collect():
     """Everything ``tinyeff info`` shows, as a dict."""
     from tinyeff import kernels
+    from tinyeff.kernels import c as c_tier
     from tinyeff.kernels import cpu
     info = {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "cpu_features": cpu.features(),
         "kernels": kernels.report(),
+        "c_code_paths": c_tier.code_paths(),
     }
     try:
         from tinyeff.energy import probe
@@ -37,6 +39,8 @@ def run(args):
     print(f"python {info['python']}, numpy {info['numpy']}")
     flags = [k for k, v in info["cpu_features"].items() if v]
     print(f"CPU features used by kernels: {', '.join(flags) or 'none detected'}")
+    for line in info["c_code_paths"]:
+        print(line)
     print("\nkernel                      active  why other tiers are off")
     for row in info["kernels"]:
         off = "; ".join(f"{t}: {r}" for t, r in row["tiers"].items() if r != "ok" and t != row["active"])

@@ -56,8 +56,21 @@ def has_openmp():
     return bool(lib().tinyeff_has_openmp())
 
 
-def load():
-    """Import the compiled extension and register the C kernels; return the reason on failure."""
+def code_paths():
+    """One line per C family saying which code path runs here (ISA, threads), for ``tinyeff info``."""
+    reason = load_error()
+    if reason is not None:
+        return [f"C tier off: {reason}"]
+    lines = []
+    for family in _FAMILIES:
+        module = importlib.import_module(f"tinyeff.kernels.{family}")
+        if hasattr(module, "code_path"):
+            lines.append(module.code_path())
+    return lines
+
+
+def load_error():
+    """Why the C tier cannot load here, or None; does not import the extension."""
     if os.environ.get("TINYEFF_NO_C", "") not in ("", "0"):
         return "TINYEFF_NO_C is set (simulating a machine without a C compiler)"
     try:
@@ -65,6 +78,14 @@ def load():
     except ImportError as exc:
         return (f"the C extension is not built ({exc}); install a C compiler (apt-get install gcc) "
                 "and re-run pip install -e .")
+    return None
+
+
+def load():
+    """Import the compiled extension and register the C kernels; return the reason on failure."""
+    reason = load_error()
+    if reason is not None:
+        return reason
     for family in _FAMILIES:
         importlib.import_module(f"tinyeff.kernels.{family}")
     return None
