@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -50,6 +51,8 @@ def save(model, path, kind="float", arrays=None, **header_fields):
         The file size in bytes.
     """
     arch = getattr(model, "arch", None)
+    if "preprocess" not in header_fields and getattr(model, "preprocess", None) is not None:
+        header_fields["preprocess"] = model.preprocess
     if arch is None:
         raise ValueError("save: the model has no .arch record; build it with tinyeff.models.create(name, ...)")
     tensors = dict(model.state_dict() if arrays is None else arrays)
@@ -69,7 +72,7 @@ def read(path):
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
         raise ModelFileError(f"{path}: not a readable tinyeff model file (truncated or corrupt: {exc}); "
                              "re-save or re-train the model") from exc
     if "__header__" not in arrays:
@@ -112,4 +115,5 @@ def load(path, expect_kind=None):
         model.load_state_dict(arrays)
     except (KeyError, ValueError) as exc:
         raise ModelFileError(f"{path}: does not fit architecture {arch.get('name')!r}: {exc}") from exc
+    model.preprocess = header.get("preprocess")
     return model
