@@ -133,7 +133,7 @@ class Tensor:
                     continue
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
-            node._parents, node._backward = (), None   # free the graph as we go
+            node._parents, node._backward = (), _released   # free the graph as we go
 
     # --- operators (the maths lives in tinyeff/ops) -----------------------------------------------
     def __add__(self, other):
@@ -205,6 +205,12 @@ class Tensor:
 
     def relu(self):
         return ops.relu(self)
+
+
+def _released(grad):
+    """Stands in for the backward closure of a node whose graph an earlier ``backward()`` freed."""
+    raise RuntimeError("backward: part of this graph was already freed by an earlier backward() (a tensor "
+                       "computed once was used in two losses); add the losses and call backward() once")
 
 
 def _topological_order(root):
