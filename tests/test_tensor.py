@@ -126,7 +126,30 @@ def test_graph_is_released_after_backward():
     y = x * 2.0
     z = y.sum()
     z.backward()
-    assert z._backward is None and y._parents == ()
+    assert y._parents == () and z._parents == ()
+
+
+def test_second_backward_through_a_freed_graph_raises():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    loss = (x * x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        loss.backward()
+
+
+def test_intermediate_shared_by_two_separate_backwards_raises_instead_of_dropping_gradient():
+    w = Tensor(np.array([2.0]), requires_grad=True)
+    h = w * 3.0
+    (h * h).sum().backward()
+    with pytest.raises(RuntimeError, match="add the losses and call backward"):
+        (h * 1.0).sum().backward()
+
+
+def test_two_losses_summed_then_one_backward_gets_both_gradients():
+    w = Tensor(np.array([2.0]), requires_grad=True)
+    h = w * 3.0
+    ((h * h).sum() + (h * 1.0).sum()).backward()
+    np.testing.assert_allclose(w.grad, [2 * 6.0 * 3 + 3])
 
 
 def test_deep_chain_backward_does_not_hit_recursion_limit():
