@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "data", "energy", "flops")
+COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill")
 
 
 def build_parser():
