@@ -52,6 +52,9 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning {name!r}")
+        if name in self._buffers and (value is None or isinstance(value, np.ndarray)):
+            self.register_buffer(name, value)      # as in PyTorch: assigning an array updates the buffer
+            return
         for table in (self._parameters, self._modules, self._buffers):
             table.pop(name, None)
         if isinstance(value, Parameter):
