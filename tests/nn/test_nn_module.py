@@ -270,3 +270,10 @@ def test_conv2d_rejects_non_square_kernel():
 def test_adaptive_avg_pool_rejects_other_output_sizes():
     with pytest.raises(ValueError, match="only output_size=1"):
         nn.AdaptiveAvgPool2d(2)
+
+
+def test_assigning_an_array_to_a_buffer_name_updates_the_buffer():
+    bn = nn.BatchNorm2d(3)
+    bn.running_mean = np.full(3, 2.0, np.float32)
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var"]
+    np.testing.assert_array_equal(bn.state_dict()["running_mean"], [2.0, 2.0, 2.0])
