@@ -26,7 +26,7 @@ import numpy as np
 
 from tinyeff import kernels, nn, ops
 from tinyeff.compress.prune import get_mask
-from tinyeff.kernels.ref.sparse import pack_sparse
+from tinyeff.kernels.ref.sparse import pack_sparse, unpack_sparse
 from tinyeff.tensor import Tensor, no_grad
 
 
@@ -50,6 +50,16 @@ class _SparseLayer(nn.Module):
     @property
     def sparsity(self):
         return self.packed.sparsity
+
+    @property
+    def weight_nnz(self):
+        """Nonzero weights, under the name ``tinyeff.flops`` reads."""
+        return self.packed.nnz
+
+    @property
+    def weight(self):
+        """The dense weight the packed one stands for (unpacked on demand, for counters and checks)."""
+        return unpack_sparse(self.packed)
 
     def _count(self, positions):
         """Record MACs of a call: ``positions`` output positions (N*OH*OW, or N for a linear)."""
