@@ -9,7 +9,7 @@ def reshape(a, shape):
 
 
 def transpose(a, axes=None):
-    inverse = None if axes is None else tuple(np.argsort(axes))
+    inverse = None if axes is None else tuple(np.argsort([ax % a.ndim for ax in axes]))  # -1 means the last axis
     return make_result(np.transpose(a.data, axes), (a,), lambda g: (np.transpose(g, inverse),), "transpose")
 
 
