@@ -60,7 +60,7 @@ def test_reshape_grad(shape, rng):
     check_grad(lambda a: ops.reshape(a, shape), rng.standard_normal((2, 3, 4)))
 
 
-@pytest.mark.parametrize("axes", [None, (0, 2, 1), (2, 0, 1), (1, 2, 0)])
+@pytest.mark.parametrize("axes", [None, (0, 2, 1), (2, 0, 1), (1, 2, 0), (-1, 0, 1), (0, -1, -2)])
 def test_transpose_grad(axes, rng):
     check_grad(lambda a: ops.transpose(a, axes), rng.standard_normal((2, 3, 4)))
 
