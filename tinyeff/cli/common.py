@@ -1,0 +1,27 @@
+"""Argument helpers shared by subcommands: dataset and model arguments, loading models by path or name."""
+import os
+
+from tinyeff import data, io, models
+
+
+def add_data_args(p, default="fashion-mnist-sample"):
+    p.add_argument("--data", default=default, help=f"dataset name: {', '.join(data.names())} (default {default})")
+    p.add_argument("--root", default=None, help="directory with the dataset files (else the usual places)")
+
+
+def load_data(args):
+    return data.load(args.data, root=args.root)
+
+
+def build_model(name, split, **extra):
+    """Model ``name`` fitted to ``split``'s image shape and class count."""
+    c, h, _ = split.images.shape[1:]
+    kwargs = models.input_kwargs(name, c, h, len(split.classes))
+    kwargs.update({k: v for k, v in extra.items() if v is not None})
+    return models.create(name, **kwargs)
+
+
+def load_model(path_or_dir):
+    """A model file, or a run directory containing ``model.npz``."""
+    path = os.path.join(path_or_dir, "model.npz") if os.path.isdir(path_or_dir) else path_or_dir
+    return io.load(path)

@@ -1,0 +1,64 @@
+"""``tinyeff train``: train a model on a dataset, with checkpoints, resume and a metrics file."""
+import json
+import os
+
+from tinyeff import train
+from tinyeff.cli.common import add_data_args, build_model, load_data
+
+
+def register(subparsers):
+    p = subparsers.add_parser("train", help="train a model; writes model.npz, metrics.json and a checkpoint")
+    p.add_argument("--model", default="seed-cnn", help="model name (seed-cnn, resnet20, resnet18, mlp, mobilenet, ...)")
+    add_data_args(p)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--schedule", default="cosine", choices=["none", "cosine", "step"])
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--augment", default="", help="comma-separated: crop,flip (default none)")
+    p.add_argument("--width", type=float, default=None, help="width multiplier for seed-cnn / resnet width")
+    p.add_argument("--precision", default="float32", help="float32, mixed_float16 or mixed_bfloat16")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output directory (required unless --resume)")
+    p.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the interrupted run in DIR from its last checkpoint (same settings)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+SETTINGS = ("model", "data", "root", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
+            "augment", "width", "precision", "seed")
+
+
+def run(args):
+    if args.resume:
+        with open(os.path.join(args.resume, "train_args.json")) as f:
+            saved = json.load(f)
+        for key in SETTINGS:
+            setattr(args, key, saved[key])
+        args.out = args.resume
+    if not args.out:
+        raise SystemExit("tinyeff train: --out DIR is required (or --resume DIR)")
+    os.makedirs(args.out, exist_ok=True)
+    train.write_json(os.path.join(args.out, "train_args.json"), {k: getattr(args, k) for k in SETTINGS})
+    train_split, test_split = load_data(args)
+    extra = {}
+    if args.width is not None:
+        extra["width"] = args.width if args.model in ("seed-cnn",) else int(args.width)
+    model = build_model(args.model, train_split, **extra)
+    precision = None
+    if args.precision != "float32":
+        from tinyeff.precision import get_policy
+        precision = get_policy(args.precision)
+    augment = [a for a in args.augment.split(",") if a]
+    metrics = train.fit(model, train_split, test_split, epochs=args.epochs, batch_size=args.batch_size,
+                        optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+                        schedule=args.schedule, augment=augment, seed=args.seed, precision=precision,
+                        out_dir=args.out, resume=bool(args.resume), progress=not args.no_progress)
+    energy = metrics["energy"]
+    print(f"final test accuracy {100 * metrics['final_test_accuracy']:.2f}% after {args.epochs} epochs, "
+          f"{metrics['train_time_s']:.0f} s training, energy {energy['total_j']:.1f} J "
+          f"({'ESTIMATED by the energy model' if energy['estimated'] else 'measured: ' + energy['source']})")
+    print(f"wrote {os.path.join(args.out, 'model.npz')} and {os.path.join(args.out, 'metrics.json')}")
+    return 0

@@ -1,0 +1,129 @@
+"""Plots for training and comparison reports, written as PNG files (matplotlib's Agg backend, no screen).
+
+Each function takes plain data (lists, arrays, dicts), writes one PNG and returns its path, so the same
+figures serve the CLI, the HTML report and notebooks.
+"""
+import os
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    _pyplot().close(fig)
+    return path
+
+
+def confusion_matrix(confusion, classes, path, title="Confusion matrix"):
+    """Heat map of ``confusion`` (K x K counts, rows = true class), annotated with row percentages."""
+    plt = _pyplot()
+    cm = np.asarray(confusion, dtype=np.float64)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    k = len(classes)
+    ax.set_xticks(range(k), labels=classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), labels=classes, fontsize=8)
+    for i in range(k):
+        for j in range(k):
+            if cm[i, j]:
+                ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
+    return _save(fig, path)
+
+
+def training_curves(histories, path):
+    """Loss and test accuracy per epoch for one or more runs: ``histories`` maps a label to a history dict."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, h in histories.items():
+        ax_loss.plot(h["epoch"], h["train_loss"], marker="o", label=f"{label} (train)")
+        if any(v is not None for v in h.get("test_loss", [])):
+            ax_loss.plot(h["epoch"], h["test_loss"], marker="x", linestyle="--", label=f"{label} (test)")
+        if any(v is not None for v in h.get("test_accuracy", [])):
+            ax_acc.plot(h["epoch"], [100 * a for a in h["test_accuracy"]], marker="o", label=label)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="Accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def cumulative_energy(histories, path, estimated=True):
+    """Cumulative training energy per epoch for each run (J); the title says if it is an estimate."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for label, h in histories.items():
+        energy = [e or 0.0 for e in h.get("energy_j", [])]
+        if energy:
+            ax.plot(h["epoch"][:len(energy)], np.cumsum(energy), marker="o", label=label)
+    kind = "ESTIMATED (energy model, no RAPL here)" if estimated else "measured"
+    ax.set(xlabel="epoch", ylabel="cumulative energy (J)", title=f"Training energy, {kind}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def accuracy_vs_energy(rows, path, estimated=True):
+    """Scatter: one point per variant, x = energy per image (uJ), y = test accuracy (%)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for row in rows:
+        x, y = row["energy_per_image_j"] * 1e6, 100 * row["accuracy"]
+        ax.scatter([x], [y], s=60)
+        ax.annotate(row["variant"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    kind = "estimated" if estimated else "measured"
+    ax.set(xlabel=f"energy per image, µJ ({kind})", ylabel="test accuracy (%)", title="Accuracy vs energy")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def layer_breakdown(before, after, metric, path, labels=("baseline", "compressed"), unit=""):
+    """Grouped bars per layer of ``metric`` before and after compression (dicts layer -> value)."""
+    plt = _pyplot()
+    layers = list(before)
+    x = np.arange(len(layers))
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(layers) + 2), 3.8))
+    ax.bar(x - 0.2, [before[n] for n in layers], 0.4, label=labels[0])
+    ax.bar(x + 0.2, [after.get(n, 0) for n in layers], 0.4, label=labels[1])
+    ax.set_xticks(x, labels=layers, rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel=f"{metric}{f' ({unit})' if unit else ''}", title=f"Per-layer {metric}")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def sparsity_speedup(points, path):
+    """Measured speedup vs sparsity per layer against the ideal 1/(1-s).
+
+    Args:
+        points: dict layer -> list of (sparsity, measured speedup) pairs.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    s = np.linspace(0, 0.95, 50)
+    ax.plot(100 * s, 1 / (1 - s), "k--", label="ideal 1/(1-s)")
+    for layer, pts in points.items():
+        pts = sorted(pts)
+        ax.plot([100 * p[0] for p in pts], [p[1] for p in pts], marker="o", label=layer)
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set(xlabel="weight sparsity (%)", ylabel="speedup over dense (x)", yscale="log",
+           title="Sparse kernel speedup, measured")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
