@@ -245,6 +245,13 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
                 o[j] = (int32_t)((uint32_t)t[j] - (uint32_t)c->corr * (uint32_t)colsum[j]);
         } else {
             uint8_t *o = c->out8 + (m0 + i) * c->ldo + p0;
+#ifdef TE_HAVE_AVX512_REQUANT
+            if (c->isa == ISA_VNNI) {
+                te_requant_row_avx512(t, colsum, c->corr, c->bias ? c->bias + p0 : NULL, c->multiplier + p0,
+                                      c->shift + p0, c->zero_point_out, c->qmin, c->qmax, o, ncols);
+                continue;
+            }
+#endif
             for (int64_t j = 0; j < ncols; j++) {
                 int64_t v = (int64_t)(int32_t)((uint32_t)t[j] - (uint32_t)c->corr * (uint32_t)colsum[j]);
                 int64_t bias = c->bias ? c->bias[p0 + j] : 0;

@@ -36,4 +36,54 @@ static inline uint8_t te_requant_one(int64_t acc_plus_bias, int32_t multiplier, 
     return (uint8_t)(int8_t)v;                                     /* int8 outputs keep their bit pattern */
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TE_HAVE_AVX512_REQUANT 1
+
+/* te_requant_one on 8 lanes of int64 (AVX-512F/VL), for one row of n outputs:
+ *   out[j] = requant(acc[j] - corr * colsum[j] + bias[j]) with per-channel multiplier and shift.
+ * colsum and bias may be NULL. Needs multiplier >= 0 (the Python wrappers check it), so SQRDMULH's
+ * INT32_MIN * INT32_MIN overflow case cannot occur. acc - corr * colsum wraps in int32, which is
+ * exact because the true corrected sum fits int32 (see gemm_s8.c). */
+__attribute__((target("avx512f,avx512vl"))) static inline void
+te_requant_row_avx512(const int32_t *acc, const int32_t *colsum, int32_t corr, const int32_t *bias,
+                      const int32_t *multiplier, const int32_t *shift, int32_t zero_point,
+                      int32_t qmin, int32_t qmax, uint8_t *out, int64_t n) {
+    const __m512i lo = _mm512_set1_epi64(INT32_MIN), hi = _mm512_set1_epi64(INT32_MAX);
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
+    const __m512i nudge_pos = _mm512_set1_epi64((int64_t)1 << 30);
+    const __m512i nudge_neg = _mm512_set1_epi64(1 - ((int64_t)1 << 30));
+    const __m512i toward_zero = _mm512_set1_epi64(((int64_t)1 << 31) - 1);
+    const __m512i zp = _mm512_set1_epi64(zero_point);
+    const __m512i vmin = _mm512_set1_epi64(qmin), vmax = _mm512_set1_epi64(qmax);
+    const __m256i vcorr = _mm256_set1_epi32(corr);
+    for (int64_t j = 0; j < n; j += 8) {
+        __mmask8 m = n - j >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - j)) - 1);
+        __m256i a32 = _mm256_maskz_loadu_epi32(m, acc + j);
+        if (colsum)
+            a32 = _mm256_sub_epi32(a32, _mm256_mullo_epi32(vcorr, _mm256_maskz_loadu_epi32(m, colsum + j)));
+        __m512i x = _mm512_cvtepi32_epi64(a32);
+        if (bias) x = _mm512_add_epi64(x, _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(m, bias + j)));
+        x = _mm512_min_epi64(_mm512_max_epi64(x, lo), hi);                      /* sat32 */
+        __m512i sh = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(m, shift + j));
+        __m512i left = _mm512_max_epi64(sh, zero);
+        __m512i right = _mm512_max_epi64(_mm512_sub_epi64(zero, sh), zero);
+        x = _mm512_min_epi64(_mm512_max_epi64(_mm512_sllv_epi64(x, left), lo), hi);
+        __m512i mult = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(m, multiplier + j));
+        __m512i prod = _mm512_mul_epi32(x, mult);                               /* signed 32x32 -> 64 */
+        __mmask8 neg = _mm512_cmplt_epi64_mask(prod, zero);
+        __m512i total = _mm512_add_epi64(prod, _mm512_mask_blend_epi64(neg, nudge_pos, nudge_neg));
+        __mmask8 tneg = _mm512_cmplt_epi64_mask(total, zero);                   /* truncating / 2^31 */
+        __m512i high = _mm512_srai_epi64(_mm512_mask_add_epi64(total, tneg, total, toward_zero), 31);
+        __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, right), one);
+        __m512i threshold = _mm512_srli_epi64(mask, 1);
+        threshold = _mm512_mask_add_epi64(threshold, _mm512_cmplt_epi64_mask(high, zero), threshold, one);
+        __mmask8 up = _mm512_cmpgt_epi64_mask(_mm512_and_si512(high, mask), threshold);
+        __m512i r = _mm512_mask_add_epi64(_mm512_srav_epi64(high, right), up, _mm512_srav_epi64(high, right), one);
+        r = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(r, zp), vmin), vmax);
+        _mm512_mask_cvtepi64_storeu_epi8(out + j, m, r);
+    }
+}
+#endif
+
 #endif

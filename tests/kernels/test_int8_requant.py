@@ -123,3 +123,19 @@ def test_gemm_u8s8_requant_equals_float_math_up_to_rounding(rng):
 def test_requantize_rejects_bad_range():
     with pytest.raises(ValueError, match="qmin"):
         ref.requantize_s32(np.zeros((1, 1), np.int32), None, 2**30, 0, 0, qmin=10, qmax=300)
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (7, 27, 32), (13, 288, 67)])
+def test_gemm_u8s8_requant_c_every_isa_path_matches_ref(m, k, n, rng):
+    if not kernels.available("gemm_u8s8_requant", "c"):
+        pytest.skip(kernels.why_unavailable("gemm_u8s8_requant", "c"))
+    from tinyeff.kernels import c_int8
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    packed = ref.pack_s8(rng.integers(-128, 128, (k, n), dtype=np.int8))
+    bias = rng.integers(-2**31, 2**31, n).astype(np.int32)          # large: exercises saturation
+    multiplier, shift = ref.quantize_multiplier(rng.uniform(1e-6, 8.0, n))
+    args = (a, packed, 200, bias, multiplier, shift, -3)
+    expected = ref.gemm_u8s8_requant(*args, out_dtype=np.int8)
+    for isa in c_int8.available_isas():
+        np.testing.assert_array_equal(c_int8.gemm_u8s8_requant(*args, out_dtype=np.int8, isa=isa), expected,
+                                      err_msg=isa)

@@ -19,7 +19,7 @@ from tinyeff.kernels.ref.im2col import check_conv_geometry
 from tinyeff.kernels.registry import register
 
 ISA_NAMES = ("portable", "avx2", "avx512_vnni")
-_ISA_NEEDS = {"portable": (), "avx2": ("avx2",), "avx512_vnni": ("avx512f", "avx512bw", "avx512_vnni")}
+_ISA_NEEDS = {"portable": (), "avx2": ("avx2",), "avx512_vnni": ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")}
 
 
 def available_isas():
@@ -146,7 +146,8 @@ def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax
     if m and n:
         status = _c.lib().tinyeff_requantize_s32(
             _ptr("int32_t[]", acc), n, m, n, _ptr("int32_t[]", bias), _ptr("int32_t[]", multiplier),
-            _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax, _ptr("uint8_t[]", out), n)
+            _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax, ISA_NAMES.index(best_isa()),
+            _ptr("uint8_t[]", out), n)
         _c.check(status, "requantize_s32")
     return out
 
