@@ -111,3 +111,18 @@ def test_fit_with_distillation_trains_the_student():
     loss_fn = DistillationLoss(teacher, precompute=tr)
     metrics = train.fit(student, tr, te, epochs=2, batch_size=32, loss_fn=loss_fn, progress=False)
     assert len(metrics["history"]["train_loss"]) == 2 and loss_fn.misses == 0 and loss_fn.hits == 2 * 96
+
+
+def test_cli_distill_writes_student_and_baseline(tmp_path, capsys):
+    from tinyeff import io, models
+    from tinyeff.cli import main
+    tr, te = load("synthetic")
+    teacher = models.create("mlp", in_channels=1, input_size=28, num_classes=10, hidden=(32,))
+    train.fit(teacher, tr, epochs=1, progress=False)
+    io.save(teacher, tmp_path / "teacher.npz")
+    code = main(["distill", "--teacher", str(tmp_path / "teacher.npz"), "--student", "mlp", "--data", "synthetic",
+                 "--epochs", "1", "--temperature", "2", "--alpha", "0.5", "--baseline", "--no-progress",
+                 "--out", str(tmp_path / "kd")])
+    assert code == 0
+    assert (tmp_path / "kd" / "model.npz").exists() and (tmp_path / "kd" / "baseline" / "metrics.json").exists()
+    assert "distillation gain" in capsys.readouterr().out

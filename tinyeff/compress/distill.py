@@ -130,3 +130,41 @@ def _row_keys(x):
     # float16 by a mixed-precision policy find the same entries.
     x16 = np.ascontiguousarray(x, dtype=np.float16).reshape(len(x), -1)
     return [hash(row.tobytes()) for row in x16]
+
+
+def distill(teacher, student, train_split, test_split=None, *, temperature=4.0, alpha=0.9, precompute=True,
+            **fit_kwargs):
+    """Train ``student`` on ``train_split`` with Hinton's loss against ``teacher``, through ``train.fit``.
+
+    The student takes the teacher's preprocessing, so both see the same batches. Without
+    augmentation, the teacher's logits are computed once (``precompute``) instead of every step.
+
+    Args:
+        teacher: a trained model with a ``preprocess`` record (as ``tinyeff.io.load`` or ``fit`` leave).
+        student: an untrained model with the same number of classes.
+        temperature, alpha: see ``distillation_loss``.
+        fit_kwargs: passed to ``train.fit`` (epochs, batch_size, lr, seed, precision, out_dir, ...).
+    Returns:
+        ``fit``'s metrics plus ``distillation``: temperature, alpha, the teacher's test accuracy and
+        how many teacher logits came from the cache.
+    Raises:
+        ValueError: the teacher has no preprocessing record.
+    """
+    from tinyeff import train
+    if getattr(teacher, "preprocess", None) is None:
+        raise ValueError("distill: the teacher has no preprocessing record; load it with tinyeff.io.load "
+                         "or train it with tinyeff.train.fit, which both set teacher.preprocess")
+    student.preprocess = teacher.preprocess
+    cache = train_split if precompute and not fit_kwargs.get("augment") else None
+    loss_fn = DistillationLoss(teacher, temperature, alpha, precompute=cache)
+    metrics = train.fit(student, train_split, test_split, loss_fn=loss_fn, **fit_kwargs)
+    metrics["distillation"] = {
+        "temperature": temperature, "alpha": alpha,
+        "teacher_arch": getattr(teacher, "arch", None),
+        "teacher_test_accuracy": train.evaluate(teacher, test_split)["accuracy"] if test_split is not None else None,
+        "teacher_logits_cached": loss_fn.hits, "teacher_logits_computed": loss_fn.misses,
+    }
+    if fit_kwargs.get("out_dir"):
+        import os
+        train.write_json(os.path.join(fit_kwargs["out_dir"], "metrics.json"), metrics)
+    return metrics
