@@ -151,7 +151,10 @@ def test_numpy_f32_baseline(benchmark, rng, machine_info, shape):
 @pytest.mark.parametrize("shape", BASELINE_SHAPES)
 def test_torch_quantized_linear(benchmark, rng, machine_info, shape):
     """PyTorch's int8 linear (fbgemm: uint8 activations x int8 weights, requantized output)."""
-    torch = pytest.importorskip("torch", reason="torch is optional: pip install torch==2.13.0")
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001  (ImportError, or a broken install raising OSError)
+        pytest.skip(f"torch is optional and not usable here ({exc}); pip install torch==2.13.0")
     (m, k, n), group = _shape(shape)
     torch.backends.quantized.engine = "fbgemm" if "fbgemm" in torch.backends.quantized.supported_engines \
         else torch.backends.quantized.supported_engines[-1]

@@ -1,7 +1,10 @@
 """cffi build script for the C tier: ``csrc/*.c`` -> one extension, ``tinyeff._tinyeff_c``.
 
-``setup.py`` names ``ffibuilder`` in ``cffi_modules``; ``python tinyeff/kernels/_build_c.py`` builds
-in place for development. The declarations come from ``csrc/tinyeff.h`` (preprocessor lines
+``setup.py`` names ``ffibuilder`` in ``cffi_modules`` (``pip install -e .`` puts
+``tinyeff/_tinyeff_c.abi3.so`` next to ``tinyeff/__init__.py``); ``python tinyeff/kernels/_build_c.py``
+builds in place for development. NOTE: the development build is named
+``_tinyeff_c.cpython-3XX-...so`` and Python prefers it over the ``.abi3.so``, so delete it before
+relying on a fresh ``pip install -e .``. The declarations come from ``csrc/tinyeff.h`` (preprocessor lines
 dropped, since cffi's cdef does not run the preprocessor). Compiler flags are chosen here, in one
 place: -O3, -fopenmp when the compiler supports it, and deliberately no -march=native. AVX2,
 AVX-512 and VNNI code carries function-level ``target`` attributes and is picked at run time by
