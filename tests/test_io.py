@@ -185,3 +185,17 @@ def test_header_is_json_readable_without_tinyeff(saved):
 def test_reserved_header_name_cannot_be_a_tensor(small_model, tmp_path):
     with pytest.raises(ValueError, match="reserved"):
         io.save(small_model, tmp_path / "m.npz", arrays={"__header__": np.zeros(1)})
+
+
+@pytest.mark.parametrize("name,kwargs,shape", [
+    ("seed-cnn", dict(in_channels=1, input_size=28, width=0.25), (2, 1, 28, 28)),
+    ("mlp", dict(in_channels=1, input_size=6, hidden=(8, 4)), (3, 1, 6, 6)),     # tuple kwargs come back as lists
+    ("mobilenet", dict(width_mult=0.125), (1, 3, 16, 16)),
+])
+def test_round_trip_for_other_architectures(name, kwargs, shape, tmp_path):
+    tinyeff.manual_seed(0)
+    model = models.create(name, **kwargs).eval()
+    io.save(model, tmp_path / "m.npz")
+    x = Tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    with no_grad():
+        np.testing.assert_array_equal(io.load(tmp_path / "m.npz").eval()(x).data, model(x).data)
