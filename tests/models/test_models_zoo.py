@@ -118,6 +118,7 @@ def test_seed_cnn_overfits_one_batch():
 def test_resnet20_overfits_one_batch():
     tinyeff.manual_seed(0)
     model = models.create("resnet20")
-    x, labels = images((16, 3, 8, 8), seed=3)     # 8x8 keeps it fast; global pooling takes any size, np.random.default_rng(4).integers(0, 10, 16)
+    # 8x8 keeps it fast; global average pooling accepts any input size
+    x, labels = images((16, 3, 8, 8), seed=3), np.random.default_rng(4).integers(0, 10, 16)
     first, best = overfit(model, x, labels, lr=1e-2, max_steps=30)
     assert best < 0.25 * first, f"loss only fell from {first:.3f} to {best:.3f}"
