@@ -298,10 +298,9 @@ def _default_meter():
 
 def training_work_per_image(model, image_shape):
     """The energy model's work (MACs, bytes) of one training step per image, from ``tinyeff.flops``."""
-    from functools import reduce
-    from tinyeff.energy.layers import estimate_model
+    from tinyeff.energy.layers import estimate_model, total_work
     rows, _ = estimate_model(model, (1,) + tuple(image_shape), train=True)
-    return reduce(lambda a, b: a + b, (r.work for r in rows))
+    return total_work(rows)
 
 
 def _record_energy(meter, state, n_images):

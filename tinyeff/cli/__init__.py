@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity")
+COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo")
 
 
 def build_parser():

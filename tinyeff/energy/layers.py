@@ -55,18 +55,25 @@ def estimate_model(model, input_shape, profile=None, train=False):
     caches = p.cache_bytes or cache_sizes()
     report = count(model, input_shape)
     factor = TRAIN_FACTOR if train else 1
-    rows, total = [], WorkCounts()
+    rows = []
     for layer in report.layers:
         work = layer_work(layer, caches).scaled(factor)
         est = estimate(work, p)
         rows.append(LayerEnergy(layer.name, layer.type, layer.macs_effective * factor, work,
                                 est.total_j, est.compute_j, sum(est.memory_j.values())))
-        total = total + work
-    est = estimate(total, p)
+    est = estimate(total_work(rows), p)
     state = "calibrated" if p.calibrated else "uncalibrated"
     result = Measurement(est.total_j, 0.0, "model", {r.name: r.energy_j for r in rows},
                          f"model={p.name}, {state}", detail={"train": train, "input_shape": list(input_shape)})
     return rows, result
+
+
+def total_work(rows):
+    """The summed WorkCounts of ``estimate_model``'s per-layer rows (what an EnergyMeter's add_work takes)."""
+    total = WorkCounts()
+    for row in rows:
+        total = total + row.work
+    return total
 
 
 def efficiency_score(accuracy, energy):

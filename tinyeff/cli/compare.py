@@ -1,0 +1,39 @@
+"""``tinyeff compare``: baseline vs compressed variants, measured side by side, with a report."""
+import os
+
+from tinyeff.compare import DEFAULT_VARIANTS, available_variants, run_compare
+
+
+def register(subparsers):
+    p = subparsers.add_parser("compare", help="train, compress and compare variants; writes a report")
+    p.add_argument("--model", default="seed-cnn")
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--root", default=None, help="directory with the dataset files")
+    p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                   help=f"comma-separated, from: {', '.join(available_variants())}")
+    p.add_argument("--baseline", default=None, help="load the baseline from this model file instead of training")
+    p.add_argument("--epochs", type=int, default=15, help="baseline training epochs")
+    p.add_argument("--finetune-epochs", type=int, default=3, help="epochs of pruning / QAT / distillation")
+    p.add_argument("--sparsity", type=float, default=0.9, help="target weight sparsity of the pruned variants")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="tinyeff-compare")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    results = run_compare(args.model, args.data, variants, args.out, epochs=args.epochs,
+                          finetune_epochs=args.finetune_epochs, sparsity=args.sparsity, batch_size=args.batch_size,
+                          lr=args.lr, seed=args.seed, root=args.root, baseline_path=args.baseline,
+                          progress=not args.no_progress)
+    print_summary(results, args.out)
+    return 0
+
+
+def print_summary(results, out_dir):
+    with open(os.path.join(out_dir, "results.md")) as f:
+        print(f.read())
+    print(f"report: {os.path.abspath(os.path.join(out_dir, 'report.html'))}")

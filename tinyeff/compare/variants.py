@@ -1,0 +1,88 @@
+"""The variants a comparison can contain, each derived from the trained baseline by one technique.
+
+A builder takes the ``CompareContext`` and returns a ``Variant``: the model to evaluate, how to save
+it (so the reported size is a real file), and what deriving it cost (training time and energy).
+Builders register themselves by name with ``@variant("name")``; ``pipeline.run_compare`` calls them in
+the order asked, and a later variant can reuse an earlier one (pruned+quantized starts from pruned).
+"""
+import copy
+import os
+from dataclasses import dataclass, field
+
+from tinyeff import io, train
+
+BUILDERS = {}
+DESCRIPTIONS = {}
+
+
+def variant(name, description):
+    def register(fn):
+        BUILDERS[name] = fn
+        DESCRIPTIONS[name] = description
+        return fn
+    return register
+
+
+@dataclass
+class Variant:
+    name: str
+    model: object
+    description: str
+    train_time_s: float = 0.0
+    train_energy_j: float = 0.0
+    history: dict = None
+    save: object = None            # save(path) -> bytes written; default io.save
+    notes: list = field(default_factory=list)
+
+    def write(self, path):
+        if self.save is not None:
+            return self.save(path)
+        return io.save(self.model, path)
+
+
+@dataclass
+class CompareContext:
+    """Everything the builders share: data, settings, the baseline and the variants built so far."""
+    model_name: str
+    data_name: str
+    train_split: object
+    test_split: object
+    out_dir: str
+    epochs: int = 5
+    finetune_epochs: int = 2
+    sparsity: float = 0.9
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    progress: bool = True
+    baseline_path: str = None
+    built: dict = field(default_factory=dict)
+
+    def fit(self, model, epochs, name, **kwargs):
+        """Train ``model`` with the comparison's settings; return fit's metrics."""
+        kwargs.setdefault("lr", self.lr)
+        return train.fit(model, self.train_split, self.test_split, epochs=epochs, batch_size=self.batch_size,
+                         seed=self.seed, schedule="cosine", progress=self.progress,
+                         out_dir=os.path.join(self.out_dir, "runs", name), **kwargs)
+
+    def baseline_copy(self):
+        """An independent copy of the trained baseline (derivations must not alter it)."""
+        return copy.deepcopy(self.built["baseline"].model)
+
+
+def _from_metrics(name, model, metrics, description):
+    return Variant(name, model, description, train_time_s=metrics["train_time_s"],
+                   train_energy_j=metrics["energy"]["total_j"], history=metrics["history"])
+
+
+@variant("baseline", "dense float32, trained from scratch")
+def build_baseline(ctx):
+    from tinyeff.cli.common import build_model
+    if ctx.baseline_path:
+        model = io.load(ctx.baseline_path)
+        v = Variant("baseline", model, f"dense float32, loaded from {ctx.baseline_path}")
+        v.notes.append("training time and energy not measured in this run (model loaded)")
+        return v
+    model = build_model(ctx.model_name, ctx.train_split)
+    metrics = ctx.fit(model, ctx.epochs, "baseline")
+    return _from_metrics("baseline", model, metrics, DESCRIPTIONS["baseline"])
