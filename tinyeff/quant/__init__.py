@@ -1,0 +1,19 @@
+"""int8 quantization with a real integer inference path (issue 6).
+
+Static post-training quantization (``quantize_static``), dynamic quantization of Linear layers
+(``quantize_dynamic``), quantization-aware training (``prepare_qat`` / ``convert``), float16 and
+bfloat16 weight storage (``to_lowprec``), and model files without pickle (``save_quantized``;
+``tinyeff.io.load`` reads them once this package is imported). See each module's docstring.
+"""
+from tinyeff.quant.observers import (MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
+                                     PercentileObserver, make_observer)
+from tinyeff.quant.qparams import compute_qparams, dequantize, fake_quant, qrange, quantize
+from tinyeff.quant.fold import fold_batchnorm, fold_bn_weights
+from tinyeff.quant.prepare import prepare
+from tinyeff.quant.convert import QuantizedModel, convert
+from tinyeff.quant.ptq import calibrate, quantize_static
+
+__all__ = ["MSEObserver", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver",
+           "QuantizedModel", "calibrate", "compute_qparams", "convert", "dequantize", "fake_quant",
+           "fold_batchnorm", "fold_bn_weights", "make_observer", "prepare", "qrange", "quantize",
+           "quantize_static"]

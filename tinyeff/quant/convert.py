@@ -1,0 +1,197 @@
+"""Convert a calibrated (or QAT-trained) ``PreparedModel`` into an integer-only ``QuantizedModel``.
+
+Per weighted layer: weights -> symmetric int8 per output channel (or one scale per tensor), bias ->
+int32 ``rint(b / (s_in * s_w))``, output -> the observer's (scale, zero_point) with a fused ReLU
+when one follows. The walk mirrors ``prepare.py``'s instrumentation. The last layer of the model,
+when no ReLU follows it, keeps its int32 accumulators; ``QuantizedModel`` dequantizes them
+(``acc * s_in * s_w``) as the only float step after the input quantization.
+
+``QuantizedModel`` is an ``nn.Module`` whose forward takes the float (preprocessed) Tensor the float
+model took, so ``tinyeff.train.evaluate`` runs it unchanged. ``simulate=True`` switches every layer to
+its float64 reference (``QLayer.simulate``), used to check the integer path.
+"""
+import numpy as np
+
+from tinyeff import nn
+from tinyeff.models.resnet import BasicBlock, ResNet
+from tinyeff.quant import qmodules as qm
+from tinyeff.quant.observers import make_observer
+from tinyeff.quant.prepare import SKIP, WEIGHTED, Observed, PreparedModel, _next_index
+from tinyeff.quant.qparams import quantize
+from tinyeff.tensor import Tensor
+
+__all__ = ["QuantizedModel", "convert", "quantize_weight", "float_weight"]
+
+QAT_KEY = "qat_fake_quant"      # the parameter-transform key qat.py uses; skipped when reading weights
+
+
+def float_weight(layer, name="weight"):
+    """Parameter ``name`` with every transform applied except QAT's fake-quant (a pruning mask stays)."""
+    value = layer._parameters[name]
+    for key, fn in layer.param_transforms(name).items():
+        if key != QAT_KEY:
+            value = fn(value)
+    return np.asarray(value.data, np.float32)
+
+
+def quantize_weight(w, per_channel=True, calibration="minmax"):
+    """Symmetric int8 weights: (w_q int8 of w's shape, scale float32 (OC,)); zero stays zero."""
+    obs = make_observer(calibration, dtype="int8", symmetric=True, per_channel=per_channel, axis=0)
+    obs.observe(w)
+    scale, zero_point = obs.qparams()
+    scale = np.broadcast_to(np.asarray(scale, np.float32), (w.shape[0],)).copy()
+    return quantize(w, scale, 0, "int8", axis=0), scale
+
+
+def _weighted(layer, in_qp, out_qp, relu, opts):
+    w = float_weight(layer)
+    w_q, w_scale = quantize_weight(w, opts["per_channel"], opts["weight_calibration"])
+    bias_q = None
+    if layer.bias is not None:
+        acc_scale = np.float64(in_qp[0]) * w_scale.astype(np.float64)
+        b = float_weight(layer, "bias").astype(np.float64)
+        bias_q = np.clip(np.rint(b / acc_scale), -2**31, 2**31 - 1).astype(np.int32)
+    if isinstance(layer, nn.Conv2d):
+        return qm.QConv2d(w_q, w_scale, bias_q, in_qp, out_qp, layer.stride, layer.padding, relu,
+                          opts["sparse"])
+    return qm.QLinear(w_q, w_scale, bias_q, in_qp, out_qp, relu, opts["sparse"])
+
+
+def _convert_sequence(parent, qp, opts):
+    children = list(parent.named_children())
+    layers, i = [], 0
+    while i < len(children):
+        child = children[i][1]
+        if isinstance(child, Observed) and isinstance(child.inner, WEIGHTED):
+            layer = _weighted(child.inner, qp, child.observer.qparams(), False, opts)
+        elif isinstance(child, WEIGHTED):                   # its ReLU follows, observed
+            i = _next_index(children, i)
+            layer = _weighted(child, qp, children[i][1].observer.qparams(), True, opts)
+        elif isinstance(child, nn.ReLU):
+            layer = qm.QReLU(qp[1])
+        elif isinstance(child, nn.MaxPool2d):
+            layer = qm.QMaxPool2d(child.kernel_size, child.stride)
+        elif isinstance(child, nn.AdaptiveAvgPool2d):
+            layer = qm.QGlobalAvgPool()
+        elif isinstance(child, nn.Flatten):
+            layer = qm.QFlatten()
+        elif isinstance(child, BasicBlock):
+            layer = _convert_block(child, qp, opts)
+        elif isinstance(child, (nn.Sequential, ResNet)):
+            layer, qp = _convert_sequence(child, qp, opts)
+        elif isinstance(child, SKIP):
+            i += 1
+            continue
+        else:
+            raise ValueError(f"convert: no integer version of {type(child).__name__}; prepare() should have refused it")
+        qp = getattr(layer, "out_qparams", qp) if not isinstance(layer, qm.QSequential) else qp
+        layers.append(layer)
+        i += 1
+    return qm.QSequential(layers), qp
+
+
+def _convert_block(block, qp_in, opts):
+    conv1 = _weighted(block.conv1, qp_in, block.relu1.observer.qparams(), True, opts)
+    if not block.use_shortcut:
+        conv2 = _weighted(block.conv2, conv1.out_qparams, block.relu2.observer.qparams(), True, opts)
+        block_q = qm.QBasicBlock(conv1, conv2, None, None)
+        block_q.out_qparams = conv2.out_qparams
+        return block_q
+    conv2 = _weighted(block.conv2.inner, conv1.out_qparams, block.conv2.observer.qparams(), False, opts)
+    shortcut, skip_qp = None, qp_in
+    if isinstance(block.shortcut, nn.Sequential):
+        shortcut, skip_qp = _convert_sequence(block.shortcut, qp_in, opts)
+    add = qm.QAdd(conv2.out_qparams, skip_qp, block.relu2.observer.qparams(), relu=True)
+    block_q = qm.QBasicBlock(conv1, conv2, shortcut, add)
+    block_q.out_qparams = add.out_qparams
+    return block_q
+
+
+def _last_leaf(seq):
+    while isinstance(seq, qm.QSequential) and seq.layers:
+        parent, seq = seq, seq.layers[-1]
+    return parent
+
+
+def _raw_output(body):
+    """Make the final linear/conv (if no ReLU follows it) return int32 accumulators."""
+    parent = _last_leaf(body)
+    last = parent.layers[-1]
+    if isinstance(last, qm._QWeighted) and not last.relu:
+        spec, arrays = last.record()
+        spec["out_qparams"] = None
+        parent.layers[-1] = type(last).from_record(spec, arrays)
+
+
+class QuantizedModel(nn.Module):
+    """Integer-only inference model: quantize the float input, run ``body``, dequantize the output.
+
+    Attributes:
+        body: a ``QSequential`` of integer layers.
+        input_qparams: (scale, zero_point) of the uint8 input.
+        simulate: run every layer's float64 reference instead of the integer kernels.
+        arch, preprocess: copied from the float model (model files and ``evaluate`` need them).
+        info: JSON-able description (mode, calibration, per_channel).
+    """
+
+    def __init__(self, body, input_qparams, arch=None, preprocess=None, info=None):
+        super().__init__()
+        object.__setattr__(self, "body", body)
+        self.input_qparams = (np.float32(input_qparams[0]), int(input_qparams[1]))
+        self.arch, self.preprocess, self.info = arch, preprocess, dict(info or {})
+        self.simulate = False
+        self.eval()
+
+    def quantize_input(self, x):
+        return quantize(x, self.input_qparams[0], self.input_qparams[1], "uint8")
+
+    def forward_int(self, q):
+        """Integer output of the body for a uint8 input: int32 logits or uint8 codes."""
+        return self.body.simulate(q) if self.simulate else self.body.forward(q)
+
+    def dequantize_output(self, out):
+        last = _last_leaf(self.body).layers[-1]
+        if out.dtype == np.int32:                            # raw accumulators of the last layer
+            return (out * last.acc_scale.reshape(1, -1)).astype(np.float32)
+        s, z = getattr(last, "out_qparams", None) or self.output_qparams
+        return (np.float32(s) * (out.astype(np.int32) - z)).astype(np.float32)
+
+    def forward(self, x):
+        data = x.data if isinstance(x, Tensor) else np.asarray(x)
+        return Tensor(self.dequantize_output(self.forward_int(self.quantize_input(data))))
+
+    def nbytes(self):
+        """Bytes of every array the integer model holds (int8 weights, packed copies, int32 biases...)."""
+        return self.body.nbytes()
+
+    def extra_repr(self):
+        return f"{self.info}, {self.nbytes()} bytes"
+
+
+def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None, info=None):
+    """Build the integer model from a calibrated ``PreparedModel``.
+
+    Args:
+        prepared: from ``prepare`` (then calibrated) or ``prepare_qat`` (then trained).
+        per_channel: one weight scale per output channel (else one per tensor).
+        weight_calibration: observer for weight ranges ("minmax" or "mse").
+        sparse: True/False forces the sparse int8 kernels on/off; None uses them for layers at least
+            ``qmodules.SPARSE_MIN`` sparse.
+    Returns:
+        QuantizedModel.
+    Raises:
+        ValueError: an observer saw no data (calibrate first).
+    """
+    if not isinstance(prepared, PreparedModel):
+        raise TypeError(f"convert: expected a PreparedModel from prepare()/prepare_qat(), got {type(prepared).__name__}")
+    opts = {"per_channel": per_channel, "weight_calibration": weight_calibration, "sparse": sparse}
+    input_qp = prepared.input.observer.qparams()
+    inner = prepared.model
+    if isinstance(inner, BasicBlock):
+        body = qm.QSequential([_convert_block(inner, input_qp, opts)])
+    else:
+        body, _ = _convert_sequence(inner, input_qp, opts)
+    _raw_output(body)
+    info = {"per_channel": per_channel, "weight_calibration": weight_calibration, **(info or {})}
+    return QuantizedModel(body, input_qp, getattr(prepared, "arch", None), getattr(prepared, "preprocess", None),
+                          info)
