@@ -1,7 +1,7 @@
 """Ops that move data without arithmetic: reshape, transpose, flatten, indexing."""
 import numpy as np
 
-from tinyeff.tensor import make_result
+from tinyeff.tensor import Tensor, make_result
 
 
 def reshape(a, shape):
@@ -18,9 +18,15 @@ def flatten(a, start_dim=1):
     return reshape(a, a.shape[:start_dim] + (-1,))
 
 
+def _plain_index(index):
+    """Tensors used as indices, alone or inside a tuple, become their integer/bool arrays."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
 def getitem(a, index):
-    if hasattr(index, "data") and not isinstance(index, np.ndarray):
-        index = index.data
+    index = _plain_index(index)
 
     def backward(g):
         grad = np.zeros_like(a.data)
