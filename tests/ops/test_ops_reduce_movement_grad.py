@@ -88,6 +88,16 @@ def test_getitem_repeated_index_accumulates():
     np.testing.assert_array_equal(x.grad, [0, 3, 1])
 
 
+def test_getitem_with_tensor_indices_alone_and_in_a_tuple():
+    x = Tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    rows = Tensor(np.array([0, 2]))
+    np.testing.assert_array_equal(x[rows].data, x.data[[0, 2]])
+    x[rows, 1].sum().backward()
+    expected = np.zeros((3, 4))
+    expected[[0, 2], 1] = 1.0
+    np.testing.assert_array_equal(x.grad, expected)
+
+
 @pytest.mark.parametrize("start_dim", [0, 1, 2])
 def test_flatten_grad(start_dim, rng):
     check_grad(lambda a: ops.flatten(a, start_dim), rng.standard_normal((2, 3, 2, 2)))
