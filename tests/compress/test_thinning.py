@@ -5,7 +5,8 @@ import pytest
 
 from tinyeff import Tensor, io, models, nn, no_grad
 from tinyeff.compress import prunable_layers, prune
-from tinyeff.compress.thinning import dead_channels, save, thin, thinning_plan
+from tinyeff.compress.thinning import (channel_groups, dead_channels, prune_channel_groups, save, thin,
+                                      thinning_plan)
 
 
 def _randomize_batchnorm(model, rng):
@@ -94,3 +95,31 @@ def test_loading_thinned_file_with_bad_shapes_fails_cleanly(tmp_path):
     save(small, tmp_path / "bad.npz")
     with pytest.raises(ModelFileError, match="thinned model"):
         io.load(tmp_path / "bad.npz")
+
+
+def test_resnet_stage_groups_cover_every_residual_writer():
+    groups = channel_groups(models.create("resnet8", in_channels=1))
+    assert [len(g["producers"]) for g in groups] == [2, 2, 2]          # stem/shortcut + one conv2
+    assert groups[0]["consumers"] == ["layers.0.0.conv1", "layers.1.0.conv1", "layers.1.0.shortcut.0"]
+    assert groups[-1]["consumers"][-1] == "fc"
+
+
+def test_thinned_resnet_all_filters_matches_masked(tmp_path, rng):
+    model = models.create("resnet8", in_channels=1)
+    _randomize_batchnorm(model, rng)
+    prune(model, 0.5, "channel", layers=[p[0] for p in thinning_plan(model)])
+    prune_channel_groups(model, 0.5)
+    small = thin(model)
+    assert small.conv1.weight.shape == (8, 1, 3, 3) and small.fc.weight.shape == (10, 32)
+    assert small.layers[1][0].shortcut[0].weight.shape == (16, 8, 1, 1)
+    x = rng.random((3, 1, 12, 12)).astype(np.float32)
+    np.testing.assert_allclose(_outputs(small, x), _outputs(model, x), rtol=1e-5, atol=1e-5)
+    save(small, tmp_path / "all.npz")
+    np.testing.assert_array_equal(_outputs(io.load(tmp_path / "all.npz"), x), _outputs(small, x))
+
+
+def test_prune_channel_groups_rejects_bad_amount_untouched():
+    model = models.create("resnet8", in_channels=1)
+    with pytest.raises(ValueError, match="amount"):
+        prune_channel_groups(model, 1.5)
+    assert not any(k.endswith("_mask") for k in model.state_dict())

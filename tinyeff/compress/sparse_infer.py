@@ -224,3 +224,33 @@ def _replace_child(parent, name, module):
 def sparse_layers(model):
     """dict name -> SparseConv2d/SparseLinear module in ``model``."""
     return {n: m for n, m in model.named_modules() if isinstance(m, _SparseLayer)}
+
+
+def mac_totals(model, x):
+    """(dense MACs, effective MACs) of one forward pass on ``x`` over every Conv2d/Linear/sparse layer.
+
+    Dense MACs count every weight at every output position; effective MACs count only nonzeros,
+    and only in layers a sparse kernel ran (a pruned layer left on the dense path pays every MAC).
+    """
+    totals, handles = [0, 0], []
+
+    def hook(module, inputs, out):
+        if isinstance(module, _SparseLayer):
+            totals[0] += module.dense_macs
+            totals[1] += module.effective_macs
+            return
+        w = module.weight.data
+        positions = out.shape[0] * (out.shape[2] * out.shape[3] if out.ndim == 4 else 1)
+        macs = int(np.prod(w.shape[1:])) * w.shape[0] * positions
+        totals[0] += macs
+        totals[1] += macs
+    for _, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear, _SparseLayer)):
+            handles.append(module.register_forward_hook(hook))
+    try:
+        with no_grad():
+            model(x if isinstance(x, Tensor) else Tensor(x))
+    finally:
+        for h in handles:
+            h.remove()
+    return totals[0], totals[1]

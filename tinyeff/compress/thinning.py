@@ -13,9 +13,13 @@ Which (producer, consumer) pairs are thinned:
   layers (ReLU, LeakyReLU, ELU, Tanh, pooling, Dropout, Identity, one BatchNorm right after the
   producer) sit between them, plus a Flatten when a conv feeds a Linear (each channel then owns
   H*W consecutive input features of the Linear);
-- inside a ResNet ``BasicBlock``: conv1 -> bn1 -> conv2 only. The block's output channels are
-  added to its shortcut and shared by the whole stage, so they are left alone (thinning them
-  needs a stage-wide group and is not done here).
+- inside a ResNet ``BasicBlock``: conv1 -> bn1 -> conv2 (the block's inner channels);
+- a ResNet *stage group*: the channels a stage's residual additions share. Every layer that writes
+  them (the stem conv + BN for stage 1, each block's conv2 + bn2, the projection shortcut's conv +
+  BN) and every layer that reads them (each block's conv1 and projection shortcut conv, the next
+  stage's first block, the final Linear) is thinned together, and a channel goes only if it is
+  dead in *every* writer, so each residual sum keeps matching channels. ``prune_channel_groups``
+  masks such groups consistently.
 Grouped/depthwise convolutions are never thinned.
 
 A thinned model records its layer shapes in ``model.thinned``; ``save`` writes kind="thinned" and
@@ -26,9 +30,10 @@ import copy
 import numpy as np
 
 from tinyeff import io, nn
-from tinyeff.compress.prune import PRUNABLE, remove_pruning
+from tinyeff.compress import masks as M
+from tinyeff.compress.prune import PRUNABLE, attach_mask, get_mask, remove_pruning
 from tinyeff.errors import ModelFileError
-from tinyeff.models.resnet import BasicBlock
+from tinyeff.models.resnet import BasicBlock, ResNet
 
 _ZERO_PRESERVING = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
                     nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity)
@@ -77,6 +82,85 @@ def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
 
 
+def channel_groups(model):
+    """ResNet stage groups: list of {"producers": [(conv, bn)], "consumers": [layer]} (names)."""
+    groups = []
+    for prefix, net in model.named_modules():
+        if not isinstance(net, ResNet):
+            continue
+        producers = [(_join(prefix, "conv1"), _join(prefix, "bn1"))]
+        consumers = []
+        for s, stage in enumerate(net.layers):
+            for b, block in enumerate(stage):
+                name = _join(prefix, f"layers.{s}.{b}")
+                consumers.append(f"{name}.conv1")
+                if isinstance(block.shortcut, nn.Sequential):          # projection: a new group starts
+                    consumers.append(f"{name}.shortcut.0")
+                    groups.append({"producers": producers, "consumers": consumers})
+                    producers, consumers = [(f"{name}.shortcut.0", f"{name}.shortcut.1")], []
+                    consumers = []
+                producers.append((f"{name}.conv2", f"{name}.bn2"))
+        consumers.append(_join(prefix, "fc"))
+        groups.append({"producers": producers, "consumers": consumers})
+    return groups
+
+
+def prune_channel_groups(model, amount, norm=1, optimizer=None):
+    """Structured pruning of every ResNet stage group: the same channels in all of its writers.
+
+    A channel's score is the sum over the group's writer convs of the L1 (or L2) norm of its
+    filter. The pruned channels' filters and their BatchNorm weight and bias are masked.
+
+    Args:
+        amount: fraction of each group's still-alive channels to prune, or an int count.
+    Raises:
+        ValueError: bad ``amount`` (nothing is changed).
+    """
+    plans = []
+    for group in channel_groups(model):
+        convs = [model.get_submodule(c) for c, _ in group["producers"]]
+        alive = np.ones(convs[0].out_channels, dtype=bool)
+        scores = np.zeros(convs[0].out_channels)
+        for conv in convs:
+            w = conv.param("weight").data
+            rows = np.abs(w.reshape(w.shape[0], -1).astype(np.float64))
+            scores += rows.sum(axis=1) if norm == 1 else np.sqrt((rows ** 2).sum(axis=1))
+            keep = get_mask(conv)
+            if keep is not None:
+                alive &= keep.reshape(len(keep), -1).any(axis=1)
+        count = M.check_amount(amount, int(alive.sum()), what="channels")
+        plans.append((group, M._drop_lowest(scores, alive, count)))
+    for group, alive in plans:
+        for conv_name, bn_name in group["producers"]:
+            conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
+            old = get_mask(conv)
+            keep = alive.reshape(-1, *[1] * (conv.weight.data.ndim - 1)) & (True if old is None else old)
+            attach_mask(conv, np.broadcast_to(keep, conv.weight.data.shape).copy(), optimizer=optimizer)
+            attach_mask(bn, alive & (True if get_mask(bn) is None else get_mask(bn)), "weight", optimizer)
+            attach_mask(bn, alive & (True if get_mask(bn, "bias") is None else get_mask(bn, "bias")), "bias", optimizer)
+    return model
+
+
+def _thin_group(model, group, changed):
+    writers = [(model.get_submodule(c), model.get_submodule(b)) for c, b in group["producers"]]
+    dead = np.logical_and.reduce([dead_channels(conv, bn) for conv, bn in writers])
+    if not dead.any():
+        return
+    if dead.all():
+        dead[0] = False
+    keep = np.flatnonzero(~dead)
+    for conv, bn in writers:
+        _keep_outputs(conv, keep)
+        _keep_bn(bn, keep)
+    for name in group["consumers"]:
+        _keep_inputs(model.get_submodule(name), keep, len(dead), False)
+    for conv_name, bn_name in group["producers"]:
+        changed[conv_name] = list(model.get_submodule(conv_name).weight.data.shape)
+        changed[bn_name] = list(model.get_submodule(bn_name).weight.data.shape)
+    for name in group["consumers"]:
+        changed[name] = list(model.get_submodule(name).weight.data.shape)
+
+
 def dead_channels(producer, bn=None):
     """Bool (OC,) array: True where the producer (+ BatchNorm) output channel is exactly 0 everywhere."""
     w = producer.param("weight").data
@@ -120,6 +204,8 @@ def thin(model, inplace=False):
         for name in (producer_name, bn_name, consumer_name):
             if name:
                 changed[name] = list(model.get_submodule(name).weight.data.shape)
+    for group in channel_groups(model):
+        _thin_group(model, group, changed)
     model.thinned = {**getattr(model, "thinned", {}), **changed}
     return model
 
