@@ -5,7 +5,8 @@ import pytest
 
 from tinyeff import Tensor, nn, ops
 
-torch = pytest.importorskip("torch", reason="torch is not installed (optional extra reference: pip install tinyeff[torch])")
+torch = pytest.importorskip("torch", reason="torch is not installed (optional extra reference: "
+                                           "pip install tinyeff[torch])")
 F = torch.nn.functional
 
 RTOL, ATOL = 1e-5, 1e-5   # float32, different accumulation order
@@ -15,7 +16,8 @@ def both(x):
     return Tensor(x.copy(), requires_grad=True), torch.tensor(x.copy(), requires_grad=True)
 
 
-@pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 0, 1, 1), (1, 2, 2, 1), (2, 1, 1, 2), (1, 1, 1, 4)])
+@pytest.mark.parametrize("stride,padding,dilation,groups",
+                         [(1, 1, 1, 1), (2, 0, 1, 1), (1, 2, 2, 1), (2, 1, 1, 2), (1, 1, 1, 4)])
 def test_conv2d_matches_torch(stride, padding, dilation, groups, rng):
     x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
     w = rng.standard_normal((8, 4 // groups, 3, 3)).astype(np.float32)
