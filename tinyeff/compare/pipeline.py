@@ -27,7 +27,8 @@ def available_variants():
 
 def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variants=DEFAULT_VARIANTS,
                 out_dir="tinyeff-compare", epochs=5, finetune_epochs=2, sparsity=0.9, batch_size=64,
-                lr=1e-3, seed=0, root=None, baseline_path=None, progress=True, log=print, min_time_s=0.5):
+                lr=1e-3, seed=0, root=None, baseline_path=None, progress=True, log=print, min_time_s=0.5,
+                data_options=None):
     """Run the whole comparison; return the results dict also written to ``out_dir/results.json``."""
     unknown = [v for v in variants if v not in variant_table.BUILDERS]
     if unknown:
@@ -35,7 +36,7 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     variants = ["baseline"] + [v for v in variants if v != "baseline"]
     os.makedirs(out_dir, exist_ok=True)
     t_start = time.perf_counter()
-    train_split, test_split = data.load(data_name, root=root)
+    train_split, test_split = data.load(data_name, root=root, **(data_options or {}))
     ctx = variant_table.CompareContext(model_name, data_name, train_split, test_split, out_dir, epochs,
                                        finetune_epochs, sparsity, batch_size, lr, seed, progress, baseline_path)
     for name in variants:
