@@ -4,7 +4,15 @@ Importing this package registers every reference kernel, then tries to load the 
 that cannot load is recorded (with its reason) and warned about once; see ``registry.report()`` and
 ``tinyeff info``.
 """
-from tinyeff.kernels import registry
+import os
+
+# NOTE: our OpenMP regions are short and many (one per kernel call). With GNU OpenMP's default, idle
+# threads spin between them, which on a shared 2-core machine starves every other process (we measured
+# a 3.6x slower training step under load). Passive waiting costs microseconds per region. Set before
+# the C extension (and its libgomp) loads; an explicit user setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from tinyeff.kernels import registry  # noqa: E402
 from tinyeff.kernels.registry import (active_tier, available, get, names, register, report,
                                       why_unavailable)
 from tinyeff.kernels import ref  # noqa: F401  (registers the reference tier)
