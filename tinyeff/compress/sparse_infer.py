@@ -166,7 +166,7 @@ def _input_shapes(model, example):
     return shapes
 
 
-def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_relu=True):
+def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_relu=True, candidates="pruned"):
     """Swap pruned Conv2d/Linear layers for SparseConv2d/SparseLinear where that is faster. In place.
 
     Args:
@@ -178,12 +178,17 @@ def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_r
         min_speedup: in "auto", swap only when dense time / sparse time exceeds this.
         fuse_relu: when a swapped layer is followed by a ReLU in the same Sequential, run the ReLU
             inside the kernel and replace the ReLU with Identity.
+        candidates: "pruned" (layers with a mask or zeros) or "all": also consider unpruned layers,
+            for which the CSR kernel is simply a direct convolution (no im2col); on narrow layers
+            that can beat im2col + GEMM, so use it to give a dense baseline its best path too.
 
     Returns:
         (model, decisions): decisions maps each pruned layer to {"sparse", "sparsity", "speedup"}.
     """
     if policy not in ("auto", "always", "never"):
         raise ValueError(f"to_sparse: policy={policy!r} must be 'auto', 'always' or 'never'")
+    if candidates not in ("pruned", "all"):
+        raise ValueError(f"to_sparse: candidates={candidates!r} must be 'pruned' or 'all'")
     force = dict(force or {})
     model.eval()
     shapes = _input_shapes(model, example)
@@ -195,7 +200,8 @@ def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_r
             if not isinstance(child, (nn.Conv2d, nn.Linear)) or full not in shapes:
                 continue
             sparsity = float(np.mean(child.param("weight").data == 0))
-            if get_mask(child) is None and sparsity == 0 or getattr(child, "groups", 1) != 1:
+            unpruned = get_mask(child) is None and sparsity == 0
+            if unpruned and candidates == "pruned" or getattr(child, "groups", 1) != 1:
                 continue
             speedup = measure_speedup(child, shapes[full]) if policy == "auto" and full not in force else None
             use = force.get(full, policy == "always" or (speedup is not None and speedup > min_speedup))
