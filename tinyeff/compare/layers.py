@@ -21,10 +21,13 @@ def layer_table(model, image_shape, batch=64, repeats=3, rng=None):
         for _ in range(repeats):
             run()
     times = {name: 1e3 * t / repeats for name, t in prof.result.layer_forward_s.items()}
-    counts = {layer.name: layer.macs_effective for layer in flops.count(model, (batch,) + tuple(image_shape)).layers}
+    layers = flops.count(model, (batch,) + tuple(image_shape)).layers
+    counts = {layer.name: layer.macs_effective for layer in layers}
+    kinds = {layer.name: layer.type for layer in layers}
     energy = {row.name: row.energy_j for row in estimate_model(model, (batch,) + tuple(image_shape))[0]}
     names = [n for n in counts if counts[n] or times.get(n, 0) > 0.05]
-    return {n: {"time_ms": times.get(n, 0.0), "macs": counts.get(n, 0), "energy_j": energy.get(n, 0.0)} for n in names}
+    return {f"{n} {kinds[n]}": {"time_ms": times.get(n, 0.0), "macs": counts.get(n, 0), "energy_j": energy.get(n, 0.0)}
+            for n in names}
 
 
 def layer_breakdown(baseline, compressed, label, image_shape, plot_dir):

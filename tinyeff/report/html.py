@@ -13,6 +13,7 @@ body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; marg
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #dde; }
 .sub { color: #5a6275; margin-top: 0; }
 .note { background: #fff6df; border-left: 4px solid #e0a800; padding: 0.6rem 0.9rem; margin: 1rem 0; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 0.85rem; width: 100%; }
 th, td { border: 1px solid #d5d9e2; padding: 0.35rem 0.5rem; text-align: right; white-space: nowrap; }
 th { background: #eef1f7; } td:first-child, th:first-child { text-align: left; font-weight: 600; }
@@ -50,10 +51,10 @@ def render(results, out_dir):
             f"<p class='sub'>{len(results['rows'])} variants, {results['config']['test_images']:,} test images, "
             f"wall time {results.get('wall_time_s', 0):.0f} s</p>",
             f"<div class='note'>{esc(results['energy_note'])}</div>",
-            "<h2>Results</h2><table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+            "<h2>Results</h2><div class='scroll'><table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr></thead><tbody>"]
     for i, row in enumerate(cells):
         body.append(f"<tr{' class=best' if i == best else ''}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
-    body.append("</tbody></table><p class='sub'>Highlighted: the best accuracy per joule. Speedups are measured on "
+    body.append("</tbody></table></div><p class='sub'>Highlighted: the best accuracy per joule. Speedups are measured on "
                 "tinyeff's own kernels, side by side in this run.</p><h2>Variants</h2><ul>")
     for row in results["rows"]:
         notes = "".join(f"; {esc(n)}" for n in row.get("notes", []))
