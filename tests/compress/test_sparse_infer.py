@@ -66,3 +66,12 @@ def test_unpruned_layers_are_left_dense(rng):
 def test_bad_policy_is_rejected(pruned_cnn, rng):
     with pytest.raises(ValueError, match="policy"):
         to_sparse(pruned_cnn, rng.random((1, 1, 20, 20)).astype(np.float32), policy="sometimes")
+
+
+def test_candidates_all_runs_unpruned_layers_as_direct_conv(rng):
+    model = models.create("seed-cnn", in_channels=1, input_size=20).eval()
+    x = rng.random((2, 1, 20, 20)).astype(np.float32)
+    reference = _run(model, x)
+    fast, decisions = to_sparse(copy.deepcopy(model), x, policy="always", candidates="all")
+    assert len(decisions) == 5 and decisions["3"]["sparsity"] == 0.0
+    np.testing.assert_allclose(_run(fast, x), reference, rtol=1e-5, atol=1e-5)
