@@ -156,3 +156,10 @@ def test_bad_input_raises_and_leaves_model_untouched(kwargs, match):
     assert before.keys() == after.keys()
     for k in before:
         np.testing.assert_array_equal(before[k], after[k])
+
+
+def test_channel_prune_defaults_to_thinnable_layers():
+    model = models.create("resnet8", in_channels=1)
+    prune(model, 0.5, "channel")
+    pruned = [n for n, m in prunable_layers(model).items() if get_mask(m) is not None]
+    assert pruned == ["layers.0.0.conv1", "layers.1.0.conv1", "layers.2.0.conv1"]

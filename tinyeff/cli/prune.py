@@ -49,9 +49,7 @@ def run(args):
     train_split, test_split = load_data(args)
     dense = train.evaluate(model, test_split)
     n, m = (int(v) for v in args.nm.split(":"))
-    layers = None
-    if args.method == "channel":     # only filters that thinning can remove
-        layers = [p[0] for p in thinning.thinning_plan(model)]
+    layers = None                     # for "channel", prune's default is the thinnable filters
     callback = PruningCallback(make_schedule(args, -(-len(train_split.labels) // args.batch_size)),
                                method=args.method, layers=layers, rewind_step=args.rewind_step,
                                **({"n": n, "m": m} if args.method == "nm" else {}))

@@ -181,6 +181,9 @@ def _targets(model, layers, method, m):
             raise ValueError(f"prune: layers {bad} are not Conv2d or Linear; prunable layers are: "
                              f"{', '.join(candidates)}")
         return {n: candidates[n] for n in names}
+    if method == "channel":   # only filters that thinning can remove (never the classifier's outputs)
+        from tinyeff.compress.thinning import thinning_plan
+        return {p[0]: candidates[p[0]] for p in thinning_plan(model)}
     if method == "nm":
         skipped = [n for n, mod in candidates.items() if mod.weight.data.shape[1] % m]
         if skipped:
@@ -224,7 +227,9 @@ def prune(model, amount=None, method="magnitude", layers=None, *, n=2, m=4, norm
             "random" (control, seeded), "channel" (whole filters by L1/L2 norm, ``norm``), or "nm"
             (keep ``n`` of every ``m`` along the input dimension).
         layers: qualified layer names (default: every Conv2d and Linear; for "nm", those whose input
-            dimension ``m`` divides).
+            dimension ``m`` divides; for "channel", the layers ``thinning.thinning_plan`` can thin,
+            so the classifier and a ResNet's residual channels are left alone; see
+            ``thinning.prune_channel_groups`` for those).
         optimizer: if given, its momentum / moment state is zeroed at the pruned positions.
 
     Raises:
