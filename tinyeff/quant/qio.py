@@ -1,0 +1,96 @@
+"""Quantized model files: int8 weights, float32 scales, int32 biases and a JSON layer tree, no pickle.
+
+A quantized model is saved with ``tinyeff.io.save(..., kind="quantized")``: the header's ``qmodel``
+field is the layer tree (each node ``{"type", ...hyper-parameters, "name"}``), and each node's arrays
+are stored under ``<name>.<array>`` (``body.3.weight_q``...). Loading rebuilds every layer with
+``from_record``, which re-derives what is cheap to derive (packed weights, fixed-point multipliers)
+so the file holds only the essential tensors. Importing ``tinyeff.quant`` registers the loader, so
+``tinyeff.io.load(path)`` returns a ``QuantizedModel`` and ``load(path, expect_kind="float")``
+refuses the file with a clear ``ModelFileError``.
+
+The same file kind holds dynamically quantized models (``"dynamic"`` nodes, dynamic.py).
+"""
+import os
+
+import numpy as np
+
+from tinyeff import io
+from tinyeff.errors import ModelFileError
+from tinyeff.quant import qmodules as qm
+
+__all__ = ["save_quantized", "load_quantized", "tree_to_record", "tree_from_record", "file_and_memory_bytes"]
+
+KIND = "quantized"
+_EXTRA_LOADERS = {}          # root "type" -> fn(header, arrays) (dynamic.py registers "DynamicModel")
+
+
+def tree_to_record(layer, name, arrays):
+    """The JSON spec of ``layer`` (recursively); its arrays are added to ``arrays`` under ``name.``."""
+    if isinstance(layer, qm.QSequential):
+        return {"type": "QSequential", "layers": [tree_to_record(child, f"{name}.{i}", arrays)
+                                                  for i, child in enumerate(layer.layers)]}
+    if isinstance(layer, qm.QBasicBlock):
+        spec = {"type": "QBasicBlock"}
+        for part in ("conv1", "conv2", "shortcut", "add"):
+            child = getattr(layer, part)
+            spec[part] = None if child is None else tree_to_record(child, f"{name}.{part}", arrays)
+        spec["out_qparams"] = qm._qp_json(layer.out_qparams)
+        return spec
+    spec, own = layer.record()
+    for key, value in own.items():
+        arrays[f"{name}.{key}"] = value
+    spec["name"] = name
+    return spec
+
+
+def tree_from_record(spec, arrays):
+    """Inverse of ``tree_to_record``."""
+    kind = spec.get("type")
+    if kind == "QSequential":
+        return qm.QSequential([tree_from_record(child, arrays) for child in spec["layers"]])
+    if kind == "QBasicBlock":
+        parts = {p: None if spec[p] is None else tree_from_record(spec[p], arrays)
+                 for p in ("conv1", "conv2", "shortcut", "add")}
+        block = qm.QBasicBlock(**parts)
+        block.out_qparams = qm._qp(spec["out_qparams"])
+        return block
+    if kind not in qm.LAYERS:
+        raise ModelFileError(f"quantized model file: unknown layer type {kind!r}; known: {sorted(qm.LAYERS)}")
+    prefix = spec["name"] + "."
+    own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
+    return qm.LAYERS[kind].from_record(spec, own)
+
+
+def save_quantized(model, path, **header_fields):
+    """Save a ``QuantizedModel`` (or dynamic model) to ``path``; return the file size in bytes."""
+    arrays = {}
+    spec = model.to_record(arrays)
+    return io.save(model, path, kind=KIND, arrays=arrays, qmodel=spec, preprocess=model.preprocess,
+                   quant_info=model.info, **header_fields)
+
+
+def load_quantized(header, arrays):
+    """The ``io.register_loader`` hook: rebuild a quantized model from a file's header and arrays."""
+    from tinyeff.quant.convert import QuantizedModel
+    spec = header.get("qmodel")
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ModelFileError("quantized model file: the header has no 'qmodel' layer tree; re-save it with "
+                             "tinyeff.quant.save_quantized")
+    try:
+        if spec["type"] in _EXTRA_LOADERS:
+            model = _EXTRA_LOADERS[spec["type"]](spec, arrays)
+        else:
+            model = QuantizedModel.from_record(spec, arrays)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"quantized model file: cannot rebuild the integer model: {exc!r}") from exc
+    model.arch, model.preprocess = header.get("arch"), header.get("preprocess")
+    model.info = dict(header.get("quant_info") or {})
+    return model
+
+
+def file_and_memory_bytes(model, path):
+    """(file size in bytes, bytes of arrays held in memory) for a saved model."""
+    return os.path.getsize(path), int(model.nbytes())
+
+
+io.register_loader(KIND, load_quantized)
