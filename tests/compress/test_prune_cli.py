@@ -49,3 +49,9 @@ def test_sensitivity_cli_writes_table_json_png(tmp_path):
     result = json.loads((out / "sensitivity.json").read_text())
     assert len(result["layers"]) == 5 and np.isfinite(result["baseline_accuracy"])
     assert (out / "sensitivity.png").stat().st_size > 0 and (out / "sensitivity.txt").exists()
+
+
+def test_prune_cli_bad_sparsity_is_a_clean_error(tmp_path, capsys):
+    src = _dense_file(tmp_path)
+    assert main(["prune", str(src), "--data", "synthetic", "--sparsity", "1.5", "--out", str(tmp_path / "x")]) == 2
+    assert "must be a fraction in [0, 1]" in capsys.readouterr().err

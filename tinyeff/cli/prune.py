@@ -5,6 +5,7 @@
 """
 import copy
 import os
+import sys
 
 from tinyeff.cli.common import add_data_args, load_data, load_model
 
@@ -42,9 +43,21 @@ def make_schedule(args, steps_per_epoch):
 
 
 def run(args):
+    """Run the command; bad arguments or model files print one line and return exit code 2."""
+    from tinyeff.errors import ModelFileError
+    try:
+        return _run(args)
+    except (ValueError, KeyError, ModelFileError) as exc:
+        print(f"tinyeff prune: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args):
     from tinyeff import compress, train  # importing compress registers the pruned/thinned loaders
     from tinyeff.compress import thinning
     from tinyeff.compress.schedule import PruningCallback
+    if not 0.0 <= args.sparsity <= 1.0:
+        raise ValueError(f"--sparsity {args.sparsity} must be a fraction in [0, 1]")
     model = load_model(args.model)
     train_split, test_split = load_data(args)
     dense = train.evaluate(model, test_split)

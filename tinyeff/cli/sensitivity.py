@@ -4,6 +4,7 @@
 writes sensitivity.json, sensitivity.txt and sensitivity.png to --out.
 """
 import os
+import sys
 
 from tinyeff.cli.common import add_data_args, load_data, load_model
 
@@ -20,6 +21,16 @@ def register(subparsers):
 
 
 def run(args):
+    """Run the command; bad arguments or model files print one line and return exit code 2."""
+    from tinyeff.errors import ModelFileError
+    try:
+        return _run(args)
+    except (ValueError, KeyError, ModelFileError) as exc:
+        print(f"tinyeff sensitivity: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args):
     import tinyeff.compress  # noqa: F401  (registers the pruned/thinned model loaders)
     from tinyeff.compress import sensitivity as sens
     from tinyeff.train import write_json
