@@ -53,7 +53,7 @@ def test_pruned_weights_stay_exactly_zero_through_training(make_opt, rng):
         cross_entropy(model(x), y).backward()
         opt.step()
     prune(model, 0.7, "global", optimizer=opt)
-    for _ in range(25):
+    for _ in range(100):
         opt.zero_grad()
         cross_entropy(model(x), y).backward()
         opt.step()
