@@ -39,7 +39,8 @@ class Observed(nn.Module):
 
     def forward(self, x):
         y = self.inner(x)
-        self.observer.observe(y.data)
+        if self.training or not self.fake_quant:          # QAT: evaluation does not move the ranges
+            self.observer.observe(y.data)
         if self.fake_quant and self.observer.count:
             scale, zero_point = self.observer.qparams()
             y = fake_quant(y, scale, zero_point, self.observer.dtype)
