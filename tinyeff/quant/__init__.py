@@ -12,8 +12,13 @@ from tinyeff.quant.fold import fold_batchnorm, fold_bn_weights
 from tinyeff.quant.prepare import prepare
 from tinyeff.quant.convert import QuantizedModel, convert
 from tinyeff.quant.ptq import calibrate, quantize_static
+from tinyeff.quant.qio import load_quantized, save_quantized          # registers the "quantized" file kind
+from tinyeff.quant.dynamic import quantize_dynamic
+from tinyeff.quant.qat import FreezeObservers, freeze_observers, prepare_qat
+from tinyeff.quant.lowprec import round_weights, save_lowprec           # registers the "lowprec" file kind
 
 __all__ = ["MSEObserver", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver",
-           "QuantizedModel", "calibrate", "compute_qparams", "convert", "dequantize", "fake_quant",
+           "FreezeObservers", "QuantizedModel", "calibrate", "freeze_observers", "load_quantized",
+           "prepare_qat", "quantize_dynamic", "round_weights", "save_lowprec", "save_quantized", "compute_qparams", "convert", "dequantize", "fake_quant",
            "fold_batchnorm", "fold_bn_weights", "make_observer", "prepare", "qrange", "quantize",
            "quantize_static"]

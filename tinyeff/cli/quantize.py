@@ -1,0 +1,97 @@
+"""``tinyeff quantize MODEL --data NAME --mode static|dynamic|qat ...``: int8 model, metrics.json, one table.
+
+Writes to ``--out``: ``model.npz`` (the quantized model, kind "quantized"), ``float16.npz`` and
+``bfloat16.npz`` (16-bit weight storage, the cheaper alternatives) and ``metrics.json`` with
+accuracy (float vs each variant), file and in-memory sizes, and batch inference time of the float
+and integer models measured side by side in this run.
+"""
+import json
+import os
+import time
+
+import numpy as np
+
+
+def register(subparsers):
+    p = subparsers.add_parser("quantize", help="quantize a trained model to int8 (static, dynamic or QAT)")
+    p.add_argument("model", help="a float model file (model.npz from `tinyeff train`)")
+    p.add_argument("--data", default="fashion-mnist-sample", help="dataset for calibration/QAT and evaluation")
+    p.add_argument("--mode", default="static", choices=["static", "dynamic", "qat"])
+    p.add_argument("--calibration", default="minmax", choices=["minmax", "percentile", "mse", "moving-average"])
+    p.add_argument("--per-channel", action="store_true", help="per-output-channel weight scales")
+    p.add_argument("--calibration-images", type=int, default=512)
+    p.add_argument("--qat-epochs", type=int, default=2)
+    p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--freeze-after", type=int, default=1, help="QAT: freeze observers after this many epochs")
+    p.add_argument("--batch-size", type=int, default=256, help="inference batch for the speed measurement")
+    p.add_argument("--repeats", type=int, default=5, help="timed batches per model (median reported)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=run)
+
+
+def _time_batch(model, x, repeats):
+    from tinyeff import Tensor, no_grad
+    model.eval()
+    times = []
+    with no_grad():
+        model(Tensor(x))                                         # warm-up (JIT, packing, caches)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(Tensor(x))
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def quantize_model(model, train, args):
+    """The quantized model for ``args.mode``."""
+    from tinyeff import quant
+    if args.mode == "static":
+        return quant.quantize_static(model, train, args.calibration_images, args.calibration, args.per_channel)
+    if args.mode == "dynamic":
+        return quant.quantize_dynamic(model, args.per_channel)
+    from tinyeff.train import fit
+    prepared = quant.prepare_qat(model, args.per_channel)
+    fit(prepared, train, epochs=args.qat_epochs, lr=args.qat_lr, batch_size=64, progress=False,
+        callbacks=[quant.FreezeObservers(args.freeze_after)])
+    return quant.convert(prepared, args.per_channel, info={"mode": "qat", "qat_epochs": args.qat_epochs})
+
+
+def run(args):
+    from tinyeff import data, io, quant
+    from tinyeff.train import evaluate, make_preprocess
+    model = io.load(args.model, expect_kind="float")
+    train, test = data.load(args.data)
+    os.makedirs(args.out, exist_ok=True)
+    qmodel = quantize_model(model, train, args)
+    qmodel.preprocess = model.preprocess = getattr(model, "preprocess", None) or getattr(qmodel, "preprocess", None)
+    rows = {"float32": (model, os.path.getsize(args.model), sum(p.data.nbytes for p in model.parameters()))}
+    qpath = os.path.join(args.out, "model.npz")
+    rows["int8"] = (qmodel, quant.save_quantized(qmodel, qpath, source_model=os.path.abspath(args.model)),
+                    qmodel.nbytes())
+    for precision in ("float16", "bfloat16"):
+        path = os.path.join(args.out, f"{precision}.npz")
+        rounded = quant.round_weights(model, precision)
+        rows[precision] = (rounded, quant.save_lowprec(model, path, precision), rows["float32"][2] // 2)
+    x = np.asarray(make_preprocess(model.preprocess)(test.images[:args.batch_size]), np.float32)
+    metrics = {"mode": args.mode, "calibration": args.calibration, "per_channel": args.per_channel,
+               "data": args.data, "batch_size": int(len(x)), "variants": {}}
+    for name, (m, file_bytes, memory_bytes) in rows.items():
+        result = evaluate(m, test)
+        metrics["variants"][name] = {"accuracy": result["accuracy"], "file_bytes": int(file_bytes),
+                                     "memory_bytes": int(memory_bytes)}
+    for name in ("float32", "int8"):                              # side by side, same batch, same run
+        metrics["variants"][name]["batch_time_s"] = _time_batch(rows[name][0], x, args.repeats)
+    v = metrics["variants"]
+    metrics["int8_vs_float32"] = {"accuracy_drop_points": 100 * (v["float32"]["accuracy"] - v["int8"]["accuracy"]),
+                                  "speedup": v["float32"]["batch_time_s"] / v["int8"]["batch_time_s"],
+                                  "file_size_ratio": v["float32"]["file_bytes"] / v["int8"]["file_bytes"]}
+    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    print(f"{'variant':<10}{'accuracy':>10}{'file bytes':>12}{'memory bytes':>14}{'batch s':>10}")
+    for name, row in v.items():
+        t = f"{row['batch_time_s']:.4f}" if "batch_time_s" in row else "-"
+        print(f"{name:<10}{row['accuracy']:>10.4f}{row['file_bytes']:>12}{row['memory_bytes']:>14}{t:>10}")
+    s = metrics["int8_vs_float32"]
+    print(f"int8: {s['accuracy_drop_points']:+.2f} points drop, {s['speedup']:.2f}x faster, "
+          f"{s['file_size_ratio']:.2f}x smaller file; wrote {args.out}/metrics.json")
+    return 0
