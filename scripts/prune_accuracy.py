@@ -15,8 +15,7 @@ import json
 import os
 
 from tinyeff import data, io, models
-from tinyeff.compress import prune as prune_mod
-from tinyeff.compress import sparsity_report
+from tinyeff.compress import save_pruned, sparsity_report
 from tinyeff.compress.schedule import PruningCallback, polynomial_for_fit
 from tinyeff.train import evaluate, fit
 
@@ -42,7 +41,7 @@ def main(argv=None):
         io.save(dense, os.path.join(args.out, "dense.npz"), preprocess=dense.preprocess)
     dense_acc = evaluate(dense, test)["accuracy"]
     results = {"data": args.data, "dense_accuracy": dense_acc, "runs": []}
-    print(f"dense: {dense_acc:.4f}")
+    print(f"dense: {dense_acc:.4f}", flush=True)
     steps = -(-len(train.labels) // 64)
     for target in args.sparsity:
         model = copy.deepcopy(dense)
@@ -51,10 +50,11 @@ def main(argv=None):
             callbacks=[PruningCallback(sched, method="global")], progress=False)
         acc = evaluate(model, test)["accuracy"]
         sparsity = sparsity_report(model)["total"]["sparsity"]
-        prune_mod.save(model, os.path.join(args.out, f"pruned_{round(100 * target)}.npz"))
+        save_pruned(model, os.path.join(args.out, f"pruned_{round(100 * target)}.npz"))
         results["runs"].append({"target": target, "sparsity": sparsity, "accuracy": acc,
                                 "drop_points": 100 * (dense_acc - acc)})
-        print(f"sparsity {sparsity:.3f}: accuracy {acc:.4f} (drop {100 * (dense_acc - acc):.2f} points)")
+        print(f"sparsity {sparsity:.3f}: accuracy {acc:.4f} (drop {100 * (dense_acc - acc):.2f} points)",
+              flush=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     return results
