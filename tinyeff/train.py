@@ -15,6 +15,7 @@ With ``out_dir``, every epoch ends with an atomic checkpoint (model, optimizer s
 epoch e depends only on (seed, e), so a resumed run sees the same batches it would have seen.
 """
 import json
+import logging
 import os
 import time
 
@@ -26,6 +27,8 @@ from tinyeff.data.transforms import RandomCrop, RandomFlip, Standardize
 from tinyeff.ops.loss import cross_entropy
 from tinyeff.random import manual_seed
 from tinyeff.tensor import Tensor, no_grad
+
+log = logging.getLogger("tinyeff.train")
 
 
 class Callback:
@@ -225,8 +228,7 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
                 sched.step()
             if checkpoint:
                 _save_checkpoint(checkpoint, state, sched)
-            if progress:
-                _print_epoch(state)
+            _log_epoch_line(state)
             if state.stop:
                 break
     for cb in callbacks:
@@ -318,13 +320,12 @@ def _log_epoch(state, opt):
     h["time_s"].append(state.logs.get("train_time_s"))
 
 
-def _print_epoch(state):
+def _log_epoch_line(state):
     logs = state.logs
     test = f", test acc {logs['test_accuracy']:.4f}" if "test_accuracy" in logs else ""
-    print(f"epoch {state.epoch + 1}/{state.epochs}: loss {logs.get('train_loss', float('nan')):.4f}, "
+    log.info(f"epoch {state.epoch + 1}/{state.epochs}: loss {logs.get('train_loss', float('nan')):.4f}, "
           f"train acc {logs.get('train_accuracy', 0):.4f}{test}, {logs.get('images_per_s', 0):.0f} img/s, "
-          f"energy {logs.get('energy_j', 0):.1f} J ({'estimated' if logs.get('energy_source') == 'model' else 'measured'})",
-          flush=True)
+          f"energy {logs.get('energy_j', 0):.1f} J ({'estimated' if logs.get('energy_source') == 'model' else 'measured'})")
 
 
 def _metrics(state, config, precision, meter, wall_s, test_split, model):

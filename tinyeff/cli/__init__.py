@@ -6,6 +6,7 @@ returning an exit code). Adding a command means adding a module and its name to 
 """
 import argparse
 import importlib
+import logging
 import sys
 
 COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize")
@@ -25,6 +26,8 @@ def main(argv=None):
     """Parse ``argv`` (default: sys.argv[1:]) and run the subcommand; return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # library modules log progress lines (one per epoch, ...); the CLI shows them on stdout
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -5,6 +5,7 @@ Every speed figure is measured on tinyeff's own kernels in this run (never deriv
 every energy figure carries its source, and on a machine without a live counter it is labelled an
 estimate of the energy model.
 """
+import logging
 import os
 import platform
 import time
@@ -27,13 +28,14 @@ def available_variants():
 
 def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variants=DEFAULT_VARIANTS,
                 out_dir="tinyeff-compare", epochs=5, finetune_epochs=2, sparsity=0.9, batch_size=64,
-                lr=1e-3, seed=0, root=None, baseline_path=None, progress=True, log=print, min_time_s=0.5,
+                lr=1e-3, seed=0, root=None, baseline_path=None, progress=True, log=None, min_time_s=0.5,
                 data_options=None):
     """Run the whole comparison; return the results dict also written to ``out_dir/results.json``."""
     unknown = [v for v in variants if v not in variant_table.BUILDERS]
     if unknown:
         raise ValueError(f"compare: unknown variant {unknown[0]!r}; available: {', '.join(available_variants())}")
     variants = ["baseline"] + [v for v in variants if v != "baseline"]
+    log = log or logging.getLogger("tinyeff.compare").info
     os.makedirs(out_dir, exist_ok=True)
     t_start = time.perf_counter()
     train_split, test_split = data.load(data_name, root=root, **(data_options or {}))
