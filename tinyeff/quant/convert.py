@@ -134,10 +134,12 @@ class QuantizedModel(nn.Module):
         info: JSON-able description (mode, calibration, per_channel).
     """
 
-    def __init__(self, body, input_qparams, arch=None, preprocess=None, info=None):
+    def __init__(self, body, input_qparams, arch=None, preprocess=None, info=None, output_qparams=None):
         super().__init__()
         object.__setattr__(self, "body", body)
         self.input_qparams = (np.float32(input_qparams[0]), int(input_qparams[1]))
+        self.output_qparams = None if output_qparams is None else (np.float32(output_qparams[0]),
+                                                                    int(output_qparams[1]))
         self.arch, self.preprocess, self.info = arch, preprocess, dict(info or {})
         self.simulate = False
         self.eval()
@@ -153,7 +155,7 @@ class QuantizedModel(nn.Module):
         last = _last_leaf(self.body).layers[-1]
         if out.dtype == np.int32:                            # raw accumulators of the last layer
             return (out * last.acc_scale.reshape(1, -1)).astype(np.float32)
-        s, z = getattr(last, "out_qparams", None) or self.output_qparams
+        s, z = self.output_qparams                           # uint8 codes: the last quantization point
         return (np.float32(s) * (out.astype(np.int32) - z)).astype(np.float32)
 
     def forward(self, x):
@@ -164,12 +166,15 @@ class QuantizedModel(nn.Module):
         """JSON layer tree for a model file; adds the arrays to ``arrays`` (see qio.py)."""
         from tinyeff.quant.qio import tree_to_record
         return {"type": "QuantizedModel", "input_qparams": [float(self.input_qparams[0]), self.input_qparams[1]],
+                "output_qparams": None if self.output_qparams is None else
+                [float(self.output_qparams[0]), self.output_qparams[1]],
                 "body": tree_to_record(self.body, "body", arrays)}
 
     @classmethod
     def from_record(cls, spec, arrays):
         from tinyeff.quant.qio import tree_from_record
-        return cls(tree_from_record(spec["body"], arrays), spec["input_qparams"])
+        return cls(tree_from_record(spec["body"], arrays), spec["input_qparams"],
+                   output_qparams=spec.get("output_qparams"))
 
     def nbytes(self):
         """Bytes of every array the integer model holds (int8 weights, packed copies, int32 biases...)."""
@@ -199,10 +204,11 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
     input_qp = prepared.input.observer.qparams()
     inner = prepared.model
     if isinstance(inner, BasicBlock):
-        body = qm.QSequential([_convert_block(inner, input_qp, opts)])
+        block = _convert_block(inner, input_qp, opts)
+        body, output_qp = qm.QSequential([block]), block.out_qparams
     else:
-        body, _ = _convert_sequence(inner, input_qp, opts)
+        body, output_qp = _convert_sequence(inner, input_qp, opts)
     _raw_output(body)
     info = {"per_channel": per_channel, "weight_calibration": weight_calibration, **(info or {})}
     return QuantizedModel(body, input_qp, getattr(prepared, "arch", None), getattr(prepared, "preprocess", None),
-                          info)
+                          info, output_qp)

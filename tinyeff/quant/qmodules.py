@@ -33,7 +33,7 @@ SPARSE_MIN = 0.5     # a layer whose weight is at least this sparse runs through
 
 
 def _qm(real):
-    """(multiplier, shift) int32 arrays for positive reals: ``kernels.get("quantize_multiplier")``'s rule."""
+    """(multiplier, shift) int32 arrays for positive reals, by the int8 kernels' own rule (ref/int8.py)."""
     from tinyeff.kernels.ref.int8 import quantize_multiplier   # NOTE: a plain helper, not a registered kernel
     return quantize_multiplier(np.asarray(real, np.float64))
 
