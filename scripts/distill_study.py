@@ -6,6 +6,11 @@ against the teacher. The gain is the difference in final test accuracy, reported
 mean and as a minimum (a gain that holds on every seed, not only on average). The teacher is
 loaded from ``--teacher`` or trained first. Results go to one JSON file, rewritten after every run.
 
+The two halves can run as separate processes (the students trained alone do not need the teacher):
+``--only alone`` writes the baselines, and ``--only distilled --alone-from THAT.json`` adds the
+distilled students and the gains. Students trained alone then use ``fit``'s own preprocessing,
+which is the teacher's when the teacher was trained by ``fit`` on the same split.
+
 Usage (opt-in, long):
     python scripts/distill_study.py --data fashion-mnist-sample --teacher-epochs 2 --epochs 2 --out kd.json
     python scripts/distill_study.py --data fashion-mnist --teacher runs/resnet20 --epochs 5 --out kd_full.json
@@ -20,6 +25,7 @@ from tinyeff import train
 from tinyeff.cli.common import build_model, load_model
 from tinyeff.compress.distill import distill
 from tinyeff import data
+from tinyeff.random import manual_seed
 
 
 def parse_args(argv=None):
@@ -36,6 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--alpha", type=float, default=0.9)
+    p.add_argument("--only", choices=["both", "alone", "distilled"], default="both")
+    p.add_argument("--alone-from", default=None, help="JSON of an earlier --only alone run (with --only distilled)")
     p.add_argument("--out", required=True, help="JSON file to write")
     return p.parse_args(argv)
 
@@ -50,41 +58,60 @@ def get_teacher(args, train_split, test_split):
     return teacher
 
 
-def student(args, split):
+def student(args, split, seed):
+    manual_seed(seed)       # the same initialization for the student trained alone and the distilled one
     width = args.student_width if args.student == "seed-cnn" else int(args.student_width)
     return build_model(args.student, split, width=width)
+
+
+def train_alone(args, seed, train_split, test_split, preprocess, fit_kwargs):
+    alone = student(args, train_split, seed)
+    alone.preprocess = preprocess                    # identical inputs for both students
+    base = train.fit(alone, train_split, test_split, seed=seed, **fit_kwargs)
+    return {"seed": seed, "alone_accuracy": base["final_test_accuracy"],
+            "alone_per_epoch": base["history"]["test_accuracy"], "alone_train_time_s": base["train_time_s"],
+            "student_parameters": base["parameters"]}
+
+
+def train_distilled(args, seed, teacher, train_split, test_split, fit_kwargs):
+    kd = distill(teacher, student(args, train_split, seed), train_split, test_split, seed=seed,
+                 temperature=args.temperature, alpha=args.alpha, **fit_kwargs)
+    return {"distilled_accuracy": kd["final_test_accuracy"], "distilled_per_epoch": kd["history"]["test_accuracy"],
+            "distilled_train_time_s": kd["train_time_s"],
+            "teacher_logits_cached": kd["distillation"]["teacher_logits_cached"]}
 
 
 def main(argv=None):
     args = parse_args(argv)
     train_split, test_split = data.load(args.data)
-    teacher = get_teacher(args, train_split, test_split)
-    teacher_acc = train.evaluate(teacher, test_split)["accuracy"]
-    print(f"teacher {args.teacher or args.teacher_model}: test accuracy {100 * teacher_acc:.2f}%", flush=True)
+    result = {"config": vars(args), "runs": [], "versions": train.versions()}
+    teacher = None
+    if args.only != "alone":
+        teacher = get_teacher(args, train_split, test_split)
+        result["teacher_test_accuracy"] = train.evaluate(teacher, test_split)["accuracy"]
+        print(f"teacher {args.teacher or args.teacher_model}: test accuracy "
+              f"{100 * result['teacher_test_accuracy']:.2f}%", flush=True)
+    preprocess = teacher.preprocess if teacher is not None else train.preprocess_config(train_split)
+    earlier = {}
+    if args.alone_from:
+        with open(args.alone_from) as f:
+            earlier = {r["seed"]: r for r in json.load(f)["runs"]}
     fit_kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine", progress=False)
-    rows = []
     for seed in args.seeds:
-        alone = student(args, train_split)
-        alone.preprocess = teacher.preprocess            # identical inputs for both students
-        base = train.fit(alone, train_split, test_split, seed=seed, **fit_kwargs)
-        kd = distill(teacher, student(args, train_split), train_split, test_split, seed=seed,
-                     temperature=args.temperature, alpha=args.alpha, **fit_kwargs)
-        rows.append({"seed": seed, "alone_accuracy": base["final_test_accuracy"],
-                     "distilled_accuracy": kd["final_test_accuracy"],
-                     "gain_points": 100 * (kd["final_test_accuracy"] - base["final_test_accuracy"]),
-                     "alone_per_epoch": base["history"]["test_accuracy"],
-                     "distilled_per_epoch": kd["history"]["test_accuracy"],
-                     "alone_train_time_s": base["train_time_s"], "distilled_train_time_s": kd["train_time_s"],
-                     "teacher_logits_cached": kd["distillation"]["teacher_logits_cached"]})
-        gains = [r["gain_points"] for r in rows]
-        result = {"config": vars(args), "teacher_test_accuracy": teacher_acc, "runs": rows,
-                  "mean_gain_points": float(np.mean(gains)), "min_gain_points": float(np.min(gains)),
-                  "student_parameters": base["parameters"], "versions": train.versions()}
+        row = earlier.get(seed) or (train_alone(args, seed, train_split, test_split, preprocess, fit_kwargs)
+                                    if args.only != "distilled" else {"seed": seed})
+        if teacher is not None:
+            row.update(train_distilled(args, seed, teacher, train_split, test_split, fit_kwargs))
+            if "alone_accuracy" in row:
+                row["gain_points"] = 100 * (row["distilled_accuracy"] - row["alone_accuracy"])
+        result["runs"].append(row)
+        gains = [r["gain_points"] for r in result["runs"] if "gain_points" in r]
+        if gains:
+            result.update(mean_gain_points=float(np.mean(gains)), min_gain_points=float(np.min(gains)))
         train.write_json(args.out, result)
-        r = rows[-1]
-        print(f"seed {seed}: alone {100 * r['alone_accuracy']:.2f}%, distilled {100 * r['distilled_accuracy']:.2f}% "
-              f"({r['gain_points']:+.2f} points)", flush=True)
-    print(json.dumps({k: result[k] for k in ("teacher_test_accuracy", "mean_gain_points", "min_gain_points")}))
+        print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                           if k.endswith(("accuracy", "points"))), flush=True)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("runs", "config", "versions")}))
     os._exit(0)   # NOTE: skip interpreter teardown (a loaded C extension can crash at exit here)
 
 

@@ -4,6 +4,7 @@ import os
 
 from tinyeff import train
 from tinyeff.cli.common import add_data_args, build_model, load_data, load_model
+from tinyeff.random import manual_seed
 
 
 def register(subparsers):
@@ -29,6 +30,7 @@ def register(subparsers):
 
 
 def _student(args, split):
+    manual_seed(args.seed)    # the distilled and the --baseline student start from the same weights
     extra = {}
     if args.student_width is not None:
         extra["width"] = args.student_width if args.student == "seed-cnn" else int(args.student_width)
