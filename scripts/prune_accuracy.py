@@ -2,7 +2,7 @@
 
 Trains the dense seed CNN (or loads one with --dense MODEL), then for each target sparsity copies
 it and fine-tunes with a Zhu & Gupta polynomial schedule (global magnitude, reaching the target
-after 75% of the fine-tuning steps), and reports test accuracy beside the dense model's. Writes
+after ``--end-fraction`` of the fine-tuning steps), and reports test accuracy beside the dense model's. Writes
 ``OUT/results.json``, ``OUT/dense.npz`` and ``OUT/pruned_<pct>.npz`` (kind="pruned"), which
 ``bench/bench_pruned_model.py`` can time (TINYEFF_PRUNED_MODEL=OUT/pruned_90.npz).
 
@@ -27,7 +27,10 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=10, help="dense training epochs")
     p.add_argument("--finetune-epochs", type=int, default=8)
     p.add_argument("--sparsity", type=float, nargs="+", default=[0.8, 0.9])
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="dense training learning rate")
+    p.add_argument("--finetune-lr", type=float, default=1e-3)
+    p.add_argument("--end-fraction", type=float, default=0.5,
+                   help="fraction of the fine-tuning steps after which the target sparsity is reached")
     p.add_argument("--out", default="runs/prune_accuracy")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -45,8 +48,8 @@ def main(argv=None):
     steps = -(-len(train.labels) // 64)
     for target in args.sparsity:
         model = copy.deepcopy(dense)
-        sched = polynomial_for_fit(target, steps, args.finetune_epochs)
-        fit(model, train, test, epochs=args.finetune_epochs, lr=args.lr / 2, schedule="cosine",
+        sched = polynomial_for_fit(target, steps, args.finetune_epochs, end_fraction=args.end_fraction)
+        fit(model, train, test, epochs=args.finetune_epochs, lr=args.finetune_lr, schedule="cosine",
             callbacks=[PruningCallback(sched, method="global")], progress=False)
         acc = evaluate(model, test)["accuracy"]
         sparsity = sparsity_report(model)["total"]["sparsity"]
