@@ -1,9 +1,11 @@
-"""Measure a model the way the comparison table reports it: on tinyeff's own kernels, side by side.
+"""Measure models the way the comparison table reports them: on tinyeff's own kernels, side by side.
 
-Latency is the median time of a batch-1 forward pass; throughput is images per second at batch 256;
-energy per image comes from ``tinyeff.energy.measure_kernel`` on the batch-256 forward, which reads a
-live counter where one exists and otherwise prices the work the FLOP counter saw with the energy
-model, labelled as an estimate. Compute and size come from ``tinyeff.flops`` and the real model file.
+Timing is interleaved: every round runs each variant in turn (batch 1 for latency, batch 256 for
+throughput), and each figure is the median over rounds. On a shared, noisy machine this gives every
+variant the same conditions, so two variants with the same arithmetic come out equal instead of one
+catching a quiet moment. Energy per image comes from ``tinyeff.energy.measure_kernel`` on the
+batch-256 forward: a live counter where one exists, otherwise the energy model pricing the work the
+FLOP counter saw, labelled as an estimate.
 """
 import time
 
@@ -13,7 +15,8 @@ from tinyeff.tensor import Tensor, no_grad
 
 
 def median_time(fn, min_time_s=0.5, min_repeats=5, warmup=1):
-    """Median wall time of ``fn()`` over at least ``min_repeats`` calls and ``min_time_s`` seconds."""
+    """Median wall time of ``fn()`` over at least ``min_repeats`` calls and ``min_time_s`` seconds,
+    with its inter-quartile range and the number of calls."""
     for _ in range(warmup):
         fn()
     times, start = [], time.perf_counter()
@@ -35,31 +38,60 @@ def inference_fn(model, x):
     return run
 
 
-def measure_model(model, images, preprocess, batch=256, min_time_s=0.5, energy=True):
-    """Latency (batch 1), throughput (batch ``batch``) and energy per image of ``model``.
+def time_side_by_side(fns, rounds=7, min_time_s=0.05):
+    """Interleaved timing of several callables: per round, each runs for at least ``min_time_s``.
 
     Args:
-        images: uint8 test images (N, C, H, W); the first ``batch`` are used.
-        preprocess: uint8 -> float32 function the model expects.
+        fns: dict name -> zero-argument callable.
     Returns:
-        dict with latency_ms, latency_iqr_ms, throughput_ips, energy_per_image_j, energy_source,
-        energy_label.
+        dict name -> (median seconds per call, inter-quartile range) over all calls of all rounds.
     """
+    for fn in fns.values():
+        fn()                                            # warm-up: JIT, packed weights, caches
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            end = time.perf_counter() + min_time_s
+            while True:
+                t0 = time.perf_counter()
+                fn()
+                t1 = time.perf_counter()
+                samples[name].append(t1 - t0)
+                if t1 >= end:
+                    break
+    return {name: (float(np.median(t)), float(np.percentile(t, 75) - np.percentile(t, 25)))
+            for name, t in samples.items()}
+
+
+def measure_speed(models, images, preprocess_of, batch=256, rounds=7, min_time_s=0.05):
+    """Latency (batch 1) and throughput (batch ``batch``) of every model, measured interleaved.
+
+    Args:
+        models: dict name -> model.
+        images: uint8 test images (N, C, H, W); the first ``batch`` are used.
+        preprocess_of: function model -> its uint8 -> float32 preprocessing.
+    Returns:
+        dict name -> {latency_ms, latency_iqr_ms, throughput_ips, throughput_iqr_s}.
+    """
+    big, one = {}, {}
+    for name, model in models.items():
+        x = np.asarray(preprocess_of(model)(images[:batch]), dtype=np.float32)
+        big[name], one[name] = inference_fn(model, x), inference_fn(model, x[:1].copy())
+    latency = time_side_by_side(one, rounds, min_time_s)
+    throughput = time_side_by_side(big, rounds, min_time_s)
+    n = min(batch, len(images))
+    return {name: {"latency_ms": 1e3 * latency[name][0], "latency_iqr_ms": 1e3 * latency[name][1],
+                   "throughput_ips": n / throughput[name][0], "throughput_iqr_s": throughput[name][1]}
+            for name in models}
+
+
+def measure_energy(model, images, preprocess, batch=256, min_time_s=0.5):
+    """Energy per image of the batch-``batch`` forward, with its source (measured or model)."""
     from tinyeff.energy import measure_kernel
     from tinyeff.energy.layers import estimate_model, total_work
-    x_big = np.asarray(preprocess(images[:batch]), dtype=np.float32)
-    x_one = x_big[:1].copy()
-    lat, lat_iqr, _ = median_time(inference_fn(model, x_one), min_time_s=min_time_s, min_repeats=20)
-    thr_time, thr_iqr, _ = median_time(inference_fn(model, x_big), min_time_s=min_time_s)
-    result = {"latency_ms": 1e3 * lat, "latency_iqr_ms": 1e3 * lat_iqr,
-              "throughput_ips": len(x_big) / thr_time, "throughput_iqr_s": thr_iqr}
-    if energy:
-        rows, estimate = estimate_model(model, x_big.shape)
-        work = total_work(rows)
-        m = measure_kernel(inference_fn(model, x_big), min_time_s=min_time_s, warmup=0, trials=3,
-                           idle_time_s=0.0, batch_size=len(x_big), work=work)
-        result.update(energy_per_image_j=m.j_per_image, energy_source=m.source,
-                      energy_estimated=m.source == "model", energy_label=m.label,
-                      energy_model_per_image_j=estimate.energy_j / len(x_big))
-    return result
-
+    x = np.asarray(preprocess(images[:batch]), dtype=np.float32)
+    rows, _ = estimate_model(model, x.shape)
+    m = measure_kernel(inference_fn(model, x), min_time_s=min_time_s, warmup=0, trials=3, idle_time_s=0.0,
+                       batch_size=len(x), work=total_work(rows))
+    return {"energy_per_image_j": m.j_per_image, "energy_source": m.source,
+            "energy_estimated": m.source == "model", "energy_label": m.label}

@@ -13,8 +13,9 @@ import time
 import numpy as np
 
 from tinyeff import data, flops, train
+from tinyeff.compare import compressed  # noqa: F401  (registers the compression variants)
 from tinyeff.compare import variants as variant_table
-from tinyeff.compare.measure import measure_model
+from tinyeff.compare.measure import measure_energy, measure_speed
 from tinyeff.compare.layers import layer_breakdown
 from tinyeff.compare.sweep import sparsity_sweep
 from tinyeff.report import html, plots, tables
@@ -44,8 +45,11 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     for name in variants:
         log(f"[{name}] {variant_table.DESCRIPTIONS[name]}")
         ctx.built[name] = variant_table.BUILDERS[name](ctx)
+    ctx.built.pop("_masked", None)
     log("measuring every variant side by side (accuracy, latency, throughput, energy, size)")
-    rows = [_measure_variant(ctx, ctx.built[name], min_time_s) for name in variants]
+    speed = measure_speed({name: ctx.built[name].model for name in variants}, test_split.images,
+                          _preprocess_of, min_time_s=min_time_s / 10)
+    rows = [_measure_variant(ctx, ctx.built[name], speed[name], min_time_s) for name in variants]
     _add_ratios(rows)
     results = {"model": model_name, "data": data_name, "rows": rows,
                "config": {"variants": variants, "epochs": epochs, "finetune_epochs": finetune_epochs,
@@ -59,11 +63,15 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     return results
 
 
-def _measure_variant(ctx, v, min_time_s):
+def _preprocess_of(model):
+    return train.make_preprocess(getattr(model, "preprocess", None))
+
+
+def _measure_variant(ctx, v, speed, min_time_s):
     model = v.model
-    preprocess = train.make_preprocess(getattr(model, "preprocess", None))
+    preprocess = _preprocess_of(model)
     accuracy = train.evaluate(model, ctx.test_split, preprocess=preprocess)
-    speed = measure_model(model, ctx.test_split.images, preprocess, min_time_s=min_time_s)
+    speed = dict(speed, **measure_energy(model, ctx.test_split.images, preprocess, min_time_s=min_time_s))
     counts = flops.count(model, (1,) + ctx.test_split.images.shape[1:]).totals
     path = os.path.join(ctx.out_dir, "models", f"{v.name.replace('+', '_')}.npz")
     file_bytes = v.write(path)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tinyeff.energy.model import sparse_weight_bytes
+from tinyeff.nn.module import Module
 
 DTYPE_NAMES = {"float64": "fp64", "float32": "fp32", "float16": "fp16", "bfloat16": "bf16",
                "int8": "int8", "uint8": "int8", "int32": "int32"}
@@ -116,8 +117,9 @@ def count(model, input_shape, dtype=np.float32, optimizer="sgd-momentum", rng=No
     rng = rng or np.random.default_rng(0)
     x = Tensor(rng.standard_normal(input_shape).astype(dtype))
     layers, handles = {}, []
+    traced = _trace_integer_layers(model, layers)
     for name, module in model.named_modules():
-        if not list(module.children()):
+        if not list(module.children()) and not (module is model and traced):
             handles.append(module.register_forward_hook(_hook(name or type(module).__name__, layers)))
     was_training = getattr(model, "training", False)
     model.eval()
@@ -127,27 +129,68 @@ def count(model, input_shape, dtype=np.float32, optimizer="sgd-momentum", rng=No
     finally:
         for h in handles:
             h.remove()
+        for layer in traced:
+            del layer.forward          # drop the instance wrapper; the class method shows again
         model.train(was_training)
     return FlopReport(list(layers.values()), tuple(input_shape), x.data.nbytes, optimizer)
 
 
 def _hook(name, layers):
     def hook(module, inputs, output):
-        x, y = _array(inputs[0]), _array(output)
-        entry = layers.get(name)
-        if entry is None:
-            entry = layers[name] = LayerCount(
-                name, type(module).__name__, tuple(x.shape), tuple(y.shape),
-                getattr(module, "compute_dtype", None) or dtype_name(y.dtype))
-            _count_params(module, entry)
-        macs, other = _arithmetic(module, x, y)
-        entry.macs += macs
-        entry.macs_effective += _effective(module, macs)
-        entry.other_flops += other
-        entry.input_bytes += x.nbytes
-        entry.activation_bytes += y.nbytes
-        entry.calls += 1
+        _record(name, module, _array(inputs[0]), _array(output), layers)
     return hook
+
+
+def _record(name, module, x, y, layers):
+    entry = layers.get(name)
+    if entry is None:
+        entry = layers[name] = LayerCount(
+            name, type(module).__name__, tuple(x.shape), tuple(y.shape),
+            getattr(module, "compute_dtype", None) or INTEGER_DTYPES.get(type(module).__name__)
+            or dtype_name(y.dtype))
+        _count_params(module, entry)
+    macs, other = _arithmetic(module, x, y)
+    entry.macs += macs
+    entry.macs_effective += _effective(module, macs)
+    entry.other_flops += other
+    entry.input_bytes += x.nbytes
+    entry.activation_bytes += y.nbytes
+    entry.calls += 1
+
+
+# Layers that compute like a Conv2d/Linear/... under another class name: the sparse layers of
+# tinyeff.compress.sparse_infer and the integer layers of tinyeff.quant.
+KIND_ALIASES = {"SparseConv2d": "Conv2d", "SparseLinear": "Linear", "QConv2d": "Conv2d", "QLinear": "Linear",
+                "QReLU": "ReLU", "QMaxPool2d": "MaxPool2d", "QGlobalAvgPool": "AdaptiveAvgPool2d", "QAdd": "Add"}
+INTEGER_DTYPES = {"QConv2d": "int8", "QLinear": "int8"}     # int8 x int8 MACs, whatever the output type
+_INTEGER_CHILDREN = ("conv1", "conv2", "shortcut", "add")  # a QBasicBlock's parts, in execution order
+
+
+def _integer_leaves(layer, prefix):
+    """(name, layer) for every leaf of a tree of tinyeff.quant integer layers."""
+    children = [(str(i), c) for i, c in enumerate(getattr(layer, "layers", None) or [])]
+    children += [(n, getattr(layer, n)) for n in _INTEGER_CHILDREN if getattr(layer, n, None) is not None]
+    if not children:
+        yield prefix, layer
+    for name, child in children:
+        yield from _integer_leaves(child, f"{prefix}.{name}")
+
+
+def _trace_integer_layers(model, layers):
+    """Wrap the ``forward`` of every integer layer of a QuantizedModel (its ``body``) so each call is
+    counted like a module's; return the wrapped layers (the caller removes the wrappers)."""
+    body = getattr(model, "body", None)
+    if body is None or isinstance(body, Module) or not hasattr(body, "forward"):
+        return []
+    wrapped = []
+    for name, layer in _integer_leaves(body, "body"):
+        def traced(*inputs, _layer=layer, _name=name, _forward=layer.forward):
+            out = _forward(*inputs)
+            _record(_name, _layer, np.asarray(inputs[0]), np.asarray(out), layers)
+            return out
+        layer.forward = traced
+        wrapped.append(layer)
+    return wrapped
 
 
 def _array(t):
@@ -155,15 +198,17 @@ def _array(t):
 
 
 def _weight(module):
-    w = getattr(module, "weight", None)
+    w = getattr(module, "weight_q", None)
+    if w is None:
+        w = getattr(module, "weight", None)
     return None if w is None else _array(w)
 
 
 def _arithmetic(module, x, y):
     """(MACs, other FLOPs) of one call, from the input x and output y arrays."""
-    kind = type(module).__name__
+    kind = KIND_ALIASES.get(type(module).__name__, type(module).__name__)
     w = _weight(module)
-    has_bias = getattr(module, "bias", None) is not None
+    has_bias = any(getattr(module, b, None) is not None for b in ("bias", "bias_f32", "bias_q"))
     if kind == "Conv2d":
         n, oc, oh, ow = y.shape
         macs = n * oc * oh * ow * int(np.prod(w.shape[1:]))      # (C/groups)*KH*KW per output
@@ -181,11 +226,19 @@ def _arithmetic(module, x, y):
         return 0, y.size * module.kernel_size ** 2                # adds + one scale
     if kind == "AdaptiveAvgPool2d":
         return 0, x.size + y.size
+    if kind == "Add":
+        return 0, y.size
     return 0, 0
 
 
+def _ran_sparse(module):
+    """True when a sparse kernel ran this layer: flagged by float sparse layers, or an int8 layer's
+    ``sparse`` switch (its forward then calls the sparse int8 kernel)."""
+    return bool(getattr(module, "sparse_kernel_ran", False)) or getattr(module, "sparse", None) is True
+
+
 def _effective(module, macs):
-    if not getattr(module, "sparse_kernel_ran", False):
+    if not _ran_sparse(module):
         return macs
     w = _weight(module)
     nnz = getattr(module, "weight_nnz", None)
@@ -193,12 +246,28 @@ def _effective(module, macs):
     return macs * nnz // max(1, w.size)
 
 
+def _stored_params(module):
+    """name -> array of the layer's own weights, whatever holds them (Parameters, a packed sparse
+    weight, int8 arrays)."""
+    if hasattr(module, "weight_q"):
+        return {"weight": module.weight_q, "bias": module.bias_q}
+    if hasattr(module, "packed") and hasattr(module, "bias_f32"):
+        return {"weight": _weight(module), "bias": module.bias_f32}
+    if not hasattr(module, "named_parameters"):
+        return {}
+    return {n: _array(p) for n, p in module.named_parameters() if "." not in n}
+
+
 def _count_params(module, entry):
-    sparse = bool(getattr(module, "sparse_kernel_ran", False))
-    for pname, p in module.named_parameters():
-        if "." in pname:
+    sparse = _ran_sparse(module)
+    if hasattr(module, "weight_q"):                 # an integer layer knows its real footprint
+        entry.params = int(module.weight_q.size + module.bias_q.size)
+        entry.params_nonzero = int(np.count_nonzero(module.weight_q) + np.count_nonzero(module.bias_q))
+        entry.param_bytes, entry.sparse = int(module.nbytes()), sparse
+        return
+    for pname, data in _stored_params(module).items():
+        if data is None:
             continue
-        data = _array(p)
         entry.params += data.size
         nnz = int(np.count_nonzero(data))
         entry.params_nonzero += nnz
