@@ -24,6 +24,7 @@ from tinyeff import data, train
 from tinyeff.cli.common import build_model
 from tinyeff.data.split import Split
 from tinyeff.precision import get_policy
+from tinyeff.random import manual_seed
 
 
 def parse_args(argv=None):
@@ -47,6 +48,7 @@ def subset(split, n):
 
 
 def run_one(args, train_split, test_split, policy_name, seed):
+    manual_seed(seed)          # every policy starts from the same initial weights
     model = build_model(args.model, train_split)
     policy = get_policy(policy_name)
     t0 = time.perf_counter()
