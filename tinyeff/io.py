@@ -103,6 +103,8 @@ def load(path, expect_kind=None):
         raise ModelFileError(f"{path}: holds a {kind} model, but a {expect_kind} model was expected")
     if kind != "float":
         if kind not in _LOADERS:
+            import tinyeff.compress  # noqa: F401  (registers the pruned, thinned, quantized and 16-bit kinds)
+        if kind not in _LOADERS:
             raise ModelFileError(f"{path}: holds a {kind!r} model and no loader for that kind is registered "
                                  "(import the module that defines it, e.g. tinyeff.quant)")
         return _LOADERS[kind](header, arrays)

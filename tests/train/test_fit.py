@@ -85,3 +85,19 @@ def test_unknown_optimizer_and_schedule_are_named(small_data):
         train.fit(_model(), tr, epochs=1, optimizer="rmsprop", progress=False)
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):
         train.fit(_model(), tr, epochs=1, schedule="linear", progress=False)
+
+
+def test_pruned_training_saves_masks_and_resumes(small_data, tmp_path):
+    from tinyeff.compress import sparsity_report
+    from tinyeff.compress.schedule import OneShot, PruningCallback
+    tr, te = small_data
+    callbacks = [PruningCallback(OneShot(0.8))]
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(_model(), tr, te, epochs=2, batch_size=32, progress=False, out_dir=str(tmp_path),
+                  callbacks=callbacks + [_Interrupt(at_epoch=1)])
+    resumed = _model()
+    train.fit(resumed, tr, te, epochs=2, batch_size=32, progress=False, out_dir=str(tmp_path), resume=True)
+    assert sparsity_report(resumed)["total"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    reloaded = io.load(tmp_path / "model.npz")
+    assert sparsity_report(reloaded)["total"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    np.testing.assert_allclose(train.predict(reloaded, te.images), train.predict(resumed, te.images), rtol=1e-5)

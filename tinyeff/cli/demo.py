@@ -24,7 +24,7 @@ def run(args):
     variants = [v for v in DEMO_VARIANTS if v in available_variants()]
     t0 = time.perf_counter()
     results = run_compare("seed-cnn", "fashion-mnist-sample", variants, args.out, epochs=args.epochs,
-                          finetune_epochs=2, sparsity=0.9, progress=not args.no_progress)
+                          finetune_epochs=3, sparsity=0.8, progress=not args.no_progress)
     print_summary(results, args.out)
     print(f"demo finished in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from tinyeff import data, flops, train
-from tinyeff.compare import compressed  # noqa: F401  (registers the compression variants)
+from tinyeff.compare import compressed, trained  # noqa: F401  (register the variant builders)
 from tinyeff.compare import variants as variant_table
 from tinyeff.compare.measure import measure_energy, measure_speed
 from tinyeff.compare.layers import layer_breakdown
