@@ -1,5 +1,11 @@
-"""Per-layer breakdown of time, MACs and (estimated or measured-share) energy, before and after
-compression: where the compute and the joules go, layer by layer."""
+"""Per-layer breakdown of time, MACs and energy, before and after compression: where the compute and
+the joules go, layer by layer.
+
+Layers are matched by their order among the MAC-bearing layers (convolutions and linear layers),
+because compression renames and fuses them (an int8 model folds each ReLU into its convolution and
+holds plain integer layers instead of Modules). Everything else (activations, pooling, adds) is
+summed into one "other" bar, so both sides of a chart add up to the whole model.
+"""
 import os
 
 import numpy as np
@@ -7,37 +13,48 @@ import numpy as np
 from tinyeff import flops
 from tinyeff.compare.measure import inference_fn
 from tinyeff.energy.layers import estimate_model
-from tinyeff.energy.profile import LayerProfiler
+from tinyeff.flops.count import KIND_ALIASES, leaf_calls
 from tinyeff.report import plots
+
+COMPUTE_KINDS = ("Conv2d", "Linear")
 
 
 def layer_table(model, image_shape, batch=64, repeats=3, rng=None):
-    """Dict layer name -> {time_ms, macs, energy_j} for a batch of ``batch`` random inputs."""
+    """Ordered dict label -> {time_ms, macs, energy_j}: one entry per conv/linear layer plus "other"."""
     rng = rng or np.random.default_rng(0)
-    x = rng.standard_normal((batch,) + tuple(image_shape)).astype(np.float32)
-    run = inference_fn(model, x)
+    shape = (batch,) + tuple(image_shape)
+    run = inference_fn(model, rng.standard_normal(shape).astype(np.float32))
     run()                                            # warm-up: JIT, caches, packed weights
-    with LayerProfiler(model) as prof:
+    seconds = {}
+    with leaf_calls(model, lambda name, layer, x, y, dt: seconds.__setitem__(name, seconds.get(name, 0.0) + dt)):
         for _ in range(repeats):
             run()
-    times = {name: 1e3 * t / repeats for name, t in prof.result.layer_forward_s.items()}
-    layers = flops.count(model, (batch,) + tuple(image_shape)).layers
-    counts = {layer.name: layer.macs_effective for layer in layers}
-    kinds = {layer.name: layer.type for layer in layers}
-    energy = {row.name: row.energy_j for row in estimate_model(model, (batch,) + tuple(image_shape))[0]}
-    names = [n for n in counts if counts[n] or times.get(n, 0) > 0.05]
-    return {f"{n} {kinds[n]}": {"time_ms": times.get(n, 0.0), "macs": counts.get(n, 0), "energy_j": energy.get(n, 0.0)}
-            for n in names}
+    energy = {row.name: row.energy_j for row in estimate_model(model, shape)[0]}
+    table, other = {}, {"time_ms": 0.0, "macs": 0, "energy_j": 0.0}
+    index = 0
+    for layer in flops.count(model, shape).layers:
+        values = {"time_ms": 1e3 * seconds.get(layer.name, 0.0) / repeats, "macs": layer.macs_effective,
+                  "energy_j": energy.get(layer.name, 0.0)}
+        if KIND_ALIASES.get(layer.type, layer.type) in COMPUTE_KINDS:
+            index += 1
+            table[f"{index}: {KIND_ALIASES.get(layer.type, layer.type)}"] = values
+        else:
+            for key in other:
+                other[key] += values[key]
+    table["other"] = other
+    return table
 
 
 def layer_breakdown(baseline, compressed, label, image_shape, plot_dir):
     """Write the three per-layer bar charts; return {plot name: path}."""
     before, after = layer_table(baseline, image_shape), layer_table(compressed, image_shape)
     out = {}
-    for metric, unit, scale in (("time_ms", "ms per batch of 64", 1.0), ("macs", "MMAC per batch of 64", 1e-6),
+    for metric, unit, scale in (("time_ms", "ms per batch of 64, measured", 1.0),
+                                ("macs", "MMAC per batch of 64", 1e-6),
                                 ("energy_j", "mJ per batch of 64, estimated", 1e3)):
         b = {n: v[metric] * scale for n, v in before.items()}
         a = {n: v[metric] * scale for n, v in after.items()}
-        out[f"layers_{metric}"] = plots.layer_breakdown(b, a, metric.split("_")[0], os.path.join(plot_dir, f"layers_{metric}.png"),
+        out[f"layers_{metric}"] = plots.layer_breakdown(b, a, metric.split("_")[0],
+                                                        os.path.join(plot_dir, f"layers_{metric}.png"),
                                                         labels=("baseline", label), unit=unit)
     return out

@@ -15,6 +15,7 @@ def sparsity_sweep(model, image_shape, batch=64, sparsities=SPARSITIES, min_time
     """Dict conv layer name -> list of (sparsity, dense time / sparse time), measured here."""
     rng = rng or np.random.default_rng(0)
     shapes = {layer.name: layer.input_shape for layer in count(model, (1,) + tuple(image_shape)).layers}
+    index = 0
     spconv = kernels.get("spconv_f32_csr")
     points = {}
     for name, module in model.named_modules():
@@ -23,13 +24,15 @@ def sparsity_sweep(model, image_shape, batch=64, sparsities=SPARSITIES, min_time
         x = rng.standard_normal((batch,) + tuple(shapes[name][1:])).astype(np.float32)
         w = module.weight.data
         geom = (module.stride, module.padding, module.dilation)
-        points[name] = []
+        index += 1
+        label = f"{index}: Conv2d {w.shape[1]}->{w.shape[0]}, {w.shape[2]}x{w.shape[3]} ({name})"
+        points[label] = []
         for s in sparsities:
             pruned = np.where(rng.random(w.shape) < s, 0.0, w).astype(np.float32)
             dense_t, _, _ = median_time(lambda: _dense(x, pruned, geom), min_time_s=min_time_s)
             packed = pack_sparse(pruned)
             sparse_t, _, _ = median_time(lambda: spconv(x, packed, None, *geom), min_time_s=min_time_s)
-            points[name].append((float(s), dense_t / sparse_t))
+            points[label].append((float(s), dense_t / sparse_t))
     return points
 
 

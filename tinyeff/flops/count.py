@@ -17,6 +17,8 @@ built for 32x32 and fed 28x28 is counted at 28x28. Definitions, used everywhere 
 Left out: arithmetic outside modules (the residual ``out + shortcut`` in a ResNet block, a few
 thousand adds against millions of MACs) and allocator overheads.
 """
+import contextlib
+import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -116,29 +118,15 @@ def count(model, input_shape, dtype=np.float32, optimizer="sgd-momentum", rng=No
         raise ValueError(f"flops.count: optimizer={optimizer!r}; use one of {sorted(OPTIMIZER_STATE_COPIES)}")
     rng = rng or np.random.default_rng(0)
     x = Tensor(rng.standard_normal(input_shape).astype(dtype))
-    layers, handles = {}, []
-    traced = _trace_integer_layers(model, layers)
-    for name, module in model.named_modules():
-        if not list(module.children()) and not (module is model and traced):
-            handles.append(module.register_forward_hook(_hook(name or type(module).__name__, layers)))
+    layers = {}
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        with no_grad():
+        with no_grad(), leaf_calls(model, lambda name, layer, x_in, y, _: _record(name, layer, x_in, y, layers)):
             model(x)
     finally:
-        for h in handles:
-            h.remove()
-        for layer in traced:
-            del layer.forward          # drop the instance wrapper; the class method shows again
         model.train(was_training)
     return FlopReport(list(layers.values()), tuple(input_shape), x.data.nbytes, optimizer)
-
-
-def _hook(name, layers):
-    def hook(module, inputs, output):
-        _record(name, module, _array(inputs[0]), _array(output), layers)
-    return hook
 
 
 def _record(name, module, x, y, layers):
@@ -176,21 +164,45 @@ def _integer_leaves(layer, prefix):
         yield from _integer_leaves(child, f"{prefix}.{name}")
 
 
-def _trace_integer_layers(model, layers):
-    """Wrap the ``forward`` of every integer layer of a QuantizedModel (its ``body``) so each call is
-    counted like a module's; return the wrapped layers (the caller removes the wrappers)."""
-    body = getattr(model, "body", None)
-    if body is None or isinstance(body, Module) or not hasattr(body, "forward"):
-        return []
-    wrapped = []
-    for name, layer in _integer_leaves(body, "body"):
+@contextlib.contextmanager
+def leaf_calls(model, on_call):
+    """Within the block, call ``on_call(name, layer, x, y, seconds)`` after every call of a leaf layer:
+    leaf Modules through forward hooks, and the integer layers of a QuantizedModel (its ``body``,
+    plain objects rather than Modules) through a wrapper around their ``forward``. ``x`` and ``y``
+    are arrays; ``seconds`` is the call's wall time. Used for counting and for per-layer timing."""
+    started, handles, wrapped = {}, [], []
+    integer_leaves = _integer_leaves_of(model)
+    for name, module in model.named_modules():
+        if list(module.children()) or (module is model and integer_leaves):
+            continue
+        name = name or type(module).__name__
+        handles.append(module.register_forward_pre_hook(
+            lambda m, inputs, _n=name: started.__setitem__(_n, time.perf_counter())))
+        handles.append(module.register_forward_hook(
+            lambda m, inputs, out, _n=name: on_call(_n, m, _array(inputs[0]), _array(out),
+                                                    time.perf_counter() - started[_n])))
+    for name, layer in integer_leaves:
         def traced(*inputs, _layer=layer, _name=name, _forward=layer.forward):
+            t0 = time.perf_counter()
             out = _forward(*inputs)
-            _record(_name, _layer, np.asarray(inputs[0]), np.asarray(out), layers)
+            on_call(_name, _layer, np.asarray(inputs[0]), np.asarray(out), time.perf_counter() - t0)
             return out
         layer.forward = traced
         wrapped.append(layer)
-    return wrapped
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for layer in wrapped:
+            del layer.forward          # drop the instance wrapper; the class method shows again
+
+
+def _integer_leaves_of(model):
+    body = getattr(model, "body", None)
+    if body is None or isinstance(body, Module) or not hasattr(body, "forward"):
+        return []
+    return list(_integer_leaves(body, "body"))
 
 
 def _array(t):
