@@ -43,8 +43,8 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     ctx = variant_table.CompareContext(model_name, data_name, train_split, test_split, out_dir, epochs,
                                        finetune_epochs, sparsity, batch_size, lr, seed, progress, baseline_path)
     for name in variants:
-        log(f"[{name}] {variant_table.DESCRIPTIONS[name]}")
         ctx.built[name] = variant_table.BUILDERS[name](ctx)
+        log(f"[{name}] {ctx.built[name].description}")
     ctx.built.pop("_masked", None)
     log("measuring every variant side by side (accuracy, latency, throughput, energy, size)")
     speed = measure_speed({name: ctx.built[name].model for name in variants}, test_split.images,
@@ -108,8 +108,10 @@ def _energy_note(rows):
 
 def _machine():
     from tinyeff.kernels import cpu
+    threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}
     return {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-            "cpu_features": [k for k, v in cpu.features().items() if v]}
+            "cpu_features": [k for k, v in cpu.features().items() if v],
+            "thread_settings": {k: v for k, v in threads.items() if v is not None} or "library defaults"}
 
 
 def _plots(ctx, rows, out_dir):
