@@ -96,7 +96,6 @@ def load(path, expect_kind=None):
         ModelFileError: truncated or corrupt file, unknown architecture, wrong kind, or a tensor of
             the wrong shape (the message names the tensor).
     """
-    from tinyeff import models
     header, arrays = read(path)
     kind = header.get("kind", "float")
     if expect_kind is not None and kind != expect_kind:
@@ -108,14 +107,33 @@ def load(path, expect_kind=None):
             raise ModelFileError(f"{path}: holds a {kind!r} model and no loader for that kind is registered "
                                  "(import the module that defines it, e.g. tinyeff.quant)")
         return _LOADERS[kind](header, arrays)
+    return build_from_header(header, arrays, path)
+
+
+def build_from_header(header, arrays, where, prepare=None):
+    """Rebuild the architecture ``header["arch"]`` names and load ``arrays`` into it.
+
+    Shared by ``load`` and the loaders of other kinds (e.g. pruned models).
+
+    Args:
+        header, arrays: as returned by ``read``.
+        where: what the error messages name (the file path, or e.g. "pruned model").
+        prepare: optional ``prepare(model)`` run before ``load_state_dict`` (e.g. re-attach masks);
+            its KeyError/ValueError is reported like a state-dict mismatch.
+    Raises:
+        ModelFileError: unknown architecture, or tensors that do not fit it.
+    """
+    from tinyeff import models
     arch = header.get("arch") or {}
     try:
         model = models.create(arch["name"], **arch.get("kwargs", {}))
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: cannot rebuild architecture {arch!r}: {exc}") from exc
+        raise ModelFileError(f"{where}: cannot rebuild architecture {arch!r}: {exc}") from exc
     try:
+        if prepare is not None:
+            prepare(model)
         model.load_state_dict(arrays)
     except (KeyError, ValueError) as exc:
-        raise ModelFileError(f"{path}: does not fit architecture {arch.get('name')!r}: {exc}") from exc
+        raise ModelFileError(f"{where}: does not fit architecture {arch.get('name')!r}: {exc}") from exc
     model.preprocess = header.get("preprocess")
     return model

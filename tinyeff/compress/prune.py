@@ -27,7 +27,6 @@ import numpy as np
 
 from tinyeff import io, nn
 from tinyeff.compress import masks as M
-from tinyeff.errors import ModelFileError
 from tinyeff.tensor import Tensor
 
 METHODS = ("magnitude", "random", "channel", "nm", "global")
@@ -335,19 +334,8 @@ def save(model, path, **header_fields):
 
 
 def _load_pruned(header, arrays):
-    from tinyeff import models
-    arch = header.get("arch") or {}
-    try:
-        model = models.create(arch["name"], **arch.get("kwargs", {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"pruned model: cannot rebuild architecture {arch!r}: {exc}") from exc
-    try:
-        restore_pruning(model, arrays)
-        model.load_state_dict(arrays)
-    except (KeyError, ValueError) as exc:
-        raise ModelFileError(f"pruned model does not fit architecture {arch.get('name')!r}: {exc}") from exc
-    model.preprocess = header.get("preprocess")
-    return model
+    return io.build_from_header(header, arrays, "pruned model",
+                                prepare=lambda model: restore_pruning(model, arrays))
 
 
 io.register_loader("pruned", _load_pruned)
