@@ -5,14 +5,13 @@
 """
 import copy
 import os
-import sys
 
-from tinyeff.cli.common import add_data_args, load_data, load_model
+from tinyeff.cli.common import add_data_args, add_model_arg, load_data, load_model, run_reporting_errors
 
 
 def register(subparsers):
     p = subparsers.add_parser("prune", help="prune a saved model (magnitude, global, random, channel, N:M)")
-    p.add_argument("model", help="model file (.npz) or a run directory holding model.npz")
+    add_model_arg(p)
     add_data_args(p)
     p.add_argument("--method", default="global", choices=["magnitude", "global", "random", "channel", "nm"])
     p.add_argument("--sparsity", type=float, default=0.8,
@@ -44,12 +43,7 @@ def make_schedule(args, steps_per_epoch):
 
 def run(args):
     """Run the command; bad arguments or model files print one line and return exit code 2."""
-    from tinyeff.errors import ModelFileError
-    try:
-        return _run(args)
-    except (ValueError, KeyError, ModelFileError) as exc:
-        print(f"tinyeff prune: error: {exc}", file=sys.stderr)
-        return 2
+    return run_reporting_errors("prune", _run, args)
 
 
 def _run(args):

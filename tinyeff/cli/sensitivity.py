@@ -4,14 +4,13 @@
 writes sensitivity.json, sensitivity.txt and sensitivity.png to --out.
 """
 import os
-import sys
 
-from tinyeff.cli.common import add_data_args, load_data, load_model
+from tinyeff.cli.common import add_data_args, add_model_arg, load_data, load_model, run_reporting_errors
 
 
 def register(subparsers):
     p = subparsers.add_parser("sensitivity", help="per-layer pruning sensitivity, ranked by MACs/time/energy saved")
-    p.add_argument("model", help="model file (.npz) or a run directory holding model.npz")
+    add_model_arg(p)
     add_data_args(p)
     p.add_argument("--method", default="magnitude", choices=["magnitude", "random", "channel"])
     p.add_argument("--sparsities", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95])
@@ -22,12 +21,7 @@ def register(subparsers):
 
 def run(args):
     """Run the command; bad arguments or model files print one line and return exit code 2."""
-    from tinyeff.errors import ModelFileError
-    try:
-        return _run(args)
-    except (ValueError, KeyError, ModelFileError) as exc:
-        print(f"tinyeff sensitivity: error: {exc}", file=sys.stderr)
-        return 2
+    return run_reporting_errors("sensitivity", _run, args)
 
 
 def _run(args):
