@@ -11,9 +11,9 @@ import numpy as np
 from tinyeff.kernels import cpu
 from tinyeff.kernels.c import check, ffi, lib
 from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
-from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry
 from tinyeff.kernels.ref.pool import check_pool_geometry
-from tinyeff.kernels.ref.sparse import check_sparse_args, direct_conv_layout, tap_offsets
+from tinyeff.kernels.ref.sparse import direct_conv_layout, register_direct_tier, tap_offsets
 from tinyeff.kernels.registry import register
 
 
@@ -48,12 +48,8 @@ def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
 @register("col2im_f32", tier="c")
 def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
     """See ref/im2col.py (float32 only)."""
-    oh, ow = check_conv_geometry(x_shape, kh, kw, stride, padding, dilation, "col2im_f32")
+    oh, ow = check_col2im(cols, x_shape, kh, kw, stride, padding, dilation, "col2im_f32")
     n, c, h, w = x_shape
-    if cols.shape != (n * oh * ow, c * kh * kw):
-        raise ValueError(f"col2im_f32: cols has shape {cols.shape}, expected "
-                         f"{(n * oh * ow, c * kh * kw)} for input {tuple(x_shape)} and a "
-                         f"{kh}x{kw} kernel")
     check_f32("col2im_f32", cols=cols)
     cols = np.ascontiguousarray(cols)
     x = np.empty((n, c, h, w), dtype=np.float32)
@@ -134,30 +130,6 @@ def _linear(x, packed, bias, relu, acc_dtype):
                    (0, 1, 0, out_features))
 
 
-@register("spconv_f32_csr", tier="c")
-def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False):
-    """See ref/sparse.py."""
-    check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, True, "spconv_f32_csr")
-    return _conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32)
-
-
-@register("splinear_f32_csr", tier="c")
-def splinear_f32_csr(x, packed, bias=None, relu=False):
-    """See ref/sparse.py."""
-    check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, False,
-                      "splinear_f32_csr")
-    return _linear(x, packed, bias, relu, np.float32)
-
-
-@register("spconv_u8s8_csr", tier="c")
-def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_value=0):
-    """See ref/sparse.py."""
-    check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, True, "spconv_u8s8_csr")
-    return _conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32)
-
-
-@register("splinear_u8s8_csr", tier="c")
-def splinear_u8s8_csr(x, packed, bias=None):
-    """See ref/sparse.py."""
-    check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, False, "splinear_u8s8_csr")
-    return _linear(x, packed, bias, False, np.int32)
+# Validation and the four registered signatures live in ref/sparse.py (one copy for every tier).
+spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr = register_direct_tier(
+    "c", _conv, _linear)

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
-from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry
 from tinyeff.kernels.ref.pool import check_pool_geometry
 from tinyeff.kernels.registry import register
 
@@ -66,12 +66,8 @@ def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
 @register("col2im_f32", tier="numba")
 def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
     """See ref/im2col.py (float32 only)."""
-    oh, ow = check_conv_geometry(x_shape, kh, kw, stride, padding, dilation, "col2im_f32")
+    oh, ow = check_col2im(cols, x_shape, kh, kw, stride, padding, dilation, "col2im_f32")
     n, c, h, w = x_shape
-    if cols.shape != (n * oh * ow, c * kh * kw):
-        raise ValueError(f"col2im_f32: cols has shape {cols.shape}, expected "
-                         f"{(n * oh * ow, c * kh * kw)} for input {tuple(x_shape)} and a "
-                         f"{kh}x{kw} kernel")
     check_f32("col2im_f32", cols=cols)
     x = np.zeros((n, c, h, w), dtype=np.float32)
     _col2im_loops(np.ascontiguousarray(cols), kh, kw, stride, padding, dilation, oh, ow, x)

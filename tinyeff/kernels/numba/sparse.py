@@ -10,8 +10,7 @@ ReLU) to the output through general strides. For a conv, ``src`` is the flat-shi
 import numpy as np
 from numba import njit, prange
 
-from tinyeff.kernels.ref.sparse import (check_sparse_args, direct_conv_layout, tap_offsets)
-from tinyeff.kernels.registry import register
+from tinyeff.kernels.ref.sparse import direct_conv_layout, register_direct_tier, tap_offsets
 
 
 @njit(cache=True, parallel=True)
@@ -66,30 +65,6 @@ def _run_linear(x, packed, bias, relu, acc_dtype):
     return out
 
 
-@register("spconv_f32_csr", tier="numba")
-def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False):
-    """See ref/sparse.py."""
-    check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, True, "spconv_f32_csr")
-    return _run_conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32)
-
-
-@register("splinear_f32_csr", tier="numba")
-def splinear_f32_csr(x, packed, bias=None, relu=False):
-    """See ref/sparse.py."""
-    check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, False,
-                      "splinear_f32_csr")
-    return _run_linear(x, packed, bias, relu, np.float32)
-
-
-@register("spconv_u8s8_csr", tier="numba")
-def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_value=0):
-    """See ref/sparse.py."""
-    check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, True, "spconv_u8s8_csr")
-    return _run_conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32)
-
-
-@register("splinear_u8s8_csr", tier="numba")
-def splinear_u8s8_csr(x, packed, bias=None):
-    """See ref/sparse.py."""
-    check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, False, "splinear_u8s8_csr")
-    return _run_linear(x, packed, bias, False, np.int32)
+# Validation and the four registered signatures live in ref/sparse.py (one copy for every tier).
+spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr = register_direct_tier(
+    "numba", _run_conv, _run_linear)

@@ -34,15 +34,24 @@ def check_conv_geometry(x_shape, kh, kw, stride, padding, dilation, name):
     return oh, ow
 
 
-@register("im2col_f32", tier="ref")
-def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
-    """Unfold ``x`` (N, C, H, W) into ``cols`` (N*OH*OW, C*KH*KW), C-contiguous, same dtype.
+def check_col2im(cols, x_shape, kh, kw, stride, padding, dilation, name):
+    """Validate col2im geometry and the shape of ``cols``; return (OH, OW). Raises ValueError."""
+    oh, ow = check_conv_geometry(x_shape, kh, kw, stride, padding, dilation, name)
+    n, c, _, _ = x_shape
+    if cols.shape != (n * oh * ow, c * kh * kw):
+        raise ValueError(f"{name}: cols has shape {cols.shape}, expected {(n * oh * ow, c * kh * kw)} "
+                         f"for input {tuple(x_shape)} and a {kh}x{kw} kernel")
+    return oh, ow
 
-    Padding is zeros. Faster tiers accept float32 only; the reference accepts any float dtype.
+
+def unfold(x, kh, kw, stride, padding, dilation, oh, ow, pad_value=0):
+    """The im2col loop on validated geometry: (N, C, H, W) -> (N*OH*OW, C*KH*KW), same dtype.
+
+    Padding cells hold ``pad_value`` (0 for float; the input zero point for 8-bit, see ref/int8.py).
     """
-    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "im2col_f32")
     n, c, _, _ = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
+    pad = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+    xp = np.pad(x, pad, constant_values=pad_value) if padding else x
     cols = np.empty((n, oh, ow, c, kh, kw), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -52,14 +61,21 @@ def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
     return cols.reshape(n * oh * ow, c * kh * kw)
 
 
+@register("im2col_f32", tier="ref")
+def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
+    """Unfold ``x`` (N, C, H, W) into ``cols`` (N*OH*OW, C*KH*KW), C-contiguous, same dtype.
+
+    Padding is zeros. Faster tiers accept float32 only; the reference accepts any float dtype.
+    """
+    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "im2col_f32")
+    return unfold(x, kh, kw, stride, padding, dilation, oh, ow)
+
+
 @register("col2im_f32", tier="ref")
 def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
     """Adjoint of ``im2col_f32``: sum ``cols`` (N*OH*OW, C*KH*KW) back into an (N, C, H, W) array."""
-    oh, ow = check_conv_geometry(x_shape, kh, kw, stride, padding, dilation, "col2im_f32")
+    oh, ow = check_col2im(cols, x_shape, kh, kw, stride, padding, dilation, "col2im_f32")
     n, c, h, w = x_shape
-    if cols.shape != (n * oh * ow, c * kh * kw):
-        raise ValueError(f"col2im_f32: cols has shape {cols.shape}, expected {(n * oh * ow, c * kh * kw)} "
-                         f"for input {tuple(x_shape)} and a {kh}x{kw} kernel")
     taps = cols.reshape(n, oh, ow, c, kh, kw)
     xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
     for i in range(kh):

@@ -222,3 +222,39 @@ def tap_offsets(packed, stride, dilation, hs, ws):
     s = stride
     phase = (c * s + i % s) * s + j % s
     return (phase * hs + i // s) * ws + j // s                      # (nnz,) int64
+
+
+def register_direct_tier(tier, run_conv, run_linear):
+    """Register a faster tier's four sparse kernels around its direct loop; return them.
+
+    Validation happens here, once, exactly as in the reference kernels above; the tier supplies
+    only ``run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype)`` and
+    ``run_linear(x, packed, bias, relu, acc_dtype)``, which receive validated operands. Every tier
+    so gets the same names, signatures and defaults (contracts: the reference kernels above).
+    """
+    @register("spconv_f32_csr", tier=tier)
+    def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False):
+        """See ref/sparse.py."""
+        check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, True, "spconv_f32_csr")
+        return run_conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32)
+
+    @register("splinear_f32_csr", tier=tier)
+    def splinear_f32_csr(x, packed, bias=None, relu=False):
+        """See ref/sparse.py."""
+        check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, False,
+                          "splinear_f32_csr")
+        return run_linear(x, packed, bias, relu, np.float32)
+
+    @register("spconv_u8s8_csr", tier=tier)
+    def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_value=0):
+        """See ref/sparse.py."""
+        check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, True, "spconv_u8s8_csr")
+        return run_conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32)
+
+    @register("splinear_u8s8_csr", tier=tier)
+    def splinear_u8s8_csr(x, packed, bias=None):
+        """See ref/sparse.py."""
+        check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, False, "splinear_u8s8_csr")
+        return run_linear(x, packed, bias, False, np.int32)
+
+    return spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr
