@@ -14,8 +14,6 @@ import numpy as np
 from tinyeff.kernels import c as _c
 from tinyeff.kernels import cpu
 from tinyeff.kernels.ref import int8 as ref
-from tinyeff.kernels.ref.gemm import check_matmul
-from tinyeff.kernels.ref.im2col import check_conv_geometry
 from tinyeff.kernels.registry import register
 
 ISA_NAMES = ("portable", "avx2", "avx512_vnni")
@@ -62,10 +60,7 @@ def _gemm_packed(a, packed, a_signed, isa):
 @register("pack_s8", tier="c")
 def pack_s8(b):
     """See ref."""
-    if b.ndim != 2 or b.dtype != np.int8:
-        raise TypeError(f"pack_s8: expected a 2-D int8 (K, N) weight, got {b.dtype} {b.shape}")
-    k, n = b.shape
-    ref.check_k(k, "pack_s8")
+    k, n = ref.check_pack_s8(b)
     b = np.ascontiguousarray(b)
     data = np.empty(ref.packed_size(k, n), dtype=np.int8)
     colsum = np.empty(n, dtype=np.int32)
@@ -88,18 +83,14 @@ def gemm_u8s8_packed(a, packed, isa=None):
 @register("gemm_u8s8", tier="c")
 def gemm_u8s8(a, b, isa=None):
     """See ref. Packs ``b`` on every call; layers should call ``pack_s8`` once instead."""
-    check_matmul(a, b, dtype=None, name="gemm_u8s8")
-    ref.check_activation(a, np.uint8, "gemm_u8s8")
-    if b.dtype != np.int8:
-        raise TypeError(f"gemm_u8s8: expected int8 weights, got {b.dtype}")
+    ref.check_u8s8(a, b, "gemm_u8s8")
     return gemm_u8s8_packed(a, pack_s8(b), isa)
 
 
 @register("gemm_s8", tier="c")
 def gemm_s8(a, b, isa=None):
     """See ref. Packs ``b`` on every call; on VNNI, ``a`` is shifted by 128 and corrected exactly."""
-    check_matmul(a, b, dtype=np.int8, name="gemm_s8")
-    ref.check_k(a.shape[1], "gemm_s8")
+    ref.check_s8(a, b, "gemm_s8")
     a = np.ascontiguousarray(a)
     return _gemm_packed(a.view(np.uint8), pack_s8(b), True, isa or best_isa())
 
@@ -110,13 +101,10 @@ def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_poi
     """See ref. The requantization runs in the GEMM's epilogue, on the int32 tile still in cache."""
     ref.check_activation(a, np.uint8, "gemm_u8s8_requant")
     ref.check_packed(packed, a.shape[1], "gemm_u8s8_requant")
-    if not 0 <= int(a_zero_point) <= 255:
-        raise ValueError(f"gemm_u8s8_requant: a_zero_point={a_zero_point} must be in [0, 255] (uint8)")
+    ref.check_a_zero_point(a_zero_point, "gemm_u8s8_requant")
     n = packed.n
     bias, multiplier, shift, qmin, qmax, dtype = ref.check_requant_args(
-        n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "gemm_u8s8_requant")
-    if relu:
-        qmin = max(qmin, int(zero_point_out))
+        n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "gemm_u8s8_requant", relu)
     a = np.ascontiguousarray(a)
     m, k = a.shape
     out = np.empty((m, n), dtype=dtype)
@@ -134,13 +122,10 @@ def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_poi
 def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax=None, relu=False,
                    out_dtype=np.uint8):
     """See ref."""
-    if acc.ndim != 2 or acc.dtype != np.int32:
-        raise TypeError(f"requantize_s32: expected a 2-D int32 accumulator, got {acc.dtype} {acc.shape}")
+    ref.check_accumulator(acc, "requantize_s32")
     m, n = acc.shape
     bias, multiplier, shift, qmin, qmax, dtype = ref.check_requant_args(
-        n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "requantize_s32")
-    if relu:
-        qmin = max(qmin, int(zero_point_out))
+        n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "requantize_s32", relu)
     acc = np.ascontiguousarray(acc)
     out = np.empty((m, n), dtype=dtype)
     if m and n:
@@ -153,12 +138,7 @@ def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax
 
 
 def _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name):
-    if x.dtype != dtype:
-        raise TypeError(f"{name}: expected a {np.dtype(dtype)} input, got {x.dtype}")
-    info = np.iinfo(dtype)
-    if not info.min <= int(pad_value) <= info.max:
-        raise ValueError(f"{name}: pad_value={pad_value} (the input zero point) is outside {np.dtype(dtype)}'s range")
-    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, name)
+    oh, ow = ref.check_im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name)
     n, c, h, w = x.shape
     x = np.ascontiguousarray(x)
     cols = np.empty((n * oh * ow, c * kh * kw), dtype=dtype)

@@ -12,8 +12,6 @@ import numpy as np
 from numba import njit, prange
 
 from tinyeff.kernels.ref import int8 as ref
-from tinyeff.kernels.ref.gemm import check_matmul
-from tinyeff.kernels.ref.im2col import check_conv_geometry
 from tinyeff.kernels.registry import register
 
 
@@ -114,8 +112,7 @@ def _maxpool_loops(x, kernel_size, stride, out):
 @register("gemm_s8", tier="numba")
 def gemm_s8(a, b):
     """See ref."""
-    check_matmul(a, b, dtype=np.int8, name="gemm_s8")
-    ref.check_k(a.shape[1], "gemm_s8")
+    ref.check_s8(a, b, "gemm_s8")
     out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int32)
     _gemm_loops(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
     return out
@@ -124,11 +121,7 @@ def gemm_s8(a, b):
 @register("gemm_u8s8", tier="numba")
 def gemm_u8s8(a, b):
     """See ref."""
-    check_matmul(a, b, dtype=None, name="gemm_u8s8")
-    ref.check_activation(a, np.uint8, "gemm_u8s8")
-    if b.dtype != np.int8:
-        raise TypeError(f"gemm_u8s8: expected int8 weights, got {b.dtype}")
-    ref.check_k(a.shape[1], "gemm_u8s8")
+    ref.check_u8s8(a, b, "gemm_u8s8")
     out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int32)
     _gemm_loops(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
     return out
@@ -146,9 +139,7 @@ def gemm_u8s8_packed(a, packed):
 
 def _requantize(acc, corr, colsum, bias, multiplier, shift, zero_point_out, qmin, qmax, relu, out_dtype, name):
     bias, multiplier, shift, qmin, qmax, dtype = ref.check_requant_args(
-        acc.shape[1], bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, name)
-    if relu:
-        qmin = max(qmin, int(zero_point_out))
+        acc.shape[1], bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, name, relu)
     out = np.empty(acc.shape, dtype=dtype)
     _requant_loops(acc, corr, colsum.astype(np.int64), bias.astype(np.int64), multiplier, shift,
                    int(zero_point_out), qmin, qmax, out)
@@ -159,8 +150,7 @@ def _requantize(acc, corr, colsum, bias, multiplier, shift, zero_point_out, qmin
 def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax=None, relu=False,
                    out_dtype=np.uint8):
     """See ref."""
-    if acc.ndim != 2 or acc.dtype != np.int32:
-        raise TypeError(f"requantize_s32: expected a 2-D int32 accumulator, got {acc.dtype} {acc.shape}")
+    ref.check_accumulator(acc, "requantize_s32")
     no_correction = np.zeros(acc.shape[1], dtype=np.int32)
     return _requantize(np.ascontiguousarray(acc), 0, no_correction, bias, multiplier, shift,
                        zero_point_out, qmin, qmax, relu, out_dtype, "requantize_s32")
@@ -170,20 +160,14 @@ def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax
 def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin=None,
                       qmax=None, relu=False, out_dtype=np.uint8):
     """See ref."""
-    if not 0 <= int(a_zero_point) <= 255:
-        raise ValueError(f"gemm_u8s8_requant: a_zero_point={a_zero_point} must be in [0, 255] (uint8)")
+    ref.check_a_zero_point(a_zero_point, "gemm_u8s8_requant")
     acc = gemm_u8s8_packed(a, packed)
     return _requantize(acc, int(a_zero_point), packed.colsum, bias, multiplier, shift, zero_point_out,
                        qmin, qmax, relu, out_dtype, "gemm_u8s8_requant")
 
 
 def _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name):
-    if x.dtype != dtype:
-        raise TypeError(f"{name}: expected a {np.dtype(dtype)} input, got {x.dtype}")
-    info = np.iinfo(dtype)
-    if not info.min <= int(pad_value) <= info.max:
-        raise ValueError(f"{name}: pad_value={pad_value} (the input zero point) is outside {np.dtype(dtype)}'s range")
-    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, name)
+    oh, ow = ref.check_im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name)
     n, c, _, _ = x.shape
     cols = np.empty((n * oh * ow, c * kh * kw), dtype=dtype)
     _im2col_loops(np.ascontiguousarray(x), kh, kw, stride, padding, dilation, oh, ow,

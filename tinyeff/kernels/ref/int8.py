@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyeff.kernels.ref.gemm import check_matmul
-from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.ref.im2col import check_conv_geometry, unfold
 from tinyeff.kernels.registry import register
 
 K_MAX = 65536          # largest K whose int32 sums cannot overflow (see the module docstring)
@@ -82,6 +82,21 @@ def check_activation(a, dtype, name):
         raise TypeError(f"{name}: expected a {np.dtype(dtype)} activation, got {a.dtype}")
 
 
+def check_s8(a, b, name):
+    """Validate int8 (M, K) @ int8 (K, N), K <= 65536."""
+    check_matmul(a, b, dtype=np.int8, name=name)
+    check_k(a.shape[1], name)
+
+
+def check_u8s8(a, b, name):
+    """Validate uint8 (M, K) activations against int8 (K, N) weights, K <= 65536."""
+    check_matmul(a, b, dtype=None, name=name)
+    check_activation(a, np.uint8, name)
+    if b.dtype != np.int8:
+        raise TypeError(f"{name}: expected int8 weights, got {b.dtype}")
+    check_k(a.shape[1], name)
+
+
 @register("gemm_s8", tier="ref")
 def gemm_s8(a, b):
     """int8 (M, K) @ int8 (K, N) -> int32 (M, N), exact. The spec: faster tiers match it bit for bit.
@@ -90,8 +105,7 @@ def gemm_s8(a, b):
         TypeError: an operand is not int8.
         ValueError: shapes disagree, or K > 65536 (int32 could overflow).
     """
-    check_matmul(a, b, dtype=np.int8, name="gemm_s8")
-    check_k(a.shape[1], "gemm_s8")
+    check_s8(a, b, "gemm_s8")
     return a.astype(np.int32) @ b.astype(np.int32)
 
 
@@ -103,12 +117,16 @@ def gemm_u8s8(a, b):
         TypeError: ``a`` is not uint8 or ``b`` not int8.
         ValueError: shapes disagree, or K > 65536.
     """
-    check_matmul(a, b, dtype=None, name="gemm_u8s8")
-    check_activation(a, np.uint8, "gemm_u8s8")
-    if b.dtype != np.int8:
-        raise TypeError(f"gemm_u8s8: expected int8 weights, got {b.dtype}")
-    check_k(a.shape[1], "gemm_u8s8")
+    check_u8s8(a, b, "gemm_u8s8")
     return a.astype(np.int32) @ b.astype(np.int32)
+
+
+def check_pack_s8(b):
+    """Validate a weight for ``pack_s8``; return (K, N)."""
+    if b.ndim != 2 or b.dtype != np.int8:
+        raise TypeError(f"pack_s8: expected a 2-D int8 (K, N) weight, got {b.dtype} {b.shape}")
+    check_k(b.shape[0], "pack_s8")
+    return b.shape
 
 
 @register("pack_s8", tier="ref")
@@ -120,10 +138,7 @@ def pack_s8(b):
     Returns:
         PackedS8 holding the packed bytes and the int32 column sums (N,).
     """
-    if b.ndim != 2 or b.dtype != np.int8:
-        raise TypeError(f"pack_s8: expected a 2-D int8 (K, N) weight, got {b.dtype} {b.shape}")
-    k, n = b.shape
-    check_k(k, "pack_s8")
+    k, n = check_pack_s8(b)
     k4 = -(-k // 4)
     padded = np.zeros((k4 * 4, -(-n // GROUP) * GROUP), dtype=np.int8)
     padded[:k, :n] = b
@@ -226,8 +241,11 @@ def _requantize_int64(acc, multiplier, shift):
     return _rounding_divide_by_pot(_saturating_rounding_doubling_high_mul(x, multiplier), right)
 
 
-def check_requant_args(n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, name):
-    """Validate requantization parameters; return (bias, multiplier, shift) as int32 (N,) arrays, qmin, qmax, dtype."""
+def check_requant_args(n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, name, relu=False):
+    """Validate requantization parameters; return (bias, multiplier, shift) as int32 (N,) arrays, qmin, qmax, dtype.
+
+    With ``relu`` the returned qmin is raised to ``zero_point_out`` (the fused ReLU's clamp).
+    """
     dtype = np.dtype(out_dtype)
     if dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
         raise TypeError(f"{name}: out_dtype must be uint8 or int8, got {dtype}")
@@ -252,7 +270,19 @@ def check_requant_args(n, bias, multiplier, shift, zero_point_out, qmin, qmax, o
     bias, multiplier, shift = arrays
     if np.any(multiplier < 0) or np.any(shift < -31) or np.any(shift > 30):
         raise ValueError(f"{name}: need multiplier >= 0 and -31 <= shift <= 30 (from quantize_multiplier)")
+    if relu:
+        qmin = max(qmin, int(zero_point_out))
     return bias, multiplier, shift, qmin, qmax, dtype
+
+
+def check_accumulator(acc, name):
+    if acc.ndim != 2 or acc.dtype != np.int32:
+        raise TypeError(f"{name}: expected a 2-D int32 accumulator, got {acc.dtype} {acc.shape}")
+
+
+def check_a_zero_point(a_zero_point, name):
+    if not 0 <= int(a_zero_point) <= 255:
+        raise ValueError(f"{name}: a_zero_point={a_zero_point} must be in [0, 255] (uint8)")
 
 
 @register("requantize_s32", tier="ref")
@@ -276,12 +306,10 @@ def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax
     Returns:
         (M, N) array of ``out_dtype``.
     """
-    if acc.ndim != 2 or acc.dtype != np.int32:
-        raise TypeError(f"requantize_s32: expected a 2-D int32 accumulator, got {acc.dtype} {acc.shape}")
+    check_accumulator(acc, "requantize_s32")
     bias, multiplier, shift, qmin, qmax, dtype = check_requant_args(
-        acc.shape[1], bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "requantize_s32")
-    if relu:
-        qmin = max(qmin, int(zero_point_out))
+        acc.shape[1], bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "requantize_s32",
+        relu)
     v = np.clip(acc.astype(np.int64) + bias, -2**31, 2**31 - 1)
     v = _requantize_int64(v, multiplier.astype(np.int64), shift.astype(np.int64))
     return np.clip(v + int(zero_point_out), qmin, qmax).astype(dtype)
@@ -300,8 +328,7 @@ def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_poi
         (M, N) array of ``out_dtype``.
     """
     acc = gemm_u8s8_packed(a, packed)
-    if not 0 <= int(a_zero_point) <= 255:
-        raise ValueError(f"gemm_u8s8_requant: a_zero_point={a_zero_point} must be in [0, 255] (uint8)")
+    check_a_zero_point(a_zero_point, "gemm_u8s8_requant")
     # |sum (a - za) * b| <= K * 255 * 128 < 2**31, so the corrected sum is exact in int32.
     acc = acc - np.int32(a_zero_point) * packed.colsum
     return requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin, qmax, relu, out_dtype)
@@ -311,23 +338,19 @@ def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_poi
 # int8 im2col and max-pool: pure data movement, same layout as ref/im2col.py.
 # ----------------------------------------------------------------------------------------------
 
-def _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name):
+def check_im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name):
+    """Validate an 8-bit im2col (input dtype, pad_value range, geometry); return (OH, OW)."""
     if x.dtype != dtype:
         raise TypeError(f"{name}: expected a {np.dtype(dtype)} input, got {x.dtype}")
     info = np.iinfo(dtype)
     if not info.min <= int(pad_value) <= info.max:
         raise ValueError(f"{name}: pad_value={pad_value} (the input zero point) is outside {np.dtype(dtype)}'s range")
-    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, name)
-    n, c, _, _ = x.shape
-    pad = ((0, 0), (0, 0), (padding, padding), (padding, padding))
-    xp = np.pad(x, pad, constant_values=pad_value) if padding else x
-    cols = np.empty((n, oh, ow, c, kh, kw), dtype=dtype)
-    for i in range(kh):
-        for j in range(kw):
-            h0, w0 = i * dilation, j * dilation
-            tap = xp[:, :, h0:h0 + stride * (oh - 1) + 1:stride, w0:w0 + stride * (ow - 1) + 1:stride]
-            cols[:, :, :, :, i, j] = tap.transpose(0, 2, 3, 1)  # (N, OH, OW, C)
-    return cols.reshape(n * oh * ow, c * kh * kw)
+    return check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, name)
+
+
+def _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name):
+    oh, ow = check_im2col_8(x, kh, kw, stride, padding, dilation, pad_value, dtype, name)
+    return unfold(x, kh, kw, stride, padding, dilation, oh, ow, pad_value)
 
 
 @register("im2col_u8", tier="ref")
