@@ -5,12 +5,10 @@ only when there are enough of them for that layer's shape. ``SparseConv2d`` / ``
 pack the effective (masked) weight into CSR once (``kernels.ref.sparse.pack_sparse``) and call
 ``spconv_f32_csr`` / ``splinear_f32_csr`` through the registry (best tier: C, Numba, then the
 reference). ``to_sparse`` swaps a layer only when the sparse kernel is measured faster than the
-dense path *on this machine* for that layer's input shape and sparsity; the measurement is
-cached per (shape, sparsity, batch) and can be overridden per layer (``force``).
-
-NOTE: the kernel engineer's crossover API (``tinyeff/kernels/crossover.py``) had not landed when
-this was written, so the decision is measured here (``measure_speedup``); the policy is a plain
-function argument, so a table-driven decision can replace it without touching the modules.
+dense path *on this machine* for that layer's input shape and sparsity. The timing is
+``tinyeff/kernels/crossover.py``'s (one measurement and one on-disk cache, per shape, batch,
+sparsity bucket and active tiers); ``min_speedup`` is this file's threshold on it, and ``force``
+overrides it per layer.
 
 For FLOP and energy counting each sparse module exposes ``sparse_kernel_ran`` (True after a
 forward ran the sparse kernel), ``nnz``, ``dense_macs`` and ``effective_macs`` of its last call
@@ -19,13 +17,11 @@ forward ran the sparse kernel), ``nnz``, ``dense_macs`` and ``effective_macs`` o
 What this file leaves out: training through sparse kernels (modules are inference-only: outputs
 carry no gradient) and int8 sparse inference (``spconv_u8s8_csr`` is the quantization path's job).
 """
-import functools
-import time
-
 import numpy as np
 
-from tinyeff import kernels, nn, ops
+from tinyeff import kernels, nn
 from tinyeff.compress.prune import get_mask
+from tinyeff.kernels import crossover
 from tinyeff.kernels.ref.sparse import pack_sparse, unpack_sparse
 from tinyeff.tensor import Tensor, no_grad
 
@@ -108,46 +104,25 @@ class SparseLinear(_SparseLayer):
                 + (", relu" if self.fuse_relu else ""))
 
 
-def _best_time_s(fn, repeats):
-    fn()                                   # warm-up: JIT compile, caches
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def _shape_info(layer, x_shape):
+    """The ``crossover`` shape description of ``layer`` run on an input of ``x_shape``."""
+    w_shape = layer.param("weight").data.shape
+    if isinstance(layer, nn.Conv2d):
+        n, c, h, w = x_shape
+        return {"n": n, "c": c, "h": h, "w": w, "oc": w_shape[0], "kh": w_shape[2], "kw": w_shape[3],
+                "stride": layer.stride, "padding": layer.padding, "dilation": layer.dilation}
+    return {"n": x_shape[0], "in": w_shape[1], "out": w_shape[0]}
 
 
-@functools.lru_cache(maxsize=256)
-def _measured(kind, w_shape, geometry, x_shape, sparsity_pct, repeats):
-    rng = np.random.default_rng(0)
-    w = rng.standard_normal(w_shape).astype(np.float32)
-    w *= rng.random(w_shape) >= sparsity_pct / 100.0
-    x = Tensor(rng.standard_normal(x_shape).astype(np.float32))
-    packed = pack_sparse(w)
-    if kind == "conv":
-        stride, padding, dilation = geometry
-        dense = functools.partial(ops.conv2d, x, Tensor(w), None, stride, padding, dilation)
-        sparse = functools.partial(kernels.get("spconv_f32_csr"), x.data, packed, None, stride, padding, dilation)
-    else:
-        dense = functools.partial(ops.linear, x, Tensor(w), None)
-        sparse = functools.partial(kernels.get("splinear_f32_csr"), x.data, packed, None)
-    with no_grad():
-        return _best_time_s(dense, repeats) / _best_time_s(sparse, repeats)
-
-
-def measure_speedup(layer, x_shape, repeats=3):
+def measure_speedup(layer, x_shape, remeasure=False):
     """Dense time / sparse time for ``layer``'s shape and current sparsity on input ``x_shape``.
 
-    Cached per (layer kind, weight shape, geometry, input shape, sparsity rounded to 1%), so
-    identical layers are timed once per process.
+    Measured by ``tinyeff.kernels.crossover.measured_speedup``: cached on disk per (layer shape,
+    batch, sparsity bucket, active tiers), so identical layers are timed once per machine.
     """
-    w = layer.param("weight").data
-    sparsity_pct = int(round(100 * float(np.mean(w == 0))))
-    if isinstance(layer, nn.Conv2d):
-        return _measured("conv", w.shape, (layer.stride, layer.padding, layer.dilation), tuple(x_shape),
-                         sparsity_pct, repeats)
-    return _measured("linear", w.shape, None, tuple(x_shape), sparsity_pct, repeats)
+    kind = "conv" if isinstance(layer, nn.Conv2d) else "linear"
+    sparsity = float(np.mean(layer.param("weight").data == 0))
+    return crossover.measured_speedup(kind, _shape_info(layer, tuple(x_shape)), sparsity, remeasure)
 
 
 def _input_shapes(model, example):

@@ -9,6 +9,10 @@ CPU and the tiers that loaded, so we do not guess a threshold; we time both path
         "conv", {"n": 64, "c": 32, "h": 13, "w": 13, "oc": 64, "kh": 3, "kw": 3,
                  "stride": 1, "padding": 0, "dilation": 1}, sparsity=0.9)
     use_sparse = crossover.should_use_sparse("linear", {"n": 64, "in": 800, "out": 10}, 0.9)
+    speedup = crossover.measured_speedup("linear", {"n": 64, "in": 800, "out": 10}, 0.9)
+
+``measured_speedup`` (dense time / sparse time, from the same cache) is for callers with their own
+threshold, such as ``compress.sparse_infer.to_sparse``'s ``min_speedup``.
 
 Dense path = ``im2col_f32`` + ``gemm_f32`` (+ the NCHW transpose) for a conv, ``x @ w.T`` for a
 linear layer; sparse path = ``spconv_f32_csr`` / ``splinear_f32_csr``, each on its active tier.
@@ -180,12 +184,27 @@ def should_use_sparse(layer_kind, shape_info, sparsity, mode=None, remeasure=Fal
         return mode == "always"
     if bucket >= 1.0:
         return True                          # all-zero weights: the sparse path only adds bias
+    return bool(_timings(layer_kind, shape_info, bucket, remeasure)["sparse_wins"])
+
+
+def measured_speedup(layer_kind, shape_info, sparsity, remeasure=False):
+    """Dense time / sparse time for a pruned float32 layer, measured once and cached like
+    ``should_use_sparse`` (same key, same entry); above 1 the sparse kernel is faster.
+
+    Args and Raises: as ``should_use_sparse`` (there is no ``mode``: this always measures).
+    """
+    result = _timings(layer_kind, shape_info, sparsity_bucket(sparsity), remeasure)
+    return result["dense_s"] / max(result["sparse_s"], 1e-12)   # guard a 0 s timer reading
+
+
+def _timings(layer_kind, shape_info, bucket, remeasure):
+    """The cached ``measure`` result for this layer, sparsity bucket and tiers, else a new one."""
     key = _key(layer_kind, shape_info, bucket)
     path = cache_path()
     if not remeasure:
         cached = _load_cache(path).get(key)
-        if isinstance(cached, dict) and "sparse_wins" in cached:
-            return bool(cached["sparse_wins"])
+        if isinstance(cached, dict) and {"dense_s", "sparse_s", "sparse_wins"} <= set(cached):
+            return cached
     result = measure(layer_kind, shape_info, bucket)
     _store(path, key, result)
-    return result["sparse_wins"]
+    return result
