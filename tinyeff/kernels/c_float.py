@@ -13,7 +13,7 @@ from tinyeff.kernels.c import check, ffi, lib
 from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
 from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry
 from tinyeff.kernels.ref.pool import check_pool_geometry
-from tinyeff.kernels.ref.sparse import direct_conv_layout, register_direct_tier, tap_offsets
+from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
 from tinyeff.kernels.registry import register
 
 
@@ -112,12 +112,9 @@ def _sprows(acc_dtype, packed, offsets, src, img_stride, nimg, length, ws, ow_va
 
 
 def _conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype):
-    oc, _, kh, kw = packed.shape
-    src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation,
-                                                             pad_value)
-    offsets = tap_offsets(packed, stride, dilation, src.shape[2], ws)
-    n = x.shape[0]
-    out = np.empty((n, oc, oh, ow), dtype=acc_dtype)
+    src, img_stride, ws, length, offsets, out = direct_conv_plan(x, packed, stride, padding,
+                                                                 dilation, pad_value, acc_dtype)
+    n, oc, oh, ow = out.shape
     return _sprows(acc_dtype, packed, offsets, src, img_stride, n, length, ws, ow, bias, relu, out,
                    (oc * oh * ow, oh * ow, ow, 1))
 

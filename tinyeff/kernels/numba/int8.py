@@ -109,22 +109,25 @@ def _maxpool_loops(x, kernel_size, stride, out):
                 out[b, ch, y, xo] = best
 
 
+def _gemm(a, b):
+    """int32 (M, N) = a @ b for validated 8-bit operands (int8 or uint8 ``a``, int8 ``b``)."""
+    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int32)
+    _gemm_loops(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+    return out
+
+
 @register("gemm_s8", tier="numba")
 def gemm_s8(a, b):
     """See ref."""
     ref.check_s8(a, b, "gemm_s8")
-    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int32)
-    _gemm_loops(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
-    return out
+    return _gemm(a, b)
 
 
 @register("gemm_u8s8", tier="numba")
 def gemm_u8s8(a, b):
     """See ref."""
     ref.check_u8s8(a, b, "gemm_u8s8")
-    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int32)
-    _gemm_loops(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
-    return out
+    return _gemm(a, b)
 
 
 @register("gemm_u8s8_packed", tier="numba")

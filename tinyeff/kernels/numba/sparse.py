@@ -10,7 +10,7 @@ ReLU) to the output through general strides. For a conv, ``src`` is the flat-shi
 import numpy as np
 from numba import njit, prange
 
-from tinyeff.kernels.ref.sparse import direct_conv_layout, register_direct_tier, tap_offsets
+from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
 
 
 @njit(cache=True, parallel=True)
@@ -40,12 +40,9 @@ def _sprows_loops(indptr, offsets, data, src, img_stride, nimg, length, ws, ow_v
 
 def _run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype):
     """Lower to the flat-shift layout and run the loop; returns (N, OC, OH, OW) ``acc_dtype``."""
-    oc, _, kh, kw = packed.shape
-    src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation,
-                                                             pad_value)
-    offsets = tap_offsets(packed, stride, dilation, src.shape[2], ws)
-    n = x.shape[0]
-    out = np.empty((n, oc, oh, ow), dtype=acc_dtype)
+    src, img_stride, ws, length, offsets, out = direct_conv_plan(x, packed, stride, padding,
+                                                                 dilation, pad_value, acc_dtype)
+    n, oc, oh, ow = out.shape
     b = np.zeros(oc, dtype=acc_dtype) if bias is None else bias
     _sprows_loops(packed.indptr, offsets, packed.data.astype(acc_dtype), src.reshape(-1),
                   img_stride, n, length, ws, ow, b, relu, out.reshape(-1),

@@ -224,6 +224,21 @@ def tap_offsets(packed, stride, dilation, hs, ws):
     return (phase * hs + i // s) * ws + j // s                      # (nnz,) int64
 
 
+def direct_conv_plan(x, packed, stride, padding, dilation, pad_value, acc_dtype):
+    """Everything a direct sparse conv loop needs for one call, built the same way for every tier.
+
+    Returns:
+        (src, img_stride, ws, length, offsets, out): the ``direct_conv_layout`` of ``x``, the
+        ``tap_offsets`` of ``packed``, and an uninitialised (N, OC, OH, OW) ``acc_dtype`` output.
+    """
+    oc, _, kh, kw = packed.shape
+    src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation,
+                                                             pad_value)
+    offsets = tap_offsets(packed, stride, dilation, src.shape[2], ws)
+    out = np.empty((x.shape[0], oc, oh, ow), dtype=acc_dtype)
+    return src, img_stride, ws, length, offsets, out
+
+
 def register_direct_tier(tier, run_conv, run_linear):
     """Register a faster tier's four sparse kernels around its direct loop; return them.
 
