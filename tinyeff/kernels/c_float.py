@@ -59,17 +59,17 @@ def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
 
 
 @register("maxpool2d_f32", tier="c")
-def maxpool2d_f32(x, kernel, stride, padding=0):
+def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True):
     """See ref/pool.py (float32 only)."""
     oh, ow = check_pool_geometry(x.shape, kernel, stride, padding, "maxpool2d_f32")
     check_f32("maxpool2d_f32", x=x)
     n, c, h, w = x.shape
     x = np.ascontiguousarray(x)
     out = np.empty((n, c, oh, ow), dtype=np.float32)
-    argmax = np.empty((n, c, oh, ow), dtype=np.int64)
+    argmax = np.empty((n, c, oh, ow), dtype=np.int64) if with_argmax else None
+    argmax_ptr = _ptr("int64_t", argmax) if with_argmax else ffi().NULL
     check(lib().tinyeff_maxpool2d_f32(_ptr("float", x), n, c, h, w, kernel, stride, padding, oh,
-                                      ow, _ptr("float", out), _ptr("int64_t", argmax)),
-          "maxpool2d_f32")
+                                      ow, _ptr("float", out), argmax_ptr), "maxpool2d_f32")
     return out, argmax
 
 

@@ -5,13 +5,14 @@ import numpy as np
 from tinyeff.kernels.ref.pool import check_pool_geometry
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.ops.reduce import mean
-from tinyeff.tensor import make_result
+from tinyeff.tensor import is_grad_enabled, make_result
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max over square windows; ``stride`` defaults to ``kernel_size``. x is (N, C, H, W)."""
     stride = stride or kernel_size
-    out, argmax = kernel_for("maxpool2d_f32", x.data)(x.data, kernel_size, stride, padding)
+    need_grad = is_grad_enabled() and x.requires_grad     # only a backward pass needs the indices
+    out, argmax = kernel_for("maxpool2d_f32", x.data)(x.data, kernel_size, stride, padding, with_argmax=need_grad)
 
     def backward(g):
         return (kernel_for("maxpool2d_backward_f32", g)(np.ascontiguousarray(g), argmax, x.shape),)

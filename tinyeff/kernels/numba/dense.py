@@ -108,7 +108,7 @@ def _maxpool_backward_loops(grad_out, argmax, grad_x):
 
 
 @register("maxpool2d_f32", tier="numba")
-def maxpool2d_f32(x, kernel, stride, padding=0):
+def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True):
     """See ref/pool.py (float32 only)."""
     oh, ow = check_pool_geometry(x.shape, kernel, stride, padding, "maxpool2d_f32")
     check_f32("maxpool2d_f32", x=x)
@@ -116,7 +116,7 @@ def maxpool2d_f32(x, kernel, stride, padding=0):
     out = np.empty((n, c, oh, ow), dtype=np.float32)
     argmax = np.empty((n, c, oh, ow), dtype=np.int64)
     _maxpool_loops(np.ascontiguousarray(x), kernel, stride, padding, out, argmax)
-    return out, argmax
+    return out, argmax if with_argmax else None
 
 
 @register("maxpool2d_backward_f32", tier="numba")

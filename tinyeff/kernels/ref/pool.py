@@ -19,13 +19,14 @@ def check_pool_geometry(x_shape, kernel, stride, padding, name):
 
 
 @register("maxpool2d_f32", tier="ref")
-def maxpool2d_f32(x, kernel, stride, padding=0):
+def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True):
     """Max-pool ``x`` (N, C, H, W) with a square window.
 
     Returns:
         (out, argmax): ``out`` (N, C, OH, OW) in x's dtype; ``argmax`` int64 (N, C, OH, OW), the
-        flat index h * W + w of each maximum within its (n, c) plane. Ties go to the first tap in
-        row-major window order.
+        flat index h * W + w of each maximum within its (n, c) plane, or None when ``with_argmax``
+        is False (inference: no backward will scatter through it, so tiers may skip the indices).
+        Ties go to the first tap in row-major window order; NaN never wins.
     """
     oh, ow = check_pool_geometry(x.shape, kernel, stride, padding, "maxpool2d_f32")
     n, c, h, w = x.shape
@@ -41,7 +42,7 @@ def maxpool2d_f32(x, kernel, stride, padding=0):
             better = tap > out
             out = np.where(better, tap, out)
             argmax = np.where(better, (rows + i) * w + (cols + j), argmax)
-    return out, argmax
+    return out, argmax if with_argmax else None
 
 
 @register("maxpool2d_backward_f32", tier="ref")
