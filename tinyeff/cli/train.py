@@ -2,7 +2,7 @@
 import json
 import os
 
-from tinyeff import train
+from tinyeff import manual_seed, train
 from tinyeff.cli.common import add_data_args, build_model, load_data
 
 
@@ -46,6 +46,7 @@ def run(args):
     extra = {}
     if args.width is not None:
         extra["width"] = args.width if args.model in ("seed-cnn",) else int(args.width)
+    manual_seed(args.seed)                    # the initial weights depend on the seed alone
     model = build_model(args.model, train_split, **extra)
     precision = None
     if args.precision != "float32":
