@@ -39,6 +39,18 @@ int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int6
     for (int64_t plane = 0; plane < n * c; plane++) {
         const uint8_t *src = x + plane * h * w;
         uint8_t *dst = out + plane * oh * ow;
+        if (kernel_size == 2 && stride == 2) {
+            /* the common 2x2 / stride-2 pool: a fixed window the compiler vectorizes */
+            for (int64_t y = 0; y < oh; y++) {
+                const uint8_t *r0 = src + 2 * y * w, *r1 = r0 + w;
+                for (int64_t xo = 0; xo < ow; xo++) {
+                    uint8_t top = r0[2 * xo] > r0[2 * xo + 1] ? r0[2 * xo] : r0[2 * xo + 1];
+                    uint8_t bottom = r1[2 * xo] > r1[2 * xo + 1] ? r1[2 * xo] : r1[2 * xo + 1];
+                    dst[y * ow + xo] = top > bottom ? top : bottom;
+                }
+            }
+            continue;
+        }
         for (int64_t y = 0; y < oh; y++)
             for (int64_t xo = 0; xo < ow; xo++) {
                 uint8_t best = 0;
