@@ -83,10 +83,13 @@ def accuracy_vs_energy(rows, path, estimated=True):
     """Scatter: one point per variant, x = energy per image (uJ), y = test accuracy (%)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    points = {}                     # variants on the same spot (e.g. 16-bit storage) share one label
     for row in rows:
         x, y = row["energy_per_image_j"] * 1e6, 100 * row["accuracy"]
+        points.setdefault((round(x, 1), round(y, 1)), (x, y, []))[2].append(row["variant"])
+    for x, y, names in points.values():
         ax.scatter([x], [y], s=60)
-        ax.annotate(row["variant"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     kind = "estimated" if estimated else "measured"
     ax.set(xlabel=f"energy per image, µJ ({kind})", ylabel="test accuracy (%)", title="Accuracy vs energy")
     ax.grid(alpha=0.3)
