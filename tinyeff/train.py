@@ -250,7 +250,7 @@ def _train_epoch(model, loader, opt, loss_fn, precision, state, callbacks, progr
         if "work_per_image" not in state.logs:
             state.logs["work_per_image"] = training_work_per_image(model, x.shape[1:])
         logits_holder = {}
-        loss = loss_fn(_capture_logits(model, logits_holder), precision.forward_input(x), y, state)
+        loss = loss_fn(_LogitsTap(model, logits_holder), precision.forward_input(x), y, state)
         opt.zero_grad()
         precision.backward_and_step(loss, opt)
         state.step += 1
@@ -282,10 +282,6 @@ class _LogitsTap:
 
     def __getattr__(self, name):
         return getattr(self.model, name)
-
-
-def _capture_logits(model, holder):
-    return _LogitsTap(model, holder)
 
 
 def _default_meter():
@@ -338,7 +334,7 @@ def _metrics(state, config, precision, meter, wall_s, test_split, model):
         "final_test_accuracy": h["test_accuracy"][-1] if h["test_accuracy"] else None,
         "wall_time_s": wall_s,
         "train_time_s": float(sum(times)),
-        "images_per_s": float(np.mean([state.logs.get("images_per_s", 0)])) if state.logs else None,
+        "images_per_s": config["train_examples"] * len(times) / sum(times) if times else None,
         "energy": {"total_j": float(sum(energies)), "per_epoch_j": energies,
                    "source": meter.source, "estimated": meter.source == "model",
                    "label": state.logs.get("energy_label")},

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from tinyeff import train
-from tinyeff.compare.variants import DESCRIPTIONS, Variant, _from_metrics, variant
+from tinyeff.compare.variants import DESCRIPTIONS, Variant, from_metrics, variant
 from tinyeff.compress.prune import save as save_pruned
 from tinyeff.compress.prune import sparsity_report
 from tinyeff.compress.schedule import PruningCallback, polynomial_for_fit
@@ -45,7 +45,7 @@ def build_pruned(ctx):
     masked, metrics = _masked_pruned_model(ctx)
     model = copy.deepcopy(masked)
     model, decisions = to_sparse(model, _example_batch(ctx, model))
-    v = _from_metrics("pruned", model, metrics, DESCRIPTIONS["pruned"])
+    v = from_metrics("pruned", model, metrics, DESCRIPTIONS["pruned"])
     total = sparsity_report(masked)["total"]["sparsity"]
     sparse = [name for name, d in decisions.items() if d["sparse"]]
     v.notes.append(f"weight sparsity {100 * total:.1f}%; sparse kernels in {', '.join(sparse) or 'no layer'}")

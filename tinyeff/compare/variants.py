@@ -70,7 +70,7 @@ class CompareContext:
         return copy.deepcopy(self.built["baseline"].model)
 
 
-def _from_metrics(name, model, metrics, description):
+def from_metrics(name, model, metrics, description):
     return Variant(name, model, description, train_time_s=metrics["train_time_s"],
                    train_energy_j=metrics["energy"]["total_j"], history=metrics["history"])
 
@@ -85,4 +85,4 @@ def build_baseline(ctx):
         return v
     model = build_model(ctx.model_name, ctx.train_split)
     metrics = ctx.fit(model, ctx.epochs, "baseline")
-    return _from_metrics("baseline", model, metrics, DESCRIPTIONS["baseline"])
+    return from_metrics("baseline", model, metrics, DESCRIPTIONS["baseline"])
