@@ -203,6 +203,7 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
         _restore(checkpoint, state, sched)
     precision.prepare(model)
     meter = energy_meter or _default_meter()
+    work_per_image = training_work_per_image(model, train_split.images.shape[1:])   # dense kernels: fixed
     config = {"epochs": epochs, "batch_size": batch_size, "optimizer": type(opt).__name__.lower(), "lr": lr,
               "weight_decay": weight_decay, "schedule": schedule if isinstance(schedule, str) or schedule is None
               else type(schedule).__name__, "augment": [repr(a) for a in augment or []], "seed": seed,
@@ -220,7 +221,7 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
             if test_split is not None:
                 result = evaluate(model, test_split)
                 state.logs.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
-            _record_energy(meter, state, len(train_split.labels))
+            _record_energy(meter, state, work_per_image.scaled(len(train_split.labels)))
             for cb in callbacks:
                 cb.on_epoch_end(state)
             _log_epoch(state, opt)
@@ -247,8 +248,6 @@ def _train_epoch(model, loader, opt, loss_fn, precision, state, callbacks, progr
     bar = tqdm(loader, desc=f"epoch {state.epoch + 1}/{state.epochs}", unit="batch", leave=False,
                disable=not progress, dynamic_ncols=True)
     for x, y in bar:
-        if "work_per_image" not in state.logs:
-            state.logs["work_per_image"] = training_work_per_image(model, x.shape[1:])
         logits_holder = {}
         loss = loss_fn(_LogitsTap(model, logits_holder), precision.forward_input(x), y, state)
         opt.zero_grad()
@@ -301,8 +300,8 @@ def training_work_per_image(model, image_shape):
     return total_work(rows)
 
 
-def _record_energy(meter, state, n_images):
-    meter.add_work(state.logs["work_per_image"].scaled(n_images))
+def _record_energy(meter, state, epoch_work):
+    meter.add_work(epoch_work)
     m = meter.checkpoint(f"epoch {state.epoch + 1}")
     state.logs.update(energy_j=m.energy_j, energy_source=m.source, energy_label=m.label)
 
