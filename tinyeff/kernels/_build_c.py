@@ -2,9 +2,9 @@
 
 ``setup.py`` names ``ffibuilder`` in ``cffi_modules`` (``pip install -e .`` puts
 ``tinyeff/_tinyeff_c.abi3.so`` next to ``tinyeff/__init__.py``); ``python tinyeff/kernels/_build_c.py``
-builds in place for development. NOTE: the development build is named
-``_tinyeff_c.cpython-3XX-...so`` and Python prefers it over the ``.abi3.so``, so delete it before
-relying on a fresh ``pip install -e .``. The declarations come from ``csrc/tinyeff.h`` (preprocessor lines
+builds in place for development: it compiles in a temporary directory and atomically renames the
+result over ``tinyeff/_tinyeff_c.abi3.so``, so processes that already loaded the old library keep
+running (copying over a mapped library in place kills them with SIGBUS). The declarations come from ``csrc/tinyeff.h`` (preprocessor lines
 dropped, since cffi's cdef does not run the preprocessor). Compiler flags are chosen here, in one
 place: -O3, -fopenmp when the compiler supports it, and deliberately no -march=native. AVX2,
 AVX-512 and VNNI code carries function-level ``target`` attributes and is picked at run time by
@@ -77,9 +77,12 @@ def make_builder(absolute=False):
 ffibuilder = make_builder()
 
 if __name__ == "__main__":
-    # Development build: compile in a temp dir and copy the .so next to tinyeff/__init__.py.
+    # Development build: compile in a temp dir, copy next to the target, then rename over it.
     with tempfile.TemporaryDirectory() as tmp:
         built = make_builder(absolute=True).compile(tmpdir=tmp, verbose=True)
-        target = os.path.join(ROOT, "tinyeff", os.path.basename(built))
-        shutil.copy(built, target)
+        target = os.path.join(ROOT, "tinyeff", "_tinyeff_c.abi3.so")
+        shutil.copy(built, target + ".tmp")
+        os.replace(target + ".tmp", target)
+        for stale in glob.glob(os.path.join(ROOT, "tinyeff", "_tinyeff_c.cpython-*.so")):
+            os.remove(stale)
         sys.stdout.write(f"built {target}\n")
