@@ -270,6 +270,42 @@ static void run_tile(const gemm_ctx *c, const uint8_t *a, const int8_t *bp, int6
     tile_portable(a, c->lda, c->k, bp, w, mr, c->a_signed, tile);
 }
 
+/* The fast epilogue's preconditions for one panel (see int8_common.h): every shift <= 0, and the
+ * raw sum plus the folded bias, bias[j] - corr * colsum[j], stays inside int32 for any A (the raw
+ * VNNI sum is bounded by K * 255 * 128). Fills fused_bias[0, PANEL) and returns 1 when they hold. */
+static int panel_fast_prepare(const gemm_ctx *c, int64_t p0, int32_t *fused_bias) {
+    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
+    if (!c->out8 || c->isa != ISA_VNNI) return 0;
+    for (int64_t j = 0; j < PANEL; j++) {
+        if (j >= ncols) { fused_bias[j] = 0; continue; }
+        if (c->shift[p0 + j] > 0) return 0;
+        int64_t b = (c->bias ? c->bias[p0 + j] : 0) - (int64_t)c->corr * c->colsum[p0 + j];
+        int64_t bound = (b < 0 ? -b : b) + c->k * (int64_t)(255 * 128);
+        if (bound > INT32_MAX) return 0;
+        fused_bias[j] = (int32_t)b;
+    }
+    return 1;
+}
+
+#ifdef TE_HAVE_AVX512_REQUANT
+/* Requantize an mr x ncols tile with the 16-lane epilogue; fused_bias already holds -corr * colsum. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
+store_tile_fast(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t *tile,
+                const int32_t *fused_bias) {
+    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
+    const __m512i zp = _mm512_set1_epi32(c->zero_point_out);
+    const __m512i vmin = _mm512_set1_epi32(c->qmin), vmax = _mm512_set1_epi32(c->qmax);
+    for (int64_t j = 0; j < ncols; j += 16) {
+        __mmask16 m = ncols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (ncols - j)) - 1);
+        te_requant16_params prm = te_requant16_load(fused_bias + j, c->multiplier + p0 + j, c->shift + p0 + j, m);
+        for (int i = 0; i < mr; i++) {
+            __m128i q = te_requant16(_mm512_load_si512((const void *)(tile + i * PANEL + j)), &prm, zp, vmin, vmax);
+            _mm_mask_storeu_epi8(c->out8 + (m0 + i) * c->ldo + p0 + j, m, q);
+        }
+    }
+}
+#endif
+
 static void run_gemm(const gemm_ctx *c) {
     int64_t kg = k_groups(c->k);
     int64_t npanels = (c->n + PANEL - 1) / PANEL;
@@ -280,12 +316,19 @@ static void run_gemm(const gemm_ctx *c) {
     for (int64_t mb = 0; mb < nmb; mb++) {
         for (int64_t p = 0; p < npanels; p++) {
             int32_t tile[MR * PANEL] __attribute__((aligned(64)));
+            int32_t fused_bias[PANEL];
             int64_t p0 = p * PANEL, w = panel_width(c->n, p0);
             const int8_t *bp = c->packed + p0 * kg * 4;
             int64_t mend = (mb + 1) * mc < c->m ? (mb + 1) * mc : c->m;
+            int fast = panel_fast_prepare(c, p0, fused_bias);
             for (int64_t m0 = mb * mc; m0 < mend; m0 += MR) {
                 int mr = (int)(mend - m0 < MR ? mend - m0 : MR);
                 run_tile(c, c->a + m0 * c->lda, bp, w, mr, tile);
+#ifdef TE_HAVE_AVX512_REQUANT
+                if (fast) { store_tile_fast(c, m0, p0, mr, tile, fused_bias); continue; }
+#else
+                (void)fast;
+#endif
                 store_tile(c, m0, p0, mr, tile);
             }
         }
