@@ -46,4 +46,12 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
 int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data, int64_t rows, const uint8_t *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const int32_t *bias, int64_t isa, int32_t *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
 /* ---- end float32 dense and sparse family ---- */
 
+/* ---- float32 dense direct convolution (csrc/dconv.c) ------------------------------------------
+ * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: 0 = portable C, 1 = AVX-512F.
+ * wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; offsets of the weight gradient are padded
+ * to a multiple of 6 (ntaps_padded). Status 3: out of memory for a per-thread buffer. */
+int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out);
+int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps_padded, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
+/* ---- end float32 dense direct convolution ---- */
+
 #endif /* TINYEFF_H */

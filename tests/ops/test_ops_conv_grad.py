@@ -125,3 +125,25 @@ def test_conv2d_non_4d_input_raises():
 def test_conv2d_dtype_mismatch_raises():
     with pytest.raises(TypeError, match="cast one of them"):
         ops.conv2d(Tensor(np.zeros((1, 1, 4, 4), np.float64)), Tensor(np.zeros((2, 1, 3, 3), np.float32)))
+
+
+@pytest.mark.parametrize("geom", [(1, 1, 1), (2, 1, 1), (1, 0, 1), (1, 2, 2), (2, 0, 1)])
+def test_float32_direct_path_matches_float64_path(geom, rng):
+    """float32 planes >= DIRECT_MIN_POSITIONS take the direct kernels (no im2col); values and both
+    gradients must equal the float64 im2col path (the one the gradient checks verify)."""
+    from tinyeff.ops import conv as conv_mod
+    stride, padding, dilation = geom
+    x = rng.standard_normal((2, 5, 23, 21)).astype(np.float32)
+    w = rng.standard_normal((6, 5, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    results = []
+    for dtype in (np.float32, np.float64):
+        xt, wt, bt = (Tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b))
+        out = ops.conv2d(xt, wt, bt, stride=stride, padding=padding, dilation=dilation)
+        g = np.cos(np.arange(out.data.size)).reshape(out.shape).astype(dtype)
+        (out * Tensor(g)).sum().backward()
+        results.append((out.data, xt.grad, wt.grad, bt.grad))
+    oh, ow = results[0][0].shape[2:]
+    assert oh * ow >= conv_mod.DIRECT_MIN_POSITIONS      # the float32 run took the direct path
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-3)

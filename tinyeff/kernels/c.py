@@ -10,11 +10,12 @@ Also here: the C side's thread count (OpenMP's own runtime state, so no module s
 import importlib
 import os
 
-_FAMILIES = ("c_int8", "c_float")
+_FAMILIES = ("c_int8", "c_float", "c_conv")
 
 # Status codes returned by every exported C function (csrc/tinyeff.h, "status codes").
 _STATUS = {1: "an argument the Python wrapper should have rejected",
-           2: "a code path this CPU or build does not have"}
+           2: "a code path this CPU or build does not have",
+           3: "out of memory for a per-thread buffer"}
 
 
 def _module():

@@ -3,11 +3,16 @@
 Forward: ``cols = im2col(x)`` (N*OH*OW, C*KH*KW), then ``cols @ w2d.T`` (N*OH*OW, OC), reshaped to
 NCHW. Backward reuses ``cols``: grad_w = g.T @ cols, grad_cols = g @ w2d, grad_x = col2im(grad_cols).
 Every array op here goes through a registry kernel, so faster tiers replace it without touching
-layers. Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
+layers. When a direct-convolution tier is active (csrc/dconv.c) and the output plane is large enough
+for its register tiles, float32 convolutions skip im2col: ``conv2d_f32`` computes the output,
+``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient is ``conv2d_f32`` of
+the output gradient with the flipped, transposed weight (a "full" correlation). Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
 multiply-adds, which is what it costs. Other group counts loop over groups.
 """
 import numpy as np
 
+from tinyeff import kernels
+from tinyeff.kernels.ref.conv import flipped_weight
 from tinyeff.kernels.ref.im2col import check_conv_geometry
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.tensor import make_result
@@ -60,8 +65,41 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     return make_result(out, parents, backward_all, "conv2d")
 
 
+# Below this many output positions per plane the direct kernel's 96-position register tiles run
+# mostly empty and im2col + GEMM wins (measured: 64 channels at 7x7 is 1.6x slower direct, 16 at
+# 28x28 is 6x faster; bench/bench_dense.py).
+DIRECT_MIN_POSITIONS = 100
+
+
+def _direct_pays(x, oh, ow):
+    return (x.dtype == np.float32 and oh * ow >= DIRECT_MIN_POSITIONS
+            and kernels.active_tier("conv2d_f32") != "ref")
+
+
+def _conv_direct(x, w, geom, oh, ow):
+    """groups == 1 on the direct tier: no im2col matrix in either pass."""
+    stride, padding, dilation = geom
+    kh, kw = w.shape[2:]
+    out = kernels.get("conv2d_f32")(x, w, None, stride, padding, dilation)
+
+    def backward(g, need_gx):
+        g = np.ascontiguousarray(g)
+        gw = kernels.get("conv2d_wgrad_f32")(x, g, kh, kw, stride, padding, dilation)
+        full = dilation * (kh - 1) - padding
+        if not need_gx:
+            return None, gw
+        if stride == 1 and kh == kw and full >= 0:
+            return kernels.get("conv2d_f32")(g, flipped_weight(w), None, 1, full, dilation), gw
+        g2d = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, w.shape[0])
+        gcols = kernels.get("gemm_f32")(g2d, w.reshape(w.shape[0], -1))
+        return kernels.get("col2im_f32")(gcols, x.shape, kh, kw, stride, padding, dilation), gw
+    return out, backward
+
+
 def _conv_gemm(x, w, geom, oh, ow):
     """groups == 1: im2col + one GEMM. Returns (out, backward(g, need_gx) -> (gx, gw))."""
+    if _direct_pays(x, oh, ow):
+        return _conv_direct(x, w, geom, oh, ow)
     stride, padding, dilation = geom
     n = x.shape[0]
     oc, _, kh, kw = w.shape

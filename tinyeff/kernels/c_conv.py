@@ -1,0 +1,81 @@
+"""C tier, dense direct convolution: wrappers over csrc/dconv.c (forward and weight gradient).
+
+Both lower the input with ``direct_conv_layout`` (ref/sparse.py), the flat-shift form in which
+every kernel tap reads one contiguous run, so no im2col matrix is written. The wrappers pack the
+weight into the kernel's register blocks (4 output channels per block, zero-padded) and lay the
+output gradient on the padded grid the weight-gradient loop walks.
+"""
+import numpy as np
+
+from tinyeff.kernels import cpu
+from tinyeff.kernels.c import check, ffi, lib
+from tinyeff.kernels.dense_checks import check_f32
+from tinyeff.kernels.ref.conv import check_conv_args, check_wgrad_args
+from tinyeff.kernels.ref.sparse import direct_conv_layout
+from tinyeff.kernels.registry import register
+
+BLOCK_OC = 4     # DC_R in csrc/dconv.c
+BLOCK_TAPS = 6   # DC_WT in csrc/dconv.c
+
+
+def _ptr(ctype, a):
+    return ffi().from_buffer(f"{ctype}[]", a)
+
+
+def _isa():
+    return 1 if cpu.has("avx512f") else 0
+
+
+def dense_tap_offsets(c, kh, kw, stride, dilation, hs, ws):
+    """Flat offset of every tap (c, i, j), in weight order, into one image of the layout."""
+    ci, i, j = np.meshgrid(np.arange(c), np.arange(kh) * dilation, np.arange(kw) * dilation,
+                           indexing="ij")
+    s = stride
+    phase = (ci * s + i % s) * s + j % s
+    return np.ascontiguousarray(((phase * hs + i // s) * ws + j // s).ravel(), dtype=np.int64)
+
+
+def pack_weight(w2d):
+    """(OC, T) -> (ceil(OC/4), T, 4): each block's 4 weights of one tap side by side."""
+    oc, taps = w2d.shape
+    blocks = -(-oc // BLOCK_OC)
+    packed = np.zeros((blocks * BLOCK_OC, taps), dtype=np.float32)
+    packed[:oc] = w2d
+    return np.ascontiguousarray(packed.reshape(blocks, BLOCK_OC, taps).transpose(0, 2, 1))
+
+
+@register("conv2d_f32", tier="c")
+def conv2d_f32(x, w, bias=None, stride=1, padding=0, dilation=1, relu=False):
+    """See ref/conv.py (float32 only)."""
+    check_conv_args(x, w, bias, stride, padding, dilation, "conv2d_f32")
+    check_f32("conv2d_f32", x=x, w=w, **({} if bias is None else {"bias": bias}))
+    oc, c, kh, kw = w.shape
+    src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation)
+    offsets = dense_tap_offsets(c, kh, kw, stride, dilation, src.shape[2], ws)
+    wpack = pack_weight(w.reshape(oc, -1))
+    out = np.empty((x.shape[0], oc, oh, ow), dtype=np.float32)
+    b = ffi().NULL if bias is None else _ptr("float", np.ascontiguousarray(bias))
+    check(lib().tinyeff_dconv_f32(_ptr("float", src), img_stride, x.shape[0], _ptr("float", wpack),
+                                  _ptr("int64_t", offsets), offsets.size, oc, length, ws, oh, ow, b,
+                                  int(relu), _isa(), _ptr("float", out)), "dconv_f32")
+    return out
+
+
+@register("conv2d_wgrad_f32", tier="c")
+def conv2d_wgrad_f32(x, g, kh, kw, stride=1, padding=0, dilation=1):
+    """See ref/conv.py (float32 only)."""
+    oh, ow = check_wgrad_args(x, g, kh, kw, stride, padding, dilation, "conv2d_wgrad_f32")
+    check_f32("conv2d_wgrad_f32", x=x, g=g)
+    n, c = x.shape[:2]
+    oc = g.shape[1]
+    src, img_stride, ws, _, _, length = direct_conv_layout(x, kh, kw, stride, padding, dilation)
+    gpad = np.zeros((n, oc, oh, ws), dtype=np.float32)          # g on the padded grid
+    gpad[:, :, :, :ow] = g
+    offsets = dense_tap_offsets(c, kh, kw, stride, dilation, src.shape[2], ws)
+    taps = offsets.size
+    padded = np.concatenate([offsets, np.full(-taps % BLOCK_TAPS, offsets[-1], dtype=np.int64)])
+    gw = np.empty((oc, c, kh, kw), dtype=np.float32)
+    check(lib().tinyeff_dconv_wgrad_f32(_ptr("float", src), img_stride, n, _ptr("float", gpad),
+                                        oh * ws, _ptr("int64_t", padded), padded.size, taps, oc,
+                                        length, _isa(), _ptr("float", gw)), "dconv_wgrad_f32")
+    return gw
