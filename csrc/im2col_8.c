@@ -4,8 +4,28 @@
  * columns (c, kh, kw); padding cells hold pad_value (the input zero point, i.e. real 0.0).
  * Loop order follows the output so every write is sequential; with stride 1 the inner kw loop
  * reads consecutive bytes. Max-pool has no padding (floor mode), like ref maxpool2d_u8.
+ *
+ * NHWC versions (im2col_8_nhwc, maxpool2d_u8_nhwc), used by the integer model between layers so
+ * that a conv's GEMM output (N*OH*OW, OC) is already the next layer's input with no transpose:
+ * cols rows (n, oh, ow), columns (kh, kw, c). One kernel row is KW*C consecutive input bytes when
+ * stride-1 windows lie inside the image, so it is copied in one piece.
  */
+#include <string.h>
+
 #include "tinyeff.h"
+
+/* Short runs (a 1-channel image: 3 bytes) as a byte loop; a libc call per run would cost more. */
+static inline void copy_run(uint8_t *dst, const uint8_t *src, int64_t len) {
+    if (len <= 16) {
+        for (int64_t i = 0; i < len; i++) dst[i] = src[i];
+    } else {
+        memcpy(dst, src, (size_t)len);
+    }
+}
+
+static inline void fill_run(uint8_t *dst, uint8_t value, int64_t len) {
+    for (int64_t i = 0; i < len; i++) dst[i] = value;
+}
 
 int tinyeff_im2col_8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
                      int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh,
@@ -61,5 +81,65 @@ int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int6
                 dst[y * ow + xo] = best;
             }
     }
+    return 0;
+}
+
+int tinyeff_im2col_8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh,
+                          int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh,
+                          int64_t ow, uint8_t pad_value, uint8_t *cols) {
+    if (n < 0 || c < 0 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0) return 1;
+    int64_t row_len = kh * kw * c, run = kw * c;
+#pragma omp parallel for collapse(2) schedule(static) if (n * oh * ow * row_len > 65536)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t y = 0; y < oh; y++) {
+            uint8_t *dst = cols + (b * oh + y) * ow * row_len;
+            for (int64_t xo = 0; xo < ow; xo++) {
+                int64_t ix0 = xo * stride - padding;
+                int whole = dilation == 1 && ix0 >= 0 && ix0 + kw <= w;   /* the KW x C run is contiguous */
+                for (int64_t i = 0; i < kh; i++, dst += run) {
+                    int64_t iy = y * stride - padding + i * dilation;
+                    if (iy < 0 || iy >= h) { fill_run(dst, pad_value, run); continue; }
+                    const uint8_t *src = x + (b * h + iy) * w * c;
+                    if (whole) { copy_run(dst, src + ix0 * c, run); continue; }
+                    for (int64_t j = 0; j < kw; j++) {
+                        int64_t ix = ix0 + j * dilation;
+                        if (ix >= 0 && ix < w) copy_run(dst + j * c, src + ix * c, c);
+                        else fill_run(dst + j * c, pad_value, c);
+                    }
+                }
+            }
+        }
+    return 0;
+}
+
+int tinyeff_maxpool2d_u8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c,
+                              int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, uint8_t *out) {
+    if (kernel_size < 1 || stride < 1 || (oh - 1) * stride + kernel_size > h ||
+        (ow - 1) * stride + kernel_size > w) return 1;
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * oh * ow > 65536)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t y = 0; y < oh; y++) {
+            const uint8_t *top = x + (b * h + y * stride) * w * c;
+            uint8_t *dst = out + (b * oh + y) * ow * c;
+            for (int64_t xo = 0; xo < ow; xo++, dst += c) {
+                const uint8_t *win = top + xo * stride * c;
+                if (kernel_size == 2) {
+                    /* the common 2x2 window: four channel vectors, a max the compiler vectorizes */
+                    const uint8_t *p0 = win, *p1 = win + c, *p2 = win + w * c, *p3 = p2 + c;
+                    for (int64_t ch = 0; ch < c; ch++) {
+                        uint8_t a = p0[ch] > p1[ch] ? p0[ch] : p1[ch];
+                        uint8_t d = p2[ch] > p3[ch] ? p2[ch] : p3[ch];
+                        dst[ch] = a > d ? a : d;
+                    }
+                    continue;
+                }
+                for (int64_t ch = 0; ch < c; ch++) dst[ch] = 0;
+                for (int64_t i = 0; i < kernel_size; i++)
+                    for (int64_t j = 0; j < kernel_size; j++) {
+                        const uint8_t *p = win + (i * w + j) * c;
+                        for (int64_t ch = 0; ch < c; ch++) dst[ch] = p[ch] > dst[ch] ? p[ch] : dst[ch];
+                    }
+            }
+        }
     return 0;
 }

@@ -70,3 +70,48 @@ def test_maxpool2d_u8_extremes(tier, value):
 def test_maxpool2d_u8_rejects_float_input():
     with pytest.raises(TypeError, match="uint8"):
         ref.maxpool2d_u8(np.zeros((1, 1, 4, 4), np.float32))
+
+
+# ---- NHWC versions (the integer model's layout between layers) ------------------------------
+
+NHWC_TIERS = ["ref", "c"]
+NHWC_GEOMETRY = GEOMETRY + [  # stride-1 runs of KW*C bytes (short and long), padding on one side only
+    (256, 1, 28, 28, 3, 3, 1, 0, 1), (2, 32, 13, 13, 3, 3, 1, 0, 1), (3, 17, 5, 7, 3, 2, 1, 1, 1),
+    (1, 5, 11, 13, 5, 5, 3, 2, 1), (2, 64, 5, 5, 3, 3, 1, 0, 1)]
+
+
+@pytest.mark.parametrize("tier", NHWC_TIERS)
+@pytest.mark.parametrize("geometry", NHWC_GEOMETRY)
+def test_im2col_u8_nhwc_matches_ref(tier, geometry, rng):
+    n, c, h, w, kh, kw, stride, padding, dilation = geometry
+    x = rng.integers(0, 256, (n, h, w, c), dtype=np.uint8)
+    args = (x, kh, kw, stride, padding, dilation, 131)
+    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args), ref.im2col_u8_nhwc(*args))
+
+
+def test_im2col_u8_nhwc_is_nchw_im2col_with_columns_reordered(rng):
+    n, c, h, w, kh, kw = 2, 3, 6, 5, 3, 2
+    x = rng.integers(0, 256, (n, c, h, w), dtype=np.uint8)
+    nchw = ref.im2col_u8(x, kh, kw, stride=1, padding=1, pad_value=9)              # columns (c, kh, kw)
+    nhwc = ref.im2col_u8_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), kh, kw, stride=1, padding=1,
+                              pad_value=9)                                         # columns (kh, kw, c)
+    np.testing.assert_array_equal(nhwc, nchw.reshape(-1, c, kh, kw).transpose(0, 2, 3, 1).reshape(len(nchw), -1))
+
+
+@pytest.mark.parametrize("tier", NHWC_TIERS)
+@pytest.mark.parametrize("shape,kernel_size,stride", [((1, 1, 1, 1), 1, None), ((2, 3, 7, 5), 2, None),
+                                                      ((1, 4, 30, 30), 2, 2), ((2, 2, 9, 9), 3, 2),
+                                                      ((4, 32, 26, 26), 2, None), ((3, 65, 11, 11), 2, 2),
+                                                      ((2, 7, 8, 9), 3, 1)])
+def test_maxpool2d_u8_nhwc_matches_nchw_ref(tier, shape, kernel_size, stride, rng):
+    kernel = _get("maxpool2d_u8_nhwc", tier)
+    x = rng.integers(0, 256, shape, dtype=np.uint8)                                # (N, C, H, W)
+    expected = ref.maxpool2d_u8(x, kernel_size, stride).transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(kernel(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), kernel_size, stride),
+                                  expected)
+
+
+@pytest.mark.parametrize("tier", NHWC_TIERS)
+def test_maxpool2d_u8_nhwc_rejects_window_larger_than_input(tier):
+    with pytest.raises(ValueError, match="does not fit"):
+        _get("maxpool2d_u8_nhwc", tier)(np.zeros((1, 2, 2, 5), np.uint8), 3)

@@ -174,3 +174,35 @@ def maxpool2d_u8(x, kernel_size=2, stride=None):
                                                oh, ow, _ptr("uint8_t[]", out))
         _c.check(status, "maxpool2d_u8")
     return out
+
+
+@register("im2col_u8_nhwc", tier="c")
+def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
+    """See ref."""
+    if x.dtype != np.uint8:
+        raise TypeError(f"im2col_u8_nhwc: expected a uint8 input, got {x.dtype}")
+    if not 0 <= int(pad_value) <= 255:
+        raise ValueError(f"im2col_u8_nhwc: pad_value={pad_value} (the input zero point) is outside uint8's range")
+    n, c, h, w = ref._nchw_shape(x, "im2col_u8_nhwc")
+    oh, ow = ref.check_conv_geometry((n, c, h, w), kh, kw, stride, padding, dilation, "im2col_u8_nhwc")
+    x = np.ascontiguousarray(x)
+    cols = np.empty((n * oh * ow, kh * kw * c), dtype=np.uint8)
+    if cols.size:
+        status = _c.lib().tinyeff_im2col_8_nhwc(_ptr("uint8_t[]", x), n, h, w, c, kh, kw, stride, padding,
+                                                dilation, oh, ow, int(pad_value), _ptr("uint8_t[]", cols))
+        _c.check(status, "im2col_u8_nhwc")
+    return cols
+
+
+@register("maxpool2d_u8_nhwc", tier="c")
+def maxpool2d_u8_nhwc(x, kernel_size=2, stride=None):
+    """See ref."""
+    stride, oh, ow = ref.check_pool_args_nhwc(x, kernel_size, stride, "maxpool2d_u8_nhwc")
+    n, h, w, c = x.shape
+    x = np.ascontiguousarray(x)
+    out = np.empty((n, oh, ow, c), dtype=np.uint8)
+    if out.size:
+        status = _c.lib().tinyeff_maxpool2d_u8_nhwc(_ptr("uint8_t[]", x), n, h, w, c, kernel_size, stride,
+                                                    oh, ow, _ptr("uint8_t[]", out))
+        _c.check(status, "maxpool2d_u8_nhwc")
+    return out

@@ -20,6 +20,14 @@ Residual add (``QAdd``, after TFLite): both inputs are rescaled to a common fine
 Since each input is uint8, the rescaling is precomputed as a 256-entry int32 table per input: the
 same integers, one gather instead of five int64 passes.
 
+Layout: ``forward(q)`` takes and returns NCHW like the float model. Layers with ``nhwc = True``
+also have ``forward_nhwc(q)`` on (N, H, W, C), and ``QSequential`` keeps activations in NHWC across
+a run of such layers: a conv's GEMM output (N*OH*OW, OC) *is* the next layer's NHWC input, so no
+transpose happens between layers, only where the run starts and ends (for the seed CNN: a free
+reshape of the 1-channel input, and one small transpose before ``QFlatten``). Conv weights are
+packed once in the matching (KH, KW, C) column order; integer sums do not depend on the order of
+their terms, so both layouts give identical outputs.
+
 Each layer also knows how to describe itself for a model file: ``record() -> (spec, arrays)`` and
 ``LAYERS[spec["type"]].from_record(spec, arrays)`` (see qio.py). Left out: grouped/depthwise
 convolutions, average pooling other than global, max-pool padding.
@@ -30,6 +38,16 @@ from tinyeff import kernels
 from tinyeff.quant.qparams import quantize
 
 SPARSE_MIN = 0.5     # a layer whose weight is at least this sparse runs through the sparse int8 kernels
+
+
+def to_nhwc(q):
+    """(N, C, H, W) -> contiguous (N, H, W, C); a 1-channel tensor only changes its shape."""
+    return np.ascontiguousarray(q.transpose(0, 2, 3, 1))
+
+
+def to_nchw(q):
+    """(N, H, W, C) -> contiguous (N, C, H, W)."""
+    return np.ascontiguousarray(q.transpose(0, 3, 1, 2))
 
 
 def _qm(real):
@@ -69,8 +87,12 @@ def _qp_json(qp):
 
 
 class QLayer:
-    """Base: ``simulate`` defaults to ``forward`` (exact layers), ``nbytes`` sums the arrays held."""
+    """Base: ``simulate`` defaults to ``forward`` (exact layers), ``nbytes`` sums the arrays held.
+
+    ``nhwc = True`` marks a layer that also has ``forward_nhwc`` on (N, H, W, C) activations.
+    """
     arrays = ()
+    nhwc = False
 
     def __call__(self, q):
         return self.forward(q)
@@ -102,7 +124,7 @@ class _QWeighted(QLayer):
         self.in_qparams, self.out_qparams, self.relu = in_qparams, out_qparams, relu
         s_in, z_in = in_qparams
         self.acc_scale = np.float64(s_in) * self.weight_scale.astype(np.float64)      # (OC,)
-        w2d = self.weight_q.reshape(oc, -1)                                            # (OC, K)
+        w2d = self._gemm_weight()                                                      # (OC, K)
         sparsity = float(np.mean(w2d == 0))
         self.sparse = (sparsity >= SPARSE_MIN) if sparse is None else bool(sparse)
         self.multiplier = self.shift = None
@@ -116,6 +138,10 @@ class _QWeighted(QLayer):
         else:
             self.packed = kernels.get("pack_s8")(np.ascontiguousarray(w2d.T))          # (K, OC) packed
             self.arrays = ("weight_q", "weight_scale", "bias_q", "multiplier", "shift")
+
+    def _gemm_weight(self):
+        """int8 (OC, K) in the column order of the GEMM's activation rows."""
+        return self.weight_q.reshape(self.weight_q.shape[0], -1)
 
     def nbytes(self):
         packed = self.packed
@@ -164,7 +190,13 @@ def _pack_sparse(w):
 
 
 class QConv2d(_QWeighted):
-    """Integer conv: im2col_u8 (padding with z_in, which is real 0) then int8 GEMM + requantization."""
+    """Integer conv: im2col (padding with z_in, which is real 0) then int8 GEMM + requantization.
+
+    The dense path runs on NHWC (``im2col_u8_nhwc``, columns (kh, kw, c)), so its packed weight is
+    ``weight_q.transpose(0, 2, 3, 1)``; ``forward`` on NCHW converts at its two ends. The sparse
+    path (``spconv_u8s8_csr``) is NCHW and converts the other way in ``forward_nhwc``.
+    """
+    nhwc = True
 
     def __init__(self, weight_q, weight_scale, bias_q, in_qparams, out_qparams, stride=1, padding=0,
                  relu=False, sparse=None):
@@ -173,30 +205,41 @@ class QConv2d(_QWeighted):
         self.stride, self.padding = int(stride), int(padding)
         super().__init__(weight_q, weight_scale, bias_q, in_qparams, out_qparams, relu, sparse)
 
-    def _out_hw(self, q):
+    def _gemm_weight(self):
+        oc = self.weight_q.shape[0]
+        return np.ascontiguousarray(self.weight_q.transpose(0, 2, 3, 1)).reshape(oc, -1)   # (OC, KH*KW*C)
+
+    def _out_hw(self, h, w):
         _, _, kh, kw = self.weight_q.shape
-        _, _, h, w = q.shape
         return (h + 2 * self.padding - kh) // self.stride + 1, (w + 2 * self.padding - kw) // self.stride + 1
 
     def _to_nchw(self, out2d, n, oh, ow):
-        return np.ascontiguousarray(out2d.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
+        return to_nchw(out2d.reshape(n, oh, ow, -1))
 
     def forward(self, q):
-        n = q.shape[0]
-        oc, _, kh, kw = self.weight_q.shape
-        oh, ow = self._out_hw(q)
-        z_in = self.in_qparams[1]
+        if not self.sparse:
+            return to_nchw(self.forward_nhwc(to_nhwc(q)))
+        n, oc = q.shape[0], self.weight_q.shape[0]
+        oh, ow = self._out_hw(*q.shape[2:])
+        acc = kernels.get("spconv_u8s8_csr")(q, self.packed, self.sparse_bias, self.stride, self.padding,
+                                             1, self.in_qparams[1])                     # (N, OC, OH, OW) int32
+        acc2d = acc.transpose(0, 2, 3, 1).reshape(-1, oc)
+        return self._to_nchw(self._finish(acc2d), n, oh, ow)
+
+    def forward_nhwc(self, q):
+        """(N, H, W, C) uint8 -> (N, OH, OW, OC): uint8, or int32 sums when out_qparams is None."""
         if self.sparse:
-            acc = kernels.get("spconv_u8s8_csr")(q, self.packed, self.sparse_bias, self.stride, self.padding,
-                                                 1, z_in)                               # (N, OC, OH, OW) int32
-            acc2d = acc.transpose(0, 2, 3, 1).reshape(-1, oc)
-            return self._to_nchw(self._finish(acc2d), n, oh, ow)
-        cols = kernels.get("im2col_u8")(q, kh, kw, self.stride, self.padding, 1, z_in)  # (N*OH*OW, C*KH*KW)
-        return self._to_nchw(self._gemm(cols), n, oh, ow)
+            return to_nhwc(self.forward(to_nchw(q)))
+        n, h, w, _ = q.shape
+        _, _, kh, kw = self.weight_q.shape
+        oh, ow = self._out_hw(h, w)
+        cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1,
+                                             self.in_qparams[1])                        # (N*OH*OW, KH*KW*C)
+        return self._gemm(cols).reshape(n, oh, ow, -1)
 
     def simulate(self, q):
         _, _, kh, kw = self.weight_q.shape
-        oh, ow = self._out_hw(q)
+        oh, ow = self._out_hw(*q.shape[2:])
         cols = kernels.get("im2col_u8", "ref")(q, kh, kw, self.stride, self.padding, 1, self.in_qparams[1])
         return self._to_nchw(self._simulate_2d(cols), q.shape[0], oh, ow)
 
@@ -234,12 +277,15 @@ class QLinear(_QWeighted):
 
 class QReLU(QLayer):
     """A ReLU that no conv absorbed: clamp at the zero point (real 0), scale unchanged."""
+    nhwc = True
 
     def __init__(self, zero_point):
         self.zero_point = int(zero_point)
 
     def forward(self, q):
         return np.maximum(q, np.uint8(self.zero_point))
+
+    forward_nhwc = forward        # elementwise: any layout
 
     def record(self):
         return {"type": "QReLU", "zero_point": self.zero_point}, {}
@@ -251,12 +297,16 @@ class QReLU(QLayer):
 
 class QMaxPool2d(QLayer):
     """uint8 max-pool: max commutes with the monotonic dequantization, so (scale, zero_point) pass through."""
+    nhwc = True
 
     def __init__(self, kernel_size, stride):
         self.kernel_size, self.stride = int(kernel_size), int(stride)
 
     def forward(self, q):
         return kernels.get("maxpool2d_u8")(q, self.kernel_size, self.stride)
+
+    def forward_nhwc(self, q):
+        return kernels.get("maxpool2d_u8_nhwc")(q, self.kernel_size, self.stride)
 
     def simulate(self, q):
         return kernels.get("maxpool2d_u8", "ref")(q, self.kernel_size, self.stride)
@@ -271,11 +321,17 @@ class QMaxPool2d(QLayer):
 
 class QGlobalAvgPool(QLayer):
     """Global average pool in integers: ``(sum + count // 2) // count``, same (scale, zero_point)."""
+    nhwc = True
 
     def forward(self, q):
         count = q.shape[2] * q.shape[3]
         total = q.reshape(q.shape[0], q.shape[1], -1).sum(axis=2, dtype=np.int32)    # <= 255 * H * W
         return ((total + count // 2) // count).astype(np.uint8)[:, :, None, None]
+
+    def forward_nhwc(self, q):
+        count = q.shape[1] * q.shape[2]
+        total = q.reshape(q.shape[0], -1, q.shape[3]).sum(axis=1, dtype=np.int32)    # (N, C)
+        return ((total + count // 2) // count).astype(np.uint8)[:, None, None, :]
 
     def simulate(self, q):
         mean = q.astype(np.float64).mean(axis=(2, 3), keepdims=True)
@@ -283,7 +339,15 @@ class QGlobalAvgPool(QLayer):
 
 
 class QFlatten(QLayer):
+    """Flatten in NCHW order (what the float model's Linear weights expect), from either layout."""
+    nhwc = True
+
     def forward(self, q):
+        return q.reshape(q.shape[0], -1)
+
+    def forward_nhwc(self, q):
+        if q.shape[1] * q.shape[2] != 1:                   # (N, 1, 1, C) flattens the same either way
+            q = to_nchw(q)
         return q.reshape(q.shape[0], -1)
 
 
@@ -291,6 +355,7 @@ class QAdd(QLayer):
     """Residual add of two uint8 tensors with different (scale, zero_point), ReLU fused by clamping."""
 
     LEFT_SHIFT = 20     # headroom: |q - z| <= 255 < 2**8, so (q - z) << 20 < 2**28 fits int32
+    nhwc = True
 
     def __init__(self, a_qparams, b_qparams, out_qparams, relu=True):
         self.a_qparams, self.b_qparams, self.out_qparams, self.relu = a_qparams, b_qparams, out_qparams, relu
@@ -313,6 +378,8 @@ class QAdd(QLayer):
                                             self.out_qparams[1], relu=self.relu)
         return out.reshape(shape)
 
+    forward_nhwc = forward        # elementwise with per-tensor parameters: any layout
+
     def simulate(self, a, b):
         (sa, za), (sb, zb) = self.a_qparams, self.b_qparams
         y = np.float64(sa) * (a.astype(np.float64) - za) + np.float64(sb) * (b.astype(np.float64) - zb)
@@ -328,14 +395,34 @@ class QAdd(QLayer):
 
 
 class QSequential(QLayer):
-    """Runs integer layers in order."""
+    """Runs integer layers in order, in NHWC across every run of layers that accept it (module docstring)."""
+    nhwc = True
 
     def __init__(self, layers):
         self.layers = list(layers)
 
     def forward(self, q):
+        return self._run(q, in_nhwc=False, out_nhwc=False)
+
+    def forward_nhwc(self, q):
+        return self._run(q, in_nhwc=True, out_nhwc=True)
+
+    def _run(self, q, in_nhwc, out_nhwc):
+        nhwc = in_nhwc                                     # layout of q while it is 4-D
         for layer in self.layers:
-            q = layer.forward(q)
+            if q.ndim == 4 and layer.nhwc:
+                if not nhwc:
+                    q, nhwc = to_nhwc(q), True
+                q = layer.forward_nhwc(q)
+            else:
+                if q.ndim == 4 and nhwc:
+                    q = to_nchw(q)
+                nhwc = False
+                q = layer.forward(q)
+            if q.ndim != 4:                                # flattened: layout no longer matters
+                nhwc = out_nhwc
+        if q.ndim == 4 and nhwc != out_nhwc:
+            q = to_nhwc(q) if out_nhwc else to_nchw(q)
         return q
 
     def simulate(self, q):
@@ -349,6 +436,7 @@ class QSequential(QLayer):
 
 class QBasicBlock(QLayer):
     """ResNet basic block: conv1 (+ReLU) -> conv2, shortcut (identity or 1x1 conv), QAdd (+ReLU)."""
+    nhwc = True
 
     def __init__(self, conv1, conv2, shortcut, add):
         self.conv1, self.conv2, self.shortcut, self.add = conv1, conv2, shortcut, add
@@ -362,6 +450,9 @@ class QBasicBlock(QLayer):
 
     def forward(self, q):
         return self._run(q, "forward")
+
+    def forward_nhwc(self, q):
+        return self._run(q, "forward_nhwc")
 
     def simulate(self, q):
         return self._run(q, "simulate")

@@ -394,3 +394,48 @@ def maxpool2d_u8(x, kernel_size=2, stride=None):
         for j in range(kernel_size):
             np.maximum(out, x[:, :, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride], out=out)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# NHWC versions: the integer model keeps activations as (N, H, W, C) between layers, so a conv's
+# GEMM output (N*OH*OW, OC) is the next layer's input as it stands (no transpose per layer).
+# ----------------------------------------------------------------------------------------------
+
+def _nchw_shape(x, name):
+    if x.ndim != 4:
+        raise ValueError(f"{name}: input must be N x H x W x C, got shape {x.shape}")
+    n, h, w, c = x.shape
+    return (n, c, h, w)
+
+
+@register("im2col_u8_nhwc", tier="ref")
+def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
+    """Unfold uint8 ``x`` (N, H, W, C) into (N*OH*OW, KH*KW*C): rows (n, oh, ow), columns (kh, kw, c).
+
+    The same windows as ``im2col_u8`` with the columns in (kh, kw, c) order instead of (c, kh, kw);
+    a weight (OC, C, KH, KW) matches it after ``transpose(0, 2, 3, 1)``. Padding cells hold
+    ``pad_value``, the input zero point (real 0.0).
+    """
+    if x.dtype != np.uint8:
+        raise TypeError(f"im2col_u8_nhwc: expected a uint8 input, got {x.dtype}")
+    if not 0 <= int(pad_value) <= 255:
+        raise ValueError(f"im2col_u8_nhwc: pad_value={pad_value} (the input zero point) is outside uint8's range")
+    n, c, h, w = _nchw_shape(x, "im2col_u8_nhwc")
+    oh, ow = check_conv_geometry((n, c, h, w), kh, kw, stride, padding, dilation, "im2col_u8_nhwc")
+    cols = unfold(x.transpose(0, 3, 1, 2), kh, kw, stride, padding, dilation, oh, ow, pad_value)  # (.., C*KH*KW)
+    return np.ascontiguousarray(cols.reshape(-1, c, kh, kw).transpose(0, 2, 3, 1).reshape(n * oh * ow, -1))
+
+
+def check_pool_args_nhwc(x, kernel_size, stride, name):
+    """Validate a uint8 NHWC max-pool; return (stride, OH, OW)."""
+    if x.ndim != 4 or x.dtype != np.uint8:
+        raise TypeError(f"{name}: expected a uint8 N x H x W x C input, got {x.dtype} {x.shape}")
+    return check_pool_args(x.transpose(0, 3, 1, 2), kernel_size, stride, name)
+
+
+@register("maxpool2d_u8_nhwc", tier="ref")
+def maxpool2d_u8_nhwc(x, kernel_size=2, stride=None):
+    """``maxpool2d_u8`` on (N, H, W, C) -> (N, OH, OW, C); same windows, no padding."""
+    check_pool_args_nhwc(x, kernel_size, stride, "maxpool2d_u8_nhwc")
+    out = maxpool2d_u8(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), kernel_size, stride)
+    return np.ascontiguousarray(out.transpose(0, 2, 3, 1))
