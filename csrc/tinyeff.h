@@ -56,4 +56,12 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
 int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps_padded, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
 /* ---- end float32 dense direct convolution ---- */
 
+/* ---- float32 batch norm, training (csrc/bnorm.c; wrappers in c_norm.py) ----------------------
+ * NCHW with hw = H * W; an (N, C) input is hw = 1. Outputs as tinyeff/kernels/ref/norm.py: y and
+ * grad_x (N, C, H, W); mean, var (biased), invstd, grad_gamma and grad_beta (C,).
+ * isa: 0 = portable C, 1 = AVX-512F (the same loops, wider reductions), chosen in Python. */
+int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw, double eps, int64_t isa, float *y, float *mean, float *var, float *invstd);
+int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const float *mean, const float *invstd, const float *gamma, int64_t n, int64_t c, int64_t hw, int64_t isa, float *grad_x, float *grad_gamma, float *grad_beta);
+/* ---- end float32 batch norm ---- */
+
 #endif /* TINYEFF_H */

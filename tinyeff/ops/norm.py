@@ -4,9 +4,14 @@ Training normalizes with the batch's mean and biased variance and updates the ru
 in place (PyTorch's convention: running_var uses the unbiased variance). Evaluation uses the running
 estimates, so the op is then an affine map per channel. Statistics are computed in at least float32
 so float16 activations (mixed precision) do not lose the variance.
+
+Training goes through the ``batchnorm_train_f32`` / ``batchnorm_backward_f32`` kernels (float32 on
+the best tier, two passes over memory each way; other dtypes on the NumPy reference, which is the
+spec of the math). Evaluation stays plain NumPy here.
 """
 import numpy as np
 
+from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.tensor import make_result
 
 
@@ -19,23 +24,40 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.
     if x.ndim not in (2, 4) or x.shape[1] != weight.shape[0]:
         raise ValueError(f"batch_norm: input shape {x.shape} does not match {weight.shape[0]} channels; "
                          "expected (N, C) or (N, C, H, W)")
-    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    if training:
+        return _batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps)
+    return _batch_norm_eval(x, weight, bias, running_mean, running_var, eps)
+
+
+def _batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps):
+    """Batch statistics through the ``batchnorm_*_f32`` kernels (an (N, C) input runs as (N, C, 1, 1))."""
+    count = x.size // x.shape[1]
+    if count < 2:
+        raise ValueError(f"batch_norm: training needs more than one value per channel, got input "
+                         f"shape {x.shape}; use a larger batch or call model.eval()")
+    x4 = x.data.reshape(x.shape[0], x.shape[1], -1, 1)                 # (N, C, H*W, 1), a view if contiguous
+    work = np.promote_types(x.dtype, np.float32)
+    gamma, beta = weight.data.astype(work, copy=False), bias.data.astype(work, copy=False)
+    out, mean, var, invstd = kernel_for("batchnorm_train_f32", x4)(x4, gamma, beta, eps)
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += momentum * var * count / (count - 1)
+
+    def backward(g):
+        gx, g_gamma, g_beta = kernel_for("batchnorm_backward_f32", x4)(
+            g.astype(x.dtype, copy=False).reshape(x4.shape), x4, mean, invstd, gamma)
+        return gx.reshape(x.shape), g_gamma.astype(weight.dtype), g_beta.astype(bias.dtype)
+    return make_result(out.reshape(x.shape), (x, weight, bias), backward, "batch_norm")
+
+
+def _batch_norm_eval(x, weight, bias, running_mean, running_var, eps):
+    """The running estimates make batch norm an affine map per channel (plain NumPy)."""
     bshape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
     work = np.promote_types(x.dtype, np.float32)
     xf = x.data.astype(work, copy=False)
-    if training:
-        count = x.size // x.shape[1]
-        if count < 2:
-            raise ValueError(f"batch_norm: training needs more than one value per channel, got input "
-                             f"shape {x.shape}; use a larger batch or call model.eval()")
-        mean = xf.mean(axis=axes)
-        var = xf.var(axis=axes)
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean
-        running_var *= 1 - momentum
-        running_var += momentum * var * count / (count - 1)
-    else:
-        mean, var = running_mean.astype(work), running_var.astype(work)
+    mean, var = running_mean.astype(work), running_var.astype(work)
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (xf - mean.reshape(bshape)) * inv_std.reshape(bshape)
     gamma = weight.data.astype(work)
@@ -45,12 +67,6 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.
         gf = g.astype(work, copy=False)
         g_gamma = (gf * x_hat).sum(axis=axes)
         g_beta = gf.sum(axis=axes)
-        g_hat = gf * gamma.reshape(bshape)
-        if training:
-            m = x.size // x.shape[1]
-            gx = (inv_std.reshape(bshape) / m) * (m * g_hat - g_hat.sum(axis=axes).reshape(bshape)
-                                                  - x_hat * (g_hat * x_hat).sum(axis=axes).reshape(bshape))
-        else:
-            gx = g_hat * inv_std.reshape(bshape)
+        gx = gf * gamma.reshape(bshape) * inv_std.reshape(bshape)
         return gx.astype(x.dtype), g_gamma.astype(weight.dtype), g_beta.astype(bias.dtype)
     return make_result(out, (x, weight, bias), backward, "batch_norm")

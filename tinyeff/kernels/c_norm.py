@@ -1,0 +1,59 @@
+"""C tier, float32 batch norm for training: wrappers over csrc/bnorm.c.
+
+Each wrapper validates once (the checks of ``ref/norm.py`` plus float32 operands), allocates every
+output, hands the C function contiguous buffers and sizes, and turns a nonzero status into an error
+with ``c.check``. The C loops make two passes per channel (reduce, then write) with OpenMP over
+channels; see the comment at the top of csrc/bnorm.c for the loop order and the numerics. The
+AVX-512F build of the same loops is picked at run time from ``tinyeff.kernels.cpu``.
+"""
+import numpy as np
+
+from tinyeff.kernels import cpu
+from tinyeff.kernels.c import check, ffi, lib
+from tinyeff.kernels.dense_checks import check_f32
+from tinyeff.kernels.ref.norm import check_batchnorm, check_batchnorm_backward
+from tinyeff.kernels.registry import register
+
+
+def _ptr(a):
+    """A float* into contiguous float32 array ``a`` (no copy)."""
+    return ffi().from_buffer("float[]", a)
+
+
+def _isa():
+    """1 (AVX-512F reductions) when the CPU has it, else 0 (portable C); see csrc/bnorm.c."""
+    return 1 if cpu.has("avx512f") else 0
+
+
+@register("batchnorm_train_f32", tier="c")
+def batchnorm_train_f32(x, gamma, beta, eps):
+    """See ref/norm.py (float32 only)."""
+    name = "batchnorm_train_f32"
+    check_batchnorm(x, gamma, name)
+    check_batchnorm(x, beta, name)
+    check_f32(name, x=x, gamma=gamma, beta=beta)
+    n, c, h, w = x.shape
+    x, gamma, beta = (np.ascontiguousarray(a) for a in (x, gamma, beta))
+    y = np.empty_like(x)
+    mean, var, invstd = (np.empty(c, dtype=np.float32) for _ in range(3))
+    check(lib().tinyeff_batchnorm_train_f32(_ptr(x), _ptr(gamma), _ptr(beta), n, c, h * w,
+                                            float(eps), _isa(), _ptr(y), _ptr(mean), _ptr(var),
+                                            _ptr(invstd)), name)
+    return y, mean, var, invstd
+
+
+@register("batchnorm_backward_f32", tier="c")
+def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma):
+    """See ref/norm.py (float32 only)."""
+    name = "batchnorm_backward_f32"
+    check_batchnorm_backward(grad_out, x, mean, invstd, gamma, name)
+    check_f32(name, grad_out=grad_out, x=x, mean=mean, invstd=invstd, gamma=gamma)
+    n, c, h, w = x.shape
+    grad_out, x, mean, invstd, gamma = (np.ascontiguousarray(a)
+                                        for a in (grad_out, x, mean, invstd, gamma))
+    grad_x = np.empty_like(x)
+    grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
+    check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
+                                               _ptr(gamma), n, c, h * w, _isa(), _ptr(grad_x),
+                                               _ptr(grad_gamma), _ptr(grad_beta)), name)
+    return grad_x, grad_gamma, grad_beta
