@@ -10,8 +10,11 @@ batch itself: speed and size do not depend on training; accuracy is measured by
 ``tinyeff quantize`` and ``scripts/quant_accuracy.py``.
 
     pytest bench/bench_quantized_model.py --benchmark-json=quant.json   (pytest-benchmark)
-    python bench/bench_quantized_model.py                               (quick side-by-side table)
+    python bench/bench_quantized_model.py [--threads 1 2] [--repeats 31] [--models seed-cnn]
+        side-by-side table per thread count (variants interleaved in every repeat, medians), then
+        the integer seed CNN's time per layer, in the layout and fusion its forward uses
 """
+import argparse
 import os
 import tempfile
 import time
@@ -20,6 +23,8 @@ import numpy as np
 import pytest
 
 from tinyeff import Tensor, io, models, no_grad
+from tinyeff.kernels import c as c_kernels
+from tinyeff.quant import qmodules as qm
 from tinyeff.quant import quantize_static, save_quantized
 
 BATCH = 256
@@ -75,25 +80,75 @@ def test_quantized_model_batch256(benchmark, group, variant, machine_info):
     assert out.shape == (BATCH, 10) and np.isfinite(out).all()  # a fast wrong answer is not a result
 
 
-def main(repeats=7):
+def side_by_side(name, table, x, repeats):
+    """Median seconds per variant; every repeat runs every variant once (same CPU conditions)."""
+    times = {variant: [] for variant in table}
+    for model, _, _ in table.values():
+        _forward(model, x)                                        # warm-up
+    for _ in range(repeats):
+        for variant, (model, _, _) in table.items():
+            t0 = time.perf_counter()
+            _forward(model, x)
+            times[variant].append(time.perf_counter() - t0)
+    return {variant: float(np.median(t)) for variant, t in times.items()}
+
+
+def layer_steps(qmodel):
+    """(label, fn) per step of the integer forward, with the NHWC layout and conv+pool fusion it uses."""
+    steps = [("quantize input (NHWC)", lambda x: qm.to_nhwc(qmodel.quantize_input(x)))]
+    layers, i = qmodel.body.layers, 0
+    while i < len(layers):
+        layer, label = layers[i], f"{i} {type(layers[i]).__name__}"
+        i += 1
+        if isinstance(layer, qm.QConv2d) and i < len(layers) and layer.can_fuse_pool(layers[i]):
+            steps.append((label + " + QMaxPool2d (fused)", lambda q, layer=layer: layer.forward_nhwc(q, pool=2)))
+            i += 1
+        else:
+            steps.append((label, lambda q, layer=layer: layer.forward_nhwc(q) if q.ndim == 4 and layer.nhwc
+                          else layer.forward(q)))
+    steps.append(("dequantize output", qmodel.dequantize_output))
+    return steps
+
+
+def per_layer(qmodel, x, repeats):
+    """Median milliseconds per step of ``layer_steps``."""
+    steps = layer_steps(qmodel)
+    times = [[] for _ in steps]
+    for _ in range(repeats + 1):                                   # the first pass is a warm-up
+        value = x
+        for j, (_, fn) in enumerate(steps):
+            t0 = time.perf_counter()
+            value = fn(value)
+            times[j].append(time.perf_counter() - t0)
+    return [(label, 1e3 * float(np.median(t[1:]))) for (label, _), t in zip(steps, times)]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[c_kernels.num_threads()])
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--models", nargs="+", default=["seed-cnn", "resnet20"])
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(1234)
-    print(f"{'model':<10}{'variant':<15}{'median s':>10}{'speedup':>9}{'file bytes':>12}{'size x':>8}{'memory':>10}")
-    for name in ("seed-cnn", "resnet20"):
-        table, x = variants(name, rng)
-        times = {}
-        for _ in range(repeats):                                  # interleave variants: same CPU conditions
-            for variant, (model, _, _) in table.items():
-                if variant not in times:
-                    _forward(model, x)
-                    times[variant] = []
-                t0 = time.perf_counter()
-                _forward(model, x)
-                times[variant].append(time.perf_counter() - t0)
-        base_t, base_f = np.median(times["float32"]), table["float32"][1]
-        for variant, (_, file_bytes, memory_bytes) in table.items():
-            t = np.median(times[variant])
-            print(f"{name:<10}{variant:<15}{t:>10.4f}{base_t / t:>8.2f}x{file_bytes:>12}"
-                  f"{base_f / file_bytes:>7.2f}x{memory_bytes:>10}")
+    tables = {name: variants(name, rng) for name in args.models}
+    for threads in args.threads:
+        c_kernels.set_num_threads(threads)
+        print(f"\nbatch {BATCH}, {threads} thread(s), median of {args.repeats} interleaved repeats")
+        print(f"{'model':<10}{'variant':<15}{'median s':>10}{'speedup':>9}{'file bytes':>12}{'size x':>8}{'memory':>10}")
+        for name, (table, x) in tables.items():
+            medians = side_by_side(name, table, x, args.repeats)
+            base_t, base_f = medians["float32"], table["float32"][1]
+            for variant, (_, file_bytes, memory_bytes) in table.items():
+                t = medians[variant]
+                print(f"{name:<10}{variant:<15}{t:>10.4f}{base_t / t:>8.2f}x{file_bytes:>12}"
+                      f"{base_f / file_bytes:>7.2f}x{memory_bytes:>10}")
+        if "seed-cnn" in tables:
+            table, x = tables["seed-cnn"]
+            rows = per_layer(table["int8"][0], x, args.repeats)
+            print(f"seed-cnn int8, per layer ({threads} thread(s)):")
+            for label, ms in rows:
+                print(f"  {label:<40}{ms:>8.3f} ms")
+            print(f"  {'sum':<40}{sum(ms for _, ms in rows):>8.3f} ms")
 
 
 if __name__ == "__main__":

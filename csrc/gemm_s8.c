@@ -21,6 +21,12 @@
  * Blocking: tasks are (block of mc rows, one 64-column panel); mc keeps the A block (mc x K) in
  * L2 while its panel (K x 64 bytes) is reused by every 6-row strip. OpenMP splits the tasks.
  *
+ * Fused max-pool (group > 1, gemm_u8s8_requant_rowmax): requantization is monotonic (non-decreasing
+ * in the sum, since multiplier >= 0), so max-pooling the requantized outputs equals requantizing
+ * the max of the int32 sums. With im2col rows ordered so each pooling window's rows are
+ * consecutive (im2col_8_nhwc's pool argument), the epilogue takes the max over groups of rows and
+ * requantizes and writes one row in `group`.
+ *
  * Left out: AMX (this machine's CPU has no amx_int8, so it could not be tested), and K blocking
  * (a panel streams from L2 fast enough: 256 bytes per 24 vpdpbusd).
  */
@@ -40,6 +46,7 @@
 #define GROUP 16          /* last panel width is a multiple of this */
 #define MR 6              /* rows per register tile */
 #define A_BLOCK_BYTES (256 * 1024)
+#define CHUNK 12          /* rows per epilogue call: two register tiles; groups of 1, 2, 3, 4, 6, 12 divide it */
 
 enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_VNNI = 2 };
 
@@ -56,6 +63,7 @@ typedef struct {
     int64_t ldo;
     const int32_t *bias, *multiplier, *shift;
     int32_t zero_point_out, qmin, qmax;
+    int64_t group;                /* requantize the max of each group of rows (1: no pooling) */
 } gemm_ctx;
 
 static inline int64_t k_groups(int64_t k) { return (k + 3) / 4; }
@@ -306,30 +314,69 @@ store_tile_fast(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t
 }
 #endif
 
+/* rows[0, nrows) of the chunk -> rows[0, nrows / group): the max of each group, in place. */
+#ifdef TE_X86
+__attribute__((target("avx512f"))) static void max_rows_avx512(int32_t *chunk, int64_t nrows, int64_t group) {
+    for (int64_t r = 0; r < nrows / group; r++)
+        for (int j = 0; j < PANEL; j += 16) {
+            __m512i best = _mm512_load_si512((const void *)(chunk + r * group * PANEL + j));
+            for (int64_t i = 1; i < group; i++)
+                best = _mm512_max_epi32(best, _mm512_load_si512((const void *)(chunk + (r * group + i) * PANEL + j)));
+            _mm512_store_si512((void *)(chunk + r * PANEL + j), best);
+        }
+}
+#endif
+
+static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows) {
+#ifdef TE_X86
+    if (c->isa == ISA_VNNI) { max_rows_avx512(chunk, nrows, c->group); return; }
+#endif
+    for (int64_t r = 0; r < nrows / c->group; r++)
+        for (int j = 0; j < PANEL; j++) {
+            int32_t best = chunk[r * c->group * PANEL + j];
+            for (int64_t i = 1; i < c->group; i++) {
+                int32_t v = chunk[(r * c->group + i) * PANEL + j];
+                best = v > best ? v : best;
+            }
+            chunk[r * PANEL + j] = best;
+        }
+}
+
+/* Tasks: (block of mc rows, one panel). Inside a task, chunks of up to CHUNK rows (two MR-row
+ * register tiles) go through the optional row max and then the epilogue. mc is a multiple of
+ * CHUNK, so a pooling group (which divides CHUNK and M) never straddles a chunk. */
 static void run_gemm(const gemm_ctx *c) {
     int64_t kg = k_groups(c->k);
     int64_t npanels = (c->n + PANEL - 1) / PANEL;
-    int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / MR * MR;
-    if (mc < MR) mc = MR;
+    int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / CHUNK * CHUNK;
+    if (mc < CHUNK) mc = CHUNK;
     int64_t nmb = (c->m + mc - 1) / mc;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t mb = 0; mb < nmb; mb++) {
         for (int64_t p = 0; p < npanels; p++) {
-            int32_t tile[MR * PANEL] __attribute__((aligned(64)));
+            int32_t chunk[CHUNK * PANEL] __attribute__((aligned(64)));
             int32_t fused_bias[PANEL];
             int64_t p0 = p * PANEL, w = panel_width(c->n, p0);
             const int8_t *bp = c->packed + p0 * kg * 4;
             int64_t mend = (mb + 1) * mc < c->m ? (mb + 1) * mc : c->m;
             int fast = panel_fast_prepare(c, p0, fused_bias);
-            for (int64_t m0 = mb * mc; m0 < mend; m0 += MR) {
-                int mr = (int)(mend - m0 < MR ? mend - m0 : MR);
-                run_tile(c, c->a + m0 * c->lda, bp, w, mr, tile);
+            for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
+                int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
+                for (int i0 = 0; i0 < rows; i0 += MR)
+                    run_tile(c, c->a + (m0 + i0) * c->lda, bp, w, rows - i0 < MR ? rows - i0 : MR,
+                             chunk + i0 * PANEL);
+                int64_t out_row = m0;
+                if (c->group > 1) {
+                    max_rows(c, chunk, rows);
+                    rows = (int)(rows / c->group);
+                    out_row = m0 / c->group;
+                }
 #ifdef TE_HAVE_AVX512_REQUANT
-                if (fast) { store_tile_fast(c, m0, p0, mr, tile, fused_bias); continue; }
+                if (fast) { store_tile_fast(c, out_row, p0, rows, chunk, fused_bias); continue; }
 #else
                 (void)fast;
 #endif
-                store_tile(c, m0, p0, mr, tile);
+                store_tile(c, out_row, p0, rows, chunk);
             }
         }
     }
@@ -345,7 +392,7 @@ int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k
     if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n) return 1;
     if (!check_isa(isa)) return 2;
     gemm_ctx c = {a, lda, m, k, n, packed, colsum, (int)(a_signed != 0), (int)isa,
-                  (a_signed && isa == ISA_VNNI) ? 128 : 0, out, NULL, ldo, NULL, NULL, NULL, 0, 0, 0};
+                  (a_signed && isa == ISA_VNNI) ? 128 : 0, out, NULL, ldo, NULL, NULL, NULL, 0, 0, 0, 1};
     run_gemm(&c);
     return 0;
 }
@@ -353,12 +400,13 @@ int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k
 int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
                               const int8_t *packed, const int32_t *colsum, int64_t a_zero_point,
                               const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                              int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa,
-                              uint8_t *out, int64_t ldo) {
+                              int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group,
+                              int64_t isa, uint8_t *out, int64_t ldo) {
     if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n || a_zero_point < 0 || a_zero_point > 255) return 1;
+    if (group < 1 || CHUNK % group != 0 || m % group != 0) return 1;
     if (!check_isa(isa)) return 2;
     gemm_ctx c = {a, lda, m, k, n, packed, colsum, 0, (int)isa, (int32_t)a_zero_point, NULL, out, ldo,
-                  bias, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax};
+                  bias, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, group};
     run_gemm(&c);
     return 0;
 }

@@ -14,10 +14,19 @@
 
 #include "tinyeff.h"
 
-/* Short runs (a 1-channel image: 3 bytes) as a byte loop; a libc call per run would cost more. */
+/* Short runs (a 1-channel 3x3 image: 3 bytes) without a libc call: two overlapping fixed-size
+ * copies cover any length in [n, 2n], and fixed sizes compile to plain moves. */
 static inline void copy_run(uint8_t *dst, const uint8_t *src, int64_t len) {
-    if (len <= 16) {
-        for (int64_t i = 0; i < len; i++) dst[i] = src[i];
+    if (len >= 16 && len <= 32) {
+        memcpy(dst, src, 16); memcpy(dst + len - 16, src + len - 16, 16);
+    } else if (len >= 8 && len < 16) {
+        memcpy(dst, src, 8); memcpy(dst + len - 8, src + len - 8, 8);
+    } else if (len >= 4 && len < 8) {
+        memcpy(dst, src, 4); memcpy(dst + len - 4, src + len - 4, 4);
+    } else if (len >= 2 && len < 4) {
+        memcpy(dst, src, 2); memcpy(dst + len - 2, src + len - 2, 2);
+    } else if (len == 1) {
+        dst[0] = src[0];
     } else {
         memcpy(dst, src, (size_t)len);
     }
@@ -84,30 +93,36 @@ int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int6
     return 0;
 }
 
+/* pool > 1 orders the rows for a fused pool x pool / stride-pool max-pool (gemm_s8.c): rows
+ * (n, ph, pw, dy, dx) with oh = ph * pool + dy, ow = pw * pool + dx, so each pooling window's
+ * pool * pool rows are consecutive; outputs the pool drops (floor mode) are not emitted. */
 int tinyeff_im2col_8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh,
-                          int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh,
-                          int64_t ow, uint8_t pad_value, uint8_t *cols) {
-    if (n < 0 || c < 0 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0) return 1;
-    int64_t row_len = kh * kw * c, run = kw * c;
+                          int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t pool,
+                          int64_t oh, int64_t ow, uint8_t pad_value, uint8_t *cols) {
+    if (n < 0 || c < 0 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0 || pool < 1) return 1;
+    int64_t row_len = kh * kw * c, run = kw * c, ph_n = oh / pool, pw_n = ow / pool;
 #pragma omp parallel for collapse(2) schedule(static) if (n * oh * ow * row_len > 65536)
     for (int64_t b = 0; b < n; b++)
-        for (int64_t y = 0; y < oh; y++) {
-            uint8_t *dst = cols + (b * oh + y) * ow * row_len;
-            for (int64_t xo = 0; xo < ow; xo++) {
-                int64_t ix0 = xo * stride - padding;
-                int whole = dilation == 1 && ix0 >= 0 && ix0 + kw <= w;   /* the KW x C run is contiguous */
-                for (int64_t i = 0; i < kh; i++, dst += run) {
-                    int64_t iy = y * stride - padding + i * dilation;
-                    if (iy < 0 || iy >= h) { fill_run(dst, pad_value, run); continue; }
-                    const uint8_t *src = x + (b * h + iy) * w * c;
-                    if (whole) { copy_run(dst, src + ix0 * c, run); continue; }
-                    for (int64_t j = 0; j < kw; j++) {
-                        int64_t ix = ix0 + j * dilation;
-                        if (ix >= 0 && ix < w) copy_run(dst + j * c, src + ix * c, c);
-                        else fill_run(dst + j * c, pad_value, c);
+        for (int64_t ph = 0; ph < ph_n; ph++) {
+            uint8_t *dst = cols + (b * ph_n + ph) * pw_n * pool * pool * row_len;
+            for (int64_t pw = 0; pw < pw_n; pw++)
+                for (int64_t dy = 0; dy < pool; dy++)
+                    for (int64_t dx = 0; dx < pool; dx++) {
+                        int64_t y = ph * pool + dy, xo = pw * pool + dx;
+                        int64_t ix0 = xo * stride - padding;
+                        int whole = dilation == 1 && ix0 >= 0 && ix0 + kw <= w;   /* one contiguous KW x C run */
+                        for (int64_t i = 0; i < kh; i++, dst += run) {
+                            int64_t iy = y * stride - padding + i * dilation;
+                            if (iy < 0 || iy >= h) { fill_run(dst, pad_value, run); continue; }
+                            const uint8_t *src = x + (b * h + iy) * w * c;
+                            if (whole) { copy_run(dst, src + ix0 * c, run); continue; }
+                            for (int64_t j = 0; j < kw; j++) {
+                                int64_t ix = ix0 + j * dilation;
+                                if (ix >= 0 && ix < w) copy_run(dst + j * c, src + ix * c, c);
+                                else fill_run(dst + j * c, pad_value, c);
+                            }
+                        }
                     }
-                }
-            }
         }
     return 0;
 }

@@ -1,4 +1,5 @@
-"""The 16-lane int32 requantization epilogue (int8_common.h, te_requant16) against the reference.
+"""The GEMM epilogues against the reference: the 16-lane int32 requantization (int8_common.h,
+te_requant16) and the fused row max (``gemm_u8s8_requant_rowmax``, conv + ReLU + max-pool).
 
 The C kernels take it when every shift <= 0 and the sums cannot saturate (no bias in
 ``requantize_s32``; |bias - z_a * colsum| + K * 255 * 128 < 2**31 in ``gemm_u8s8_requant``), and
@@ -74,3 +75,47 @@ def test_gemm_u8s8_requant_mixed_panels_fast_and_general(rng):
     bias[140] = 2**31 - 1                                  # third panel: the sum may saturate
     args = (a, packed, 31, bias, multiplier, shift, 128)
     np.testing.assert_array_equal(_c("gemm_u8s8_requant")(*args), ref.gemm_u8s8_requant(*args))
+
+
+@pytest.mark.parametrize("tier", ["ref", "c"])
+@pytest.mark.parametrize("m,k,n,group", [(4, 1, 1, 4), (12, 9, 32, 4), (16, 9, 32, 4), (44, 288, 64, 4),
+                                         (8, 5, 17, 2), (36, 7, 65, 12), (30, 33, 16, 3), (24, 64, 130, 6),
+                                         (7, 3, 15, 1), (1000, 9, 32, 4)])
+def test_gemm_u8s8_requant_rowmax_is_maxpool_of_requant(tier, m, k, n, group, rng):
+    """The max of the int32 sums, requantized, equals the max of the requantized outputs."""
+    if not kernels.available("gemm_u8s8_requant_rowmax", tier):
+        pytest.skip(kernels.why_unavailable("gemm_u8s8_requant_rowmax", tier))
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    packed = ref.pack_s8(rng.integers(-128, 128, (k, n), dtype=np.int8))
+    bias = rng.integers(-3000, 3000, n).astype(np.int32)
+    multiplier, shift = ref.quantize_multiplier(rng.uniform(1e-4, 0.05, n))
+    for relu, zero_point in ((True, 40), (False, 128)):
+        args = (a, packed, 99, bias, multiplier, shift, zero_point)
+        expected = ref.gemm_u8s8_requant(*args, relu=relu).reshape(m // group, group, n).max(axis=1)
+        got = kernels.get("gemm_u8s8_requant_rowmax", tier)(*args, group, relu=relu)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_gemm_u8s8_requant_rowmax_general_epilogue(rng):
+    """shift > 0 and a saturating bias: the general epilogue after the row max, still exact."""
+    m, k, n = 48, 20, 70
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    packed = ref.pack_s8(rng.integers(-128, 128, (k, n), dtype=np.int8))
+    multiplier, shift = ref.quantize_multiplier(rng.uniform(0.5, 4.0, n))
+    bias = rng.integers(-2**31, 2**31, n).astype(np.int32)
+    args = (a, packed, 5, bias, multiplier, shift, 128)
+    from tinyeff.kernels import c_int8
+    expected = ref.gemm_u8s8_requant(*args).reshape(m // 4, 4, n).max(axis=1)
+    for isa in c_int8.available_isas():
+        np.testing.assert_array_equal(c_int8.gemm_u8s8_requant_rowmax(*args, 4, isa=isa), expected, err_msg=isa)
+
+
+@pytest.mark.parametrize("tier", ["ref", "c"])
+@pytest.mark.parametrize("m,group", [(10, 4), (12, 5)])
+def test_gemm_u8s8_requant_rowmax_rejects_bad_group(tier, m, group):
+    a = np.zeros((m, 3), np.uint8)
+    packed = ref.pack_s8(np.zeros((3, 2), np.int8))
+    if not kernels.available("gemm_u8s8_requant_rowmax", tier):
+        pytest.skip(kernels.why_unavailable("gemm_u8s8_requant_rowmax", tier))
+    with pytest.raises(ValueError, match="group"):
+        kernels.get("gemm_u8s8_requant_rowmax", tier)(a, packed, 0, None, 2**30, -1, 0, group)

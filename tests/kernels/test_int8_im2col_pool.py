@@ -115,3 +115,23 @@ def test_maxpool2d_u8_nhwc_matches_nchw_ref(tier, shape, kernel_size, stride, rn
 def test_maxpool2d_u8_nhwc_rejects_window_larger_than_input(tier):
     with pytest.raises(ValueError, match="does not fit"):
         _get("maxpool2d_u8_nhwc", tier)(np.zeros((1, 2, 2, 5), np.uint8), 3)
+
+
+@pytest.mark.parametrize("tier", NHWC_TIERS)
+@pytest.mark.parametrize("geometry", NHWC_GEOMETRY[1:])
+@pytest.mark.parametrize("pool", [2, 3])
+def test_im2col_u8_nhwc_pool_order_matches_ref(tier, geometry, pool, rng):
+    n, c, h, w, kh, kw, stride, padding, dilation = geometry
+    x = rng.integers(0, 256, (n, h, w, c), dtype=np.uint8)
+    args = (x, kh, kw, stride, padding, dilation, 131)
+    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args, pool=pool), ref.im2col_u8_nhwc(*args, pool=pool))
+
+
+def test_im2col_u8_nhwc_pool_rows_are_the_windows_members(rng):
+    """Row (n, ph, pw, dy, dx) of the pool-ordered unfold is row (n, 2ph+dy, 2pw+dx) of the plain one;
+    the 11th output row and column, which a 2x2 pool drops, are absent."""
+    x = rng.integers(0, 256, (2, 13, 13, 3), dtype=np.uint8)
+    plain = ref.im2col_u8_nhwc(x, 3, 3).reshape(2, 11, 11, -1)
+    pooled = ref.im2col_u8_nhwc(x, 3, 3, pool=2).reshape(2, 5, 5, 2, 2, -1)
+    np.testing.assert_array_equal(pooled[1, 3, 4, 1, 0], plain[1, 7, 8])
+    assert pooled.shape[0] * 5 * 5 * 4 == len(ref.im2col_u8_nhwc(x, 3, 3, pool=2))

@@ -95,27 +95,42 @@ def gemm_s8(a, b, isa=None):
     return _gemm_packed(a.view(np.uint8), pack_s8(b), True, isa or best_isa())
 
 
-@register("gemm_u8s8_requant", tier="c")
-def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin=None,
-                      qmax=None, relu=False, out_dtype=np.uint8, isa=None):
-    """See ref. The requantization runs in the GEMM's epilogue, on the int32 tile still in cache."""
-    ref.check_activation(a, np.uint8, "gemm_u8s8_requant")
-    ref.check_packed(packed, a.shape[1], "gemm_u8s8_requant")
-    ref.check_a_zero_point(a_zero_point, "gemm_u8s8_requant")
+def _gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, relu,
+                  out_dtype, group, isa, name):
+    ref.check_activation(a, np.uint8, name)
+    ref.check_packed(packed, a.shape[1], name)
+    ref.check_a_zero_point(a_zero_point, name)
+    ref.check_row_group(a.shape[0], group, name)
     n = packed.n
     bias, multiplier, shift, qmin, qmax, dtype = ref.check_requant_args(
-        n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, "gemm_u8s8_requant", relu)
+        n, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, name, relu)
     a = np.ascontiguousarray(a)
     m, k = a.shape
-    out = np.empty((m, n), dtype=dtype)
+    out = np.empty((m // group, n), dtype=dtype)
     if m and n:
         status = _c.lib().tinyeff_gemm_u8s8_requant(
             _ptr("uint8_t[]", a), k, m, k, n, _ptr("int8_t[]", packed.data),
             _ptr("int32_t[]", packed.colsum), int(a_zero_point), _ptr("int32_t[]", bias),
             _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax,
-            ISA_NAMES.index(isa or best_isa()), _ptr("uint8_t[]", out), n)
-        _c.check(status, "gemm_u8s8_requant")
+            group, ISA_NAMES.index(isa or best_isa()), _ptr("uint8_t[]", out), n)
+        _c.check(status, name)
     return out
+
+
+@register("gemm_u8s8_requant", tier="c")
+def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin=None,
+                      qmax=None, relu=False, out_dtype=np.uint8, isa=None):
+    """See ref. The requantization runs in the GEMM's epilogue, on the int32 tile still in cache."""
+    return _gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, relu,
+                         out_dtype, 1, isa, "gemm_u8s8_requant")
+
+
+@register("gemm_u8s8_requant_rowmax", tier="c")
+def gemm_u8s8_requant_rowmax(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, group,
+                             qmin=None, qmax=None, relu=False, out_dtype=np.uint8, isa=None):
+    """See ref. The row max runs on the int32 chunk in cache, before the epilogue."""
+    return _gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, relu,
+                         out_dtype, group, isa, "gemm_u8s8_requant_rowmax")
 
 
 @register("requantize_s32", tier="c")
@@ -177,19 +192,15 @@ def maxpool2d_u8(x, kernel_size=2, stride=None):
 
 
 @register("im2col_u8_nhwc", tier="c")
-def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
+def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0, pool=1):
     """See ref."""
-    if x.dtype != np.uint8:
-        raise TypeError(f"im2col_u8_nhwc: expected a uint8 input, got {x.dtype}")
-    if not 0 <= int(pad_value) <= 255:
-        raise ValueError(f"im2col_u8_nhwc: pad_value={pad_value} (the input zero point) is outside uint8's range")
-    n, c, h, w = ref._nchw_shape(x, "im2col_u8_nhwc")
-    oh, ow = ref.check_conv_geometry((n, c, h, w), kh, kw, stride, padding, dilation, "im2col_u8_nhwc")
+    n, c, oh, ow = ref.check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, "im2col_u8_nhwc")
+    h, w = x.shape[1:3]
     x = np.ascontiguousarray(x)
-    cols = np.empty((n * oh * ow, kh * kw * c), dtype=np.uint8)
+    cols = np.empty((n * (oh // pool) * (ow // pool) * pool * pool, kh * kw * c), dtype=np.uint8)
     if cols.size:
         status = _c.lib().tinyeff_im2col_8_nhwc(_ptr("uint8_t[]", x), n, h, w, c, kh, kw, stride, padding,
-                                                dilation, oh, ow, int(pad_value), _ptr("uint8_t[]", cols))
+                                                dilation, pool, oh, ow, int(pad_value), _ptr("uint8_t[]", cols))
         _c.check(status, "im2col_u8_nhwc")
     return cols
 

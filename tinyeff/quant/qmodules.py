@@ -24,7 +24,9 @@ Layout: ``forward(q)`` takes and returns NCHW like the float model. Layers with 
 also have ``forward_nhwc(q)`` on (N, H, W, C), and ``QSequential`` keeps activations in NHWC across
 a run of such layers: a conv's GEMM output (N*OH*OW, OC) *is* the next layer's NHWC input, so no
 transpose happens between layers, only where the run starts and ends (for the seed CNN: a free
-reshape of the 1-channel input, and one small transpose before ``QFlatten``). Conv weights are
+reshape of the 1-channel input, and one small transpose before ``QFlatten``). There, a conv followed
+by a 2x2 / stride-2 ``QMaxPool2d`` runs as one GEMM that max-pools its int32 sums before
+requantizing (exact: requantization is monotonic; ``gemm_u8s8_requant_rowmax``). Conv weights are
 packed once in the matching (KH, KW, C) column order; integer sums do not depend on the order of
 their terms, so both layouts give identical outputs.
 
@@ -226,16 +228,31 @@ class QConv2d(_QWeighted):
         acc2d = acc.transpose(0, 2, 3, 1).reshape(-1, oc)
         return self._to_nchw(self._finish(acc2d), n, oh, ow)
 
-    def forward_nhwc(self, q):
-        """(N, H, W, C) uint8 -> (N, OH, OW, OC): uint8, or int32 sums when out_qparams is None."""
+    def forward_nhwc(self, q, pool=1):
+        """(N, H, W, C) uint8 -> (N, OH, OW, OC): uint8, or int32 sums when out_qparams is None.
+
+        ``pool=2`` also applies a following 2x2 / stride-2 max-pool (see ``can_fuse_pool``): the
+        GEMM takes the max of each window's int32 sums and requantizes once per window.
+        """
         if self.sparse:
             return to_nhwc(self.forward(to_nchw(q)))
         n, h, w, _ = q.shape
         _, _, kh, kw = self.weight_q.shape
         oh, ow = self._out_hw(h, w)
-        cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1,
-                                             self.in_qparams[1])                        # (N*OH*OW, KH*KW*C)
-        return self._gemm(cols).reshape(n, oh, ow, -1)
+        z_in = self.in_qparams[1]
+        cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in,
+                                             pool=pool)                                 # (N*OH*OW, KH*KW*C)
+        if pool == 1:
+            return self._gemm(cols).reshape(n, oh, ow, -1)
+        out = kernels.get("gemm_u8s8_requant_rowmax")(cols, self.packed, z_in, self.bias_q, self.multiplier,
+                                                       self.shift, self.out_qparams[1], pool * pool,
+                                                       relu=self.relu)
+        return out.reshape(n, oh // pool, ow // pool, -1)
+
+    def can_fuse_pool(self, layer):
+        """True if ``layer`` is a max-pool this conv's GEMM can apply on its int32 sums (2x2, stride 2)."""
+        return (isinstance(layer, QMaxPool2d) and layer.kernel_size == layer.stride == 2 and not self.sparse
+                and self.out_qparams is not None)
 
     def simulate(self, q):
         _, _, kh, kw = self.weight_q.shape
@@ -409,11 +426,18 @@ class QSequential(QLayer):
 
     def _run(self, q, in_nhwc, out_nhwc):
         nhwc = in_nhwc                                     # layout of q while it is 4-D
-        for layer in self.layers:
+        layers, i = self.layers, 0
+        while i < len(layers):
+            layer = layers[i]
+            i += 1
             if q.ndim == 4 and layer.nhwc:
                 if not nhwc:
                     q, nhwc = to_nhwc(q), True
-                q = layer.forward_nhwc(q)
+                if isinstance(layer, QConv2d) and i < len(layers) and layer.can_fuse_pool(layers[i]):
+                    q = layer.forward_nhwc(q, pool=2)      # conv + ReLU + max-pool in one GEMM
+                    i += 1
+                else:
+                    q = layer.forward_nhwc(q)
             else:
                 if q.ndim == 4 and nhwc:
                     q = to_nchw(q)

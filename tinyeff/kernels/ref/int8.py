@@ -334,6 +334,40 @@ def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_poi
     return requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin, qmax, relu, out_dtype)
 
 
+ROWMAX_GROUPS = (1, 2, 3, 4, 6, 12)     # the C epilogue pools within chunks of 12 rows
+
+
+def check_row_group(m, group, name):
+    if group not in ROWMAX_GROUPS or m % group:
+        raise ValueError(f"{name}: group={group} must be one of {ROWMAX_GROUPS} and divide M={m}")
+
+
+@register("gemm_u8s8_requant_rowmax", tier="ref")
+def gemm_u8s8_requant_rowmax(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, group,
+                             qmin=None, qmax=None, relu=False, out_dtype=np.uint8):
+    """``gemm_u8s8_requant`` followed by a max over each group of ``group`` consecutive rows.
+
+    Computed in the cheaper order: the max of the int32 sums, then one requantization per group.
+    Requantization is non-decreasing in the sum (multiplier >= 0; every rounding step and the clamp
+    are monotonic), so this equals ``requant(...).reshape(M // group, group, N).max(1)`` exactly:
+    with ``im2col_u8_nhwc(..., pool=p)`` rows and ``group = p * p`` it is conv + ReLU + max-pool.
+
+    Args:
+        a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, relu, out_dtype:
+            as in ``gemm_u8s8_requant``.
+        group: rows per max, one of (1, 2, 3, 4, 6, 12), dividing M.
+    Returns:
+        (M // group, N) array of ``out_dtype``.
+    """
+    check_activation(a, np.uint8, "gemm_u8s8_requant_rowmax")
+    check_packed(packed, a.shape[1], "gemm_u8s8_requant_rowmax")
+    check_a_zero_point(a_zero_point, "gemm_u8s8_requant_rowmax")
+    check_row_group(a.shape[0], group, "gemm_u8s8_requant_rowmax")
+    acc = gemm_u8s8_packed(a, packed) - np.int32(a_zero_point) * packed.colsum
+    acc = acc.reshape(-1, group, packed.n).max(axis=1)
+    return requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin, qmax, relu, out_dtype)
+
+
 # ----------------------------------------------------------------------------------------------
 # int8 im2col and max-pool: pure data movement, same layout as ref/im2col.py.
 # ----------------------------------------------------------------------------------------------
@@ -408,22 +442,38 @@ def _nchw_shape(x, name):
     return (n, c, h, w)
 
 
+def check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, name):
+    """Validate ``im2col_u8_nhwc``'s arguments; return (N, C, OH, OW)."""
+    if x.dtype != np.uint8:
+        raise TypeError(f"{name}: expected a uint8 input, got {x.dtype}")
+    if not 0 <= int(pad_value) <= 255:
+        raise ValueError(f"{name}: pad_value={pad_value} (the input zero point) is outside uint8's range")
+    n, c, h, w = _nchw_shape(x, name)
+    oh, ow = check_conv_geometry((n, c, h, w), kh, kw, stride, padding, dilation, name)
+    if int(pool) < 1 or pool > min(oh, ow):
+        raise ValueError(f"{name}: pool={pool} must be >= 1 and fit the {oh}x{ow} output")
+    return n, c, oh, ow
+
+
 @register("im2col_u8_nhwc", tier="ref")
-def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
+def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0, pool=1):
     """Unfold uint8 ``x`` (N, H, W, C) into (N*OH*OW, KH*KW*C): rows (n, oh, ow), columns (kh, kw, c).
 
     The same windows as ``im2col_u8`` with the columns in (kh, kw, c) order instead of (c, kh, kw);
     a weight (OC, C, KH, KW) matches it after ``transpose(0, 2, 3, 1)``. Padding cells hold
     ``pad_value``, the input zero point (real 0.0).
+
+    ``pool > 1`` prepares a fused pool x pool, stride-pool max-pool (``gemm_u8s8_requant_rowmax``):
+    rows are ordered (n, ph, pw, dy, dx) with oh = ph * pool + dy, ow = pw * pool + dx, so each
+    window's pool * pool rows are consecutive, and the outputs a floor-mode pool drops are left
+    out: N * (OH // pool) * (OW // pool) * pool**2 rows.
     """
-    if x.dtype != np.uint8:
-        raise TypeError(f"im2col_u8_nhwc: expected a uint8 input, got {x.dtype}")
-    if not 0 <= int(pad_value) <= 255:
-        raise ValueError(f"im2col_u8_nhwc: pad_value={pad_value} (the input zero point) is outside uint8's range")
-    n, c, h, w = _nchw_shape(x, "im2col_u8_nhwc")
-    oh, ow = check_conv_geometry((n, c, h, w), kh, kw, stride, padding, dilation, "im2col_u8_nhwc")
+    n, c, oh, ow = check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, "im2col_u8_nhwc")
     cols = unfold(x.transpose(0, 3, 1, 2), kh, kw, stride, padding, dilation, oh, ow, pad_value)  # (.., C*KH*KW)
-    return np.ascontiguousarray(cols.reshape(-1, c, kh, kw).transpose(0, 2, 3, 1).reshape(n * oh * ow, -1))
+    cols = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 1, 2, 4, 5, 3)          # (N, OH, OW, KH, KW, C)
+    ph, pw = oh // pool, ow // pool
+    cols = cols[:, :ph * pool, :pw * pool].reshape(n, ph, pool, pw, pool, -1).transpose(0, 1, 3, 2, 4, 5)
+    return np.ascontiguousarray(cols.reshape(n * ph * pw * pool * pool, -1))
 
 
 def check_pool_args_nhwc(x, kernel_size, stride, name):
