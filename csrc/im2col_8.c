@@ -93,36 +93,71 @@ int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int6
     return 0;
 }
 
+/* The generic row of im2col_8_nhwc: output position (y, xo) of image b, kernel rows padded. */
+static void unfold_row(const uint8_t *x, int64_t b, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                       int64_t stride, int64_t padding, int64_t dilation, int64_t run_padded, int64_t y,
+                       int64_t xo, uint8_t pad_value, uint8_t *dst) {
+    int64_t run = kw * c, ix0 = xo * stride - padding;
+    int whole = dilation == 1 && ix0 >= 0 && ix0 + kw <= w;       /* one contiguous KW x C run */
+    for (int64_t i = 0; i < kh; i++, dst += run_padded) {
+        int64_t iy = y * stride - padding + i * dilation;
+        if (iy < 0 || iy >= h) { fill_run(dst, pad_value, run_padded); continue; }
+        const uint8_t *src = x + (b * h + iy) * w * c;
+        fill_run(dst + run, pad_value, run_padded - run);
+        if (whole) { copy_run(dst, src + ix0 * c, run); continue; }
+        for (int64_t j = 0; j < kw; j++) {
+            int64_t ix = ix0 + j * dilation;
+            if (ix >= 0 && ix < w) copy_run(dst + j * c, src + ix * c, c);
+            else fill_run(dst + j * c, pad_value, c);
+        }
+    }
+}
+
 /* pool > 1 orders the rows for a fused pool x pool / stride-pool max-pool (gemm_s8.c): rows
  * (n, ph, pw, dy, dx) with oh = ph * pool + dy, ow = pw * pool + dx, so each pooling window's
- * pool * pool rows are consecutive; outputs the pool drops (floor mode) are not emitted. */
+ * pool * pool rows are consecutive; outputs the pool drops (floor mode) are not emitted.
+ * run_padded >= KW*C: each kernel row's bytes are followed by pad_value up to run_padded.
+ * Fast case, a kernel row of at most 4 bytes padded to 4 (a 1-channel 3x3 conv) without padding
+ * or dilation: each kernel row is one 4-byte load, a byte mask and one store. It reads up to
+ * 4 - KW*C bytes past a window's row, so the last image rows fall back to the generic loop
+ * where that would read past the input. */
 int tinyeff_im2col_8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh,
                           int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t pool,
-                          int64_t oh, int64_t ow, uint8_t pad_value, uint8_t *cols) {
-    if (n < 0 || c < 0 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0 || pool < 1) return 1;
-    int64_t row_len = kh * kw * c, run = kw * c, ph_n = oh / pool, pw_n = ow / pool;
+                          int64_t run_padded, int64_t oh, int64_t ow, uint8_t pad_value, uint8_t *cols) {
+    int64_t run = kw * c;
+    if (n < 0 || c < 0 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0 || pool < 1 ||
+        run_padded < run) return 1;
+    int64_t row_len = kh * run_padded, ph_n = oh / pool, pw_n = ow / pool, win = pool * pool;
+    const uint8_t *x_end = x + n * h * w * c;
+    int word = run_padded == 4 && padding == 0 && dilation == 1;
+    uint32_t keep = run >= 4 ? 0xFFFFFFFFu : (1u << (8 * run)) - 1;
+    uint32_t fill = (uint32_t)pad_value * 0x01010101u & ~keep;
 #pragma omp parallel for collapse(2) schedule(static) if (n * oh * ow * row_len > 65536)
     for (int64_t b = 0; b < n; b++)
         for (int64_t ph = 0; ph < ph_n; ph++) {
-            uint8_t *dst = cols + (b * ph_n + ph) * pw_n * pool * pool * row_len;
-            for (int64_t pw = 0; pw < pw_n; pw++)
-                for (int64_t dy = 0; dy < pool; dy++)
+            uint8_t *block = cols + (b * ph_n + ph) * pw_n * win * row_len;   /* pw_n windows of this ph */
+            for (int64_t dy = 0; dy < pool; dy++) {
+                int64_t y = ph * pool + dy;
+                const uint8_t *top = x + (b * h + y * stride) * w * c;
+                int fast = word && top + ((kh - 1) * w + (ow - 1) * stride) * c + 4 <= x_end;
+                for (int64_t pw = 0; pw < pw_n; pw++)
                     for (int64_t dx = 0; dx < pool; dx++) {
-                        int64_t y = ph * pool + dy, xo = pw * pool + dx;
-                        int64_t ix0 = xo * stride - padding;
-                        int whole = dilation == 1 && ix0 >= 0 && ix0 + kw <= w;   /* one contiguous KW x C run */
-                        for (int64_t i = 0; i < kh; i++, dst += run) {
-                            int64_t iy = y * stride - padding + i * dilation;
-                            if (iy < 0 || iy >= h) { fill_run(dst, pad_value, run); continue; }
-                            const uint8_t *src = x + (b * h + iy) * w * c;
-                            if (whole) { copy_run(dst, src + ix0 * c, run); continue; }
-                            for (int64_t j = 0; j < kw; j++) {
-                                int64_t ix = ix0 + j * dilation;
-                                if (ix >= 0 && ix < w) copy_run(dst + j * c, src + ix * c, c);
-                                else fill_run(dst + j * c, pad_value, c);
-                            }
+                        int64_t xo = pw * pool + dx;
+                        uint8_t *dst = block + (pw * win + dy * pool + dx) * row_len;
+                        if (!fast) {
+                            unfold_row(x, b, h, w, c, kh, kw, stride, padding, dilation, run_padded, y, xo,
+                                       pad_value, dst);
+                            continue;
+                        }
+                        const uint8_t *src = top + xo * stride * c;
+                        for (int64_t i = 0; i < kh; i++) {
+                            uint32_t v;
+                            memcpy(&v, src + i * w * c, 4);
+                            v = (v & keep) | fill;
+                            memcpy(dst + 4 * i, &v, 4);
                         }
                     }
+            }
         }
     return 0;
 }

@@ -135,3 +135,23 @@ def test_im2col_u8_nhwc_pool_rows_are_the_windows_members(rng):
     pooled = ref.im2col_u8_nhwc(x, 3, 3, pool=2).reshape(2, 5, 5, 2, 2, -1)
     np.testing.assert_array_equal(pooled[1, 3, 4, 1, 0], plain[1, 7, 8])
     assert pooled.shape[0] * 5 * 5 * 4 == len(ref.im2col_u8_nhwc(x, 3, 3, pool=2))
+
+
+@pytest.mark.parametrize("tier", NHWC_TIERS)
+@pytest.mark.parametrize("geometry", NHWC_GEOMETRY)
+@pytest.mark.parametrize("pool,row_align", [(1, 4), (2, 4), (1, 8), (2, 3)])
+def test_im2col_u8_nhwc_row_align_matches_ref(tier, geometry, pool, row_align, rng):
+    n, c, h, w, kh, kw, stride, padding, dilation = geometry
+    if pool > 1 and (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1 < pool:
+        pool = 1                                          # the output is too small to pool
+    x = rng.integers(0, 256, (n, h, w, c), dtype=np.uint8)
+    args = (x, kh, kw, stride, padding, dilation, 131)
+    kwargs = dict(pool=pool, row_align=row_align)
+    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args, **kwargs), ref.im2col_u8_nhwc(*args, **kwargs))
+
+
+def test_im2col_u8_nhwc_row_align_pads_each_kernel_row_with_pad_value(rng):
+    x = rng.integers(0, 256, (1, 5, 5, 1), dtype=np.uint8)
+    cols = ref.im2col_u8_nhwc(x, 3, 3, pad_value=7, row_align=4)                    # (9, 3 * 4)
+    np.testing.assert_array_equal(cols.reshape(9, 3, 4)[:, :, 3], 7)
+    np.testing.assert_array_equal(cols.reshape(9, 3, 4)[:, :, :3].reshape(9, 9), ref.im2col_u8_nhwc(x, 3, 3))

@@ -192,15 +192,18 @@ def maxpool2d_u8(x, kernel_size=2, stride=None):
 
 
 @register("im2col_u8_nhwc", tier="c")
-def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0, pool=1):
+def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0, pool=1, row_align=1):
     """See ref."""
-    n, c, oh, ow = ref.check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, "im2col_u8_nhwc")
+    n, c, oh, ow = ref.check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, row_align,
+                                         "im2col_u8_nhwc")
     h, w = x.shape[1:3]
     x = np.ascontiguousarray(x)
-    cols = np.empty((n * (oh // pool) * (ow // pool) * pool * pool, kh * kw * c), dtype=np.uint8)
+    run_padded = -(-(kw * c) // row_align) * row_align
+    cols = np.empty((n * (oh // pool) * (ow // pool) * pool * pool, kh * run_padded), dtype=np.uint8)
     if cols.size:
         status = _c.lib().tinyeff_im2col_8_nhwc(_ptr("uint8_t[]", x), n, h, w, c, kh, kw, stride, padding,
-                                                dilation, pool, oh, ow, int(pad_value), _ptr("uint8_t[]", cols))
+                                                dilation, pool, run_padded, oh, ow, int(pad_value),
+                                                _ptr("uint8_t[]", cols))
         _c.check(status, "im2col_u8_nhwc")
     return cols
 

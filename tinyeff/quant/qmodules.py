@@ -126,7 +126,7 @@ class _QWeighted(QLayer):
         self.in_qparams, self.out_qparams, self.relu = in_qparams, out_qparams, relu
         s_in, z_in = in_qparams
         self.acc_scale = np.float64(s_in) * self.weight_scale.astype(np.float64)      # (OC,)
-        w2d = self._gemm_weight()                                                      # (OC, K)
+        w2d = self.weight_q.reshape(oc, -1)                                            # (OC, K)
         sparsity = float(np.mean(w2d == 0))
         self.sparse = (sparsity >= SPARSE_MIN) if sparse is None else bool(sparse)
         self.multiplier = self.shift = None
@@ -138,7 +138,7 @@ class _QWeighted(QLayer):
             self.sparse_bias = (self.bias_q - np.int32(z_in) * w2d.astype(np.int32).sum(axis=1)).astype(np.int32)
             self.arrays = ("weight_q", "weight_scale", "bias_q", "multiplier", "shift", "sparse_bias")
         else:
-            self.packed = kernels.get("pack_s8")(np.ascontiguousarray(w2d.T))          # (K, OC) packed
+            self.packed = kernels.get("pack_s8")(np.ascontiguousarray(self._gemm_weight().T))  # (K, OC) packed
             self.arrays = ("weight_q", "weight_scale", "bias_q", "multiplier", "shift")
 
     def _gemm_weight(self):
@@ -194,8 +194,8 @@ def _pack_sparse(w):
 class QConv2d(_QWeighted):
     """Integer conv: im2col (padding with z_in, which is real 0) then int8 GEMM + requantization.
 
-    The dense path runs on NHWC (``im2col_u8_nhwc``, columns (kh, kw, c)), so its packed weight is
-    ``weight_q.transpose(0, 2, 3, 1)``; ``forward`` on NCHW converts at its two ends. The sparse
+    The dense path runs on NHWC (``im2col_u8_nhwc``, columns (kh, kw, c), each kernel row padded to
+    4 bytes), so its packed weight is ``weight_q.transpose(0, 2, 3, 1)`` with zero rows there; ``forward`` on NCHW converts at its two ends. The sparse
     path (``spconv_u8s8_csr``) is NCHW and converts the other way in ``forward_nhwc``.
     """
     nhwc = True
@@ -207,9 +207,14 @@ class QConv2d(_QWeighted):
         self.stride, self.padding = int(stride), int(padding)
         super().__init__(weight_q, weight_scale, bias_q, in_qparams, out_qparams, relu, sparse)
 
+    ROW_ALIGN = 4       # one VNNI group: a 1-channel 3x3 kernel row (3 bytes) becomes one 4-byte group
+
     def _gemm_weight(self):
-        oc = self.weight_q.shape[0]
-        return np.ascontiguousarray(self.weight_q.transpose(0, 2, 3, 1)).reshape(oc, -1)   # (OC, KH*KW*C)
+        """(OC, KH * roundup(KW*C, 4)): im2col_u8_nhwc's columns, zero weights on its row padding."""
+        oc, c, kh, kw = self.weight_q.shape
+        rows = self.weight_q.transpose(0, 2, 3, 1).reshape(oc, kh, kw * c)            # (OC, KH, KW*C)
+        pad = -(kw * c) % self.ROW_ALIGN
+        return np.ascontiguousarray(np.pad(rows, ((0, 0), (0, 0), (0, pad)))).reshape(oc, -1)
 
     def _out_hw(self, h, w):
         _, _, kh, kw = self.weight_q.shape
@@ -240,8 +245,8 @@ class QConv2d(_QWeighted):
         _, _, kh, kw = self.weight_q.shape
         oh, ow = self._out_hw(h, w)
         z_in = self.in_qparams[1]
-        cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in,
-                                             pool=pool)                                 # (N*OH*OW, KH*KW*C)
+        cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in, pool=pool,
+                                             row_align=self.ROW_ALIGN)                  # (N*OH*OW, KH*KW*C)
         if pool == 1:
             return self._gemm(cols).reshape(n, oh, ow, -1)
         out = kernels.get("gemm_u8s8_requant_rowmax")(cols, self.packed, z_in, self.bias_q, self.multiplier,

@@ -442,8 +442,10 @@ def _nchw_shape(x, name):
     return (n, c, h, w)
 
 
-def check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, name):
+def check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, row_align, name):
     """Validate ``im2col_u8_nhwc``'s arguments; return (N, C, OH, OW)."""
+    if int(row_align) < 1:
+        raise ValueError(f"{name}: row_align={row_align} must be >= 1")
     if x.dtype != np.uint8:
         raise TypeError(f"{name}: expected a uint8 input, got {x.dtype}")
     if not 0 <= int(pad_value) <= 255:
@@ -456,7 +458,7 @@ def check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, nam
 
 
 @register("im2col_u8_nhwc", tier="ref")
-def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0, pool=1):
+def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0, pool=1, row_align=1):
     """Unfold uint8 ``x`` (N, H, W, C) into (N*OH*OW, KH*KW*C): rows (n, oh, ow), columns (kh, kw, c).
 
     The same windows as ``im2col_u8`` with the columns in (kh, kw, c) order instead of (c, kh, kw);
@@ -467,10 +469,16 @@ def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0, pool
     rows are ordered (n, ph, pw, dy, dx) with oh = ph * pool + dy, ow = pw * pool + dx, so each
     window's pool * pool rows are consecutive, and the outputs a floor-mode pool drops are left
     out: N * (OH // pool) * (OW // pool) * pool**2 rows.
+
+    ``row_align > 1`` follows each kernel row's KW*C bytes with ``pad_value`` bytes up to a multiple
+    of ``row_align`` (KH * roundup(KW*C, row_align) columns): with 4, a 1-channel 3x3 kernel row is
+    one 4-byte VNNI group, and the C tier copies it with one 4-byte move.
     """
-    n, c, oh, ow = check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, "im2col_u8_nhwc")
+    n, c, oh, ow = check_im2col_nhwc(x, kh, kw, stride, padding, dilation, pad_value, pool, row_align,
+                                     "im2col_u8_nhwc")
     cols = unfold(x.transpose(0, 3, 1, 2), kh, kw, stride, padding, dilation, oh, ow, pad_value)  # (.., C*KH*KW)
-    cols = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 1, 2, 4, 5, 3)          # (N, OH, OW, KH, KW, C)
+    cols = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, kh, kw * c)
+    cols = np.pad(cols, [(0, 0)] * 4 + [(0, -(kw * c) % row_align)], constant_values=pad_value)
     ph, pw = oh // pool, ow // pool
     cols = cols[:, :ph * pool, :pw * pool].reshape(n, ph, pool, pw, pool, -1).transpose(0, 1, 3, 2, 4, 5)
     return np.ascontiguousarray(cols.reshape(n * ph * pw * pool * pool, -1))
