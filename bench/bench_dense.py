@@ -5,6 +5,7 @@ and ResNet-20's three stages (16, 32 and 64 channels on 32x32, 16x16 and 8x8, 3x
 at batch 64. The conv forward is tinyeff's dense path (active im2col tier + gemm_f32 + NCHW
 transpose); extra_info carries FLOPs, GFLOP/s and percent of the ~160 GFLOP/s fp32 peak of one
 AVX-512 core (2 FMA units x 16 lanes x 2 flops x ~2.5 GHz) times the threads in use.
+conv2d_f32 / the op forward + backward: the direct kernels of csrc/dconv.c against im2col + GEMM.
 Run: pytest bench/bench_dense.py --benchmark-json=out.json  (not part of the default test run).
 """
 import numpy as np
@@ -72,3 +73,57 @@ def test_conv_forward_dense(benchmark, rng, machine_info, layer):
                                 pct_of_peak=100 * gflops / (PEAK_GFLOPS_PER_CORE * threads))
     want = ref.sparse._dense_conv(x, w, 1, padding, 1, 0, np.float32)
     np.testing.assert_allclose(out, want, rtol=1e-3, atol=1e-3)   # BLAS vs BLAS, different blocking
+
+
+def _pct_of_peak(benchmark, machine_info, flops):
+    gflops = flops / benchmark.stats.stats.min / 1e9
+    threads = machine_info["numba_threads"]
+    benchmark.extra_info.update(flops=flops, gflops_at_min=gflops,
+                                pct_of_peak=100 * gflops / (PEAK_GFLOPS_PER_CORE * threads))
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+@pytest.mark.parametrize("tier", ["ref", "c"])
+def test_conv2d_f32_forward(benchmark, rng, machine_info, layer, tier):
+    """The whole conv forward as one kernel: ref = im2col + BLAS, c = direct (csrc/dconv.c)."""
+    c, h, oc, padding = LAYERS[layer]
+    conv = _kernel("conv2d_f32", tier)
+    x = rng.standard_normal((N, c, h, h)).astype(np.float32)
+    w = rng.standard_normal((oc, c, 3, 3)).astype(np.float32)
+    oh = h + 2 * padding - 2
+    benchmark.group = f"conv2d_f32 forward {layer} N={N}"
+    benchmark.extra_info.update(machine_info, layer=layer, tier=tier)
+    out = benchmark.pedantic(conv, args=(x, w, None, 1, padding), rounds=10, warmup_rounds=1)
+    _pct_of_peak(benchmark, machine_info, 2 * N * oh * oh * oc * c * 9)
+    np.testing.assert_allclose(out, ref.conv.conv2d_f32(x, w, None, 1, padding), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+@pytest.mark.parametrize("path", ["im2col+gemm", "direct"])
+def test_conv2d_op_forward_backward(benchmark, rng, machine_info, layer, path):
+    """What training pays per conv layer: the conv2d op's forward and both gradients, on the
+    im2col + GEMM lowering and on the direct kernels (ops/conv.py picks by DIRECT_MIN_POSITIONS)."""
+    from tinyeff.ops import conv as conv_op
+    if path == "direct":
+        _kernel("conv2d_f32", "c")
+    c, h, oc, padding = LAYERS[layer]
+    x = rng.standard_normal((N, c, h, h)).astype(np.float32)
+    w = rng.standard_normal((oc, c, 3, 3)).astype(np.float32)
+    oh = h + 2 * padding - 2
+    g = rng.standard_normal((N, oc, oh, oh)).astype(np.float32)
+    threshold = 0 if path == "direct" else 10 ** 9
+
+    def step():
+        saved, conv_op.DIRECT_MIN_POSITIONS = conv_op.DIRECT_MIN_POSITIONS, threshold
+        try:
+            out, backward = conv_op._conv_gemm(x, w, (1, padding, 1), oh, oh)
+            return out, backward(g, True)
+        finally:
+            conv_op.DIRECT_MIN_POSITIONS = saved
+
+    benchmark.group = f"conv2d op forward + backward {layer} N={N}"
+    benchmark.extra_info.update(machine_info, layer=layer, path=path)
+    out, (gx, gw) = benchmark.pedantic(step, rounds=8, warmup_rounds=1)
+    _pct_of_peak(benchmark, machine_info, 3 * 2 * N * oh * oh * oc * c * 9)
+    np.testing.assert_allclose(gw, ref.conv.conv2d_wgrad_f32(x, g, 3, 3, 1, padding), rtol=1e-3,
+                               atol=1e-2)
