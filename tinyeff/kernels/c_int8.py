@@ -9,6 +9,9 @@ build flags): AVX-512 VNNI, else AVX2, else portable C. AMX is not implemented: 
 tested on the machine this was written on (no amx_int8), and ``code_path()`` says so when the
 CPU does report AMX.
 """
+import functools
+import os
+
 import numpy as np
 
 from tinyeff.kernels import c as _c
@@ -29,6 +32,12 @@ def available_isas():
 
 def best_isa():
     """The GEMM path the registered kernels use."""
+    return _best_isa(os.environ.get("TINYEFF_CPU_FEATURES"))
+
+
+@functools.lru_cache(maxsize=8)
+def _best_isa(cpu_override):
+    """Cached per value of the CPU-feature override: /proc/cpuinfo does not change while we run."""
     return available_isas()[-1]
 
 
