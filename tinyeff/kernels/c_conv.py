@@ -5,6 +5,8 @@ every kernel tap reads one contiguous run, so no im2col matrix is written. The w
 weight into the kernel's register blocks (4 output channels per block, zero-padded) and lay the
 output gradient on the padded grid the weight-gradient loop walks.
 """
+import functools
+
 import numpy as np
 
 from tinyeff.kernels import cpu
@@ -26,13 +28,18 @@ def _isa():
     return 1 if cpu.has("avx512f") else 0
 
 
+@functools.lru_cache(maxsize=256)
 def dense_tap_offsets(c, kh, kw, stride, dilation, hs, ws):
-    """Flat offset of every tap (c, i, j), in weight order, into one image of the layout."""
+    """Flat offset of every tap (c, i, j), in weight order, into one image of the layout.
+
+    Cached per geometry (a training step asks for the same few dozen); the array is read-only."""
     ci, i, j = np.meshgrid(np.arange(c), np.arange(kh) * dilation, np.arange(kw) * dilation,
                            indexing="ij")
     s = stride
     phase = (ci * s + i % s) * s + j % s
-    return np.ascontiguousarray(((phase * hs + i // s) * ws + j // s).ravel(), dtype=np.int64)
+    offsets = np.ascontiguousarray(((phase * hs + i // s) * ws + j // s).ravel(), dtype=np.int64)
+    offsets.flags.writeable = False
+    return offsets
 
 
 def pack_weight(w2d):

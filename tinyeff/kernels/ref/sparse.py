@@ -205,7 +205,8 @@ def direct_conv_layout(x, kh, kw, stride, padding, dilation, pad_value=0):
         src = np.ascontiguousarray(x)
     else:
         hs, ws = -(-(h + 2 * padding) // s), -(-(w + 2 * padding) // s)
-        xp = np.full((n, c, hs * s, ws * s), pad_value, dtype=x.dtype)
+        shape = (n, c, hs * s, ws * s)    # np.zeros maps fresh zero pages: cheaper than a fill
+        xp = np.zeros(shape, x.dtype) if pad_value == 0 else np.full(shape, pad_value, x.dtype)
         xp[:, :, padding:padding + h, padding:padding + w] = x
         src = np.ascontiguousarray(
             xp.reshape(n, c, hs, s, ws, s).transpose(0, 1, 3, 5, 2, 4).reshape(n, c * s * s, hs, ws))
