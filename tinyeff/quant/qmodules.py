@@ -416,6 +416,12 @@ class QAdd(QLayer):
         return cls(_qp(spec["a_qparams"]), _qp(spec["b_qparams"]), _qp(spec["out_qparams"]), spec["relu"])
 
 
+def _runs_nhwc(layer):
+    """NHWC-capable, and ``forward`` not wrapped on the instance: a tracing hook (tinyeff.flops wraps
+    ``layer.forward`` to read the shapes a layer sees) must see its layer run, in NCHW."""
+    return layer.nhwc and "forward" not in vars(layer)
+
+
 class QSequential(QLayer):
     """Runs integer layers in order, in NHWC across every run of layers that accept it (module docstring)."""
     nhwc = True
@@ -435,10 +441,11 @@ class QSequential(QLayer):
         while i < len(layers):
             layer = layers[i]
             i += 1
-            if q.ndim == 4 and layer.nhwc:
+            if q.ndim == 4 and _runs_nhwc(layer):
                 if not nhwc:
                     q, nhwc = to_nhwc(q), True
-                if isinstance(layer, QConv2d) and i < len(layers) and layer.can_fuse_pool(layers[i]):
+                if isinstance(layer, QConv2d) and i < len(layers) and layer.can_fuse_pool(layers[i]) \
+                        and _runs_nhwc(layers[i]):
                     q = layer.forward_nhwc(q, pool=2)      # conv + ReLU + max-pool in one GEMM
                     i += 1
                 else:
@@ -481,6 +488,9 @@ class QBasicBlock(QLayer):
         return self._run(q, "forward")
 
     def forward_nhwc(self, q):
+        parts = [m for m in (self.conv1, self.conv2, self.shortcut, self.add) if m is not None]
+        if not all(_runs_nhwc(m) for m in parts):            # a traced part runs in NCHW
+            return to_nhwc(self.forward(to_nchw(q)))
         return self._run(q, "forward_nhwc")
 
     def simulate(self, q):
