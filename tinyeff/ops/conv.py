@@ -1,7 +1,8 @@
 """2-D convolution, lowered to one GEMM through im2col (PyTorch's NCHW and (OC, C/groups, KH, KW)).
 
 Forward: ``cols = im2col(x)`` (N*OH*OW, C*KH*KW), then ``cols @ w2d.T`` (N*OH*OW, OC), reshaped to
-NCHW. Backward reuses ``cols``: grad_w = g.T @ cols, grad_cols = g @ w2d, grad_x = col2im(grad_cols).
+NCHW. Backward rebuilds ``cols`` (one more memory-bound copy, instead of keeping an array 9x the
+input alive between the passes): grad_w = g.T @ cols, grad_cols = g @ w2d, grad_x = col2im(grad_cols).
 Every array op here goes through a registry kernel, so faster tiers replace it without touching
 layers. When a direct-convolution tier is active (csrc/dconv.c) and the output plane is large enough
 for its register tiles, float32 convolutions skip im2col: ``conv2d_f32`` computes the output,
@@ -110,9 +111,11 @@ def _conv_gemm(x, w, geom, oh, ow):
     out = gemm(cols, w2d.T)                                          # (N*OH*OW, OC)
     out = np.ascontiguousarray(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))
 
+    del cols    # 9x the input for a 3x3 kernel: rebuilt in backward rather than kept alive
+
     def backward(g, need_gx):
         g2d = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, oc)  # (N*OH*OW, OC)
-        gw = gemm(g2d.T, cols).reshape(w.shape)
+        gw = gemm(g2d.T, im2col(x, kh, kw, stride, padding, dilation)).reshape(w.shape)
         gx = None
         if need_gx:
             gcols = gemm(g2d, w2d)                                   # (N*OH*OW, C*KH*KW)
