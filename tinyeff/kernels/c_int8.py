@@ -229,3 +229,20 @@ def maxpool2d_u8_nhwc(x, kernel_size=2, stride=None):
                                                     oh, ow, _ptr("uint8_t[]", out))
         _c.check(status, "maxpool2d_u8_nhwc")
     return out
+
+
+@register("add_u8", tier="c")
+def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False):
+    """See ref."""
+    table_a, table_b = ref.check_add_u8(a, b, table_a, table_b, "add_u8")
+    _, multiplier, shift, qmin, qmax, _ = ref.check_requant_args(1, None, multiplier, shift, zero_point_out,
+                                                                 None, None, np.uint8, "add_u8", relu)
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    out = np.empty(a.shape, dtype=np.uint8)
+    if out.size:
+        status = _c.lib().tinyeff_add_u8(_ptr("uint8_t[]", a), _ptr("uint8_t[]", b), a.size,
+                                         _ptr("int32_t[]", table_a), _ptr("int32_t[]", table_b), int(multiplier[0]),
+                                         int(shift[0]), int(zero_point_out), qmin, qmax,
+                                         ISA_NAMES.index(best_isa()), _ptr("uint8_t[]", out))
+        _c.check(status, "add_u8")
+    return out

@@ -497,3 +497,51 @@ def maxpool2d_u8_nhwc(x, kernel_size=2, stride=None):
     check_pool_args_nhwc(x, kernel_size, stride, "maxpool2d_u8_nhwc")
     out = maxpool2d_u8(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), kernel_size, stride)
     return np.ascontiguousarray(out.transpose(0, 2, 3, 1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Residual add (QAdd): two uint8 tensors with their own (scale, zero_point) -> one uint8 tensor.
+# ----------------------------------------------------------------------------------------------
+
+def check_add_u8(a, b, table_a, table_b, name):
+    """Validate ``add_u8``'s operands; return the tables as contiguous int32 (256,) arrays."""
+    if a.dtype != np.uint8 or b.dtype != np.uint8:
+        raise TypeError(f"{name}: expected two uint8 tensors, got {a.dtype} and {b.dtype}")
+    if a.shape != b.shape:
+        raise ValueError(f"{name}: the two inputs must have the same shape, got {a.shape} and {b.shape}")
+    tables = []
+    for label, table in (("table_a", table_a), ("table_b", table_b)):
+        table = np.asarray(table)
+        if table.shape != (256,) or table.dtype != np.int32:
+            raise TypeError(f"{name}: {label} must be int32 (256,) (one entry per uint8 code), "
+                            f"got {table.dtype} {table.shape}")
+        tables.append(np.ascontiguousarray(table))
+    bound = int(np.abs(tables[0].astype(np.int64)).max()) + int(np.abs(tables[1].astype(np.int64)).max())
+    if bound > 2**31 - 1:
+        raise ValueError(f"{name}: max|table_a| + max|table_b| = {bound} exceeds int32; "
+                         "the sum of the two table entries must fit int32 (scale the tables down)")
+    return tables
+
+
+@register("add_u8", tier="ref")
+def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False):
+    """Add two uint8 tensors through per-input int32 tables, then requantize (a residual add).
+
+    ``out = requantize_s32(table_a[a] + table_b[b], None, multiplier, shift, zero_point_out, relu)``
+    elementwise: each table maps a code to its real value on a common integer grid (see
+    ``tinyeff.quant.qmodules.QAdd``), so the add is one int32 sum, exact by the bound checked here.
+
+    Args:
+        a, b: uint8 arrays of the same shape (any layout: the op is elementwise).
+        table_a, table_b: int32 (256,), with max|table_a| + max|table_b| < 2**31.
+        multiplier, shift: int32 scalars from ``quantize_multiplier`` (one per tensor).
+        zero_point_out: output zero point (0..255); ``relu`` clamps at it.
+    Returns:
+        uint8 array of ``a``'s shape.
+    Raises:
+        TypeError/ValueError: dtypes, shapes or tables are wrong, or the table sum could overflow.
+    """
+    table_a, table_b = check_add_u8(a, b, table_a, table_b, "add_u8")
+    total = (table_a[a] + table_b[b]).reshape(-1, 1)                       # int32, exact by the check
+    out = requantize_s32(total, None, multiplier, shift, zero_point_out, relu=relu)
+    return out.reshape(a.shape)

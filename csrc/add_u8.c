@@ -1,0 +1,64 @@
+/* add_u8.c: the residual add of two uint8 tensors (QAdd), elementwise, any layout.
+ *
+ * Each input is mapped to a common fine grid through its own 256-entry int32 table (code ->
+ * rescaled (code - zero_point) << 20, precomputed once per layer in tinyeff/quant/qmodules.py),
+ * the two are added in int32 and the sum is requantized to the output's uint8 codes:
+ *     out[i] = requant(table_a[a[i]] + table_b[b[i]], multiplier, shift, zero_point_out, qmin, qmax)
+ * Spec: add_u8 in tinyeff/kernels/ref/int8.py. The Python wrapper checks that
+ * max|table_a| + max|table_b| < 2^31, so the int32 sum is exact and never saturates.
+ *
+ * isa 2 (AVX-512F/BW/VL): 16 elements per step, two vpgatherdd from the tables (1 KB each, in L1)
+ * and the 16-lane epilogue of int8_common.h, valid when shift <= 0 (a multiplier below 1, which is
+ * what QAdd produces: 2 * max(s_a, s_b) / (2^20 s_out)). Otherwise, and on other CPUs, the scalar
+ * te_requant_one per element. OpenMP splits the elements into blocks.
+ */
+#include "tinyeff.h"
+#include "int8_common.h"
+
+#define BLOCK 16384        /* elements per OpenMP task */
+
+#ifdef TE_HAVE_AVX512_REQUANT
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
+add_block_avx512(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t *table_a, const int32_t *table_b,
+                 int32_t multiplier, int32_t shift, int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t *out) {
+    te_requant16_params prm;
+    prm.bias = _mm512_setzero_si512();
+    prm.multiplier = _mm512_set1_epi32(multiplier);
+    prm.right = _mm512_set1_epi32(-shift);
+    prm.mask = _mm512_set1_epi32((int32_t)(((int64_t)1 << -shift) - 1));
+    prm.half = _mm512_srli_epi32(prm.mask, 1);
+    const __m512i zp = _mm512_set1_epi32(zero_point);
+    const __m512i vmin = _mm512_set1_epi32(qmin), vmax = _mm512_set1_epi32(qmax);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512i ia = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, a + i));
+        __m512i ib = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, b + i));
+        __m512i sum = _mm512_add_epi32(_mm512_i32gather_epi32(ia, (const void *)table_a, 4),
+                                       _mm512_i32gather_epi32(ib, (const void *)table_b, 4));
+        _mm_mask_storeu_epi8(out + i, m, te_requant16(sum, &prm, zp, vmin, vmax));
+    }
+}
+#endif
+
+int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t *table_a, const int32_t *table_b,
+                   int64_t multiplier, int64_t shift, int64_t zero_point_out, int64_t qmin, int64_t qmax,
+                   int64_t isa, uint8_t *out) {
+    if (n < 0 || multiplier < 0 || multiplier > INT32_MAX || shift < -31 || shift > 30 || qmin > qmax ||
+        isa < 0 || isa > 2) return 1;
+    int64_t nblocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for schedule(static) if (n > 4 * BLOCK)
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+        int64_t i0 = blk * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
+#ifdef TE_HAVE_AVX512_REQUANT
+        if (isa == 2 && shift <= 0) {
+            add_block_avx512(a + i0, b + i0, len, table_a, table_b, (int32_t)multiplier, (int32_t)shift,
+                             (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, out + i0);
+            continue;
+        }
+#endif
+        for (int64_t i = i0; i < i0 + len; i++)
+            out[i] = te_requant_one((int64_t)table_a[a[i]] + table_b[b[i]], (int32_t)multiplier, (int32_t)shift,
+                                    (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax);
+    }
+    return 0;
+}
