@@ -64,6 +64,12 @@ typedef struct {
     const int32_t *bias, *multiplier, *shift;
     int32_t zero_point_out, qmin, qmax;
     int64_t group;                /* requantize the max of each group of rows (1: no pooling) */
+    /* Implicit im2col (conv != 0, VNNI only): A is a zero-point-padded NHWC image (N, hp, wp, cin),
+     * never unfolded. Row m is the output position of im2col_8_nhwc's row order (pool-ordered when
+     * pool > 1); its K bytes are kh segments of kseg = kw * cin consecutive bytes (kseg % 4 == 0),
+     * seg_stride = wp * cin apart, so a tile reads its 4-byte groups straight from the image. */
+    int conv;
+    int64_t cin, hp, wp, stride, pool, ph_n, pw_n, nseg, kseg, seg_stride;
 } gemm_ctx;
 
 static inline int64_t k_groups(int64_t k) { return (k + 3) / 4; }
@@ -169,23 +175,32 @@ static inline int32_t load4(const uint8_t *p) { int32_t x; memcpy(&x, p, 4); ret
 /* mr, nv (16-column vectors) and a_signed are compile-time constants after inlining, so the
  * accumulators live in registers. */
 VNNI_TARGET static inline __attribute__((always_inline)) void
-tile_vnni_fixed(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp, int64_t w,
-                const int mr, const int nv, const int a_signed, int32_t *tile) {
+tile_vnni_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
+                int64_t w, const int mr, const int nv, const int a_signed, const int has_tail, int32_t *tile) {
     const __m512i flip = _mm512_set1_epi32((int32_t)0x80808080u);
     const __m512i zero = _mm512_setzero_si512();
     __m512i acc0[4] = {zero, zero, zero, zero}, acc1[4] = {zero, zero, zero, zero};
     __m512i acc2[4] = {zero, zero, zero, zero}, acc3[4] = {zero, zero, zero, zero};
     __m512i acc4[4] = {zero, zero, zero, zero}, acc5[4] = {zero, zero, zero, zero};
+    /* k is one segment's length: the whole row (nseg = 1, any k) or one kernel row of an implicit
+     * im2col (k % 4 == 0, so no tail). Row pointers past mr repeat row 0 and are never read.
+     * has_tail (k % 4 != 0, a compile-time constant) keeps the branch out of the common loop. */
     int64_t kg = k_groups(k), kfull = k / 4;
     int32_t tail[MR] = {0};          /* the K % 4 tail group, zero-filled, against zero-padded B rows */
     if (kfull < kg)
-        for (int i = 0; i < mr; i++) tail[i] = load_group(a + i * lda, kfull, k);
-    /* One loop with a predictable branch, not a main loop plus a tail copy: with two copies gcc
-     * spills accumulators to the stack in the main loop. */
-    for (int64_t g = 0; g < kg; g++) {
-        const int8_t *b = bp + g * w * 4;
-#define LOAD_A(i) (g < kfull ? load4(a + (i) * lda + 4 * g) : tail[i])
-        VNNI_GROUP(LOAD_A);
+        for (int i = 0; i < mr; i++) tail[i] = load_group(rows[i], kfull, k);
+    const uint8_t *r0 = rows[0], *r1 = rows[mr > 1 ? 1 : 0], *r2 = rows[mr > 2 ? 2 : 0];
+    const uint8_t *r3 = rows[mr > 3 ? 3 : 0], *r4 = rows[mr > 4 ? 4 : 0], *r5 = rows[mr > 5 ? 5 : 0];
+    const int8_t *b = bp;
+    for (int64_t s = 0; s < nseg; s++) {
+        /* One loop with a predictable branch, not a main loop plus a tail copy: with two copies gcc
+         * spills accumulators to the stack in the main loop. */
+        for (int64_t g = 0; g < kg; g++, b += w * 4) {
+#define LOAD_A(i) (!has_tail || g < kfull ? load4(r##i + 4 * g) : tail[i])
+            VNNI_GROUP(LOAD_A);
+        }
+        r0 += seg_stride; r1 += seg_stride; r2 += seg_stride;
+        r3 += seg_stride; r4 += seg_stride; r5 += seg_stride;
     }
     VNNI_STORE_ROW(0, acc0) VNNI_STORE_ROW(1, acc1) VNNI_STORE_ROW(2, acc2)
     VNNI_STORE_ROW(3, acc3) VNNI_STORE_ROW(4, acc4) VNNI_STORE_ROW(5, acc5)
@@ -193,13 +208,14 @@ tile_vnni_fixed(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp, int6
 
 #define VNNI_CASE(MRV, NVV)                                                                       \
     case (MRV) * 8 + (NVV):                                                                       \
-        if (a_signed) tile_vnni_fixed(a, lda, k, bp, w, MRV, NVV, 1, tile);                       \
-        else tile_vnni_fixed(a, lda, k, bp, w, MRV, NVV, 0, tile);                                \
+        if (a_signed) tile_vnni_fixed(rows, nseg, seg_stride, k, bp, w, MRV, NVV, 1, 1, tile);    \
+        else if (k % 4) tile_vnni_fixed(rows, nseg, seg_stride, k, bp, w, MRV, NVV, 0, 1, tile);  \
+        else tile_vnni_fixed(rows, nseg, seg_stride, k, bp, w, MRV, NVV, 0, 0, tile);             \
         break;
 #define VNNI_ROW(MRV) VNNI_CASE(MRV, 1) VNNI_CASE(MRV, 2) VNNI_CASE(MRV, 3) VNNI_CASE(MRV, 4)
 
-VNNI_TARGET static void tile_vnni(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp,
-                                  int64_t w, int mr, int a_signed, int32_t *tile) {
+VNNI_TARGET static void tile_vnni(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                  const int8_t *bp, int64_t w, int mr, int a_signed, int32_t *tile) {
     switch (mr * 8 + (int)(w / 16)) {
         VNNI_ROW(1) VNNI_ROW(2) VNNI_ROW(3) VNNI_ROW(4) VNNI_ROW(5) VNNI_ROW(6)
         default: break;                    /* unreachable: 1 <= mr <= 6, 1 <= w/16 <= 4 */
@@ -270,9 +286,16 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
     }
 }
 
-static void run_tile(const gemm_ctx *c, const uint8_t *a, const int8_t *bp, int64_t w, int mr, int32_t *tile) {
+/* rows: the tile's mr row pointers (explicit A: lda apart; implicit im2col: anywhere, VNNI only). */
+static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, const int8_t *bp, int64_t w, int mr,
+                     int32_t *tile) {
+    const uint8_t *a = rows[0];
 #ifdef TE_X86
-    if (c->isa == ISA_VNNI) { tile_vnni(a, c->lda, c->k, bp, w, mr, c->a_signed, tile); return; }
+    if (c->isa == ISA_VNNI) {
+        if (c->conv) tile_vnni(rows, c->nseg, c->seg_stride, c->kseg, bp, w, mr, c->a_signed, tile);
+        else tile_vnni(rows, 1, 0, c->k, bp, w, mr, c->a_signed, tile);
+        return;
+    }
     if (c->isa == ISA_AVX2) { tile_avx2(a, c->lda, c->k, bp, w, mr, c->a_signed, tile); return; }
 #endif
     tile_portable(a, c->lda, c->k, bp, w, mr, c->a_signed, tile);
@@ -342,6 +365,42 @@ static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows) {
         }
 }
 
+/* Output position of row m in im2col_8_nhwc's row order (n, ph, pw, dy, dx); stepped, not divided,
+ * from one row to the next. */
+typedef struct { int64_t img, ph, pw, dy, dx; } rowpos;
+
+static rowpos row_start(const gemm_ctx *c, int64_t m) {
+    int64_t win = c->pool * c->pool, per_img = c->ph_n * c->pw_n * win;
+    int64_t r = m % per_img, wi = r / win, d = r % win;
+    rowpos p = {m / per_img, wi / c->pw_n, wi % c->pw_n, d / c->pool, d % c->pool};
+    return p;
+}
+
+static void row_step(const gemm_ctx *c, rowpos *p) {
+    if (++p->dx < c->pool) return;
+    p->dx = 0;
+    if (++p->dy < c->pool) return;
+    p->dy = 0;
+    if (++p->pw < c->pw_n) return;
+    p->pw = 0;
+    if (++p->ph < c->ph_n) return;
+    p->ph = 0;
+    p->img++;
+}
+
+/* ptrs[0, rows): where rows m0.. of A start (the top-left of each window when conv). */
+static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, const uint8_t **ptrs) {
+    if (!c->conv) {
+        for (int i = 0; i < rows; i++) ptrs[i] = c->a + (m0 + i) * c->lda;
+        return;
+    }
+    rowpos p = row_start(c, m0);
+    for (int i = 0; i < rows; i++, row_step(c, &p)) {
+        int64_t y = p.ph * c->pool + p.dy, x = p.pw * c->pool + p.dx;
+        ptrs[i] = c->a + ((p.img * c->hp + y * c->stride) * c->wp + x * c->stride) * c->cin;
+    }
+}
+
 /* Tasks: (block of mc rows, one panel). Inside a task, chunks of up to CHUNK rows (two MR-row
  * register tiles) go through the optional row max and then the epilogue. mc is a multiple of
  * CHUNK, so a pooling group (which divides CHUNK and M) never straddles a chunk. */
@@ -362,9 +421,10 @@ static void run_gemm(const gemm_ctx *c) {
             int fast = panel_fast_prepare(c, p0, fused_bias);
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
+                const uint8_t *ptrs[CHUNK];
+                row_pointers(c, m0, rows, ptrs);
                 for (int i0 = 0; i0 < rows; i0 += MR)
-                    run_tile(c, c->a + (m0 + i0) * c->lda, bp, w, rows - i0 < MR ? rows - i0 : MR,
-                             chunk + i0 * PANEL);
+                    run_tile(c, ptrs + i0, bp, w, rows - i0 < MR ? rows - i0 : MR, chunk + i0 * PANEL);
                 int64_t out_row = m0;
                 if (c->group > 1) {
                     max_rows(c, chunk, rows);
@@ -408,5 +468,26 @@ int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t 
     gemm_ctx c = {a, lda, m, k, n, packed, colsum, 0, (int)isa, (int32_t)a_zero_point, NULL, out, ldo,
                   bias, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, group};
     run_gemm(&c);
+    return 0;
+}
+
+/* conv + requantization (+ fused 2x2 max-pool) on an NHWC image without materialising im2col: the
+ * GEMM above with implicit rows (gemm_ctx.conv). x is (n, hp, wp, c), already padded with the
+ * input zero point; the weight is packed in im2col_8_nhwc's (kh, kw, c) column order. */
+int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh,
+                                     int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow,
+                                     const int8_t *packed, const int32_t *colsum, int64_t oc,
+                                     int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
+                                     const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax,
+                                     int64_t isa, uint8_t *out) {
+    if (n < 0 || c < 1 || kh < 1 || kw < 1 || stride < 1 || pool < 1 || oh < pool || ow < pool || oc < 0 ||
+        (kw * c) % 4 || (oh - 1) * stride + kh > hp || (ow - 1) * stride + kw > wp ||
+        a_zero_point < 0 || a_zero_point > 255 || CHUNK % (pool * pool) != 0) return 1;
+    if (isa != ISA_VNNI || !check_isa(isa)) return 2;
+    int64_t ph_n = oh / pool, pw_n = ow / pool, m = n * ph_n * pw_n * pool * pool;
+    gemm_ctx ctx = {x, 0, m, kh * kw * c, oc, packed, colsum, 0, (int)isa, (int32_t)a_zero_point, NULL, out, oc,
+                    bias, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, pool * pool,
+                    1, c, hp, wp, stride, pool, ph_n, pw_n, kh, kw * c, wp * c};
+    if (m && oc) run_gemm(&ctx);
     return 0;
 }

@@ -246,3 +246,43 @@ def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False
                                          ISA_NAMES.index(best_isa()), _ptr("uint8_t[]", out))
         _c.check(status, "add_u8")
     return out
+
+
+def _pad_nhwc(x, padding, value):
+    """(N, H, W, C) -> (N, H + 2p, W + 2p, C) with ``value`` on the border (the zero point: real 0)."""
+    if padding == 0:
+        return np.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    out = np.empty((n, h + 2 * padding, w + 2 * padding, c), dtype=np.uint8)
+    out[:, :padding] = value
+    out[:, h + padding:] = value
+    out[:, padding:h + padding, :padding] = value
+    out[:, padding:h + padding, w + padding:] = value
+    out[:, padding:h + padding, padding:w + padding] = x
+    return out
+
+
+@register("conv2d_u8s8_requant_nhwc", tier="c")
+def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, bias, multiplier, shift,
+                             zero_point_out, pool=1, qmin=None, qmax=None, relu=False):
+    """See ref. On VNNI with KW * C a multiple of 4, the GEMM reads its rows straight from the padded
+    image (no im2col matrix); otherwise it is the C im2col_u8_nhwc followed by the C GEMM."""
+    name = "conv2d_u8s8_requant_nhwc"
+    n, c, oh, ow = ref.check_conv_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, pool, name)
+    if best_isa() != "avx512_vnni" or (kw * c) % ref.ROW_ALIGN:
+        cols = im2col_u8_nhwc(x, kh, kw, stride, padding, 1, a_zero_point, pool, ref.ROW_ALIGN)
+        out = _gemm_requant(cols, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax,
+                            relu, np.uint8, pool * pool, None, name)
+        return out.reshape(n, oh // pool, ow // pool, packed.n)
+    bias, multiplier, shift, qmin, qmax, _ = ref.check_requant_args(
+        packed.n, bias, multiplier, shift, zero_point_out, qmin, qmax, np.uint8, name, relu)
+    xp = _pad_nhwc(x, int(padding), int(a_zero_point))
+    out = np.empty((n, oh // pool, ow // pool, packed.n), dtype=np.uint8)
+    if out.size:
+        status = _c.lib().tinyeff_conv2d_u8s8_requant_nhwc(
+            _ptr("uint8_t[]", xp), n, xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
+            _ptr("int8_t[]", packed.data), _ptr("int32_t[]", packed.colsum), packed.n, int(a_zero_point),
+            _ptr("int32_t[]", bias), _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out),
+            qmin, qmax, ISA_NAMES.index("avx512_vnni"), _ptr("uint8_t[]", out))
+        _c.check(status, name)
+    return out

@@ -243,16 +243,15 @@ class QConv2d(_QWeighted):
             return to_nhwc(self.forward(to_nchw(q)))
         n, h, w, _ = q.shape
         _, _, kh, kw = self.weight_q.shape
-        oh, ow = self._out_hw(h, w)
         z_in = self.in_qparams[1]
-        cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in, pool=pool,
+        if self.out_qparams is not None:       # conv + requant (+ max-pool), no im2col matrix in the C tier
+            return kernels.get("conv2d_u8s8_requant_nhwc")(q, self.packed, kh, kw, self.stride, self.padding, z_in,
+                                                            self.bias_q, self.multiplier, self.shift,
+                                                            self.out_qparams[1], pool=pool, relu=self.relu)
+        oh, ow = self._out_hw(h, w)
+        cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in,
                                              row_align=self.ROW_ALIGN)                  # (N*OH*OW, KH*KW*C)
-        if pool == 1:
-            return self._gemm(cols).reshape(n, oh, ow, -1)
-        out = kernels.get("gemm_u8s8_requant_rowmax")(cols, self.packed, z_in, self.bias_q, self.multiplier,
-                                                       self.shift, self.out_qparams[1], pool * pool,
-                                                       relu=self.relu)
-        return out.reshape(n, oh // pool, ow // pool, -1)
+        return self._gemm(cols).reshape(n, oh, ow, -1)                                  # int32 sums
 
     def can_fuse_pool(self, layer):
         """True if ``layer`` is a max-pool this conv's GEMM can apply on its int32 sums (2x2, stride 2)."""

@@ -545,3 +545,45 @@ def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False
     total = (table_a[a] + table_b[b]).reshape(-1, 1)                       # int32, exact by the check
     out = requantize_s32(total, None, multiplier, shift, zero_point_out, relu=relu)
     return out.reshape(a.shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# A whole integer conv on NHWC: what the C tier runs without materialising the im2col matrix.
+# ----------------------------------------------------------------------------------------------
+
+ROW_ALIGN = 4     # conv kernel rows are padded to one VNNI group (see im2col_u8_nhwc's row_align)
+
+
+def check_conv_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, pool, name):
+    """Validate ``conv2d_u8s8_requant_nhwc``'s geometry and weight; return (N, C, OH, OW)."""
+    n, c, oh, ow = check_im2col_nhwc(x, kh, kw, stride, padding, 1, a_zero_point, pool, ROW_ALIGN, name)
+    check_packed(packed, kh * (-(-(kw * c) // ROW_ALIGN) * ROW_ALIGN), name)
+    check_row_group(n * (oh // pool) * (ow // pool) * pool * pool, pool * pool, name)
+    return n, c, oh, ow
+
+
+@register("conv2d_u8s8_requant_nhwc", tier="ref")
+def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, bias, multiplier, shift,
+                             zero_point_out, pool=1, qmin=None, qmax=None, relu=False):
+    """Integer conv (+ fused ReLU, + fused pool x pool max-pool) on NHWC, requantized to uint8.
+
+    Exactly ``gemm_u8s8_requant_rowmax(im2col_u8_nhwc(x, kh, kw, stride, padding, 1, a_zero_point,
+    pool, row_align=4), packed, ..., group=pool * pool)`` reshaped to NHWC. Faster tiers compute the
+    same sums without building the im2col matrix (integer sums do not depend on how rows are read).
+
+    Args:
+        x: uint8 (N, H, W, C) with zero point ``a_zero_point`` (also the padding value: real 0).
+        packed: ``pack_s8`` of the (KH * roundup(KW * C, 4), OC) weight in (kh, kw, c) row order,
+            zero rows on each kernel row's padding (``QConv2d._gemm_weight``).
+        kh, kw, stride, padding: the conv geometry (dilation 1).
+        bias, multiplier, shift, zero_point_out, qmin, qmax, relu: as in ``requantize_s32``.
+        pool: 1, or 2 for a following 2x2 / stride-2 max-pool (floor mode).
+    Returns:
+        uint8 (N, OH // pool, OW // pool, OC).
+    """
+    n, _, oh, ow = check_conv_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, pool,
+                                   "conv2d_u8s8_requant_nhwc")
+    cols = im2col_u8_nhwc(x, kh, kw, stride, padding, 1, a_zero_point, pool, ROW_ALIGN)
+    out = gemm_u8s8_requant_rowmax(cols, packed, a_zero_point, bias, multiplier, shift, zero_point_out,
+                                   pool * pool, qmin, qmax, relu)
+    return out.reshape(n, oh // pool, ow // pool, packed.n)
