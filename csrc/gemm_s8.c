@@ -66,8 +66,10 @@ typedef struct {
     int64_t group;                /* requantize the max of each group of rows (1: no pooling) */
     /* Implicit im2col (conv != 0, VNNI only): A is a zero-point-padded NHWC image (N, hp, wp, cin),
      * never unfolded. Row m is the output position of im2col_8_nhwc's row order (pool-ordered when
-     * pool > 1); its K bytes are kh segments of kseg = kw * cin consecutive bytes (kseg % 4 == 0),
-     * seg_stride = wp * cin apart, so a tile reads its 4-byte groups straight from the image. */
+     * pool > 1); its K bytes are kh segments of kseg = roundup(kw * cin, 4) consecutive bytes,
+     * seg_stride = wp * cin apart, so a tile reads its 4-byte groups straight from the image. A
+     * segment's bytes past kw * cin meet the zero weight rows of the packed kernel row (the
+     * row_align padding of im2col_8_nhwc), so whatever pixel they read adds 0. */
     int conv;
     int64_t cin, hp, wp, stride, pool, ph_n, pw_n, nseg, kseg, seg_stride;
 } gemm_ctx;
@@ -473,21 +475,24 @@ int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t 
 
 /* conv + requantization (+ fused 2x2 max-pool) on an NHWC image without materialising im2col: the
  * GEMM above with implicit rows (gemm_ctx.conv). x is (n, hp, wp, c), already padded with the
- * input zero point; the weight is packed in im2col_8_nhwc's (kh, kw, c) column order. */
+ * input zero point, and wide enough that the last window's rounded-up segment stays inside a row
+ * ((ow - 1) * stride * c + kseg <= wp * c); the weight is packed in im2col_8_nhwc's (kh, kw, c)
+ * column order with each kernel row padded to kseg. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh,
                                      int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow,
                                      const int8_t *packed, const int32_t *colsum, int64_t oc,
                                      int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
                                      const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax,
                                      int64_t isa, uint8_t *out) {
+    int64_t kseg = (kw * c + 3) / 4 * 4;
     if (n < 0 || c < 1 || kh < 1 || kw < 1 || stride < 1 || pool < 1 || oh < pool || ow < pool || oc < 0 ||
-        (kw * c) % 4 || (oh - 1) * stride + kh > hp || (ow - 1) * stride + kw > wp ||
+        (oh - 1) * stride + kh > hp || (ow - 1) * stride * c + kseg > wp * c ||
         a_zero_point < 0 || a_zero_point > 255 || CHUNK % (pool * pool) != 0) return 1;
     if (isa != ISA_VNNI || !check_isa(isa)) return 2;
     int64_t ph_n = oh / pool, pw_n = ow / pool, m = n * ph_n * pw_n * pool * pool;
-    gemm_ctx ctx = {x, 0, m, kh * kw * c, oc, packed, colsum, 0, (int)isa, (int32_t)a_zero_point, NULL, out, oc,
+    gemm_ctx ctx = {x, 0, m, kh * kseg, oc, packed, colsum, 0, (int)isa, (int32_t)a_zero_point, NULL, out, oc,
                     bias, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, pool * pool,
-                    1, c, hp, wp, stride, pool, ph_n, pw_n, kh, kw * c, wp * c};
+                    1, c, hp, wp, stride, pool, ph_n, pw_n, kh, kseg, wp * c};
     if (m && oc) run_gemm(&ctx);
     return 0;
 }

@@ -29,7 +29,8 @@ int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *
 int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, int64_t a_signed, int64_t isa, int32_t *out, int64_t ldo);
 int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group, int64_t isa, uint8_t *out, int64_t ldo);
 /* conv2d_u8s8_requant_nhwc: the requantizing GEMM on an implicit im2col of a zero-point-padded NHWC
- * image (hp, wp include the padding); kw * c % 4 == 0; isa must be 2 (VNNI), else status 2. */
+ * image (hp, wp include the padding, and (ow - 1) * stride * c + roundup(kw * c, 4) <= wp * c);
+ * isa must be 2 (VNNI), else status 2. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
 /* ---- int8 requantization, im2col and max-pool (csrc/requant.c, csrc/im2col_8.c) ------------- */

@@ -1,7 +1,7 @@
 """``conv2d_u8s8_requant_nhwc`` against the reference (im2col_u8_nhwc + gemm_u8s8_requant_rowmax) bit
 for bit. The C tier reads GEMM rows straight from the zero-point-padded image (gemm_s8.c, implicit
-im2col) when KW * C is a multiple of 4 and falls back to im2col + GEMM otherwise, so the cases
-cover both; shapes that break the tiling (batch 1, prime sizes, OC around 16 and 64, row counts not
+im2col), kernel rows rounded up to 4 bytes against zero weights, so KW * C that is not a multiple
+of 4 (1 and 3 channels) reads pixels past the window and must still match; shapes that break the tiling (batch 1, prime sizes, OC around 16 and 64, row counts not
 multiples of the 6-row tile or the 12-row chunk), stride 2, padding 0-2, 1x1 / 3x3 / 5x5 kernels, the
 fused 2x2 max-pool, and extreme codes (zero points 0 and 255, weights -128 / 127)."""
 import numpy as np

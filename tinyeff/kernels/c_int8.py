@@ -248,12 +248,13 @@ def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False
     return out
 
 
-def _pad_nhwc(x, padding, value):
-    """(N, H, W, C) -> (N, H + 2p, W + 2p, C) with ``value`` on the border (the zero point: real 0)."""
-    if padding == 0:
+def _pad_nhwc(x, padding, extra, value):
+    """(N, H, W, C) -> (N, H + 2p, W + 2p + extra, C) with ``value`` on the border (the zero point:
+    real 0); ``extra`` right columns keep the C kernel's rounded-up last segment inside each row."""
+    if padding == 0 and extra == 0:
         return np.ascontiguousarray(x)
     n, h, w, c = x.shape
-    out = np.empty((n, h + 2 * padding, w + 2 * padding, c), dtype=np.uint8)
+    out = np.empty((n, h + 2 * padding, w + 2 * padding + extra, c), dtype=np.uint8)
     out[:, :padding] = value
     out[:, h + padding:] = value
     out[:, padding:h + padding, :padding] = value
@@ -265,18 +266,20 @@ def _pad_nhwc(x, padding, value):
 @register("conv2d_u8s8_requant_nhwc", tier="c")
 def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, bias, multiplier, shift,
                              zero_point_out, pool=1, qmin=None, qmax=None, relu=False):
-    """See ref. On VNNI with KW * C a multiple of 4, the GEMM reads its rows straight from the padded
-    image (no im2col matrix); otherwise it is the C im2col_u8_nhwc followed by the C GEMM."""
+    """See ref. On VNNI the GEMM reads its rows straight from the padded image (no im2col matrix);
+    otherwise it is the C im2col_u8_nhwc followed by the C GEMM."""
     name = "conv2d_u8s8_requant_nhwc"
     n, c, oh, ow = ref.check_conv_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, pool, name)
-    if best_isa() != "avx512_vnni" or (kw * c) % ref.ROW_ALIGN:
+    if best_isa() != "avx512_vnni":
         cols = im2col_u8_nhwc(x, kh, kw, stride, padding, 1, a_zero_point, pool, ref.ROW_ALIGN)
         out = _gemm_requant(cols, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax,
                             relu, np.uint8, pool * pool, None, name)
         return out.reshape(n, oh // pool, ow // pool, packed.n)
     bias, multiplier, shift, qmin, qmax, _ = ref.check_requant_args(
         packed.n, bias, multiplier, shift, zero_point_out, qmin, qmax, np.uint8, name, relu)
-    xp = _pad_nhwc(x, int(padding), int(a_zero_point))
+    kseg = -(-(kw * c) // ref.ROW_ALIGN) * ref.ROW_ALIGN                  # one kernel row, rounded up
+    short = (ow - 1) * stride * c + kseg - (x.shape[2] + 2 * padding) * c  # bytes the last window overruns
+    xp = _pad_nhwc(x, int(padding), max(0, -(-short // c)), int(a_zero_point))
     out = np.empty((n, oh // pool, ow // pool, packed.n), dtype=np.uint8)
     if out.size:
         status = _c.lib().tinyeff_conv2d_u8s8_requant_nhwc(
