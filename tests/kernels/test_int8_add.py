@@ -19,7 +19,11 @@ def _tables(rng, bound=2**29):
     return (rng.integers(-bound, bound, 256).astype(np.int32), rng.integers(-bound, bound, 256).astype(np.int32))
 
 
-@pytest.mark.parametrize("size", [1, 2, 15, 16, 17, 31, 257, 16383, 16384, 16385, 4 * 16384 + 3])
+LUT_MIN = 262144      # from this size the C kernel looks elements up in a table of all 65536 code pairs
+
+
+@pytest.mark.parametrize("size", [1, 2, 15, 16, 17, 31, 257, 16383, 16384, 16385, 4 * 16384 + 3,
+                                  LUT_MIN - 1, LUT_MIN, LUT_MIN + 17])
 @pytest.mark.parametrize("relu", [False, True])
 def test_add_u8_matches_ref_sizes(size, relu, rng):
     a = rng.integers(0, 256, size, dtype=np.uint8)
@@ -31,11 +35,13 @@ def test_add_u8_matches_ref_sizes(size, relu, rng):
 
 
 @pytest.mark.parametrize("shift", [0, -1, -2, -7, -20, -30, -31, 3])
-def test_add_u8_ties_and_every_shift(shift, rng):
+@pytest.mark.parametrize("repeats", [1, 4])
+def test_add_u8_ties_and_every_shift(shift, repeats):
     """multiplier 2**30 (0.5): odd sums tie in SQRDMULH; sums at multiples of 2**(right-1) tie in RDIVPOT.
-    shift 3 (> 0) takes the scalar path with the saturating left shift."""
-    a = np.repeat(np.arange(256, dtype=np.uint8), 256)                    # every pair of codes
-    b = np.tile(np.arange(256, dtype=np.uint8), 256)
+    shift 3 (> 0) takes the scalar path with the saturating left shift. Every pair of codes, once
+    (the direct path) and 4 times (LUT_MIN elements: the pair-table path)."""
+    a = np.tile(np.repeat(np.arange(256, dtype=np.uint8), 256), repeats)
+    b = np.tile(np.arange(256, dtype=np.uint8), 256 * repeats)
     right = max(-shift, 1)
     steps = np.arange(-128, 128, dtype=np.int64) * (1 << (right - 1))
     table_a = np.clip(steps, -2**30, 2**30 - 1).astype(np.int32)
