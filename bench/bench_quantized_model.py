@@ -12,7 +12,8 @@ batch itself: speed and size do not depend on training; accuracy is measured by
     pytest bench/bench_quantized_model.py --benchmark-json=quant.json   (pytest-benchmark)
     python bench/bench_quantized_model.py [--threads 1 2] [--repeats 31] [--models seed-cnn]
         side-by-side table per thread count (variants interleaved in every repeat, medians), then
-        the integer seed CNN's time per layer, in the layout and fusion its forward uses
+        each integer model's time per layer, in the layout and fusion its forward uses (residual
+        blocks split into conv1, conv2, shortcut and add)
 """
 import argparse
 import os
@@ -93,19 +94,41 @@ def side_by_side(name, table, x, repeats):
     return {variant: float(np.median(t)) for variant, t in times.items()}
 
 
-def layer_steps(qmodel):
-    """(label, fn) per step of the integer forward, with the NHWC layout and conv+pool fusion it uses."""
-    steps = [("quantize input (NHWC)", lambda x: qm.to_nhwc(qmodel.quantize_input(x)))]
-    layers, i = qmodel.body.layers, 0
+def _block_steps(block, label):
+    """A residual block as four steps on (block input, running value) pairs."""
+    steps = [(label + " conv1", lambda q, b=block: (q, b.conv1.forward_nhwc(q))),
+             (label + " conv2", lambda s, b=block: (s[0], b.conv2.forward_nhwc(s[1])))]
+    if block.add is None:
+        return steps + [(label + " (no shortcut)", lambda s: s[1])]
+    skip = (lambda s: s) if block.shortcut is None else \
+        (lambda s, b=block: (b.shortcut.forward_nhwc(s[0]), s[1]))
+    kind = "identity" if block.shortcut is None else "1x1 conv"
+    return steps + [(f"{label} shortcut ({kind})", skip),
+                    (label + " add", lambda s, b=block: b.add.forward_nhwc(s[1], s[0]))]
+
+
+def _sequence_steps(seq, prefix):
+    steps, layers, i = [], seq.layers, 0
     while i < len(layers):
-        layer, label = layers[i], f"{i} {type(layers[i]).__name__}"
+        layer, label = layers[i], f"{prefix}{i} {type(layers[i]).__name__}"
         i += 1
-        if isinstance(layer, qm.QConv2d) and i < len(layers) and layer.can_fuse_pool(layers[i]):
+        if isinstance(layer, qm.QSequential):
+            steps += _sequence_steps(layer, f"{prefix}{i - 1}.")
+        elif isinstance(layer, qm.QBasicBlock):
+            steps += _block_steps(layer, f"{prefix}{i - 1} block")
+        elif isinstance(layer, qm.QConv2d) and i < len(layers) and layer.can_fuse_pool(layers[i]):
             steps.append((label + " + QMaxPool2d (fused)", lambda q, layer=layer: layer.forward_nhwc(q, pool=2)))
             i += 1
         else:
             steps.append((label, lambda q, layer=layer: layer.forward_nhwc(q) if q.ndim == 4 and layer.nhwc
                           else layer.forward(q)))
+    return steps
+
+
+def layer_steps(qmodel):
+    """(label, fn) per step of the integer forward, with the NHWC layout and conv+pool fusion it uses."""
+    steps = [("quantize input (NHWC)", lambda x: qm.to_nhwc(qmodel.quantize_input(x)))]
+    steps += _sequence_steps(qmodel.body, "")
     steps.append(("dequantize output", qmodel.dequantize_output))
     return steps
 
@@ -142,10 +165,9 @@ def main(argv=None):
                 t = medians[variant]
                 print(f"{name:<10}{variant:<15}{t:>10.4f}{base_t / t:>8.2f}x{file_bytes:>12}"
                       f"{base_f / file_bytes:>7.2f}x{memory_bytes:>10}")
-        if "seed-cnn" in tables:
-            table, x = tables["seed-cnn"]
+        for name, (table, x) in tables.items():
             rows = per_layer(table["int8"][0], x, args.repeats)
-            print(f"seed-cnn int8, per layer ({threads} thread(s)):")
+            print(f"{name} int8, per layer ({threads} thread(s)):")
             for label, ms in rows:
                 print(f"  {label:<40}{ms:>8.3f} ms")
             print(f"  {'sum':<40}{sum(ms for _, ms in rows):>8.3f} ms")

@@ -1,4 +1,4 @@
-"""C tier of the int8 kernels: thin wrappers over csrc/gemm_s8.c, requant.c and im2col_8.c.
+"""C tier of the int8 kernels: thin wrappers over csrc/gemm_s8.c, requant.c, im2col_8.c and add_u8.c.
 
 Each wrapper validates once (with the reference's own checks, so error messages match), makes the
 operands C-contiguous, allocates the output and calls C; the C code only loops. Contracts: see

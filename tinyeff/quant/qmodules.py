@@ -4,8 +4,8 @@ Every activation between layers is a uint8 NumPy array with a per-tensor (scale,
 every weight is symmetric int8 per output channel (zero point 0); biases are int32 in units of
 ``scale_in * scale_w`` (so they add straight into the accumulators). Each layer has two forwards:
 
-- ``forward(q)``: the integer path, through ``tinyeff.kernels`` only (im2col_u8, pack_s8,
-  gemm_u8s8_requant, requantize_s32, maxpool2d_u8, spconv_u8s8_csr).
+- ``forward(q)``: the integer path, through ``tinyeff.kernels`` only (conv2d_u8s8_requant_nhwc,
+  im2col_u8, pack_s8, gemm_u8s8_requant, requantize_s32, add_u8, maxpool2d_u8, spconv_u8s8_csr).
 - ``simulate(q)``: the same layer computed in float64 from the dequantized operands and re-quantized
   with ``np.rint``. It is the readable reference for the integer path: the two agree exactly on
   everything but the requantization, where the fixed-point multiplier (31-bit) and gemmlowp's
@@ -18,7 +18,8 @@ Requantization (Jacob et al. 2018, eq. 5-6; docs/int8.md): ``q_out = z_out + M *
 Residual add (``QAdd``, after TFLite): both inputs are rescaled to a common fine grid,
 ``(q - z) << 20`` times a fixed-point multiplier < 1, summed in int32, then requantized to the output.
 Since each input is uint8, the rescaling is precomputed as a 256-entry int32 table per input: the
-same integers, one gather instead of five int64 passes.
+same integers, one lookup instead of five int64 passes; ``add_u8`` does lookups, sum and
+requantization in one C pass (docs/int8.md, section 7).
 
 Layout: ``forward(q)`` takes and returns NCHW like the float model. Layers with ``nhwc = True``
 also have ``forward_nhwc(q)`` on (N, H, W, C), and ``QSequential`` keeps activations in NHWC across
@@ -194,8 +195,10 @@ def _pack_sparse(w):
 class QConv2d(_QWeighted):
     """Integer conv: im2col (padding with z_in, which is real 0) then int8 GEMM + requantization.
 
-    The dense path runs on NHWC (``im2col_u8_nhwc``, columns (kh, kw, c), each kernel row padded to
-    4 bytes), so its packed weight is ``weight_q.transpose(0, 2, 3, 1)`` with zero rows there; ``forward`` on NCHW converts at its two ends. The sparse
+    The dense path runs on NHWC (``im2col_u8_nhwc``'s columns (kh, kw, c), each kernel row padded to
+    4 bytes), so its packed weight is ``weight_q.transpose(0, 2, 3, 1)`` with zero rows there; a
+    requantized conv is one ``conv2d_u8s8_requant_nhwc`` call (the C tier never builds the im2col
+    matrix), the raw int32 output layer im2col + GEMM. ``forward`` on NCHW converts at its two ends. The sparse
     path (``spconv_u8s8_csr``) is NCHW and converts the other way in ``forward_nhwc``.
     """
     nhwc = True
