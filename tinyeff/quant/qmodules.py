@@ -19,7 +19,7 @@ Residual add (``QAdd``, after TFLite): both inputs are rescaled to a common fine
 ``(q - z) << 20`` times a fixed-point multiplier < 1, summed in int32, then requantized to the output.
 Since each input is uint8, the rescaling is precomputed as a 256-entry int32 table per input: the
 same integers, one lookup instead of five int64 passes; ``add_u8`` does lookups, sum and
-requantization in one C pass (docs/int8.md, section 7).
+requantization in one C pass (docs/int8.md, section 8).
 
 Layout: ``forward(q)`` takes and returns NCHW like the float model. Layers with ``nhwc = True``
 also have ``forward_nhwc(q)`` on (N, H, W, C), and ``QSequential`` keeps activations in NHWC across
