@@ -1,4 +1,5 @@
-"""End-to-end: one seed-CNN training step (forward, cross-entropy, backward, Adam) at batch 64.
+"""End-to-end training steps: the seed CNN (forward, cross-entropy, backward, Adam) at batch 64, and
+ResNet-20 (SGD with momentum) at batch 128.
 
 tinyeff against PyTorch (CPU) on the same shapes, reported as images per second in extra_info.
 The PyTorch case is skipped with its reason when torch is not installed (pip install torch).
@@ -63,3 +64,83 @@ def test_train_step_torch(benchmark, rng, machine_info):
     benchmark.extra_info.update(machine_info, framework="torch", torch_threads=torch.get_num_threads())
     benchmark.pedantic(step, rounds=10, warmup_rounds=1)
     benchmark.extra_info["images_per_s"] = N / benchmark.stats.stats.median
+
+
+# ---- ResNet-20 (Fashion-MNIST geometry, 1x28x28), batch 128, SGD with momentum -----------------
+R_N, R_SIDE = 128, 28
+
+
+def _torch_resnet20(torch):
+    """The same CIFAR-style ResNet-20 as tinyeff's (3 stages of 3 BasicBlocks, 16/32/64 channels,
+    1x1 projection shortcuts with BatchNorm where the shape changes)."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.shortcut = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+    layers, cin = [nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(3):
+            layers.append(Block(cin, cout, stride if i == 0 else 1))
+            cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, CLASSES)]
+    return nn.Sequential(*layers)
+
+
+def _resnet_batch(rng):
+    return rng.standard_normal((R_N, 1, R_SIDE, R_SIDE)).astype(np.float32), rng.integers(0, CLASSES, R_N)
+
+
+def test_resnet20_train_step_tinyeff(benchmark, rng, machine_info):
+    import tinyeff
+    import tinyeff.nn.functional as F
+    from tinyeff import models, optim
+    model = models.create("resnet20", in_channels=1, num_classes=CLASSES)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x, y = _resnet_batch(rng)
+
+    def step():
+        loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss.data)
+
+    first = step()
+    benchmark.group = f"ResNet-20 train step, batch {R_N}, 1x{R_SIDE}x{R_SIDE}"
+    benchmark.extra_info.update(machine_info, framework="tinyeff")
+    benchmark.pedantic(step, rounds=6, warmup_rounds=1)
+    benchmark.extra_info["images_per_s"] = R_N / benchmark.stats.stats.median
+    assert np.isfinite(first)
+
+
+def test_resnet20_train_step_torch(benchmark, rng, machine_info):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch")
+    model = _torch_resnet20(torch)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x, y = _resnet_batch(rng)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    step()
+    benchmark.group = f"ResNet-20 train step, batch {R_N}, 1x{R_SIDE}x{R_SIDE}"
+    benchmark.extra_info.update(machine_info, framework="torch", torch_threads=torch.get_num_threads())
+    benchmark.pedantic(step, rounds=6, warmup_rounds=1)
+    benchmark.extra_info["images_per_s"] = R_N / benchmark.stats.stats.median
