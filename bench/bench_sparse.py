@@ -4,7 +4,8 @@ Headline: the seed CNN's second conv layer (32 -> 64 channels, 3x3, valid) at ba
 unstructured sparsity, on its Fashion-MNIST input (32x13x13) and its CIFAR-10 input (32x15x15).
 Contenders, grouped per shape so one run compares them side by side:
   sparse-c / sparse-numba   spconv_f32_csr, the direct sparse loop (work ~ nnz)
-  dense                     tinyeff's dense path: im2col_f32 + gemm_f32 (BLAS) + NCHW transpose
+  dense                     tinyeff's dense path: the conv2d op (the direct kernel conv2d_f32 here)
+  im2col-gemm               the textbook dense lowering: im2col_f32 + gemm_f32 (BLAS) + NCHW transpose
   scipy-csr                 scipy.sparse CSR weight times the im2col matrix (the textbook way)
 Then a sparsity sweep 0..99% (sparse-c vs dense) with the ideal speedup 1/(1-s) in extra_info.
 Run: pytest bench/bench_sparse.py --benchmark-json=out.json  (not part of the default test run).
@@ -28,8 +29,19 @@ def _layer(rng, side, sparsity):
     return x, w, b
 
 
+def _op_path(w, b):
+    """tinyeff's dense conv forward as a layer runs it: the conv2d op, which picks its lowering."""
+    from tinyeff import Tensor, no_grad, ops
+    wt, bt = Tensor(w), Tensor(b)
+
+    def run(x):
+        with no_grad():
+            return ops.conv2d(Tensor(x), wt, bt).data
+    return run
+
+
 def _dense_path(w, b):
-    """tinyeff's dense conv forward with the active im2col and GEMM tiers."""
+    """The im2col lowering with the active im2col and GEMM tiers."""
     im2col, gemm = kernels.get("im2col_f32"), kernels.get("gemm_f32")
     w2t = np.ascontiguousarray(w.reshape(OC, -1).T)                  # (C*KH*KW, OC)
 
@@ -57,6 +69,8 @@ def _scipy_path(w, b):
 
 def _contender(name, w, b):
     if name == "dense":
+        return _op_path(w, b)
+    if name == "im2col-gemm":
         return _dense_path(w, b)
     if name == "scipy-csr":
         return _scipy_path(w, b)
@@ -73,7 +87,7 @@ def _flops(side, nnz):
 
 
 @pytest.mark.parametrize("side", [13, 15], ids=["fmnist-13x13", "cifar-15x15"])
-@pytest.mark.parametrize("contender", ["sparse-c", "sparse-numba", "dense", "scipy-csr"])
+@pytest.mark.parametrize("contender", ["sparse-c", "sparse-numba", "dense", "im2col-gemm", "scipy-csr"])
 def test_seed_conv2_sparsity90(benchmark, rng, machine_info, side, contender):
     x, w, b = _layer(rng, side, 0.9)
     fn = _contender(contender, w, b)

@@ -6,7 +6,8 @@
  * tiles of up to 8 vectors (128 floats), keep the tile in registers while streaming the row's
  * nonzeros through it (two accumulator sets, even and odd nonzeros, to hide the FMA latency),
  * then write the tile out once, adding the bias, applying ReLU and dropping the padding columns
- * (ow >= ow_valid) on the way. Work is proportional to nnz; the weight is never densified.
+ * (ow >= ow_valid) on the way, whole row segments at a time when output rows are contiguous.
+ * Work is proportional to nnz; the weight is never densified.
  *
  * The same loop does a sparse linear layer: src = x transposed (IN, N), offsets = in_index * N,
  * length = N, so p runs over the batch.
@@ -30,6 +31,20 @@
 static void sp_store_f32(const float *tile, int64_t p0, int64_t cnt, int64_t ws, int64_t ow_valid,
                          float b, int64_t relu, float *out, int64_t os_h, int64_t os_w)
 {
+    if (os_w == 1) {                 /* conv output rows are contiguous: copy whole row segments */
+        for (int64_t p = p0, end = p0 + cnt; p < end;) {
+            int64_t row = p / ws, col = p % ws;
+            int64_t stop = row * ws + ow_valid < end ? row * ws + ow_valid : end;
+            const float *t = tile + (p - p0);
+            float *dst = out + row * os_h + col;
+            if (relu)
+                for (int64_t q = 0; q < stop - p; q++) { float y = t[q] + b; dst[q] = y > 0.0f ? y : 0.0f; }
+            else
+                for (int64_t q = 0; q < stop - p; q++) dst[q] = t[q] + b;
+            p = (row + 1) * ws;
+        }
+        return;
+    }
     int64_t oh = p0 / ws, ow = p0 % ws;
     for (int64_t q = 0; q < cnt; q++) {
         if (ow < ow_valid) {
@@ -43,6 +58,17 @@ static void sp_store_f32(const float *tile, int64_t p0, int64_t cnt, int64_t ws,
 static void sp_store_s32(const int32_t *tile, int64_t p0, int64_t cnt, int64_t ws,
                          int64_t ow_valid, int32_t b, int32_t *out, int64_t os_h, int64_t os_w)
 {
+    if (os_w == 1) {                 /* as in sp_store_f32 */
+        for (int64_t p = p0, end = p0 + cnt; p < end;) {
+            int64_t row = p / ws, col = p % ws;
+            int64_t stop = row * ws + ow_valid < end ? row * ws + ow_valid : end;
+            const int32_t *t = tile + (p - p0);
+            int32_t *dst = out + row * os_h + col;
+            for (int64_t q = 0; q < stop - p; q++) dst[q] = t[q] + b;
+            p = (row + 1) * ws;
+        }
+        return;
+    }
     int64_t oh = p0 / ws, ow = p0 % ws;
     for (int64_t q = 0; q < cnt; q++) {
         if (ow < ow_valid)

@@ -14,8 +14,9 @@ CPU and the tiers that loaded, so we do not guess a threshold; we time both path
 ``measured_speedup`` (dense time / sparse time, from the same cache) is for callers with their own
 threshold, such as ``compress.sparse_infer.to_sparse``'s ``min_speedup``.
 
-Dense path = ``im2col_f32`` + ``gemm_f32`` (+ the NCHW transpose) for a conv, ``x @ w.T`` for a
-linear layer; sparse path = ``spconv_f32_csr`` / ``splinear_f32_csr``, each on its active tier.
+Dense path = what a dense layer really runs: the ``conv2d`` op's forward for a conv (the direct
+kernel ``conv2d_f32`` where it pays, else ``im2col_f32`` + ``gemm_f32``), ``x @ w.T`` for a linear
+layer; sparse path = ``spconv_f32_csr`` / ``splinear_f32_csr``, each on its active tier.
 Sparsity is rounded to buckets of 5% (finer above 90%, where the curve is steep) so a cache holds
 few entries. Override order: the ``mode`` argument, then ``TINYEFF_SPARSE=always|never|auto``,
 then the measurement. The cache is JSON in ``$TINYEFF_CACHE_DIR`` or the user cache directory
@@ -77,7 +78,7 @@ def _key(layer_kind, shape_info, bucket):
 
 def _kernels(layer_kind):
     if layer_kind == "conv":
-        return ("spconv_f32_csr", "im2col_f32", "gemm_f32")
+        return ("spconv_f32_csr", "conv2d_f32", "im2col_f32", "gemm_f32")
     return ("splinear_f32_csr", "gemm_f32")
 
 
@@ -109,14 +110,14 @@ def measure(layer_kind, shape_info, sparsity, repeats=5, seed=0):
         s = {k: int(shape_info[k]) for k in CONV_KEYS}
         x = rng.standard_normal((s["n"], s["c"], s["h"], s["w"])).astype(np.float32)
         w = _pruned_weight(rng, (s["oc"], s["c"], s["kh"], s["kw"]), sparsity)
-        packed, w2t = pack_sparse(w), np.ascontiguousarray(w.reshape(s["oc"], -1).T)
-        im2col, spconv = registry.get("im2col_f32"), registry.get("spconv_f32_csr")
+        packed, spconv = pack_sparse(w), registry.get("spconv_f32_csr")
         geometry = (s["stride"], s["padding"], s["dilation"])
+        from tinyeff import Tensor, no_grad, ops      # late: ops imports the kernels package
+        xt, wt = Tensor(x), Tensor(w)
 
         def dense():
-            cols = im2col(x, s["kh"], s["kw"], *geometry)                # (N*OH*OW, C*KH*KW)
-            y = gemm(cols, w2t)                                          # (N*OH*OW, OC)
-            return np.ascontiguousarray(y.reshape(s["n"], -1, s["oc"]).transpose(0, 2, 1))
+            with no_grad():
+                return ops.conv2d(xt, wt, None, *geometry).data
 
         def sparse():
             return spconv(x, packed, None, *geometry)
