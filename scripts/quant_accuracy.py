@@ -4,6 +4,8 @@ float16/bfloat16, for the seed CNN and ResNet-20 on full Fashion-MNIST. Writes o
     python scripts/quant_accuracy.py --model seed-cnn --epochs 10 --out runs/quant-seed
     python scripts/quant_accuracy.py --model resnet20 --epochs 15 --out runs/quant-resnet20
     python scripts/quant_accuracy.py --model seed-cnn --float-model runs/seed/model.npz --out ...  (reuse a model)
+    python scripts/quant_accuracy.py --model resnet20 --float-model runs/resnet20/model.npz --qat-epochs 1 \
+        --qat-optimizer sgd --qat-lr 1e-3 --qat-augment crop,flip --qat-batch-size 128 --out ...
 
 Targets (issue 6): static int8 (per-channel, best calibration) loses <= 0.5 point, QAT <= 0.3 point.
 """
@@ -26,6 +28,9 @@ def main(argv=None):
     p.add_argument("--calibration-images", type=int, default=512)
     p.add_argument("--qat-epochs", type=int, default=2)
     p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--qat-optimizer", default="adam", help="adam, adamw or sgd (use the float model's own)")
+    p.add_argument("--qat-augment", default="", help="comma-separated: crop,flip (use the float model's own)")
+    p.add_argument("--qat-batch-size", type=int, default=64)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -45,7 +50,9 @@ def main(argv=None):
             results[key] = evaluate(q, test)["accuracy"]
             print(f"{key}: {results[key]:.4f} ({time.perf_counter() - t0:.1f} s)", flush=True)
     prepared = quant.prepare_qat(model)
-    fit(prepared, train, test, epochs=args.qat_epochs, lr=args.qat_lr, callbacks=[quant.FreezeObservers(1)])
+    fit(prepared, train, test, epochs=args.qat_epochs, lr=args.qat_lr, optimizer=args.qat_optimizer,
+        batch_size=args.qat_batch_size, augment=[a for a in args.qat_augment.split(",") if a],
+        callbacks=[quant.FreezeObservers(1)])
     results["qat/per-channel"] = evaluate(quant.convert(prepared), test)["accuracy"]
     for precision in ("float16", "bfloat16"):
         results[precision] = evaluate(quant.round_weights(model, precision), test)["accuracy"]
