@@ -17,13 +17,10 @@ def _batch(rng):
     return x, y
 
 
-def test_train_step_tinyeff(benchmark, rng, machine_info):
+def _tinyeff_step(model, opt, x, y):
+    """One tinyeff training step on a fixed batch: forward, cross-entropy, backward, update."""
     import tinyeff
     import tinyeff.nn.functional as F
-    from tinyeff import models, optim
-    model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=SIDE)
-    opt = optim.Adam(model.parameters(), lr=1e-3)
-    x, y = _batch(rng)
 
     def step():
         loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
@@ -31,6 +28,29 @@ def test_train_step_tinyeff(benchmark, rng, machine_info):
         loss.backward()
         opt.step()
         return float(loss.data)
+    return step
+
+
+def _torch_step(torch, model, opt, x, y):
+    """The same step in PyTorch."""
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss)
+    return step
+
+
+def test_train_step_tinyeff(benchmark, rng, machine_info):
+    from tinyeff import models, optim
+    model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=SIDE)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    x, y = _batch(rng)
+
+    step = _tinyeff_step(model, opt, x, y)
 
     first = step()                                                    # JIT warm-up
     benchmark.group = "seed CNN train step, batch 64, 3x32x32"
@@ -50,14 +70,7 @@ def test_train_step_torch(benchmark, rng, machine_info):
         nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, CLASSES))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = _batch(rng)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        loss = nn.functional.cross_entropy(model(xt), yt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss)
+    step = _torch_step(torch, model, opt, x, y)
 
     step()
     benchmark.group = "seed CNN train step, batch 64, 3x32x32"
@@ -103,19 +116,12 @@ def _resnet_batch(rng):
 
 
 def test_resnet20_train_step_tinyeff(benchmark, rng, machine_info):
-    import tinyeff
-    import tinyeff.nn.functional as F
     from tinyeff import models, optim
     model = models.create("resnet20", in_channels=1, num_classes=CLASSES)
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x, y = _resnet_batch(rng)
 
-    def step():
-        loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss.data)
+    step = _tinyeff_step(model, opt, x, y)
 
     first = step()
     benchmark.group = f"ResNet-20 train step, batch {R_N}, 1x{R_SIDE}x{R_SIDE}"
@@ -130,14 +136,7 @@ def test_resnet20_train_step_torch(benchmark, rng, machine_info):
     model = _torch_resnet20(torch)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x, y = _resnet_batch(rng)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss)
+    step = _torch_step(torch, model, opt, x, y)
 
     step()
     benchmark.group = f"ResNet-20 train step, batch {R_N}, 1x{R_SIDE}x{R_SIDE}"
