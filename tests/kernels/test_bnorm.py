@@ -23,7 +23,7 @@ def kernel_of(monkeypatch):
             pytest.skip(kernels.why_unavailable(name, base))
         if tier == "c-portable":
             from tinyeff.kernels import c_norm
-            monkeypatch.setattr(c_norm, "_isa", lambda: 0)
+            monkeypatch.setattr(c_norm, "isa_f32", lambda: 0)
         return kernels.get(name, base)
     return get
 

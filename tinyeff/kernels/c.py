@@ -33,6 +33,17 @@ def ffi():
     return _module().ffi
 
 
+def ptr(ctype, a):
+    """A typed C pointer into contiguous array ``a`` (no copy): ``ptr("float", x)``."""
+    return ffi().from_buffer(f"{ctype}[]", a)
+
+
+def isa_f32():
+    """The float kernels' ``isa`` argument: 1 (AVX-512F build) if this CPU has AVX-512F, else 0."""
+    from tinyeff.kernels import cpu
+    return 1 if cpu.has("avx512f") else 0
+
+
 def check(status, name):
     """Raise RuntimeError if a C kernel returned a nonzero status (a bug in its wrapper)."""
     if status != 0:

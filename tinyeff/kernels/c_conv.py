@@ -9,23 +9,14 @@ import functools
 
 import numpy as np
 
-from tinyeff.kernels import cpu
-from tinyeff.kernels.c import check, ffi, lib
+from tinyeff.kernels.c import check, ffi, isa_f32, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32
 from tinyeff.kernels.ref.conv import check_conv_args, check_wgrad_args
-from tinyeff.kernels.ref.sparse import direct_conv_layout
+from tinyeff.kernels.ref.sparse import direct_conv_layout, flat_tap_offsets
 from tinyeff.kernels.registry import register
 
 BLOCK_OC = 4     # DC_R in csrc/dconv.c
 BLOCK_TAPS = 6   # DC_WT in csrc/dconv.c
-
-
-def _ptr(ctype, a):
-    return ffi().from_buffer(f"{ctype}[]", a)
-
-
-def _isa():
-    return 1 if cpu.has("avx512f") else 0
 
 
 @functools.lru_cache(maxsize=256)
@@ -33,11 +24,8 @@ def dense_tap_offsets(c, kh, kw, stride, dilation, hs, ws):
     """Flat offset of every tap (c, i, j), in weight order, into one image of the layout.
 
     Cached per geometry (a training step asks for the same few dozen); the array is read-only."""
-    ci, i, j = np.meshgrid(np.arange(c), np.arange(kh) * dilation, np.arange(kw) * dilation,
-                           indexing="ij")
-    s = stride
-    phase = (ci * s + i % s) * s + j % s
-    offsets = np.ascontiguousarray(((phase * hs + i // s) * ws + j // s).ravel(), dtype=np.int64)
+    offsets = np.ascontiguousarray(flat_tap_offsets(np.arange(c * kh * kw), kh, kw, stride, dilation, hs, ws),
+                                   dtype=np.int64)
     offsets.flags.writeable = False
     return offsets
 
@@ -61,10 +49,10 @@ def conv2d_f32(x, w, bias=None, stride=1, padding=0, dilation=1, relu=False):
     offsets = dense_tap_offsets(c, kh, kw, stride, dilation, src.shape[2], ws)
     wpack = pack_weight(w.reshape(oc, -1))
     out = np.empty((x.shape[0], oc, oh, ow), dtype=np.float32)
-    b = ffi().NULL if bias is None else _ptr("float", np.ascontiguousarray(bias))
-    check(lib().tinyeff_dconv_f32(_ptr("float", src), img_stride, x.shape[0], _ptr("float", wpack),
-                                  _ptr("int64_t", offsets), offsets.size, oc, length, ws, oh, ow, b,
-                                  int(relu), _isa(), _ptr("float", out)), "dconv_f32")
+    b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
+    check(lib().tinyeff_dconv_f32(ptr("float", src), img_stride, x.shape[0], ptr("float", wpack),
+                                  ptr("int64_t", offsets), offsets.size, oc, length, ws, oh, ow, b,
+                                  int(relu), isa_f32(), ptr("float", out)), "dconv_f32")
     return out
 
 
@@ -82,7 +70,7 @@ def conv2d_wgrad_f32(x, g, kh, kw, stride=1, padding=0, dilation=1):
     taps = offsets.size
     padded = np.concatenate([offsets, np.full(-taps % BLOCK_TAPS, offsets[-1], dtype=np.int64)])
     gw = np.empty((oc, c, kh, kw), dtype=np.float32)
-    check(lib().tinyeff_dconv_wgrad_f32(_ptr("float", src), img_stride, n, _ptr("float", gpad),
-                                        oh * ws, _ptr("int64_t", padded), padded.size, taps, oc,
-                                        length, _isa(), _ptr("float", gw)), "dconv_wgrad_f32")
+    check(lib().tinyeff_dconv_wgrad_f32(ptr("float", src), img_stride, n, ptr("float", gpad),
+                                        oh * ws, ptr("int64_t", padded), padded.size, taps, oc,
+                                        length, isa_f32(), ptr("float", gw)), "dconv_wgrad_f32")
     return gw

@@ -9,21 +9,12 @@ time from ``tinyeff.kernels.cpu``; the portable C path runs everywhere else).
 import numpy as np
 
 from tinyeff.kernels import cpu
-from tinyeff.kernels.c import check, ffi, lib
+from tinyeff.kernels.c import check, ffi, isa_f32, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
 from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry
 from tinyeff.kernels.ref.pool import check_pool_geometry
 from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
 from tinyeff.kernels.registry import register
-
-
-def _ptr(ctype, a):
-    """A typed C pointer into contiguous array ``a`` (no copy)."""
-    return ffi().from_buffer(f"{ctype}[]", a)
-
-
-def _isa_f32():
-    return 1 if cpu.has("avx512f") else 0
 
 
 def _isa_u8s8():
@@ -40,8 +31,8 @@ def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
     n, c, h, w = x.shape
     x = np.ascontiguousarray(x)
     cols = np.empty((n * oh * ow, c * kh * kw), dtype=np.float32)
-    check(lib().tinyeff_im2col_f32(_ptr("float", x), n, c, h, w, kh, kw, stride, padding, dilation,
-                                   oh, ow, _ptr("float", cols)), "im2col_f32")
+    check(lib().tinyeff_im2col_f32(ptr("float", x), n, c, h, w, kh, kw, stride, padding, dilation,
+                                   oh, ow, ptr("float", cols)), "im2col_f32")
     return cols
 
 
@@ -53,8 +44,8 @@ def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
     check_f32("col2im_f32", cols=cols)
     cols = np.ascontiguousarray(cols)
     x = np.empty((n, c, h, w), dtype=np.float32)
-    check(lib().tinyeff_col2im_f32(_ptr("float", cols), n, c, h, w, kh, kw, stride, padding,
-                                   dilation, oh, ow, _ptr("float", x)), "col2im_f32")
+    check(lib().tinyeff_col2im_f32(ptr("float", cols), n, c, h, w, kh, kw, stride, padding,
+                                   dilation, oh, ow, ptr("float", x)), "col2im_f32")
     return x
 
 
@@ -67,9 +58,9 @@ def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True):
     x = np.ascontiguousarray(x)
     out = np.empty((n, c, oh, ow), dtype=np.float32)
     argmax = np.empty((n, c, oh, ow), dtype=np.int64) if with_argmax else None
-    argmax_ptr = _ptr("int64_t", argmax) if with_argmax else ffi().NULL
-    check(lib().tinyeff_maxpool2d_f32(_ptr("float", x), n, c, h, w, kernel, stride, padding, oh,
-                                      ow, _ptr("float", out), argmax_ptr), "maxpool2d_f32")
+    argmax_ptr = ptr("int64_t", argmax) if with_argmax else ffi().NULL
+    check(lib().tinyeff_maxpool2d_f32(ptr("float", x), n, c, h, w, kernel, stride, padding, oh,
+                                      ow, ptr("float", out), argmax_ptr), "maxpool2d_f32")
     return out, argmax
 
 
@@ -82,8 +73,8 @@ def maxpool2d_backward_f32(grad_out, argmax, x_shape):
     argmax = np.ascontiguousarray(argmax)
     grad_x = np.empty((n, c, h, w), dtype=np.float32)
     check(lib().tinyeff_maxpool2d_backward_f32(
-        _ptr("float", grad_out), _ptr("int64_t", argmax), n * c, grad_out.shape[2] * grad_out.shape[3],
-        h * w, _ptr("float", grad_x)), "maxpool2d_backward_f32")
+        ptr("float", grad_out), ptr("int64_t", argmax), n * c, grad_out.shape[2] * grad_out.shape[3],
+        h * w, ptr("float", grad_x)), "maxpool2d_backward_f32")
     return grad_x
 
 
@@ -92,20 +83,20 @@ def maxpool2d_backward_f32(grad_out, argmax, x_shape):
 def _sprows(acc_dtype, packed, offsets, src, img_stride, nimg, length, ws, ow_valid, bias, relu,
             out, strides):
     """Call the f32 or u8s8 direct sparse loop; ``strides`` = (os_img, os_row, os_h, os_w)."""
-    indptr = _ptr("int64_t", packed.indptr)
-    offsets = _ptr("int64_t", np.ascontiguousarray(offsets, dtype=np.int64))
+    indptr = ptr("int64_t", packed.indptr)
+    offsets = ptr("int64_t", np.ascontiguousarray(offsets, dtype=np.int64))
     if acc_dtype == np.float32:
-        b = ffi().NULL if bias is None else _ptr("float", np.ascontiguousarray(bias))
+        b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
         status = lib().tinyeff_sprows_f32(
-            indptr, offsets, _ptr("float", packed.data), packed.shape[0], _ptr("float", src),
-            img_stride, nimg, length, ws, ow_valid, b, int(relu), _isa_f32(),
-            _ptr("float", out), *strides)
+            indptr, offsets, ptr("float", packed.data), packed.shape[0], ptr("float", src),
+            img_stride, nimg, length, ws, ow_valid, b, int(relu), isa_f32(),
+            ptr("float", out), *strides)
         check(status, "sprows_f32")
     else:
-        b = ffi().NULL if bias is None else _ptr("int32_t", np.ascontiguousarray(bias))
+        b = ffi().NULL if bias is None else ptr("int32_t", np.ascontiguousarray(bias))
         status = lib().tinyeff_sprows_u8s8(
-            indptr, offsets, _ptr("int8_t", packed.data), packed.shape[0], _ptr("uint8_t", src),
-            img_stride, nimg, length, ws, ow_valid, b, _isa_u8s8(), _ptr("int32_t", out),
+            indptr, offsets, ptr("int8_t", packed.data), packed.shape[0], ptr("uint8_t", src),
+            img_stride, nimg, length, ws, ow_valid, b, _isa_u8s8(), ptr("int32_t", out),
             *strides)
         check(status, "sprows_u8s8")
     return out

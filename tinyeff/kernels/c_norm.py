@@ -8,8 +8,7 @@ AVX-512F build of the same loops is picked at run time from ``tinyeff.kernels.cp
 """
 import numpy as np
 
-from tinyeff.kernels import cpu
-from tinyeff.kernels.c import check, ffi, lib
+from tinyeff.kernels.c import check, isa_f32, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32
 from tinyeff.kernels.ref.norm import check_batchnorm, check_batchnorm_backward
 from tinyeff.kernels.registry import register
@@ -17,12 +16,7 @@ from tinyeff.kernels.registry import register
 
 def _ptr(a):
     """A float* into contiguous float32 array ``a`` (no copy)."""
-    return ffi().from_buffer("float[]", a)
-
-
-def _isa():
-    """1 (AVX-512F reductions) when the CPU has it, else 0 (portable C); see csrc/bnorm.c."""
-    return 1 if cpu.has("avx512f") else 0
+    return ptr("float", a)
 
 
 @register("batchnorm_train_f32", tier="c")
@@ -37,7 +31,7 @@ def batchnorm_train_f32(x, gamma, beta, eps):
     y = np.empty_like(x)
     mean, var, invstd = (np.empty(c, dtype=np.float32) for _ in range(3))
     check(lib().tinyeff_batchnorm_train_f32(_ptr(x), _ptr(gamma), _ptr(beta), n, c, h * w,
-                                            float(eps), _isa(), _ptr(y), _ptr(mean), _ptr(var),
+                                            float(eps), isa_f32(), _ptr(y), _ptr(mean), _ptr(var),
                                             _ptr(invstd)), name)
     return y, mean, var, invstd
 
@@ -54,6 +48,6 @@ def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma):
     grad_x = np.empty_like(x)
     grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
     check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
-                                               _ptr(gamma), n, c, h * w, _isa(), _ptr(grad_x),
+                                               _ptr(gamma), n, c, h * w, isa_f32(), _ptr(grad_x),
                                                _ptr(grad_gamma), _ptr(grad_beta)), name)
     return grad_x, grad_gamma, grad_beta

@@ -217,7 +217,12 @@ def direct_conv_layout(x, kh, kw, stride, padding, dilation, pad_value=0):
 def tap_offsets(packed, stride, dilation, hs, ws):
     """Flat offset into one image of ``direct_conv_layout``'s ``src`` for every nonzero tap."""
     _, _, kh, kw = packed.shape
-    c, tap = np.divmod(packed.indices, kh * kw)
+    return flat_tap_offsets(packed.indices, kh, kw, stride, dilation, hs, ws)
+
+
+def flat_tap_offsets(indices, kh, kw, stride, dilation, hs, ws):
+    """Flat offset into one image of the layout for each flat weight index c*KH*KW + i*KW + j."""
+    c, tap = np.divmod(indices, kh * kw)
     i, j = np.divmod(tap, kw)
     i, j = i * dilation, j * dilation
     s = stride
