@@ -44,6 +44,16 @@ def _torch_step(torch, model, opt, x, y):
     return step
 
 
+def _time_steps(benchmark, step, group, batch, rounds, **info):
+    """Time ``step`` after one warm-up call; record images/s. Returns the warm-up step's loss."""
+    first = step()                                                    # JIT and cache warm-up
+    benchmark.group = group
+    benchmark.extra_info.update(info)
+    benchmark.pedantic(step, rounds=rounds, warmup_rounds=1)
+    benchmark.extra_info["images_per_s"] = batch / benchmark.stats.stats.median
+    return first
+
+
 def test_train_step_tinyeff(benchmark, rng, machine_info):
     from tinyeff import models, optim
     model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=SIDE)
@@ -52,11 +62,8 @@ def test_train_step_tinyeff(benchmark, rng, machine_info):
 
     step = _tinyeff_step(model, opt, x, y)
 
-    first = step()                                                    # JIT warm-up
-    benchmark.group = "seed CNN train step, batch 64, 3x32x32"
-    benchmark.extra_info.update(machine_info, framework="tinyeff")
-    benchmark.pedantic(step, rounds=10, warmup_rounds=1)
-    benchmark.extra_info["images_per_s"] = N / benchmark.stats.stats.median
+    first = _time_steps(benchmark, step, "seed CNN train step, batch 64, 3x32x32", N, 10, **machine_info,
+                        framework="tinyeff")
     assert np.isfinite(first)
 
 
@@ -72,15 +79,13 @@ def test_train_step_torch(benchmark, rng, machine_info):
     x, y = _batch(rng)
     step = _torch_step(torch, model, opt, x, y)
 
-    step()
-    benchmark.group = "seed CNN train step, batch 64, 3x32x32"
-    benchmark.extra_info.update(machine_info, framework="torch", torch_threads=torch.get_num_threads())
-    benchmark.pedantic(step, rounds=10, warmup_rounds=1)
-    benchmark.extra_info["images_per_s"] = N / benchmark.stats.stats.median
+    _time_steps(benchmark, step, "seed CNN train step, batch 64, 3x32x32", N, 10, **machine_info,
+                framework="torch", torch_threads=torch.get_num_threads())
 
 
 # ---- ResNet-20 (Fashion-MNIST geometry, 1x28x28), batch 128, SGD with momentum -----------------
 R_N, R_SIDE = 128, 28
+R_GROUP = f"ResNet-20 train step, batch {R_N}, 1x{R_SIDE}x{R_SIDE}"
 
 
 def _torch_resnet20(torch):
@@ -123,11 +128,7 @@ def test_resnet20_train_step_tinyeff(benchmark, rng, machine_info):
 
     step = _tinyeff_step(model, opt, x, y)
 
-    first = step()
-    benchmark.group = f"ResNet-20 train step, batch {R_N}, 1x{R_SIDE}x{R_SIDE}"
-    benchmark.extra_info.update(machine_info, framework="tinyeff")
-    benchmark.pedantic(step, rounds=6, warmup_rounds=1)
-    benchmark.extra_info["images_per_s"] = R_N / benchmark.stats.stats.median
+    first = _time_steps(benchmark, step, R_GROUP, R_N, 6, **machine_info, framework="tinyeff")
     assert np.isfinite(first)
 
 
@@ -138,8 +139,5 @@ def test_resnet20_train_step_torch(benchmark, rng, machine_info):
     x, y = _resnet_batch(rng)
     step = _torch_step(torch, model, opt, x, y)
 
-    step()
-    benchmark.group = f"ResNet-20 train step, batch {R_N}, 1x{R_SIDE}x{R_SIDE}"
-    benchmark.extra_info.update(machine_info, framework="torch", torch_threads=torch.get_num_threads())
-    benchmark.pedantic(step, rounds=6, warmup_rounds=1)
-    benchmark.extra_info["images_per_s"] = R_N / benchmark.stats.stats.median
+    _time_steps(benchmark, step, R_GROUP, R_N, 6, **machine_info, framework="torch",
+                torch_threads=torch.get_num_threads())
