@@ -14,6 +14,8 @@ which is the teacher's when the teacher was trained by ``fit`` on the same split
 Usage (opt-in, long):
     python scripts/distill_study.py --data fashion-mnist-sample --teacher-epochs 2 --epochs 2 --out kd.json
     python scripts/distill_study.py --data fashion-mnist --teacher runs/resnet20 --epochs 5 --out kd_full.json
+    python scripts/distill_study.py --data fashion-mnist --teacher runs/resnet20 --augment crop,flip --epochs 15 \
+        --seeds 0 --out kd_aug_s0.json
 """
 import argparse
 import json
@@ -42,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--alpha", type=float, default=0.9)
+    p.add_argument("--augment", default="", help="comma list, e.g. crop,flip; the teacher then sees the same "
+                   "augmented batch as the student every step (consistent teaching)")
     p.add_argument("--only", choices=["both", "alone", "distilled"], default="both")
     p.add_argument("--alone-from", default=None, help="JSON of an earlier --only alone run (with --only distilled)")
     p.add_argument("--out", required=True, help="JSON file to write")
@@ -96,7 +100,8 @@ def main(argv=None):
     if args.alone_from:
         with open(args.alone_from) as f:
             earlier = {r["seed"]: r for r in json.load(f)["runs"]}
-    fit_kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine", progress=False)
+    fit_kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule="cosine", progress=False,
+                      augment=[a for a in args.augment.split(",") if a] or None)
     for seed in args.seeds:
         row = earlier.get(seed) or (train_alone(args, seed, train_split, test_split, preprocess, fit_kwargs)
                                     if args.only != "distilled" else {"seed": seed})
