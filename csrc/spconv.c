@@ -9,6 +9,11 @@
  * (ow >= ow_valid) on the way, whole row segments at a time when output rows are contiguous.
  * Work is proportional to nnz; the weight is never densified.
  *
+ * A following max-pool (k x k, stride k, no padding: the classic CNN's 2x2) can be fused: the
+ * row's whole output plane is then accumulated into a per-thread scratch plane that stays in L1/L2,
+ * and only the pooled plane is written out (4x less output traffic for 2x2). Because bias and
+ * ReLU are monotonic, max(relu(x + b)) = relu(max(x) + b), so they are applied after the max.
+ *
  * The same loop does a sparse linear layer: src = x transposed (IN, N), offsets = in_index * N,
  * length = N, so p runs over the batch.
  *
@@ -17,6 +22,7 @@
  * int8 twin (it uses 32-bit multiplies; the products never overflow: |s8 * u8| <= 32640).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef __x86_64__
 #include <immintrin.h>
@@ -55,6 +61,26 @@ static void sp_store_f32(const float *tile, int64_t p0, int64_t cnt, int64_t ws,
     }
 }
 
+/* Max-pool a finished scratch plane (k x k windows, stride k, floor) into the output rows, then
+ * bias and ReLU. plane[p] holds conv output (p / ws, p % ws); oh x ow_valid of it are valid. */
+static void sp_pool_store_f32(const float *plane, int64_t ws, int64_t oh, int64_t ow_valid,
+                              int64_t k, float b, int64_t relu, float *out, int64_t os_h)
+{
+    int64_t ph = oh / k, pw = ow_valid / k;
+    for (int64_t i = 0; i < ph; i++) {
+        float *dst = out + i * os_h;
+        for (int64_t j = 0; j < pw; j++) {
+            const float *win = plane + (i * k) * ws + j * k;
+            float m = win[0];
+            for (int64_t a = 0; a < k; a++)
+                for (int64_t c = 0; c < k; c++)
+                    m = win[a * ws + c] > m ? win[a * ws + c] : m;
+            m += b;
+            dst[j] = (relu && m < 0.0f) ? 0.0f : m;
+        }
+    }
+}
+
 static void sp_store_s32(const int32_t *tile, int64_t p0, int64_t cnt, int64_t ws,
                          int64_t ow_valid, int32_t b, int32_t *out, int64_t os_h, int64_t os_w)
 {
@@ -81,20 +107,24 @@ static void sp_store_s32(const int32_t *tile, int64_t p0, int64_t cnt, int64_t w
 
 static void sp_row_f32_c(const int64_t *off, const float *val, int64_t nnz, const float *src,
                          int64_t length, int64_t ws, int64_t ow_valid, float b, int64_t relu,
-                         float *out, int64_t os_h, int64_t os_w)
+                         int64_t pool, float *plane, float *out, int64_t os_h, int64_t os_w)
 {
-    float tile[SP_TILE];
+    float buf[SP_TILE];
     for (int64_t p0 = 0; p0 < length; p0 += SP_TILE) {
         int64_t cnt = length - p0 < SP_TILE ? length - p0 : SP_TILE;
-        memset(tile, 0, sizeof tile);
+        float *tile = pool > 1 ? plane + p0 : buf;      /* pooling: keep the whole plane */
+        memset(tile, 0, sizeof buf);
         for (int64_t j = 0; j < nnz; j++) {
             const float *s = src + off[j] + p0;
             float v = val[j];
             for (int64_t q = 0; q < cnt; q++)
                 tile[q] += v * s[q];
         }
-        sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
+        if (pool == 1)
+            sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
     }
+    if (pool > 1)
+        sp_pool_store_f32(plane, ws, (length - ow_valid) / ws + 1, ow_valid, pool, b, relu, out, os_h);
 }
 
 static void sp_row_s32_c(const int64_t *off, const int8_t *val, int64_t nnz, const uint8_t *src,
@@ -159,14 +189,40 @@ sp_tile_f32_nv(const int64_t *off, const float *val, int64_t nnz, const float *s
         _mm512_storeu_ps(tile + k * SP_VEC, _mm512_add_ps(a0[k], a1[k]));
 }
 
+/* sp_pool_store_f32 for 2x2 windows, 16 pooled outputs per step: the max of two input rows,
+ * then of even and odd columns (a two-source permute). The plane's one tile of slack keeps the
+ * 32-float loads in bounds; lanes past the row end are read but never stored. */
+__attribute__((target("avx512f"))) static void
+sp_pool2_store_f32_avx512(const float *plane, int64_t ws, int64_t oh, int64_t ow_valid, float b,
+                          int64_t relu, float *out, int64_t os_h)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 bias = _mm512_set1_ps(b), zero = _mm512_setzero_ps();
+    int64_t ph = oh / 2, pw = ow_valid / 2;
+    for (int64_t i = 0; i < ph; i++) {
+        const float *r0 = plane + 2 * i * ws, *r1 = r0 + ws;
+        for (int64_t j = 0; j < pw; j += SP_VEC) {
+            __m512 lo = _mm512_max_ps(_mm512_loadu_ps(r0 + 2 * j), _mm512_loadu_ps(r1 + 2 * j));
+            __m512 hi = _mm512_max_ps(_mm512_loadu_ps(r0 + 2 * j + SP_VEC),
+                                      _mm512_loadu_ps(r1 + 2 * j + SP_VEC));
+            __m512 m = _mm512_add_ps(_mm512_max_ps(_mm512_permutex2var_ps(lo, even, hi),
+                                                   _mm512_permutex2var_ps(lo, odd, hi)), bias);
+            if (relu) m = _mm512_max_ps(m, zero);
+            _mm512_mask_storeu_ps(out + i * os_h + j, sp_mask(pw - j, 0), m);
+        }
+    }
+}
+
 __attribute__((target("avx512f"))) static void
 sp_row_f32_avx512(const int64_t *off, const float *val, int64_t nnz, const float *src,
                   int64_t length, int64_t ws, int64_t ow_valid, float b, int64_t relu,
-                  float *out, int64_t os_h, int64_t os_w)
+                  int64_t pool, float *plane, float *out, int64_t os_h, int64_t os_w)
 {
-    float tile[SP_TILE];
+    float buf[SP_TILE];
     for (int64_t p0 = 0; p0 < length; p0 += SP_TILE) {
         int64_t cnt = length - p0 < SP_TILE ? length - p0 : SP_TILE;
+        float *tile = pool > 1 ? plane + p0 : buf;      /* pooling: keep the whole plane */
         switch ((cnt + SP_VEC - 1) / SP_VEC) {   /* one specialised body per tile width */
         case 1: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 1); break;
         case 2: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 2); break;
@@ -177,8 +233,13 @@ sp_row_f32_avx512(const int64_t *off, const float *val, int64_t nnz, const float
         case 7: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 7); break;
         default: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 8); break;
         }
-        sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
+        if (pool == 1)
+            sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
     }
+    if (pool == 2)
+        sp_pool2_store_f32_avx512(plane, ws, (length - ow_valid) / ws + 1, ow_valid, b, relu, out, os_h);
+    else if (pool > 2)
+        sp_pool_store_f32(plane, ws, (length - ow_valid) / ws + 1, ow_valid, pool, b, relu, out, os_h);
 }
 
 /* int8 twin: 16 u8 activations widened to int32, times the broadcast weight, 4 vectors a tile. */
@@ -213,35 +274,50 @@ sp_row_s32_avx512(const int64_t *off, const int8_t *val, int64_t nnz, const uint
 
 /* ---- exported entry points -------------------------------------------------------------------- */
 
+/* pool > 1 fuses a pool x pool, stride-pool max-pool; then out and its strides are the pooled
+ * output's and os_w must be 1. Returns 3 if a thread's scratch plane cannot be allocated. */
 int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const float *data,
                        int64_t rows, const float *src, int64_t img_stride, int64_t nimg,
                        int64_t length, int64_t ws, int64_t ow_valid, const float *bias,
-                       int64_t relu, int64_t isa, float *out, int64_t os_img, int64_t os_row,
-                       int64_t os_h, int64_t os_w)
+                       int64_t relu, int64_t pool, int64_t isa, float *out, int64_t os_img,
+                       int64_t os_row, int64_t os_h, int64_t os_w)
 {
-    if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || isa < 0 || isa > 1)
+    if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || isa < 0 || isa > 1 ||
+        pool < 1 || (pool > 1 && os_w != 1))
         return 1;
 #ifndef __x86_64__
     if (isa == 1) return 2;
 #endif
-    #pragma omp parallel for schedule(dynamic, 4)
-    for (int64_t t = 0; t < nimg * rows; t++) {
-        int64_t img = t / rows, row = t % rows;
-        int64_t j0 = indptr[row], nnz = indptr[row + 1] - j0;
-        const float *s = src + img * img_stride;
-        float b = bias ? bias[row] : 0.0f;
-        float *o = out + img * os_img + row * os_row;
-#ifdef __x86_64__
-        if (isa == 1) {
-            sp_row_f32_avx512(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu,
-                              o, os_h, os_w);
-            continue;
+    int failed = 0;
+    #pragma omp parallel
+    {
+        /* whole tiles are written, so the plane has one tile of slack past length */
+        float *plane = pool > 1 ? malloc((size_t)(length + SP_TILE) * sizeof(float)) : NULL;
+        if (pool > 1 && !plane) {
+            #pragma omp atomic write
+            failed = 1;
         }
+        #pragma omp for schedule(dynamic, 4)
+        for (int64_t t = 0; t < nimg * rows; t++) {
+            if (pool > 1 && !plane) continue;
+            int64_t img = t / rows, row = t % rows;
+            int64_t j0 = indptr[row], nnz = indptr[row + 1] - j0;
+            const float *s = src + img * img_stride;
+            float b = bias ? bias[row] : 0.0f;
+            float *o = out + img * os_img + row * os_row;
+#ifdef __x86_64__
+            if (isa == 1) {
+                sp_row_f32_avx512(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu,
+                                  pool, plane, o, os_h, os_w);
+                continue;
+            }
 #endif
-        sp_row_f32_c(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu, o, os_h,
-                     os_w);
+            sp_row_f32_c(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu, pool,
+                         plane, o, os_h, os_w);
+        }
+        free(plane);
     }
-    return 0;
+    return failed ? 3 : 0;
 }
 
 int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data,

@@ -26,8 +26,24 @@ def test_to_sparse_always_matches_masked_model(pruned_cnn, rng):
     assert set(decisions) == {"0", "3", "6", "9", "11"} and all(d["sparse"] for d in decisions.values())
     assert isinstance(sparse[3], SparseConv2d) and isinstance(sparse[9], SparseLinear)
     assert sparse[3].fuse_relu and type(sparse[4]).__name__ == "Identity"
+    assert sparse[3].pool == 2 and type(sparse[5]).__name__ == "Identity"    # MaxPool2d(2) fused too
     np.testing.assert_allclose(_run(sparse, x), _run(pruned_cnn, x), rtol=1e-5, atol=1e-5)
     # ^ the direct sparse loop sums in a different order from im2col + GEMM
+
+
+def test_fuse_pool_off_and_overlapping_pools_stay_separate(rng):
+    from tinyeff import nn
+    x = rng.random((3, 2, 16, 16)).astype(np.float32)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.MaxPool2d(3, stride=2),
+                          nn.Conv2d(4, 5, 3), nn.MaxPool2d(2), nn.Flatten()).eval()
+    want = _run(model, x)
+    fused, _ = to_sparse(copy.deepcopy(model), x, policy="always", candidates="all")
+    assert fused[0].pool == 1 and type(fused[2]).__name__ == "MaxPool2d"     # overlapping: not fused
+    assert fused[3].pool == 2 and not fused[3].fuse_relu and type(fused[4]).__name__ == "Identity"
+    np.testing.assert_allclose(_run(fused, x), want, rtol=1e-5, atol=1e-5)
+    unfused, _ = to_sparse(copy.deepcopy(model), x, policy="always", candidates="all", fuse_pool=False)
+    assert unfused[3].pool == 1 and type(unfused[4]).__name__ == "MaxPool2d"
+    np.testing.assert_allclose(_run(unfused, x), want, rtol=1e-5, atol=1e-5)
 
 
 def test_sparse_layers_report_nnz_and_effective_macs(pruned_cnn, rng):

@@ -133,3 +133,45 @@ def test_spconv_f32_csr_rejects_mismatched_channels(tier, rng):
     packed = pack_sparse(_pruned(rng, (4, 3, 3, 3), 0.5, np.float32))
     with pytest.raises(ValueError, match="same C"):
         spconv(np.zeros((1, 2, 5, 5), dtype=np.float32), packed)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("pool", [2, 3])
+@pytest.mark.parametrize("sparsity", [0.0, 0.9, 1.0])
+@pytest.mark.parametrize("shape", CONV_SHAPES)
+def test_spconv_f32_csr_fused_max_pool(tier, shape, sparsity, pool, rng):
+    n, c, h, w, oc, kh, kw, stride, padding, dilation = shape
+    spconv = _kernel("spconv_f32_csr", tier)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    packed = pack_sparse(_pruned(rng, (oc, c, kh, kw), sparsity, np.float32))
+    bias = rng.standard_normal(oc).astype(np.float32)
+    conv = ref.sparse.spconv_f32_csr(x, packed, bias, stride, padding, dilation, relu=True)
+    if min(conv.shape[2:]) < pool:
+        with pytest.raises(ValueError, match="pool="):
+            spconv(x, packed, bias, stride, padding, dilation, relu=True, pool=pool)
+        return
+    # the contract, from the unfused pieces: conv + bias + ReLU, then MaxPool2d(pool) (floor)
+    want, _ = ref.pool.maxpool2d_f32(conv, pool, pool, 0)
+    got = spconv(x, packed, bias, stride, padding, dilation, relu=True, pool=pool)
+    assert got.shape == want.shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_spconv_f32_csr_fused_pool_without_relu_keeps_negatives(tier, rng):
+    spconv = _kernel("spconv_f32_csr", tier)
+    x = -np.abs(rng.standard_normal((2, 3, 12, 12))).astype(np.float32)
+    packed = pack_sparse(np.abs(_pruned(rng, (4, 3, 3, 3), 0.5, np.float32)))
+    got = spconv(x, packed, None, 1, 0, 1, pool=2)
+    want, _ = ref.pool.maxpool2d_f32(ref.sparse.spconv_f32_csr(x, packed), 2, 2, 0)
+    assert (got <= 0).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("pool", [0, 2.0, True, 9])
+def test_spconv_f32_csr_rejects_bad_pool(tier, pool, rng):
+    spconv = _kernel("spconv_f32_csr", tier)
+    packed = pack_sparse(_pruned(rng, (4, 3, 3, 3), 0.5, np.float32))
+    with pytest.raises(ValueError, match="pool="):
+        spconv(np.zeros((1, 3, 10, 10), dtype=np.float32), packed, pool=pool)

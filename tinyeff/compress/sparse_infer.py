@@ -22,6 +22,7 @@ import numpy as np
 from tinyeff import kernels, nn
 from tinyeff.compress.prune import get_mask
 from tinyeff.kernels import crossover
+from tinyeff.kernels.ref.im2col import check_conv_geometry
 from tinyeff.kernels.ref.sparse import pack_sparse, unpack_sparse
 from tinyeff.tensor import Tensor, no_grad
 
@@ -65,25 +66,30 @@ class _SparseLayer(nn.Module):
 
 
 class SparseConv2d(_SparseLayer):
-    """Inference-only Conv2d on a CSR-packed pruned weight (``spconv_f32_csr``), optional fused ReLU."""
+    """Inference-only Conv2d on a CSR-packed pruned weight (``spconv_f32_csr``), optional fused ReLU
+    and fused non-overlapping max-pool (``pool`` > 1: the output is the pooled map)."""
 
-    def __init__(self, conv, fuse_relu=False):
+    def __init__(self, conv, fuse_relu=False, pool=1):
         if conv.groups != 1:
             raise ValueError("SparseConv2d: grouped/depthwise convolutions are not supported by spconv_f32_csr")
         super().__init__(conv, fuse_relu)
+        self.pool = pool
         self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
         self.in_channels, self.out_channels, self.kernel_size = conv.in_channels, conv.out_channels, conv.kernel_size
 
     def forward(self, x):
         x = np.ascontiguousarray(x.data if isinstance(x, Tensor) else x, dtype=np.float32)
         out = kernels.get("spconv_f32_csr")(x, self.packed, self.bias_f32, self.stride, self.padding,
-                                            self.dilation, relu=self.fuse_relu)
-        self._count(out.shape[0] * out.shape[2] * out.shape[3])
+                                            self.dilation, relu=self.fuse_relu, pool=self.pool)
+        _, _, kh, kw = self.packed.shape
+        oh, ow = check_conv_geometry(x.shape, kh, kw, self.stride, self.padding, self.dilation, "SparseConv2d")
+        self._count(x.shape[0] * oh * ow)          # MACs are the conv's, before any fused pooling
         return Tensor(out)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, nnz={self.nnz}, "
-                f"sparsity={self.sparsity:.1%}" + (", relu" if self.fuse_relu else ""))
+                f"sparsity={self.sparsity:.1%}" + (", relu" if self.fuse_relu else "")
+                + (f", max_pool={self.pool}" if self.pool > 1 else ""))
 
 
 class SparseLinear(_SparseLayer):
@@ -141,7 +147,8 @@ def _input_shapes(model, example):
     return shapes
 
 
-def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_relu=True, candidates="pruned"):
+def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_relu=True, candidates="pruned",
+              fuse_pool=True):
     """Swap pruned Conv2d/Linear layers for SparseConv2d/SparseLinear where that is faster. In place.
 
     Args:
@@ -153,6 +160,8 @@ def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_r
         min_speedup: in "auto", swap only when dense time / sparse time exceeds this.
         fuse_relu: when a swapped layer is followed by a ReLU in the same Sequential, run the ReLU
             inside the kernel and replace the ReLU with Identity.
+        fuse_pool: likewise for a non-overlapping MaxPool2d (kernel = stride, no padding) right
+            after a swapped conv (or after its fused ReLU): the kernel writes only the pooled map.
         candidates: "pruned" (layers with a mask or zeros) or "all": also consider unpruned layers,
             for which the CSR kernel is simply a direct convolution (no im2col); on narrow layers
             that can beat im2col + GEMM, so use it to give a dense baseline its best path too.
@@ -182,18 +191,33 @@ def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_r
             use = force.get(full, policy == "always" or (speedup is not None and speedup > min_speedup))
             decisions[full] = {"sparse": bool(use), "sparsity": sparsity, "speedup": speedup}
             if use:
-                _swap(parent, children, i, fuse_relu)
+                _swap(parent, children, i, fuse_relu, fuse_pool)
     return model, decisions
 
 
-def _swap(parent, children, i, fuse_relu):
+def _next_is(parent, children, i, accept):
+    return isinstance(parent, nn.Sequential) and i < len(children) and accept(children[i][1])
+
+
+def _fusable_pool(m):
+    return (type(m) is nn.MaxPool2d and isinstance(m.kernel_size, int) and m.stride == m.kernel_size
+            and m.padding == 0)
+
+
+def _swap(parent, children, i, fuse_relu, fuse_pool):
+    """Replace children[i] by its sparse module; fold a following ReLU and max-pool into it."""
     name, layer = children[i]
-    fuse = fuse_relu and isinstance(parent, nn.Sequential) and i + 1 < len(children) \
-        and type(children[i + 1][1]) is nn.ReLU
-    sparse = (SparseConv2d if isinstance(layer, nn.Conv2d) else SparseLinear)(layer, fuse)
+    relu = fuse_relu and _next_is(parent, children, i + 1, lambda m: type(m) is nn.ReLU)
+    after = i + 1 + relu
+    pool = (isinstance(layer, nn.Conv2d) and fuse_pool and _next_is(parent, children, after, _fusable_pool)
+            and children[after][1].kernel_size > 1)
+    if isinstance(layer, nn.Conv2d):
+        sparse = SparseConv2d(layer, relu, children[after][1].kernel_size if pool else 1)
+    else:
+        sparse = SparseLinear(layer, relu)
     _replace_child(parent, name, sparse)
-    if fuse:
-        _replace_child(parent, children[i + 1][0], nn.Identity())
+    for j in range(i + 1, after + pool):
+        _replace_child(parent, children[j][0], nn.Identity())
 
 
 def _replace_child(parent, name, module):

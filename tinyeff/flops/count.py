@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tinyeff.energy.model import sparse_weight_bytes
+from tinyeff.kernels.ref.im2col import check_conv_geometry
 from tinyeff.nn.module import Module
 
 DTYPE_NAMES = {"float64": "fp64", "float32": "fp32", "float16": "fp16", "bfloat16": "bf16",
@@ -223,6 +224,9 @@ def _arithmetic(module, x, y):
     has_bias = any(getattr(module, b, None) is not None for b in ("bias", "bias_f32", "bias_q"))
     if kind == "Conv2d":
         n, oc, oh, ow = y.shape
+        if getattr(module, "pool", 1) > 1:     # a max-pool fused into the conv: y is pooled, MACs are not
+            oh, ow = check_conv_geometry(x.shape, w.shape[2], w.shape[3], module.stride, module.padding,
+                                         module.dilation, type(module).__name__)
         macs = n * oc * oh * ow * int(np.prod(w.shape[1:]))      # (C/groups)*KH*KW per output
         return macs, y.size if has_bias else 0
     if kind == "Linear":

@@ -81,15 +81,16 @@ def maxpool2d_backward_f32(grad_out, argmax, x_shape):
 # ---------------------------------------------------------------------------- sparse kernels
 
 def _sprows(acc_dtype, packed, offsets, src, img_stride, nimg, length, ws, ow_valid, bias, relu,
-            out, strides):
-    """Call the f32 or u8s8 direct sparse loop; ``strides`` = (os_img, os_row, os_h, os_w)."""
+            out, strides, pool=1):
+    """Call the f32 or u8s8 direct sparse loop; ``strides`` = (os_img, os_row, os_h, os_w) of ``out``
+    (the pooled output when ``pool`` > 1, float32 only)."""
     indptr = ptr("int64_t", packed.indptr)
     offsets = ptr("int64_t", np.ascontiguousarray(offsets, dtype=np.int64))
     if acc_dtype == np.float32:
         b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
         status = lib().tinyeff_sprows_f32(
             indptr, offsets, ptr("float", packed.data), packed.shape[0], ptr("float", src),
-            img_stride, nimg, length, ws, ow_valid, b, int(relu), isa_f32(),
+            img_stride, nimg, length, ws, ow_valid, b, int(relu), pool, isa_f32(),
             ptr("float", out), *strides)
         check(status, "sprows_f32")
     else:
@@ -102,12 +103,13 @@ def _sprows(acc_dtype, packed, offsets, src, img_stride, nimg, length, ws, ow_va
     return out
 
 
-def _conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype):
+def _conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype, pool):
     src, img_stride, ws, length, offsets, out = direct_conv_plan(x, packed, stride, padding,
-                                                                 dilation, pad_value, acc_dtype)
-    n, oc, oh, ow = out.shape
+                                                                 dilation, pad_value, acc_dtype, pool)
+    n, oc, ph, pw = out.shape
+    ow = (length - 1) % ws + 1                  # the conv's output width, before pooling
     return _sprows(acc_dtype, packed, offsets, src, img_stride, n, length, ws, ow, bias, relu, out,
-                   (oc * oh * ow, oh * ow, ow, 1))
+                   (oc * ph * pw, ph * pw, pw, 1), pool)
 
 
 def _linear(x, packed, bias, relu, acc_dtype):

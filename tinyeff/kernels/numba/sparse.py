@@ -15,9 +15,10 @@ from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
 
 @njit(cache=True, parallel=True)
 def _sprows_loops(indptr, offsets, data, src, img_stride, nimg, length, ws, ow_valid, bias, relu,
-                  out, os_img, os_row, os_h, os_w):
+                  out, os_img, os_row, os_h, os_w, pool=1):
     """out[img*os_img + row*os_row + oh*os_h + ow*os_w] = bias[row] + sum_j data[j] *
-    src[img*img_stride + offsets[j] + oh*ws + ow], for ow < ow_valid (``out`` and ``src`` flat)."""
+    src[img*img_stride + offsets[j] + oh*ws + ow], for ow < ow_valid (``out`` and ``src`` flat);
+    with ``pool`` > 1, the max of each pool x pool block of that, at pooled (oh, ow)."""
     rows = indptr.size - 1
     for t in prange(nimg * rows):              # independent (image, row) pairs
         img, row = t // rows, t % rows
@@ -30,23 +31,28 @@ def _sprows_loops(indptr, offsets, data, src, img_stride, nimg, length, ws, ow_v
                 acc[p] += v * run[p]           # (indexing by p alone lets it prove p >= 0)
         b = bias[row]
         obase = img * os_img + row * os_row
-        for oh in range((length + ws - 1) // ws):
-            for ow in range(ow_valid):         # columns ow >= ow_valid were padding: drop them
-                y = acc[oh * ws + ow] + b
+        for oh in range(((length + ws - 1) // ws) // pool):
+            for ow in range(ow_valid // pool):  # columns ow >= ow_valid were padding: drop them
+                y = acc[oh * pool * ws + ow * pool]
+                for a in range(pool):           # max first: bias and ReLU are monotonic
+                    for c in range(pool):
+                        y = max(y, acc[(oh * pool + a) * ws + ow * pool + c])
+                y += b
                 if relu and y < 0:
                     y = 0
                 out[obase + oh * os_h + ow * os_w] = y
 
 
-def _run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype):
-    """Lower to the flat-shift layout and run the loop; returns (N, OC, OH, OW) ``acc_dtype``."""
+def _run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype, pool):
+    """Lower to the flat-shift layout and run the loop; returns (N, OC, OH, OW) ``acc_dtype``
+    (pooled sizes when ``pool`` > 1)."""
     src, img_stride, ws, length, offsets, out = direct_conv_plan(x, packed, stride, padding,
-                                                                 dilation, pad_value, acc_dtype)
-    n, oc, oh, ow = out.shape
+                                                                 dilation, pad_value, acc_dtype, pool)
+    n, oc, ph, pw = out.shape
     b = np.zeros(oc, dtype=acc_dtype) if bias is None else bias
     _sprows_loops(packed.indptr, offsets, packed.data.astype(acc_dtype), src.reshape(-1),
-                  img_stride, n, length, ws, ow, b, relu, out.reshape(-1),
-                  oc * oh * ow, oh * ow, ow, 1)
+                  img_stride, n, length, ws, (length - 1) % ws + 1, b, relu, out.reshape(-1),
+                  oc * ph * pw, ph * pw, pw, 1, pool)
     return out
 
 

@@ -116,24 +116,46 @@ def _dense_conv(x, w, stride, padding, dilation, pad_value, acc_dtype):
     return out.reshape(x.shape[0], oh, ow, oc).transpose(0, 3, 1, 2)
 
 
+def check_pool(x_shape, packed, stride, padding, dilation, pool, name):
+    """Validate a fused max-pool size against the conv output; return the pooled (PH, PW)."""
+    _, _, kh, kw = packed.shape
+    oh, ow = check_conv_geometry(x_shape, kh, kw, stride, padding, dilation, name)
+    if not isinstance(pool, (int, np.integer)) or isinstance(pool, bool) or not 1 <= pool <= min(oh, ow):
+        raise ValueError(f"{name}: pool={pool!r} must be an int from 1 (no pooling) to the conv "
+                         f"output's smaller side {min(oh, ow)}")
+    return oh // pool, ow // pool
+
+
+def max_pool_blocks(out, pool):
+    """Non-overlapping ``pool`` x ``pool`` max-pool (stride ``pool``, floor) of (N, C, H, W)."""
+    if pool == 1:
+        return out
+    n, c, h, w = out.shape
+    ph, pw = h // pool, w // pool
+    return out[:, :, :ph * pool, :pw * pool].reshape(n, c, ph, pool, pw, pool).max(axis=(3, 5))
+
+
 @register("spconv_f32_csr", tier="ref")
-def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False):
-    """Convolve ``x`` with a CSR-packed pruned float32 weight, then add ``bias`` and maybe ReLU.
+def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False, pool=1):
+    """Convolve ``x`` with a CSR-packed pruned float32 weight, then add ``bias``, maybe ReLU and pool.
 
     Args:
         x: (N, C, H, W) float32. packed: SparseWeight of a (OC, C, KH, KW) float32 weight.
         bias: (OC,) float32 or None. stride, padding (zeros), dilation: ints, as in Conv2d.
         relu: apply max(0, .) after the bias (the fused conv + bias + ReLU epilogue).
+        pool: fuse a following ``pool`` x ``pool`` max-pool with stride ``pool`` and no padding
+            (``MaxPool2d(pool)``); 1 means none.
 
     Returns:
-        (N, OC, OH, OW) float32, C-contiguous, equal to the dense convolution with the unpacked
-        weight up to float32 accumulation order.
+        (N, OC, OH, OW) float32 (OH, OW divided by ``pool``, rounded down), C-contiguous, equal
+        to the dense convolution with the unpacked weight up to float32 accumulation order.
     """
     check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, True, "spconv_f32_csr")
+    check_pool(x.shape, packed, stride, padding, dilation, pool, "spconv_f32_csr")
     out = _dense_conv(x, unpack_sparse(packed), stride, padding, dilation, 0, np.float32)
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
-    return np.ascontiguousarray(np.maximum(out, 0) if relu else out)
+    return np.ascontiguousarray(max_pool_blocks(np.maximum(out, 0) if relu else out, pool))
 
 
 @register("splinear_f32_csr", tier="ref")
@@ -230,18 +252,19 @@ def flat_tap_offsets(indices, kh, kw, stride, dilation, hs, ws):
     return (phase * hs + i // s) * ws + j // s                      # (nnz,) int64
 
 
-def direct_conv_plan(x, packed, stride, padding, dilation, pad_value, acc_dtype):
+def direct_conv_plan(x, packed, stride, padding, dilation, pad_value, acc_dtype, pool=1):
     """Everything a direct sparse conv loop needs for one call, built the same way for every tier.
 
     Returns:
         (src, img_stride, ws, length, offsets, out): the ``direct_conv_layout`` of ``x``, the
-        ``tap_offsets`` of ``packed``, and an uninitialised (N, OC, OH, OW) ``acc_dtype`` output.
+        ``tap_offsets`` of ``packed``, and an uninitialised (N, OC, OH // pool, OW // pool)
+        ``acc_dtype`` output.
     """
     oc, _, kh, kw = packed.shape
     src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation,
                                                              pad_value)
     offsets = tap_offsets(packed, stride, dilation, src.shape[2], ws)
-    out = np.empty((x.shape[0], oc, oh, ow), dtype=acc_dtype)
+    out = np.empty((x.shape[0], oc, oh // pool, ow // pool), dtype=acc_dtype)
     return src, img_stride, ws, length, offsets, out
 
 
@@ -249,15 +272,16 @@ def register_direct_tier(tier, run_conv, run_linear):
     """Register a faster tier's four sparse kernels around its direct loop; return them.
 
     Validation happens here, once, exactly as in the reference kernels above; the tier supplies
-    only ``run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype)`` and
+    only ``run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype, pool)`` and
     ``run_linear(x, packed, bias, relu, acc_dtype)``, which receive validated operands. Every tier
     so gets the same names, signatures and defaults (contracts: the reference kernels above).
     """
     @register("spconv_f32_csr", tier=tier)
-    def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False):
+    def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False, pool=1):
         """See ref/sparse.py."""
         check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, True, "spconv_f32_csr")
-        return run_conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32)
+        check_pool(x.shape, packed, stride, padding, dilation, pool, "spconv_f32_csr")
+        return run_conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32, int(pool))
 
     @register("splinear_f32_csr", tier=tier)
     def splinear_f32_csr(x, packed, bias=None, relu=False):
@@ -270,7 +294,7 @@ def register_direct_tier(tier, run_conv, run_linear):
     def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_value=0):
         """See ref/sparse.py."""
         check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, True, "spconv_u8s8_csr")
-        return run_conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32)
+        return run_conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32, 1)
 
     @register("splinear_u8s8_csr", tier=tier)
     def splinear_u8s8_csr(x, packed, bias=None):
