@@ -7,6 +7,10 @@ goes through ``to_sparse`` with the measured crossover, as in the run; quantized
 models), times batch-1 latency and batch-256 throughput interleaved with the same function the
 pipeline uses, and writes ``DIR/remeasured.json`` and a table. Accuracy and sizes are not re-measured:
 they do not depend on load.
+
+One extra row, ``baseline-fused``, answers "is the pruned speedup only the fusion?": the dense
+baseline with every conv on the same direct kernel and the same fused bias + ReLU + max-pool
+epilogue as the pruned model (``to_sparse(candidates="all")`` with every conv forced, 0% sparse).
 """
 import argparse
 import json
@@ -16,7 +20,7 @@ import numpy as np
 
 import tinyeff.compress  # noqa: F401  (registers the pruned / thinned loaders)
 import tinyeff.quant  # noqa: F401  (registers the quantized / low-precision loaders)
-from tinyeff import data, io
+from tinyeff import data, io, nn
 from tinyeff.compare.measure import measure_speed
 from tinyeff.compress.sparse_infer import to_sparse
 from tinyeff.train import make_preprocess
@@ -37,7 +41,18 @@ def load_variants(run_dir, images):
             x = np.asarray(_preprocess_of(model)(images[:256]), dtype=np.float32)
             model, _ = to_sparse(model, x)
         models[row["variant"]] = model
+        if row["variant"] == "baseline":
+            models["baseline-fused"] = fused_dense(io.load(os.path.join(run_dir, row["model_file"])), images)
     return models, rows
+
+
+def fused_dense(model, images):
+    """The dense model with every conv on the direct CSR kernel (0% sparse), ReLU and max-pool fused."""
+    x = np.asarray(_preprocess_of(model)(images[:256]), dtype=np.float32)
+    convs = {name: isinstance(m, nn.Conv2d) for name, m in model.named_modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))}
+    model, _ = to_sparse(model, x, policy="never", candidates="all", force=convs)
+    return model
 
 
 def main(argv=None):
