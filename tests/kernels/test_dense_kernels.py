@@ -91,6 +91,22 @@ def test_maxpool2d_f32_ties_go_to_first_tap(tier):
 
 
 @pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("width", [2, 3, 15, 16, 17, 31, 32, 33, 34, 63, 65])
+def test_maxpool2d_f32_2x2_ties_nan_and_inf_across_vector_tails(tier, width, rng):
+    # The 2x2 path has a 16-window vector body (C tier): row widths around multiples of 16 windows
+    # test its tails; small integers make ties common; NaN must never win, an all -inf window gives 0.
+    pool = _kernel("maxpool2d_f32", tier)
+    x = rng.integers(-2, 3, (2, 3, 6, width)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.1] = -np.inf
+    x[0, 0, :2, :2] = -np.inf
+    out, argmax = pool(x, 2, 2, 0)
+    want_out, want_argmax = ref.pool.maxpool2d_f32(x, 2, 2, 0)
+    np.testing.assert_array_equal(out, want_out)
+    np.testing.assert_array_equal(argmax, want_argmax)
+
+
+@pytest.mark.parametrize("tier", TIERS)
 @pytest.mark.parametrize("shape", POOL_SHAPES)
 def test_maxpool2d_backward_f32_matches_ref(tier, shape, rng):
     n, c, h, w, kernel, stride, padding = shape

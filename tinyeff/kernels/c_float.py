@@ -60,7 +60,7 @@ def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True):
     argmax = np.empty((n, c, oh, ow), dtype=np.int64) if with_argmax else None
     argmax_ptr = ptr("int64_t", argmax) if with_argmax else ffi().NULL
     check(lib().tinyeff_maxpool2d_f32(ptr("float", x), n, c, h, w, kernel, stride, padding, oh,
-                                      ow, ptr("float", out), argmax_ptr), "maxpool2d_f32")
+                                      ow, isa_f32(), ptr("float", out), argmax_ptr), "maxpool2d_f32")
     return out, argmax
 
 
