@@ -71,4 +71,10 @@ int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float 
 int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const float *mean, const float *invstd, const float *gamma, int64_t n, int64_t c, int64_t hw, int64_t isa, float *grad_x, float *grad_gamma, float *grad_beta);
 /* ---- end float32 batch norm ---- */
 
+/* ---- float32 ReLU (csrc/activation.c; wrappers in c_float.py) ------------------------------
+ * n elements, contiguous; forward y = max(x, 0) keeping NaN, backward gx = g * (out > 0). */
+int tinyeff_relu_f32(const float *x, int64_t n, float *y);
+int tinyeff_relu_backward_f32(const float *g, const float *out, int64_t n, float *gx);
+/* ---- end float32 ReLU ---- */
+
 #endif /* TINYEFF_H */

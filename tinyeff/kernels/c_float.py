@@ -1,4 +1,4 @@
-"""C tier, float32 dense and sparse family: wrappers over csrc/im2col.c and csrc/spconv.c.
+"""C tier, float32 dense and sparse family: wrappers over csrc/im2col.c, activation.c and spconv.c.
 
 Each wrapper validates once (the same checks as the Numba tier), allocates the output, hands the
 C function plain contiguous buffers and sizes, and turns a nonzero status into an error with
@@ -12,6 +12,7 @@ from tinyeff.kernels import cpu
 from tinyeff.kernels.c import check, ffi, isa_f32, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
 from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry
+from tinyeff.kernels.ref.activation import check_relu_backward
 from tinyeff.kernels.ref.pool import check_pool_geometry
 from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
 from tinyeff.kernels.registry import register
@@ -76,6 +77,30 @@ def maxpool2d_backward_f32(grad_out, argmax, x_shape):
         ptr("float", grad_out), ptr("int64_t", argmax), n * c, grad_out.shape[2] * grad_out.shape[3],
         h * w, ptr("float", grad_x)), "maxpool2d_backward_f32")
     return grad_x
+
+
+# ---------------------------------------------------------------------------- ReLU
+
+@register("relu_f32", tier="c")
+def relu_f32(x):
+    """See ref/activation.py (float32 only)."""
+    check_f32("relu_f32", x=x)
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    check(lib().tinyeff_relu_f32(ptr("float", x), x.size, ptr("float", y)), "relu_f32")
+    return y
+
+
+@register("relu_backward_f32", tier="c")
+def relu_backward_f32(g, out):
+    """See ref/activation.py (float32 only)."""
+    check_relu_backward(g, out, "relu_backward_f32")
+    check_f32("relu_backward_f32", g=g, out=out)
+    g, out = np.ascontiguousarray(g), np.ascontiguousarray(out)
+    gx = np.empty_like(g)
+    check(lib().tinyeff_relu_backward_f32(ptr("float", g), ptr("float", out), g.size, ptr("float", gx)),
+          "relu_backward_f32")
+    return gx
 
 
 # ---------------------------------------------------------------------------- sparse kernels

@@ -6,6 +6,7 @@ neg) are built from primitives and have no backward of their own.
 """
 import numpy as np
 
+from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.tensor import Tensor, as_tensor, make_result
 
 
@@ -85,9 +86,9 @@ def log(a):
 
 
 def relu(a):
-    # The mask is rebuilt from the output in backward: inference (no_grad) then pays one pass, not three.
-    out = np.maximum(a.data, 0)
-    return make_result(out, (a,), lambda g: (g * (out > 0),), "relu")
+    # The backward kernel reads the output, not a saved mask: no extra array stays alive.
+    out = kernel_for("relu_f32", a.data)(a.data)
+    return make_result(out, (a,), lambda g: (kernel_for("relu_backward_f32", g)(g, out),), "relu")
 
 
 def leaky_relu(a, negative_slope=0.01):
