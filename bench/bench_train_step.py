@@ -18,15 +18,18 @@ def _batch(rng):
 
 
 def _tinyeff_step(model, opt, x, y):
-    """One tinyeff training step on a fixed batch: forward, cross-entropy, backward, update."""
+    """One tinyeff training step on a fixed batch: forward, cross-entropy, backward, update. With one
+    BLAS thread, as ``train.fit`` runs it (tinyeff/kernels/blas.py explains why)."""
     import tinyeff
     import tinyeff.nn.functional as F
+    from tinyeff.kernels.blas import blas_threads
 
     def step():
-        loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        with blas_threads(1):
+            loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         return float(loss.data)
     return step
 

@@ -24,6 +24,7 @@ import numpy as np
 from tinyeff import io, optim
 from tinyeff.data.loader import DataLoader
 from tinyeff.data.transforms import RandomCrop, RandomFlip, Standardize
+from tinyeff.kernels.blas import blas_threads
 from tinyeff.ops.loss import cross_entropy
 from tinyeff.random import manual_seed
 from tinyeff.tensor import Tensor, no_grad
@@ -139,7 +140,7 @@ def predict(model, images, batch_size=256, preprocess=None):
     was_training = model.training
     model.eval()
     outputs = []
-    with no_grad():
+    with no_grad(), blas_threads(1):
         for start in range(0, len(images), batch_size):
             x = np.asarray(preprocess(images[start:start + batch_size]), dtype=np.float32)
             outputs.append(np.asarray(model(Tensor(x)).data, dtype=np.float32))
@@ -211,7 +212,7 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
     for cb in callbacks:
         cb.on_train_begin(state)
     t_start = time.perf_counter()
-    with meter:
+    with meter, blas_threads(1):      # our OpenMP kernels own the cores (see kernels/blas.py)
         for epoch in range(state.epoch, epochs):
             state.epoch, state.logs = epoch, {}
             loader.set_epoch(epoch)

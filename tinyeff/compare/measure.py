@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from tinyeff.kernels.blas import blas_threads
 from tinyeff.tensor import Tensor, no_grad
 
 
@@ -46,19 +47,20 @@ def time_side_by_side(fns, rounds=7, min_time_s=0.05):
     Returns:
         dict name -> (median seconds per call, inter-quartile range) over all calls of all rounds.
     """
-    for fn in fns.values():
-        fn()                                            # warm-up: JIT, packed weights, caches
     samples = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            end = time.perf_counter() + min_time_s
-            while True:
-                t0 = time.perf_counter()
-                fn()
-                t1 = time.perf_counter()
-                samples[name].append(t1 - t0)
-                if t1 >= end:
-                    break
+    with blas_threads(1):                               # as in training and predict (kernels/blas.py)
+        for fn in fns.values():
+            fn()                                        # warm-up: JIT, packed weights, caches
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                end = time.perf_counter() + min_time_s
+                while True:
+                    t0 = time.perf_counter()
+                    fn()
+                    t1 = time.perf_counter()
+                    samples[name].append(t1 - t0)
+                    if t1 >= end:
+                        break
     return {name: (float(np.median(t)), float(np.percentile(t, 75) - np.percentile(t, 25)))
             for name, t in samples.items()}
 
