@@ -26,6 +26,29 @@ static void valid_cols(int64_t off, int64_t stride, int64_t w, int64_t ow, int64
     if (*hi < *lo) *hi = *lo;
 }
 
+/* Zero padding of `planes` H x W planes into (H + 2p) x (W + 2p): each output row is written once
+ * (border rows zeroed, inner rows as zeros | copy | zeros), one OpenMP thread per block of planes. */
+int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, float *out)
+{
+    if (planes < 0 || h < 0 || w < 0 || pad < 0)
+        return 1;
+    const int64_t hp = h + 2 * pad, wp = w + 2 * pad;
+    #pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < planes; t++) {
+        const float *src = x + t * h * w;
+        float *dst = out + t * hp * wp;
+        memset(dst, 0, (size_t)(pad * wp) * sizeof(float));
+        for (int64_t i = 0; i < h; i++) {
+            float *row = dst + (pad + i) * wp;
+            memset(row, 0, (size_t)pad * sizeof(float));
+            memcpy(row + pad, src + i * w, (size_t)w * sizeof(float));
+            memset(row + pad + w, 0, (size_t)pad * sizeof(float));
+        }
+        memset(dst + (pad + h) * wp, 0, (size_t)(pad * wp) * sizeof(float));
+    }
+    return 0;
+}
+
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
                        int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh,
                        int64_t ow, float *cols)

@@ -49,6 +49,7 @@ int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t 
  * (f32 needs avx512f; u8s8 needs avx512f+bw+vl), chosen in Python from tinyeff.kernels.cpu. */
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
 int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *x);
+int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, float *out);
 int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel, int64_t stride, int64_t padding, int64_t oh, int64_t ow, int64_t isa, float *out, int64_t *argmax);
 int tinyeff_maxpool2d_backward_f32(const float *grad_out, const int64_t *argmax, int64_t planes, int64_t ohw, int64_t hw, float *grad_x);
 int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const float *data, int64_t rows, const float *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const float *bias, int64_t relu, int64_t pool, int64_t isa, float *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);

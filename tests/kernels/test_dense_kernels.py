@@ -119,3 +119,24 @@ def test_maxpool2d_backward_f32_matches_ref(tier, shape, rng):
     # rtol: overlapping windows that share a maximum add in float32 here, float64 in the ref
     np.testing.assert_allclose(got, ref.pool.maxpool2d_backward_f32(grad_out, argmax, x.shape),
                                rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("tier", ["ref", "c"])         # no Numba pad: NumPy's copy is already one pass
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 5, 7), (3, 16, 32, 32), (1, 2, 0, 4)])
+@pytest.mark.parametrize("padding", [0, 1, 2, 5])
+def test_pad2d_f32_matches_ref(tier, shape, padding, rng):
+    pad = _kernel("pad2d_f32", tier)
+    x = rng.standard_normal(shape).astype(np.float32)
+    got = pad(x[:, :, ::-1] if shape[2] else x, padding)     # a non-contiguous view too
+    want = ref.im2col.pad2d_f32(np.ascontiguousarray(x[:, :, ::-1] if shape[2] else x), padding)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("tier", ["ref", "c"])
+def test_pad2d_f32_rejects_bad_input(tier):
+    pad = _kernel("pad2d_f32", tier)
+    with pytest.raises(ValueError, match="padding >= 0"):
+        pad(np.zeros((2, 3), np.float32), 1)
+    with pytest.raises(ValueError, match="padding >= 0"):
+        pad(np.zeros((1, 1, 2, 2), np.float32), -1)

@@ -11,6 +11,7 @@ import numpy as np
 from tinyeff.kernels import cpu
 from tinyeff.kernels.c import check, ffi, isa_f32, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
+from tinyeff.kernels.ref import im2col as ref_im2col
 from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry
 from tinyeff.kernels.ref.activation import check_relu_backward
 from tinyeff.kernels.ref.pool import check_pool_geometry
@@ -48,6 +49,19 @@ def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
     check(lib().tinyeff_col2im_f32(ptr("float", cols), n, c, h, w, kh, kw, stride, padding,
                                    dilation, oh, ow, ptr("float", x)), "col2im_f32")
     return x
+
+
+@register("pad2d_f32", tier="c")
+def pad2d_f32(x, padding):
+    """See ref/im2col.py (float32 only)."""
+    if x.ndim != 4 or padding < 0:
+        return ref_im2col.pad2d_f32(x, padding)          # raises the reference's error
+    check_f32("pad2d_f32", x=x)
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    out = np.empty((n, c, h + 2 * padding, w + 2 * padding), dtype=np.float32)
+    check(lib().tinyeff_pad2d_f32(ptr("float", x), n * c, h, w, padding, ptr("float", out)), "pad2d_f32")
+    return out
 
 
 @register("maxpool2d_f32", tier="c")

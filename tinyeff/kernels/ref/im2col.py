@@ -61,6 +61,22 @@ def unfold(x, kh, kw, stride, padding, dilation, oh, ow, pad_value=0):
     return cols.reshape(n * oh * ow, c * kh * kw)
 
 
+@register("pad2d_f32", tier="ref")
+def pad2d_f32(x, padding):
+    """Zero-pad the last two axes of (N, C, H, W) ``x`` by ``padding`` on each side (a new array).
+
+    The direct convolution's layout (ref/sparse.py ``direct_conv_layout``) pads every input this
+    way, forward and backward, so on ResNets it is one of the biggest memory passes of a step.
+    """
+    if x.ndim != 4 or padding < 0:
+        raise ValueError(f"pad2d_f32: need an (N, C, H, W) input and padding >= 0, got shape {x.shape} "
+                         f"and padding {padding}")
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, h + 2 * padding, w + 2 * padding), x.dtype)
+    out[:, :, padding:padding + h, padding:padding + w] = x
+    return out
+
+
 @register("im2col_f32", tier="ref")
 def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1):
     """Unfold ``x`` (N, C, H, W) into ``cols`` (N*OH*OW, C*KH*KW), C-contiguous, same dtype.

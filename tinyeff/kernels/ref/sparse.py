@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyeff.kernels.ref.im2col import check_conv_geometry, im2col_f32
+from tinyeff.kernels import registry
 from tinyeff.kernels.registry import register
 
 
@@ -225,6 +226,8 @@ def direct_conv_layout(x, kh, kw, stride, padding, dilation, pad_value=0):
     s = stride
     if s == 1 and padding == 0:
         src = np.ascontiguousarray(x)
+    elif s == 1 and pad_value == 0:
+        src = registry.get("pad2d_f32", None if x.dtype == np.float32 else "ref")(x, padding)
     else:
         hs, ws = -(-(h + 2 * padding) // s), -(-(w + 2 * padding) // s)
         shape = (n, c, hs * s, ws * s)    # np.zeros maps fresh zero pages: cheaper than a fill
