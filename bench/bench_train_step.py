@@ -4,6 +4,10 @@ ResNet-20 (SGD with momentum) at batch 128.
 tinyeff against PyTorch (CPU) on the same shapes, reported as images per second in extra_info.
 The PyTorch case is skipped with its reason when torch is not installed (pip install torch).
 Run: pytest bench/bench_train_step.py --benchmark-json=out.json  (not part of the default test run).
+
+The ``*_interleaved`` cases are the ones to quote for a ratio: on a shared, noisy machine they
+alternate one tinyeff step and one PyTorch step for many rounds, so both see the same noise, and
+record each framework's min and median step time and their ratio in extra_info.
 """
 import numpy as np
 import pytest
@@ -57,14 +61,51 @@ def _time_steps(benchmark, step, group, batch, rounds, **info):
     return first
 
 
-def test_train_step_tinyeff(benchmark, rng, machine_info):
+def _interleaved(benchmark, steps, batch, rounds, **info):
+    """Alternate the steps of ``steps`` (name -> callable) ``rounds`` times; record min/median ms."""
+    import time
+    for step in steps.values():
+        step()                                                        # warm-up
+    times = {name: [] for name in steps}
+
+    def one_round():
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    benchmark.extra_info.update(info)
+    benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=0)
+    for name, t in times.items():
+        benchmark.extra_info[f"{name}_min_ms"] = 1e3 * min(t)
+        benchmark.extra_info[f"{name}_median_ms"] = 1e3 * float(np.median(t))
+        benchmark.extra_info[f"{name}_images_per_s"] = batch / float(np.median(t))
+    speedup = {stat: float(f(times["torch"]) / f(times["tinyeff"]))
+               for stat, f in (("min", min), ("median", np.median))}
+    benchmark.extra_info.update({f"tinyeff_speedup_over_torch_{k}": v for k, v in speedup.items()})
+    print(f"\n{benchmark.group}: tinyeff {1e3 * min(times['tinyeff']):.1f} / "
+          f"{1e3 * np.median(times['tinyeff']):.1f} ms, torch {1e3 * min(times['torch']):.1f} / "
+          f"{1e3 * np.median(times['torch']):.1f} ms (min / median); tinyeff faster by "
+          f"{speedup['min']:.2f}x / {speedup['median']:.2f}x")
+
+
+def _seed_cnn_steps(rng):
     from tinyeff import models, optim
     model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=SIDE)
-    opt = optim.Adam(model.parameters(), lr=1e-3)
     x, y = _batch(rng)
+    return model, _tinyeff_step(model, optim.Adam(model.parameters(), lr=1e-3), x, y), x, y
 
-    step = _tinyeff_step(model, opt, x, y)
 
+def _torch_seed_cnn(torch):
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, CLASSES))
+
+
+def test_train_step_tinyeff(benchmark, rng, machine_info):
+    _, step, _, _ = _seed_cnn_steps(rng)
     first = _time_steps(benchmark, step, "seed CNN train step, batch 64, 3x32x32", N, 10, **machine_info,
                         framework="tinyeff")
     assert np.isfinite(first)
@@ -72,15 +113,9 @@ def test_train_step_tinyeff(benchmark, rng, machine_info):
 
 def test_train_step_torch(benchmark, rng, machine_info):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch")
-    nn = torch.nn
-    model = nn.Sequential(
-        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, CLASSES))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model = _torch_seed_cnn(torch)
     x, y = _batch(rng)
-    step = _torch_step(torch, model, opt, x, y)
+    step = _torch_step(torch, model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y)
 
     _time_steps(benchmark, step, "seed CNN train step, batch 64, 3x32x32", N, 10, **machine_info,
                 framework="torch", torch_threads=torch.get_num_threads())
@@ -121,6 +156,31 @@ def _torch_resnet20(torch):
 
 def _resnet_batch(rng):
     return rng.standard_normal((R_N, 1, R_SIDE, R_SIDE)).astype(np.float32), rng.integers(0, CLASSES, R_N)
+
+
+def test_train_step_interleaved(benchmark, rng, machine_info):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch")
+    _, tinyeff_step, x, y = _seed_cnn_steps(rng)
+    torch_model = _torch_seed_cnn(torch)
+    torch_step = _torch_step(torch, torch_model, torch.optim.Adam(torch_model.parameters(), lr=1e-3), x, y)
+    benchmark.group = "seed CNN train step, batch 64, 3x32x32, interleaved"
+    _interleaved(benchmark, {"tinyeff": tinyeff_step, "torch": torch_step}, N, 40, **machine_info,
+                 torch_threads=torch.get_num_threads())
+
+
+def test_resnet20_train_step_interleaved(benchmark, rng, machine_info):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch")
+    from tinyeff import models, optim
+    model = models.create("resnet20", in_channels=1, num_classes=CLASSES)
+    x, y = _resnet_batch(rng)
+    tinyeff_step = _tinyeff_step(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4),
+                                 x, y)
+    torch_model = _torch_resnet20(torch)
+    torch_step = _torch_step(torch, torch_model, torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9,
+                                                                 weight_decay=5e-4), x, y)
+    benchmark.group = R_GROUP + ", interleaved"
+    _interleaved(benchmark, {"tinyeff": tinyeff_step, "torch": torch_step}, R_N, 12, **machine_info,
+                 torch_threads=torch.get_num_threads())
 
 
 def test_resnet20_train_step_tinyeff(benchmark, rng, machine_info):
