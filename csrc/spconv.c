@@ -289,7 +289,8 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
     if (isa == 1) return 2;
 #endif
     int failed = 0;
-    #pragma omp parallel
+    /* Under ~4M multiply-adds (a batch-1 layer) one thread is faster than waking the others. */
+    #pragma omp parallel if (nimg * indptr[rows] * length >= (1 << 22))
     {
         /* whole tiles are written, so the plane has one tile of slack past length */
         float *plane = pool > 1 ? malloc((size_t)(length + SP_TILE) * sizeof(float)) : NULL;
