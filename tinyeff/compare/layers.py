@@ -14,26 +14,35 @@ from tinyeff import flops
 from tinyeff.compare.measure import inference_fn
 from tinyeff.energy.layers import estimate_model
 from tinyeff.flops.count import KIND_ALIASES, leaf_calls
+from tinyeff.kernels.blas import blas_threads
 from tinyeff.report import plots
 
 COMPUTE_KINDS = ("Conv2d", "Linear")
 
 
-def layer_table(model, image_shape, batch=64, repeats=3, rng=None):
-    """Ordered dict label -> {time_ms, macs, energy_j}: one entry per conv/linear layer plus "other"."""
+def layer_table(model, image_shape, batch=64, repeats=5, rng=None):
+    """Ordered dict label -> {time_ms, macs, energy_j}: one entry per conv/linear layer plus "other".
+
+    A layer's time is its time in one forward pass (all its calls), the median over ``repeats``
+    passes, so a pass that a busy machine delayed does not become the layer's figure.
+    """
     rng = rng or np.random.default_rng(0)
     shape = (batch,) + tuple(image_shape)
     run = inference_fn(model, rng.standard_normal(shape).astype(np.float32))
-    run()                                            # warm-up: JIT, caches, packed weights
-    seconds = {}
-    with leaf_calls(model, lambda name, layer, x, y, dt: seconds.__setitem__(name, seconds.get(name, 0.0) + dt)):
-        for _ in range(repeats):
-            run()
+    passes = []
+    with blas_threads(1):                            # as in every other timing (kernels/blas.py)
+        run()                                        # warm-up: JIT, caches, packed weights
+        with leaf_calls(model, lambda name, layer, x, y, dt: passes[-1].__setitem__(
+                name, passes[-1].get(name, 0.0) + dt)):
+            for _ in range(repeats):
+                passes.append({})
+                run()
+    seconds = {name: float(np.median([p.get(name, 0.0) for p in passes])) for name in passes[0]}
     energy = {row.name: row.energy_j for row in estimate_model(model, shape)[0]}
     table, other = {}, {"time_ms": 0.0, "macs": 0, "energy_j": 0.0}
     index = 0
     for layer in flops.count(model, shape).layers:
-        values = {"time_ms": 1e3 * seconds.get(layer.name, 0.0) / repeats, "macs": layer.macs_effective,
+        values = {"time_ms": 1e3 * seconds.get(layer.name, 0.0), "macs": layer.macs_effective,
                   "energy_j": energy.get(layer.name, 0.0)}
         if KIND_ALIASES.get(layer.type, layer.type) in COMPUTE_KINDS:
             index += 1
