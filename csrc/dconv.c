@@ -166,8 +166,7 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
     int64_t nblk = (oc + DC_R - 1) / DC_R;
     /* Tile width: 96 positions unless 64-wide tiles waste less of the last one. */
     int64_t step = (length + 63) / 64 * 64 < (length + DC_TILE - 1) / DC_TILE * DC_TILE ? 64 : DC_TILE;
-    /* Under ~4M multiply-adds (a batch-1 layer) one thread is faster than waking the others. */
-    #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= (1 << 22))
+    #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t task = 0; task < nimg * nblk; task++) {
         int64_t b = task / nblk, blk = task % nblk;
         const float *s = src + b * img_stride, *wb = wpack + blk * ntaps * DC_R;

@@ -412,8 +412,7 @@ static void run_gemm(const gemm_ctx *c) {
     int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / CHUNK * CHUNK;
     if (mc < CHUNK) mc = CHUNK;
     int64_t nmb = (c->m + mc - 1) / mc;
-    /* Under ~4M multiply-adds (a batch-1 layer) one thread is faster than waking the others. */
-#pragma omp parallel for collapse(2) schedule(static) if (c->m * c->n * c->k >= (1 << 22))
+#pragma omp parallel for collapse(2) schedule(static) if (c->m * c->n * c->k >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t mb = 0; mb < nmb; mb++) {
         for (int64_t p = 0; p < npanels; p++) {
             int32_t chunk[CHUNK * PANEL] __attribute__((aligned(64)));

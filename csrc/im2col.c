@@ -16,10 +16,6 @@
 
 #include "tinyeff.h"
 
-/* Below this many elements a loop runs on the calling thread: waking the sleeping OpenMP workers
- * (OMP_WAIT_POLICY=PASSIVE) costs tens of microseconds, more than a batch-1 layer's whole pass. */
-#define PARALLEL_MIN (1 << 18)
-
 /* First and one-past-last output column whose tap at input column offset `off` lands inside [0, w). */
 static void valid_cols(int64_t off, int64_t stride, int64_t w, int64_t ow, int64_t *lo, int64_t *hi)
 {
@@ -37,7 +33,7 @@ int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int6
     if (planes < 0 || h < 0 || w < 0 || pad < 0)
         return 1;
     const int64_t hp = h + 2 * pad, wp = w + 2 * pad;
-    #pragma omp parallel for schedule(static) if (planes * hp * wp >= PARALLEL_MIN)
+    #pragma omp parallel for schedule(static) if (planes * hp * wp >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t t = 0; t < planes; t++) {
         const float *src = x + t * h * w;
         float *dst = out + t * hp * wp;
@@ -63,7 +59,7 @@ int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t 
     /* Loop order: one output row (n, oh) per task fills an OW x ncols block of cols (small
      * enough for L1/L2); inside it we walk columns (c, kh, kw) and, for each, the OW outputs,
      * reading the input row contiguously and computing the padding bounds once per column. */
-    #pragma omp parallel for schedule(static) if (n * oh * ow * c * kh * kw >= PARALLEL_MIN)
+    #pragma omp parallel for schedule(static) if (n * oh * ow * c * kh * kw >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t t = 0; t < n * oh; t++) {
         int64_t b = t / oh, i = t % oh;
         float *block = cols + t * ow * ncols;
@@ -99,7 +95,7 @@ int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64
     if (n < 0 || c < 1 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0)
         return 1;
     int64_t ncols = c * kh * kw;
-    #pragma omp parallel for schedule(static) if (n * oh * ow * ncols >= PARALLEL_MIN)
+    #pragma omp parallel for schedule(static) if (n * oh * ow * ncols >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t t = 0; t < n * c; t++) {        /* one (n, c) plane per task */
         int64_t b = t / c, ch = t % c;
         float *plane = x + t * h * w;
@@ -214,7 +210,7 @@ int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64
     if (isa == 1) return 2;
 #endif
     const int fast = kernel == 2 && stride == 2 && padding == 0;
-    #pragma omp parallel for schedule(static) if (n * c * h * w >= PARALLEL_MIN)
+    #pragma omp parallel for schedule(static) if (n * c * h * w >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t t = 0; t < n * c; t++) {
         const float *plane = x + t * h * w;
         int64_t *plane_argmax = argmax == NULL ? NULL : argmax + t * oh * ow;
@@ -258,7 +254,7 @@ int tinyeff_maxpool2d_backward_f32(const float *grad_out, const int64_t *argmax,
 {
     if (planes < 0 || ohw < 0 || hw < 1)
         return 1;
-    #pragma omp parallel for schedule(static) if (planes * hw >= PARALLEL_MIN)
+    #pragma omp parallel for schedule(static) if (planes * hw >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t t = 0; t < planes; t++) {       /* one (n, c) plane per task: no write conflicts */
         float *g = grad_x + t * hw;
         memset(g, 0, (size_t)hw * sizeof(float));

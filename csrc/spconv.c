@@ -61,6 +61,12 @@ static void sp_store_f32(const float *tile, int64_t p0, int64_t cnt, int64_t ws,
     }
 }
 
+/* Output rows of a flat plane of `length` positions, rows `ws` apart, the last one ow_valid long. */
+static inline int64_t sp_rows(int64_t length, int64_t ws, int64_t ow_valid)
+{
+    return (length - ow_valid) / ws + 1;
+}
+
 /* Max-pool a finished scratch plane (k x k windows, stride k, floor) into the output rows, then
  * bias and ReLU. plane[p] holds conv output (p / ws, p % ws); oh x ow_valid of it are valid. */
 static void sp_pool_store_f32(const float *plane, int64_t ws, int64_t oh, int64_t ow_valid,
@@ -124,7 +130,7 @@ static void sp_row_f32_c(const int64_t *off, const float *val, int64_t nnz, cons
             sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
     }
     if (pool > 1)
-        sp_pool_store_f32(plane, ws, (length - ow_valid) / ws + 1, ow_valid, pool, b, relu, out, os_h);
+        sp_pool_store_f32(plane, ws, sp_rows(length, ws, ow_valid), ow_valid, pool, b, relu, out, os_h);
 }
 
 static void sp_row_s32_c(const int64_t *off, const int8_t *val, int64_t nnz, const uint8_t *src,
@@ -237,9 +243,9 @@ sp_row_f32_avx512(const int64_t *off, const float *val, int64_t nnz, const float
             sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
     }
     if (pool == 2)
-        sp_pool2_store_f32_avx512(plane, ws, (length - ow_valid) / ws + 1, ow_valid, b, relu, out, os_h);
+        sp_pool2_store_f32_avx512(plane, ws, sp_rows(length, ws, ow_valid), ow_valid, b, relu, out, os_h);
     else if (pool > 2)
-        sp_pool_store_f32(plane, ws, (length - ow_valid) / ws + 1, ow_valid, pool, b, relu, out, os_h);
+        sp_pool_store_f32(plane, ws, sp_rows(length, ws, ow_valid), ow_valid, pool, b, relu, out, os_h);
 }
 
 /* int8 twin: 16 u8 activations widened to int32, times the broadcast weight, 4 vectors a tile. */
@@ -289,8 +295,7 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
     if (isa == 1) return 2;
 #endif
     int failed = 0;
-    /* Under ~4M multiply-adds (a batch-1 layer) one thread is faster than waking the others. */
-    #pragma omp parallel if (nimg * indptr[rows] * length >= (1 << 22))
+    #pragma omp parallel if (nimg * indptr[rows] * length >= TINYEFF_PARALLEL_MIN_MACS)
     {
         /* whole tiles are written, so the plane has one tile of slack past length */
         float *plane = pool > 1 ? malloc((size_t)(length + SP_TILE) * sizeof(float)) : NULL;

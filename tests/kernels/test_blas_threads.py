@@ -3,7 +3,8 @@ import pytest
 
 from tinyeff.kernels.blas import blas_threads
 
-threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl is not installed; pip install threadpoolctl")
+threadpoolctl = pytest.importorskip("threadpoolctl",
+                                    reason="threadpoolctl is not installed; pip install threadpoolctl")
 
 
 def _blas_threads():
@@ -14,7 +15,8 @@ def test_blas_threads_limits_inside_and_restores_after():
     import numpy  # noqa: F401  (loads NumPy's BLAS)
     before = _blas_threads()
     if not before:
-        pytest.skip("NumPy's BLAS is not visible to threadpoolctl on this build")
+        pytest.skip("NumPy's BLAS is not visible to threadpoolctl on this build; use a NumPy wheel that "
+                    "bundles OpenBLAS (pip install --force-reinstall numpy) to run this test")
     with blas_threads(1):
         assert _blas_threads() == [1] * len(before)
     assert _blas_threads() == before

@@ -84,7 +84,7 @@ def code_paths():
 def load_error():
     """Why the C tier cannot load here, or None; does not import the extension."""
     if os.environ.get("TINYEFF_NO_C", "") not in ("", "0"):
-        return "TINYEFF_NO_C is set (simulating a machine without a C compiler)"
+        return "TINYEFF_NO_C is set (simulating a machine without a C compiler); unset it to use the C tier"
     try:
         _module()
     except ImportError as exc:

@@ -11,8 +11,7 @@ import numpy as np
 from tinyeff.kernels import cpu
 from tinyeff.kernels.c import check, ffi, isa_f32, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
-from tinyeff.kernels.ref import im2col as ref_im2col
-from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry
+from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry, check_pad2d
 from tinyeff.kernels.ref.activation import check_relu_backward
 from tinyeff.kernels.ref.pool import check_pool_geometry
 from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
@@ -54,8 +53,7 @@ def col2im_f32(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
 @register("pad2d_f32", tier="c")
 def pad2d_f32(x, padding):
     """See ref/im2col.py (float32 only)."""
-    if x.ndim != 4 or padding < 0:
-        return ref_im2col.pad2d_f32(x, padding)          # raises the reference's error
+    check_pad2d(x, padding, "pad2d_f32")
     check_f32("pad2d_f32", x=x)
     n, c, h, w = x.shape
     x = np.ascontiguousarray(x)
@@ -143,10 +141,9 @@ def _sprows(acc_dtype, packed, offsets, src, img_stride, nimg, length, ws, ow_va
 
 
 def _conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype, pool):
-    src, img_stride, ws, length, offsets, out = direct_conv_plan(x, packed, stride, padding,
-                                                                 dilation, pad_value, acc_dtype, pool)
+    src, img_stride, ws, length, ow, offsets, out = direct_conv_plan(x, packed, stride, padding,
+                                                                     dilation, pad_value, acc_dtype, pool)
     n, oc, ph, pw = out.shape
-    ow = (length - 1) % ws + 1                  # the conv's output width, before pooling
     return _sprows(acc_dtype, packed, offsets, src, img_stride, n, length, ws, ow, bias, relu, out,
                    (oc * ph * pw, ph * pw, pw, 1), pool)
 

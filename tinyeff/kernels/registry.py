@@ -85,7 +85,7 @@ def why_unavailable(name, tier):
     if (name, tier) in _kernel_off:
         return _kernel_off[(name, tier)]
     if tier not in _kernels[name]:
-        return f"{name} has no {tier} implementation"
+        return f"{name} has no {tier} implementation; it has: {', '.join(sorted(_kernels[name]))}"
     return None
 
 

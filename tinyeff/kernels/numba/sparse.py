@@ -46,12 +46,12 @@ def _sprows_loops(indptr, offsets, data, src, img_stride, nimg, length, ws, ow_v
 def _run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype, pool):
     """Lower to the flat-shift layout and run the loop; returns (N, OC, OH, OW) ``acc_dtype``
     (pooled sizes when ``pool`` > 1)."""
-    src, img_stride, ws, length, offsets, out = direct_conv_plan(x, packed, stride, padding,
-                                                                 dilation, pad_value, acc_dtype, pool)
+    src, img_stride, ws, length, ow, offsets, out = direct_conv_plan(x, packed, stride, padding,
+                                                                     dilation, pad_value, acc_dtype, pool)
     n, oc, ph, pw = out.shape
     b = np.zeros(oc, dtype=acc_dtype) if bias is None else bias
     _sprows_loops(packed.indptr, offsets, packed.data.astype(acc_dtype), src.reshape(-1),
-                  img_stride, n, length, ws, (length - 1) % ws + 1, b, relu, out.reshape(-1),
+                  img_stride, n, length, ws, ow, b, relu, out.reshape(-1),
                   oc * ph * pw, ph * pw, pw, 1, pool)
     return out
 

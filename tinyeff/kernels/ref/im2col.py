@@ -61,6 +61,13 @@ def unfold(x, kh, kw, stride, padding, dilation, oh, ow, pad_value=0):
     return cols.reshape(n * oh * ow, c * kh * kw)
 
 
+def check_pad2d(x, padding, name):
+    """Raise ValueError unless ``x`` is (N, C, H, W) and ``padding`` >= 0."""
+    if x.ndim != 4 or padding < 0:
+        raise ValueError(f"{name}: need an (N, C, H, W) input and padding >= 0, got shape {x.shape} "
+                         f"and padding {padding}")
+
+
 @register("pad2d_f32", tier="ref")
 def pad2d_f32(x, padding):
     """Zero-pad the last two axes of (N, C, H, W) ``x`` by ``padding`` on each side (a new array).
@@ -68,9 +75,7 @@ def pad2d_f32(x, padding):
     The direct convolution's layout (ref/sparse.py ``direct_conv_layout``) pads every input this
     way, forward and backward, so on ResNets it is one of the biggest memory passes of a step.
     """
-    if x.ndim != 4 or padding < 0:
-        raise ValueError(f"pad2d_f32: need an (N, C, H, W) input and padding >= 0, got shape {x.shape} "
-                         f"and padding {padding}")
+    check_pad2d(x, padding, "pad2d_f32")
     n, c, h, w = x.shape
     out = np.zeros((n, c, h + 2 * padding, w + 2 * padding), x.dtype)
     out[:, :, padding:padding + h, padding:padding + w] = x

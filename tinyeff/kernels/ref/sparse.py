@@ -259,16 +259,16 @@ def direct_conv_plan(x, packed, stride, padding, dilation, pad_value, acc_dtype,
     """Everything a direct sparse conv loop needs for one call, built the same way for every tier.
 
     Returns:
-        (src, img_stride, ws, length, offsets, out): the ``direct_conv_layout`` of ``x``, the
-        ``tap_offsets`` of ``packed``, and an uninitialised (N, OC, OH // pool, OW // pool)
-        ``acc_dtype`` output.
+        (src, img_stride, ws, length, ow, offsets, out): the ``direct_conv_layout`` of ``x`` and the
+        conv's output width ``ow`` (before any pooling), the ``tap_offsets`` of ``packed``, and an
+        uninitialised (N, OC, OH // pool, OW // pool) ``acc_dtype`` output.
     """
     oc, _, kh, kw = packed.shape
     src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation,
                                                              pad_value)
     offsets = tap_offsets(packed, stride, dilation, src.shape[2], ws)
     out = np.empty((x.shape[0], oc, oh // pool, ow // pool), dtype=acc_dtype)
-    return src, img_stride, ws, length, offsets, out
+    return src, img_stride, ws, length, ow, offsets, out
 
 
 def register_direct_tier(tier, run_conv, run_linear):
