@@ -28,6 +28,13 @@
 
 #include "tinyeff.h"
 
+/* The wide body is an x86 target attribute; elsewhere (ARM64) the portable body is the only one. */
+#ifdef __x86_64__
+#define BN_AVX512 __attribute__((target("avx512f")))
+#else
+#define BN_AVX512
+#endif
+
 #define INLINE static inline __attribute__((always_inline))
 
 /* Forward for one channel: statistics (rounded to float32 as the reference returns them), then y. */
@@ -105,7 +112,7 @@ static void forward_c(const float *x, const float *gamma, const float *beta, int
     forward_channel(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
 }
 
-__attribute__((target("avx512f"))) static void
+BN_AVX512 static void
 forward_avx512(const float *x, const float *gamma, const float *beta, int64_t n, int64_t c,
                int64_t hw, int64_t ch, double eps, float *y, float *mean, float *var, float *invstd)
 {
@@ -119,7 +126,7 @@ static void backward_c(const float *grad_out, const float *x, const float *mean,
     backward_channel(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x, grad_gamma, grad_beta);
 }
 
-__attribute__((target("avx512f"))) static void
+BN_AVX512 static void
 backward_avx512(const float *grad_out, const float *x, const float *mean, const float *invstd,
                 const float *gamma, int64_t n, int64_t c, int64_t hw, int64_t ch, float *grad_x,
                 float *grad_gamma, float *grad_beta)
