@@ -137,3 +137,9 @@ def build_from_header(header, arrays, where, prepare=None):
         raise ModelFileError(f"{where}: does not fit architecture {arch.get('name')!r}: {exc}") from exc
     model.preprocess = header.get("preprocess")
     return model
+
+
+def export_onnx(model, path, example_shape):
+    """Write ``model`` as ONNX (needs ``pip install 'tinyeff[onnx]'``); see ``tinyeff.interop.export``."""
+    from tinyeff.interop.export import export_onnx as _export
+    return _export(model, path, example_shape)
