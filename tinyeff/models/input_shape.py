@@ -32,8 +32,10 @@ def input_shape(model_or_arch, preprocess=None):
     channels = kwargs.get("in_channels", _default(builder, "in_channels")) or 3
     size = kwargs.get("input_size") or (preprocess or {}).get("image_size")
     if size is None:
-        native = getattr(builder, "native_size", None)
-        size = native(**kwargs) if callable(native) else _default(builder, "input_size")
+        # a functools.partial (e.g. efficientnet_b2 = partial(efficientnet, "b2")) carries its own arguments
+        func, args = getattr(builder, "func", builder), getattr(builder, "args", ())
+        native = getattr(func, "native_size", None)
+        size = native(*args, **kwargs) if callable(native) else _default(builder, "input_size")
     size = int(size or DEFAULT_SIZE)
     if channels is None:
         channels = 3
