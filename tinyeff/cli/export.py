@@ -13,6 +13,10 @@ def register(subparsers):
     p.add_argument("model", help="model file (.npz) or a run directory holding model.npz")
     p.add_argument("out", help="the .onnx file to write")
     p.add_argument("--input", default=None, help="input shape CxHxW (default: from the model file)")
+    p.add_argument("--int8-form", choices=("qdq", "exact"), default="qdq",
+                   help="int8 models: qdq (QuantizeLinear/DequantizeLinear pairs, fused to QLinearConv by runtimes; "
+                        "requantizes in float) or exact (tinyeff's integer requantization in integer ops: "
+                        "bit-equal outputs, slower)")
     p.add_argument("--verify", action="store_true",
                    help="run 4 random inputs through ONNX Runtime and tinyeff and print the largest difference")
     p.set_defaults(func=lambda args: run_reporting_errors("export", run, args))
@@ -35,7 +39,7 @@ def run(args):
     model = load_model(args.model)
     shape = parse_shape(args.input) if args.input else input_shape(model)
     try:
-        size = export_onnx(model, args.out, shape)
+        size = export_onnx(model, args.out, shape, int8_form=args.int8_form)
     except ImportError as exc:
         raise ValueError(str(exc)) from exc
     print(f"wrote {args.out}: {size / 1e6:.2f} MB, input (N, {', '.join(map(str, shape))}), dynamic batch N")

@@ -32,8 +32,18 @@ def _is_quantized(model):
     return isinstance(model, QuantizedModel)
 
 
-def build_onnx(model, example_shape):
-    """The checked ``onnx.ModelProto`` of ``model`` for inputs (N, *example_shape)."""
+INT8_FORMS = ("qdq", "exact")
+
+
+def build_onnx(model, example_shape, int8_form="qdq"):
+    """The checked ``onnx.ModelProto`` of ``model`` for inputs (N, *example_shape).
+
+    ``int8_form`` (integer models only): "qdq" (QuantizeLinear/DequantizeLinear around float
+    operators; runtimes fuse them into QLinearConv) or "exact" (tinyeff's integer requantization
+    spelled out in integer ops: every activation bit-equal to tinyeff's; onnx_int8_exact.py).
+    """
+    if int8_form not in INT8_FORMS:
+        raise ValueError(f"export_onnx: int8_form={int8_form!r} must be one of {INT8_FORMS}")
     shape = full_shape(example_shape)
     was_training = model.training
     model.eval()
@@ -42,7 +52,10 @@ def build_onnx(model, example_shape):
             probe = model(Tensor(np.zeros((1, *shape), np.float32)))
         name = (getattr(model, "arch", None) or {}).get("name", type(model).__name__)
         g = GraphBuilder(f"tinyeff-{name}")
-        if _is_quantized(model):
+        if _is_quantized(model) and int8_form == "exact":
+            from tinyeff.interop.onnx_int8_exact import emit_quantized_exact
+            y = emit_quantized_exact(g, model, "input", shape)
+        elif _is_quantized(model):
             from tinyeff.interop.onnx_int8 import emit_quantized
             y = emit_quantized(g, model, "input")
         else:
@@ -54,20 +67,21 @@ def build_onnx(model, example_shape):
         model.train(was_training)
 
 
-def export_onnx(model, path, example_shape):
+def export_onnx(model, path, example_shape, int8_form="qdq"):
     """Write ``model`` as an ONNX file with a dynamic batch dimension.
 
     Args:
         model: a float tinyeff model (any zoo architecture, pruned or not) or a ``QuantizedModel``.
         path: the .onnx file to write (temporary file, then rename).
         example_shape: one sample's input shape (C, H, W), or (N, C, H, W) whose N is ignored.
+        int8_form: for integer models, "qdq" (portable) or "exact" (bit-exact); see ``build_onnx``.
     Returns:
         The file size in bytes.
     Raises:
         ImportError: the ``onnx`` package is missing (pip install 'tinyeff[onnx]').
         ValueError: a layer has no ONNX form, or the shape does not fit the model.
     """
-    return save_model(build_onnx(model, example_shape), path)
+    return save_model(build_onnx(model, example_shape, int8_form), path)
 
 
 def compare_onnxruntime(model, path, x):
