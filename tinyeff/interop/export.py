@@ -29,6 +29,11 @@ def full_shape(example_shape):
 
 def _is_quantized(model):
     from tinyeff.quant.convert import QuantizedModel
+    from tinyeff.quant.dynamic import DynamicModel
+    if isinstance(model, DynamicModel):
+        raise ValueError("export_onnx: a dynamically quantized model is not a statically quantized model (its "
+                         "activation ranges are computed per batch); export the float model, or quantize it with "
+                         "`tinyeff quantize --mode static`")
     return isinstance(model, QuantizedModel)
 
 
