@@ -36,20 +36,8 @@ def _is_int8(name):
     return name.startswith("int8_")
 
 
-# what the current code cannot read yet; strict, so the fix has to remove the entry
-GAPS = {"load": {"thinned"}, "quantize": {"thinned", "pruned_magnitude", "pruned_channel", "lowprec_float16",
-                                          "lowprec_bfloat16"},
-        "compare": {n for n in NAMES if n.startswith(("int8_", "pruned_", "thinned"))}}
-
-
-def _params(names, test, slow=False):
-    out = []
-    for n in names:
-        marks = [pytest.mark.slow] if slow and n not in DEFAULT_RUN[test] else []
-        if n in GAPS.get(test, ()) or (test != "load" and n in GAPS["load"]):
-            marks.append(pytest.mark.xfail(strict=True, reason="no reader for this kind in this command yet"))
-        out.append(pytest.param(n, marks=marks))
-    return out
+def _params(names, test):
+    return [n if n in DEFAULT_RUN[test] else pytest.param(n, marks=pytest.mark.slow) for n in names]
 
 
 def test_every_kind_has_a_fixture():
@@ -57,7 +45,7 @@ def test_every_kind_has_a_fixture():
     assert kinds == {"float", "pruned", "thinned", "quantized", "lowprec"}
 
 
-@pytest.mark.parametrize("name", _params(NAMES, "load"))
+@pytest.mark.parametrize("name", NAMES)
 def test_fixture_gives_the_saved_logits(name):
     expected = _expected(name)
     logits = train.predict(io.load(_path(name)), expected["images"])
@@ -67,14 +55,14 @@ def test_fixture_gives_the_saved_logits(name):
         np.testing.assert_allclose(logits, expected["logits"], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", _params(NAMES, "eval"))
+@pytest.mark.parametrize("name", NAMES)
 def test_cli_eval_reads_every_kind(name, capsys):
     assert main(["eval", _path(name), "--data", "synthetic", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["accuracy"] == pytest.approx(float(_expected(name)["accuracy"]), abs=1e-9)
 
 
-@pytest.mark.parametrize("name", _params(NAMES, "flops"))
+@pytest.mark.parametrize("name", NAMES)
 def test_cli_flops_reads_every_kind(name, capsys):
     assert main(["flops", _path(name), "--input", "1x28x28", "--json"]) == 0
     totals = json.loads(capsys.readouterr().out)["totals"]
@@ -83,7 +71,7 @@ def test_cli_flops_reads_every_kind(name, capsys):
         assert totals[key] == int(expected[key]), key
 
 
-@pytest.mark.parametrize("name", _params(NAMES, "compare", slow=True))
+@pytest.mark.parametrize("name", _params(NAMES, "compare"))
 def test_cli_compare_baseline_reads_every_kind(name, tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main(["compare", "--baseline", _path(name), "--data", "synthetic", "--variants", "baseline",
@@ -95,7 +83,7 @@ def test_cli_compare_baseline_reads_every_kind(name, tmp_path, capsys):
     np.testing.assert_allclose(logits, _expected(name)["logits"], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", _params([n for n in NAMES if not _is_int8(n)], "quantize", slow=True))
+@pytest.mark.parametrize("name", _params([n for n in NAMES if not _is_int8(n)], "quantize"))
 def test_cli_quantize_reads_every_float_kind(name, tmp_path, capsys):
     out = tmp_path / "q"
     assert main(["quantize", _path(name), "--data", "synthetic", "--calibration-images", "32", "--repeats", "1",
@@ -104,3 +92,15 @@ def test_cli_quantize_reads_every_float_kind(name, tmp_path, capsys):
     for precision in ("float16", "bfloat16"):      # the 16-bit copies of this kind read back too
         logits = train.predict(io.load(out / f"{precision}.npz"), _expected(name)["images"])
         assert logits.shape == _expected(name)["logits"].shape and np.isfinite(logits).all()
+
+
+def test_cli_quantize_refuses_an_int8_model(tmp_path):
+    from tinyeff.errors import ModelFileError
+    with pytest.raises(ModelFileError, match="holds a quantized model, but a float or pruned or thinned or lowprec"):
+        main(["quantize", _path("int8_static_per_channel"), "--data", "synthetic", "--out", str(tmp_path / "q")])
+
+
+def test_compare_refuses_to_derive_variants_from_an_int8_baseline(tmp_path):
+    with pytest.raises(ValueError, match="holds a quantized model, which variants \\['quantized'\\] cannot start"):
+        main(["compare", "--baseline", _path("int8_static_per_channel"), "--data", "synthetic",
+              "--variants", "baseline,quantized", "--out", str(tmp_path / "cmp"), "--no-progress"])

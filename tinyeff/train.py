@@ -345,10 +345,7 @@ def _metrics(state, config, precision, meter, wall_s, test_split, model):
 
 
 def save_model(model, path):
-    """Save a trained model: as a pruned model file when pruning masks are attached, else a float one."""
-    if any(name.endswith("_mask") for name, _ in model.named_buffers()):
-        from tinyeff.compress.prune import save as save_pruned
-        return save_pruned(model, path)
+    """Save a trained model as a float model file; pruning masks are buffers and travel with it."""
     return io.save(model, path)
 
 
@@ -395,11 +392,7 @@ def _restore(path, state, sched):
     with np.load(path, allow_pickle=False) as archive:
         arrays = {k: archive[k] for k in archive.files}
     header = json.loads(arrays.pop("__checkpoint__").tobytes().decode())
-    model_state = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
-    if any(name.endswith("_mask") for name in model_state):
-        from tinyeff.compress.prune import restore_pruning
-        restore_pruning(state.model, model_state)       # re-attach the masks the checkpoint holds
-    state.model.load_state_dict(model_state)
+    state.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
     state.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
     state.epoch, state.step, state.history = header["epoch"], header["step"], header["history"]
     state.model.preprocess = header["preprocess"]

@@ -23,7 +23,7 @@ Which (producer, consumer) pairs are thinned:
 Grouped/depthwise convolutions are never thinned.
 
 A thinned model records its layer shapes in ``model.thinned``; ``save`` writes kind="thinned" and
-the registered loader rebuilds the architecture and then shrinks each layer to the saved shapes.
+``tinyeff.io`` rebuilds the architecture and then shrinks each layer to the saved shapes.
 """
 import copy
 
@@ -32,7 +32,6 @@ import numpy as np
 from tinyeff import io, nn
 from tinyeff.compress import masks as M
 from tinyeff.compress.prune import PRUNABLE, attach_mask, get_mask, remove_pruning
-from tinyeff.errors import ModelFileError
 from tinyeff.models.resnet import BasicBlock, ResNet
 
 _ZERO_PRESERVING = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
@@ -250,39 +249,6 @@ def save(model, path, **header_fields):
                    preprocess=getattr(model, "preprocess", None), **header_fields)
 
 
-def _resize(module, shape):
-    """Give ``module`` zero parameters of the saved ``shape`` (its weight's), before loading values."""
-    shape = tuple(shape)
-    if isinstance(module, _BN):
-        f = shape[0]
-        module.weight, module.bias = nn.Parameter(np.ones(f, np.float32)), nn.Parameter(np.zeros(f, np.float32))
-        module.set_buffer("running_mean", np.zeros(f, np.float32))
-        module.set_buffer("running_var", np.ones(f, np.float32))
-        module.num_features = f
-        return
-    module.weight = nn.Parameter(np.zeros(shape, np.float32))
-    if module.bias is not None:
-        module.bias = nn.Parameter(np.zeros(shape[0], np.float32))
-    if isinstance(module, nn.Conv2d):
-        module.out_channels, module.in_channels = shape[0], shape[1] * module.groups
-    else:
-        module.out_features, module.in_features = shape
-
-
-def _load_thinned(header, arrays):
-    from tinyeff import models
-    arch = header.get("arch") or {}
-    try:
-        model = models.create(arch["name"], **arch.get("kwargs", {}))
-        for name, shape in header.get("thinned", {}).items():
-            _resize(model.get_submodule(name), shape)
-        model.load_state_dict(arrays)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"thinned model: cannot rebuild {arch!r} with layer shapes "
-                             f"{header.get('thinned')}: {exc}") from exc
-    model.thinned = dict(header.get("thinned", {}))
-    model.preprocess = header.get("preprocess")
-    return model
-
-
-io.register_loader("thinned", _load_thinned)
+def load_thinned(header, arrays):
+    """The ``io`` reader of kind "thinned": the architecture, resized to the header's layer shapes."""
+    return io.build_from_header(header, arrays, "thinned model")

@@ -4,9 +4,9 @@ A quantized model is saved with ``tinyeff.io.save(..., kind="quantized")``: the 
 field is the layer tree (each node ``{"type", ...hyper-parameters, "name"}``), and each node's arrays
 are stored under ``<name>.<array>`` (``body.3.weight_q``...). Loading rebuilds every layer with
 ``from_record``, which re-derives what is cheap to derive (packed weights, fixed-point multipliers)
-so the file holds only the essential tensors. Importing ``tinyeff.quant`` registers the loader, so
-``tinyeff.io.load(path)`` returns a ``QuantizedModel`` and ``load(path, expect_kind="float")``
-refuses the file with a clear ``ModelFileError``.
+so the file holds only the essential tensors. ``tinyeff.io.load(path)`` reads the kind through
+``load_quantized`` and returns a ``QuantizedModel``; ``load(path, expect_kind="float")`` refuses the
+file with a clear ``ModelFileError``.
 
 The same file kind holds dynamically quantized models (``"dynamic"`` nodes, dynamic.py).
 """
@@ -70,7 +70,7 @@ def save_quantized(model, path, **header_fields):
 
 
 def load_quantized(header, arrays):
-    """The ``io.register_loader`` hook: rebuild a quantized model from a file's header and arrays."""
+    """The ``io`` reader of kind "quantized": rebuild the integer model from a file's header and arrays."""
     from tinyeff.quant.convert import QuantizedModel
     spec = header.get("qmodel")
     if not isinstance(spec, dict) or "type" not in spec:
@@ -92,5 +92,3 @@ def file_and_memory_bytes(model, path):
     """(file size in bytes, bytes of arrays held in memory) for a saved model."""
     return os.path.getsize(path), int(model.nbytes())
 
-
-io.register_loader(KIND, load_quantized)
