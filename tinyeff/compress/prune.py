@@ -28,9 +28,9 @@ import numpy as np
 from tinyeff import io, nn
 from tinyeff.nn import mask as nn_mask
 from tinyeff.compress import masks as M
+from tinyeff.compress.channels import PRUNABLE, thinning_plan
 
 METHODS = ("magnitude", "random", "channel", "nm", "global")
-PRUNABLE = (nn.Conv2d, nn.Linear)
 
 
 # --- small queries ------------------------------------------------------------------------------------
@@ -148,7 +148,6 @@ def _targets(model, layers, method, m):
                              f"{', '.join(candidates)}")
         return {n: candidates[n] for n in names}
     if method == "channel":   # only filters that thinning can remove (never the classifier's outputs)
-        from tinyeff.compress.thinning import thinning_plan
         return {p[0]: candidates[p[0]] for p in thinning_plan(model)}
     if method == "nm":
         skipped = [n for n, mod in candidates.items() if mod.weight.data.shape[1] % m]
