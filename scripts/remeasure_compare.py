@@ -21,7 +21,7 @@ import numpy as np
 from tinyeff import data, io, nn
 from tinyeff.compare.measure import measure_speed
 from tinyeff.compress.sparse_infer import to_sparse
-from tinyeff.train import make_preprocess
+from tinyeff.data.transforms import make_preprocess
 
 
 def _preprocess_of(model):

@@ -150,7 +150,7 @@ def test_no_import_cycle_except_tensor_and_ops():
 
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
-    assert "tinyeff.quant.qat" in graph and "tinyeff.train" in graph["tinyeff.quant.qat"]
+    assert "tinyeff.quant.qat" in graph and "tinyeff.train.callbacks" in graph["tinyeff.quant.qat"]
     assert "tinyeff.models" in graph["tinyeff.io"]                 # imported inside build_from_header
 
 
