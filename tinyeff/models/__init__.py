@@ -38,6 +38,15 @@ def create(name, **kwargs):
     return model
 
 
+def build_model(name, split, **extra):
+    """Model ``name`` fitted to ``split``'s image shape and class count; ``extra`` kwargs (None ones
+    skipped) override, e.g. ``width=0.5`` for a half-width student."""
+    c, h, _ = split.images.shape[1:]
+    kwargs = input_kwargs(name, c, h, len(split.classes))
+    kwargs.update({k: v for k, v in extra.items() if v is not None})
+    return create(name, **kwargs)
+
+
 def input_kwargs(name, in_channels, input_size, num_classes):
     """The keyword arguments that fit model ``name`` to a dataset's image shape and class count."""
     kwargs = {"in_channels": in_channels, "num_classes": num_classes}
@@ -46,5 +55,5 @@ def input_kwargs(name, in_channels, input_size, num_classes):
     return kwargs
 
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "create", "efficientnet", "input_kwargs", "mlp", "mobilenet",
-           "mobilenet_v2", "names", "resnet", "resnet18", "resnet34", "resnet50", "seed_cnn"]
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_model", "create", "efficientnet", "input_kwargs", "mlp",
+           "mobilenet", "mobilenet_v2", "names", "resnet", "resnet18", "resnet34", "resnet50", "seed_cnn"]
