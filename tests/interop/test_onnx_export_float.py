@@ -13,6 +13,9 @@ CASES = [  # (name, kwargs, per-sample input shape): small widths keep the suite
     ("resnet20", {"width": 8}, (3, 32, 32)),
     ("mobilenet", {"width_mult": 0.25}, (3, 32, 32)),
     ("mlp", {"hidden": (16,)}, (1, 28, 28)),
+    ("resnet50", {"width": 4, "stem": "imagenet"}, (3, 64, 64)),        # bottleneck, 7x7 stem, padded max-pool
+    ("mobilenet_v2", {"width_mult": 0.25}, (3, 32, 32)),                 # inverted residual, ReLU6 as Clip
+    ("efficientnet_b0", {}, (3, 32, 32)),                                # SiLU, squeeze-excitation
 ]
 
 
