@@ -9,7 +9,9 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize", "export", "import_")
+COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize", "export", "import")
+
+_MODULES = {"import": "import_"}       # a command named like a Python keyword lives in <name>_.py
 
 
 def build_parser():
@@ -18,7 +20,7 @@ def build_parser():
         description="tinyeff: a small deep-learning engine whose own kernels make compression pay off.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"tinyeff.cli.{name}").register(subparsers)
+        importlib.import_module(f"tinyeff.cli.{_MODULES.get(name, name)}").register(subparsers)
     return parser
 
 
