@@ -9,7 +9,7 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize", "export", "import")
+COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize", "export", "import", "predict")
 
 _MODULES = {"import": "import_"}       # a command named like a Python keyword lives in <name>_.py
 

@@ -10,11 +10,21 @@ def add_model_arg(p):
 
 
 def add_data_args(p, default="fashion-mnist-sample"):
-    p.add_argument("--data", default=default, help=f"dataset name: {', '.join(data.names())} (default {default})")
+    p.add_argument("--data", default=default,
+                   help=f"dataset name ({', '.join(data.names())}; default {default}), or PATH: a MedMNIST-layout "
+                        ".npz or an image folder (train/ and test/ class folders, or one class-folder tree)")
     p.add_argument("--root", default=None, help="directory with the dataset files (else the usual places)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="PATH data: resize every image to NxN (needed when image sizes differ)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="PATH data, one class-folder tree: fraction of each class held out for testing (seeded)")
 
 
 def load_data(args):
+    from tinyeff.data.local import is_local
+    if args.data not in data.names() and is_local(args.data):
+        return data.load(args.data, image_size=getattr(args, "image_size", None),
+                         test_fraction=getattr(args, "test_fraction", 0.2), seed=getattr(args, "seed", 0) or 0)
     return data.load(args.data, root=args.root)
 
 

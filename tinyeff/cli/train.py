@@ -29,7 +29,7 @@ def register(subparsers):
 
 
 SETTINGS = ("model", "data", "root", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
-            "augment", "width", "precision", "seed")
+            "augment", "width", "precision", "seed", "image_size", "test_fraction")
 
 
 def run(args):
@@ -37,7 +37,7 @@ def run(args):
         with open(os.path.join(args.resume, "train_args.json")) as f:
             saved = json.load(f)
         for key in SETTINGS:
-            setattr(args, key, saved[key])
+            setattr(args, key, saved.get(key, getattr(args, key)))     # runs saved before a setting existed
         args.out = args.resume
     if not args.out:
         raise SystemExit("tinyeff train: --out DIR is required (or --resume DIR)")

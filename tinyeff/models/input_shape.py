@@ -31,6 +31,8 @@ def input_shape(model_or_arch, preprocess=None):
     builder, kwargs = BUILDERS[arch["name"]], arch.get("kwargs", {})
     channels = kwargs.get("in_channels", _default(builder, "in_channels")) or 3
     size = kwargs.get("input_size") or (preprocess or {}).get("image_size")
+    if isinstance(size, (list, tuple)):        # preprocessing records [H, W]
+        size = size[0]
     if size is None:
         # a functools.partial (e.g. efficientnet_b2 = partial(efficientnet, "b2")) carries its own arguments
         func, args = getattr(builder, "func", builder), getattr(builder, "args", ())
