@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tinyeff import data, flops, train
+from tinyeff import data, flops, fsio, train
 from tinyeff.compare import compressed, trained  # noqa: F401  (register the variant builders)
 from tinyeff.compare import variants as variant_table
 from tinyeff.compare.measure import measure_energy, measure_speed
@@ -141,9 +141,5 @@ def _plots(ctx, rows, out_dir):
 def _write_outputs(results, out_dir):
     train.write_json(os.path.join(out_dir, "results.json"), results)
     tables.write_csv(results["rows"], os.path.join(out_dir, "results.csv"))
-    markdown = tables.markdown(results)
-    tmp = os.path.join(out_dir, "results.md.tmp")
-    with open(tmp, "w") as f:
-        f.write(markdown)
-    os.replace(tmp, os.path.join(out_dir, "results.md"))
+    fsio.write_text(os.path.join(out_dir, "results.md"), tables.markdown(results))
     html.write_report(results, out_dir)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyeff import fsio
 from tinyeff.errors import DataFormatError
 
 # type code -> big-endian dtype, from the IDX specification
@@ -94,9 +95,6 @@ def write_idx(path, array):
                          f"{sorted(str(d.newbyteorder('=')) for d in IDX_TYPES.values())}")
     header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = header + array.astype(IDX_TYPES[code], copy=False).tobytes()
-    path = Path(path)
-    if path.suffix == ".gz":
-        with gzip.open(path, "wb") as f:
-            f.write(payload)
-    else:
-        path.write_bytes(payload)
+    if Path(path).suffix == ".gz":
+        payload = gzip.compress(payload)
+    fsio.write_bytes(path, payload)

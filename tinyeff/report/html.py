@@ -5,6 +5,7 @@ import html
 import json
 import os
 
+from tinyeff import fsio
 from tinyeff.report.tables import table_rows
 
 STYLE = """
@@ -74,8 +75,4 @@ def render(results, out_dir):
 def write_report(results, out_dir):
     """Write ``out_dir/report.html`` (temp file, then rename); return its path."""
     path = os.path.join(out_dir, "report.html")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(render(results, out_dir))
-    os.replace(tmp, path)
-    return path
+    return fsio.write_text(path, render(results, out_dir))

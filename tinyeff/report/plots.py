@@ -3,9 +3,9 @@
 Each function takes plain data (lists, arrays, dicts), writes one PNG and returns its path, so the same
 figures serve the CLI, the HTML report and notebooks.
 """
-import os
-
 import numpy as np
+
+from tinyeff import fsio
 
 
 def _pyplot():
@@ -16,10 +16,7 @@ def _pyplot():
 
 
 def _save(fig, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    fsio.write_figure(fig, path, dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
     return path
 

@@ -1,6 +1,7 @@
 """The comparison table as Markdown and CSV: one row per variant, units in the column names."""
 import csv
-import os
+
+from tinyeff import fsio
 
 COLUMNS = (
     ("variant", "variant", "{}"),
@@ -55,9 +56,8 @@ def markdown(results):
 
 
 def write_csv(rows, path):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
+    def write(f):
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
+    fsio.write_with(path, write, binary=False)
