@@ -10,7 +10,7 @@ from tinyeff.cli.common import add_progress_arg, output_dir, positive_int, show_
 from tinyeff.cli.compare import print_summary
 from tinyeff.compare import available_variants, run_compare
 
-DEMO_VARIANTS = ("baseline", "pruned", "quantized", "pruned+quantized", "fp16", "distilled")
+DEMO_VARIANTS = ("baseline", "pruned", "quantized", "pruned+quantized", "fp16", "mixed_fp16", "distilled")
 
 
 def register(subparsers):
