@@ -44,11 +44,13 @@ def write_with(path, write, binary=True):
             f.flush()
             os.fsync(f.fileno())      # the rename must not become visible before the data is on disk
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, path) from exc     # name the file the user asked for
         raise
     return path
 

@@ -87,7 +87,8 @@ def add_data_args(p, default="fashion-mnist-sample"):
 
 
 def load_data(args):
-    return data.load(args.data, root=args.root)
+    """The (train, test) splits of ``--data``; an empty split is an error, not a NaN mean later."""
+    return data.require_images(args.data, *data.load(args.data, root=args.root))
 
 
 def build_model(name, split, **extra):

@@ -40,7 +40,7 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     log = log or logging.getLogger("tinyeff.compare").info
     os.makedirs(out_dir, exist_ok=True)
     t_start = time.perf_counter()
-    train_split, test_split = data.load(data_name, root=root, **(data_options or {}))
+    train_split, test_split = data.require_images(data_name, *data.load(data_name, root=root, **(data_options or {})))
     ctx = variant_table.CompareContext(model_name, data_name, train_split, test_split, out_dir, epochs,
                                        finetune_epochs, sparsity, batch_size, lr, seed, progress, baseline_path)
     for name in variants:
