@@ -122,7 +122,7 @@ def accuracy_vs_energy(rows, path, estimated=True, colors=None):
     for x, y, names in points.values():
         for i, name in enumerate(names):
             dx = 7 * (i - (len(names) - 1) / 2)                   # points, centred on the true spot
-            ax.scatter([x], [y], s=60, color=colors[name], edgecolor="white", linewidth=0.6, zorder=3,
+            ax.scatter([x], [y], s=60, color=colors[name], edgecolor="white", linewidth=0.6, zorder=3, label=name,
                        transform=offset_copy(ax.transData, fig=fig, x=dx, y=0, units="points"))
             ax.annotate(name + (" (same spot)" if len(names) > 1 and i == 0 else ""), (x, y),
                         textcoords="offset points", xytext=(8 + 7 * (len(names) - 1) / 2, 4 - 11 * i),
