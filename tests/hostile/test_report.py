@@ -74,7 +74,7 @@ def test_each_variant_keeps_one_colour_in_every_panel(results, figures):
     plots.training_curves(histories, "t.png", colors, {r["variant"]: r["loss_name"] for r in rows})
     plots.cumulative_energy(histories, "e.png", colors=colors)
     scatter, curves, energy = figures
-    scatter_colors = {c.get_label(): tuple(c.get_facecolor()[0][:3]) for c in scatter.axes[0].collections}
+    scatter_colors = {c.get_label().split(" (")[0]: tuple(c.get_facecolor()[0][:3]) for c in scatter.axes[0].collections}
     assert scatter_colors == {v: tuple(colors[v]) for v in VARIANTS}
     for ax in curves.axes + energy.axes:
         for line in ax.get_lines():
@@ -111,5 +111,5 @@ def test_points_on_the_same_spot_are_spread_and_each_labelled(results, figures):
         x, y = c.get_offset_transform().transform(c.get_offsets()[0])
         spots.setdefault((round(x), round(y)), []).append(c)
     assert len(spots) == len(ax.collections)                  # baseline and fp16 share data, not pixels
-    texts = [t.get_text() for t in ax.texts]
-    assert any(t.startswith("baseline") for t in texts) and any(t.startswith("fp16") for t in texts)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "baseline (same spot as fp16)" in legend and "fp16 (same spot as baseline)" in legend

@@ -21,11 +21,12 @@ h3 { font-size: 1rem; margin: 1.2rem 0 0.4rem; }
 th { background: #eef1f7; } td:first-child, th:first-child { text-align: left; font-weight: 600; }
 tr.best td { background: #e9f7ec; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 1rem; }
-figure { margin: 0; } figure img { max-width: 100%; border: 1px solid #e3e6ee; }
+figure { margin: 0; } figure.wide { grid-column: 1 / -1; } figure img { max-width: 100%; border: 1px solid #e3e6ee; }
 figcaption { font-size: 0.85rem; color: #5a6275; }
 pre { background: #f5f6fa; padding: 0.8rem; overflow-x: auto; font-size: 0.8rem; }
 """
 
+WIDE_PLOTS = ("training_curves",)     # two panels with long legends: the full width of the page
 CAPTIONS = {
     "accuracy_vs_energy": "Accuracy against energy per image, one point per variant.",
     "training_curves": "Training loss and test accuracy per epoch for every variant that trained.",
@@ -73,7 +74,7 @@ def render(results, out_dir):
         body.append(f"<li><b>{esc(row['variant'])}</b>: {esc(row['description'])}{notes}</li>")
     body.append("</ul><h2>Plots</h2><div class='grid'>")
     for key, rel in results.get("plots", {}).items():
-        body.append(f"<figure><img alt='{esc(key)}' src='{_image(os.path.join(out_dir, rel))}'>"
+        body.append(f"<figure{' class=wide' if key in WIDE_PLOTS else ''}><img alt='{esc(key)}' src='{_image(os.path.join(out_dir, rel))}'>"
                     f"<figcaption>{esc(CAPTIONS.get(key, key))}</figcaption></figure>")
     body.append("</div><h2>Reproducibility</h2><pre>" + esc(json.dumps(
         {"config": results["config"], "versions": results["versions"], "machine": results["machine"]}, indent=2))

@@ -28,6 +28,12 @@ def variant_colors(labels):
     return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
 
 
+def _series_style(i):
+    """Marker and size of the i-th run of an epoch plot: runs whose values coincide (the estimated
+    training energy of two variants with the same work) stay visible as nested markers."""
+    return {"marker": "osD^v<>ph*"[i % 10], "markersize": max(3.0, 9.0 - 1.5 * i), "zorder": 2 + i}
+
+
 def _integer_epochs(ax):
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -68,14 +74,15 @@ def training_curves(histories, path, colors=None, loss_names=None):
     colors = colors or variant_colors(histories)
     loss_names = loss_names or {}
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label, h in histories.items():
-        c, loss_name = colors[label], loss_names.get(label, "cross-entropy")
+    for i, (label, h) in enumerate(histories.items()):
+        c, loss_name, style = colors[label], loss_names.get(label, "cross-entropy"), _series_style(i)
         train_label = f"{label} (train)" if loss_name == "cross-entropy" else f"{label} (train, {loss_name})"
-        ax_loss.plot(h["epoch"], h["train_loss"], marker="o", color=c, label=train_label)
+        ax_loss.plot(h["epoch"], h["train_loss"], color=c, label=train_label, **style)
         if any(v is not None for v in h.get("test_loss", [])):
-            ax_loss.plot(h["epoch"], h["test_loss"], marker="x", linestyle="--", color=c, label=f"{label} (test)")
+            ax_loss.plot(h["epoch"], h["test_loss"], linestyle="--", color=c, label=f"{label} (test)",
+                         **dict(style, marker="x"))
         if any(v is not None for v in h.get("test_accuracy", [])):
-            ax_acc.plot(h["epoch"], [100 * a for a in h["test_accuracy"]], marker="o", color=c, label=label)
+            ax_acc.plot(h["epoch"], [100 * a for a in h["test_accuracy"]], color=c, label=label, **style)
     other = sorted({n for n in loss_names.values() if n != "cross-entropy"})
     ax_loss.set(xlabel="epoch", ylabel="loss: cross-entropy" + "".join(f" / {n}" for n in other),
                 title="Loss (train solid, test dashed)")
@@ -92,10 +99,10 @@ def cumulative_energy(histories, path, estimated=True, colors=None):
     plt = _pyplot()
     colors = colors or variant_colors(histories)
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    for label, h in histories.items():
+    for i, (label, h) in enumerate(histories.items()):
         energy = [e or 0.0 for e in h.get("energy_j", [])]
         if energy:
-            ax.plot(h["epoch"][:len(energy)], np.cumsum(energy), marker="o", color=colors[label], label=label)
+            ax.plot(h["epoch"][:len(energy)], np.cumsum(energy), color=colors[label], label=label, **_series_style(i))
     kind = "ESTIMATED (energy model, no RAPL here)" if estimated else "measured"
     ax.set(xlabel="epoch", ylabel="cumulative energy (J)", title=f"Training energy, {kind}")
     _integer_epochs(ax)
@@ -107,9 +114,9 @@ def cumulative_energy(histories, path, estimated=True, colors=None):
 def accuracy_vs_energy(rows, path, estimated=True, colors=None):
     """Scatter: one point per variant, x = energy per image (uJ), y = test accuracy (%).
 
-    Variants on the same spot (16-bit storage computes exactly like the baseline) are spread
-    side by side by a few points on screen, each in its own colour, and labelled one per line,
-    so no point hides another.
+    Each variant has its colour (named in the legend, so no labels collide); variants on the same
+    spot (16-bit storage computes exactly like the baseline) are spread side by side by a few points
+    on screen and the legend says they share it, so no point hides another.
     """
     from matplotlib.transforms import offset_copy
     plt = _pyplot()
@@ -119,15 +126,16 @@ def accuracy_vs_energy(rows, path, estimated=True, colors=None):
     for row in rows:
         x, y = row["energy_per_image_j"] * 1e6, 100 * row["accuracy"]
         points.setdefault((round(x, 1), round(y, 1)), (x, y, []))[2].append(row["variant"])
+    ax.update_datalim([(x, y) for x, y, _ in points.values()])     # the offset markers do not count
+    ax.autoscale_view()
     for x, y, names in points.values():
         for i, name in enumerate(names):
             dx = 7 * (i - (len(names) - 1) / 2)                   # points, centred on the true spot
-            ax.scatter([x], [y], s=60, color=colors[name], edgecolor="white", linewidth=0.6, zorder=3, label=name,
-                       transform=offset_copy(ax.transData, fig=fig, x=dx, y=0, units="points"))
-            ax.annotate(name + (" (same spot)" if len(names) > 1 and i == 0 else ""), (x, y),
-                        textcoords="offset points", xytext=(8 + 7 * (len(names) - 1) / 2, 4 - 11 * i),
-                        fontsize=8, color=colors[name])
+            shared = f" (same spot as {', '.join(n for n in names if n != name)})" if len(names) > 1 else ""
+            ax.scatter([x], [y], s=60, color=colors[name], edgecolor="white", linewidth=0.6, zorder=3,
+                       label=name + shared, transform=offset_copy(ax.transData, fig=fig, x=dx, y=0, units="points"))
     ax.margins(x=0.12, y=0.12)
+    ax.legend(fontsize=7, loc="best")          # colours name the variants: no labels to collide
     kind = "estimated" if estimated else "measured"
     ax.set(xlabel=f"energy per image, µJ ({kind})", ylabel="test accuracy (%)", title="Accuracy vs energy")
     ax.grid(alpha=0.3)
