@@ -3,8 +3,9 @@ next to the same student trained alone, so the gain from distillation is measure
 import os
 
 from tinyeff import train
-from tinyeff.cli.common import (add_data_args, add_progress_arg, build_model, fraction, load_data, load_model,
-                                nonnegative_int, output_dir, positive_float, positive_int, show_progress)
+from tinyeff.cli.common import (add_data_args, add_progress_arg, fraction, load_data, load_model, nonnegative_int,
+                                output_dir, positive_float, positive_int, show_progress)
+from tinyeff.models import build_model
 from tinyeff.random import manual_seed
 
 

@@ -63,7 +63,7 @@ def quantize_model(model, train, args):
 
 def run(args):
     from tinyeff import data, io
-    model = io.load(args.model, expect_kind="float")
+    model = io.load(args.model, expect_kind=io.FLOAT_KINDS)
     train, test = data.load(args.data, root=args.root)
     with output_dir(args.out):
         return _run(args, model, train, test)

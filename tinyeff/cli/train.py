@@ -3,9 +3,10 @@ import json
 import os
 
 from tinyeff import manual_seed, train
+from tinyeff.cli.common import (add_data_args, add_progress_arg, load_data, nonnegative_float, nonnegative_int,
+                                output_dir, positive_float, positive_int, show_progress)
 from tinyeff.errors import ModelFileError
-from tinyeff.cli.common import (add_data_args, add_progress_arg, build_model, finite_float, load_data, nonnegative_float,
-                                nonnegative_int, output_dir, positive_float, positive_int, show_progress)
+from tinyeff.models import build_model
 
 
 def register(subparsers):
