@@ -29,13 +29,9 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks (also TINYEFF_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-<<<<<<< HEAD
         importlib.import_module(f"tinyeff.cli.{_MODULES.get(name, name)}").register(subparsers)
-=======
-        importlib.import_module(f"tinyeff.cli.{name}").register(subparsers)
     for sub in subparsers.choices.values():   # --debug also works after the command name
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
->>>>>>> main
     return parser
 
 

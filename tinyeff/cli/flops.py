@@ -20,14 +20,9 @@ def register(subparsers):
 
 def add_model_args(p):
     p.add_argument("model", metavar="MODEL", help="a model file (.npz) or a model name (see `tinyeff info`)")
-<<<<<<< HEAD
     p.add_argument("--input", default=None,
                    help="input shape CxHxW (default: from the model file; 3x32x32 for a model name)")
-    p.add_argument("--batch", type=int, default=1, help="batch size N (default 1)")
-=======
-    p.add_argument("--input", default="3x32x32", help="input shape CxHxW (default 3x32x32)")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size N (default 1)")
->>>>>>> main
 
 
 def load_model(args):
@@ -38,26 +33,15 @@ def load_model(args):
     try:
         chw = tuple(int(v) for v in text.lower().split("x"))
     except ValueError:
-<<<<<<< HEAD
-        raise SystemExit(f"--input {text!r}: expected CxHxW such as 3x32x32")
-    if len(chw) != 3 or args.batch < 1:
-        raise SystemExit(f"--input {text!r} --batch {args.batch}: expected CxHxW and N >= 1")
+        chw = ()
+    if len(chw) != 3 or min(chw) < 1:
+        raise ValueError(f"--input {text!r}: expected CxHxW with every size >= 1, such as 3x32x32")
     if os.path.exists(args.model):
         model = io.load(args.model)
         if args.input is None:
-            try:
-                chw = input_shape(model)
-            except ValueError as exc:
-                raise SystemExit(f"{args.model}: {exc}")
-=======
-        chw = ()
-    if len(chw) != 3 or min(chw) < 1:
-        raise ValueError(f"--input {args.input!r}: expected CxHxW with every size >= 1, such as 3x32x32")
-    if os.path.exists(args.model):
-        model = io.load(args.model)
+            chw = input_shape(model)
     elif args.model in models.names():
         model = models.create(args.model, **models.input_kwargs(args.model, chw[0], chw[1], 10))
->>>>>>> main
     else:
         raise ValueError(f"{args.model}: no such model file, and not a model name "
                          f"(choose one of: {', '.join(models.names())})")
