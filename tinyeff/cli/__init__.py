@@ -9,7 +9,7 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize")
+COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize", "sweep")
 
 
 def build_parser():

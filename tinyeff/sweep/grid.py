@@ -183,8 +183,9 @@ def _show(value):
 
 
 def varying_axes(configs):
-    """Axes whose value differs between the given configs, in AXES order."""
-    return [k for k in AXES if len({json.dumps(c.get(k)) for c in configs}) > 1]
+    """Axes with two or more set values among the given configs, in AXES order (None, "does not
+    apply to this model", does not count: ``shortcut`` varies only if some run had it off)."""
+    return [k for k in AXES if len({json.dumps(c.get(k)) for c in configs if c.get(k) is not None}) > 1]
 
 
 # --- grid files ----------------------------------------------------------------------------------------
