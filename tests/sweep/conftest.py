@@ -48,21 +48,17 @@ class LoopbackCluster:
         self.workers[index].wait()
 
     def close(self):
-        for p in self.workers + [self.scheduler]:
+        for p in self.workers + [self.scheduler]:    # test processes: no graceful shutdown to wait for
             if p.poll() is None:
-                p.terminate()
-        for p in self.workers + [self.scheduler]:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
                 p.kill()
-                p.wait()
+            p.wait()
 
 
-@pytest.fixture
-def loopback_cluster(tmp_path):
+@pytest.fixture(scope="module")
+def loopback_cluster(tmp_path_factory):
+    """One scheduler + 2 workers for a test module; a test may kill worker 0 (run it last)."""
     pytest.importorskip("distributed", reason="the cluster tests need Dask: pip install 'tinyeff[cluster]'")
-    cluster = LoopbackCluster(tmp_path)
+    cluster = LoopbackCluster(tmp_path_factory.mktemp("dask"))
     try:
         yield cluster
     finally:
