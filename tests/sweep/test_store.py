@@ -21,7 +21,7 @@ def test_new_run_is_pending_then_running_then_done(tmp_path):
         assert store.status(run_id) == "pending"
         store.mark_running(run_id)
         assert store.status(run_id) == "running"
-        assert store.finish(run_id, _result())
+        assert store.finish(run_id, _result()) == "done"
         [run] = store.runs()
     assert run["status"] == "done" and run["attempts"] == 1 and run["config"] == config
     assert [e["epoch"] for e in run["epochs"]] == [1, 2] and run["macs_effective"] == 60
@@ -38,13 +38,22 @@ def test_adding_a_known_run_keeps_its_result(tmp_path):
         assert store.status(run_id) == "done" and store.counts() == {"done": 1}
 
 
-def test_nan_accuracy_is_recorded_as_failed_not_as_a_result(tmp_path):
-    run_id = "abc"
+def test_nan_loss_is_stored_as_diverged_never_as_a_number(tmp_path):
+    result = _result(accuracy=0.1)
+    result["epochs"][1]["train_loss"] = float("nan")
     with Store(tmp_path) as store:
-        store.add(run_id, grid.resolve({"model": "mlp"}))
-        assert not store.finish(run_id, _result(accuracy=float("nan")))
-        assert store.status(run_id) == "failed"
-        assert store.db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 0
+        store.add("r", grid.resolve({"model": "mlp"}))
+        assert store.finish("r", result) == "diverged"
+        [run] = store.runs(status="diverged")
+        assert run["final_accuracy"] is None and "epoch 2" in run["error"]
+        assert [e["train_loss"] for e in run["epochs"]] == [None, None]
+
+
+def test_missing_accuracy_is_not_a_result(tmp_path):
+    with Store(tmp_path) as store:
+        store.add("r", grid.resolve({"model": "mlp"}))
+        assert store.finish("r", _result(accuracy=float("nan"))) == "diverged"
+        assert store.runs() == []
 
 
 def test_finishing_twice_keeps_one_set_of_epochs(tmp_path):
@@ -55,7 +64,7 @@ def test_finishing_twice_keeps_one_set_of_epochs(tmp_path):
         assert store.db.execute("SELECT COUNT(*) FROM epochs WHERE run_id='r'").fetchone()[0] == 3
 
 
-def test_csv_has_one_row_per_finished_run(tmp_path):
+def test_csv_has_one_row_per_run_with_its_status(tmp_path):
     with Store(tmp_path) as store:
         for lr in (0.1, 0.01):
             config = grid.resolve({"model": "mlp", "lr": lr, "augment": ["crop", "flip"]})
@@ -65,7 +74,8 @@ def test_csv_has_one_row_per_finished_run(tmp_path):
         path = store.export_csv()
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    assert [float(r["lr"]) for r in rows] == [0.1, 0.01] and rows[0]["augment"] == "crop+flip"
+    assert [r["status"] for r in rows] == ["done", "done", "pending"]
+    assert [float(r["lr"]) for r in rows[:2]] == [0.1, 0.01] and rows[0]["augment"] == "crop+flip"
 
 
 def test_a_database_other_programs_can_read(tmp_path):

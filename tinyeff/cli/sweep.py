@@ -78,8 +78,8 @@ def _run(args):
         if summary is None:
             return 2
         counts = summary["counts"]
-        print(f"sweep: {counts.get('done', 0)}/{len(configs)} runs done, {counts.get('failed', 0)} failed, "
-              f"{counts.get('pending', 0)} pending; wrote {summary['csv']}")
+        print(f"sweep: {counts.get('done', 0)}/{len(configs)} runs done, {counts.get('diverged', 0)} diverged, "
+              f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending; wrote {summary['csv']}")
     if not args.no_report:
         from tinyeff.sweep.report import write_report
         ids = [grid.config_id(c) for c in configs]

@@ -12,7 +12,7 @@ import logging
 
 from tinyeff.sweep import grid
 from tinyeff.sweep.budget import Forecast
-from tinyeff.sweep.store import Store
+from tinyeff.sweep.store import FINISHED, Store
 
 log = logging.getLogger("tinyeff.sweep")
 
@@ -24,7 +24,7 @@ def plan(store, configs):
         run_id = grid.config_id(config)
         store.add(run_id, config)
         ids.append(run_id)
-    todo = [i for i in ids if store.status(i) != "done"]
+    todo = [i for i in ids if store.status(i) not in FINISHED]
     return ids, todo, store.counts(ids)
 
 
@@ -62,18 +62,19 @@ def run_sweep(configs, out_dir, pool, budget=None, poll_s=0.5):
                 for handle in done:
                     run_id = inflight.pop(handle)
                     result, error = pool.outcome(handle)
-                    if error is None and store.finish(run_id, result):
+                    name = grid.label(by_id[run_id], grid.varying_axes(configs))
+                    if error is not None:
+                        failed += 1
+                        store.mark_failed(run_id, error)
+                        log.info(f"sweep: FAILED {name}: {error}")
+                    elif store.finish(run_id, result) == "diverged":
                         finished += 1
-                        log.info(f"sweep: done {grid.label(by_id[run_id], grid.varying_axes(configs))}: "
-                                 f"accuracy {100 * result['final_accuracy']:.2f}%, "
+                        log.info(f"sweep: DIVERGED {name}: {store.error(run_id)}")
+                    else:
+                        finished += 1
+                        log.info(f"sweep: done {name}: accuracy {100 * result['final_accuracy']:.2f}%, "
                                  f"{result['train_time_s']:.1f} s, {result['energy_j']:.2f} J "
                                  f"({_source(result['energy_source'])}) on {result['host']}")
-                    else:
-                        failed += 1
-                        if error is not None:
-                            store.mark_failed(run_id, error)
-                        log.info(f"sweep: FAILED {grid.label(by_id[run_id])}: "
-                                 f"{error or 'no finite test accuracy (NaN loss?)'}")
         finally:
             pool.close(cancel=True)
         counts = store.counts(ids)

@@ -85,19 +85,20 @@ def _mean(values):
 
 
 def load(out_dir, ids=None):
-    """(report rows of the finished runs, counts by status) from the store in ``out_dir``."""
+    """(report rows of the finished runs, counts by status, store rows of the other runs) from ``out_dir``."""
     with Store(out_dir) as store:
         runs = store.runs(ids)
         counts = store.counts(ids)
+        others = [r for r in store.runs(ids, status=None) if r["status"] != "done"]
     report_rows = rows(runs)
     for r, run in zip(report_rows, runs):
         r["events"] = (run["result"] or {}).get("pruning_events", [])
-    return report_rows, counts
+    return report_rows, counts, others
 
 
 def write_report(out_dir, ids=None, notes=(), preset=None):
     """Write plots to ``out_dir/plots`` and ``out_dir/report.html``; return the HTML path."""
-    report_rows, counts = load(out_dir, ids)
+    report_rows, counts, others = load(out_dir, ids)
     estimated = any(r["energy_source"] in (None, "model") for r in report_rows)
     kind = "ESTIMATED by the energy model" if estimated else "measured"
     figures = {}
@@ -113,7 +114,7 @@ def write_report(out_dir, ids=None, notes=(), preset=None):
             "efficiency_ranking": plots.efficiency_ranking(report_rows, os.path.join(pdir, "efficiency.png"), kind),
             "time_per_epoch": plots.time_per_epoch(pairs, os.path.join(pdir, "time_per_epoch.png")),
         }
-    page = render(report_rows, counts, figures, kind, notes, preset, out_dir)
+    page = render(report_rows, counts, others, figures, kind, notes, preset, out_dir)
     path = os.path.join(out_dir, "report.html")
     with open(f"{path}.tmp", "w", encoding="utf-8") as f:
         f.write(page)
@@ -135,7 +136,7 @@ CAPTIONS = {
 }
 
 
-def render(report_rows, counts, figures, kind, notes, preset, out_dir):
+def render(report_rows, counts, others, figures, kind, notes, preset, out_dir):
     """The report page as one HTML string."""
     esc = html.escape
     title = f"tinyeff sweep{': preset ' + preset if preset else ''}"
@@ -148,6 +149,11 @@ def render(report_rows, counts, figures, kind, notes, preset, out_dir):
     body += _table("Efficiency ranking", *_ranking(report_rows))
     body += _table("Feed-forward vs ResNet vs ResNet + pruning (best accuracy per family)", *_families(report_rows))
     body += _table("Thinning during training vs the unpruned run", *_thinning(report_rows))
+    varying = grid.varying_axes([r["config"] for r in others])
+    body += _table("Runs without a result", ["run", "status", "attempts", "why"],
+                   [[grid.label(r["config"], varying), r["status"], r["attempts"], r["error"] or "-"] for r in others],
+                   "diverged runs are results of their config and are not retried; failed and pending runs are "
+                   "retried by the next sweep" if others else "every run of this sweep finished")
     body.append("<h2>Plots</h2><div class='grid'>")
     for key, path in figures.items():
         if path:
@@ -217,7 +223,7 @@ def _thinning(report_rows):
 
 def thinning_results(out_dir, ids=None):
     """The thinning summaries (``thinning_summary`` dicts plus the run label), for scripts and tests."""
-    report_rows, _ = load(out_dir, ids)
+    report_rows, _, _ = load(out_dir, ids)
     out = []
     for pruned, dense in thinning_pairs(report_rows):
         s = thinning_summary(pruned, dense)

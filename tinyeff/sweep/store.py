@@ -3,8 +3,9 @@
 The one idea: the database, not the process, remembers what is done. ``runs`` has one row per
 resolved config, keyed by its hash (``grid.config_id``), with a status: ``pending`` (never run, or
 not launched because of a budget), ``running`` (launched; if the sweep dies, the row stays here and
-the next sweep retries it), ``done`` or ``failed`` (the error is kept and the run is retried next
-time). ``epochs`` has one row per (run, epoch). A finished run is written in one transaction, run
+the next sweep retries it), ``done``, ``diverged`` (the loss became NaN or infinite: a result of
+the config, kept with its epochs but no final metrics, and not retried, since the same config and
+seed diverge again) or ``failed`` (an error; the message is kept and the run is retried next time). ``epochs`` has one row per (run, epoch). A finished run is written in one transaction, run
 row and epochs together, so a killed sweep loses at most the runs that were in flight and never
 leaves half a result. Only the driver process writes; workers return results to it.
 
@@ -67,11 +68,26 @@ EPOCH_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "l
                 "energy_source", "params", "macs_dense", "macs_effective")
 
 
+DIVERGED_NULL = ("final_accuracy", "energy_j", "train_time_s")
+FINISHED = ("done", "diverged")           # statuses a re-run does not execute again
+
+
 def _clean(value):
     """A NaN or infinity never becomes a stored number."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _divergence(result):
+    """Why a result is not a usable result (a non-finite loss or accuracy), or None."""
+    for e in result.get("epochs", []):
+        for key in ("train_loss", "test_loss"):
+            if e.get(key) is not None and _clean(float(e[key])) is None:
+                return f"diverged: {key} is {e[key]} at epoch {e['epoch']}; try a lower --lr"
+    if _clean(result.get("final_accuracy")) is None:
+        return "no finite test accuracy; not saved as a result"
+    return None
 
 
 class Store:
@@ -119,24 +135,31 @@ class Store:
                             (str(error)[:2000], time.time(), run_id))
 
     def finish(self, run_id, result):
-        """Store a finished run and its epochs in one transaction; refuse a NaN accuracy."""
-        accuracy = _clean(result.get("final_accuracy"))
-        if accuracy is None:
-            self.mark_failed(run_id, "the run produced no finite test accuracy (NaN loss?); not saved as a result")
-            return False
-        values = [_clean(result.get(k)) for k in RUN_METRICS]
+        """Store a finished run and its epochs in one transaction.
+
+        Returns:
+            "done", or "diverged" when a loss is NaN/infinite or the accuracy is missing: then the
+            run's metrics are stored as NULL, never as numbers, and the error says at which epoch.
+        """
+        diverged = _divergence(result)
+        values = [None if diverged and k in DIVERGED_NULL else _clean(result.get(k)) for k in RUN_METRICS]
+        status = "diverged" if diverged else "done"
         with self.db:
-            self.db.execute(f"UPDATE runs SET status='done', error=NULL, finished=?, result=?, "
+            self.db.execute(f"UPDATE runs SET status=?, error=?, finished=?, result=?, "
                             f"{', '.join(f'{k}=?' for k in RUN_METRICS)} WHERE id=?",
-                            [time.time(), json.dumps(result, default=str)] + values + [run_id])
+                            [status, diverged, time.time(), json.dumps(result, default=str)] + values + [run_id])
             self.db.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
             self.db.executemany(
                 f"INSERT INTO epochs (run_id, epoch, {', '.join(EPOCH_FIELDS)}) "
                 f"VALUES (?, ?, {', '.join('?' for _ in EPOCH_FIELDS)})",
                 [[run_id, e["epoch"]] + [_clean(e.get(k)) for k in EPOCH_FIELDS] for e in result["epochs"]])
-        return True
+        return status
 
     # --- reading -----------------------------------------------------------------------------------
+    def error(self, run_id):
+        row = self.db.execute("SELECT error FROM runs WHERE id=?", (run_id,)).fetchone()
+        return row[0] if row else None
+
     def status(self, run_id):
         row = self.db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
         return row[0] if row else None
@@ -175,9 +198,9 @@ class Store:
         return out
 
     def export_csv(self, path=None, ids=None):
-        """Write one row per finished run to ``results.csv`` (temp file + rename); return the path."""
+        """Write one row per run (any status) to ``results.csv`` (temp file + rename); return the path."""
         path = path or os.path.join(self.directory, "results.csv")
-        runs = self.runs(ids)
+        runs = self.runs(ids, status=None)
         config_keys = list(runs[0]["config"]) if runs else []
         header = ["id"] + config_keys + ["status", "attempts"] + list(RUN_METRICS)
         tmp = f"{path}.tmp"
