@@ -98,11 +98,7 @@ class MaskedPruning(Callback):
 
 def thin_with_optimizer(model, optimizer):
     """``thin(model, inplace=True)``, then point ``optimizer`` at the new parameters with its state sliced."""
-    owner = {}
-    for _, module in model.named_modules():
-        for name, p in module._parameters.items():
-            if p is not None:
-                owner[id(p)] = (id(module), name)
+    owner = _owners(model)
     kept = {owner[id(p)]: s for p, s in zip(optimizer.params, optimizer.state) if id(p) in owner}
     log = []
     thin(model, inplace=True, index_log=log)
@@ -112,13 +108,15 @@ def thin_with_optimizer(model, optimizer):
             if isinstance(value, np.ndarray) and value.ndim > axis:
                 state[key] = np.ascontiguousarray(np.take(value, keep, axis=axis))
     optimizer.params = list(model.parameters())
-    new_owner = {}
-    for _, module in model.named_modules():
-        for name, p in module._parameters.items():
-            if p is not None:
-                new_owner[id(p)] = (id(module), name)
-    optimizer.state = [kept.get(new_owner[id(p)], {}) for p in optimizer.params]
+    owner = _owners(model)                     # thinning replaced the Parameter objects it sliced
+    optimizer.state = [kept.get(owner[id(p)], {}) for p in optimizer.params]
     return model
+
+
+def _owners(model):
+    """id(Parameter) -> (id(module), attribute name): what stays the same when thinning slices it."""
+    return {id(p): (id(module), name) for _, module in model.named_modules()
+            for name, p in module._parameters.items() if p is not None}
 
 
 def _count(model):

@@ -35,7 +35,7 @@ def execute(run_id, config, threads=1, root=None, progress=None):
     memory_source = _reset_peak_memory()
     train_split, test_split = data.load(config["data"], root=root)
     if config["limit"] is not None:
-        train_split = limit_split(train_split, config["limit"])
+        train_split = train_split.head(config["limit"])
     manual_seed(config["seed"])
     model = build(config, train_split)
     image_shape = train_split.images.shape[1:]
@@ -65,11 +65,6 @@ def execute(run_id, config, threads=1, root=None, progress=None):
         "host": platform.node(), "pid": os.getpid(), "threads": threads,
         "train_examples": int(len(train_split.labels)), "epochs": recorder.rows, "versions": metrics["versions"],
     }
-
-
-def limit_split(split, n):
-    """The first ``n`` images of ``split`` (all of them if it has fewer)."""
-    return data.Split(split.images[:n], split.labels[:n], split.classes, split.source)
 
 
 def build(config, split):
