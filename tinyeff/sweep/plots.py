@@ -60,8 +60,12 @@ def accuracy_vs_energy(rows, path, energy_kind):
     ax.scatter(fx, fy, s=45, color="#c0392b", label="Pareto front")
     for i in front:
         ax.annotate(rows[i]["label"], points[i], textcoords="offset points", xytext=(5, 3), fontsize=6)
-    ax.set(xscale="log" if max(p[0] for p in points) > 20 * max(1e-12, min(p[0] for p in points)) else "linear",
-           xlabel=f"training energy, J ({energy_kind})", ylabel="test accuracy (%)",
+    if max(p[0] for p in points) > 20 * max(1e-12, min(p[0] for p in points)):
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel=f"training energy, J ({energy_kind})", ylabel="test accuracy (%)",
            title="Accuracy vs training energy")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")

@@ -50,11 +50,13 @@ def _depth_width(full):
                    "data": ["fashion-mnist"], "seed": [0]}]
         return blocks, []
     common = dict(resnet, data=["fashion-mnist-sample"], depth=[8, 14, 20], width=[0.5, 1.0], epochs=[3],
-                  limit=[1000])
+                  limit=[1000], schedule=["cosine"])
     blocks = [dict(common, shortcut=[True, False], prune=["none"]),
               dict(common, shortcut=[True], prune=["channel"], prune_every=[1], prune_sparsity=[0.5]),
-              {"model": ["mlp"], "optimizer": ["adam"], "lr": [0.001], "schedule": ["step"], "epochs": [3],
+              {"model": ["mlp"], "optimizer": ["adam"], "lr": [0.001], "schedule": ["cosine"], "epochs": [3],
                "data": ["fashion-mnist-sample"], "limit": [1000], "seed": [0]}]
     return blocks, ["ResNet depth 8, 14, 20 (not up to 56) and width 0.5, 1 (not 2)",
                     "3 epochs instead of 30, channel pruning every epoch instead of every 5",
+                    "cosine decay instead of step decay (over 3 epochs a step decay divides the learning rate "
+                    "by 10 every epoch, leaving nothing to recover from a pruning event with)",
                     "the bundled Fashion-MNIST sample, first 1,000 training images (--limit 1000)"]
