@@ -7,7 +7,7 @@
  * Spec: add_u8 in tinyeff/kernels/ref/int8.py. The Python wrapper checks that
  * max|table_a| + max|table_b| < 2^31, so the int32 sum is exact and never saturates.
  *
- * isa 2 (AVX-512F/BW/VL): 16 elements per step, two vpgatherdd from the tables (1 KB each, in L1)
+ * AVX-512 paths (F/BW/VL): 16 elements per step, two vpgatherdd from the tables (1 KB each, in L1)
  * and the 16-lane epilogue of int8_common.h, valid when shift <= 0 (a multiplier below 1, which is
  * what QAdd produces: 2 * max(s_a, s_b) / (2^20 s_out)). Otherwise, and on other CPUs, the scalar
  * te_requant_one per element. OpenMP splits the elements into blocks.
@@ -51,7 +51,7 @@ static void add_direct(const uint8_t *a, const uint8_t *b, int64_t n, const int3
                        int32_t multiplier, int32_t shift, int32_t zero_point, int32_t qmin, int32_t qmax, int64_t isa,
                        uint8_t *out) {
 #ifdef TE_HAVE_AVX512_REQUANT
-    if (isa == 2 && shift <= 0) {
+    if (TE_ISA_HAS_AVX512(isa) && shift <= 0) {
         add_block_avx512(a, b, n, table_a, table_b, multiplier, shift, zero_point, qmin, qmax, out);
         return;
     }
@@ -68,7 +68,7 @@ int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t 
                    int64_t multiplier, int64_t shift, int64_t zero_point_out, int64_t qmin, int64_t qmax,
                    int64_t isa, uint8_t *out) {
     if (n < 0 || multiplier < 0 || multiplier > INT32_MAX || shift < -31 || shift > 30 || qmin > qmax ||
-        isa < 0 || isa > 2) return 1;
+        !TE_ISA_OK(isa)) return 1;
     int32_t m32 = (int32_t)multiplier, s32 = (int32_t)shift, zp = (int32_t)zero_point_out;
     int32_t lo = (int32_t)qmin, hi = (int32_t)qmax;
     int64_t nblocks = (n + BLOCK - 1) / BLOCK;

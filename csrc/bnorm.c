@@ -20,7 +20,7 @@
  * -ffast-math it would not reorder a plain reduction). The reduction is one chain of dependent
  * vector adds, so its speed is the vector width: with SSE2 (2 doubles, the portable build) a core
  * reduces ~2 G values/s, less than the cache delivers. The same loops are therefore compiled twice
- * from one always-inline body: portable (isa 0) and under target("avx512f") (isa 1, 8 doubles per
+ * from one always-inline body: portable and under target("avx512f") (the AVX-512 paths, 8 doubles per
  * add), picked at run time by the Python wrapper from tinyeff.kernels.cpu.
  */
 #include <math.h>
@@ -138,11 +138,11 @@ int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float 
                                 int64_t c, int64_t hw, double eps, int64_t isa, float *y,
                                 float *mean, float *var, float *invstd)
 {
-    if (n < 1 || c < 1 || hw < 1 || !(eps >= 0.0) || isa < 0 || isa > 1)
+    if (n < 1 || c < 1 || hw < 1 || !(eps >= 0.0) || !TE_ISA_OK(isa))
         return 1;
     #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
-        if (isa == 1)
+        if (TE_ISA_HAS_AVX512(isa))
             forward_avx512(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
         else
             forward_c(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
@@ -155,11 +155,11 @@ int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const 
                                    int64_t hw, int64_t isa, float *grad_x, float *grad_gamma,
                                    float *grad_beta)
 {
-    if (n < 1 || c < 1 || hw < 1 || isa < 0 || isa > 1)
+    if (n < 1 || c < 1 || hw < 1 || !TE_ISA_OK(isa))
         return 1;
     #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
-        if (isa == 1)
+        if (TE_ISA_HAS_AVX512(isa))
             backward_avx512(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x, grad_gamma,
                             grad_beta);
         else

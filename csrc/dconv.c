@@ -15,7 +15,7 @@
  *            and is reduced horizontally once per chunk.
  * Threads: OpenMP over (image, channel block) for the forward pass; for the weight gradient over
  * image chunks, each thread summing into its own buffer, added up under a critical section.
- * isa: 0 = portable C (the compiler vectorizes the inner loops), 1 = AVX-512F intrinsics.
+ * isa (TE_ISA_ codes): portable C (the compiler vectorizes the inner loops) or AVX-512F intrinsics.
  * Callers pad: the forward weight is packed (ceil(OC/DC_R), taps, DC_R) with zero rows, and the
  * weight-gradient offsets are padded to a multiple of DC_WT by repeating the last one.
  */
@@ -159,10 +159,8 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
 {
     if (nimg < 0 || ntaps < 1 || oc < 1 || length < 1 || ws < 1 || oh < 1 || ow < 1 || ow > ws)
         return 1;
-#ifndef __x86_64__
-    if (isa != 0)
+    if (!TE_ISA_OK(isa))
         return 2;
-#endif
     int64_t nblk = (oc + DC_R - 1) / DC_R;
     /* Tile width: 96 positions unless 64-wide tiles waste less of the last one. */
     int64_t step = (length + 63) / 64 * 64 < (length + DC_TILE - 1) / DC_TILE * DC_TILE ? 64 : DC_TILE;
@@ -174,9 +172,9 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
         for (int64_t p0 = 0; p0 < length; p0 += step) {
             int64_t cnt = length - p0 < step ? length - p0 : step;
 #ifdef __x86_64__
-            if (isa == 1 && step == DC_TILE)
+            if (TE_ISA_HAS_AVX512(isa) && step == DC_TILE)
                 dc_tile_avx512(s + p0, offsets, ntaps, wb, cnt, tile);
-            else if (isa == 1)
+            else if (TE_ISA_HAS_AVX512(isa))
                 dc_tile4_avx512(s + p0, offsets, ntaps, wb, cnt, tile);
             else
 #endif
@@ -260,10 +258,8 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
     if (nimg < 1 || ntaps < 1 || ntaps_padded % DC_WT || ntaps_padded < ntaps || oc < 1 ||
         length < 1 || glen < length)
         return 1;
-#ifndef __x86_64__
-    if (isa != 0)
+    if (!TE_ISA_OK(isa))
         return 2;
-#endif
     int64_t img_bytes = (img_stride + oc * glen) * (int64_t)sizeof(float);
     int64_t chunk = DC_L2_BYTES / (img_bytes > 0 ? img_bytes : 1);
     chunk = chunk < 1 ? 1 : chunk > nimg ? nimg : chunk;
@@ -285,7 +281,7 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
                 int64_t nr = oc - o0 < DC_WR ? oc - o0 : DC_WR;
                 for (int64_t t0 = 0; t0 < ntaps_padded; t0 += DC_WT) {
 #ifdef __x86_64__
-                    if (isa == 1)
+                    if (TE_ISA_HAS_AVX512(isa))
                         dc_wblock_avx512(src, img_stride, g + o0 * glen, oc * glen, glen, b0, b1,
                                          nr, offsets + t0, length, part + o0 * ldp + t0, ldp);
                     else

@@ -13,11 +13,11 @@
  * 2^32, so the corrected result is bit exact.
  *
  * Paths (isa argument, chosen in Python from the CPU's flags):
- *   2 AVX-512 VNNI: the tile above.
- *   1 AVX2: no vpmaddubsw (it saturates int16 pairs: 255*127*2 > 32767); instead widen A and B to
+ *   AVX-512 VNNI: the tile above.
+ *   AVX2: no vpmaddubsw (it saturates int16 pairs: 255*127*2 > 32767); instead widen A and B to
  *     int16 and use vpmaddwd, exact (|pair sum| <= 2*255*128 < 2^31). Lanes hold (column, k-pair)
  *     partial sums that are added pairwise once per tile.
- *   0 portable C: the same loop order in plain C, for any CPU and compiler.
+ *   portable C: the same loop order in plain C, for any CPU and compiler.
  * Blocking: tasks are (block of mc rows, one 64-column panel); mc keeps the A block (mc x K) in
  * L2 while its panel (K x 64 bytes) is reused by every 6-row strip. OpenMP splits the tasks.
  *
@@ -48,7 +48,7 @@
 #define A_BLOCK_BYTES (256 * 1024)
 #define CHUNK 12          /* rows per epilogue call: two register tiles; groups of 1, 2, 3, 4, 6, 12 divide it */
 
-enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_VNNI = 2 };
+enum { ISA_PORTABLE = TE_ISA_PORTABLE, ISA_AVX2 = TE_ISA_AVX2, ISA_VNNI = TE_ISA_AVX512_VNNI };
 
 typedef struct {
     const uint8_t *a;
@@ -445,7 +445,7 @@ static void run_gemm(const gemm_ctx *c) {
 }
 
 static int check_isa(int64_t isa) {
-    return isa >= 0 && isa <= 2 && (tinyeff_s8_isa_built() >> isa & 1);
+    return TE_ISA_OK(isa) && (tinyeff_s8_isa_built() >> isa & 1);
 }
 
 int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,

@@ -5,7 +5,7 @@
  * plane. OpenMP runs over independent outer rows: im2col over (n, oh) output rows, col2im and
  * pooling over (n, c) planes, so no two threads write one element and batch 1 uses every core.
  * Portable C, except the 2x2 max-pool with argmax: its compare-and-select chain does not vectorize,
- * so it has an AVX-512 body (isa 1), 10x faster, which training runs after every seed-CNN conv.
+ * so it has an AVX-512 body, 10x faster, which training runs after every seed-CNN conv.
  */
 #include <math.h>
 #include <stdint.h>
@@ -204,18 +204,15 @@ int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64
                           int64_t kernel, int64_t stride, int64_t padding, int64_t oh, int64_t ow,
                           int64_t isa, float *out, int64_t *argmax)
 {
-    if (n < 0 || c < 1 || kernel < 1 || stride < 1 || padding < 0 || isa < 0 || isa > 1)
+    if (n < 0 || c < 1 || kernel < 1 || stride < 1 || padding < 0 || !TE_ISA_OK(isa))
         return 1;
-#ifndef __x86_64__
-    if (isa == 1) return 2;
-#endif
     const int fast = kernel == 2 && stride == 2 && padding == 0;
     #pragma omp parallel for schedule(static) if (n * c * h * w >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t t = 0; t < n * c; t++) {
         const float *plane = x + t * h * w;
         int64_t *plane_argmax = argmax == NULL ? NULL : argmax + t * oh * ow;
 #ifdef __x86_64__
-        if (fast && isa == 1 && plane_argmax != NULL) {
+        if (fast && TE_ISA_HAS_AVX512(isa) && plane_argmax != NULL) {
             maxpool_2x2_argmax_avx512(plane, w, oh, ow, out + t * oh * ow, plane_argmax);
             continue;
         }

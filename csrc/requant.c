@@ -1,7 +1,7 @@
 /* requant.c: int32 accumulators -> 8 bits, gemmlowp fixed-point semantics (see int8_common.h and
  * docs/int8.md). Standalone version of the epilogue that gemm_u8s8_requant fuses into its tiles;
  * bias, multiplier and shift arrive per channel (the Python wrapper broadcasts scalars).
- * isa: 2 = AVX-512, else portable scalar code. On AVX-512, when every shift <= 0 and there is no
+ * isa: an AVX-512 path (TE_ISA_HAS_AVX512) runs 16 lanes, any other portable scalar code. On AVX-512, when every shift <= 0 and there is no
  * bias (so acc + bias cannot saturate), rows take the 16-lane int32 epilogue (te_requant16);
  * otherwise the general 8-lane int64 one (te_requant_row_avx512).
  */
@@ -31,8 +31,8 @@ static int fast_ok(const int32_t *bias, const int32_t *shift, int64_t n) {
 int tinyeff_requantize_s32(const int32_t *acc, int64_t lda, int64_t m, int64_t n, const int32_t *bias,
                            const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out,
                            int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out, int64_t ldo) {
-    if (m < 0 || n < 0 || lda < n || ldo < n || qmin > qmax || isa < 0 || isa > 2) return 1;
-    int fast = isa == 2 && fast_ok(bias, shift, n);
+    if (m < 0 || n < 0 || lda < n || ldo < n || qmin > qmax || !TE_ISA_OK(isa)) return 1;
+    int fast = TE_ISA_HAS_AVX512(isa) && fast_ok(bias, shift, n);
 #pragma omp parallel for schedule(static) if (m * n > 65536)
     for (int64_t i = 0; i < m; i++) {
         const int32_t *row = acc + i * lda;
@@ -42,7 +42,7 @@ int tinyeff_requantize_s32(const int32_t *acc, int64_t lda, int64_t m, int64_t n
             requant_row_fast(row, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, o, n);
             continue;
         }
-        if (isa == 2) {
+        if (TE_ISA_HAS_AVX512(isa)) {
             te_requant_row_avx512(row, NULL, 0, bias, multiplier, shift, (int32_t)zero_point_out,
                                   (int32_t)qmin, (int32_t)qmax, o, n);
             continue;

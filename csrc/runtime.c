@@ -31,3 +31,13 @@ int64_t tinyeff_has_openmp(void) {
     return 0;
 #endif
 }
+
+int64_t tinyeff_isa_built(void) {
+#if defined(__x86_64__)
+    return (1 << TE_ISA_PORTABLE) | (1 << TE_ISA_AVX2) | (1 << TE_ISA_AVX512) | (1 << TE_ISA_AVX512_VNNI);
+#elif defined(__aarch64__)
+    return (1 << TE_ISA_PORTABLE) | (1 << TE_ISA_NEON) | (1 << TE_ISA_NEON_DOTPROD);
+#else
+    return 1 << TE_ISA_PORTABLE;
+#endif
+}

@@ -17,7 +17,7 @@
  * The same loop does a sparse linear layer: src = x transposed (IN, N), offsets = in_index * N,
  * length = N, so p runs over the batch.
  *
- * Threads: OpenMP over independent (image, row) pairs. isa: 0 = portable C, 1 = AVX-512F; the
+ * Threads: OpenMP over independent (image, row) pairs. isa (TE_ISA_ codes): portable C or AVX-512F; the
  * Python wrapper picks it from tinyeff.kernels.cpu. Left out: blocked/bitmap formats, VNNI for the
  * int8 twin (it uses 32-bit multiplies; the products never overflow: |s8 * u8| <= 32640).
  */
@@ -288,12 +288,9 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
                        int64_t relu, int64_t pool, int64_t isa, float *out, int64_t os_img,
                        int64_t os_row, int64_t os_h, int64_t os_w)
 {
-    if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || isa < 0 || isa > 1 ||
+    if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || !TE_ISA_OK(isa) ||
         pool < 1 || (pool > 1 && os_w != 1))
         return 1;
-#ifndef __x86_64__
-    if (isa == 1) return 2;
-#endif
     int failed = 0;
     #pragma omp parallel if (nimg * indptr[rows] * length >= TINYEFF_PARALLEL_MIN_MACS)
     {
@@ -312,7 +309,7 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
             float b = bias ? bias[row] : 0.0f;
             float *o = out + img * os_img + row * os_row;
 #ifdef __x86_64__
-            if (isa == 1) {
+            if (TE_ISA_HAS_AVX512(isa)) {
                 sp_row_f32_avx512(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu,
                                   pool, plane, o, os_h, os_w);
                 continue;
@@ -332,11 +329,8 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
                         int64_t isa, int32_t *out, int64_t os_img, int64_t os_row, int64_t os_h,
                         int64_t os_w)
 {
-    if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || isa < 0 || isa > 1)
+    if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || !TE_ISA_OK(isa))
         return 1;
-#ifndef __x86_64__
-    if (isa == 1) return 2;
-#endif
     #pragma omp parallel for schedule(dynamic, 4)
     for (int64_t t = 0; t < nimg * rows; t++) {
         int64_t img = t / rows, row = t % rows;
@@ -345,7 +339,7 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
         int32_t b = bias ? bias[row] : 0;
         int32_t *o = out + img * os_img + row * os_row;
 #ifdef __x86_64__
-        if (isa == 1) {
+        if (TE_ISA_HAS_AVX512(isa)) {
             sp_row_s32_avx512(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h,
                               os_w);
             continue;

@@ -22,14 +22,35 @@
 #define TINYEFF_PARALLEL_MIN_ELEMS (1 << 18)    /* memory-bound passes: elements touched */
 #define TINYEFF_PARALLEL_MIN_MACS (1 << 22)     /* compute kernels: multiply-adds */
 
+/* ---- ISA paths: the `isa` argument of every kernel with bodies per instruction set ------------
+ * Names and detection: tinyeff/kernels/cpu.py (the detected CPU features capped by
+ * TINYEFF_CPU_FEATURES). Each kernel's Python wrapper declares the paths it has bodies for and
+ * passes one of them; a path implies the ones below it on its architecture (AVX-512 VNNI > AVX-512
+ * > AVX2 > portable; NEON dot-product > NEON > portable), so a kernel runs its best body not above
+ * `isa`. x86 bodies carry target attributes and ARM64 bodies need no flag (NEON is baseline), so
+ * one build runs on every CPU of its architecture. */
+#define TE_ISA_PORTABLE 0
+#define TE_ISA_AVX2 1
+#define TE_ISA_AVX512 2
+#define TE_ISA_AVX512_VNNI 3
+#define TE_ISA_NEON 4
+#define TE_ISA_NEON_DOTPROD 5
+#define TE_ISA_MAX 5
+#define TE_ISA_HAS_AVX2(isa) ((isa) >= TE_ISA_AVX2 && (isa) <= TE_ISA_AVX512_VNNI)
+#define TE_ISA_HAS_AVX512(isa) ((isa) == TE_ISA_AVX512 || (isa) == TE_ISA_AVX512_VNNI)
+#define TE_ISA_HAS_NEON(isa) ((isa) == TE_ISA_NEON || (isa) == TE_ISA_NEON_DOTPROD)
+#define TE_ISA_OK(isa) ((isa) >= 0 && (isa) <= TE_ISA_MAX)
+
 /* ---- runtime: OpenMP threads and compiled code paths (csrc/runtime.c) ----------------------- */
+/* tinyeff_isa_built: bit (1 << TE_ISA_x) set for each path this build's architecture has. */
+int64_t tinyeff_isa_built(void);
 int tinyeff_set_num_threads(int64_t n);
 int64_t tinyeff_get_num_threads(void);
 int64_t tinyeff_has_openmp(void);
 
 /* ---- int8 GEMM family (csrc/gemm_s8.c) -------------------------------------------------------
- * isa: 0 = portable C, 1 = AVX2 (exact int16 widening), 2 = AVX-512 VNNI. Chosen in Python from
- * tinyeff.kernels.cpu and tinyeff_s8_isa_built(); a path the CPU lacks must never be passed.
+ * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 (exact int16 widening) or TE_ISA_AVX512_VNNI; other codes get
+ * status 2. tinyeff_s8_isa_built() is the mask of those compiled in.
  * Packed weight layout: see tinyeff/kernels/ref/int8.py. */
 int64_t tinyeff_s8_isa_built(void);
 int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum);
@@ -37,7 +58,7 @@ int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k
 int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group, int64_t isa, uint8_t *out, int64_t ldo);
 /* conv2d_u8s8_requant_nhwc: the requantizing GEMM on an implicit im2col of a zero-point-padded NHWC
  * image (hp, wp include the padding, and (ow - 1) * stride * c + roundup(kw * c, 4) <= wp * c);
- * isa must be 2 (VNNI), else status 2. */
+ * isa must be TE_ISA_AVX512_VNNI, else status 2. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
 /* ---- int8 requantization, im2col and max-pool (csrc/requant.c, csrc/im2col_8.c) ------------- */
@@ -52,8 +73,8 @@ int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t 
 
 /* ---- float32 dense and sparse family (csrc/im2col.c, csrc/spconv.c; wrappers in c_float.py) ---
  * Layouts: tinyeff/kernels/ref/im2col.py, ref/pool.py and ref/sparse.py. sprows: the direct sparse
- * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: 0 = portable C, 1 = AVX-512
- * (f32 needs avx512f; u8s8 needs avx512f+bw+vl), chosen in Python from tinyeff.kernels.cpu. */
+ * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: a TE_ISA_ code (bodies: portable,
+ * AVX-512). */
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
 int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *x);
 int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, float *out);
@@ -64,7 +85,7 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
 /* ---- end float32 dense and sparse family ---- */
 
 /* ---- float32 dense direct convolution (csrc/dconv.c) ------------------------------------------
- * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: 0 = portable C, 1 = AVX-512F.
+ * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: a TE_ISA_ code (bodies: portable, AVX-512).
  * wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; offsets of the weight gradient are padded
  * to a multiple of 6 (ntaps_padded). Status 3: out of memory for a per-thread buffer. */
 int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out);
@@ -74,7 +95,7 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
 /* ---- float32 batch norm, training (csrc/bnorm.c; wrappers in c_norm.py) ----------------------
  * NCHW with hw = H * W; an (N, C) input is hw = 1. Outputs as tinyeff/kernels/ref/norm.py: y and
  * grad_x (N, C, H, W); mean, var (biased), invstd, grad_gamma and grad_beta (C,).
- * isa: 0 = portable C, 1 = AVX-512F (the same loops, wider reductions), chosen in Python. */
+ * isa: a TE_ISA_ code (bodies: portable, AVX-512 with the same loops and wider reductions). */
 int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw, double eps, int64_t isa, float *y, float *mean, float *var, float *invstd);
 int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const float *mean, const float *invstd, const float *gamma, int64_t n, int64_t c, int64_t hw, int64_t isa, float *grad_x, float *grad_gamma, float *grad_beta);
 /* ---- end float32 batch norm ---- */

@@ -22,10 +22,7 @@ def kernel_of(monkeypatch):
         base = "c" if tier == "c-portable" else tier
         if not kernels.available(name, base):
             pytest.skip(kernels.why_unavailable(name, base))
-        if tier == "c-portable":
-            from tinyeff.kernels import c_norm
-            monkeypatch.setattr(c_norm, "isa_f32", lambda: 0)
-        return kernels.get(name, base)
+        return kernels.get(name, base, isa="portable" if tier == "c-portable" else None)
     return get
 
 

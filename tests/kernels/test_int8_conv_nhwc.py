@@ -82,7 +82,7 @@ def test_conv2d_nhwc_rejects_wrong_weight_rows(rng):
                                                               np.int32(-1), 0)
 
 
-@pytest.mark.parametrize("features", ["avx2", ""])
+@pytest.mark.parametrize("features", ["avx2,fma", ""])
 @pytest.mark.parametrize("k,stride,padding,pool", [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 0, 2)])
 def test_conv2d_nhwc_without_vnni_falls_back_exactly(features, k, stride, padding, pool, rng, monkeypatch):
     """On a CPU without VNNI (simulated) the C tier runs the explicit im2col + GEMM: same outputs."""

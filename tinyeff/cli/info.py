@@ -1,5 +1,6 @@
 """``tinyeff info``: versions, CPU features, and which kernel tier runs each kernel (and why not others)."""
 import json
+import os
 import platform
 
 import numpy as np
@@ -19,7 +20,11 @@ def collect():
     info = {
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "arch": cpu.arch(),
         "cpu_features": cpu.features(),
+        "cpu_cap": os.environ.get("TINYEFF_CPU_FEATURES"),
+        "isa_paths": cpu.usable_paths(),
+        "isa_built": c_tier.isa_built() if c_tier.load_error() is None else (),
         "kernels": kernels.report(),
         "c_code_paths": c_tier.code_paths(),
     }
@@ -38,13 +43,16 @@ def run(args):
         return 0
     print(f"python {info['python']}, numpy {info['numpy']}")
     flags = [k for k, v in info["cpu_features"].items() if v]
-    print(f"CPU features used by kernels: {', '.join(flags) or 'none detected'}")
+    print(f"CPU features used by kernels: {', '.join(flags) or 'none detected'}"
+          + (" (capped by TINYEFF_CPU_FEATURES)" if info["cpu_cap"] is not None else ""))
+    print(f"ISA paths this CPU runs: {', '.join(info['isa_paths'])} ({info['arch']}; built: "
+          f"{', '.join(info['isa_built']) or 'C tier off'})")
     for line in info["c_code_paths"]:
         print(line)
-    print("\nkernel                      active  why other tiers are off")
+    print("\nkernel                      tier    ISA path      why other tiers are off")
     for row in info["kernels"]:
         off = "; ".join(f"{t}: {r}" for t, r in row["tiers"].items() if r != "ok" and t != row["active"])
-        print(f"  {row['kernel']:<26}{row['active']:<8}{off}")
+        print(f"  {row['kernel']:<26}{row['active']:<8}{row['isa'] or '-':<14}{off}")
     energy = info["energy"]
     print("\nenergy meters:")
     if isinstance(energy, dict) and "error" in energy:

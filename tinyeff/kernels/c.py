@@ -38,10 +38,18 @@ def ptr(ctype, a):
     return ffi().from_buffer(f"{ctype}[]", a)
 
 
-def isa_f32():
-    """The float kernels' ``isa`` argument: 1 (AVX-512F build) if this CPU has AVX-512F, else 0."""
+def isa_code(name, isa=None):
+    """The C ``isa`` argument for kernel ``name``: ``isa`` (a path name) checked against the paths
+    that can run here, or the widest one; codes as in csrc/tinyeff.h."""
+    from tinyeff.kernels import cpu, registry
+    return cpu.CODE[registry.resolve_isa(name, "c", isa)]
+
+
+def isa_built():
+    """ISA paths compiled into this build of the extension (x86-64 or ARM64 bodies), by name."""
     from tinyeff.kernels import cpu
-    return 1 if cpu.has("avx512f") else 0
+    mask = int(lib().tinyeff_isa_built())
+    return tuple(p for p in cpu.PATHS if mask >> cpu.CODE[p] & 1)
 
 
 def check(status, name):

@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from tinyeff.kernels.c import check, ffi, isa_f32, lib, ptr
+from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32
 from tinyeff.kernels.ref.conv import check_conv_args, check_wgrad_args
 from tinyeff.kernels.ref.sparse import direct_conv_layout, flat_tap_offsets
@@ -39,8 +39,11 @@ def pack_weight(w2d):
     return np.ascontiguousarray(packed.reshape(blocks, BLOCK_OC, taps).transpose(0, 2, 1))
 
 
-@register("conv2d_f32", tier="c")
-def conv2d_f32(x, w, bias=None, stride=1, padding=0, dilation=1, relu=False):
+ISAS = ("portable", "avx512")
+
+
+@register("conv2d_f32", tier="c", isa=ISAS)
+def conv2d_f32(x, w, bias=None, stride=1, padding=0, dilation=1, relu=False, isa=None):
     """See ref/conv.py (float32 only)."""
     check_conv_args(x, w, bias, stride, padding, dilation, "conv2d_f32")
     check_f32("conv2d_f32", x=x, w=w, **({} if bias is None else {"bias": bias}))
@@ -52,12 +55,12 @@ def conv2d_f32(x, w, bias=None, stride=1, padding=0, dilation=1, relu=False):
     b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
     check(lib().tinyeff_dconv_f32(ptr("float", src), img_stride, x.shape[0], ptr("float", wpack),
                                   ptr("int64_t", offsets), offsets.size, oc, length, ws, oh, ow, b,
-                                  int(relu), isa_f32(), ptr("float", out)), "dconv_f32")
+                                  int(relu), isa_code("conv2d_f32", isa), ptr("float", out)), "dconv_f32")
     return out
 
 
-@register("conv2d_wgrad_f32", tier="c")
-def conv2d_wgrad_f32(x, g, kh, kw, stride=1, padding=0, dilation=1):
+@register("conv2d_wgrad_f32", tier="c", isa=ISAS)
+def conv2d_wgrad_f32(x, g, kh, kw, stride=1, padding=0, dilation=1, isa=None):
     """See ref/conv.py (float32 only)."""
     oh, ow = check_wgrad_args(x, g, kh, kw, stride, padding, dilation, "conv2d_wgrad_f32")
     check_f32("conv2d_wgrad_f32", x=x, g=g)
@@ -72,5 +75,6 @@ def conv2d_wgrad_f32(x, g, kh, kw, stride=1, padding=0, dilation=1):
     gw = np.empty((oc, c, kh, kw), dtype=np.float32)
     check(lib().tinyeff_dconv_wgrad_f32(ptr("float", src), img_stride, n, ptr("float", gpad),
                                         oh * ws, ptr("int64_t", padded), padded.size, taps, oc,
-                                        length, isa_f32(), ptr("float", gw)), "dconv_wgrad_f32")
+                                        length, isa_code("conv2d_wgrad_f32", isa), ptr("float", gw)),
+          "dconv_wgrad_f32")
     return gw

@@ -8,8 +8,7 @@ time from ``tinyeff.kernels.cpu``; the portable C path runs everywhere else).
 """
 import numpy as np
 
-from tinyeff.kernels import cpu
-from tinyeff.kernels.c import check, ffi, isa_f32, lib, ptr
+from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32, check_pool_backward
 from tinyeff.kernels.ref.im2col import check_col2im, check_conv_geometry, check_pad2d
 from tinyeff.kernels.ref.activation import check_relu_backward
@@ -18,8 +17,7 @@ from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
 from tinyeff.kernels.registry import register
 
 
-def _isa_u8s8():
-    return 1 if all(cpu.has(f) for f in ("avx512f", "avx512bw", "avx512vl")) else 0
+ISAS = ("portable", "avx512")   # the paths csrc/im2col.c's max-pool and csrc/spconv.c's row loops have bodies for
 
 
 # ----------------------------------------------------------------------------- dense kernels
@@ -62,8 +60,8 @@ def pad2d_f32(x, padding):
     return out
 
 
-@register("maxpool2d_f32", tier="c")
-def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True):
+@register("maxpool2d_f32", tier="c", isa=ISAS)
+def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True, isa=None):
     """See ref/pool.py (float32 only)."""
     oh, ow = check_pool_geometry(x.shape, kernel, stride, padding, "maxpool2d_f32")
     check_f32("maxpool2d_f32", x=x)
@@ -73,7 +71,8 @@ def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True):
     argmax = np.empty((n, c, oh, ow), dtype=np.int64) if with_argmax else None
     argmax_ptr = ptr("int64_t", argmax) if with_argmax else ffi().NULL
     check(lib().tinyeff_maxpool2d_f32(ptr("float", x), n, c, h, w, kernel, stride, padding, oh,
-                                      ow, isa_f32(), ptr("float", out), argmax_ptr), "maxpool2d_f32")
+                                      ow, isa_code("maxpool2d_f32", isa), ptr("float", out), argmax_ptr),
+          "maxpool2d_f32")
     return out, argmax
 
 
@@ -118,7 +117,7 @@ def relu_backward_f32(g, out):
 # ---------------------------------------------------------------------------- sparse kernels
 
 def _sprows(acc_dtype, packed, offsets, src, img_stride, nimg, length, ws, ow_valid, bias, relu,
-            out, strides, pool=1):
+            out, strides, pool=1, isa=None):
     """Call the f32 or u8s8 direct sparse loop; ``strides`` = (os_img, os_row, os_h, os_w) of ``out``
     (the pooled output when ``pool`` > 1, float32 only)."""
     indptr = ptr("int64_t", packed.indptr)
@@ -127,35 +126,35 @@ def _sprows(acc_dtype, packed, offsets, src, img_stride, nimg, length, ws, ow_va
         b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
         status = lib().tinyeff_sprows_f32(
             indptr, offsets, ptr("float", packed.data), packed.shape[0], ptr("float", src),
-            img_stride, nimg, length, ws, ow_valid, b, int(relu), pool, isa_f32(),
+            img_stride, nimg, length, ws, ow_valid, b, int(relu), pool, isa_code("spconv_f32_csr", isa),
             ptr("float", out), *strides)
         check(status, "sprows_f32")
     else:
         b = ffi().NULL if bias is None else ptr("int32_t", np.ascontiguousarray(bias))
         status = lib().tinyeff_sprows_u8s8(
             indptr, offsets, ptr("int8_t", packed.data), packed.shape[0], ptr("uint8_t", src),
-            img_stride, nimg, length, ws, ow_valid, b, _isa_u8s8(), ptr("int32_t", out),
+            img_stride, nimg, length, ws, ow_valid, b, isa_code("spconv_u8s8_csr", isa), ptr("int32_t", out),
             *strides)
         check(status, "sprows_u8s8")
     return out
 
 
-def _conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype, pool):
+def _conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype, pool, isa=None):
     src, img_stride, ws, length, ow, offsets, out = direct_conv_plan(x, packed, stride, padding,
                                                                      dilation, pad_value, acc_dtype, pool)
     n, oc, ph, pw = out.shape
     return _sprows(acc_dtype, packed, offsets, src, img_stride, n, length, ws, ow, bias, relu, out,
-                   (oc * ph * pw, ph * pw, pw, 1), pool)
+                   (oc * ph * pw, ph * pw, pw, 1), pool, isa)
 
 
-def _linear(x, packed, bias, relu, acc_dtype):
+def _linear(x, packed, bias, relu, acc_dtype, isa=None):
     n, out_features = x.shape[0], packed.shape[0]
     xt = np.ascontiguousarray(x.T)                                   # (IN, N)
     out = np.empty((n, out_features), dtype=acc_dtype)
     return _sprows(acc_dtype, packed, packed.indices * n, xt, 0, 1, n, n, n, bias, relu, out,
-                   (0, 1, 0, out_features))
+                   (0, 1, 0, out_features), 1, isa)
 
 
 # Validation and the four registered signatures live in ref/sparse.py (one copy for every tier).
 spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr = register_direct_tier(
-    "c", _conv, _linear)
+    "c", _conv, _linear, isa=ISAS)

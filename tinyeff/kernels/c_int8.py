@@ -9,36 +9,26 @@ build flags): AVX-512 VNNI, else AVX2, else portable C. AMX is not implemented: 
 tested on the machine this was written on (no amx_int8), and ``code_path()`` says so when the
 CPU does report AMX.
 """
-import functools
-import os
-
 import numpy as np
 
 from tinyeff.kernels import c as _c
 from tinyeff.kernels import cpu
 from tinyeff.kernels.ref import int8 as ref
+from tinyeff.kernels import registry
 from tinyeff.kernels.registry import register
 
-ISA_NAMES = ("portable", "avx2", "avx512_vnni")
-_ISA_NEEDS = {"portable": (), "avx2": ("avx2",), "avx512_vnni": ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")}
+GEMM_ISAS = ("portable", "avx2", "avx512_vnni")   # csrc/gemm_s8.c's tiles
+EPILOGUE_ISAS = ("portable", "avx512")             # requant.c and add_u8.c: AVX-512 F/BW/VL bodies
 
 
 def available_isas():
-    """GEMM code paths that are both compiled in and supported by this CPU, best last."""
-    built = int(_c.lib().tinyeff_s8_isa_built())
-    return [name for i, name in enumerate(ISA_NAMES)
-            if built >> i & 1 and all(cpu.has(flag) for flag in _ISA_NEEDS[name])]
+    """GEMM code paths that can run here (compiled in, allowed by the CPU and the cap), best last."""
+    return registry.isa_paths("gemm_u8s8_packed", "c")
 
 
 def best_isa():
-    """The GEMM path the registered kernels use."""
-    return _best_isa(os.environ.get("TINYEFF_CPU_FEATURES"))
-
-
-@functools.lru_cache(maxsize=8)
-def _best_isa(cpu_override):
-    """Cached per value of the CPU-feature override: /proc/cpuinfo does not change while we run."""
-    return available_isas()[-1]
+    """The GEMM path the registered kernels use by default."""
+    return registry.best_isa("gemm_u8s8_packed", "c")
 
 
 def code_path():
@@ -60,7 +50,7 @@ def _gemm_packed(a, packed, a_signed, isa):
     if m and packed.n:
         status = _c.lib().tinyeff_gemm_u8s8_packed(
             _ptr("uint8_t[]", a), k, m, k, packed.n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), int(a_signed), ISA_NAMES.index(isa),
+            _ptr("int32_t[]", packed.colsum), int(a_signed), _c.isa_code("gemm_u8s8_packed", isa),
             _ptr("int32_t[]", out), packed.n)
         _c.check(status, "gemm_u8s8_packed")
     return out
@@ -81,27 +71,27 @@ def pack_s8(b):
     return ref.PackedS8(data=data, colsum=colsum, k=k, n=n)
 
 
-@register("gemm_u8s8_packed", tier="c")
+@register("gemm_u8s8_packed", tier="c", isa=GEMM_ISAS)
 def gemm_u8s8_packed(a, packed, isa=None):
     """See ref. ``isa`` (tests and bench only) forces a path from ``available_isas()``."""
     ref.check_activation(a, np.uint8, "gemm_u8s8_packed")
     ref.check_packed(packed, a.shape[1], "gemm_u8s8_packed")
-    return _gemm_packed(np.ascontiguousarray(a), packed, False, isa or best_isa())
+    return _gemm_packed(np.ascontiguousarray(a), packed, False, isa)
 
 
-@register("gemm_u8s8", tier="c")
+@register("gemm_u8s8", tier="c", isa=GEMM_ISAS)
 def gemm_u8s8(a, b, isa=None):
     """See ref. Packs ``b`` on every call; layers should call ``pack_s8`` once instead."""
     ref.check_u8s8(a, b, "gemm_u8s8")
     return gemm_u8s8_packed(a, pack_s8(b), isa)
 
 
-@register("gemm_s8", tier="c")
+@register("gemm_s8", tier="c", isa=GEMM_ISAS)
 def gemm_s8(a, b, isa=None):
     """See ref. Packs ``b`` on every call; on VNNI, ``a`` is shifted by 128 and corrected exactly."""
     ref.check_s8(a, b, "gemm_s8")
     a = np.ascontiguousarray(a)
-    return _gemm_packed(a.view(np.uint8), pack_s8(b), True, isa or best_isa())
+    return _gemm_packed(a.view(np.uint8), pack_s8(b), True, isa)
 
 
 def _gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, relu,
@@ -121,12 +111,12 @@ def _gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_o
             _ptr("uint8_t[]", a), k, m, k, n, _ptr("int8_t[]", packed.data),
             _ptr("int32_t[]", packed.colsum), int(a_zero_point), _ptr("int32_t[]", bias),
             _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax,
-            group, ISA_NAMES.index(isa or best_isa()), _ptr("uint8_t[]", out), n)
+            group, _c.isa_code("gemm_u8s8_packed", isa), _ptr("uint8_t[]", out), n)
         _c.check(status, name)
     return out
 
 
-@register("gemm_u8s8_requant", tier="c")
+@register("gemm_u8s8_requant", tier="c", isa=GEMM_ISAS)
 def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin=None,
                       qmax=None, relu=False, out_dtype=np.uint8, isa=None):
     """See ref. The requantization runs in the GEMM's epilogue, on the int32 tile still in cache."""
@@ -134,7 +124,7 @@ def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_poi
                          out_dtype, 1, isa, "gemm_u8s8_requant")
 
 
-@register("gemm_u8s8_requant_rowmax", tier="c")
+@register("gemm_u8s8_requant_rowmax", tier="c", isa=GEMM_ISAS)
 def gemm_u8s8_requant_rowmax(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, group,
                              qmin=None, qmax=None, relu=False, out_dtype=np.uint8, isa=None):
     """See ref. The row max runs on the int32 chunk in cache, before the epilogue."""
@@ -142,9 +132,9 @@ def gemm_u8s8_requant_rowmax(a, packed, a_zero_point, bias, multiplier, shift, z
                          out_dtype, group, isa, "gemm_u8s8_requant_rowmax")
 
 
-@register("requantize_s32", tier="c")
+@register("requantize_s32", tier="c", isa=EPILOGUE_ISAS)
 def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax=None, relu=False,
-                   out_dtype=np.uint8):
+                   out_dtype=np.uint8, isa=None):
     """See ref."""
     ref.check_accumulator(acc, "requantize_s32")
     m, n = acc.shape
@@ -155,7 +145,7 @@ def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax
     if m and n:
         status = _c.lib().tinyeff_requantize_s32(
             _ptr("int32_t[]", acc), n, m, n, _ptr("int32_t[]", bias), _ptr("int32_t[]", multiplier),
-            _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax, ISA_NAMES.index(best_isa()),
+            _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax, _c.isa_code("requantize_s32", isa),
             _ptr("uint8_t[]", out), n)
         _c.check(status, "requantize_s32")
     return out
@@ -231,8 +221,8 @@ def maxpool2d_u8_nhwc(x, kernel_size=2, stride=None):
     return out
 
 
-@register("add_u8", tier="c")
-def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False):
+@register("add_u8", tier="c", isa=EPILOGUE_ISAS)
+def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False, isa=None):
     """See ref."""
     table_a, table_b = ref.check_add_u8(a, b, table_a, table_b, "add_u8")
     _, multiplier, shift, qmin, qmax, _ = ref.check_requant_args(1, None, multiplier, shift, zero_point_out,
@@ -243,7 +233,7 @@ def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False
         status = _c.lib().tinyeff_add_u8(_ptr("uint8_t[]", a), _ptr("uint8_t[]", b), a.size,
                                          _ptr("int32_t[]", table_a), _ptr("int32_t[]", table_b), int(multiplier[0]),
                                          int(shift[0]), int(zero_point_out), qmin, qmax,
-                                         ISA_NAMES.index(best_isa()), _ptr("uint8_t[]", out))
+                                         _c.isa_code("add_u8", isa), _ptr("uint8_t[]", out))
         _c.check(status, "add_u8")
     return out
 
@@ -263,17 +253,18 @@ def _pad_nhwc(x, padding, extra, value):
     return out
 
 
-@register("conv2d_u8s8_requant_nhwc", tier="c")
+@register("conv2d_u8s8_requant_nhwc", tier="c", isa=GEMM_ISAS)
 def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, bias, multiplier, shift,
-                             zero_point_out, pool=1, qmin=None, qmax=None, relu=False):
+                             zero_point_out, pool=1, qmin=None, qmax=None, relu=False, isa=None):
     """See ref. On VNNI the GEMM reads its rows straight from the padded image (no im2col matrix);
     otherwise it is the C im2col_u8_nhwc followed by the C GEMM."""
     name = "conv2d_u8s8_requant_nhwc"
     n, c, oh, ow = ref.check_conv_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, pool, name)
-    if best_isa() != "avx512_vnni":
+    isa = registry.resolve_isa(name, "c", isa)
+    if isa != "avx512_vnni":
         cols = im2col_u8_nhwc(x, kh, kw, stride, padding, 1, a_zero_point, pool, ref.ROW_ALIGN)
         out = _gemm_requant(cols, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax,
-                            relu, np.uint8, pool * pool, None, name)
+                            relu, np.uint8, pool * pool, isa, name)
         return out.reshape(n, oh // pool, ow // pool, packed.n)
     bias, multiplier, shift, qmin, qmax, _ = ref.check_requant_args(
         packed.n, bias, multiplier, shift, zero_point_out, qmin, qmax, np.uint8, name, relu)
@@ -286,6 +277,6 @@ def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, b
             _ptr("uint8_t[]", xp), n, xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
             _ptr("int8_t[]", packed.data), _ptr("int32_t[]", packed.colsum), packed.n, int(a_zero_point),
             _ptr("int32_t[]", bias), _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out),
-            qmin, qmax, ISA_NAMES.index("avx512_vnni"), _ptr("uint8_t[]", out))
+            qmin, qmax, _c.isa_code(name, isa), _ptr("uint8_t[]", out))
         _c.check(status, name)
     return out

@@ -8,7 +8,7 @@ AVX-512F build of the same loops is picked at run time from ``tinyeff.kernels.cp
 """
 import numpy as np
 
-from tinyeff.kernels.c import check, isa_f32, lib, ptr
+from tinyeff.kernels.c import check, isa_code, lib, ptr
 from tinyeff.kernels.dense_checks import check_f32
 from tinyeff.kernels.ref.norm import check_batchnorm, check_batchnorm_backward
 from tinyeff.kernels.registry import register
@@ -19,8 +19,11 @@ def _ptr(a):
     return ptr("float", a)
 
 
-@register("batchnorm_train_f32", tier="c")
-def batchnorm_train_f32(x, gamma, beta, eps):
+ISAS = ("portable", "avx512")
+
+
+@register("batchnorm_train_f32", tier="c", isa=ISAS)
+def batchnorm_train_f32(x, gamma, beta, eps, isa=None):
     """See ref/norm.py (float32 only)."""
     name = "batchnorm_train_f32"
     check_batchnorm(x, gamma, name)
@@ -31,13 +34,13 @@ def batchnorm_train_f32(x, gamma, beta, eps):
     y = np.empty_like(x)
     mean, var, invstd = (np.empty(c, dtype=np.float32) for _ in range(3))
     check(lib().tinyeff_batchnorm_train_f32(_ptr(x), _ptr(gamma), _ptr(beta), n, c, h * w,
-                                            float(eps), isa_f32(), _ptr(y), _ptr(mean), _ptr(var),
+                                            float(eps), isa_code(name, isa), _ptr(y), _ptr(mean), _ptr(var),
                                             _ptr(invstd)), name)
     return y, mean, var, invstd
 
 
-@register("batchnorm_backward_f32", tier="c")
-def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma):
+@register("batchnorm_backward_f32", tier="c", isa=ISAS)
+def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma, isa=None):
     """See ref/norm.py (float32 only)."""
     name = "batchnorm_backward_f32"
     check_batchnorm_backward(grad_out, x, mean, invstd, gamma, name)
@@ -48,6 +51,6 @@ def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma):
     grad_x = np.empty_like(x)
     grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
     check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
-                                               _ptr(gamma), n, c, h * w, isa_f32(), _ptr(grad_x),
+                                               _ptr(gamma), n, c, h * w, isa_code(name, isa), _ptr(grad_x),
                                                _ptr(grad_gamma), _ptr(grad_beta)), name)
     return grad_x, grad_gamma, grad_beta

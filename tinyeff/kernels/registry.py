@@ -2,54 +2,92 @@
 
 Every kernel has a plain NumPy reference (tier ``ref``), which is the contract. Faster tiers
 (``numba``, ``c``) register under the same name with the same signature. ``get(name)`` returns the
-best tier that is available, in the kernel's preference order; ``TINYEFF_TIER=ref|numba|c`` forces
+best tier that is available (c, then numba, then ref); ``TINYEFF_TIER=ref|numba|c`` forces
 one tier for every kernel that has it (kernels without it keep their best tier, and we say so in
-``report()``). A tier that cannot load (no compiler, no Numba, CPU lacks a feature) is recorded
-with its reason, warned about once, and skipped: a fallback is never silent and never a crash.
+``report()``). A tier that cannot load (no compiler, no Numba) is recorded with its reason, warned
+about once, and skipped: a fallback is never silent and never a crash.
+
+A second dimension, inside a tier: ISA paths (``cpu.PATHS``: portable, avx2, avx512, ...). A C
+kernel registers the paths it has bodies for; ``get`` binds the widest one the CPU runs under
+``TINYEFF_CPU_FEATURES``, or the one asked for (``get(name, isa="avx2")``), so tests and benches
+reach every path through the same call.
 
 What this file leaves out: the kernels themselves (``ref/``, ``numba/``, ``c.py``) and how they are
 loaded (``kernels/__init__.py``).
 """
+import functools
 import os
 import warnings
 
 from tinyeff.errors import KernelUnavailable
+from tinyeff.kernels import cpu
 
 TIERS = ("ref", "numba", "c")
-DEFAULT_PREFERENCE = ("c", "numba", "ref")
+PREFERENCE = ("c", "numba", "ref")
 
 _kernels = {}          # name -> {tier: function}
-_preference = {}       # name -> tuple of tiers, best first
+_isa = {}              # (name, tier) -> ISA paths that tier has bodies for
 _tier_off = {}         # tier -> reason the whole tier is unavailable
-_kernel_off = {}       # (name, tier) -> reason one kernel's tier is unavailable
 _warned = set()
 
 
-def register(name, tier, preference=None):
+def register(name, tier, isa=None):
     """Decorator: register ``fn`` as tier ``tier`` of kernel ``name``.
 
     Args:
         name: kernel name, ``<op>_<dtype>[_<variant>]`` such as ``gemm_f32``.
         tier: one of ``ref``, ``numba``, ``c``.
-        preference: optional tuple of tiers, best first, for this kernel (set from bench/ results).
+        isa: for a tier with bodies per instruction set (the C tier), the ISA paths it has
+            (names from ``cpu.PATHS``). The function then takes a keyword ``isa`` (a path name;
+            None means the best usable one), and ``get`` binds the path it picks.
     """
     if tier not in TIERS:
         raise ValueError(f"register: tier={tier!r} is not one of {TIERS}")
+    if isa is not None:
+        unknown = [p for p in isa if p not in cpu.PATHS]
+        if unknown or "portable" not in isa:
+            raise ValueError(f"register({name!r}): isa={isa!r} must name paths from {cpu.PATHS}, "
+                             "portable included")
 
     def decorate(fn):
         _kernels.setdefault(name, {})[tier] = fn
-        if preference is not None:
-            _preference[name] = tuple(preference)
+        if isa is not None:
+            _isa[(name, tier)] = tuple(p for p in cpu.PATHS if p in isa)
         return fn
     return decorate
 
 
-def set_preference(name, preference):
-    """Set the order in which tiers of ``name`` are tried, best first."""
-    bad = [t for t in preference if t not in TIERS]
-    if bad:
-        raise ValueError(f"set_preference: unknown tiers {bad}; use {TIERS}")
-    _preference[name] = tuple(preference)
+def declared_isas(name, tier):
+    """The ISA paths ``name``'s ``tier`` has bodies for (None: no ISA dimension)."""
+    return _isa.get((name, tier))
+
+
+def isa_paths(name, tier):
+    """The ISA paths of ``name``'s ``tier`` that can run here, lowest first (``()`` if none)."""
+    declared = _isa.get((name, tier))
+    if declared is None:
+        return ()
+    usable = cpu.usable_paths()
+    return tuple(p for p in declared if p in usable)
+
+
+def best_isa(name, tier="c"):
+    """The widest ISA path of ``name``'s ``tier`` this CPU runs (None: no ISA dimension)."""
+    paths = isa_paths(name, tier)
+    return paths[-1] if paths else None
+
+
+def resolve_isa(name, tier, isa):
+    """``isa`` checked against the paths that can run here, or the best one if ``isa`` is None."""
+    paths = isa_paths(name, tier)
+    if isa is None:
+        return paths[-1]
+    if isa not in paths:
+        raise KernelUnavailable(
+            f"kernel {name!r}, tier {tier!r} has no ISA path {isa!r} here; it can run: "
+            f"{', '.join(paths)} (declared: {', '.join(_isa.get((name, tier), ()))}; the CPU and "
+            "TINYEFF_CPU_FEATURES decide the rest)")
+    return isa
 
 
 def disable_tier(tier, reason):
@@ -59,11 +97,6 @@ def disable_tier(tier, reason):
         _warned.add(tier)
         warnings.warn(f"tinyeff: {tier} kernels are off ({reason}); using the next tier",
                       RuntimeWarning, stacklevel=3)
-
-
-def disable_kernel(name, tier, reason):
-    """Record that one kernel's tier cannot be used here (a CPU feature is missing, say)."""
-    _kernel_off[(name, tier)] = reason
 
 
 def names():
@@ -82,8 +115,6 @@ def why_unavailable(name, tier):
         return f"no kernel named {name!r}; known kernels: {', '.join(names())}"
     if tier in _tier_off:
         return _tier_off[tier]
-    if (name, tier) in _kernel_off:
-        return _kernel_off[(name, tier)]
     if tier not in _kernels[name]:
         return f"{name} has no {tier} implementation; it has: {', '.join(sorted(_kernels[name]))}"
     return None
@@ -101,31 +132,50 @@ def active_tier(name):
     forced = _forced_tier()
     if forced and available(name, forced):
         return forced
-    for tier in _preference.get(name, DEFAULT_PREFERENCE):
+    for tier in PREFERENCE:
         if available(name, tier):
             return tier
     raise KernelUnavailable(f"kernel {name!r} has no usable tier: "
                             + "; ".join(f"{t}: {why_unavailable(name, t)}" for t in TIERS))
 
 
-def get(name, tier=None):
+def get(name, tier=None, isa=None):
     """Return the function for kernel ``name``: the given ``tier``, or the best available one.
 
+    For a tier with ISA paths, the function comes bound to ``isa`` (or to the best path this CPU
+    runs under ``TINYEFF_CPU_FEATURES``).
+
     Raises:
-        KernelUnavailable: the tier asked for cannot run here (the message says why).
+        KernelUnavailable: the tier or ISA path asked for cannot run here (the message says why).
     """
     if tier is None:
         tier = active_tier(name)
     reason = why_unavailable(name, tier)
     if reason is not None:
         raise KernelUnavailable(f"kernel {name!r}, tier {tier!r}: {reason}")
-    return _kernels[name][tier]
+    if (name, tier) not in _isa:
+        if isa is not None:
+            raise KernelUnavailable(f"kernel {name!r}, tier {tier!r} has no ISA paths; "
+                                    "call get() without isa")
+        return _kernels[name][tier]
+    return _bound(name, tier, resolve_isa(name, tier, isa))
+
+
+@functools.lru_cache(maxsize=None)
+def _bound(name, tier, isa):
+    fn = _kernels[name][tier]
+    bound = functools.partial(fn, isa=isa)
+    functools.update_wrapper(bound, fn)
+    return bound
 
 
 def report():
-    """One dict per kernel: its active tier and, for each tier, ``"ok"`` or the reason it is off."""
+    """One dict per kernel: its active tier, that tier's ISA path (and the paths it could run here),
+    and, for each tier, ``"ok"`` or the reason it is off."""
     rows = []
     for name in names():
         tiers = {t: (why_unavailable(name, t) or "ok") for t in TIERS}
-        rows.append({"kernel": name, "active": active_tier(name), "tiers": tiers})
+        active = active_tier(name)
+        rows.append({"kernel": name, "active": active, "isa": best_isa(name, active),
+                     "isa_paths": isa_paths(name, active), "tiers": tiers})
     return rows

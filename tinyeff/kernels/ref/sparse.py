@@ -271,38 +271,46 @@ def direct_conv_plan(x, packed, stride, padding, dilation, pad_value, acc_dtype,
     return src, img_stride, ws, length, ow, offsets, out
 
 
-def register_direct_tier(tier, run_conv, run_linear):
+def register_direct_tier(tier, run_conv, run_linear, isa=None):
     """Register a faster tier's four sparse kernels around its direct loop; return them.
 
     Validation happens here, once, exactly as in the reference kernels above; the tier supplies
     only ``run_conv(x, packed, bias, stride, padding, dilation, relu, pad_value, acc_dtype, pool)`` and
     ``run_linear(x, packed, bias, relu, acc_dtype)``, which receive validated operands. Every tier
     so gets the same names, signatures and defaults (contracts: the reference kernels above).
+    ``isa``: the ISA paths the tier has bodies for (see ``registry.register``); the chosen path then
+    reaches ``run_conv``/``run_linear`` as the keyword ``isa``.
     """
-    @register("spconv_f32_csr", tier=tier)
-    def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False, pool=1):
+    def path(chosen):
+        return {} if chosen is None else {"isa": chosen}
+
+    @register("spconv_f32_csr", tier=tier, isa=isa)
+    def spconv_f32_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, relu=False, pool=1,
+                       isa=None):
         """See ref/sparse.py."""
         check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, True, "spconv_f32_csr")
         check_pool(x.shape, packed, stride, padding, dilation, pool, "spconv_f32_csr")
-        return run_conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32, int(pool))
+        return run_conv(x, packed, bias, stride, padding, dilation, relu, 0, np.float32, int(pool),
+                        **path(isa))
 
-    @register("splinear_f32_csr", tier=tier)
-    def splinear_f32_csr(x, packed, bias=None, relu=False):
+    @register("splinear_f32_csr", tier=tier, isa=isa)
+    def splinear_f32_csr(x, packed, bias=None, relu=False, isa=None):
         """See ref/sparse.py."""
         check_sparse_args(x, packed, bias, np.float32, np.float32, np.float32, False,
                           "splinear_f32_csr")
-        return run_linear(x, packed, bias, relu, np.float32)
+        return run_linear(x, packed, bias, relu, np.float32, **path(isa))
 
-    @register("spconv_u8s8_csr", tier=tier)
-    def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_value=0):
+    @register("spconv_u8s8_csr", tier=tier, isa=isa)
+    def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_value=0, isa=None):
         """See ref/sparse.py."""
         check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, True, "spconv_u8s8_csr")
-        return run_conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32, 1)
+        return run_conv(x, packed, bias, stride, padding, dilation, False, pad_value, np.int32, 1,
+                        **path(isa))
 
-    @register("splinear_u8s8_csr", tier=tier)
-    def splinear_u8s8_csr(x, packed, bias=None):
+    @register("splinear_u8s8_csr", tier=tier, isa=isa)
+    def splinear_u8s8_csr(x, packed, bias=None, isa=None):
         """See ref/sparse.py."""
         check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, False, "splinear_u8s8_csr")
-        return run_linear(x, packed, bias, False, np.int32)
+        return run_linear(x, packed, bias, False, np.int32, **path(isa))
 
     return spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr
