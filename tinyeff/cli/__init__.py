@@ -15,7 +15,8 @@ import warnings
 
 from tinyeff.errors import TinyeffError
 
-COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize", "export", "import", "predict")
+COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare",
+            "demo", "quantize", "sweep", "export", "import", "predict")
 
 _MODULES = {"import": "import_"}       # a command named like a Python keyword lives in <name>_.py
 
