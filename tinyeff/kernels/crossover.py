@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from tinyeff.kernels import registry
-from tinyeff.kernels.ref.sparse import pack_sparse
+from tinyeff.kernels.layout.csr import pack_sparse
 
 MODES = ("always", "never", "auto")
 CACHE_FILE = "sparse_crossover.json"
