@@ -11,8 +11,8 @@ import importlib.util
 import os
 
 # NOTE: our OpenMP regions are short and many (one per kernel call). With GNU OpenMP's default, idle
-# threads spin between them, which on a shared 2-core machine starves every other process (we measured
-# a 3.6x slower training step under load). Passive waiting costs microseconds per region. Set before
+# threads spin between them, which on a shared 2-core machine starves every other process.
+# Passive waiting costs microseconds per region. Set before
 # the C extension (and its libgomp) loads; an explicit user setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
