@@ -18,7 +18,7 @@ def _targets():
     for name in registry.names():
         for tier in ("numba", "c"):
             declared = registry.declared_isas(name, tier)
-            if tier in registry._kernels[name] and declared:
+            if tier in registry.tiers(name) and declared:
                 for path in declared:
                     yield name, tier, path
             else:

@@ -122,6 +122,11 @@ def disable_tier(tier, reason):
                       RuntimeWarning, stacklevel=3)
 
 
+def tiers(name):
+    """The tiers kernel ``name`` has an implementation in (usable here or not), in ``TIERS`` order."""
+    return tuple(t for t in TIERS if t in _kernels.get(name, {}))
+
+
 def names():
     """All registered kernel names, sorted."""
     return sorted(_kernels)
