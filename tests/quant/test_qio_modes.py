@@ -129,8 +129,8 @@ def test_pruned_int8_model_uses_sparse_kernels_and_matches_dense(splits, rng):
             m.weight.data = m.weight.data * (rng.uniform(size=m.weight.shape) >= 0.9)   # 90% zeros
     sparse = quantize_static(model, splits[0], num_images=32)
     dense = quantize_static(model, splits[0], num_images=32, sparse=False)
-    from tinyeff.quant.qmodules import _QWeighted
-    layers = [m for m in _leaves(sparse.body) if isinstance(m, _QWeighted)]
+    from tinyeff.quant.qmodules import QWeighted
+    layers = [m for m in _leaves(sparse.body) if isinstance(m, QWeighted)]
     assert layers and all(layer.sparse for layer in layers)
     assert all(np.mean(layer.weight_q == 0) >= 0.85 for layer in layers)   # zeros stay zero
     x = splits[1].images.astype(np.float32) / 255.0

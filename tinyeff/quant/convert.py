@@ -13,6 +13,7 @@ its float64 reference (``QLayer.simulate``), used to check the integer path.
 import numpy as np
 
 from tinyeff import nn
+from tinyeff.nn.surgery import replace_child
 from tinyeff.models.resnet import BasicBlock, ResNet
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
@@ -117,10 +118,8 @@ def _raw_output(body):
     """Make the final linear/conv (if no ReLU follows it) return int32 accumulators."""
     parent = _last_leaf(body)
     last = parent.layers[-1]
-    if isinstance(last, qm._QWeighted) and not last.relu:
-        spec, arrays = last.record()
-        spec["out_qparams"] = None
-        parent.layers[-1] = type(last).from_record(spec, arrays)
+    if isinstance(last, qm.QWeighted) and not last.relu:
+        replace_child(parent, str(len(parent.layers) - 1), last.with_out_qparams(None))
 
 
 class QuantizedModel(nn.Module):
@@ -136,7 +135,7 @@ class QuantizedModel(nn.Module):
 
     def __init__(self, body, input_qparams, arch=None, preprocess=None, info=None, output_qparams=None):
         super().__init__()
-        object.__setattr__(self, "body", body)
+        self.body = body
         self.input_qparams = (np.float32(input_qparams[0]), int(input_qparams[1]))
         self.output_qparams = None if output_qparams is None else (np.float32(output_qparams[0]),
                                                                     int(output_qparams[1]))
@@ -149,7 +148,7 @@ class QuantizedModel(nn.Module):
 
     def forward_int(self, q):
         """Integer output of the body for a uint8 input: int32 logits or uint8 codes."""
-        return self.body.simulate(q) if self.simulate else self.body.forward(q)
+        return self.body.simulate(q) if self.simulate else self.body(q)
 
     def dequantize_output(self, out):
         last = _last_leaf(self.body).layers[-1]
