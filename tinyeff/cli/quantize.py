@@ -7,7 +7,6 @@ and integer models measured side by side in this run.
 """
 import json
 import os
-import time
 
 import numpy as np
 
@@ -29,19 +28,6 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def _time_batch(model, x, repeats):
-    from tinyeff import Tensor, no_grad
-    model.eval()
-    times = []
-    with no_grad():
-        model(Tensor(x))                                         # warm-up (JIT, packing, caches)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(Tensor(x))
-            times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def quantize_model(model, train, args):
     """The quantized model for ``args.mode``."""
     from tinyeff import quant
@@ -58,6 +44,7 @@ def quantize_model(model, train, args):
 
 def run(args):
     from tinyeff import data, io, quant
+    from tinyeff.timing import inference_fn, time_side_by_side
     from tinyeff.train import evaluate, make_preprocess
     model = io.load(args.model, expect_kind=io.FLOAT_KINDS)
     train, test = data.load(args.data)
@@ -79,8 +66,10 @@ def run(args):
         result = evaluate(m, test)
         metrics["variants"][name] = {"accuracy": result["accuracy"], "file_bytes": int(file_bytes),
                                      "memory_bytes": int(memory_bytes)}
-    for name in ("float32", "int8"):                              # side by side, same batch, same run
-        metrics["variants"][name]["batch_time_s"] = _time_batch(rows[name][0], x, args.repeats)
+    seconds = time_side_by_side({name: inference_fn(rows[name][0], x) for name in ("float32", "int8")},
+                                rounds=args.repeats, min_time_s=0.0)     # interleaved, same batch, same run
+    for name, (median_s, _) in seconds.items():
+        metrics["variants"][name]["batch_time_s"] = median_s
     v = metrics["variants"]
     metrics["int8_vs_float32"] = {"accuracy_drop_points": 100 * (v["float32"]["accuracy"] - v["int8"]["accuracy"]),
                                   "speedup": v["float32"]["batch_time_s"] / v["int8"]["batch_time_s"],

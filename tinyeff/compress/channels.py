@@ -19,6 +19,7 @@ deletes them.
 """
 from tinyeff import nn
 from tinyeff.models.resnet import BasicBlock, ResNet
+from tinyeff.nn.surgery import join_name
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 _ZERO_PRESERVING = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
@@ -31,7 +32,7 @@ def thinning_plan(model):
     plan = []
     for prefix, parent in model.named_modules():
         if isinstance(parent, BasicBlock):
-            plan.append((_join(prefix, "conv1"), _join(prefix, "bn1"), _join(prefix, "conv2"), False))
+            plan.append((join_name(prefix, "conv1"), join_name(prefix, "bn1"), join_name(prefix, "conv2"), False))
         elif isinstance(parent, nn.Sequential):
             plan.extend(_sequential_pairs(prefix, list(parent.named_children())))
     return [p for p in plan if _ungrouped(model, p)]
@@ -48,8 +49,8 @@ def _sequential_pairs(prefix, children):
                 fits = isinstance(later, nn.Linear) if flatten else \
                     isinstance(producer, nn.Conv2d) == isinstance(later, nn.Conv2d)
                 if fits:
-                    pairs.append((_join(prefix, name), bn and _join(prefix, bn),
-                                  _join(prefix, later_name), flatten))
+                    pairs.append((join_name(prefix, name), bn and join_name(prefix, bn),
+                                  join_name(prefix, later_name), flatten))
                 break
             if isinstance(later, BATCHNORMS) and bn is None and j == i + 1:
                 bn = later_name
@@ -64,21 +65,17 @@ def _ungrouped(model, pair):
     return all(getattr(model.get_submodule(n), "groups", 1) == 1 for n in (pair[0], pair[2]))
 
 
-def _join(prefix, name):
-    return f"{prefix}.{name}" if prefix else name
-
-
 def channel_groups(model):
     """ResNet stage groups: list of {"producers": [(conv, bn)], "consumers": [layer]} (names)."""
     groups = []
     for prefix, net in model.named_modules():
         if not isinstance(net, ResNet):
             continue
-        producers = [(_join(prefix, "conv1"), _join(prefix, "bn1"))]
+        producers = [(join_name(prefix, "conv1"), join_name(prefix, "bn1"))]
         consumers = []
         for s, stage in enumerate(net.layers):
             for b, block in enumerate(stage):
-                name = _join(prefix, f"layers.{s}.{b}")
+                name = join_name(prefix, f"layers.{s}.{b}")
                 consumers.append(f"{name}.conv1")
                 if isinstance(block.shortcut, nn.Sequential):          # projection: a new group starts
                     consumers.append(f"{name}.shortcut.0")
@@ -86,6 +83,6 @@ def channel_groups(model):
                     producers, consumers = [(f"{name}.shortcut.0", f"{name}.shortcut.1")], []
                     consumers = []
                 producers.append((f"{name}.conv2", f"{name}.bn2"))
-        consumers.append(_join(prefix, "fc"))
+        consumers.append(join_name(prefix, "fc"))
         groups.append({"producers": producers, "consumers": consumers})
     return groups

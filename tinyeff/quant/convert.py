@@ -17,7 +17,7 @@ from tinyeff.nn.surgery import replace_child
 from tinyeff.models.resnet import BasicBlock, ResNet
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
-from tinyeff.quant.prepare import SKIP, WEIGHTED, Observed, PreparedModel, _next_index
+from tinyeff.quant.prepare import SKIP, WEIGHTED, Observed, PreparedModel
 from tinyeff.quant.qparams import quantize
 from tinyeff.tensor import Tensor
 
@@ -58,6 +58,16 @@ def _weighted(layer, in_qp, out_qp, relu, opts):
     return qm.QLinear(w_q, w_scale, bias_q, in_qp, out_qp, relu, opts["sparse"])
 
 
+def _next_index(children, i):
+    """Index of the next child after ``i`` that is not skipped (Identity, Dropout), or None."""
+    for j in range(i + 1, len(children)):
+        if not isinstance(children[j][1], SKIP):
+            return j
+    return None
+
+
+# NOTE: this walks the *prepared* model, where the observer wraps the fused ReLU, so it reads the
+# children one by one rather than through nn.surgery.sequence_stages (which matches bare layers).
 def _convert_sequence(parent, qp, opts):
     children = list(parent.named_children())
     layers, i = [], 0
