@@ -19,12 +19,11 @@ deletes them.
 """
 from tinyeff import nn
 from tinyeff.models.resnet import BasicBlock, ResNet
-from tinyeff.nn.surgery import join_name
+from tinyeff.nn.surgery import join_name, sequence_stages
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 _ZERO_PRESERVING = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
                     nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity)
-BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def thinning_plan(model):
@@ -34,17 +33,20 @@ def thinning_plan(model):
         if isinstance(parent, BasicBlock):
             plan.append((join_name(prefix, "conv1"), join_name(prefix, "bn1"), join_name(prefix, "conv2"), False))
         elif isinstance(parent, nn.Sequential):
-            plan.extend(_sequential_pairs(prefix, list(parent.named_children())))
+            plan.extend(_sequential_pairs(prefix, parent))
     return [p for p in plan if _ungrouped(model, p)]
 
 
-def _sequential_pairs(prefix, children):
+def _sequential_pairs(prefix, parent):
+    """Each stage's layer and the next Conv2d/Linear it feeds through zero-preserving layers only."""
+    children = list(parent.named_children())
+    position = {name: i for i, (name, _) in enumerate(children)}
     pairs = []
-    for i, (name, producer) in enumerate(children):
-        if not isinstance(producer, PRUNABLE):
-            continue
-        bn, flatten = None, False
-        for j, (later_name, later) in enumerate(children[i + 1:], start=i + 1):
+    for stage in sequence_stages(parent):
+        name, producer = stage.layer
+        bn = stage.bn and stage.bn[0]                   # a BN right after the producer is thinned with it
+        flatten = False
+        for later_name, later in children[position[name] + 1 + (bn is not None):]:
             if isinstance(later, PRUNABLE):
                 fits = isinstance(later, nn.Linear) if flatten else \
                     isinstance(producer, nn.Conv2d) == isinstance(later, nn.Conv2d)
@@ -52,9 +54,7 @@ def _sequential_pairs(prefix, children):
                     pairs.append((join_name(prefix, name), bn and join_name(prefix, bn),
                                   join_name(prefix, later_name), flatten))
                 break
-            if isinstance(later, BATCHNORMS) and bn is None and j == i + 1:
-                bn = later_name
-            elif isinstance(later, nn.Flatten) and isinstance(producer, nn.Conv2d) and not flatten:
+            if isinstance(later, nn.Flatten) and isinstance(producer, nn.Conv2d) and not flatten:
                 flatten = True
             elif not isinstance(later, _ZERO_PRESERVING):
                 break
