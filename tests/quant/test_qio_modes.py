@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinyeff import Tensor, data, io, models, no_grad
+from tinyeff import Tensor, data, io, manual_seed, models, no_grad
 from tinyeff.errors import ModelFileError
 from tinyeff.quant import convert, quantize_static
 from tinyeff.quant.dynamic import DynamicModel, quantize_dynamic
@@ -17,6 +17,7 @@ def splits():
 
 
 def _cnn():
+    manual_seed(0)                    # layers initialise from the global RNG: same weights in any test order
     return models.create("seed-cnn", in_channels=1, num_classes=10, input_size=20, width=0.25)
 
 

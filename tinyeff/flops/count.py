@@ -149,8 +149,9 @@ def _record(name, module, x, y, layers):
 # Layers that compute like a Conv2d/Linear/... under another class name: the sparse layers of
 # tinyeff.compress.sparse_infer and the integer layers of tinyeff.quant.
 KIND_ALIASES = {"SparseConv2d": "Conv2d", "SparseLinear": "Linear", "QConv2d": "Conv2d", "QLinear": "Linear",
+                "DynamicQLinear": "Linear",
                 "QReLU": "ReLU", "QMaxPool2d": "MaxPool2d", "QGlobalAvgPool": "AdaptiveAvgPool2d", "QAdd": "Add"}
-INTEGER_DTYPES = {"QConv2d": "int8", "QLinear": "int8"}     # int8 x int8 MACs, whatever the output type
+INTEGER_DTYPES = {"QConv2d": "int8", "QLinear": "int8", "DynamicQLinear": "int8"}     # int8 x int8 MACs, whatever the output type
 @contextlib.contextmanager
 def leaf_calls(model, on_call):
     """Within the block, call ``on_call(name, layer, x, y, seconds)`` after every call of a leaf module
@@ -245,8 +246,11 @@ def _stored_params(module):
 def _count_params(module, entry):
     sparse = _ran_sparse(module)
     if hasattr(module, "weight_q"):                 # an integer layer knows its real footprint
-        entry.params = int(module.weight_q.size + module.bias_q.size)
-        entry.params_nonzero = int(np.count_nonzero(module.weight_q) + np.count_nonzero(module.bias_q))
+        bias = getattr(module, "bias_q", None)
+        bias = getattr(module, "bias", None) if bias is None else bias        # a dynamic layer's float bias
+        bias = np.zeros(0) if bias is None else bias
+        entry.params = int(module.weight_q.size + bias.size)
+        entry.params_nonzero = int(np.count_nonzero(module.weight_q) + np.count_nonzero(bias))
         entry.param_bytes, entry.sparse = int(module.nbytes()), sparse
         return
     for pname, data in _stored_params(module).items():
