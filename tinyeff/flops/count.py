@@ -155,7 +155,10 @@ def _record(name, module, x, y, layers):
 KIND_ALIASES = {"SparseConv2d": "Conv2d", "SparseLinear": "Linear", "QConv2d": "Conv2d", "QLinear": "Linear",
                 "DynamicQLinear": "Linear",
                 "QReLU": "ReLU", "QMaxPool2d": "MaxPool2d", "QGlobalAvgPool": "AdaptiveAvgPool2d", "QAdd": "Add"}
-INTEGER_DTYPES = {"QConv2d": "int8", "QLinear": "int8", "DynamicQLinear": "int8"}     # int8 x int8 MACs, whatever the output type
+# int8 x int8 MACs, whatever the output type
+INTEGER_DTYPES = {"QConv2d": "int8", "QLinear": "int8", "DynamicQLinear": "int8"}
+
+
 @contextlib.contextmanager
 def leaf_calls(model, on_call):
     """Within the block, call ``on_call(name, layer, x, y, seconds)`` after every call of a leaf module
