@@ -67,12 +67,14 @@ class Stage(NamedTuple):
     pool: tuple = None
 
 
-def sequence_stages(parent, skip=()):
+def sequence_stages(parent, skip=(), unwrap=None):
     """Yield a ``Stage`` for every Conv2d/Linear child of ``parent``, in definition order.
 
     After the layer come, each optional and in this order, a BatchNorm, a ReLU and a MaxPool2d, each
     the next child that is not an instance of ``skip`` (e.g. Identity and Dropout, which run as the
-    identity at inference). What a pass does with the group (fold the BN, fuse the ReLU and the
+    identity at inference). ``unwrap(child)`` gives the module whose type is matched, for a model
+    whose layers sit inside wrappers (quantization observers); the stage holds the children
+    themselves. What a pass does with the group (fold the BN, fuse the ReLU and the
     pool into a kernel, observe after the ReLU, mask the BN with the filters) is up to the pass.
 
     NOTE: this reads definition order. In an ``nn.Sequential`` that is the run order; in a custom
@@ -80,14 +82,15 @@ def sequence_stages(parent, skip=()):
     add runs between them), so a pass that fuses or observes a ReLU does so only in Sequentials.
     """
     children = list(parent.named_children())
+    inner = [(unwrap or (lambda m: m))(child) for _, child in children]
     for i, (name, child) in enumerate(children):
-        if not isinstance(child, (Conv2d, Linear)):
+        if not isinstance(inner[i], (Conv2d, Linear)):
             continue
         found, j = {}, i + 1
         for field, kinds in (("bn", (BatchNorm1d, BatchNorm2d)), ("relu", ReLU), ("pool", MaxPool2d)):
-            while j < len(children) and skip and isinstance(children[j][1], skip):
+            while j < len(children) and skip and isinstance(inner[j], skip):
                 j += 1
-            if j < len(children) and isinstance(children[j][1], kinds):
+            if j < len(children) and isinstance(inner[j], kinds):
                 found[field] = children[j]
                 j += 1
         yield Stage((name, child), **found)

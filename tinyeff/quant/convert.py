@@ -13,11 +13,11 @@ its float64 reference (``QLayer.simulate``), used to check the integer path.
 import numpy as np
 
 from tinyeff import nn
-from tinyeff.nn.surgery import replace_child
+from tinyeff.nn.surgery import replace_child, sequence_stages
 from tinyeff.models.resnet import BasicBlock, ResNet
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
-from tinyeff.quant.prepare import SKIP, WEIGHTED, Observed, PreparedModel
+from tinyeff.quant.prepare import SKIP, Observed, PreparedModel
 from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
@@ -58,26 +58,22 @@ def _weighted(layer, in_qp, out_qp, relu, opts):
     return qm.QLinear(w_q, w_scale, bias_q, in_qp, out_qp, relu, opts["sparse"])
 
 
-def _next_index(children, i):
-    """Index of the next child after ``i`` that is not skipped (Identity, Dropout), or None."""
-    for j in range(i + 1, len(children)):
-        if not isinstance(children[j][1], SKIP):
-            return j
-    return None
+def _unobserved(module):
+    return module.inner if isinstance(module, Observed) else module
 
 
-# NOTE: this walks the *prepared* model, where the observer wraps the fused ReLU, so it reads the
-# children one by one rather than through nn.surgery.sequence_stages (which matches bare layers).
 def _convert_sequence(parent, qp, opts):
-    children = list(parent.named_children())
-    layers, i = [], 0
-    while i < len(children):
-        child = children[i][1]
-        if isinstance(child, Observed) and isinstance(child.inner, WEIGHTED):
-            layer = _weighted(child.inner, qp, child.observer.qparams(), False, opts)
-        elif isinstance(child, WEIGHTED):                   # its ReLU follows, observed
-            i = _next_index(children, i)
-            layer = _weighted(child, qp, children[i][1].observer.qparams(), True, opts)
+    # prepare() observed each stage's output: after its ReLU (fused into the integer layer) if one follows
+    stages = {s.layer[0]: s for s in sequence_stages(parent, skip=SKIP, unwrap=_unobserved)}
+    fused = {s.relu[0] for s in stages.values() if s.relu is not None}
+    layers = []
+    for name, child in parent.named_children():
+        if name in fused or isinstance(child, SKIP):
+            continue
+        if name in stages:
+            relu = stages[name].relu
+            observed = child if relu is None else relu[1]
+            layer = _weighted(_unobserved(child), qp, observed.observer.qparams(), relu is not None, opts)
         elif isinstance(child, nn.ReLU):
             layer = qm.QReLU(qp[1])
         elif isinstance(child, nn.MaxPool2d):
@@ -90,14 +86,10 @@ def _convert_sequence(parent, qp, opts):
             layer = _convert_block(child, qp, opts)
         elif isinstance(child, (nn.Sequential, ResNet)):
             layer, qp = _convert_sequence(child, qp, opts)
-        elif isinstance(child, SKIP):
-            i += 1
-            continue
         else:
             raise ValueError(f"convert: no integer version of {type(child).__name__}; prepare() should have refused it")
         qp = getattr(layer, "out_qparams", qp) if not isinstance(layer, qm.QSequential) else qp
         layers.append(layer)
-        i += 1
     return qm.QSequential(layers), qp
 
 
