@@ -1,7 +1,6 @@
 """Hostile model files: missing, a FIFO, a symlink loop, a plain .npy, headers that are not objects,
 shapes that disagree with the arrays, and small files that claim gigabytes. Every one is a single
 ``error:`` line with exit 1 from ``tinyeff eval``, read within bounded memory."""
-import io as bytes_io
 import json
 import os
 import zipfile
