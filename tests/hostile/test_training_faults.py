@@ -49,6 +49,7 @@ def test_learning_rate_1e5_exits_1_and_writes_no_model(cli, tmp_path):
     assert not (out / "model.npz").exists() and not (out / "metrics.json").exists()
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the NaN we inject
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path, splits):
     train_split, test_split = splits
     model = small_cnn()
@@ -63,6 +64,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, splits):
     assert not (tmp_path / "model.npz").exists()
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the NaN we inject
 def test_one_nan_pixel_is_caught(splits):
     train_split, _ = splits
     with pytest.raises(TrainingDiverged, match="epoch 1, step 1: "):
@@ -137,3 +139,12 @@ def test_restore_refuses_a_checkpoint_of_another_model(tmp_path, splits):
     other = models.create("mlp", **models.input_kwargs("mlp", 1, 28, 10))
     with pytest.raises(ModelFileError, match="different model or optimizer"):
         train.fit(other, train_split, epochs=2, batch_size=32, out_dir=str(tmp_path), resume=True, progress=False)
+
+
+@pytest.mark.parametrize("key,value", [("epochs", 0), ("lr", "nan"), ("batch_size", -3)])
+def test_resume_with_hand_edited_bad_settings(cli, finished_run, key, value):
+    args = json.loads((finished_run / "train_args.json").read_text())
+    args[key] = value
+    (finished_run / "train_args.json").write_text(json.dumps(args))
+    code, _, err = cli("train", "--resume", finished_run, "--no-progress")
+    assert code == 1 and f"train_args.json: {key} must be" in error_line(err)
