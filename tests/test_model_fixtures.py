@@ -96,7 +96,7 @@ def test_cli_quantize_reads_every_float_kind(name, tmp_path, capsys):
 
 def test_cli_quantize_refuses_an_int8_model(tmp_path, capsys):
     assert main(["quantize", _path("int8_static_per_channel"), "--data", "synthetic",
-                 "--out", str(tmp_path / "q")]) == 1                          # a ModelFileError
+                 "--out", str(tmp_path / "q")]) == 1
     assert "holds a quantized model, but a float or pruned or thinned or lowprec" in capsys.readouterr().err
 
 
