@@ -96,29 +96,21 @@ def width_header_file(path):
     return path
 
 
-def test_width_header_is_refused_in_bounded_memory(tmp_path):
-    path = width_header_file(tmp_path / "wide.npz")
-    assert os.path.getsize(path) < 600
-    out, rss_mb = peak_rss_mb_of(
-        "import sys\nfrom tinyeff.cli import main\nprint('EXIT', main(['eval', sys.argv[1], '--data', 'synthetic']))",
-        path)
-    assert "EXIT 1" in out and rss_mb < RSS_LIMIT_MB
-
-
 def test_width_header_message(cli, tmp_path):
     line = eval_error(cli, width_header_file(tmp_path / "wide.npz"))
     assert "needs 1,327," in line and "more than the 1,073,741,824-byte limit" in line
 
 
-def test_zip_bomb_model_is_refused_in_bounded_memory(tmp_path, model_file):
-    """2 MB on disk, a member that inflates to 2 GiB."""
-    header = io.read(model_file)[0]
-    path = bombs.zip_bomb_model(tmp_path / "bomb.npz", json.dumps(header))
-    assert os.path.getsize(path) < 2.5 * 2**20
+def test_width_header_and_zip_bomb_are_refused_in_bounded_memory(tmp_path, model_file):
+    """A 331-byte header asking for a width-60 seed CNN, and a 2 MB file with a member that inflates to
+    2 GiB: ``tinyeff eval`` refuses both (exit 1) in one fresh interpreter whose peak RSS stays low."""
+    wide = width_header_file(tmp_path / "wide.npz")
+    bomb = bombs.zip_bomb_model(tmp_path / "bomb.npz", json.dumps(io.read(model_file)[0]))
+    assert os.path.getsize(wide) < 600 and os.path.getsize(bomb) < 2.5 * 2**20
     out, rss_mb = peak_rss_mb_of(
-        "import sys\nfrom tinyeff.cli import main\nprint('EXIT', main(['eval', sys.argv[1], '--data', 'synthetic']))",
-        path)
-    assert "EXIT 1" in out and rss_mb < RSS_LIMIT_MB
+        "import sys\nfrom tinyeff.cli import main\n"
+        "for path in sys.argv[1:]:\n    print('EXIT', main(['eval', path, '--data', 'synthetic']))", wide, bomb)
+    assert out.split() == ["EXIT", "1", "EXIT", "1"] and rss_mb < RSS_LIMIT_MB
 
 
 def test_zip_bomb_model_message(cli, tmp_path, model_file):

@@ -1,8 +1,10 @@
 """Training that goes wrong: divergence stops the run at the first non-finite loss or parameter and
 keeps the last good checkpoint; loss-scaling skips are not divergence; an energy counter that fails
 mid-run does not stop training; a resume from a damaged or foreign run directory is one clear error."""
+import functools
 import json
 import os
+import shutil
 import warnings
 
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 
 from conftest import error_line
 from tinyeff import data, models, train
+from tinyeff.cli import main
+from tinyeff.data import synthetic
 from tinyeff.energy.meter import EnergyMeter
 from tinyeff.errors import ModelFileError, TrainingDiverged
 from tinyeff.loss_scale import DynamicLossScaler
@@ -101,13 +105,24 @@ def test_energy_counter_failing_mid_run_does_not_stop_training(splits):
     assert len([w for w in caught if "counter failed during the run" in str(w.message)]) == 1
 
 
-@pytest.fixture
-def finished_run(cli, tmp_path):
-    out = tmp_path / "run"
-    code, _, _ = cli("train", "--data", "synthetic", "--epochs", "1", "--batch-size", "48", "--out", out,
-                     "--no-progress")
-    assert code == 0
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "run"
+    load = synthetic.load
+    synthetic.load = functools.partial(load, n_train=96, n_test=48)      # as the autouse fixture does
+    try:
+        assert main(["train", "--data", "synthetic", "--epochs", "1", "--batch-size", "48", "--out", str(out),
+                     "--no-progress"]) == 0
+    finally:
+        synthetic.load = load
     return out
+
+
+@pytest.fixture
+def finished_run(trained_once, tmp_path, capsys):
+    """A copy of a finished one-epoch run directory, for a test to damage."""
+    capsys.readouterr()
+    return shutil.copytree(trained_once, tmp_path / "run")
 
 
 def test_resume_from_a_corrupt_checkpoint(cli, finished_run):
