@@ -1,4 +1,5 @@
 """``tinyeff train``: train a model on a dataset, with checkpoints, resume and a metrics file."""
+import argparse
 import json
 import os
 
@@ -30,6 +31,8 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+CHECKED_SETTINGS = {"epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
+                    "weight_decay": nonnegative_float, "seed": nonnegative_int}
 SETTINGS = ("model", "data", "root", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
             "augment", "width", "precision", "seed", "image_size", "test_fraction")
 LATER_SETTINGS = ("image_size", "test_fraction")      # absent from runs started before they existed
@@ -62,6 +65,11 @@ def _load_saved_settings(args):
     missing = [k for k in SETTINGS if not isinstance(saved, dict) or (k not in saved and k not in LATER_SETTINGS)]
     if missing:
         raise ModelFileError(f"{path}: lacks the settings {missing}; start a new run with --out")
+    for key, check in CHECKED_SETTINGS.items():       # a hand-edited file gets the parser's checks too
+        try:
+            check(str(saved[key]))
+        except argparse.ArgumentTypeError as exc:
+            raise ModelFileError(f"{path}: {key} {exc}; fix it or start a new run with --out") from None
     for key in SETTINGS:
         setattr(args, key, saved.get(key, getattr(args, key, None)))
     args.out = args.resume
