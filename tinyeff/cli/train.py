@@ -3,10 +3,12 @@ import json
 import os
 
 from tinyeff import manual_seed, train
-from tinyeff.cli.common import (add_data_args, add_progress_arg, load_data, nonnegative_float, nonnegative_int,
-                                output_dir, positive_float, positive_int, show_progress)
+from tinyeff.cli.common import (add_data_args, add_model_knob_args, add_progress_arg, add_threads_arg, apply_threads,
+                                load_data, nonnegative_float, nonnegative_int, output_dir, positive_float,
+                                positive_int, show_progress)
+from tinyeff.data.transforms import preprocess_config
 from tinyeff.errors import ModelFileError
-from tinyeff.models import build_model
+from tinyeff.models import knobs
 
 
 def register(subparsers):
@@ -20,9 +22,10 @@ def register(subparsers):
     p.add_argument("--schedule", default="cosine", choices=["none", "cosine", "step"])
     p.add_argument("--weight-decay", type=nonnegative_float, default=0.0)
     p.add_argument("--augment", default="", help="comma-separated: crop,flip (default none)")
-    p.add_argument("--width", type=positive_float, default=None, help="width multiplier for seed-cnn / resnet width")
     p.add_argument("--precision", default="float32", help="float32, mixed_float16 or mixed_bfloat16")
     p.add_argument("--seed", type=nonnegative_int, default=0)
+    add_model_knob_args(p)
+    add_threads_arg(p)
     p.add_argument("--out", default=None, help="output directory (required unless --resume)")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the interrupted run in DIR from its last checkpoint (same settings)")
@@ -31,7 +34,9 @@ def register(subparsers):
 
 
 SETTINGS = ("model", "data", "root", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
-            "augment", "width", "precision", "seed")
+            "augment", "width", "precision", "seed", "init", "shortcut", "preprocess", "limit")
+# settings a run directory written before they existed lacks; it resumes with these values
+LATER_SETTINGS = {"init": None, "shortcut": None, "preprocess": "standardize", "limit": None}
 
 
 def run(args):
@@ -39,8 +44,7 @@ def run(args):
         _load_saved_settings(args)
     if not args.out:
         raise ValueError("train: --out DIR is required (or --resume DIR)")
-    if args.width is not None and args.model != "seed-cnn" and int(args.width) < 1:
-        raise ValueError(f"train: --width {args.width} for {args.model} is a base channel count; give an integer >= 1")
+    apply_threads(args)
     with output_dir(args.out):
         return _train(args)
 
@@ -58,21 +62,24 @@ def _load_saved_settings(args):
                          "directory of `tinyeff train --out`; start a new run with --out") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: corrupt ({exc}); start a new run with --out") from None
-    missing = [k for k in SETTINGS if not isinstance(saved, dict) or k not in saved]
+    missing = [k for k in SETTINGS if not isinstance(saved, dict) or (k not in saved and k not in LATER_SETTINGS)]
     if missing:
         raise ModelFileError(f"{path}: lacks the settings {missing}; start a new run with --out")
+    if "preprocess" not in saved and saved["width"] is not None and saved["model"] != "seed-cnn":
+        # written when a ResNet's --width was its channel count; now it is a multiplier
+        saved["width"] /= knobs.RESNET18_BASE if saved["model"] == "resnet18" else knobs.RESNET_BASE
     for key in SETTINGS:
-        setattr(args, key, saved[key])
+        setattr(args, key, saved.get(key, LATER_SETTINGS.get(key)))
     args.out = args.resume
 
 
 def _train(args):
     train_split, test_split = load_data(args)
-    extra = {}
-    if args.width is not None:
-        extra["width"] = args.width if args.model in ("seed-cnn",) else int(args.width)
+    if args.limit:
+        train_split = train_split.head(args.limit)
     manual_seed(args.seed)                    # the initial weights depend on the seed alone
-    model = build_model(args.model, train_split, **extra)
+    model = knobs.build(args.model, train_split, width=args.width, shortcut=args.shortcut, init=args.init)
+    model.preprocess = preprocess_config(train_split, args.preprocess)
     precision = None
     if args.precision != "float32":
         from tinyeff.precision import get_policy

@@ -104,8 +104,17 @@ class RandomFlip:
 
 
 # --- preprocessing recorded with a model, augmentations by name --------------------------------------
-def preprocess_config(train_split):
-    """Per-channel standardization fitted on the training images, as a JSON-able dict."""
+PREPROCESS_KINDS = ("standardize", "scale01", "scale_pm1")
+
+
+def preprocess_config(train_split, kind="standardize"):
+    """The preprocessing ``kind`` as a JSON-able dict, saved with the model so ``eval`` applies it too:
+    "standardize" (per channel, fitted on ``train_split``'s images), "scale01" ([0, 1]) or "scale_pm1"
+    ([-1, 1])."""
+    if kind not in PREPROCESS_KINDS:
+        raise ValueError(f"unknown preprocessing {kind!r}; choose {', '.join(PREPROCESS_KINDS)}")
+    if kind != "standardize":
+        return {"kind": kind}
     std = Standardize.fit(train_split.images)
     return {"kind": "standardize", "mean": std.mean.tolist(), "std": std.std.tolist()}
 
@@ -114,8 +123,13 @@ def make_preprocess(config):
     """The uint8 -> float32 function a ``preprocess_config`` dict describes."""
     if config is None:
         return scale_01
-    if config.get("kind") != "standardize":
-        raise ValueError(f"unknown preprocessing {config.get('kind')!r}; expected 'standardize'")
+    kind = config.get("kind")
+    if kind == "scale01":
+        return scale_01
+    if kind == "scale_pm1":
+        return scale_pm1
+    if kind != "standardize":
+        raise ValueError(f"unknown preprocessing {kind!r}; expected one of {', '.join(PREPROCESS_KINDS)}")
     return Standardize(config["mean"], config["std"])
 
 
