@@ -4,6 +4,7 @@ import os
 from tinyeff.cli.common import (add_model_knob_args, add_progress_arg, add_threads_arg, apply_threads, fraction,
                                 nonnegative_int, output_dir, positive_float, positive_int, show_progress)
 from tinyeff.compare import DEFAULT_VARIANTS, available_variants, run_compare
+from tinyeff.models import knobs
 
 
 def register(subparsers):
@@ -33,6 +34,7 @@ def run(args):
     if unknown or not variants:
         raise ValueError(f"compare: unknown variant {(unknown or [args.variants])[0]!r}; "
                          f"choose from: {', '.join(available_variants())}")
+    knobs.check(args.model, args.width, shortcut=args.shortcut)   # a knob the model lacks stops before any write
     apply_threads(args)
     options = {"width": args.width, "shortcut": args.shortcut, "init": args.init}
     with output_dir(args.out):

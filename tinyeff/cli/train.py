@@ -44,6 +44,7 @@ def run(args):
         _load_saved_settings(args)
     if not args.out:
         raise ValueError("train: --out DIR is required (or --resume DIR)")
+    knobs.check(args.model, args.width, shortcut=args.shortcut)   # a knob the model lacks stops before any write
     apply_threads(args)
     with output_dir(args.out):
         return _train(args)

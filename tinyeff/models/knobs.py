@@ -49,15 +49,9 @@ def resnet_family(name):
     return builder is resnet or (isinstance(builder, partial) and builder.func is resnet)
 
 
-def build(name, split, width=None, depth=None, shortcut=None, init=None):
-    """Model ``name`` fitted to ``split``, with the shared knobs applied.
+def check(name, width=None, depth=None, shortcut=None):
+    """The builder keyword arguments for the knobs, checked without building anything.
 
-    Args:
-        width: channel multiplier (None or 1: the published size).
-        depth: CIFAR ResNet depth 6n + 2 (with ``name="resnet"``).
-        shortcut: False drops a CIFAR ResNet's skip connections (a plain network of the same depth).
-        init: "xavier" redraws every conv/linear weight Glorot-uniform; "kaiming" or None keeps the
-            He-normal weights the layers draw at construction.
     Raises:
         ValueError: a knob the model does not have (the message says which models have it).
     """
@@ -72,7 +66,22 @@ def build(name, split, width=None, depth=None, shortcut=None, init=None):
             extra["depth"] = depth
         if shortcut is not None:
             extra["shortcut"] = bool(shortcut)
-    model = build_model(name, split, **extra)
+    return extra
+
+
+def build(name, split, width=None, depth=None, shortcut=None, init=None):
+    """Model ``name`` fitted to ``split``, with the shared knobs applied.
+
+    Args:
+        width: channel multiplier (None or 1: the published size).
+        depth: CIFAR ResNet depth 6n + 2 (with ``name="resnet"``).
+        shortcut: False drops a CIFAR ResNet's skip connections (a plain network of the same depth).
+        init: "xavier" redraws every conv/linear weight Glorot-uniform; "kaiming" or None keeps the
+            He-normal weights the layers draw at construction.
+    Raises:
+        ValueError: a knob the model does not have (the message says which models have it).
+    """
+    model = build_model(name, split, **check(name, width, depth, shortcut))
     if init not in (None, "kaiming"):          # the layers draw He normal at construction already
         from tinyeff.nn.init import initialize
         initialize(model, init)
