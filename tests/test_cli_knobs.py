@@ -5,21 +5,27 @@ import os
 import numpy as np
 import pytest
 
-from tinyeff import io, train
+from tinyeff import data, io, train
 from tinyeff.cli import main
 from tinyeff.data import transforms
 
 
+@pytest.fixture(scope="module")
+def split():
+    return data.load("synthetic", n_train=8, n_test=4, shape=(1, 6, 6), num_classes=3, seed=0)[0]
+
+
 @pytest.mark.parametrize("kind,low,high", [("scale01", 0.0, 1.0), ("scale_pm1", -1.0, 1.0)])
-def test_preprocess_kinds_scale_to_their_range(kind, low, high):
-    fn = transforms.make_preprocess(transforms.preprocess_config(None, kind))
-    x = fn(np.array([0, 255], np.uint8).reshape(1, 1, 1, 2))
+def test_preprocess_kinds_scale_to_their_range(split, kind, low, high):
+    config = transforms.preprocess_config(split, kind)
+    assert config["kind"] == kind and config["image_size"] == [6, 6] and "mean" not in config
+    x = transforms.make_preprocess(config)(np.array([0, 255], np.uint8).reshape(1, 1, 1, 2))
     np.testing.assert_allclose(x.ravel(), [low, high])
 
 
-def test_unknown_preprocess_is_refused():
+def test_unknown_preprocess_is_refused(split):
     with pytest.raises(ValueError, match="scale_pm1"):
-        transforms.preprocess_config(None, "minmax")
+        transforms.preprocess_config(split, "minmax")
 
 
 def test_train_knobs_are_used_saved_and_applied_by_eval(tmp_path, capsys):
@@ -33,7 +39,7 @@ def test_train_knobs_are_used_saved_and_applied_by_eval(tmp_path, capsys):
     metrics = json.load(open(os.path.join(out, "metrics.json")))
     assert metrics["config"]["train_examples"] == 100
     model = io.load(os.path.join(out, "model.npz"))
-    assert model.preprocess == {"kind": "scale_pm1"}
+    assert model.preprocess["kind"] == "scale_pm1"
     assert model.arch["kwargs"]["width"] == 8 and model.arch["kwargs"]["shortcut"] is False
     capsys.readouterr()
     assert main(["eval", out, "--data", "synthetic"]) == 0      # eval scales to [-1, 1] as training did
@@ -62,4 +68,4 @@ def test_compare_passes_the_knobs_to_every_trained_model(tmp_path):
                           data_options={"n_train": 192, "n_test": 32, "shape": (1, 20, 20), "num_classes": 4})
     assert results["config"]["train_images"] == 96 and results["config"]["preprocess"] == "scale01"
     baseline = io.load(os.path.join(tmp_path, "runs", "baseline", "model.npz"))
-    assert baseline.preprocess == {"kind": "scale01"} and baseline.arch["kwargs"]["width"] == 0.5
+    assert baseline.preprocess["kind"] == "scale01" and baseline.arch["kwargs"]["width"] == 0.5

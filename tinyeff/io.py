@@ -235,3 +235,9 @@ def _check_holds_every_tensor(model, arrays, where, arch):
     if missing:
         raise ModelFileError(f"{where}: does not fit architecture {arch.get('name')!r}: it needs tensors the file "
                              f"does not hold (missing {missing[:5]}{' ...' if len(missing) > 5 else ''}); {FIX}")
+
+
+def export_onnx(model, path, example_shape, int8_form="qdq"):
+    """Write ``model`` as ONNX (needs ``pip install 'tinyeff[onnx]'``); see ``tinyeff.interop.export``."""
+    from tinyeff.interop.export import export_onnx as _export
+    return _export(model, path, example_shape, int8_form)

@@ -34,9 +34,10 @@ def register(subparsers):
 
 
 SETTINGS = ("model", "data", "root", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
-            "augment", "width", "precision", "seed", "init", "shortcut", "preprocess", "limit")
-# settings a run directory written before they existed lacks; it resumes with these values
-LATER_SETTINGS = {"init": None, "shortcut": None, "preprocess": "standardize", "limit": None}
+            "augment", "width", "precision", "seed", "image_size", "test_fraction", "init", "shortcut", "preprocess",
+            "limit")
+# absent from runs started before they existed: such a run resumes with the command line's defaults
+LATER_SETTINGS = ("image_size", "test_fraction", "init", "shortcut", "preprocess", "limit")
 
 
 def run(args):
@@ -70,7 +71,7 @@ def _load_saved_settings(args):
         # written when a ResNet's --width was its channel count; now it is a multiplier
         saved["width"] /= knobs.RESNET18_BASE if saved["model"] == "resnet18" else knobs.RESNET_BASE
     for key in SETTINGS:
-        setattr(args, key, saved.get(key, LATER_SETTINGS.get(key)))
+        setattr(args, key, saved.get(key, getattr(args, key, None)))
     args.out = args.resume
 
 

@@ -109,14 +109,21 @@ PREPROCESS_KINDS = ("standardize", "scale01", "scale_pm1")
 
 def preprocess_config(train_split, kind="standardize"):
     """The preprocessing ``kind`` as a JSON-able dict, saved with the model so ``eval`` applies it too:
-    "standardize" (per channel, fitted on ``train_split``'s images), "scale01" ([0, 1]) or "scale_pm1"
-    ([-1, 1])."""
+    "standardize" (per channel, fitted on the training images), "scale01" ([0, 1]) or "scale_pm1"
+    ([-1, 1]).
+
+    It also records the input the model was trained on -- ``image_size`` [H, W], ``channels`` and
+    the class names -- so ``tinyeff predict`` can prepare an image file and name the class.
+    """
     if kind not in PREPROCESS_KINDS:
         raise ValueError(f"unknown preprocessing {kind!r}; choose {', '.join(PREPROCESS_KINDS)}")
-    if kind != "standardize":
-        return {"kind": kind}
-    std = Standardize.fit(train_split.images)
-    return {"kind": "standardize", "mean": std.mean.tolist(), "std": std.std.tolist()}
+    _, c, h, w = train_split.images.shape
+    record = {"kind": kind}
+    if kind == "standardize":
+        std = Standardize.fit(train_split.images)
+        record.update(mean=std.mean.tolist(), std=std.std.tolist())
+    record.update(image_size=[int(h), int(w)], channels=int(c), classes=[str(k) for k in train_split.classes])
+    return record
 
 
 def make_preprocess(config):
