@@ -75,13 +75,13 @@ def run(args):
 
 
 def _run(args, configs, notes):
+    failed = 0
     if not args.report_only:
         summary = _sweep(args, configs)
-        if summary is None:
-            return 2
         counts = summary["counts"]
         print(f"sweep: {counts.get('done', 0)}/{len(configs)} runs done, {counts.get('diverged', 0)} diverged, "
               f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending; wrote {summary['csv']}")
+        failed = counts.get("failed", 0)
     if not args.no_report:
         from tinyeff.sweep.report import write_report
         ids = [grid.config_id(c) for c in configs]
@@ -89,6 +89,10 @@ def _run(args, configs, notes):
             ids = None                            # no grid on the command line: report every run in the store
         path = write_report(args.out, ids, notes=notes, preset=args.preset)
         print(f"report: {os.path.abspath(path)}")
+    if failed:
+        print(f"error: {failed} run(s) failed (see the report or results.csv); re-run the same command to retry "
+              "them", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -106,7 +106,6 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
         restore(checkpoint, state, sched)
     precision.prepare(model)
     meter = energy_meter or _default_meter()
-    work_per_image = training_work_per_image(model, train_split.images.shape[1:])   # dense kernels: fixed
     config = {"epochs": epochs, "batch_size": batch_size, "optimizer": type(opt).__name__.lower(), "lr": lr,
               "weight_decay": weight_decay, "schedule": schedule if isinstance(schedule, str) or schedule is None
               else type(schedule).__name__, "augment": [repr(a) for a in augment or []], "seed": seed,
@@ -128,6 +127,8 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
                     state.logs.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
             except TrainingDiverged as exc:
                 raise TrainingDiverged(f"{exc}; {_what_was_kept(checkpoint, state)}") from None
+            # the work is counted on the model as it trained this epoch: a callback may have thinned it
+            work_per_image = training_work_per_image(model, train_split.images.shape[1:])
             _record_energy(meter, state, work_per_image.scaled(len(train_split.labels)))
             for cb in callbacks:
                 cb.on_epoch_end(state)
