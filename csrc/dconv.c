@@ -19,7 +19,7 @@
  *   avx2       32 B      4 ch x 3 vec = 12 acc   3 ch x 4 taps = 12 acc  16 ymm
  *   avx512     64 B      4 ch x 6 vec = 24 acc   4 ch x 6 taps = 24 acc  32 zmm
  *              (4 ch x 4 vec when a 64-position tile wastes less of a small plane)
- *   neon       16 B      4 ch x 6 vec = 24 acc   4 ch x 6 taps = 24 acc  32 q
+ *   neon       16 B      4 ch x 5 vec = 20 acc   4 ch x 6 taps = 24 acc  32 q
  * Threads: OpenMP over (image, channel block) for the forward pass; for the weight gradient over
  * image chunks, each thread summing into its own buffer, added up under a critical section.
  * The caller packs the forward weight as (ceil(OC/DC_R), taps, DC_R) with zero rows.
@@ -144,7 +144,7 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #define DC_SFX neon
 #define DC_TARGET
 #define DC_VB 16
-#define DC_FV 6
+#define DC_FV 5
 #define DC_WR 4
 #define DC_WT 6
 #define DC_FMA(a, b, c) ((dc_vf_neon)vfmaq_f32((float32x4_t)(c), (float32x4_t)(a), (float32x4_t)(b)))

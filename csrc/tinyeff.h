@@ -48,6 +48,10 @@ int tinyeff_set_num_threads(int64_t n);
 int64_t tinyeff_get_num_threads(void);
 int64_t tinyeff_has_openmp(void);
 
+/* ---- FMA peak (csrc/peak.c): flops done by a register-only FMA loop of `iters` steps on every
+ * OpenMP thread, at the widest body not above isa; the caller times it. */
+int tinyeff_fma_peak(int64_t isa, int64_t iters, double *flops);
+
 /* ---- int8 GEMM family (csrc/gemm_s8.c) -------------------------------------------------------
  * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 (exact int16 widening) or TE_ISA_AVX512_VNNI; other codes get
  * status 2. tinyeff_s8_isa_built() is the mask of those compiled in.
