@@ -7,6 +7,7 @@ import pytest
 from tinyeff import Tensor, kernels, nn, no_grad, ops
 from tinyeff.kernels import lowering
 from tinyeff.models.cnn import seed_cnn
+from tinyeff.ops.conv import pass_on_random_data as RUN
 
 GEOMETRY = (2, 3, 9, 9, 4, 3, 3, 1, 1, 1)      # N, C, H, W, OC, KH, KW, stride, padding, dilation
 
@@ -19,20 +20,20 @@ def _need_direct():
 def test_forced_modes_are_obeyed(monkeypatch):
     _need_direct()
     monkeypatch.setenv("TINYEFF_LOWERING", "gemm")
-    assert {lowering.choose(p, GEOMETRY) for p in lowering.PASSES} == {"gemm"}
+    assert {lowering.choose(p, GEOMETRY, RUN) for p in lowering.PASSES} == {"gemm"}
     monkeypatch.setenv("TINYEFF_LOWERING", "direct")
-    assert {lowering.choose(p, GEOMETRY) for p in lowering.PASSES} == {"direct"}
+    assert {lowering.choose(p, GEOMETRY, RUN) for p in lowering.PASSES} == {"direct"}
     strided = GEOMETRY[:7] + (2, 1, 1)         # no direct input gradient for stride 2
-    assert lowering.choose("input_grad", strided) == "gemm"
+    assert lowering.choose("input_grad", strided, RUN) == "gemm"
 
 
 def test_bad_mode_and_pass_name_the_fix(monkeypatch):
     monkeypatch.setenv("TINYEFF_LOWERING", "fastest")
     with pytest.raises(ValueError, match="TINYEFF_LOWERING='fastest'"):
-        lowering.choose("forward", GEOMETRY)
+        lowering.choose("forward", GEOMETRY, RUN)
     monkeypatch.setenv("TINYEFF_LOWERING", "gemm")
     with pytest.raises(ValueError, match="not one of"):
-        lowering.choose("backward", GEOMETRY)
+        lowering.choose("backward", GEOMETRY, RUN)
 
 
 def test_measure_times_both_and_caches_per_machine(monkeypatch, tmp_path):
@@ -43,10 +44,10 @@ def test_measure_times_both_and_caches_per_machine(monkeypatch, tmp_path):
     calls = []
     real = lowering.measure
     monkeypatch.setattr(lowering, "measure", lambda *a: calls.append(a) or real(*a))
-    choices = [lowering.choose(p, GEOMETRY) for p in lowering.PASSES]
+    choices = [lowering.choose(p, GEOMETRY, RUN) for p in lowering.PASSES]
     assert set(choices) <= {"direct", "gemm"} and len(calls) == 3
     lowering._measured.cache_clear()            # a new process: the file answers, no new timing
-    assert [lowering.choose(p, GEOMETRY) for p in lowering.PASSES] == choices and len(calls) == 3
+    assert [lowering.choose(p, GEOMETRY, RUN) for p in lowering.PASSES] == choices and len(calls) == 3
     entries = json.loads((tmp_path / lowering.CACHE_FILE).read_text())
     assert len(entries) == 3
     for key, result in entries.items():

@@ -146,6 +146,6 @@ def test_float32_lowerings_match_float64_path(geom, lowering, rng, monkeypatch):
         (out * Tensor(g)).sum().backward()
         results.append((out.data, xt.grad, wt.grad, bt.grad))
     if lowering == "direct" and kernels.available("conv2d_f32", "c"):
-        assert lowering_mod.choose("forward", (2, 5, 23, 21, 6, 3, 3, *geom)) == "direct"
+        assert lowering_mod.choose("forward", (2, 5, 23, 21, 6, 3, 3, *geom), None) == "direct"
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-3)

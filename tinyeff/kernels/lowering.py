@@ -12,7 +12,8 @@ im2col + BLAS (up to timing noise between two near-equal candidates).
 
 Geometry: (N, C, H, W, OC, KH, KW, stride, padding, dilation) of a groups == 1 convolution.
 Passes: ``forward``, ``input_grad``, ``weight_grad``. The lowerings themselves are ops/conv.py's
-(``forward_pass``, ``input_grad_pass``, ``weight_grad_pass``), so what is timed is what runs.
+(``forward_pass``, ``input_grad_pass``, ``weight_grad_pass``), handed in by the caller, so what is
+timed is what runs.
 Override: ``TINYEFF_LOWERING=direct|gemm|measure`` (default measure); ``direct`` still takes im2col
 where the direct kernels do not apply (an input gradient with stride > 1), and every mode takes
 im2col when the direct kernels' C tier is not loaded. Verdicts are cached in memory and as JSON in
@@ -22,14 +23,12 @@ different thread count or an upgrade measures again.
 What it leaves out: float64/float16 (reference tiers only: always im2col), grouped convolutions.
 """
 import functools
-import json
+import importlib.metadata
 import os
 import platform
 import time
 
-import numpy as np
-
-from tinyeff.kernels import crossover, registry
+from tinyeff.kernels import cache, registry
 
 MODES = ("direct", "gemm", "measure")
 PASSES = ("forward", "input_grad", "weight_grad")
@@ -53,12 +52,15 @@ def direct_applies(pass_name, geometry):
     return stride == 1 and kh == kw and dilation * (kh - 1) - padding >= 0
 
 
-def choose(pass_name, geometry):
+def choose(pass_name, geometry, make_run):
     """``"direct"`` or ``"gemm"`` for one pass of a float32, groups == 1 convolution.
 
     Args:
         pass_name: ``forward``, ``input_grad`` or ``weight_grad``.
         geometry: (N, C, H, W, OC, KH, KW, stride, padding, dilation), ints.
+        make_run: ``make_run(pass_name, geometry) -> run(how)``, a function running the pass once
+            on random data with lowering ``how``; called only when a measurement is needed
+            (ops/conv.py passes its own passes, so this module never imports ops).
 
     Raises:
         ValueError: unknown pass or TINYEFF_LOWERING value.
@@ -71,14 +73,21 @@ def choose(pass_name, geometry):
         return "gemm"
     if how != "measure":
         return how
-    return _measured(_machine_key(), pass_name, geometry)
+    return _measured(_machine_key(), pass_name, geometry, make_run)
 
 
 def _machine_key():
-    from tinyeff import __version__
     from tinyeff.kernels import c as c_tier
     return (f"cpu={_cpu_model()}|isa={registry.best_isa('conv2d_f32', 'c')}|"
-            f"threads={c_tier.num_threads()}|tinyeff={__version__}")
+            f"threads={c_tier.num_threads()}|tinyeff={_version()}")
+
+
+@functools.lru_cache(maxsize=1)
+def _version():
+    try:
+        return importlib.metadata.version("tinyeff")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,49 +103,37 @@ def _cpu_model():
 
 
 def cache_path():
-    """Where measured verdicts are stored (the sparse crossover's cache directory)."""
-    return os.path.join(os.path.dirname(crossover.cache_path()), CACHE_FILE)
+    """Where measured verdicts are stored (kernels/cache.py's directory)."""
+    return os.path.join(cache.cache_dir(), CACHE_FILE)
 
 
 @functools.lru_cache(maxsize=1024)
-def _measured(machine, pass_name, geometry):
+def _measured(machine, pass_name, geometry, make_run):
     """The cached verdict for this machine, pass and geometry, else a new measurement (stored)."""
     key = f"{machine}|{pass_name}|" + ",".join(map(str, geometry))
     path = cache_path()
-    cached = crossover._load_cache(path).get(key)
+    cached = cache.load(path).get(key)
     if isinstance(cached, dict) and cached.get("choice") in ("direct", "gemm"):
         return cached["choice"]
-    result = measure(pass_name, geometry)
-    crossover._store(path, key, result)
+    result = measure(make_run(pass_name, geometry))
+    cache.store(path, key, result)
     return result["choice"]
 
 
-def measure(pass_name, geometry, repeats=3, seed=0):
-    """Time both lowerings of one pass on random data, alternating them (noise hits both).
+def measure(run, repeats=3):
+    """Time both lowerings of one pass, ``run("direct")`` and ``run("gemm")``, alternating them
+    so that noise from other work hits both.
 
     Returns:
         dict with ``direct_s`` and ``gemm_s`` (best of ``repeats`` rounds) and ``choice``.
     """
-    from tinyeff.ops import conv as conv_op      # late: ops imports the kernels package
-    n, c, h, w, oc, kh, kw, stride, padding, dilation = geometry
-    geom = (stride, padding, dilation)
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    wt = rng.standard_normal((oc, c, kh, kw)).astype(np.float32)
-    oh, ow = conv_op.output_size(x.shape, wt.shape, geom)
-    g = rng.standard_normal((n, oc, oh, ow)).astype(np.float32)
-    runs = {
-        "forward": lambda how: conv_op.forward_pass(x, wt, geom, oh, ow, how),
-        "input_grad": lambda how: conv_op.input_grad_pass(g, wt, x.shape, geom, how),
-        "weight_grad": lambda how: conv_op.weight_grad_pass(x, g, wt.shape, geom, how),
-    }[pass_name]
     times = {how: float("inf") for how in ("direct", "gemm")}
     for how in times:
-        runs(how)                                # warm-up: caches, page faults, thread wake-up
+        run(how)                                 # warm-up: caches, page faults, thread wake-up
     for _ in range(repeats):
         for how in times:
             t0 = time.perf_counter()
-            runs(how)
+            run(how)
             times[how] = min(times[how], time.perf_counter() - t0)
     choice = "direct" if times["direct"] <= times["gemm"] else "gemm"
     return {"direct_s": times["direct"], "gemm_s": times["gemm"], "choice": choice}

@@ -88,7 +88,24 @@ def _lowering(pass_name, x, w, geom):
     """``direct`` or ``gemm`` for one pass (kernels/lowering.py measures it once per geometry)."""
     if x.dtype != np.float32:
         return "gemm"                        # only float32 has direct kernels
-    return lowering.choose(pass_name, (*x.shape, w.shape[0], *w.shape[2:], *geom))
+    return lowering.choose(pass_name, (*x.shape, w.shape[0], *w.shape[2:], *geom), pass_on_random_data)
+
+
+def pass_on_random_data(pass_name, geometry, seed=0):
+    """``run(how)``: one pass of a convolution of this geometry on random float32 data, lowered
+    ``how`` (what kernels/lowering.py times)."""
+    n, c, h, w, oc, kh, kw, stride, padding, dilation = geometry
+    geom = (stride, padding, dilation)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((oc, c, kh, kw)).astype(np.float32)
+    oh, ow = output_size(x.shape, wt.shape, geom)
+    g = rng.standard_normal((n, oc, oh, ow)).astype(np.float32)
+    return {
+        "forward": lambda how: forward_pass(x, wt, geom, oh, ow, how),
+        "input_grad": lambda how: input_grad_pass(g, wt, x.shape, geom, how),
+        "weight_grad": lambda how: weight_grad_pass(x, g, wt.shape, geom, how),
+    }[pass_name]
 
 
 def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False):
