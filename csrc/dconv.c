@@ -18,7 +18,7 @@
  *   portable   16 B      4 ch x 3 vec = 12 acc   3 ch x 4 taps = 12 acc  16 (SSE2 xmm)
  *   avx2       32 B      4 ch x 3 vec = 12 acc   3 ch x 4 taps = 12 acc  16 ymm
  *   avx512     64 B      4 ch x 6 vec = 24 acc   4 ch x 6 taps = 24 acc  32 zmm
- *              (4 ch x 4 vec when a 64-position tile wastes less of a small plane)
+ *              (or 4 ch x 4, 3 or 2 vec when that wastes less of a small plane)
  *   neon       16 B      4 ch x 5 vec = 20 acc   4 ch x 6 taps = 24 acc  32 q
  * Threads: OpenMP over (image, channel block) for the forward pass; for the weight gradient over
  * image chunks, each thread summing into its own buffer, added up under a critical section.
@@ -127,8 +127,18 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #include "dconv_body.h"
 #undef DC_SFX
 #undef DC_FV
-#define DC_SFX avx512_narrow
+#define DC_SFX avx512_4
 #define DC_FV 4
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_FV
+#define DC_SFX avx512_3
+#define DC_FV 3
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_FV
+#define DC_SFX avx512_2
+#define DC_FV 2
 #include "dconv_body.h"
 #undef DC_SFX
 #undef DC_FV
@@ -158,13 +168,29 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #undef DC_FMA
 #endif
 
-/* The best body not above isa. A small plane (forward) may prefer AVX-512's 64-position tile. */
+/* Of several tile widths, the one computing the fewest positions for a plane of `length` (the
+ * last tile of a plane is full width, overlapping or masked); the widest on a tie. */
+static const dc_body *dc_least_waste(const dc_body *const *bodies, int n, int64_t length)
+{
+    const dc_body *best = bodies[0];
+    for (int i = 1; i < n; i++) {
+        int64_t w = bodies[i]->width, wb = best->width;
+        if ((length + w - 1) / w * w < (length + wb - 1) / wb * wb)
+            best = bodies[i];
+    }
+    return best;
+}
+
+/* The best body not above isa. On AVX-512 the forward tile is 96, 64, 48 or 32 positions wide,
+ * whichever wastes least of this plane: 32 zmm registers fit the widest, but a 13x13 output (193
+ * flat positions) would leave a third of it empty, and the narrow ones still do 2 FMAs per load. */
 static const dc_body *dc_pick(int64_t isa, int64_t length)
 {
 #ifdef __x86_64__
+    static const dc_body *const avx512[] = {&dc_body_avx512, &dc_body_avx512_4, &dc_body_avx512_3,
+                                            &dc_body_avx512_2};
     if (TE_ISA_HAS_AVX512(isa))
-        return (length + 63) / 64 * 64 < (length + 95) / 96 * 96 ? &dc_body_avx512_narrow
-                                                                 : &dc_body_avx512;
+        return dc_least_waste(avx512, 4, length);
     if (TE_ISA_HAS_AVX2(isa))
         return &dc_body_avx2;
 #endif

@@ -16,16 +16,19 @@ import time
 from tinyeff.kernels import cpu
 
 
-def fma_peak_gflops(isa=None, iters=1_000_000, repeats=20):
+def fma_peak_gflops(isa=None, iters=1_000_000, repeats=20, clock="wall"):
     """Best-of-``repeats`` GFLOP/s of the FMA loop on ``isa`` (default: the best usable path).
 
     Args:
         isa: an ISA path name from ``cpu.PATHS`` that this CPU can run (under TINYEFF_CPU_FEATURES).
         iters: loop steps per thread per run (12 vector FMAs each).
         repeats: timed runs after one warm-up; the fastest counts (others were interrupted).
+        clock: ``"wall"`` (GFLOP/s summed over the C tier's threads) or ``"cpu"`` (GFLOP per
+            CPU-second of this process: the peak of one core, blind to time spent descheduled,
+            which is what to compare a kernel's flops per CPU-second with on a shared machine).
 
     Returns:
-        float GFLOP/s summed over the C tier's threads (``kernels.c.num_threads()``).
+        float GFLOP/s.
 
     Raises:
         ValueError: ``isa`` is not a path this CPU can run.
@@ -36,12 +39,15 @@ def fma_peak_gflops(isa=None, iters=1_000_000, repeats=20):
     if isa not in cpu.usable_paths():
         raise ValueError(f"fma_peak_gflops: ISA path {isa!r} cannot run here; usable: "
                          f"{', '.join(cpu.usable_paths())} (TINYEFF_CPU_FEATURES caps them)")
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"fma_peak_gflops: clock={clock!r} must be 'wall' or 'cpu'")
+    timer = time.perf_counter if clock == "wall" else time.process_time
     lib, ffi = c_tier.lib(), c_tier.ffi()
     flops = ffi.new("double *")
     best = float("inf")
     for run in range(repeats + 1):
-        t0 = time.perf_counter()
+        t0 = timer()
         c_tier.check(lib.tinyeff_fma_peak(cpu.CODE[isa], iters, flops), "fma_peak")
         if run:
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, max(timer() - t0, 1e-9))
     return flops[0] / best / 1e9
