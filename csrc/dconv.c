@@ -168,6 +168,7 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #undef DC_FMA
 #endif
 
+#ifdef __x86_64__
 /* Of several tile widths, the one computing the fewest positions for a plane of `length` (the
  * last tile of a plane is full width, overlapping or masked); the widest on a tie. */
 static const dc_body *dc_least_waste(const dc_body *const *bodies, int n, int64_t length)
@@ -180,6 +181,7 @@ static const dc_body *dc_least_waste(const dc_body *const *bodies, int n, int64_
     }
     return best;
 }
+#endif
 
 /* The best body not above isa. On AVX-512 the forward tile is 96, 64, 48 or 32 positions wide,
  * whichever wastes least of this plane: 32 zmm registers fit the widest, but a 13x13 output (193
