@@ -52,7 +52,7 @@ def test_measure_times_both_and_caches_per_machine(monkeypatch, tmp_path):
     assert len(entries) == 3
     for key, result in entries.items():
         assert "cpu=" in key and "isa=" in key and "threads=" in key and "tinyeff=" in key
-        assert result["choice"] == ("direct" if result["direct_s"] <= result["gemm_s"] else "gemm")
+        assert result["choice"] == ("direct" if result["direct_over_gemm"] <= 1 else "gemm")
     lowering._measured.cache_clear()
 
 

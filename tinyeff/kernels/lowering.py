@@ -4,8 +4,8 @@ The one idea: which lowering of a float32 convolution is faster depends on the l
 plane size, kernel), the pass (forward, input gradient, weight gradient), the CPU, the ISA path
 the direct kernels run on, the thread count and the BLAS NumPy links. A threshold tuned on one
 developer's CPU is wrong on the next one, so the first time a geometry is seen we time both
-lowerings of each pass on random data and keep the faster; no pass can then be slower than
-im2col + BLAS (up to timing noise between two near-equal candidates).
+lowerings of each pass on random data, back to back, and keep the faster; no pass can then be
+slower than im2col + BLAS (up to timing noise between two near-equal candidates).
 
     from tinyeff.kernels import lowering
     how = lowering.choose("forward", (64, 32, 15, 15, 64, 3, 3, 1, 0, 1))   # "direct" or "gemm"
@@ -120,20 +120,27 @@ def _measured(machine, pass_name, geometry, make_run):
     return result["choice"]
 
 
-def measure(run, repeats=3):
-    """Time both lowerings of one pass, ``run("direct")`` and ``run("gemm")``, alternating them
-    so that noise from other work hits both.
+def measure(run, repeats=5):
+    """Time both lowerings of one pass, ``run("direct")`` and ``run("gemm")``, back to back in
+    each of ``repeats`` rounds (the order alternating), and decide by the median of the rounds'
+    time ratios: on a machine shared with other work, two runs a few milliseconds apart see about
+    the same load, while the best single time of each is often luck.
 
     Returns:
-        dict with ``direct_s`` and ``gemm_s`` (best of ``repeats`` rounds) and ``choice``.
+        dict with ``direct_s`` and ``gemm_s`` (best of the rounds), ``direct_over_gemm`` (the
+        median ratio) and ``choice``.
     """
-    times = {how: float("inf") for how in ("direct", "gemm")}
-    for how in times:
+    order = ["direct", "gemm"]
+    for how in order:
         run(how)                                 # warm-up: caches, page faults, thread wake-up
+    times = {how: [] for how in order}
     for _ in range(repeats):
-        for how in times:
+        for how in order:
             t0 = time.perf_counter()
             run(how)
-            times[how] = min(times[how], time.perf_counter() - t0)
-    choice = "direct" if times["direct"] <= times["gemm"] else "gemm"
-    return {"direct_s": times["direct"], "gemm_s": times["gemm"], "choice": choice}
+            times[how].append(time.perf_counter() - t0)
+        order.reverse()
+    ratios = sorted(d / max(g, 1e-12) for d, g in zip(times["direct"], times["gemm"]))
+    ratio = ratios[len(ratios) // 2]
+    return {"direct_s": min(times["direct"]), "gemm_s": min(times["gemm"]),
+            "direct_over_gemm": ratio, "choice": "direct" if ratio <= 1.0 else "gemm"}
