@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from tinyeff import kernels
-from tinyeff.kernels import peak, ref, registry
-from tinyeff.kernels.ref.conv import flipped_weight
+from tinyeff.kernels import peak, registry
+from tinyeff.kernels.conv import spec as conv_ref
+from tinyeff.kernels.conv.lowering import flipped_weight
 
 N, C, SIDE, OC, K = 64, 32, 15, 64, 3
 OUT = SIDE - K + 1
@@ -82,7 +83,7 @@ def test_dconv_seed_conv2_per_isa_interleaved(benchmark, rng, machine_info):
               f"{per_cpu:8.1f} {pk_cpu:13.1f} {100 * per_cpu / pk_cpu:8.0f}%")
     for isa in isas:                                               # a fast wrong answer is not a result
         out = _passes(isa, x, w, g)
-        np.testing.assert_allclose(out["forward"](), ref.conv.conv2d_f32(x, w, None, 1, 0),
+        np.testing.assert_allclose(out["forward"](), conv_ref.conv2d_f32(x, w, None, 1, 0),
                                    rtol=1e-3, atol=1e-3)
-        np.testing.assert_allclose(out["weight_grad"](), ref.conv.conv2d_wgrad_f32(x, g, K, K, 1, 0),
+        np.testing.assert_allclose(out["weight_grad"](), conv_ref.conv2d_wgrad_f32(x, g, K, K, 1, 0),
                                    rtol=1e-3, atol=1e-2)

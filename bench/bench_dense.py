@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from tinyeff import kernels
-from tinyeff.kernels import peak, ref
+from tinyeff.kernels import peak
+from tinyeff.kernels.conv import spec as conv_ref
+from tinyeff.kernels.im2col import spec as im2col_ref
+from tinyeff.kernels.sparse import spec as sparse_ref
 
 N = 64
 # name: (C, H, OC, padding)  -- all 3x3, stride 1
@@ -51,7 +54,7 @@ def test_im2col_f32(benchmark, rng, machine_info, layer, tier):
     benchmark.group = f"im2col_f32 {layer} N={N} C={c} {h}x{h}"
     benchmark.extra_info.update(machine_info, tier=tier, bytes_written=x.nbytes * 9)
     cols = benchmark.pedantic(im2col, args=(x, 3, 3, 1, padding), rounds=15, warmup_rounds=1)
-    np.testing.assert_array_equal(cols, ref.im2col.im2col_f32(x, 3, 3, 1, padding))
+    np.testing.assert_array_equal(cols, im2col_ref.im2col_f32(x, 3, 3, 1, padding))
 
 
 @pytest.mark.parametrize("layer", list(LAYERS))
@@ -77,7 +80,7 @@ def test_conv_forward_dense(benchmark, rng, machine_info, peak_gflops, layer):
     gflops = flops / benchmark.stats.stats.min / 1e9
     benchmark.extra_info.update(gflops_at_min=gflops, peak_gflops=peak_gflops,
                                 pct_of_peak=100 * gflops / peak_gflops)
-    want = ref.sparse._dense_conv(x, w, 1, padding, 1, 0, np.float32)
+    want = sparse_ref._dense_conv(x, w, 1, padding, 1, 0, np.float32)
     np.testing.assert_allclose(out, want, rtol=1e-3, atol=1e-3)   # BLAS vs BLAS, different blocking
 
 
@@ -100,7 +103,7 @@ def test_conv2d_f32_forward(benchmark, rng, machine_info, peak_gflops, layer, ti
     benchmark.extra_info.update(machine_info, layer=layer, tier=tier)
     out = benchmark.pedantic(conv, args=(x, w, None, 1, padding), rounds=10, warmup_rounds=1)
     _pct_of_peak(benchmark, peak_gflops, 2 * N * oh * oh * oc * c * 9)
-    np.testing.assert_allclose(out, ref.conv.conv2d_f32(x, w, None, 1, padding), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(out, conv_ref.conv2d_f32(x, w, None, 1, padding), rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.parametrize("layer", list(LAYERS))
@@ -125,5 +128,5 @@ def test_conv2d_op_forward_backward(benchmark, rng, machine_info, peak_gflops, m
     benchmark.extra_info.update(machine_info, layer=layer, path=path)
     out, (gx, gw) = benchmark.pedantic(step, rounds=8, warmup_rounds=1)
     _pct_of_peak(benchmark, peak_gflops, 3 * 2 * N * oh * oh * oc * c * 9)
-    np.testing.assert_allclose(gw, ref.conv.conv2d_wgrad_f32(x, g, 3, 3, 1, padding), rtol=1e-3,
+    np.testing.assert_allclose(gw, conv_ref.conv2d_wgrad_f32(x, g, 3, 3, 1, padding), rtol=1e-3,
                                atol=1e-2)

@@ -2,7 +2,7 @@
 
 For every groups == 1 convolution of the seed CNN (batch 64), ResNet-20 (batch 128) and MobileNet
 (batch 64; its depthwise convolutions have their own path), all at 3x32x32, and for each pass
-(forward, input gradient, weight gradient), this asks kernels/lowering.py for its choice as a new
+(forward, input gradient, weight gradient), this asks kernels/conv/lowering.py for its choice as a new
 user would get it (``TINYEFF_LOWERING=measure``, an empty cache directory), then times both
 lowerings again, interleaved, best of 5 each, and prints one table row: direct ms, im2col + BLAS ms,
 the choice and its time over im2col + BLAS's (the median over rounds of the back-to-back ratio,
@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from tinyeff import Tensor, kernels, models, nn, no_grad
-from tinyeff.kernels import lowering, registry
+from tinyeff.kernels import registry
+from tinyeff.kernels.conv import lowering
 from tinyeff.ops import conv as conv_op
 
 MODELS = {"seed-cnn": ("seed-cnn", {"in_channels": 3, "num_classes": 10, "input_size": 32}, 64),

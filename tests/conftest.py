@@ -12,7 +12,7 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _deterministic_conv_lowering(monkeypatch):
-    """Tests never time the conv lowerings (kernels/lowering.py) nor write the user's cache: float32
+    """Tests never time the conv lowerings (kernels/conv/lowering.py) nor write the user's cache: float32
     convolutions take the direct kernels unless a test asks for another TINYEFF_LOWERING."""
     if "TINYEFF_LOWERING" not in os.environ:
         monkeypatch.setenv("TINYEFF_LOWERING", "direct")

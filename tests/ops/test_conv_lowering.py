@@ -1,11 +1,11 @@
-"""Conv lowering chosen by measurement (kernels/lowering.py) and the ReLU fused into inference."""
+"""Conv lowering chosen by measurement (kernels/conv/lowering.py) and the ReLU fused into inference."""
 import json
 
 import numpy as np
 import pytest
 
 from tinyeff import Tensor, kernels, nn, no_grad, ops
-from tinyeff.kernels import lowering
+from tinyeff.kernels.conv import lowering
 from tinyeff.models.cnn import seed_cnn
 from tinyeff.ops.conv import pass_on_random_data as RUN
 

@@ -132,7 +132,7 @@ def test_conv2d_dtype_mismatch_raises():
 def test_float32_lowerings_match_float64_path(geom, lowering, rng, monkeypatch):
     """Both float32 lowerings (direct kernels, im2col + GEMM): values and both gradients must equal
     the float64 im2col path (the one the gradient checks verify)."""
-    from tinyeff.kernels import lowering as lowering_mod
+    from tinyeff.kernels.conv import lowering as lowering_mod
     monkeypatch.setenv("TINYEFF_LOWERING", lowering)
     stride, padding, dilation = geom
     x = rng.standard_normal((2, 5, 23, 21)).astype(np.float32)

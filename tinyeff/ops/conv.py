@@ -7,15 +7,15 @@ Every array op here goes through a registry kernel, so faster tiers replace it w
 layers. float32 convolutions may skip im2col on the direct kernels (csrc/dconv.c): ``conv2d_f32``
 computes the output, ``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient
 is ``conv2d_f32`` of the output gradient with the flipped, transposed weight (a "full"
-correlation). Which lowering each pass takes is measured on this machine (kernels/lowering.py). Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
+correlation). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py). Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
 multiply-adds, which is what it costs. Other group counts loop over groups.
 """
 import numpy as np
 
 from tinyeff import kernels
-from tinyeff.kernels import lowering
-from tinyeff.kernels.ref.conv import flipped_weight
-from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.conv import lowering
+from tinyeff.kernels.conv.lowering import flipped_weight
+from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.tensor import is_grad_enabled, make_result
@@ -85,7 +85,7 @@ def output_size(x_shape, w_shape, geom):
 
 
 def _lowering(pass_name, x, w, geom):
-    """``direct`` or ``gemm`` for one pass (kernels/lowering.py measures it once per geometry)."""
+    """``direct`` or ``gemm`` for one pass (kernels/conv/lowering.py measures it once per geometry)."""
     if x.dtype != np.float32:
         return "gemm"                        # only float32 has direct kernels
     return lowering.choose(pass_name, (*x.shape, w.shape[0], *w.shape[2:], *geom), pass_on_random_data)
@@ -93,7 +93,7 @@ def _lowering(pass_name, x, w, geom):
 
 def pass_on_random_data(pass_name, geometry, seed=0):
     """``run(how)``: one pass of a convolution of this geometry on random float32 data, lowered
-    ``how`` (what kernels/lowering.py times)."""
+    ``how`` (what kernels/conv/lowering.py times)."""
     n, c, h, w, oc, kh, kw, stride, padding, dilation = geometry
     geom = (stride, padding, dilation)
     rng = np.random.default_rng(seed)
