@@ -9,9 +9,10 @@
  *            per tap we load DC_FV input vectors once and broadcast DC_R weights. The tile is
  *            written once, with bias, optional ReLU, and the throw-away columns ow >= OW dropped.
  *   weights  gw[o, t] = sum_n sum_p g[n, o, p] * src[n, off[t] + p], with g laid on the same
- *            padded grid (zeros at ow >= OW and from `length` to a whole number of vectors). A block of DC_WR channels x DC_WT taps keeps its
- *            vector accumulators over p and over a chunk of images small enough to stay in L2,
- *            and is reduced horizontally once per chunk.
+ *            padded grid (zeros at ow >= OW and from `length` to a whole number of vectors). A
+ *            block of DC_WR channels x DC_WT taps keeps its vector accumulators over p and over
+ *            a chunk of images small enough to stay in L2, and is reduced horizontally once per
+ *            chunk.
  * The micro-kernels are written once, in dconv_body.h, and instantiated below per ISA path with
  * its vector width and register block:
  *   path       vector    forward block           weight-gradient block   registers

@@ -51,7 +51,7 @@ def test_measure_times_both_and_caches_per_machine(monkeypatch, tmp_path):
     entries = json.loads((tmp_path / lowering.CACHE_FILE).read_text())
     assert len(entries) == 3
     for key, result in entries.items():
-        assert "cpu=" in key and "isa=" in key and "threads=" in key and "tinyeff=" in key
+        assert all(f"{part}=" in key for part in ("cpu", "isa", "threads", "tinyeff", "build"))
         assert result["choice"] == ("direct" if result["direct_over_gemm"] <= 1 else "gemm")
     lowering._measured.cache_clear()
 

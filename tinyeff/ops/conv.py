@@ -7,7 +7,8 @@ Every array op here goes through a registry kernel, so faster tiers replace it w
 layers. float32 convolutions may skip im2col on the direct kernels (csrc/dconv.c): ``conv2d_f32``
 computes the output, ``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient
 is ``conv2d_f32`` of the output gradient with the flipped, transposed weight (a "full"
-correlation). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py). Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
+correlation). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
+Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
 multiply-adds, which is what it costs. Other group counts loop over groups.
 """
 import numpy as np
@@ -57,9 +58,9 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     parents = (x, w) if b is None else (x, w, b)
     fuse = relu and not (is_grad_enabled() and any(p.requires_grad for p in parents))
     if groups == 1 and fuse:
-        bias = None if b is None else b.data
-        return make_result(forward_pass(x.data, w.data, geom, oh, ow, _lowering("forward", x.data, w.data, geom),
-                                        bias, relu=True), parents, None, "conv2d_relu")
+        how = _lowering("forward", x.data, w.data, geom)
+        out = forward_pass(x.data, w.data, geom, oh, ow, how, None if b is None else b.data, relu=True)
+        return make_result(out, parents, None, "conv2d_relu")
     if groups == 1:
         out, backward = _conv_dense(x.data, w.data, geom, oh, ow)
     elif groups == x.shape[1] and w.shape[1] == 1:

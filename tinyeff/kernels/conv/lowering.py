@@ -8,7 +8,8 @@ lowerings of each pass on random data, back to back, and keep the faster; no pas
 slower than im2col + BLAS (up to timing noise between two near-equal candidates).
 
     from tinyeff.kernels.conv import lowering
-    how = lowering.choose("forward", (64, 32, 15, 15, 64, 3, 3, 1, 0, 1))   # "direct" or "gemm"
+    from tinyeff.ops.conv import pass_on_random_data
+    how = lowering.choose("forward", (64, 32, 15, 15, 64, 3, 3, 1, 0, 1), pass_on_random_data)
 
 Geometry: (N, C, H, W, OC, KH, KW, stride, padding, dilation) of a groups == 1 convolution.
 Passes: ``forward``, ``input_grad``, ``weight_grad``. The lowerings themselves are ops/conv.py's
@@ -18,8 +19,8 @@ Override: ``TINYEFF_LOWERING=direct|gemm|measure`` (default measure); ``direct``
 where the direct kernels do not apply (an input gradient with stride > 1), and every mode takes
 im2col when the direct kernels' C tier is not loaded. Verdicts are cached in memory and as JSON in
 ``$TINYEFF_CACHE_DIR`` or the user cache directory (``conv_lowering.json``, temp file then rename),
-keyed by CPU model, ISA path, thread count and tinyeff version, so a new machine, a capped ISA, a
-different thread count or an upgrade measures again.
+keyed by CPU model, ISA path, thread count, tinyeff version and the C extension's build time, so
+a new machine, a capped ISA, a different thread count, an upgrade or a rebuild measures again.
 Also here: the input-gradient filter that lets the direct kernel compute a stride-1 input gradient
 as one more convolution (``flipped_weight``).
 What it leaves out: float64/float16 (reference tiers only: always im2col), grouped convolutions.
@@ -83,7 +84,17 @@ def choose(pass_name, geometry, make_run):
 def _machine_key():
     from tinyeff.kernels import c as c_tier
     return (f"cpu={_cpu_model()}|isa={registry.best_isa('conv2d_f32', 'c')}|"
-            f"threads={c_tier.num_threads()}|tinyeff={_version()}")
+            f"threads={c_tier.num_threads()}|tinyeff={_version()}|build={_build_stamp()}")
+
+
+@functools.lru_cache(maxsize=1)
+def _build_stamp():
+    """Modification time of the C extension: kernels changed without a version bump re-measure."""
+    from tinyeff.kernels import c as c_tier
+    try:
+        return int(os.stat(c_tier._module().__file__).st_mtime)
+    except (OSError, AttributeError):
+        return 0
 
 
 @functools.lru_cache(maxsize=1)
