@@ -48,6 +48,10 @@ int tinyeff_set_num_threads(int64_t n);
 int64_t tinyeff_get_num_threads(void);
 int64_t tinyeff_has_openmp(void);
 
+/* ---- FMA peak (csrc/peak.c): flops done by a register-only FMA loop of `iters` steps on every
+ * OpenMP thread, at the widest body not above isa; the caller times it. */
+int tinyeff_fma_peak(int64_t isa, int64_t iters, double *flops);
+
 /* ---- int8 GEMM family (csrc/gemm_s8.c) -------------------------------------------------------
  * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 (exact int16 widening) or TE_ISA_AVX512_VNNI; other codes get
  * status 2. tinyeff_s8_isa_built() is the mask of those compiled in.
@@ -85,11 +89,13 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
 /* ---- end float32 dense and sparse family ---- */
 
 /* ---- float32 dense direct convolution (csrc/dconv.c) ------------------------------------------
- * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: a TE_ISA_ code (bodies: portable, AVX-512).
- * wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; offsets of the weight gradient are padded
- * to a multiple of 6 (ntaps_padded). Status 3: out of memory for a per-thread buffer. */
+ * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: a TE_ISA_ code (bodies: portable, AVX2,
+ * AVX-512, NEON). wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; g of the weight gradient
+ * is on the padded grid (glen >= length rounded up to 16 floats per channel, zeros at ow >= OW and
+ * past length). Status 3: out of memory for
+ * a per-thread buffer. */
 int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out);
-int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps_padded, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
+int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
 /* ---- end float32 dense direct convolution ---- */
 
 /* ---- float32 batch norm, training (csrc/bnorm.c; wrappers in c_norm.py) ----------------------
