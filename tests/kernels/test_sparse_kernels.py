@@ -2,11 +2,14 @@
 import numpy as np
 import pytest
 
-from tinyeff import kernels
 from tinyeff.kernels import ref
 from tinyeff.kernels.ref.sparse import pack_sparse, unpack_sparse
+from tinyeff.testing import c_paths, kernel_or_skip
 
-TIERS = ["ref", "numba", "c"]
+# The C tier once per ISA path it has bodies for; a path this CPU (capped by TINYEFF_CPU_FEATURES)
+# cannot run is skipped with that reason, so the report shows what was not exercised.
+C_PATHS = c_paths()
+TIERS = ["ref", "numba"] + C_PATHS
 SPARSITIES = [0.0, 0.5, 0.9, 0.99, 1.0]
 
 # (N, C, H, W, OC, KH, KW, stride, padding, dilation): batch 1, primes, stride > 1 with padding,
@@ -22,10 +25,7 @@ CONV_SHAPES = [
 ]
 
 
-def _kernel(name, tier):
-    if not kernels.available(name, tier):
-        pytest.skip(kernels.why_unavailable(name, tier))
-    return kernels.get(name, tier)
+_kernel = kernel_or_skip
 
 
 def _pruned(rng, shape, sparsity, dtype):
@@ -175,3 +175,38 @@ def test_spconv_f32_csr_rejects_bad_pool(tier, pool, rng):
     packed = pack_sparse(_pruned(rng, (4, 3, 3, 3), 0.5, np.float32))
     with pytest.raises(ValueError, match="pool="):
         spconv(np.zeros((1, 3, 10, 10), dtype=np.float32), packed, pool=pool)
+
+
+@pytest.mark.parametrize("tier", C_PATHS)
+@pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9, 1.0])
+def test_splinear_every_tail_length(tier, sparsity, rng):
+    """The batch is the row length: 1 .. 2 * 16 + 2 covers every vector tail of every width."""
+    f32, s32 = _kernel("splinear_f32_csr", tier), _kernel("splinear_u8s8_csr", tier)
+    for n in range(1, 35):
+        x = rng.standard_normal((n, 23)).astype(np.float32)
+        packed = pack_sparse(_pruned(rng, (5, 23), sparsity, np.float32))
+        np.testing.assert_allclose(f32(x, packed, None, relu=False),
+                                   ref.sparse.splinear_f32_csr(x, packed, None),
+                                   rtol=1e-5, atol=1e-5, err_msg=f"n={n}")  # float32 summation order
+        xq = rng.integers(0, 256, (n, 23), dtype=np.uint8)
+        packed_q = pack_sparse(_pruned(rng, (5, 23), sparsity, np.int8))
+        np.testing.assert_array_equal(s32(xq, packed_q, None), ref.sparse.splinear_u8s8_csr(xq, packed_q, None),
+                                      err_msg=f"n={n}")
+
+
+@pytest.mark.parametrize("tier", C_PATHS)
+@pytest.mark.parametrize("h,w", [(3, 3), (4, 5), (6, 6), (9, 7), (10, 17), (12, 40)])
+def test_spconv_plane_tails_and_fused_pool(tier, h, w, rng):
+    """Planes from under one vector to several tiles, odd nonzero counts, pooled and not."""
+    f32, s32 = _kernel("spconv_f32_csr", tier), _kernel("spconv_u8s8_csr", tier)
+    x = rng.standard_normal((2, 3, h, w)).astype(np.float32)
+    packed = pack_sparse(_pruned(rng, (5, 3, 3, 3), 0.6, np.float32))
+    bias = rng.standard_normal(5).astype(np.float32)
+    conv = ref.sparse.spconv_f32_csr(x, packed, bias, 1, 1, 1, relu=True)
+    np.testing.assert_allclose(f32(x, packed, bias, 1, 1, 1, relu=True), conv, rtol=1e-5, atol=1e-5)
+    want, _ = ref.pool.maxpool2d_f32(conv, 2, 2, 0)
+    np.testing.assert_allclose(f32(x, packed, bias, 1, 1, 1, relu=True, pool=2), want, rtol=1e-5, atol=1e-5)
+    xq = rng.integers(0, 256, (2, 3, h, w), dtype=np.uint8)
+    packed_q = pack_sparse(_pruned(rng, (5, 3, 3, 3), 0.6, np.int8))
+    np.testing.assert_array_equal(s32(xq, packed_q, None, 1, 1, 1, pad_value=3),
+                                  ref.sparse.spconv_u8s8_csr(xq, packed_q, None, 1, 1, 1, pad_value=3))

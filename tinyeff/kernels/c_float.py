@@ -17,7 +17,8 @@ from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
 from tinyeff.kernels.registry import register
 
 
-ISAS = ("portable", "avx512")   # the paths csrc/im2col.c's max-pool and csrc/spconv.c's row loops have bodies for
+POOL_ISAS = ("portable", "avx2", "avx512", "neon")  # csrc/im2col.c's 2x2 max-pool with argmax
+SPARSE_ISAS = ("portable", "avx2", "avx512", "neon")  # csrc/spconv.c's row loops (spconv_vec.h)
 
 
 # ----------------------------------------------------------------------------- dense kernels
@@ -60,7 +61,7 @@ def pad2d_f32(x, padding):
     return out
 
 
-@register("maxpool2d_f32", tier="c", isa=ISAS)
+@register("maxpool2d_f32", tier="c", isa=POOL_ISAS)
 def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True, isa=None):
     """See ref/pool.py (float32 only)."""
     oh, ow = check_pool_geometry(x.shape, kernel, stride, padding, "maxpool2d_f32")
@@ -157,4 +158,4 @@ def _linear(x, packed, bias, relu, acc_dtype, isa=None):
 
 # Validation and the four registered signatures live in ref/sparse.py (one copy for every tier).
 spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr = register_direct_tier(
-    "c", _conv, _linear, isa=ISAS)
+    "c", _conv, _linear, isa=SPARSE_ISAS)
