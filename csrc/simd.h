@@ -7,8 +7,9 @@
  * #undefs the previous instantiation first). Every name it defines is suffixed by V(): V(vload)
  * is vload_avx2 in the AVX2 instantiation, so the copies live side by side in one object file.
  *
- * Defined here: VBYTES, VL (float lanes), SIMD_TARGET (the function attribute of every body),
- * V(name); types vf (VL floats), vi (VL int32), vl (VL int64); loads and stores
+ * Defined here: VBYTES, VL (float lanes), VD (double lanes), SIMD_TARGET (the function attribute
+ * of every body), V(name); types vf (VL floats), vi (VL int32), vl (VL int64), vd (VD doubles);
+ * loads and stores
  * that accept any alignment (memcpy compiles to one unaligned move), vsplat, and the two
  * operations the vector extensions cannot spell:
  *   vfma(a, b, c) = a * b + c in one rounding. The extension is built with -std=c11, which turns
@@ -27,6 +28,8 @@
 #undef vf
 #undef vi
 #undef vl
+#undef vd
+#undef VD
 #undef SIMD_INLINE
 #undef V_EVEN
 #undef V_ODD
@@ -57,9 +60,28 @@
 typedef float V(vf_t) __attribute__((vector_size(VBYTES)));
 typedef int32_t V(vi_t) __attribute__((vector_size(VBYTES)));
 typedef int64_t V(vl_t) __attribute__((vector_size(2 * VBYTES)));
+typedef double V(vd_t) __attribute__((vector_size(VBYTES)));
+#define VD (VBYTES / 8)
 #define vf V(vf_t)
 #define vi V(vi_t)
 #define vl V(vl_t)
+#define vd V(vd_t)
+
+/* The even and odd lanes of the 2 * VL floats a:b (de-interleaving pairs, e.g. a 2x2 window's
+ * columns); __builtin_shufflevector needs its lane list spelled out, one per width. */
+#if VL == 16
+#define V_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define V_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#define V_IOTA ((vi){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+#elif VL == 8
+#define V_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define V_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
+#define V_IOTA ((vi){0, 1, 2, 3, 4, 5, 6, 7})
+#else
+#define V_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#define V_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
+#define V_IOTA ((vi){0, 1, 2, 3})
+#endif
 
 SIMD_INLINE vf V(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 SIMD_INLINE void V(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
@@ -82,6 +104,18 @@ SIMD_INLINE vi V(vload_u8)(const uint8_t *p)
 #endif
 }
 
+/* VD floats widened to VD doubles (vcvtps2pd, fcvtl). */
+SIMD_INLINE vd V(vload_f2d)(const float *p)
+{
+#if defined(SIMD_AVX512)
+    return (vd)_mm512_cvtps_pd(_mm256_loadu_ps(p));
+#elif defined(SIMD_AVX2)
+    return (vd)_mm256_cvtps_pd(_mm_loadu_ps(p));
+#else
+    return (vd)vcvt_f64_f32(vld1_f32(p));
+#endif
+}
+
 /* VL int32 lanes stored as VL int64 (the argmax layout). */
 SIMD_INLINE void V(vstore_i64)(int64_t *p, vi v)
 {
@@ -100,21 +134,46 @@ SIMD_INLINE vf V(vfma)(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
 SIMD_INLINE vf V(vmax)(vf a, vf b) { return vmaxq_f32(a, b); }
 #endif
 
+/* The first n lanes (0 <= n <= VL): masked moves on x86 (one instruction; memory past lane n is
+ * never touched and those lanes load as 0), a short memcpy on NEON, which has no masked move. */
+SIMD_INLINE vf V(vload_part)(const float *p, int64_t n)
+{
+#if defined(SIMD_AVX512)
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+#elif defined(SIMD_AVX2)
+    return _mm256_maskload_ps(p, (__m256i)(V_IOTA < (int32_t)n));
+#else
+    vf v = {0};
+    memcpy(&v, p, (size_t)n * sizeof(float));
+    return v;
+#endif
+}
+
+SIMD_INLINE void V(vstore_part)(float *p, vf v, int64_t n)
+{
+#if defined(SIMD_AVX512)
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), v);
+#elif defined(SIMD_AVX2)
+    _mm256_maskstore_ps(p, (__m256i)(V_IOTA < (int32_t)n), v);
+#else
+    memcpy(p, &v, (size_t)n * sizeof(float));
+#endif
+}
+
+SIMD_INLINE void V(vstore_i64_part)(int64_t *p, vi v, int64_t n)
+{
+#if defined(SIMD_AVX512)
+    __m512i x = (__m512i)v;
+    _mm512_mask_storeu_epi64(p, (__mmask8)((1u << n) - 1u), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(x)));
+    if (n > 8)
+        _mm512_mask_storeu_epi64(p + 8, (__mmask8)((1u << (n - 8)) - 1u),
+                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(x, 1)));
+#else
+    vl w = __builtin_convertvector(v, vl);
+    memcpy(p, &w, (size_t)n * sizeof(int64_t));
+#endif
+}
+
 /* Bitwise select: lanes of a where mask is all ones, of b where it is zero (mask from a compare). */
 SIMD_INLINE vf V(vselect)(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 
-/* The even and odd lanes of the 2 * VL floats a:b (de-interleaving pairs, e.g. a 2x2 window's
- * columns); __builtin_shufflevector needs its lane list spelled out, one per width. */
-#if VL == 16
-#define V_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-#define V_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
-#define V_IOTA ((vi){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
-#elif VL == 8
-#define V_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
-#define V_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
-#define V_IOTA ((vi){0, 1, 2, 3, 4, 5, 6, 7})
-#else
-#define V_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
-#define V_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
-#define V_IOTA ((vi){0, 1, 2, 3})
-#endif

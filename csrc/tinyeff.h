@@ -73,8 +73,8 @@ int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t 
 
 /* ---- float32 dense and sparse family (csrc/im2col.c, csrc/spconv.c; wrappers in c_float.py) ---
  * Layouts: tinyeff/kernels/ref/im2col.py, ref/pool.py and ref/sparse.py. sprows: the direct sparse
- * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: a TE_ISA_ code (bodies: portable,
- * AVX-512). */
+ * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: a TE_ISA_ code (maxpool2d and
+ * sprows bodies: portable, AVX2, AVX-512, NEON). */
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
 int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *x);
 int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, float *out);
@@ -101,9 +101,10 @@ int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const 
 /* ---- end float32 batch norm ---- */
 
 /* ---- float32 ReLU (csrc/activation.c; wrappers in c_float.py) ------------------------------
- * n elements, contiguous; forward y = max(x, 0) keeping NaN, backward gx = g * (out > 0). */
-int tinyeff_relu_f32(const float *x, int64_t n, float *y);
-int tinyeff_relu_backward_f32(const float *g, const float *out, int64_t n, float *gx);
+ * n elements, contiguous; forward y = max(x, 0) keeping NaN, backward gx = g * (out > 0).
+ * isa: a TE_ISA_ code (bodies: portable, AVX2, AVX-512, NEON). */
+int tinyeff_relu_f32(const float *x, int64_t n, int64_t isa, float *y);
+int tinyeff_relu_backward_f32(const float *g, const float *out, int64_t n, int64_t isa, float *gx);
 /* ---- end float32 ReLU ---- */
 
 #endif /* TINYEFF_H */

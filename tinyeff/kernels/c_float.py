@@ -3,8 +3,9 @@
 Each wrapper validates once (the same checks as the Numba tier), allocates the output, hands the
 C function plain contiguous buffers and sizes, and turns a nonzero status into an error with
 ``c.check``. The sparse kernels share the CSR format and the flat-shift lowering of
-``ref/sparse.py`` with the Numba tier; the C loop adds register tiling and AVX-512 (picked at run
-time from ``tinyeff.kernels.cpu``; the portable C path runs everywhere else).
+``ref/sparse.py`` with the Numba tier; the C loop adds register tiling. The max-pool, ReLU and sparse
+kernels have vector bodies per ISA path (csrc/simd.h: AVX-512, AVX2, NEON), picked at run time from
+``tinyeff.kernels.cpu``; the portable C path runs everywhere else.
 """
 import numpy as np
 
@@ -17,8 +18,9 @@ from tinyeff.kernels.ref.sparse import direct_conv_plan, register_direct_tier
 from tinyeff.kernels.registry import register
 
 
-POOL_ISAS = ("portable", "avx2", "avx512", "neon")  # csrc/im2col.c's 2x2 max-pool with argmax
-SPARSE_ISAS = ("portable", "avx2", "avx512", "neon")  # csrc/spconv.c's row loops (spconv_vec.h)
+# The paths of the kernels written once over a vector width (csrc/simd.h): the 2x2 max-pool
+# (pool_vec.h), ReLU (activation_vec.h) and the sparse row loops (spconv_vec.h).
+SIMD_ISAS = ("portable", "avx2", "avx512", "neon")
 
 
 # ----------------------------------------------------------------------------- dense kernels
@@ -61,7 +63,7 @@ def pad2d_f32(x, padding):
     return out
 
 
-@register("maxpool2d_f32", tier="c", isa=POOL_ISAS)
+@register("maxpool2d_f32", tier="c", isa=SIMD_ISAS)
 def maxpool2d_f32(x, kernel, stride, padding=0, with_argmax=True, isa=None):
     """See ref/pool.py (float32 only)."""
     oh, ow = check_pool_geometry(x.shape, kernel, stride, padding, "maxpool2d_f32")
@@ -93,24 +95,25 @@ def maxpool2d_backward_f32(grad_out, argmax, x_shape):
 
 # ---------------------------------------------------------------------------- ReLU
 
-@register("relu_f32", tier="c")
-def relu_f32(x):
+@register("relu_f32", tier="c", isa=SIMD_ISAS)
+def relu_f32(x, isa=None):
     """See ref/activation.py (float32 only)."""
     check_f32("relu_f32", x=x)
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    check(lib().tinyeff_relu_f32(ptr("float", x), x.size, ptr("float", y)), "relu_f32")
+    check(lib().tinyeff_relu_f32(ptr("float", x), x.size, isa_code("relu_f32", isa), ptr("float", y)), "relu_f32")
     return y
 
 
-@register("relu_backward_f32", tier="c")
-def relu_backward_f32(g, out):
+@register("relu_backward_f32", tier="c", isa=SIMD_ISAS)
+def relu_backward_f32(g, out, isa=None):
     """See ref/activation.py (float32 only)."""
     check_relu_backward(g, out, "relu_backward_f32")
     check_f32("relu_backward_f32", g=g, out=out)
     g, out = np.ascontiguousarray(g), np.ascontiguousarray(out)
     gx = np.empty_like(g)
-    check(lib().tinyeff_relu_backward_f32(ptr("float", g), ptr("float", out), g.size, ptr("float", gx)),
+    check(lib().tinyeff_relu_backward_f32(ptr("float", g), ptr("float", out), g.size,
+                                          isa_code("relu_backward_f32", isa), ptr("float", gx)),
           "relu_backward_f32")
     return gx
 
@@ -158,4 +161,4 @@ def _linear(x, packed, bias, relu, acc_dtype, isa=None):
 
 # Validation and the four registered signatures live in ref/sparse.py (one copy for every tier).
 spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr = register_direct_tier(
-    "c", _conv, _linear, isa=SPARSE_ISAS)
+    "c", _conv, _linear, isa=SIMD_ISAS)
