@@ -3,6 +3,8 @@ import json
 import sys
 import warnings
 
+from tinyeff.cli.common import positive_float
+
 
 def register(subparsers):
     p = subparsers.add_parser("energy", help="energy meters, per-layer estimates, calibration")
@@ -19,7 +21,7 @@ def register(subparsers):
     est.set_defaults(func=run_estimate)
     cal = sub.add_parser("calibrate", help="fit the cost profile to a live counter (NNLS)")
     cal.add_argument("--out", default="calibrated.json", help="where to write the fitted profile")
-    cal.add_argument("--min-time", type=float, default=1.0, help="seconds per microbenchmark")
+    cal.add_argument("--min-time", type=positive_float, default=1.0, help="seconds per microbenchmark")
     cal.set_defaults(func=run_calibrate)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 

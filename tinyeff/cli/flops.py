@@ -2,6 +2,8 @@
 import json
 import os
 
+from tinyeff.cli.common import positive_int
+
 
 def register(subparsers):
     p = subparsers.add_parser("flops", help="count MACs, FLOPs, parameters and memory per layer")
@@ -15,7 +17,7 @@ def register(subparsers):
 def add_model_args(p):
     p.add_argument("model", metavar="MODEL", help="a model file (.npz) or a model name (see `tinyeff info`)")
     p.add_argument("--input", default="3x32x32", help="input shape CxHxW (default 3x32x32)")
-    p.add_argument("--batch", type=int, default=1, help="batch size N (default 1)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size N (default 1)")
 
 
 def load_model(args):
@@ -24,17 +26,16 @@ def load_model(args):
     try:
         chw = tuple(int(v) for v in args.input.lower().split("x"))
     except ValueError:
-        raise SystemExit(f"--input {args.input!r}: expected CxHxW such as 3x32x32")
-    if len(chw) != 3 or args.batch < 1:
-        raise SystemExit(f"--input {args.input!r} --batch {args.batch}: expected CxHxW and N >= 1")
+        chw = ()
+    if len(chw) != 3 or min(chw) < 1:
+        raise ValueError(f"--input {args.input!r}: expected CxHxW with every size >= 1, such as 3x32x32")
     if os.path.exists(args.model):
         model = io.load(args.model)
+    elif args.model in models.names():
+        model = models.create(args.model, **models.input_kwargs(args.model, chw[0], chw[1], 10))
     else:
-        kwargs = models.input_kwargs(args.model, chw[0], chw[1], 10) if args.model in models.names() else {}
-        try:
-            model = models.create(args.model, **kwargs)
-        except ValueError as exc:
-            raise SystemExit(f"{args.model}: not a file, and {exc}")
+        raise ValueError(f"{args.model}: no such model file, and not a model name "
+                         f"(choose one of: {', '.join(models.names())})")
     return model, (args.batch,) + chw
 
 

@@ -52,3 +52,17 @@ def download_dataset(name, root=None, **options):
         raise ValueError(f"{name} is not downloaded: it ships with tinyeff or is generated; "
                          f"just call tinyeff.data.load({name!r})")
     return module.download(root=root, **options)
+
+
+def require_images(name, train, test):
+    """Return ``(train, test)``, or raise DataFormatError if either split is empty.
+
+    An empty split would not fail where it is loaded but later, as a NaN mean loss or accuracy;
+    commands that train or evaluate call this first.
+    """
+    from tinyeff.errors import DataFormatError
+    for part, split in (("training", train), ("test", test)):
+        if len(split.labels) == 0:
+            raise DataFormatError(f"{name}: the {part} split has no images (from {split.source or 'nowhere'}); "
+                                  "the files are empty or were cut short; replace them")
+    return train, test

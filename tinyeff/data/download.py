@@ -143,7 +143,7 @@ def _transfer(url, part, progress, timeout_s):
         total = offset + int(length) if length is not None else None
         with open(part, "ab" if resumed else "wb") as f, tqdm(
                 total=total, initial=offset, unit="B", unit_scale=True, desc=part.name[:-5],
-                disable=not progress, leave=False) as bar:
+                disable=None if progress else True, leave=False) as bar:
             try:
                 for chunk in iter(lambda: resp.read(CHUNK_BYTES), b""):
                     f.write(chunk)

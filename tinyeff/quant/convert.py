@@ -17,7 +17,7 @@ from tinyeff.models.resnet import BasicBlock, ResNet
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
 from tinyeff.quant.prepare import SKIP, WEIGHTED, Observed, PreparedModel, _next_index
-from tinyeff.quant.qparams import quantize
+from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
 __all__ = ["QuantizedModel", "convert", "quantize_weight", "float_weight"]
@@ -145,6 +145,7 @@ class QuantizedModel(nn.Module):
         self.eval()
 
     def quantize_input(self, x):
+        check_finite_input(x, "int8 model")
         return quantize(x, self.input_qparams[0], self.input_qparams[1], "uint8")
 
     def forward_int(self, q):
@@ -161,20 +162,6 @@ class QuantizedModel(nn.Module):
     def forward(self, x):
         data = x.data if isinstance(x, Tensor) else np.asarray(x)
         return Tensor(self.dequantize_output(self.forward_int(self.quantize_input(data))))
-
-    def to_record(self, arrays):
-        """JSON layer tree for a model file; adds the arrays to ``arrays`` (see qio.py)."""
-        from tinyeff.quant.qio import tree_to_record
-        return {"type": "QuantizedModel", "input_qparams": [float(self.input_qparams[0]), self.input_qparams[1]],
-                "output_qparams": None if self.output_qparams is None else
-                [float(self.output_qparams[0]), self.output_qparams[1]],
-                "body": tree_to_record(self.body, "body", arrays)}
-
-    @classmethod
-    def from_record(cls, spec, arrays):
-        from tinyeff.quant.qio import tree_from_record
-        return cls(tree_from_record(spec["body"], arrays), spec["input_qparams"],
-                   output_qparams=spec.get("output_qparams"))
 
     def nbytes(self):
         """Bytes of every array the integer model holds (int8 weights, packed copies, int32 biases...)."""
