@@ -150,18 +150,24 @@ static void sp_row_s32_c(const int64_t *off, const int8_t *val, int64_t nnz, con
 }
 
 /* ---- vector bodies: spconv_vec.h once per ISA path, the tile in registers ------------------- */
+#define SP_NARROW_F32 sp_row_f32_c       /* rows shorter than one vector: the next narrower body */
+#define SP_NARROW_S32 sp_row_s32_c
 #ifdef __x86_64__
-#define SIMD_AVX512
-#define SP_NV 8                   /* 2 x 8 accumulators of the 32 zmm registers */
-#include "simd.h"
-#include "spconv_vec.h"
-#undef SIMD_AVX512
-#undef SP_NV
 #define SIMD_AVX2
 #define SP_NV 6                   /* 2 x 6 accumulators + 2 broadcasts of the 16 ymm registers */
 #include "simd.h"
 #include "spconv_vec.h"
 #undef SIMD_AVX2
+#undef SP_NV
+#undef SP_NARROW_F32
+#undef SP_NARROW_S32
+#define SP_NARROW_F32 sp_row_f32_avx2
+#define SP_NARROW_S32 sp_row_s32_avx2
+#define SIMD_AVX512
+#define SP_NV 8                   /* 2 x 8 accumulators of the 32 zmm registers */
+#include "simd.h"
+#include "spconv_vec.h"
+#undef SIMD_AVX512
 #undef SP_NV
 #endif
 #ifdef __aarch64__

@@ -8,7 +8,8 @@
  * no masks: the last vector of a tile starts at cnt - VL instead of (NV - 1) * VL, overlapping the
  * one before it. Both compute the shared positions from the same products in the same order, so
  * the overlap rewrites equal values, and no load ever reads past the row's run. Rows shorter than
- * one vector (tiny planes, a linear layer with batch < VL) run the portable loop.
+ * one vector (the seed CNN's last conv: 13 positions; a linear layer with batch < VL) run the next
+ * narrower body, SP_NARROW_F32 / SP_NARROW_S32 (AVX-512 -> AVX2 -> portable).
  */
 
 /* One tile: cnt (>= VL) positions from p0, NV vectors; NV is a constant after inlining. */
@@ -73,7 +74,7 @@ SIMD_TARGET static void V(sp_row_f32)(const int64_t *off, const float *val, int6
                                       int64_t os_h, int64_t os_w)
 {
     if (length < VL) {
-        sp_row_f32_c(off, val, nnz, src, length, ws, ow_valid, b, relu, pool, plane, out, os_h, os_w);
+        SP_NARROW_F32(off, val, nnz, src, length, ws, ow_valid, b, relu, pool, plane, out, os_h, os_w);
         return;
     }
     float buf[SP_NV * VL];
@@ -160,7 +161,7 @@ SIMD_TARGET static void V(sp_row_s32)(const int64_t *off, const int8_t *val, int
                                       int64_t os_w)
 {
     if (length < VL) {
-        sp_row_s32_c(off, val, nnz, src, length, ws, ow_valid, b, out, os_h, os_w);
+        SP_NARROW_S32(off, val, nnz, src, length, ws, ow_valid, b, out, os_h, os_w);
         return;
     }
     int32_t tile[SP_NV * VL];
