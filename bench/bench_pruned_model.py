@@ -28,7 +28,8 @@ magnitude, whose per-layer sparsities differ from a trained model's.
 tinyeff through TINYEFF_CPU_FEATURES (plus OPENBLAS_CORETYPE / NUMBA_CPU_NAME for NumPy and Numba),
 PyTorch through ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS. Inside a child
 the tinyeff variants and PyTorch's dense fp32 seed CNN (same weights as the dense model, output
-checked) are timed interleaved, same thread count, and the table gives img/s and the ratios.
+checked) are timed interleaved, same thread count, and the table gives img/s and the ratios; so are
+the pruned model's two int8 versions (sparse int8 kernels where ``convert`` picks them, and dense).
 """
 import copy
 import os
@@ -207,6 +208,7 @@ def _child(path, repeats, threads):
         np.testing.assert_allclose(torch_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
         fns["torch-dense"] = torch_dense
     np.testing.assert_allclose(_run(seed["pruned-sparse"], x), _run(seed["pruned-masked"], x), rtol=1e-4, atol=1e-4)
+    fns.update(_int8_pair(seed["pruned-masked"], x))
     times = {name: [] for name in fns}
     for _ in range(repeats):                       # interleaved: load changes hit every variant alike
         for name, fn in fns.items():
@@ -217,6 +219,18 @@ def _child(path, repeats, threads):
         "sparsity": sparsity, "threads": threads, "batch": BATCH,
         "best_s": {k: min(v) for k, v in times.items()}, "median_s": {k: float(np.median(v)) for k, v in times.items()},
         "sparse_layers": list(sparse_layers(seed["pruned-sparse"]))}))
+
+
+def _int8_pair(pruned, x):
+    """The pruned model quantized twice (same calibration): its sparse int8 kernels where convert
+    picks them (layers >= 50% sparse), and the dense int8 kernels everywhere; identical outputs."""
+    from tinyeff.quant.ptq import quantize_static
+    images = np.random.default_rng(1).integers(0, 256, (BATCH,) + x.shape[1:], dtype=np.uint8)
+    sparse = quantize_static(copy.deepcopy(pruned), images, num_images=BATCH, sparse=None)
+    dense = quantize_static(copy.deepcopy(pruned), images, num_images=BATCH, sparse=False)
+    q = sparse.quantize_input(x)
+    np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
+    return {"int8-dense": lambda: dense.forward_int(q), "int8-sparse": lambda: sparse.forward_int(q)}
 
 
 def _best_of_fn(fn, n):
@@ -235,7 +249,8 @@ def per_isa(paths, repeats=7, threads=2):
     import subprocess
     import sys
     print(f"seed CNN 1x28x28, batch {BATCH}, {threads} threads, interleaved best-of; machine may be shared")
-    print(f"  {'path':<9}{'variant':<15}{'best img/s':>11}{'median img/s':>14}{'vs dense-best':>15}{'vs torch':>10}")
+    print("  vs dense: against dense-best (fp32 rows) or int8-dense (int8 rows)")
+    print(f"  {'path':<9}{'variant':<15}{'best img/s':>11}{'median img/s':>14}{'vs dense':>10}{'vs torch':>10}")
     for path in paths:
         tinyeff_caps, torch_caps = ISA_CAPS[path]
         env = dict(os.environ, **tinyeff_caps, **(torch_caps or {}))
@@ -251,10 +266,11 @@ def per_isa(paths, repeats=7, threads=2):
         r = json.loads(out.stdout.strip().splitlines()[-1])
         best, med = r["best_s"], r["median_s"]
         for name in best:
-            vs_dense = best["dense-best"] / best[name]
+            base = "int8-dense" if name.startswith("int8") else "dense-best"
+            vs_dense = best[base] / best[name]
             vs_torch = f"{best['torch-dense'] / best[name]:>9.2f}x" if "torch-dense" in best else f"{'-':>10}"
             print(f"  {path:<9}{name:<15}{BATCH / best[name]:>11,.0f}{BATCH / med[name]:>14,.0f}"
-                  f"{vs_dense:>14.2f}x{vs_torch}")
+                  f"{vs_dense:>9.2f}x{vs_torch}")
         print(f"  {'':<9}(tinyeff path {r['tinyeff_isa']}, PyTorch {r['torch_capability']}, "
               f"{r['sparsity']:.1%} sparsity, sparse layers: {', '.join(r['sparse_layers'])})")
 
