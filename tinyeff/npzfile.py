@@ -102,7 +102,7 @@ def read(path, names=None, what="model file", fix="re-save or re-train the model
                 with archive.open(f"{name}.npy") as f:
                     arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
             except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
-                raise ModelFileError(f"{path}: member {name!r} is damaged ({exc}); {fix}") from exc
+                raise ModelFileError(f"{path}: member {name!r} is damaged (truncated or corrupt: {exc}); {fix}") from exc
     return arrays
 
 
@@ -135,7 +135,7 @@ def _member_header(archive, info, path, fix):
             shape, _, dtype = read_header(f)
             header_bytes = f.tell()
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, NotImplementedError) as exc:
-        raise ModelFileError(f"{path}: member {info.filename!r} is damaged ({exc}); {fix}") from exc
+        raise ModelFileError(f"{path}: member {info.filename!r} is damaged (truncated or corrupt: {exc}); {fix}") from exc
     if dtype.hasobject:
         raise ModelFileError(f"{path}: member {info.filename!r} holds Python objects (a pickle); tinyeff never "
                              "unpickles model files; re-save the model with tinyeff")

@@ -15,7 +15,10 @@ import warnings
 
 from tinyeff.errors import TinyeffError
 
-COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare", "demo", "quantize")
+COMMANDS = ("info", "data", "energy", "flops", "bench", "train", "eval", "distill", "prune", "sensitivity", "compare",
+            "demo", "quantize", "sweep", "export", "import", "predict")
+
+_MODULES = {"import": "import_"}       # a command named like a Python keyword lives in <name>_.py
 
 
 def build_parser():
@@ -27,7 +30,7 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks (also TINYEFF_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"tinyeff.cli.{name}").register(subparsers)
+        importlib.import_module(f"tinyeff.cli.{_MODULES.get(name, name)}").register(subparsers)
     for sub in subparsers.choices.values():   # --debug also works after the command name
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser

@@ -82,13 +82,25 @@ def add_model_arg(p):
 
 
 def add_data_args(p, default="fashion-mnist-sample"):
-    p.add_argument("--data", default=default, help=f"dataset name: {', '.join(data.names())} (default {default})")
+    p.add_argument("--data", default=default,
+                   help=f"dataset name ({', '.join(data.names())}; default {default}), or PATH: a MedMNIST-layout "
+                        ".npz or an image folder (train/ and test/ class folders, or one class-folder tree)")
     p.add_argument("--root", default=None, help="directory with the dataset files (only there; default: the usual places)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="PATH data: resize every image to NxN (needed when image sizes differ)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="PATH data, one class-folder tree: fraction of each class held out for testing (seeded)")
 
 
 def load_data(args):
     """The (train, test) splits of ``--data``; an empty split is an error, not a NaN mean later."""
-    return data.require_images(args.data, *data.load(args.data, root=args.root))
+    from tinyeff.data.local import is_local
+    if args.data not in data.names() and is_local(args.data):
+        splits = data.load(args.data, image_size=getattr(args, "image_size", None),
+                           test_fraction=getattr(args, "test_fraction", 0.2), seed=getattr(args, "seed", 0) or 0)
+    else:
+        splits = data.load(args.data, root=args.root)
+    return data.require_images(args.data, *splits)
 
 
 def load_model(path_or_dir):

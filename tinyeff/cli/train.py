@@ -31,7 +31,8 @@ def register(subparsers):
 
 
 SETTINGS = ("model", "data", "root", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
-            "augment", "width", "precision", "seed")
+            "augment", "width", "precision", "seed", "image_size", "test_fraction")
+LATER_SETTINGS = ("image_size", "test_fraction")      # absent from runs started before they existed
 
 
 def run(args):
@@ -58,11 +59,11 @@ def _load_saved_settings(args):
                          "directory of `tinyeff train --out`; start a new run with --out") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: corrupt ({exc}); start a new run with --out") from None
-    missing = [k for k in SETTINGS if not isinstance(saved, dict) or k not in saved]
+    missing = [k for k in SETTINGS if not isinstance(saved, dict) or (k not in saved and k not in LATER_SETTINGS)]
     if missing:
         raise ModelFileError(f"{path}: lacks the settings {missing}; start a new run with --out")
     for key in SETTINGS:
-        setattr(args, key, saved[key])
+        setattr(args, key, saved.get(key, getattr(args, key, None)))
     args.out = args.resume
 
 
