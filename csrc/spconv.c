@@ -236,6 +236,36 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
     return failed ? 3 : 0;
 }
 
+/* The u8 source widened to int16 for the x86 vector bodies (see spconv_vec.h): every element the
+ * rows can read, (nimg - 1) * img_stride + the largest tap offset + length of them. NULL when the
+ * path has no int16 body or there is nothing to read; *failed set if malloc fails. */
+static int16_t *sp_widen_src(const int64_t *offsets, int64_t nnz_total, const uint8_t *src,
+                             int64_t img_stride, int64_t nimg, int64_t length, int64_t isa, int *failed)
+{
+    *failed = 0;
+#ifdef __x86_64__
+    if (!TE_ISA_HAS_AVX2(isa) || nimg == 0 || nnz_total == 0)
+        return NULL;
+    int64_t max_off = 0;
+    for (int64_t j = 0; j < nnz_total; j++)
+        max_off = offsets[j] > max_off ? offsets[j] : max_off;
+    const int64_t extent = (nimg - 1) * img_stride + max_off + length;
+    int16_t *wide = malloc((size_t)extent * sizeof(int16_t));
+    if (wide == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+    #pragma omp parallel for simd schedule(static) if (extent >= TINYEFF_PARALLEL_MIN_ELEMS)
+    for (int64_t i = 0; i < extent; i++)
+        wide[i] = (int16_t)src[i];
+    return wide;
+#else
+    (void)offsets; (void)nnz_total; (void)src; (void)img_stride; (void)nimg; (void)length; (void)isa;
+    return NULL;
+#endif
+}
+
+/* Returns 3 if the int16 copy of the source cannot be allocated. */
 int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data,
                         int64_t rows, const uint8_t *src, int64_t img_stride, int64_t nimg,
                         int64_t length, int64_t ws, int64_t ow_valid, const int32_t *bias,
@@ -244,7 +274,11 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
 {
     if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || !TE_ISA_OK(isa))
         return 1;
-    #pragma omp parallel for schedule(dynamic, 4)
+    int failed;
+    int16_t *wide = sp_widen_src(offsets, indptr[rows], src, img_stride, nimg, length, isa, &failed);
+    if (failed)
+        return 3;
+    #pragma omp parallel for schedule(dynamic, 4) if (nimg * indptr[rows] * length >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t t = 0; t < nimg * rows; t++) {
         int64_t img = t / rows, row = t % rows;
         int64_t j0 = indptr[row], nnz = indptr[row + 1] - j0;
@@ -252,13 +286,14 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
         int32_t b = bias ? bias[row] : 0;
         int32_t *o = out + img * os_img + row * os_row;
 #ifdef __x86_64__
-        if (TE_ISA_HAS_AVX512(isa)) {
-            sp_row_s32_avx512(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h,
-                              os_w);
+        if (wide != NULL && TE_ISA_HAS_AVX512(isa)) {
+            sp_row_s16_avx512(offsets + j0, data + j0, nnz, wide + img * img_stride, s, length, ws,
+                              ow_valid, b, o, os_h, os_w);
             continue;
         }
-        if (TE_ISA_HAS_AVX2(isa)) {
-            sp_row_s32_avx2(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h, os_w);
+        if (wide != NULL && TE_ISA_HAS_AVX2(isa)) {
+            sp_row_s16_avx2(offsets + j0, data + j0, nnz, wide + img * img_stride, s, length, ws,
+                            ow_valid, b, o, os_h, os_w);
             continue;
         }
 #endif
@@ -270,5 +305,6 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
 #endif
         sp_row_s32_c(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h, os_w);
     }
+    free(wide);
     return 0;
 }
