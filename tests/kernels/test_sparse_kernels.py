@@ -1,7 +1,10 @@
 """Sparse conv / linear kernels (CSR, direct loop): every tier against the dense reference."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tinyeff import kernels
 from tinyeff.kernels import ref
 from tinyeff.kernels.ref.sparse import pack_sparse, unpack_sparse
 from tinyeff.testing import c_paths, kernel_or_skip
@@ -210,3 +213,28 @@ def test_spconv_plane_tails_and_fused_pool(tier, h, w, rng):
     packed_q = pack_sparse(_pruned(rng, (5, 3, 3, 3), 0.6, np.int8))
     np.testing.assert_array_equal(s32(xq, packed_q, None, 1, 1, 1, pad_value=3),
                                   ref.sparse.spconv_u8s8_csr(xq, packed_q, None, 1, 1, 1, pad_value=3))
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 5), h=st.integers(3, 20), w=st.integers(3, 40),
+       oc=st.integers(1, 6), k=st.sampled_from([1, 3]), padding=st.integers(0, 1),
+       sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]), extreme=st.booleans(), seed=st.integers(0, 2**31))
+def test_spconv_u8s8_every_isa_path_bit_exact(n, c, h, w, oc, k, padding, sparsity, extreme, seed):
+    """Every C ISA path (the u8 pair loop, the int16 copy, the narrower fallbacks) against the reference,
+    on shapes from one vector to several tiles, with the u8 / s8 extremes (255 x -128 runs)."""
+    from tinyeff.kernels import registry
+    if not kernels.available("spconv_u8s8_csr", "c"):
+        pytest.skip(kernels.why_unavailable("spconv_u8s8_csr", "c"))
+    rng = np.random.default_rng(seed)
+    if extreme:
+        x = rng.choice(np.array([0, 255], np.uint8), (n, c, h, w))
+        wq = rng.choice(np.array([-128, 127], np.int8), (oc, c, k, k))
+        wq[rng.random(wq.shape) < sparsity] = 0
+    else:
+        x, wq = rng.integers(0, 256, (n, c, h, w), dtype=np.uint8), _pruned(rng, (oc, c, k, k), sparsity, np.int8)
+    packed = pack_sparse(wq)
+    bias = rng.integers(-(2**20), 2**20, oc).astype(np.int32)
+    want = ref.sparse.spconv_u8s8_csr(x, packed, bias, 1, padding, 1, pad_value=255)
+    for isa in registry.isa_paths("spconv_u8s8_csr", "c"):
+        got = kernels.get("spconv_u8s8_csr", "c", isa=isa)(x, packed, bias, 1, padding, 1, pad_value=255)
+        np.testing.assert_array_equal(got, want, err_msg=isa)
