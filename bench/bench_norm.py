@@ -13,7 +13,7 @@ PYTHONPATH=. python bench/bench_norm.py [threads]  for every ISA path interleave
 import numpy as np
 import pytest
 
-from tinyeff.kernels import ref
+from tinyeff.kernels.norm import spec as norm_ref
 from tinyeff.testing import c_paths, kernel_or_skip
 
 N = 128
@@ -47,7 +47,7 @@ def test_batchnorm_train_f32(benchmark, rng, machine_info, tier, layer):
     benchmark.group = f"batchnorm_train_f32 {layer} {shape}"
     out = benchmark.pedantic(fn, args=(x, gamma, beta, 1e-5), rounds=30, warmup_rounds=2)
     _record(benchmark, machine_info, tier, layer, bytes_moved=2 * x.nbytes)
-    want = ref.norm.batchnorm_train_f32(x, gamma, beta, 1e-5)
+    want = norm_ref.batchnorm_train_f32(x, gamma, beta, 1e-5)
     np.testing.assert_allclose(out[0], want[0], rtol=1e-5, atol=2e-5)   # see tests/kernels/test_bnorm.py
 
 
@@ -58,13 +58,13 @@ def test_batchnorm_backward_f32(benchmark, rng, machine_info, tier, layer):
     fn = _kernel("batchnorm_backward_f32", tier)
     x, gamma, beta = _inputs(rng, shape)
     grad_out = rng.standard_normal(shape).astype(np.float32)
-    _, mean, _, invstd = ref.norm.batchnorm_train_f32(x, gamma, beta, 1e-5)
+    _, mean, _, invstd = norm_ref.batchnorm_train_f32(x, gamma, beta, 1e-5)
     args = (grad_out, x, mean, invstd, gamma)
     fn(*args)
     benchmark.group = f"batchnorm_backward_f32 {layer} {shape}"
     out = benchmark.pedantic(fn, args=args, rounds=30, warmup_rounds=2)
     _record(benchmark, machine_info, tier, layer, bytes_moved=3 * x.nbytes)
-    want = ref.norm.batchnorm_backward_f32(*args)
+    want = norm_ref.batchnorm_backward_f32(*args)
     np.testing.assert_allclose(out[0], want[0], rtol=1e-4, atol=1e-4)   # see tests/kernels/test_bnorm.py
 
 
@@ -82,7 +82,7 @@ def interleaved(rounds=15, threads=None):
     for layer, shape in SHAPES.items():
         x, gamma, beta = _inputs(rng, shape)
         g = rng.standard_normal(shape).astype(np.float32)
-        _, mean, _, invstd = ref.norm.batchnorm_train_f32(x, gamma, beta, 1e-5)
+        _, mean, _, invstd = norm_ref.batchnorm_train_f32(x, gamma, beta, 1e-5)
         cases[f"forward {layer}"] = ("batchnorm_train_f32", (x, gamma, beta, 1e-5), 2 * x.nbytes)
         cases[f"backward {layer}"] = ("batchnorm_backward_f32", (g, x, mean, invstd, gamma), 3 * x.nbytes)
     times = {(case, p): [] for case in cases for p in paths}

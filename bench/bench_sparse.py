@@ -22,8 +22,9 @@ import pytest
 import scipy.sparse
 
 from tinyeff import kernels
-from tinyeff.kernels import ref, registry
-from tinyeff.kernels.ref.sparse import pack_sparse
+from tinyeff.kernels import registry
+from tinyeff.kernels.layout.csr import pack_sparse
+from tinyeff.kernels.sparse import spec as sparse_ref
 from tinyeff.testing import c_paths, kernel_or_skip
 
 SPARSE_C = [f"sparse-{t}" for t in c_paths()]
@@ -134,7 +135,7 @@ def test_seed_conv2_sparsity90(benchmark, rng, machine_info, side, contender):
     out = benchmark.pedantic(fn, args=(x,), rounds=15, iterations=1, warmup_rounds=1)
     _rate(benchmark, useful_flops if contender.startswith("sparse") else dense_flops,
           _code_path(contender, "spconv_f32_csr" if contender.startswith("sparse") else "conv2d_f32"))
-    want = ref.sparse.spconv_f32_csr(x, pack_sparse(w), b)
+    want = sparse_ref.spconv_f32_csr(x, pack_sparse(w), b)
     np.testing.assert_allclose(out, want, rtol=1e-3, atol=1e-3)  # a fast wrong answer is not a result
 
 
@@ -148,7 +149,7 @@ def test_seed_conv2_sparsity_sweep(benchmark, rng, machine_info, sparsity, conte
     benchmark.extra_info.update(machine_info, contender=contender, sparsity=sparsity,
                                 ideal_speedup=1.0 / max(1e-9, 1.0 - sparsity))
     out = benchmark.pedantic(fn, args=(x,), rounds=10, iterations=1, warmup_rounds=1)
-    np.testing.assert_allclose(out, ref.sparse.spconv_f32_csr(x, pack_sparse(w), b),
+    np.testing.assert_allclose(out, sparse_ref.spconv_f32_csr(x, pack_sparse(w), b),
                                rtol=1e-3, atol=1e-3)
 
 
@@ -190,4 +191,4 @@ def test_seed_conv2_int8(benchmark, rng, machine_info, sparsity, contender):
     useful = 2 * N * 11 * 11 * packed.nnz
     _rate(benchmark, useful if contender != "im2col-gemm-int8" else 2 * N * 11 * 11 * w.size,
           _code_path(contender, "spconv_u8s8_csr" if contender != "im2col-gemm-int8" else "gemm_u8s8_packed"))
-    np.testing.assert_array_equal(out, ref.sparse.spconv_u8s8_csr(x, packed, None))
+    np.testing.assert_array_equal(out, sparse_ref.spconv_u8s8_csr(x, packed, None))
