@@ -15,7 +15,8 @@ the int8 model runs is bench_int8.py's and bench_pruned_model.py --per-isa's). e
 ``gops`` at the median, ``code_path`` and, when tinyeff.kernels.peak is there, ``peak_gops`` (the
 measured FMA peak of that ISA path) and ``pct_peak``. The other ISA paths of the dense contenders are
 reached by capping the run: TINYEFF_CPU_FEATURES=avx2,fma OPENBLAS_CORETYPE=Haswell NUMBA_CPU_NAME=haswell.
-Run: pytest bench/bench_sparse.py --benchmark-json=out.json  (not part of the default test run).
+Run: pytest bench/bench_sparse.py --benchmark-json=out.json  (not part of the default test run), or
+PYTHONPATH=. python bench/bench_sparse.py [threads]  for every ISA path interleaved in one table.
 """
 import numpy as np
 import pytest
@@ -133,8 +134,9 @@ def test_seed_conv2_sparsity90(benchmark, rng, machine_info, side, contender):
     benchmark.extra_info.update(machine_info, contender=contender, sparsity=0.9,
                                 dense_flops=dense_flops, useful_flops=useful_flops)
     out = benchmark.pedantic(fn, args=(x,), rounds=15, iterations=1, warmup_rounds=1)
+    kernel = {"dense": "conv2d_f32", "sparse-numba": None}.get(contender, "spconv_f32_csr")
     _rate(benchmark, useful_flops if contender.startswith("sparse") else dense_flops,
-          _code_path(contender, "spconv_f32_csr" if contender.startswith("sparse") else "conv2d_f32"))
+          _code_path(contender, kernel) if contender.startswith("sparse-c") or contender == "dense" else "-")
     want = sparse_ref.spconv_f32_csr(x, pack_sparse(w), b)
     np.testing.assert_allclose(out, want, rtol=1e-3, atol=1e-3)  # a fast wrong answer is not a result
 
@@ -192,3 +194,41 @@ def test_seed_conv2_int8(benchmark, rng, machine_info, sparsity, contender):
     _rate(benchmark, useful if contender != "im2col-gemm-int8" else 2 * N * 11 * 11 * w.size,
           _code_path(contender, "spconv_u8s8_csr" if contender != "im2col-gemm-int8" else "gemm_u8s8_packed"))
     np.testing.assert_array_equal(out, sparse_ref.spconv_u8s8_csr(x, packed, None))
+
+
+def interleaved(rounds=11, threads=None):
+    """The seed conv2 (13x13, N=64, 90% sparse) float32 and int8 sparse kernels on every C ISA path and
+    the dense contenders, timed round-robin in one process; median ms and useful GOP/s."""
+    import time
+
+    from tinyeff.kernels import c as c_tier
+    if threads:
+        c_tier.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    x, w, b = _layer(rng, 13, 0.9)
+    xq, wq = _int8_layer(rng, 13, 0.9)
+    packed, packed_q = pack_sparse(w), pack_sparse(wq)
+    fns = {f"f32 sparse c:{p}": (lambda p=p: kernels.get("spconv_f32_csr", "c", isa=p)(x, packed, b))
+           for p in registry.isa_paths("spconv_f32_csr", "c")}
+    fns["f32 dense (conv2d op)"] = lambda run=_op_path(w, b): run(x)
+    fns.update({f"int8 sparse c:{p}": (lambda p=p: kernels.get("spconv_u8s8_csr", "c", isa=p)(xq, packed_q))
+                for p in registry.isa_paths("spconv_u8s8_csr", "c")})
+    fns["int8 dense (im2col + GEMM)"] = lambda run=_int8_dense(wq): run(xq)
+    useful = {"f32": 2 * N * 11 * 11 * packed.nnz, "int8": 2 * N * 11 * 11 * packed_q.nnz}
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            fn()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    print(f"seed conv2 32->64 3x3 13x13, N={N}, 90% sparse; C threads {c_tier.num_threads()}; "
+          f"median of {rounds} interleaved rounds; GOP/s counts the nonzero weights' work")
+    for name, ts in times.items():
+        med = float(np.median(ts))
+        print(f"  {name:<28}{1e3 * med:>9.2f} ms{useful[name.split()[0]] / med / 1e9:>9.1f} GOP/s")
+
+
+if __name__ == "__main__":
+    import sys
+    interleaved(threads=int(sys.argv[1]) if len(sys.argv) > 1 else None)
