@@ -25,26 +25,19 @@ static void valid_cols(int64_t off, int64_t stride, int64_t w, int64_t ow, int64
 }
 
 /* Zero padding of `planes` H x W planes into (H + 2p) x (W + 2p): each output row is written once
- * (border rows zeroed, inner rows as zeros | copy | zeros), one OpenMP thread per block of planes. */
-int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, float *out)
+ * (border rows zeroed, inner rows as zeros | copy | zeros), one OpenMP thread per block of planes.
+ * The vector bodies (pad_plane in pool_vec.h) replace the per-row libc calls. */
+static void pad_plane_c(const float *src, int64_t h, int64_t w, int64_t pad, float *dst)
 {
-    if (planes < 0 || h < 0 || w < 0 || pad < 0)
-        return 1;
-    const int64_t hp = h + 2 * pad, wp = w + 2 * pad;
-    #pragma omp parallel for schedule(static) if (planes * hp * wp >= TINYEFF_PARALLEL_MIN_ELEMS)
-    for (int64_t t = 0; t < planes; t++) {
-        const float *src = x + t * h * w;
-        float *dst = out + t * hp * wp;
-        memset(dst, 0, (size_t)(pad * wp) * sizeof(float));
-        for (int64_t i = 0; i < h; i++) {
-            float *row = dst + (pad + i) * wp;
-            memset(row, 0, (size_t)pad * sizeof(float));
-            memcpy(row + pad, src + i * w, (size_t)w * sizeof(float));
-            memset(row + pad + w, 0, (size_t)pad * sizeof(float));
-        }
-        memset(dst + (pad + h) * wp, 0, (size_t)(pad * wp) * sizeof(float));
+    const int64_t wp = w + 2 * pad;
+    memset(dst, 0, (size_t)(pad * wp) * sizeof(float));
+    for (int64_t i = 0; i < h; i++) {
+        float *row = dst + (pad + i) * wp;
+        memset(row, 0, (size_t)pad * sizeof(float));
+        memcpy(row + pad, src + i * w, (size_t)w * sizeof(float));
+        memset(row + pad + w, 0, (size_t)pad * sizeof(float));
     }
-    return 0;
+    memset(dst + (pad + h) * wp, 0, (size_t)(pad * wp) * sizeof(float));
 }
 
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
@@ -171,6 +164,28 @@ static void maxpool_2x2(const float *plane, int64_t w, int64_t oh, int64_t ow, f
 #include "pool_vec.h"
 #undef SIMD_NEON
 #endif
+
+int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, int64_t isa,
+                      float *out)
+{
+    if (planes < 0 || h < 0 || w < 0 || pad < 0 || !TE_ISA_OK(isa))
+        return 1;
+    const int64_t hp = h + 2 * pad, wp = w + 2 * pad;
+    #pragma omp parallel for schedule(static) if (planes * hp * wp >= TINYEFF_PARALLEL_MIN_ELEMS)
+    for (int64_t t = 0; t < planes; t++) {
+        const float *src = x + t * h * w;
+        float *dst = out + t * hp * wp;
+#ifdef __x86_64__
+        if (TE_ISA_HAS_AVX512(isa)) { pad_plane_avx512(src, h, w, pad, dst); continue; }
+        if (TE_ISA_HAS_AVX2(isa)) { pad_plane_avx2(src, h, w, pad, dst); continue; }
+#endif
+#ifdef __aarch64__
+        if (TE_ISA_HAS_NEON(isa)) { pad_plane_neon(src, h, w, pad, dst); continue; }
+#endif
+        pad_plane_c(src, h, w, pad, dst);
+    }
+    return 0;
+}
 
 int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                           int64_t kernel, int64_t stride, int64_t padding, int64_t oh, int64_t ow,

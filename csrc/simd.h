@@ -134,8 +134,8 @@ SIMD_INLINE vf V(vfma)(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
 SIMD_INLINE vf V(vmax)(vf a, vf b) { return vmaxq_f32(a, b); }
 #endif
 
-/* The first n lanes (0 <= n <= VL): masked moves on x86 (one instruction; memory past lane n is
- * never touched and those lanes load as 0), a short memcpy on NEON, which has no masked move. */
+/* The first n lanes (0 <= n <= VL), never touching memory past lane n: masked moves on x86 (lanes
+ * past n load as 0), short copies where a masked move is missing (NEON) or slow (AVX2 stores). */
 SIMD_INLINE vf V(vload_part)(const float *p, int64_t n)
 {
 #if defined(SIMD_AVX512)
@@ -153,10 +153,9 @@ SIMD_INLINE void V(vstore_part)(float *p, vf v, int64_t n)
 {
 #if defined(SIMD_AVX512)
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), v);
-#elif defined(SIMD_AVX2)
-    _mm256_maskstore_ps(p, (__m256i)(V_IOTA < (int32_t)n), v);
-#else
-    memcpy(p, &v, (size_t)n * sizeof(float));
+#else   /* AVX2 too: vmaskmovps stores are microcoded on AMD Zen (tens of cycles), a short loop is not */
+    for (int64_t i = 0; i < n; i++)
+        p[i] = v[i];
 #endif
 }
 

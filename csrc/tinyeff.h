@@ -73,11 +73,11 @@ int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t 
 
 /* ---- float32 dense and sparse family (csrc/im2col.c, csrc/spconv.c; wrappers in kernels/<family>/c.py) ---
  * Layouts: tinyeff/kernels/im2col/spec.py, pool/spec.py and sparse/spec.py. sprows: the direct sparse
- * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: a TE_ISA_ code (maxpool2d and
- * sprows bodies: portable, AVX2, AVX-512, NEON). */
+ * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: a TE_ISA_ code (pad2d, maxpool2d
+ * and sprows bodies: portable, AVX2, AVX-512, NEON). */
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
 int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *x);
-int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, float *out);
+int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, int64_t isa, float *out);
 int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel, int64_t stride, int64_t padding, int64_t oh, int64_t ow, int64_t isa, float *out, int64_t *argmax);
 int tinyeff_maxpool2d_backward_f32(const float *grad_out, const int64_t *argmax, int64_t planes, int64_t ohw, int64_t hw, float *grad_x);
 int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const float *data, int64_t rows, const float *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const float *bias, int64_t relu, int64_t pool, int64_t isa, float *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);

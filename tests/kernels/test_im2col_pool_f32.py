@@ -125,9 +125,10 @@ def test_maxpool2d_backward_f32_matches_ref(tier, shape, rng):
                                rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("tier", ["ref", "c"])         # no Numba pad: NumPy's copy is already one pass
-@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 5, 7), (3, 16, 32, 32), (1, 2, 0, 4)])
-@pytest.mark.parametrize("padding", [0, 1, 2, 5])
+@pytest.mark.parametrize("tier", ["ref"] + c_paths())        # a vector body per ISA path
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 5, 7), (3, 16, 32, 32), (1, 2, 0, 4), (2, 1, 3, 0),
+                                   (1, 2, 3, 17), (1, 1, 2, 33)])   # rows around 4/8/16 lanes, H = 0, W = 0
+@pytest.mark.parametrize("padding", [0, 1, 2, 5, 9])
 def test_pad2d_f32_matches_ref(tier, shape, padding, rng):
     pad = _kernel("pad2d_f32", tier)
     x = rng.standard_normal(shape).astype(np.float32)
