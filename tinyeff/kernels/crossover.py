@@ -69,8 +69,18 @@ def _key(layer_kind, shape_info, bucket):
         raise ValueError(f"crossover: shape_info for a {layer_kind} layer lacks {missing}; "
                          f"give all of {keys}")
     dims = ",".join(f"{k}={int(shape_info[k])}" for k in keys)
-    tiers = ",".join(registry.active_tier(name) for name in _kernels(layer_kind))
-    return f"{layer_kind}:{dims}:s={bucket:.2f}:tiers={tiers}"
+    return f"{layer_kind}:{dims}:s={bucket:.2f}:tiers={_tier_paths(layer_kind)}"
+
+
+def _tier_paths(layer_kind):
+    """Each kernel's active tier and, where it has ISA paths, the one that runs (``c/avx2``): a
+    verdict measured on AVX-512 must not decide for the same machine capped to AVX2."""
+    parts = []
+    for name in _kernels(layer_kind):
+        tier = registry.active_tier(name)
+        isa = registry.best_isa(name, tier)
+        parts.append(tier if isa is None else f"{tier}/{isa}")
+    return ",".join(parts)
 
 
 def _kernels(layer_kind):
@@ -163,7 +173,8 @@ def should_use_sparse(layer_kind, shape_info, sparsity, mode=None, remeasure=Fal
 
     Returns:
         bool. In auto mode: the cached or freshly measured verdict for this shape, sparsity
-        bucket and set of active tiers (a new tier or machine gets a new measurement).
+        bucket and set of active tiers and ISA paths (a new tier, ISA cap or machine gets a new
+        measurement).
 
     Raises:
         ValueError: unknown mode or layer kind, sparsity outside [0, 1], incomplete shape_info.
