@@ -4,10 +4,12 @@ Each wrapper validates once (with the reference's own checks, so error messages 
 operands C-contiguous, allocates the output and calls C; the C code only loops. Contracts: see
 ``tinyeff/kernels/ref/int8.py``.
 
-The GEMM's instruction-set path is chosen here at import time from the CPU's flags (never from
-build flags): AVX-512 VNNI, else AVX2, else portable C. AMX is not implemented: it could not be
-tested on the machine this was written on (no amx_int8), and ``code_path()`` says so when the
-CPU does report AMX.
+The GEMM's instruction-set path is chosen at run time from the CPU's flags (never from build
+flags): AVX-512 VNNI, else AVX2 (vpmaddubsw on panels whose weight pairs cannot saturate int16,
+``PackedS8.pairs_fit``, else exact int16 widening), on ARM64 NEON dot-product, else NEON, else
+portable C. Every path returns the same int32 sums and the same codes. AMX is not implemented: it
+could not be tested on the machine this was written on (no amx_int8), and ``code_path()`` says so
+when the CPU does report AMX.
 """
 import numpy as np
 
@@ -17,8 +19,8 @@ from tinyeff.kernels.ref import int8 as ref
 from tinyeff.kernels import registry
 from tinyeff.kernels.registry import register
 
-GEMM_ISAS = ("portable", "avx2", "avx512_vnni")   # csrc/gemm_s8.c's tiles
-EPILOGUE_ISAS = ("portable", "avx512")             # requant.c and add_u8.c: AVX-512 F/BW/VL bodies
+GEMM_ISAS = ("portable", "avx2", "avx512_vnni", "neon", "neon_dotprod")   # csrc/gemm_s8*.{c,h} tiles
+EPILOGUE_ISAS = ("portable", "avx2", "avx512", "neon")    # requant.c and add_u8.c bodies
 
 
 def available_isas():
@@ -50,7 +52,8 @@ def _gemm_packed(a, packed, a_signed, isa):
     if m and packed.n:
         status = _c.lib().tinyeff_gemm_u8s8_packed(
             _ptr("uint8_t[]", a), k, m, k, packed.n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), int(a_signed), _c.isa_code("gemm_u8s8_packed", isa),
+            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit), int(a_signed),
+            _c.isa_code("gemm_u8s8_packed", isa),
             _ptr("int32_t[]", out), packed.n)
         _c.check(status, "gemm_u8s8_packed")
     return out
@@ -63,12 +66,13 @@ def pack_s8(b):
     b = np.ascontiguousarray(b)
     data = np.empty(ref.packed_size(k, n), dtype=np.int8)
     colsum = np.empty(n, dtype=np.int32)
+    pairs_fit = np.ones(ref.num_panels(n), dtype=np.uint8)
     if data.size:
         _c.check(_c.lib().tinyeff_pack_s8(_ptr("int8_t[]", b), n, k, n, _ptr("int8_t[]", data),
-                                          _ptr("int32_t[]", colsum)), "pack_s8")
+                                          _ptr("int32_t[]", colsum), _ptr("uint8_t[]", pairs_fit)), "pack_s8")
     else:
         colsum[:] = 0
-    return ref.PackedS8(data=data, colsum=colsum, k=k, n=n)
+    return ref.PackedS8(data=data, colsum=colsum, k=k, n=n, pairs_fit=pairs_fit)
 
 
 @register("gemm_u8s8_packed", tier="c", isa=GEMM_ISAS)
@@ -109,7 +113,8 @@ def _gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_o
     if m and n:
         status = _c.lib().tinyeff_gemm_u8s8_requant(
             _ptr("uint8_t[]", a), k, m, k, n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), int(a_zero_point), _ptr("int32_t[]", bias),
+            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit), int(a_zero_point),
+            _ptr("int32_t[]", bias),
             _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax,
             group, _c.isa_code("gemm_u8s8_packed", isa), _ptr("uint8_t[]", out), n)
         _c.check(status, name)
@@ -256,16 +261,9 @@ def _pad_nhwc(x, padding, extra, value):
 @register("conv2d_u8s8_requant_nhwc", tier="c", isa=GEMM_ISAS)
 def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, bias, multiplier, shift,
                              zero_point_out, pool=1, qmin=None, qmax=None, relu=False, isa=None):
-    """See ref. On VNNI the GEMM reads its rows straight from the padded image (no im2col matrix);
-    otherwise it is the C im2col_u8_nhwc followed by the C GEMM."""
+    """See ref. The GEMM reads its rows straight from the padded image (no im2col matrix), on every path."""
     name = "conv2d_u8s8_requant_nhwc"
     n, c, oh, ow = ref.check_conv_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, pool, name)
-    isa = registry.resolve_isa(name, "c", isa)
-    if isa != "avx512_vnni":
-        cols = im2col_u8_nhwc(x, kh, kw, stride, padding, 1, a_zero_point, pool, ref.ROW_ALIGN)
-        out = _gemm_requant(cols, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax,
-                            relu, np.uint8, pool * pool, isa, name)
-        return out.reshape(n, oh // pool, ow // pool, packed.n)
     bias, multiplier, shift, qmin, qmax, _ = ref.check_requant_args(
         packed.n, bias, multiplier, shift, zero_point_out, qmin, qmax, np.uint8, name, relu)
     kseg = -(-(kw * c) // ref.ROW_ALIGN) * ref.ROW_ALIGN                  # one kernel row, rounded up
@@ -275,7 +273,8 @@ def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, b
     if out.size:
         status = _c.lib().tinyeff_conv2d_u8s8_requant_nhwc(
             _ptr("uint8_t[]", xp), n, xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
-            _ptr("int8_t[]", packed.data), _ptr("int32_t[]", packed.colsum), packed.n, int(a_zero_point),
+            _ptr("int8_t[]", packed.data), _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit),
+            packed.n, int(a_zero_point),
             _ptr("int32_t[]", bias), _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out),
             qmin, qmax, _c.isa_code(name, isa), _ptr("uint8_t[]", out))
         _c.check(status, name)
