@@ -297,26 +297,33 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
     }
 }
 
-/* rows: the tile's mr row pointers (explicit A: lda apart; implicit im2col: anywhere); p: the panel. */
+/* rows: the chunk's row pointers (explicit A: lda apart; implicit im2col: anywhere); p: the panel.
+ * Each path walks the chunk in blocks of the rows its register tile holds. */
 static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, int64_t p, const int8_t *bp, int64_t w,
-                     int mr, int32_t *tile) {
+                     int nrows, int32_t *chunk) {
     int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
 #ifdef TE_X86
-    if (c->isa == ISA_VNNI) { tile_vnni(rows, nseg, seg_stride, k, bp, w, mr, c->a_signed, tile); return; }
-    if (TE_ISA_HAS_AVX2(c->isa)) {
-        tile_avx2(rows, nseg, seg_stride, k, bp, w, mr, c->a_signed, c->pairs_fit[p], tile);
-        return;
-    }
-#endif
-#ifdef TE_ARM64
-    if (TE_ISA_HAS_NEON(c->isa)) {
-        tile_neon(rows, nseg, seg_stride, k, bp, w, mr, c->a_signed, c->isa == ISA_NEON_DOT, tile);
+    if (TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI) {
+        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, c->pairs_fit[p], chunk);
         return;
     }
 #else
     (void)p;
 #endif
-    tile_portable(rows, nseg, seg_stride, k, bp, w, mr, c->a_signed, tile);
+    for (int i0 = 0; i0 < nrows; i0 += MR) {
+        int mr = nrows - i0 < MR ? nrows - i0 : MR;
+        int32_t *tile = chunk + i0 * PANEL;
+#ifdef TE_X86
+        if (c->isa == ISA_VNNI) { tile_vnni(rows + i0, nseg, seg_stride, k, bp, w, mr, c->a_signed, tile); continue; }
+#endif
+#ifdef TE_ARM64
+        if (TE_ISA_HAS_NEON(c->isa)) {
+            tile_neon(rows + i0, nseg, seg_stride, k, bp, w, mr, c->a_signed, c->isa == ISA_NEON_DOT, tile);
+            continue;
+        }
+#endif
+        tile_portable(rows + i0, nseg, seg_stride, k, bp, w, mr, c->a_signed, tile);
+    }
 }
 
 /* What the tiles add to every sum of column j, times colsum[j]: x86 tiles read signed A as a + 128
@@ -492,8 +499,7 @@ static void run_gemm(const gemm_ctx *c) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
                 const uint8_t *ptrs[CHUNK];
                 row_pointers(c, m0, rows, ptrs);
-                for (int i0 = 0; i0 < rows; i0 += MR)
-                    run_tile(c, ptrs + i0, p, bp, w, rows - i0 < MR ? rows - i0 : MR, chunk + i0 * PANEL);
+                run_tile(c, ptrs, p, bp, w, rows, chunk);
                 int64_t out_row = m0;
                 if (c->group > 1) {
                     max_rows(c, chunk, rows);

@@ -117,7 +117,7 @@ AVX2_TARGET static void tile_avx2_exact(const uint8_t *const *rows, int64_t nseg
     }
 }
 
-/* mr <= MR rows x one panel of width w: 16-column groups, rows in blocks the chosen tile holds. */
+/* nrows rows (a chunk) x one panel of width w: 16-column groups, rows in blocks the chosen tile holds. */
 AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
                                   const int8_t *bp, int64_t w, int mr, int a_signed, int fast, int32_t *tile) {
     int block = fast ? AVX2_MR : 2;

@@ -143,3 +143,42 @@ def test_conv2d_implicit_every_isa(c, oc, stride, padding, pool, seven_bit, rng)
     for isa in c_int8.available_isas():
         got = c_int8.conv2d_u8s8_requant_nhwc(*args, pool=pool, relu=True, isa=isa)
         np.testing.assert_array_equal(got, want, err_msg=isa)
+
+
+def _epilogue_paths(name):
+    _c_int8()
+    from tinyeff.kernels import registry
+    return registry.isa_paths(name, "c")
+
+
+@pytest.mark.parametrize("case", ["fast", "bias", "left-shift", "extremes"])
+@pytest.mark.parametrize("m,n", [(1, 1), (3, 7), (5, 8), (4, 9), (2, 17), (3, 64), (2, 65)])
+def test_requantize_s32_every_isa(case, m, n, rng):
+    from tinyeff.kernels import c_int8
+    acc = rng.integers(-2**24, 2**24, (m, n)).astype(np.int32)
+    scale = rng.uniform(1e-5, 1e-2, n) if case != "left-shift" else rng.uniform(1.5, 40.0, n)
+    multiplier, shift = ref.quantize_multiplier(scale)
+    bias = rng.integers(-2**30, 2**30, n).astype(np.int32) if case == "bias" else None
+    if case == "extremes":
+        acc.flat[::2] = np.iinfo(np.int32).min
+        acc.flat[1::3] = np.iinfo(np.int32).max
+    args = (acc, bias, multiplier, shift, 17)
+    for out_dtype in (np.uint8, np.int8):
+        want = ref.requantize_s32(*args, out_dtype=out_dtype)
+        for isa in _epilogue_paths("requantize_s32"):
+            np.testing.assert_array_equal(c_int8.requantize_s32(*args, out_dtype=out_dtype, isa=isa), want,
+                                          err_msg=isa)
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 33, 262144 + 5])
+@pytest.mark.parametrize("shift", [-31, -20, 0, 2])
+def test_add_u8_every_isa(size, shift, rng):
+    from tinyeff.kernels import c_int8
+    a = rng.integers(0, 256, size, dtype=np.uint8)
+    b = rng.integers(0, 256, size, dtype=np.uint8)
+    table_a = np.sort(rng.integers(-2**29, 2**29, 256)).astype(np.int32)
+    table_b = np.sort(rng.integers(-2**29, 2**29, 256)).astype(np.int32)
+    args = (a, b, table_a, table_b, np.int32(rng.integers(1 << 30, 1 << 31)), np.int32(shift), 100)
+    want = ref.add_u8(*args, relu=True)
+    for isa in _epilogue_paths("add_u8"):
+        np.testing.assert_array_equal(c_int8.add_u8(*args, relu=True, isa=isa), want, err_msg=isa)
