@@ -24,7 +24,8 @@ import os
 import numpy as np
 
 from tinyeff import train
-from tinyeff.cli.common import build_model, load_model
+from tinyeff.cli.common import load_model
+from tinyeff.models import build_model
 from tinyeff.compress.distill import distill
 from tinyeff import data
 from tinyeff.random import manual_seed

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from tinyeff import data, train
-from tinyeff.cli.common import build_model
+from tinyeff.models import build_model
 from tinyeff.data.split import Split
 from tinyeff.precision import get_policy
 from tinyeff.random import manual_seed

@@ -18,12 +18,10 @@ import os
 
 import numpy as np
 
-import tinyeff.compress  # noqa: F401  (registers the pruned / thinned loaders)
-import tinyeff.quant  # noqa: F401  (registers the quantized / low-precision loaders)
 from tinyeff import data, io, nn
 from tinyeff.compare.measure import measure_speed
 from tinyeff.compress.sparse_infer import to_sparse
-from tinyeff.train import make_preprocess
+from tinyeff.data.transforms import make_preprocess
 
 
 def _preprocess_of(model):

@@ -2,7 +2,7 @@
 import os
 import sys
 
-from tinyeff import data, io, models
+from tinyeff import data, io
 
 
 def add_model_arg(p):
@@ -16,14 +16,6 @@ def add_data_args(p, default="fashion-mnist-sample"):
 
 def load_data(args):
     return data.load(args.data, root=args.root)
-
-
-def build_model(name, split, **extra):
-    """Model ``name`` fitted to ``split``'s image shape and class count."""
-    c, h, _ = split.images.shape[1:]
-    kwargs = models.input_kwargs(name, c, h, len(split.classes))
-    kwargs.update({k: v for k, v in extra.items() if v is not None})
-    return models.create(name, **kwargs)
 
 
 def load_model(path_or_dir):

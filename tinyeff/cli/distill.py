@@ -3,7 +3,8 @@ next to the same student trained alone, so the gain from distillation is measure
 import os
 
 from tinyeff import train
-from tinyeff.cli.common import add_data_args, build_model, load_data, load_model
+from tinyeff.cli.common import add_data_args, load_data, load_model
+from tinyeff.models import build_model
 from tinyeff.random import manual_seed
 
 

@@ -47,7 +47,7 @@ def run(args):
 
 
 def _run(args):
-    from tinyeff import compress, train  # importing compress registers the pruned/thinned loaders
+    from tinyeff import compress, train
     from tinyeff.compress import thinning
     from tinyeff.compress.schedule import PruningCallback
     if not 0.0 <= args.sparsity <= 1.0:

@@ -59,7 +59,7 @@ def quantize_model(model, train, args):
 def run(args):
     from tinyeff import data, io, quant
     from tinyeff.train import evaluate, make_preprocess
-    model = io.load(args.model, expect_kind="float")
+    model = io.load(args.model, expect_kind=io.FLOAT_KINDS)
     train, test = data.load(args.data)
     os.makedirs(args.out, exist_ok=True)
     qmodel = quantize_model(model, train, args)

@@ -25,7 +25,6 @@ def run(args):
 
 
 def _run(args):
-    import tinyeff.compress  # noqa: F401  (registers the pruned/thinned model loaders)
     from tinyeff.compress import sensitivity as sens
     from tinyeff.train import write_json
     model = load_model(args.model)

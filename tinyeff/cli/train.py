@@ -3,7 +3,8 @@ import json
 import os
 
 from tinyeff import manual_seed, train
-from tinyeff.cli.common import add_data_args, build_model, load_data
+from tinyeff.cli.common import add_data_args, load_data
+from tinyeff.models import build_model
 
 
 def register(subparsers):

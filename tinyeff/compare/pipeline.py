@@ -41,7 +41,8 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     t_start = time.perf_counter()
     train_split, test_split = data.load(data_name, root=root, **(data_options or {}))
     ctx = variant_table.CompareContext(model_name, data_name, train_split, test_split, out_dir, epochs,
-                                       finetune_epochs, sparsity, batch_size, lr, seed, progress, baseline_path)
+                                       finetune_epochs, sparsity, batch_size, lr, seed, progress, baseline_path,
+                                       variants=tuple(variants))
     for name in variants:
         ctx.built[name] = variant_table.BUILDERS[name](ctx)
         log(f"[{name}] {ctx.built[name].description}")

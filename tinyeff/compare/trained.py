@@ -1,8 +1,8 @@
 """Variant builders that train a model rather than transform the baseline: knowledge distillation into
 a half-width student, and mixed-precision training of the same network."""
-from tinyeff.cli.common import build_model
 from tinyeff.compare.variants import DESCRIPTIONS, from_metrics, variant
 from tinyeff.compress.distill import distill
+from tinyeff.models import build_model
 from tinyeff.precision import get_policy
 
 

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 from tinyeff import io, train
+from tinyeff.models import build_model
 
 BUILDERS = {}
 DESCRIPTIONS = {}
@@ -57,6 +58,7 @@ class CompareContext:
     progress: bool = True
     baseline_path: str = None
     built: dict = field(default_factory=dict)
+    variants: tuple = ()
 
     def fit(self, model, epochs, name, **kwargs):
         """Train ``model`` with the comparison's settings; return fit's metrics."""
@@ -77,10 +79,17 @@ def from_metrics(name, model, metrics, description):
 
 @variant("baseline", "dense float32, trained from scratch")
 def build_baseline(ctx):
-    from tinyeff.cli.common import build_model
     if ctx.baseline_path:
+        header, arrays = io.read(ctx.baseline_path)
+        kind = header.get("kind", "float")
+        derived = [v for v in ctx.variants if v != "baseline"]
+        if kind not in io.FLOAT_KINDS and derived:
+            raise ValueError(f"compare: --baseline {ctx.baseline_path} holds a {kind} model, which variants "
+                             f"{derived} cannot start from; pass the float model it was made from, or "
+                             "--variants baseline to measure it alone")
         model = io.load(ctx.baseline_path)
-        v = Variant("baseline", model, f"dense float32, loaded from {ctx.baseline_path}")
+        v = Variant("baseline", model, f"{kind} model loaded from {ctx.baseline_path}")
+        v.save = lambda path: io.write(path, header, arrays)     # the file as loaded, in its own kind
         v.notes.append("training time and energy not measured in this run (model loaded)")
         return v
     model = build_model(ctx.model_name, ctx.train_split)

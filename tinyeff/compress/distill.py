@@ -91,7 +91,7 @@ class DistillationLoss:
             self._precompute(precompute.images, batch_size)
 
     def _preprocess(self):
-        from tinyeff.train import make_preprocess
+        from tinyeff.data.transforms import make_preprocess
         return make_preprocess(getattr(self.teacher, "preprocess", None))
 
     def _precompute(self, images, batch_size):

@@ -26,25 +26,11 @@ import zlib
 import numpy as np
 
 from tinyeff import io, nn
+from tinyeff.nn import mask as nn_mask
 from tinyeff.compress import masks as M
-from tinyeff.tensor import Tensor
+from tinyeff.compress.channels import PRUNABLE, thinning_plan
 
 METHODS = ("magnitude", "random", "channel", "nm", "global")
-PRUNABLE = (nn.Conv2d, nn.Linear)
-
-
-class MaskTransform:
-    """``w -> w * mask`` reading the module's ``<name>_mask`` buffer (so a reloaded mask is used)."""
-
-    def __init__(self, module, buffer_name):
-        self.module, self.buffer_name = module, buffer_name
-        self._cache = (None, None, None)      # (mask array, dtype, float mask)
-
-    def __call__(self, w):
-        mask = getattr(self.module, self.buffer_name)
-        if self._cache[0] is not mask or self._cache[1] != w.dtype:
-            self._cache = (mask, w.dtype, Tensor(mask.astype(w.dtype)))
-        return w * self._cache[2]
 
 
 # --- small queries ------------------------------------------------------------------------------------
@@ -91,12 +77,7 @@ def attach_mask(module, keep, name="weight", optimizer=None):
     keep = np.asarray(keep, dtype=bool)
     if param is None or keep.shape != param.data.shape:
         raise ValueError(f"prune: mask shape {keep.shape} does not fit {type(module).__name__}.{name}")
-    buffer_name = f"{name}_mask"
-    if getattr(module, buffer_name, None) is None:
-        module.register_buffer(buffer_name, keep)
-        module.add_param_transform(name, "prune", MaskTransform(module, buffer_name))
-    else:
-        module.set_buffer(buffer_name, keep)
+    nn_mask.attach(module, name, keep)
     param.data *= keep                       # pruned weights become exact zeros now
     if optimizer is not None:
         zero_optimizer_state(optimizer, [(param, keep)])
@@ -136,25 +117,11 @@ def remove_pruning(model, layers=None):
     for name in names:
         module = modules[name]
         for pname, param in list(module._parameters.items()):
-            mask = get_mask(module, pname) if param is not None else None
-            if mask is None:
+            keep = get_mask(module, pname) if param is not None else None
+            if keep is None:
                 continue
-            param.data *= mask
-            module.remove_param_transform(pname, "prune")
-            module.register_buffer(f"{pname}_mask", None)
-    return model
-
-
-def restore_pruning(model, state):
-    """Re-attach masks from a state dict's ``<layer>.<param>_mask`` arrays (as saved by ``save``)."""
-    modules = dict(model.named_modules())
-    for key, value in state.items():
-        layer, _, leaf = key.rpartition(".")
-        if not leaf.endswith("_mask") or layer not in modules:
-            continue
-        pname = leaf[:-len("_mask")]
-        if modules[layer]._parameters.get(pname) is not None:
-            attach_mask(modules[layer], value, pname)
+            param.data *= keep
+            nn_mask.detach(module, pname)
     return model
 
 
@@ -181,7 +148,6 @@ def _targets(model, layers, method, m):
                              f"{', '.join(candidates)}")
         return {n: candidates[n] for n in names}
     if method == "channel":   # only filters that thinning can remove (never the classifier's outputs)
-        from tinyeff.compress.thinning import thinning_plan
         return {p[0]: candidates[p[0]] for p in thinning_plan(model)}
     if method == "nm":
         skipped = [n for n, mod in candidates.items() if mod.weight.data.shape[1] % m]
@@ -333,9 +299,6 @@ def save(model, path, **header_fields):
     return io.save(model, path, kind="pruned", preprocess=getattr(model, "preprocess", None), **header_fields)
 
 
-def _load_pruned(header, arrays):
-    return io.build_from_header(header, arrays, "pruned model",
-                                prepare=lambda model: restore_pruning(model, arrays))
-
-
-io.register_loader("pruned", _load_pruned)
+def load_pruned(header, arrays):
+    """The ``io`` reader of kind "pruned": ``Module.load_state_dict`` re-attaches the masks."""
+    return io.build_from_header(header, arrays, "pruned model")

@@ -23,7 +23,7 @@ What this file leaves out: the mask math (masks.py) and attaching (prune.py).
 import numpy as np
 
 from tinyeff.compress.prune import get_mask, prune_to_sparsity, sparsity_report
-from tinyeff.train import Callback
+from tinyeff.train.callbacks import Callback
 
 
 class OneShot:

@@ -105,7 +105,7 @@ def sensitivity(model, split, evaluate_fn=None, sparsities=DEFAULT_SPARSITIES, m
 
 
 def _example(model, split, n):
-    from tinyeff.train import make_preprocess
+    from tinyeff.data.transforms import make_preprocess
     x = split.images[:n]
     return np.asarray(make_preprocess(getattr(model, "preprocess", None))(x), dtype=np.float32)
 

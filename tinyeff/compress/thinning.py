@@ -8,22 +8,10 @@ model's dead channels are exact zeros. Which channels are dead is read from the 
 weights, not assumed: a channel is removed only if (weight row, bias, BN beta - gamma*mean/std)
 all give exactly 0.
 
-Which (producer, consumer) pairs are thinned:
-- inside an ``nn.Sequential``: a Conv2d/Linear and the next Conv2d/Linear, when only zero-preserving
-  layers (ReLU, LeakyReLU, ELU, Tanh, pooling, Dropout, Identity, one BatchNorm right after the
-  producer) sit between them, plus a Flatten when a conv feeds a Linear (each channel then owns
-  H*W consecutive input features of the Linear);
-- inside a ResNet ``BasicBlock``: conv1 -> bn1 -> conv2 (the block's inner channels);
-- a ResNet *stage group*: the channels a stage's residual additions share. Every layer that writes
-  them (the stem conv + BN for stage 1, each block's conv2 + bn2, the projection shortcut's conv +
-  BN) and every layer that reads them (each block's conv1 and projection shortcut conv, the next
-  stage's first block, the final Linear) is thinned together, and a channel goes only if it is
-  dead in *every* writer, so each residual sum keeps matching channels. ``prune_channel_groups``
-  masks such groups consistently.
-Grouped/depthwise convolutions are never thinned.
+Which layers are thinned together is ``channels.py``'s plan (``thinning_plan``, ``channel_groups``).
 
 A thinned model records its layer shapes in ``model.thinned``; ``save`` writes kind="thinned" and
-the registered loader rebuilds the architecture and then shrinks each layer to the saved shapes.
+``tinyeff.io`` rebuilds the architecture and then shrinks each layer to the saved shapes.
 """
 import copy
 
@@ -31,79 +19,8 @@ import numpy as np
 
 from tinyeff import io, nn
 from tinyeff.compress import masks as M
-from tinyeff.compress.prune import PRUNABLE, attach_mask, get_mask, remove_pruning
-from tinyeff.errors import ModelFileError
-from tinyeff.models.resnet import BasicBlock, ResNet
-
-_ZERO_PRESERVING = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
-                    nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity)
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
-
-
-def thinning_plan(model):
-    """List of (producer name, BatchNorm name or None, consumer name, via_flatten) pairs to thin."""
-    plan = []
-    for prefix, parent in model.named_modules():
-        if isinstance(parent, BasicBlock):
-            plan.append((_join(prefix, "conv1"), _join(prefix, "bn1"), _join(prefix, "conv2"), False))
-        elif isinstance(parent, nn.Sequential):
-            plan.extend(_sequential_pairs(prefix, list(parent.named_children())))
-    return [p for p in plan if _ungrouped(model, p)]
-
-
-def _sequential_pairs(prefix, children):
-    pairs = []
-    for i, (name, producer) in enumerate(children):
-        if not isinstance(producer, PRUNABLE):
-            continue
-        bn, flatten = None, False
-        for j, (later_name, later) in enumerate(children[i + 1:], start=i + 1):
-            if isinstance(later, PRUNABLE):
-                fits = isinstance(later, nn.Linear) if flatten else \
-                    isinstance(producer, nn.Conv2d) == isinstance(later, nn.Conv2d)
-                if fits:
-                    pairs.append((_join(prefix, name), bn and _join(prefix, bn),
-                                  _join(prefix, later_name), flatten))
-                break
-            if isinstance(later, _BN) and bn is None and j == i + 1:
-                bn = later_name
-            elif isinstance(later, nn.Flatten) and isinstance(producer, nn.Conv2d) and not flatten:
-                flatten = True
-            elif not isinstance(later, _ZERO_PRESERVING):
-                break
-    return pairs
-
-
-def _ungrouped(model, pair):
-    return all(getattr(model.get_submodule(n), "groups", 1) == 1 for n in (pair[0], pair[2]))
-
-
-def _join(prefix, name):
-    return f"{prefix}.{name}" if prefix else name
-
-
-def channel_groups(model):
-    """ResNet stage groups: list of {"producers": [(conv, bn)], "consumers": [layer]} (names)."""
-    groups = []
-    for prefix, net in model.named_modules():
-        if not isinstance(net, ResNet):
-            continue
-        producers = [(_join(prefix, "conv1"), _join(prefix, "bn1"))]
-        consumers = []
-        for s, stage in enumerate(net.layers):
-            for b, block in enumerate(stage):
-                name = _join(prefix, f"layers.{s}.{b}")
-                consumers.append(f"{name}.conv1")
-                if isinstance(block.shortcut, nn.Sequential):          # projection: a new group starts
-                    consumers.append(f"{name}.shortcut.0")
-                    groups.append({"producers": producers, "consumers": consumers})
-                    producers, consumers = [(f"{name}.shortcut.0", f"{name}.shortcut.1")], []
-                    consumers = []
-                producers.append((f"{name}.conv2", f"{name}.bn2"))
-        consumers.append(_join(prefix, "fc"))
-        groups.append({"producers": producers, "consumers": consumers})
-    return groups
-
+from tinyeff.compress.channels import BATCHNORMS, channel_groups, thinning_plan
+from tinyeff.compress.prune import attach_mask, get_mask, remove_pruning
 
 def prune_channel_groups(model, amount, norm=1, optimizer=None):
     """Structured pruning of every ResNet stage group: the same channels in all of its writers.
@@ -250,39 +167,6 @@ def save(model, path, **header_fields):
                    preprocess=getattr(model, "preprocess", None), **header_fields)
 
 
-def _resize(module, shape):
-    """Give ``module`` zero parameters of the saved ``shape`` (its weight's), before loading values."""
-    shape = tuple(shape)
-    if isinstance(module, _BN):
-        f = shape[0]
-        module.weight, module.bias = nn.Parameter(np.ones(f, np.float32)), nn.Parameter(np.zeros(f, np.float32))
-        module.set_buffer("running_mean", np.zeros(f, np.float32))
-        module.set_buffer("running_var", np.ones(f, np.float32))
-        module.num_features = f
-        return
-    module.weight = nn.Parameter(np.zeros(shape, np.float32))
-    if module.bias is not None:
-        module.bias = nn.Parameter(np.zeros(shape[0], np.float32))
-    if isinstance(module, nn.Conv2d):
-        module.out_channels, module.in_channels = shape[0], shape[1] * module.groups
-    else:
-        module.out_features, module.in_features = shape
-
-
-def _load_thinned(header, arrays):
-    from tinyeff import models
-    arch = header.get("arch") or {}
-    try:
-        model = models.create(arch["name"], **arch.get("kwargs", {}))
-        for name, shape in header.get("thinned", {}).items():
-            _resize(model.get_submodule(name), shape)
-        model.load_state_dict(arrays)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"thinned model: cannot rebuild {arch!r} with layer shapes "
-                             f"{header.get('thinned')}: {exc}") from exc
-    model.thinned = dict(header.get("thinned", {}))
-    model.preprocess = header.get("preprocess")
-    return model
-
-
-io.register_loader("thinned", _load_thinned)
+def load_thinned(header, arrays):
+    """The ``io`` reader of kind "thinned": the architecture, resized to the header's layer shapes."""
+    return io.build_from_header(header, arrays, "thinned model")

@@ -8,6 +8,10 @@ Augmentation works on uint8 batches before preprocessing (so the zero padding of
 in the usual recipes) and takes a ``numpy.random.Generator``, so a seeded loader replays it exactly:
 ``RandomCrop(padding)`` and ``RandomFlip(p)``. No per-image Python loops: one fancy-indexing gather
 crops the whole batch. Colour jitter, rotation and resizing are left out on purpose.
+
+A model records its preprocessing as a JSON-able dict (``preprocess_config``, saved in its file);
+``make_preprocess`` turns that dict back into the function, and ``make_augment`` builds
+augmentations from their names (what the CLI and ``fit`` accept).
 """
 import numpy as np
 
@@ -97,3 +101,28 @@ class RandomFlip:
 
     def __repr__(self):
         return f"RandomFlip(p={self.p})"
+
+
+# --- preprocessing recorded with a model, augmentations by name --------------------------------------
+def preprocess_config(train_split):
+    """Per-channel standardization fitted on the training images, as a JSON-able dict."""
+    std = Standardize.fit(train_split.images)
+    return {"kind": "standardize", "mean": std.mean.tolist(), "std": std.std.tolist()}
+
+
+def make_preprocess(config):
+    """The uint8 -> float32 function a ``preprocess_config`` dict describes."""
+    if config is None:
+        return scale_01
+    if config.get("kind") != "standardize":
+        raise ValueError(f"unknown preprocessing {config.get('kind')!r}; expected 'standardize'")
+    return Standardize(config["mean"], config["std"])
+
+
+def make_augment(names, image_size):
+    """Augmentations by name: "crop" (random crop, padding size // 8) and "flip" (horizontal)."""
+    table = {"crop": lambda: RandomCrop(max(1, image_size // 8)), "flip": lambda: RandomFlip()}
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown augmentation {unknown[0]!r}; choose from {sorted(table)}")
+    return [table[n]() for n in names]

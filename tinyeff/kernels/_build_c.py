@@ -76,7 +76,23 @@ def make_builder(absolute=False):
 
 ffibuilder = make_builder()
 
+def emit(out_c):
+    """Write the cffi module's C source to ``out_c`` and the build's sources and flags beside it
+    (``out_c + ".vars"``, bash arrays) for a cross build (scripts/arm64-check.sh)."""
+    ffi = make_builder(absolute=True)
+    _name, _src, _ext, kw = ffi._assigned_source
+    ffi.emit_c_code(out_c)
+    with open(out_c + ".vars", "w") as f:
+        f.write("SOURCES=(%s)\n" % " ".join(kw["sources"]))
+        f.write("INCLUDES=(%s)\n" % " ".join("-I" + d for d in kw["include_dirs"]))
+        f.write("CARGS=(%s)\n" % " ".join(kw["extra_compile_args"]))
+        f.write("LARGS=(%s)\n" % " ".join(kw["extra_link_args"]))
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--emit":
+        emit(sys.argv[2])
+        sys.exit(0)
     # Development build: compile in a temp dir, copy next to the target, then rename over it.
     with tempfile.TemporaryDirectory() as tmp:
         built = make_builder(absolute=True).compile(tmpdir=tmp, verbose=True)

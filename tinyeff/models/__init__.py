@@ -32,6 +32,15 @@ def create(name, **kwargs):
     return model
 
 
+def build_model(name, split, **extra):
+    """Model ``name`` fitted to ``split``'s image shape and class count; ``extra`` kwargs (None ones
+    skipped) override, e.g. ``width=0.5`` for a half-width student."""
+    c, h, _ = split.images.shape[1:]
+    kwargs = input_kwargs(name, c, h, len(split.classes))
+    kwargs.update({k: v for k, v in extra.items() if v is not None})
+    return create(name, **kwargs)
+
+
 def input_kwargs(name, in_channels, input_size, num_classes):
     """The keyword arguments that fit model ``name`` to a dataset's image shape and class count."""
     kwargs = {"in_channels": in_channels, "num_classes": num_classes}
@@ -40,5 +49,5 @@ def input_kwargs(name, in_channels, input_size, num_classes):
     return kwargs
 
 
-__all__ = ["BasicBlock", "ResNet", "create", "input_kwargs", "mlp", "mobilenet", "names", "resnet",
+__all__ = ["BasicBlock", "ResNet", "build_model", "create", "input_kwargs", "mlp", "mobilenet", "names", "resnet",
            "resnet18", "seed_cnn"]

@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from tinyeff.nn import mask
 from tinyeff.tensor import Tensor
 
 
@@ -168,6 +169,9 @@ class Module:
     def load_state_dict(self, state, strict=True):
         """Copy arrays from ``state`` into this module's parameters and buffers.
 
+        A ``<layer>.<param>_mask`` array the model has no buffer for yet is a pruning mask: it is
+        attached with its transform (``nn.mask``), so masks survive any save/load round trip.
+
         Raises:
             KeyError: a name is missing or unexpected (with ``strict``).
             ValueError: an array's shape differs; the message names the tensor. Nothing is changed.
@@ -177,16 +181,19 @@ class Module:
             for name, b in module._buffers.items():
                 if b is not None:
                     targets[f"{mod_name}.{name}" if mod_name else name] = ("buffer", (module, name))
+        new_masks = self._new_masks(state, targets)
         missing = [n for n in targets if n not in state]
-        unexpected = [n for n in state if n not in targets]
+        unexpected = [n for n in state if n not in targets and n not in new_masks]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
-        for name, (kind, target) in targets.items():
-            if name in state:
-                current = target.data if kind == "param" else getattr(target[0], target[1])
-                if np.shape(state[name]) != current.shape:
-                    raise ValueError(f"load_state_dict: tensor {name!r} has shape {np.shape(state[name])}, "
-                                     f"the model expects {current.shape}")
+        expected_shapes = {n: (t.data if k == "param" else getattr(t[0], t[1])).shape for n, (k, t) in targets.items()}
+        expected_shapes.update({n: m._parameters[p].data.shape for n, (m, p) in new_masks.items()})
+        for name, shape in expected_shapes.items():
+            if name in state and np.shape(state[name]) != shape:
+                raise ValueError(f"load_state_dict: tensor {name!r} has shape {np.shape(state[name])}, "
+                                 f"the model expects {shape}")
+        for name, (module, pname) in new_masks.items():
+            mask.attach(module, pname, state[name])
         for name, (kind, target) in targets.items():
             if name not in state:
                 continue
@@ -195,6 +202,20 @@ class Module:
             else:
                 module, bname = target
                 module.set_buffer(bname, np.array(state[name], dtype=getattr(module, bname).dtype))
+
+    def _new_masks(self, state, targets):
+        """name -> (module, param name) for the mask arrays in ``state`` this model does not hold yet."""
+        modules = dict(self.named_modules())
+        out = {}
+        for key in state:
+            if key in targets:
+                continue
+            layer, _, leaf = key.rpartition(".")
+            module = modules.get(layer)
+            pname = mask.mask_target(module, leaf) if module is not None else None
+            if pname is not None:
+                out[key] = (module, pname)
+        return out
 
     # --- hooks and calling ------------------------------------------------------------------------
     def register_forward_hook(self, fn):

@@ -1,9 +1,9 @@
-"""int8 quantization with a real integer inference path (issue 6).
+"""int8 quantization with a real integer inference path.
 
 Static post-training quantization (``quantize_static``), dynamic quantization of Linear layers
 (``quantize_dynamic``), quantization-aware training (``prepare_qat`` / ``convert``), float16 and
-bfloat16 weight storage (``to_lowprec``), and model files without pickle (``save_quantized``;
-``tinyeff.io.load`` reads them once this package is imported). See each module's docstring.
+bfloat16 weight storage (``to_lowprec``), and model files without pickle (``save_quantized``,
+read back by ``tinyeff.io.load``). See each module's docstring.
 """
 from tinyeff.quant.observers import (MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
                                      PercentileObserver, make_observer)
@@ -12,10 +12,10 @@ from tinyeff.quant.fold import fold_batchnorm, fold_bn_weights
 from tinyeff.quant.prepare import prepare
 from tinyeff.quant.convert import QuantizedModel, convert
 from tinyeff.quant.ptq import calibrate, quantize_static
-from tinyeff.quant.qio import load_quantized, save_quantized          # registers the "quantized" file kind
+from tinyeff.quant.qio import load_quantized, save_quantized
 from tinyeff.quant.dynamic import quantize_dynamic
 from tinyeff.quant.qat import FreezeObservers, freeze_observers, prepare_qat
-from tinyeff.quant.lowprec import round_weights, save_lowprec           # registers the "lowprec" file kind
+from tinyeff.quant.lowprec import round_weights, save_lowprec
 
 __all__ = ["MSEObserver", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver",
            "FreezeObservers", "QuantizedModel", "calibrate", "freeze_observers", "load_quantized",

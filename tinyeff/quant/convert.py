@@ -162,20 +162,6 @@ class QuantizedModel(nn.Module):
         data = x.data if isinstance(x, Tensor) else np.asarray(x)
         return Tensor(self.dequantize_output(self.forward_int(self.quantize_input(data))))
 
-    def to_record(self, arrays):
-        """JSON layer tree for a model file; adds the arrays to ``arrays`` (see qio.py)."""
-        from tinyeff.quant.qio import tree_to_record
-        return {"type": "QuantizedModel", "input_qparams": [float(self.input_qparams[0]), self.input_qparams[1]],
-                "output_qparams": None if self.output_qparams is None else
-                [float(self.output_qparams[0]), self.output_qparams[1]],
-                "body": tree_to_record(self.body, "body", arrays)}
-
-    @classmethod
-    def from_record(cls, spec, arrays):
-        from tinyeff.quant.qio import tree_from_record
-        return cls(tree_from_record(spec["body"], arrays), spec["input_qparams"],
-                   output_qparams=spec.get("output_qparams"))
-
     def nbytes(self):
         """Bytes of every array the integer model holds (int8 weights, packed copies, int32 biases...)."""
         return self.body.nbytes()

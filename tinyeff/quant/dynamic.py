@@ -104,14 +104,3 @@ def quantize_dynamic(model, per_channel=True):
     return DynamicModel(layers, getattr(model, "arch", None), getattr(model, "preprocess", None),
                         {"mode": "dynamic", "per_channel": per_channel})
 
-
-def _load(spec, arrays):
-    return DynamicModel.from_record(spec, arrays)
-
-
-def _register():
-    from tinyeff.quant import qio
-    qio._EXTRA_LOADERS["DynamicModel"] = _load
-
-
-_register()

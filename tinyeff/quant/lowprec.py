@@ -11,7 +11,7 @@ import copy
 
 import numpy as np
 
-from tinyeff import io, models
+from tinyeff import io
 from tinyeff.errors import ModelFileError
 
 __all__ = ["PRECISIONS", "to_bfloat16_bits", "from_bfloat16_bits", "round_weights", "save_lowprec",
@@ -19,6 +19,7 @@ __all__ = ["PRECISIONS", "to_bfloat16_bits", "from_bfloat16_bits", "round_weight
 
 PRECISIONS = ("float16", "bfloat16")
 KIND = "lowprec"
+_STORAGE = {"float16": np.float16, "bfloat16": np.uint16}    # the dtype a 16-bit weight is stored as
 
 
 def to_bfloat16_bits(x):
@@ -69,18 +70,10 @@ def save_lowprec(model, path, precision, **header_fields):
 
 
 def load_lowprec(header, arrays):
-    """The ``io.register_loader`` hook: rebuild the float model with its weights widened to float32."""
-    precision, arch = header.get("precision"), header.get("arch") or {}
+    """The ``io`` reader of kind "lowprec": the float model with its weights widened to float32."""
+    precision = header.get("precision")
     if precision not in PRECISIONS:
         raise ModelFileError(f"lowprec model file: unknown precision {precision!r}")
-    try:
-        model = models.create(arch["name"], **arch.get("kwargs", {}))
-        params = {n for n, _ in model.named_parameters()}
-        model.load_state_dict({n: (_decode(a, precision) if n in params else a) for n, a in arrays.items()})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"lowprec model file: cannot rebuild {arch!r}: {exc}") from exc
-    model.preprocess = header.get("preprocess")
-    return model
-
-
-io.register_loader(KIND, load_lowprec)
+    encoded = {n: a for n, a in arrays.items() if a.dtype == _STORAGE[precision]}
+    return io.build_from_header(header, {**arrays, **{n: _decode(a, precision) for n, a in encoded.items()}},
+                                f"lowprec ({precision}) model file")

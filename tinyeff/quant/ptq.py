@@ -35,7 +35,7 @@ def calibrate(prepared, images, batch_size=128, preprocess=None):
     Raises:
         ValueError: ``images`` is empty (no range can be observed).
     """
-    from tinyeff.train import make_preprocess
+    from tinyeff.data.transforms import make_preprocess
     if len(images) == 0:
         raise ValueError("calibrate: zero calibration images; pass a few hundred training images")
     preprocess = preprocess or make_preprocess(getattr(prepared, "preprocess", None))

@@ -22,11 +22,7 @@ from tinyeff.quant.convert import QAT_KEY
 from tinyeff.quant.observers import make_observer
 from tinyeff.quant.prepare import observed_modules, prepare
 from tinyeff.quant.qparams import fake_quant
-
-try:
-    from tinyeff.train import Callback
-except ImportError:                   # train.py is optional at import time
-    Callback = object
+from tinyeff.train.callbacks import Callback
 
 __all__ = ["prepare_qat", "freeze_observers", "FreezeObservers", "weight_fake_quant"]
 

@@ -4,9 +4,9 @@ A quantized model is saved with ``tinyeff.io.save(..., kind="quantized")``: the 
 field is the layer tree (each node ``{"type", ...hyper-parameters, "name"}``), and each node's arrays
 are stored under ``<name>.<array>`` (``body.3.weight_q``...). Loading rebuilds every layer with
 ``from_record``, which re-derives what is cheap to derive (packed weights, fixed-point multipliers)
-so the file holds only the essential tensors. Importing ``tinyeff.quant`` registers the loader, so
-``tinyeff.io.load(path)`` returns a ``QuantizedModel`` and ``load(path, expect_kind="float")``
-refuses the file with a clear ``ModelFileError``.
+so the file holds only the essential tensors. ``tinyeff.io.load(path)`` reads the kind through
+``load_quantized`` and returns a ``QuantizedModel``; ``load(path, expect_kind="float")`` refuses the
+file with a clear ``ModelFileError``.
 
 The same file kind holds dynamically quantized models (``"dynamic"`` nodes, dynamic.py).
 """
@@ -17,11 +17,13 @@ import numpy as np
 from tinyeff import io
 from tinyeff.errors import ModelFileError
 from tinyeff.quant import qmodules as qm
+from tinyeff.quant.convert import QuantizedModel
+from tinyeff.quant.dynamic import DynamicModel
 
-__all__ = ["save_quantized", "load_quantized", "tree_to_record", "tree_from_record", "file_and_memory_bytes"]
+__all__ = ["save_quantized", "load_quantized", "model_to_record", "model_from_record", "tree_to_record",
+           "tree_from_record", "file_and_memory_bytes"]
 
 KIND = "quantized"
-_EXTRA_LOADERS = {}          # root "type" -> fn(header, arrays) (dynamic.py registers "DynamicModel")
 
 
 def tree_to_record(layer, name, arrays):
@@ -61,26 +63,40 @@ def tree_from_record(spec, arrays):
     return qm.LAYERS[kind].from_record(spec, own)
 
 
+def model_to_record(model, arrays):
+    """The JSON spec of a ``QuantizedModel`` or ``DynamicModel``; its arrays are added to ``arrays``."""
+    if isinstance(model, DynamicModel):
+        return model.to_record(arrays)
+    return {"type": "QuantizedModel", "input_qparams": [float(model.input_qparams[0]), model.input_qparams[1]],
+            "output_qparams": None if model.output_qparams is None else
+            [float(model.output_qparams[0]), model.output_qparams[1]],
+            "body": tree_to_record(model.body, "body", arrays)}
+
+
+def model_from_record(spec, arrays):
+    """Inverse of ``model_to_record``."""
+    if spec["type"] == "DynamicModel":
+        return DynamicModel.from_record(spec, arrays)
+    return QuantizedModel(tree_from_record(spec["body"], arrays), spec["input_qparams"],
+                          output_qparams=spec.get("output_qparams"))
+
+
 def save_quantized(model, path, **header_fields):
     """Save a ``QuantizedModel`` (or dynamic model) to ``path``; return the file size in bytes."""
     arrays = {}
-    spec = model.to_record(arrays)
+    spec = model_to_record(model, arrays)
     return io.save(model, path, kind=KIND, arrays=arrays, qmodel=spec, preprocess=model.preprocess,
                    quant_info=model.info, **header_fields)
 
 
 def load_quantized(header, arrays):
-    """The ``io.register_loader`` hook: rebuild a quantized model from a file's header and arrays."""
-    from tinyeff.quant.convert import QuantizedModel
+    """The ``io`` reader of kind "quantized": rebuild the integer model from a file's header and arrays."""
     spec = header.get("qmodel")
     if not isinstance(spec, dict) or "type" not in spec:
         raise ModelFileError("quantized model file: the header has no 'qmodel' layer tree; re-save it with "
                              "tinyeff.quant.save_quantized")
     try:
-        if spec["type"] in _EXTRA_LOADERS:
-            model = _EXTRA_LOADERS[spec["type"]](spec, arrays)
-        else:
-            model = QuantizedModel.from_record(spec, arrays)
+        model = model_from_record(spec, arrays)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"quantized model file: cannot rebuild the integer model: {exc!r}") from exc
     model.arch, model.preprocess = header.get("arch"), header.get("preprocess")
@@ -92,5 +108,3 @@ def file_and_memory_bytes(model, path):
     """(file size in bytes, bytes of arrays held in memory) for a saved model."""
     return os.path.getsize(path), int(model.nbytes())
 
-
-io.register_loader(KIND, load_quantized)

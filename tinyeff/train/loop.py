@@ -1,67 +1,25 @@
-"""Training and evaluation: ``fit`` runs epochs of mini-batch descent, ``evaluate`` scores a split.
+"""``fit``: epochs of mini-batch descent, with checkpoints, energy accounting and three plug points.
 
-The one idea: a training loop is a few lines (forward, loss, backward, step), and everything else
-attaches through three plug points, so pruning schedules, distillation and mixed precision never
-edit this file:
-
-- ``callbacks``: objects with ``on_train_begin/on_epoch_begin/on_batch_end/on_epoch_end/
-  on_train_end(state)`` (see ``Callback``); pruning schedules live here.
-- ``loss_fn(model, x, y, state) -> Tensor``: replaces cross-entropy; distillation lives here.
-- ``precision``: ``prepare(model)``, ``forward_input(x) -> Tensor``, ``backward_and_step(loss,
-  optimizer) -> bool`` and ``report() -> dict``; mixed precision with loss scaling lives here.
-
-With ``out_dir``, every epoch ends with an atomic checkpoint (model, optimizer state, history), and
-``resume=True`` continues from it, so an interrupted run loses at most one epoch. The batch order of
-epoch e depends only on (seed, e), so a resumed run sees the same batches it would have seen.
+See ``tinyeff.train``'s docstring for the plug points (callbacks, ``loss_fn``, ``precision``). This
+file holds the loop and what it builds from names: optimizers, LR schedules, the default loss and
+the default (float32) precision policy.
 """
-import json
 import logging
 import os
 import time
 
-import numpy as np
-
-from tinyeff import io, optim
+from tinyeff import optim
 from tinyeff.data.loader import DataLoader
-from tinyeff.data.transforms import RandomCrop, RandomFlip, Standardize
+from tinyeff.data.transforms import make_augment, make_preprocess, preprocess_config
 from tinyeff.kernels.blas import blas_threads
 from tinyeff.ops.loss import cross_entropy
 from tinyeff.random import manual_seed
-from tinyeff.tensor import Tensor, no_grad
+from tinyeff.tensor import Tensor
+from tinyeff.train.callbacks import TrainState
+from tinyeff.train.checkpoint import restore, save_checkpoint, save_model, versions, write_json
+from tinyeff.train.evaluation import evaluate
 
 log = logging.getLogger("tinyeff.train")
-
-
-class Callback:
-    """Base class: override the moments you need. ``state`` is the live ``TrainState``."""
-
-    def on_train_begin(self, state):
-        pass
-
-    def on_epoch_begin(self, state):
-        pass
-
-    def on_batch_end(self, state):
-        pass
-
-    def on_epoch_end(self, state):
-        pass
-
-    def on_train_end(self, state):
-        pass
-
-
-class TrainState:
-    """What callbacks see: the model, the optimizer, counters, the history and this epoch's logs."""
-
-    def __init__(self, model, optimizer, epochs, steps_per_epoch):
-        self.model, self.optimizer = model, optimizer
-        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
-        self.epoch, self.step = 0, 0
-        self.history = {"epoch": [], "train_loss": [], "train_accuracy": [], "test_loss": [],
-                        "test_accuracy": [], "lr": [], "time_s": [], "energy_j": []}
-        self.logs = {}
-        self.stop = False
 
 
 class Float32Policy:
@@ -81,32 +39,6 @@ class Float32Policy:
 
     def report(self):
         return {"precision": self.name}
-
-
-# --- preprocessing recorded with the model ----------------------------------------------------------
-def preprocess_config(train_split):
-    """Per-channel standardization fitted on the training images, as a JSON-able dict."""
-    std = Standardize.fit(train_split.images)
-    return {"kind": "standardize", "mean": std.mean.tolist(), "std": std.std.tolist()}
-
-
-def make_preprocess(config):
-    """The uint8 -> float32 function a ``preprocess_config`` dict describes."""
-    if config is None:
-        from tinyeff.data.transforms import scale_01
-        return scale_01
-    if config.get("kind") != "standardize":
-        raise ValueError(f"unknown preprocessing {config.get('kind')!r}; expected 'standardize'")
-    return Standardize(config["mean"], config["std"])
-
-
-def make_augment(names, image_size):
-    """Augmentations by name: "crop" (random crop, padding size // 8) and "flip" (horizontal)."""
-    table = {"crop": lambda: RandomCrop(max(1, image_size // 8)), "flip": lambda: RandomFlip()}
-    unknown = [n for n in names if n not in table]
-    if unknown:
-        raise ValueError(f"unknown augmentation {unknown[0]!r}; choose from {sorted(table)}")
-    return [table[n]() for n in names]
 
 
 def make_optimizer(name, params, lr, weight_decay=0.0, momentum=0.9):
@@ -133,44 +65,6 @@ def default_loss(model, x, y, state):
     return cross_entropy(model(x), y)
 
 
-# --- evaluation -------------------------------------------------------------------------------------
-def predict(model, images, batch_size=256, preprocess=None):
-    """Logits (N, K) float32 for uint8 ``images`` (N, C, H, W), in eval mode and without a graph."""
-    preprocess = preprocess or make_preprocess(getattr(model, "preprocess", None))
-    was_training = model.training
-    model.eval()
-    outputs = []
-    with no_grad(), blas_threads(1):
-        for start in range(0, len(images), batch_size):
-            x = np.asarray(preprocess(images[start:start + batch_size]), dtype=np.float32)
-            outputs.append(np.asarray(model(Tensor(x)).data, dtype=np.float32))
-    model.train(was_training)
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
-
-
-def evaluate(model, split, batch_size=256, preprocess=None):
-    """Accuracy, mean cross-entropy, per-class accuracy and confusion matrix of ``model`` on ``split``.
-
-    Returns:
-        dict with ``accuracy`` (fraction), ``loss``, ``per_class_accuracy`` (list), ``confusion``
-        (K x K list, rows = true class, columns = predicted), ``n`` and ``time_s``.
-    """
-    t0 = time.perf_counter()
-    logits = predict(model, split.images, batch_size, preprocess)
-    elapsed = time.perf_counter() - t0
-    labels = split.labels
-    k = logits.shape[1]
-    predicted = logits.argmax(axis=1)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
-    loss = float(cross_entropy(Tensor(logits), labels).data) if len(labels) else float("nan")
-    return {"accuracy": float((predicted == labels).mean()), "loss": loss,
-            "per_class_accuracy": per_class.tolist(), "confusion": confusion.tolist(),
-            "n": int(len(labels)), "time_s": elapsed}
-
-
-# --- training ---------------------------------------------------------------------------------------
 def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer="adam", lr=1e-3,
         weight_decay=0.0, schedule=None, augment=None, seed=0, callbacks=(), loss_fn=None,
         precision=None, out_dir=None, resume=False, progress=True, energy_meter=None):
@@ -201,7 +95,7 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
     state = TrainState(model, opt, epochs, len(loader))
     checkpoint = os.path.join(out_dir, "checkpoint.npz") if out_dir else None
     if resume and checkpoint and os.path.exists(checkpoint):
-        _restore(checkpoint, state, sched)
+        restore(checkpoint, state, sched)
     precision.prepare(model)
     meter = energy_meter or _default_meter()
     work_per_image = training_work_per_image(model, train_split.images.shape[1:])   # dense kernels: fixed
@@ -229,7 +123,7 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
             if sched is not None:
                 sched.step()
             if checkpoint:
-                _save_checkpoint(checkpoint, state, sched)
+                save_checkpoint(checkpoint, state, sched)
             _log_epoch_line(state)
             if state.stop:
                 break
@@ -342,66 +236,3 @@ def _metrics(state, config, precision, meter, wall_s, test_split, model):
         "parameters": int(sum(p.size for p in model.parameters())),
         "versions": versions(),
     }
-
-
-def save_model(model, path):
-    """Save a trained model: as a pruned model file when pruning masks are attached, else a float one."""
-    if any(name.endswith("_mask") for name, _ in model.named_buffers()):
-        from tinyeff.compress.prune import save as save_pruned
-        return save_pruned(model, path)
-    return io.save(model, path)
-
-
-def versions():
-    """Library versions for reproducibility records."""
-    import platform
-    import tinyeff
-    out = {"python": platform.python_version(), "numpy": np.__version__, "tinyeff": tinyeff.__version__}
-    for name in ("numba", "scipy", "matplotlib"):
-        try:
-            out[name] = __import__(name).__version__
-        except ImportError:
-            out[name] = None
-    return out
-
-
-def write_json(path, data):
-    """Write JSON through a temporary file and a rename."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=_json_default)
-    os.replace(tmp, path)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-# --- checkpoints ------------------------------------------------------------------------------------
-def _save_checkpoint(path, state, sched):
-    arrays = {f"model/{k}": v for k, v in state.model.state_dict().items()}
-    arrays.update({f"optim/{k}": v for k, v in state.optimizer.state_dict().items()})
-    header = {"epoch": state.epoch + 1, "step": state.step, "history": state.history,
-              "schedule_t": sched.t if sched is not None else None, "preprocess": state.model.preprocess}
-    arrays["__checkpoint__"] = np.frombuffer(json.dumps(header, default=_json_default).encode(), np.uint8)
-    io.atomic_savez(path, arrays)
-
-
-def _restore(path, state, sched):
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {k: archive[k] for k in archive.files}
-    header = json.loads(arrays.pop("__checkpoint__").tobytes().decode())
-    model_state = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
-    if any(name.endswith("_mask") for name in model_state):
-        from tinyeff.compress.prune import restore_pruning
-        restore_pruning(state.model, model_state)       # re-attach the masks the checkpoint holds
-    state.model.load_state_dict(model_state)
-    state.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
-    state.epoch, state.step, state.history = header["epoch"], header["step"], header["history"]
-    state.model.preprocess = header["preprocess"]
-    if sched is not None and header["schedule_t"] is not None:
-        sched.t = header["schedule_t"]
