@@ -20,6 +20,8 @@ def register(subparsers):
     p.add_argument("--calibration", default="minmax", choices=["minmax", "percentile", "mse", "moving-average"])
     p.add_argument("--per-channel", action="store_true", help="per-output-channel weight scales")
     p.add_argument("--calibration-images", type=int, default=512)
+    p.add_argument("--weight-bits", type=int, default=8, choices=[7, 8],
+                   help="7: weight codes in [-63, 63], so AVX2's fast int8 kernel runs every layer (static mode)")
     p.add_argument("--qat-epochs", type=int, default=2)
     p.add_argument("--qat-lr", type=float, default=1e-4)
     p.add_argument("--freeze-after", type=int, default=1, help="QAT: freeze observers after this many epochs")
@@ -45,8 +47,12 @@ def _time_batch(model, x, repeats):
 def quantize_model(model, train, args):
     """The quantized model for ``args.mode``."""
     from tinyeff import quant
+    if args.weight_bits != 8 and args.mode != "static":
+        raise SystemExit(f"quantize: --weight-bits {args.weight_bits} needs --mode static ({args.mode} quantizes "
+                         "weights to 8 bits); drop --weight-bits or use --mode static")
     if args.mode == "static":
-        return quant.quantize_static(model, train, args.calibration_images, args.calibration, args.per_channel)
+        return quant.quantize_static(model, train, args.calibration_images, args.calibration, args.per_channel,
+                                     weight_bits=args.weight_bits)
     if args.mode == "dynamic":
         return quant.quantize_dynamic(model, args.per_channel)
     from tinyeff.train import fit
@@ -74,6 +80,7 @@ def run(args):
         rows[precision] = (rounded, quant.save_lowprec(model, path, precision), rows["float32"][2] // 2)
     x = np.asarray(make_preprocess(model.preprocess)(test.images[:args.batch_size]), np.float32)
     metrics = {"mode": args.mode, "calibration": args.calibration, "per_channel": args.per_channel,
+               "weight_bits": args.weight_bits,
                "data": args.data, "batch_size": int(len(x)), "variants": {}}
     for name, (m, file_bytes, memory_bytes) in rows.items():
         result = evaluate(m, test)
