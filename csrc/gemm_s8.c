@@ -354,19 +354,25 @@ static int panel_fast_prepare(const gemm_ctx *c, int64_t p0, int32_t *fused_bias
 
 #ifdef TE_HAVE_AVX2_REQUANT
 /* The same on 8 lanes (AVX2). */
+/* prm: the panel's per-channel parameters, 8 columns each, loaded once per task (prepare_avx2). */
 __attribute__((target("avx2"))) static void
 store_tile_fast_avx2(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t *tile,
-                     const int32_t *fused_bias) {
+                     const te_requant8_params *prm) {
     int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
     const __m256i zp = _mm256_set1_epi32(c->zero_point_out);
     const __m256i vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
-    for (int64_t j = 0; j < ncols; j += 8) {
-        te_requant8_params prm = te_requant8_load(fused_bias + j, c->multiplier + p0 + j, c->shift + p0 + j, ncols - j);
+    for (int64_t j = 0; j < ncols; j += 8)
         for (int i = 0; i < mr; i++) {
-            __m256i q = te_requant8(_mm256_load_si256((const __m256i *)(tile + i * PANEL + j)), &prm, zp, vmin, vmax);
+            __m256i q = te_requant8(_mm256_load_si256((const __m256i *)(tile + i * PANEL + j)), &prm[j / 8], zp, vmin, vmax);
             te_store8_avx2(q, c->out8 + (m0 + i) * c->ldo + p0 + j, ncols - j);
         }
-    }
+}
+
+__attribute__((target("avx2"))) static void
+prepare_avx2(const gemm_ctx *c, int64_t p0, const int32_t *fused_bias, te_requant8_params *prm) {
+    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
+    for (int64_t j = 0; j < ncols; j += 8)
+        prm[j / 8] = te_requant8_load(fused_bias + j, c->multiplier + p0 + j, c->shift + p0 + j, ncols - j);
 }
 #endif
 
@@ -391,9 +397,9 @@ store_tile_fast(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t
 
 /* rows[0, nrows) of the chunk -> rows[0, nrows / group): the max of each group, in place. */
 #ifdef TE_X86
-__attribute__((target("avx512f"))) static void max_rows_avx512(int32_t *chunk, int64_t nrows, int64_t group) {
+__attribute__((target("avx512f"))) static void max_rows_avx512(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
     for (int64_t r = 0; r < nrows / group; r++)
-        for (int j = 0; j < PANEL; j += 16) {
+        for (int64_t j = 0; j < w; j += 16) {
             __m512i best = _mm512_load_si512((const void *)(chunk + r * group * PANEL + j));
             for (int64_t i = 1; i < group; i++)
                 best = _mm512_max_epi32(best, _mm512_load_si512((const void *)(chunk + (r * group + i) * PANEL + j)));
@@ -401,9 +407,9 @@ __attribute__((target("avx512f"))) static void max_rows_avx512(int32_t *chunk, i
         }
 }
 
-__attribute__((target("avx2"))) static void max_rows_avx2(int32_t *chunk, int64_t nrows, int64_t group) {
+__attribute__((target("avx2"))) static void max_rows_avx2(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
     for (int64_t r = 0; r < nrows / group; r++)
-        for (int j = 0; j < PANEL; j += 8) {
+        for (int64_t j = 0; j < w; j += 8) {
             __m256i best = _mm256_load_si256((const __m256i *)(chunk + r * group * PANEL + j));
             for (int64_t i = 1; i < group; i++)
                 best = _mm256_max_epi32(best, _mm256_load_si256((const __m256i *)(chunk + (r * group + i) * PANEL + j)));
@@ -412,9 +418,9 @@ __attribute__((target("avx2"))) static void max_rows_avx2(int32_t *chunk, int64_
 }
 #endif
 #ifdef TE_ARM64
-static void max_rows_neon(int32_t *chunk, int64_t nrows, int64_t group) {
+static void max_rows_neon(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
     for (int64_t r = 0; r < nrows / group; r++)
-        for (int j = 0; j < PANEL; j += 4) {
+        for (int64_t j = 0; j < w; j += 4) {
             int32x4_t best = vld1q_s32(chunk + r * group * PANEL + j);
             for (int64_t i = 1; i < group; i++) best = vmaxq_s32(best, vld1q_s32(chunk + (r * group + i) * PANEL + j));
             vst1q_s32(chunk + r * PANEL + j, best);
@@ -422,16 +428,16 @@ static void max_rows_neon(int32_t *chunk, int64_t nrows, int64_t group) {
 }
 #endif
 
-static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows) {
+static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows, int64_t w) {
 #ifdef TE_X86
-    if (TE_ISA_HAS_AVX512(c->isa)) { max_rows_avx512(chunk, nrows, c->group); return; }
-    if (TE_ISA_HAS_AVX2(c->isa)) { max_rows_avx2(chunk, nrows, c->group); return; }
+    if (TE_ISA_HAS_AVX512(c->isa)) { max_rows_avx512(chunk, nrows, c->group, w); return; }
+    if (TE_ISA_HAS_AVX2(c->isa)) { max_rows_avx2(chunk, nrows, c->group, w); return; }
 #endif
 #ifdef TE_ARM64
-    if (TE_ISA_HAS_NEON(c->isa)) { max_rows_neon(chunk, nrows, c->group); return; }
+    if (TE_ISA_HAS_NEON(c->isa)) { max_rows_neon(chunk, nrows, c->group, w); return; }
 #endif
     for (int64_t r = 0; r < nrows / c->group; r++)
-        for (int j = 0; j < PANEL; j++) {
+        for (int64_t j = 0; j < w; j++) {
             int32_t best = chunk[r * c->group * PANEL + j];
             for (int64_t i = 1; i < c->group; i++) {
                 int32_t v = chunk[(r * c->group + i) * PANEL + j];
@@ -495,6 +501,10 @@ static void run_gemm(const gemm_ctx *c) {
             const int8_t *bp = c->packed + p0 * kg * 4;
             int64_t mend = (mb + 1) * mc < c->m ? (mb + 1) * mc : c->m;
             int fast = panel_fast_prepare(c, p0, fused_bias);
+#ifdef TE_HAVE_AVX2_REQUANT
+            te_requant8_params prm[PANEL / 8];
+            if (fast && !TE_ISA_HAS_AVX512(c->isa)) prepare_avx2(c, p0, fused_bias, prm);
+#endif
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
                 const uint8_t *ptrs[CHUNK];
@@ -502,7 +512,7 @@ static void run_gemm(const gemm_ctx *c) {
                 run_tile(c, ptrs, p, bp, w, rows, chunk);
                 int64_t out_row = m0;
                 if (c->group > 1) {
-                    max_rows(c, chunk, rows);
+                    max_rows(c, chunk, rows, w);
                     rows = (int)(rows / c->group);
                     out_row = m0 / c->group;
                 }
@@ -510,7 +520,7 @@ static void run_gemm(const gemm_ctx *c) {
                 if (fast && TE_ISA_HAS_AVX512(c->isa)) { store_tile_fast(c, out_row, p0, rows, chunk, fused_bias); continue; }
 #endif
 #ifdef TE_HAVE_AVX2_REQUANT
-                if (fast) { store_tile_fast_avx2(c, out_row, p0, rows, chunk, fused_bias); continue; }
+                if (fast) { store_tile_fast_avx2(c, out_row, p0, rows, chunk, prm); continue; }
 #else
                 (void)fast;
 #endif

@@ -87,33 +87,58 @@ AVX2_TARGET static void tile_avx2_fast(const uint8_t *const *rows, int64_t nseg,
 }
 
 /* Exact tile: up to 2 rows x 16 columns, operands widened to int16 (no pair can saturate:
- * |a1 w1 + a2 w2| <= 2 * 255 * 128 < 2^31). */
-AVX2_TARGET static void tile_avx2_exact(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                        const int8_t *bp, int64_t w, int mr, int a_signed, int32_t *tile) {
+ * |a1 w1 + a2 w2| <= 2 * 255 * 128 < 2^31). Lanes hold (column, k01) and (column, k23). */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+tile_avx2_exact_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
+                      int64_t w, const int mr, const int a_signed, const int has_tail, int32_t *tile) {
     const __m128i flip = _mm_set1_epi8((char)0x80);
-    int64_t kg = k_groups(k);
-    __m256i acc[2][4];
-    for (int r = 0; r < 2; r++)
-        for (int q = 0; q < 4; q++) acc[r][q] = _mm256_setzero_si256();
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i acc0[4] = {zero, zero, zero, zero}, acc1[4] = {zero, zero, zero, zero};
+    int64_t kg = k_groups(k), kfull = k / 4;
+    int32_t tail[2] = {0, 0};
+    if (has_tail)
+        for (int i = 0; i < mr; i++) tail[i] = load_group(rows[i], kfull, k);
+    const uint8_t *r0 = rows[0], *r1 = rows[mr > 1 ? 1 : 0];
     const int8_t *b = bp;
-    for (int64_t s = 0; s < nseg; s++)
+    for (int64_t s = 0; s < nseg; s++) {
         for (int64_t g = 0; g < kg; g++, b += w * 4) {
             __m256i bw[4];
             for (int q = 0; q < 4; q++)
                 bw[q] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16 * q)));
-            for (int r = 0; r < mr; r++) {
-                __m128i x = _mm_set1_epi32(load_group(rows[r] + s * seg_stride, g, k));
-                if (a_signed) x = _mm_xor_si128(x, flip);
-                __m256i aw = _mm256_cvtepu8_epi16(x);
-                for (int q = 0; q < 4; q++)
-                    acc[r][q] = _mm256_add_epi32(acc[r][q], _mm256_madd_epi16(aw, bw[q]));
+#define EXACT_ROW(I, ACC)                                                                         \
+            if (mr > (I)) {                                                                       \
+                __m128i x = _mm_set1_epi32(!has_tail || g < kfull ? load4(r##I + 4 * g) : tail[I]); \
+                if (a_signed) x = _mm_xor_si128(x, flip);                                         \
+                __m256i aw = _mm256_cvtepu8_epi16(x);                                             \
+                for (int q = 0; q < 4; q++) ACC[q] = _mm256_add_epi32(ACC[q], _mm256_madd_epi16(aw, bw[q])); \
             }
+            EXACT_ROW(0, acc0) EXACT_ROW(1, acc1)
+#undef EXACT_ROW
         }
+        r0 += seg_stride; r1 += seg_stride;
+    }
     for (int r = 0; r < mr; r++) {
-        int32_t lanes[32];
-        for (int q = 0; q < 4; q++) _mm256_storeu_si256((__m256i *)(lanes + 8 * q), acc[r][q]);
-        for (int j = 0; j < 16; j++)  /* lanes 2j, 2j+1 hold column j's k01 and k23 sums */
-            tile[r * PANEL + j] = (int32_t)((uint32_t)lanes[2 * j] + (uint32_t)lanes[2 * j + 1]);
+        __m256i *acc = r ? acc1 : acc0;
+        /* hadd pairs lanes (c, k01) + (c, k23) within 128-bit halves: (c0 c1 c4 c5 | c2 c3 c6 c7) */
+        __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[0], acc[1]), 0xD8);
+        __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[2], acc[3]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(tile + r * PANEL), lo);
+        _mm256_storeu_si256((__m256i *)(tile + r * PANEL + 8), hi);
+    }
+}
+
+#define AVX2_EXACT_CASE(MRV)                                                                       \
+    case MRV:                                                                                      \
+        if (a_signed) tile_avx2_exact_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 1, 1, tile);    \
+        else if (k % 4) tile_avx2_exact_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, tile);  \
+        else tile_avx2_exact_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, tile);             \
+        break;
+
+AVX2_TARGET static void tile_avx2_exact(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                        const int8_t *bp, int64_t w, int mr, int a_signed, int32_t *tile) {
+    switch (mr) {
+        AVX2_EXACT_CASE(1) AVX2_EXACT_CASE(2)
+        default: break;                    /* unreachable: 1 <= mr <= 2 */
     }
 }
 
