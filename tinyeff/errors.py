@@ -23,3 +23,11 @@ class ModelFileError(TinyeffError, ValueError):
 
 class EnergyMeterError(TinyeffError, RuntimeError):
     """An energy meter cannot be read (permission, missing counter, frozen counter)."""
+
+
+class OutputDirBusy(TinyeffError, RuntimeError):
+    """Another run holds the lock on the output directory."""
+
+
+class TrainingDiverged(TinyeffError, RuntimeError):
+    """A loss or a parameter became NaN or infinite; training stopped and kept the last good checkpoint."""

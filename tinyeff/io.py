@@ -7,18 +7,23 @@ anything else worth keeping (training metrics, dataset).
 
 Each non-float kind is read by the module that writes it. ``READERS`` names that module as a
 string and it is imported on first use, so this file depends on none of them: compression and
-quantization import io to save, never the other way round. Writing goes to a temporary file in the same directory, renamed into
-place only when complete, so an interrupted save never leaves a half-written model behind.
+quantization import io to save, never the other way round. Writing goes through ``tinyeff.fsio``
+(a temporary file in the same directory, renamed into place only when complete), so an interrupted
+save never leaves a half-written model behind.
+
+Reading never trusts the file: ``tinyeff.npzfile`` checks every member's declared size against its
+array header before inflating anything, the header must be a JSON object whose tensor shapes match
+the arrays, and the architecture is first built without memory (``nn.init.shapes_only``) so a
+header asking for an enormous model, or for tensors the file does not hold, is refused before any
+weight is allocated. ``TINYEFF_MAX_MODEL_BYTES`` (default 1 GiB) bounds both.
 """
 import importlib
 import json
 import os
-import tempfile
-import zipfile
-import zlib
 
 import numpy as np
 
+from tinyeff import fsio, npzfile
 from tinyeff.errors import ModelFileError
 
 FORMAT_VERSION = 1
@@ -48,19 +53,13 @@ def _reader(kind):
     return None
 
 
+MAX_HEADER_BYTES = 1 << 20
+FIX = "re-save or re-train the model"
+
+
 def atomic_savez(path, arrays):
     """Write ``arrays`` to ``path`` (.npz, compressed) through a temporary file and a rename."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    return fsio.savez(path, arrays)
 
 
 def _encode_header(header):
@@ -94,26 +93,62 @@ def save(model, path, kind="float", arrays=None, **header_fields):
 
 
 def read(path):
-    """Read a model file; return (header dict, dict of arrays). Raises ModelFileError on damage."""
+    """Read a model file; return (header dict, dict of arrays).
+
+    The header and the declared sizes are checked before any array is inflated (see the module
+    docstring), so a small crafted file cannot make this use more memory than its header admits.
+
+    Raises:
+        ModelFileError: missing, not a regular file, not a tinyeff model file, corrupt or crafted
+            (the message names the file, what is wrong and the fix).
+    """
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise ModelFileError(f"{path}: no such model file; train one with `tinyeff train ... --out DIR`")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
-        raise ModelFileError(f"{path}: not a readable tinyeff model file (truncated or corrupt: {exc}); "
-                             "re-save or re-train the model") from exc
-    if "__header__" not in arrays:
+    members = npzfile.inspect(path, "model file", FIX)
+    if "__header__" not in members:
         raise ModelFileError(f"{path}: has no tinyeff header; it was not written by tinyeff.io.save")
-    try:
-        header = json.loads(arrays.pop("__header__").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: the header is corrupt ({exc})") from exc
-    missing = [k for k in header.get("tensors", {}) if k not in arrays]
-    if missing:
-        raise ModelFileError(f"{path}: tensors listed in the header are missing: {missing}")
+    dtype, shape = members["__header__"]
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_HEADER_BYTES:
+        raise ModelFileError(f"{path}: the header member is {dtype} {shape}, not a UTF-8 JSON text; {FIX}")
+    header = parse_header(npzfile.read(path, ["__header__"], "model file", FIX)["__header__"], path)
+    listed = header["tensors"]
+    for name, want in listed.items():
+        if name not in members:
+            raise ModelFileError(f"{path}: tensors listed in the header are missing: {[name]}")
+        if tuple(want) != members[name][1]:
+            raise ModelFileError(f"{path}: tensor {name!r} is stored with shape {members[name][1]}, the header "
+                                 f"lists {tuple(want)}; the file is corrupt or crafted; {FIX}")
+    arrays = npzfile.read(path, [n for n in members if n != "__header__"], "model file", FIX)
     return header, arrays
+
+
+def parse_header(raw, path):
+    """The header dict from its uint8 bytes, with the fields every reader relies on checked."""
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: the header is corrupt ({exc}); {FIX}") from exc
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: the header is a JSON {_json_type(header)}, expected an object with "
+                             f"'kind', 'arch' and 'tensors'; the file was not written by tinyeff; {FIX}")
+    tensors = header.setdefault("tensors", {})
+    if not isinstance(tensors, dict) or not all(
+            isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v)
+            for v in tensors.values()):
+        raise ModelFileError(f"{path}: the header's 'tensors' must map names to shapes (lists of sizes); {FIX}")
+    arch = header.get("arch")
+    if arch is not None and not (isinstance(arch, dict) and isinstance(arch.get("name"), str)
+                                 and isinstance(arch.get("kwargs", {}), dict)):
+        raise ModelFileError(f"{path}: the header's 'arch' must be {{'name': str, 'kwargs': {{...}}}}, "
+                             f"got {arch!r:.200}; {FIX}")
+    if not isinstance(header.get("kind", "float"), str):
+        raise ModelFileError(f"{path}: the header's 'kind' must be a string; {FIX}")
+    return header
+
+
+def _json_type(value):
+    return {list: "list", str: "string", type(None): "null", bool: "boolean"}.get(type(value), "number")
 
 
 def load(path, expect_kind=None):
@@ -154,22 +189,55 @@ def build_from_header(header, arrays, where):
     Raises:
         ModelFileError: unknown architecture, or tensors that do not fit it.
     """
-    from tinyeff import models
     from tinyeff.nn.surgery import resize_layer
+    model = _build_shapes_only(header.get("arch") or {}, where)
     arch = header.get("arch") or {}
-    try:
-        model = models.create(arch["name"], **arch.get("kwargs", {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{where}: cannot rebuild architecture {arch!r}: {exc}") from exc
     thinned = dict(header.get("thinned") or {})
     try:
         for name, shape in thinned.items():
             resize_layer(model.get_submodule(name), shape)
+        _check_holds_every_tensor(model, arrays, where, arch)
         model.load_state_dict(arrays)
     except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         shapes = f" with thinned layer shapes {thinned}" if thinned else ""
         raise ModelFileError(f"{where}: does not fit architecture {arch.get('name')!r}{shapes}: {exc}") from exc
     model.preprocess = header.get("preprocess")
     if thinned:
         model.thinned = thinned
     return model
+
+
+def _build_shapes_only(arch, where):
+    """The architecture ``arch`` names, built without drawing or touching its weights, and refused
+    when its tensors exceed the model size limit."""
+    from tinyeff import models
+    from tinyeff.nn.init import shapes_only
+    try:
+        with shapes_only():
+            model = models.create(arch["name"], **arch.get("kwargs", {}))
+    except (KeyError, TypeError, ValueError, OverflowError, MemoryError) as exc:
+        raise ModelFileError(f"{where}: cannot rebuild architecture {arch!r}: {exc}") from exc
+    need = sum(p.data.nbytes for p in model.parameters()) + sum(b.nbytes for _, b in model.named_buffers())
+    limit = npzfile.max_bytes()
+    if need > limit:
+        raise ModelFileError(f"{where}: architecture {arch!r:.200} needs {need:,} bytes of weights, more than the "
+                             f"{limit:,}-byte limit (raise it with {npzfile.MAX_BYTES_ENV}=BYTES if the file is "
+                             "trusted)")
+    return model
+
+
+def _check_holds_every_tensor(model, arrays, where, arch):
+    """Refuse a file that lacks tensors its architecture needs, before any weight is loaded."""
+    names = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_buffers()]
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise ModelFileError(f"{where}: does not fit architecture {arch.get('name')!r}: it needs tensors the file "
+                             f"does not hold (missing {missing[:5]}{' ...' if len(missing) > 5 else ''}); {FIX}")
+
+
+def export_onnx(model, path, example_shape, int8_form="qdq"):
+    """Write ``model`` as ONNX (needs ``pip install 'tinyeff[onnx]'``); see ``tinyeff.interop.export``."""
+    from tinyeff.interop.export import export_onnx as _export
+    return _export(model, path, example_shape, int8_form)

@@ -186,7 +186,10 @@ class MixedFloat16Policy(_MixedPolicy):
     def backward_and_step(self, loss, optimizer):
         """Scaled backward, unscale the float32 master gradients, then step or skip on inf/NaN."""
         self._measure(loss)
-        loss.backward(np.asarray(self.scaler.scale, dtype=loss.dtype))   # d(S * loss) = S
+        # an overflow to inf in the scaled float16 gradients is expected and handled (the step is
+        # skipped and the scale halved below), so NumPy's overflow warning would only alarm
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss.backward(np.asarray(self.scaler.scale, dtype=loss.dtype))   # d(S * loss) = S
         finite = self.scaler.unscale_(optimizer.params)
         if finite:
             optimizer.step()

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from tinyeff import data, io, models
 from tinyeff.cli import main
@@ -53,5 +54,7 @@ def test_sensitivity_cli_writes_table_json_png(tmp_path):
 
 def test_prune_cli_bad_sparsity_is_a_clean_error(tmp_path, capsys):
     src = _dense_file(tmp_path)
-    assert main(["prune", str(src), "--data", "synthetic", "--sparsity", "1.5", "--out", str(tmp_path / "x")]) == 2
+    with pytest.raises(SystemExit) as info:                 # argparse's usage error
+        main(["prune", str(src), "--data", "synthetic", "--sparsity", "1.5", "--out", str(tmp_path / "x")])
+    assert info.value.code == 2
     assert "must be a fraction in [0, 1]" in capsys.readouterr().err

@@ -26,3 +26,11 @@ def test_data_download_unreachable_mirror_exits_1(tmp_path, capsys, file_server)
     assert main(["data", "download", "cifar10", "--root", str(tmp_path), "--mirror", server.url]) == 1
     assert "404" in capsys.readouterr().err
     assert not any((tmp_path / "cifar10").iterdir())
+
+
+def test_data_download_offline_error_names_url_mirror_and_manual_place(tmp_path, capsys):
+    # a URL whose host cannot be resolved stands for an offline machine
+    assert main(["data", "download", "cifar10", "--root", str(tmp_path), "--mirror", "http://tinyeff.invalid"]) == 1
+    err = capsys.readouterr().err
+    assert "http://tinyeff.invalid/cifar-10-binary.tar.gz" in err and "--mirror" in err
+    assert f"place the file at {tmp_path / 'cifar10' / 'cifar-10-binary.tar.gz'}" in err

@@ -1,13 +1,9 @@
 """``tinyeff data``: ``download NAME`` fetches and verifies a dataset; ``info NAME`` describes it.
 
 A thin layer over ``tinyeff.data.download_dataset`` and ``tinyeff.data.load``; errors from them (missing
-files, checksum mismatches, corrupt files) are printed as one line and give exit code 1.
+files, checksum mismatches, corrupt files) reach the command line's one error boundary (one line, exit 1).
 """
-import sys
-
 import numpy as np
-
-from tinyeff.errors import TinyeffError
 
 
 def register(subparsers):
@@ -23,7 +19,7 @@ def register(subparsers):
     dl.set_defaults(func=run_download)
     info = sub.add_parser("info", help="counts, shapes, class names and where the data was found")
     info.add_argument("name", choices=data.names())
-    info.add_argument("--root", help="extra directory to search first")
+    info.add_argument("--root", help="directory with the dataset files (only there; default: the usual places)")
     info.set_defaults(func=run_info)
 
 
@@ -32,11 +28,7 @@ def run_download(args):
     options = {"mirror": args.mirror}
     if args.name == "cifar10":
         options["fmt"] = args.format
-    try:
-        where = data.download_dataset(args.name, root=args.root, **options)
-    except (TinyeffError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    where = data.download_dataset(args.name, root=args.root, **options)
     print(f"{args.name}: downloaded and verified in {where}")
     return 0
 
@@ -54,10 +46,6 @@ def describe(name, train, test):
 
 def run_info(args):
     from tinyeff import data
-    try:
-        train, test = data.load(args.name, root=args.root)
-    except (TinyeffError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    train, test = data.load(args.name, root=args.root)
     print("\n".join(describe(args.name, train, test)))
     return 0

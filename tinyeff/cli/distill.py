@@ -3,7 +3,8 @@ next to the same student trained alone, so the gain from distillation is measure
 import os
 
 from tinyeff import train
-from tinyeff.cli.common import add_data_args, load_data, load_model
+from tinyeff.cli.common import (add_data_args, add_progress_arg, fraction, load_data, load_model, nonnegative_int,
+                                output_dir, positive_float, positive_int, show_progress)
 from tinyeff.models import build_model
 from tinyeff.random import manual_seed
 
@@ -12,21 +13,21 @@ def register(subparsers):
     p = subparsers.add_parser("distill", help="distill a trained teacher into a smaller student")
     p.add_argument("--teacher", required=True, help="teacher model file or run directory (with model.npz)")
     p.add_argument("--student", default="seed-cnn", help="student model name (seed-cnn, resnet8, mlp, ...)")
-    p.add_argument("--student-width", type=float, default=None,
+    p.add_argument("--student-width", type=positive_float, default=None,
                    help="seed-cnn: width multiplier (0.5 = half width); resnets: base channel count")
     add_data_args(p)
-    p.add_argument("--temperature", type=float, default=4.0)
-    p.add_argument("--alpha", type=float, default=0.9, help="weight of the teacher term (1 - alpha: labels)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--temperature", type=positive_float, default=4.0)
+    p.add_argument("--alpha", type=fraction, default=0.9, help="weight of the teacher term (1 - alpha: labels)")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--schedule", default="cosine", choices=["none", "cosine", "step"])
     p.add_argument("--precision", default="float32", help="float32, mixed_float16 or mixed_bfloat16")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--baseline", action="store_true",
                    help="also train the same student alone (same seed and settings) into OUT/baseline")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
@@ -39,13 +40,22 @@ def _student(args, split):
 
 
 def run(args):
-    from tinyeff.compress.distill import distill
     from tinyeff.precision import get_policy
+    if args.student_width is not None and args.student != "seed-cnn" and int(args.student_width) < 1:
+        raise ValueError(f"distill: --student-width {args.student_width} for {args.student} is a base channel "
+                         "count; give an integer >= 1")
+    get_policy(args.precision)                       # an unknown name stops before anything is written
     train_split, test_split = load_data(args)
     teacher = load_model(args.teacher)
+    with output_dir(args.out):
+        return _run(args, teacher, train_split, test_split)
+
+
+def _run(args, teacher, train_split, test_split):
+    from tinyeff.compress.distill import distill
+    from tinyeff.precision import get_policy
     fit_kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
-                      seed=args.seed, progress=not args.no_progress)
-    os.makedirs(args.out, exist_ok=True)
+                      seed=args.seed, progress=show_progress(args))
     metrics = distill(teacher, _student(args, train_split), train_split, test_split,
                       temperature=args.temperature, alpha=args.alpha, out_dir=args.out,
                       precision=get_policy(args.precision), **fit_kwargs)

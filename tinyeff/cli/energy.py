@@ -3,6 +3,8 @@ import json
 import sys
 import warnings
 
+from tinyeff.cli.common import positive_float
+
 
 def register(subparsers):
     p = subparsers.add_parser("energy", help="energy meters, per-layer estimates, calibration")
@@ -19,7 +21,7 @@ def register(subparsers):
     est.set_defaults(func=run_estimate)
     cal = sub.add_parser("calibrate", help="fit the cost profile to a live counter (NNLS)")
     cal.add_argument("--out", default="calibrated.json", help="where to write the fitted profile")
-    cal.add_argument("--min-time", type=float, default=1.0, help="seconds per microbenchmark")
+    cal.add_argument("--min-time", type=positive_float, default=1.0, help="seconds per microbenchmark")
     cal.set_defaults(func=run_calibrate)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
@@ -42,17 +44,21 @@ def run_estimate(args):
     if args.json:
         print(json.dumps({"total": total.as_dict(), "layers": [
             {"name": r.name, "type": r.type, "macs_effective": r.macs_effective, "energy_j": r.energy_j,
-             "compute_j": r.compute_j, "memory_j": r.memory_j} for r in rows]}, indent=2))
+             "compute_j": r.compute_j, "memory_j": r.memory_j, "macs_nonzero": r.macs_nonzero,
+             "energy_nonzero_j": r.energy_nonzero_j} for r in rows]}, indent=2))
         return 0
     what = "training step" if args.train else "forward pass"
     print(f"ESTIMATED energy of one {what} of {args.model}, input {shape} ({total.label}); "
           f"45 nm figures are a lower bound, use ratios")
-    print(f"{'layer':<28}{'type':<18}{'eff MACs':>12}{'compute uJ':>12}{'memory uJ':>12}{'total uJ':>12}")
+    print("nonzero: the same layer priced with MACs on nonzero weights only (a kernel that skips every zero)")
+    print(f"{'layer':<28}{'type':<18}{'eff MACs':>12}{'compute uJ':>12}{'memory uJ':>12}{'total uJ':>12}"
+          f"{'nz MACs':>12}{'nz uJ':>12}")
     for r in rows:
         print(f"{r.name:<28}{r.type:<18}{r.macs_effective:>12}{r.compute_j * 1e6:>12.3f}"
-              f"{r.memory_j * 1e6:>12.3f}{r.energy_j * 1e6:>12.3f}")
+              f"{r.memory_j * 1e6:>12.3f}{r.energy_j * 1e6:>12.3f}{r.macs_nonzero:>12}{r.energy_nonzero_j * 1e6:>12.3f}")
+    nonzero_j = sum(r.energy_nonzero_j for r in rows)
     print(f"{'total (ESTIMATED, source=model)':<58}{total.energy_j * 1e6:>24.3f} uJ "
-          f"({total.energy_j / shape[0] * 1e6:.3f} uJ per image)")
+          f"({total.energy_j / shape[0] * 1e6:.3f} uJ per image); on nonzero MACs {nonzero_j * 1e6:.3f} uJ")
     return 0
 
 

@@ -4,14 +4,14 @@ import os
 import numpy as np
 
 from tinyeff import train
-from tinyeff.cli.common import add_data_args, load_data, load_model
+from tinyeff.cli.common import add_data_args, load_data, load_model, output_dir, positive_int
 
 
 def register(subparsers):
     p = subparsers.add_parser("eval", help="evaluate a saved model on a dataset's test split")
     p.add_argument("model", help="model file (.npz) or a run directory holding model.npz")
     add_data_args(p)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--plot", action="store_true", help="also write the confusion matrix as a PNG")
     p.add_argument("--out", default=None, help="directory for the PNG (default: next to the model)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -37,7 +37,8 @@ def run(args):
     if args.plot:
         from tinyeff.report import plots
         base = args.out or (args.model if os.path.isdir(args.model) else os.path.dirname(os.path.abspath(args.model)))
-        path = plots.confusion_matrix(result["confusion"], test_split.classes, os.path.join(base, "confusion.png"),
-                                      title=f"Confusion matrix, {args.data} ({100 * result['accuracy']:.1f}%)")
+        with output_dir(base):
+            path = plots.confusion_matrix(result["confusion"], test_split.classes, os.path.join(base, "confusion.png"),
+                                          title=f"Confusion matrix, {args.data} ({100 * result['accuracy']:.1f}%)")
         print(f"\nwrote {path}")
     return 0

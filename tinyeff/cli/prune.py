@@ -6,7 +6,8 @@
 import copy
 import os
 
-from tinyeff.cli.common import add_data_args, add_model_arg, load_data, load_model, run_reporting_errors
+from tinyeff.cli.common import (add_data_args, add_model_arg, add_progress_arg, fraction, load_data, load_model,
+                                nonnegative_int, output_dir, positive_float, positive_int, show_progress)
 
 
 def register(subparsers):
@@ -14,19 +15,20 @@ def register(subparsers):
     add_model_arg(p)
     add_data_args(p)
     p.add_argument("--method", default="global", choices=["magnitude", "global", "random", "channel", "nm"])
-    p.add_argument("--sparsity", type=float, default=0.8,
+    p.add_argument("--sparsity", type=fraction, default=0.8,
                    help="target fraction of zeros (of filters for channel; ignored for nm)")
     p.add_argument("--nm", default="2:4", help="N:M pattern for --method nm (default 2:4)")
     p.add_argument("--schedule", default="polynomial", choices=["oneshot", "polynomial", "iterative"])
-    p.add_argument("--rounds", type=int, default=3, help="pruning rounds for --schedule iterative")
-    p.add_argument("--finetune-epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--rounds", type=positive_int, default=3, help="pruning rounds for --schedule iterative")
+    p.add_argument("--finetune-epochs", type=nonnegative_int, default=2)
+    p.add_argument("--lr", type=positive_float, default=5e-4)
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--rewind-step", type=int, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--rewind-step", type=nonnegative_int, default=None,
                    help="lottery-ticket rewinding: reset surviving weights to their values at this step")
     p.add_argument("--thin", action="store_true", help="with --method channel, also write thinned.npz")
     p.add_argument("--out", required=True, help="output directory (model.npz, metrics.json)")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
@@ -41,30 +43,39 @@ def make_schedule(args, steps_per_epoch):
     return Iterative(args.sparsity, every_epochs=max(1, args.finetune_epochs // args.rounds), rounds=args.rounds)
 
 
+def parse_nm(text):
+    """``"N:M"`` -> (N, M) with 1 <= N <= M: keep N weights of every M."""
+    try:
+        n, m = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"prune: --nm {text!r} must be N:M with integers, such as 2:4") from None
+    if not 1 <= n <= m:
+        raise ValueError(f"prune: --nm {text!r} needs 1 <= N <= M (keep N weights of every M), such as 2:4")
+    return n, m
+
+
 def run(args):
-    """Run the command; bad arguments or model files print one line and return exit code 2."""
-    return run_reporting_errors("prune", _run, args)
+    import tinyeff.compress  # noqa: F401  (registers the pruned/thinned loaders)
+    n, m = parse_nm(args.nm)
+    model = load_model(args.model)
+    train_split, test_split = load_data(args)
+    with output_dir(args.out):
+        return _run(args, model, train_split, test_split, n, m)
 
 
-def _run(args):
+def _run(args, model, train_split, test_split, n, m):
     from tinyeff import compress, train
     from tinyeff.compress import thinning
     from tinyeff.compress.schedule import PruningCallback
-    if not 0.0 <= args.sparsity <= 1.0:
-        raise ValueError(f"--sparsity {args.sparsity} must be a fraction in [0, 1]")
-    model = load_model(args.model)
-    train_split, test_split = load_data(args)
     dense = train.evaluate(model, test_split)
-    n, m = (int(v) for v in args.nm.split(":"))
     layers = None                     # for "channel", prune's default is the thinnable filters
     callback = PruningCallback(make_schedule(args, -(-len(train_split.labels) // args.batch_size)),
                                method=args.method, layers=layers, rewind_step=args.rewind_step,
                                **({"n": n, "m": m} if args.method == "nm" else {}))
-    os.makedirs(args.out, exist_ok=True)
     if args.finetune_epochs > 0:
         history = train.fit(model, train_split, test_split, epochs=args.finetune_epochs,
                             batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                            callbacks=[callback], progress=True)
+                            callbacks=[callback], progress=show_progress(args))
     else:
         compress.prune_to_sparsity(model, args.sparsity, args.method, layers,
                                    **({"n": n, "m": m} if args.method == "nm" else {}))

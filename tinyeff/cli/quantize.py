@@ -5,29 +5,34 @@ Writes to ``--out``: ``model.npz`` (the quantized model, kind "quantized"), ``fl
 accuracy (float vs each variant), file and in-memory sizes, and batch inference time of the float
 and integer models measured side by side in this run.
 """
-import json
 import os
 import time
 
 import numpy as np
+
+from tinyeff.cli.common import (add_progress_arg, nonnegative_int, output_dir, positive_float, positive_int,
+                                show_progress)
 
 
 def register(subparsers):
     p = subparsers.add_parser("quantize", help="quantize a trained model to int8 (static, dynamic or QAT)")
     p.add_argument("model", help="a float model file (model.npz from `tinyeff train`)")
     p.add_argument("--data", default="fashion-mnist-sample", help="dataset for calibration/QAT and evaluation")
+    p.add_argument("--root", default=None, help="directory with the dataset files (only there; default: the usual places)")
     p.add_argument("--mode", default="static", choices=["static", "dynamic", "qat"])
     p.add_argument("--calibration", default="minmax", choices=["minmax", "percentile", "mse", "moving-average"])
     p.add_argument("--per-channel", action="store_true", help="per-output-channel weight scales")
-    p.add_argument("--calibration-images", type=int, default=512)
+    p.add_argument("--calibration-images", type=positive_int, default=512)
     p.add_argument("--weight-bits", type=int, default=8, choices=[7, 8],
                    help="7: weight codes in [-63, 63], so AVX2's fast int8 kernel runs every layer (static mode)")
-    p.add_argument("--qat-epochs", type=int, default=2)
-    p.add_argument("--qat-lr", type=float, default=1e-4)
-    p.add_argument("--freeze-after", type=int, default=1, help="QAT: freeze observers after this many epochs")
-    p.add_argument("--batch-size", type=int, default=256, help="inference batch for the speed measurement")
-    p.add_argument("--repeats", type=int, default=5, help="timed batches per model (median reported)")
+    p.add_argument("--qat-epochs", type=positive_int, default=2)
+    p.add_argument("--qat-lr", type=positive_float, default=1e-4)
+    p.add_argument("--freeze-after", type=nonnegative_int, default=1,
+                   help="QAT: freeze observers after this many epochs")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="inference batch for the speed measurement")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed batches per model (median reported)")
     p.add_argument("--out", required=True, help="output directory")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
@@ -57,17 +62,22 @@ def quantize_model(model, train, args):
         return quant.quantize_dynamic(model, args.per_channel)
     from tinyeff.train import fit
     prepared = quant.prepare_qat(model, args.per_channel)
-    fit(prepared, train, epochs=args.qat_epochs, lr=args.qat_lr, batch_size=64, progress=False,
+    fit(prepared, train, epochs=args.qat_epochs, lr=args.qat_lr, batch_size=64, progress=show_progress(args),
         callbacks=[quant.FreezeObservers(args.freeze_after)])
     return quant.convert(prepared, args.per_channel, info={"mode": "qat", "qat_epochs": args.qat_epochs})
 
 
 def run(args):
-    from tinyeff import data, io, quant
-    from tinyeff.train import evaluate, make_preprocess
+    from tinyeff import data, io
     model = io.load(args.model, expect_kind=io.FLOAT_KINDS)
-    train, test = data.load(args.data)
-    os.makedirs(args.out, exist_ok=True)
+    train, test = data.load(args.data, root=args.root)
+    with output_dir(args.out):
+        return _run(args, model, train, test)
+
+
+def _run(args, model, train, test):
+    from tinyeff import fsio, quant
+    from tinyeff.train import evaluate, make_preprocess
     qmodel = quantize_model(model, train, args)
     qmodel.preprocess = model.preprocess = getattr(model, "preprocess", None) or getattr(qmodel, "preprocess", None)
     rows = {"float32": (model, os.path.getsize(args.model), sum(p.data.nbytes for p in model.parameters()))}
@@ -92,8 +102,7 @@ def run(args):
     metrics["int8_vs_float32"] = {"accuracy_drop_points": 100 * (v["float32"]["accuracy"] - v["int8"]["accuracy"]),
                                   "speedup": v["float32"]["batch_time_s"] / v["int8"]["batch_time_s"],
                                   "file_size_ratio": v["float32"]["file_bytes"] / v["int8"]["file_bytes"]}
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    fsio.write_json(os.path.join(args.out, "metrics.json"), metrics)
     print(f"{'variant':<10}{'accuracy':>10}{'file bytes':>12}{'memory bytes':>14}{'batch s':>10}")
     for name, row in v.items():
         t = f"{row['batch_time_s']:.4f}" if "batch_time_s" in row else "-"

@@ -12,7 +12,7 @@ import numpy as np
 
 from tinyeff import train
 from tinyeff.compare.measure import inference_fn, time_side_by_side
-from tinyeff.compare.variants import DESCRIPTIONS, Variant, from_metrics, variant
+from tinyeff.compare.variants import DESCRIPTIONS, Variant, baseline_epochs, from_metrics, variant
 from tinyeff.compress.prune import save as save_pruned
 from tinyeff.compress.prune import sparsity_report
 from tinyeff.compress.schedule import PruningCallback, polynomial_for_fit
@@ -51,14 +51,23 @@ def build_pruned(ctx):
     sparse = [name for name, d in decisions.items() if d["sparse"]]
     v.notes.append(f"weight sparsity {100 * total:.1f}%; sparse kernels in {', '.join(sparse) or 'no layer'}")
     v.save = lambda path: save_pruned(masked, path)
+    _fine_tuned(ctx, v)
     return v
+
+
+def _fine_tuned(ctx, v):
+    """Record (and say) that ``v``'s weights trained ``finetune_epochs`` more than the baseline's."""
+    base = baseline_epochs(ctx)
+    v.extra_epochs = ctx.finetune_epochs
+    v.epochs = None if base is None else base + ctx.finetune_epochs
+    v.notes.append(f"fine-tuned {ctx.finetune_epochs} epoch(s) beyond the baseline's training (see the caveat)")
 
 
 @variant("quantized", "int8 static post-training quantization (per-channel weights, min-max calibration "
                       "on 512 images), integer-only inference")
 def build_quantized(ctx):
     model = quantize_static(ctx.baseline_copy(), ctx.train_split, num_images=512, calibration="minmax")
-    v = Variant("quantized", model, DESCRIPTIONS["quantized"])
+    v = Variant("quantized", model, DESCRIPTIONS["quantized"], epochs=baseline_epochs(ctx))
     v.save = lambda path: save_quantized(model, path)
     return v
 
@@ -79,12 +88,13 @@ def build_pruned_quantized(ctx):
                    f"sparse ones, {1e3 * seconds['dense'][0]:.1f} ms on the dense ones")
     v.notes.append("training cost is the pruned variant's fine-tuning, not counted again")
     v.save = lambda path: save_quantized(model, path)
+    _fine_tuned(ctx, v)
     return v
 
 
 def _lowprec(ctx, name, precision):
     model = round_weights(ctx.baseline_copy(), precision)
-    v = Variant(name, model, DESCRIPTIONS[name])
+    v = Variant(name, model, DESCRIPTIONS[name], epochs=baseline_epochs(ctx))
     v.notes.append("weights stored in 16 bits; arithmetic runs in float32 (no 16-bit speed claimed)")
     v.save = lambda path: save_lowprec(model, path, precision)
     return v

@@ -54,7 +54,7 @@ def layer_table(model, image_shape, batch=64, repeats=5, rng=None):
     return table
 
 
-def layer_breakdown(baseline, compressed, label, image_shape, plot_dir):
+def layer_breakdown(baseline, compressed, label, image_shape, plot_dir, colors=None):
     """Write the three per-layer bar charts; return {plot name: path}."""
     before, after = layer_table(baseline, image_shape), layer_table(compressed, image_shape)
     out = {}
@@ -65,5 +65,5 @@ def layer_breakdown(baseline, compressed, label, image_shape, plot_dir):
         a = {n: v[metric] * scale for n, v in after.items()}
         out[f"layers_{metric}"] = plots.layer_breakdown(b, a, metric.split("_")[0],
                                                         os.path.join(plot_dir, f"layers_{metric}.png"),
-                                                        labels=("baseline", label), unit=unit)
+                                                        labels=("baseline", label), unit=unit, colors=colors)
     return out

@@ -12,12 +12,13 @@ import time
 
 import numpy as np
 
-from tinyeff import data, flops, train
+from tinyeff import data, flops, fsio, train
 from tinyeff.compare import compressed, trained  # noqa: F401  (register the variant builders)
 from tinyeff.compare import variants as variant_table
 from tinyeff.compare.measure import measure_energy, measure_speed
 from tinyeff.compare.layers import layer_breakdown
 from tinyeff.compare.sweep import sparsity_sweep
+from tinyeff.energy.profile import peak_rss_bytes
 from tinyeff.report import html, plots, tables
 
 DEFAULT_VARIANTS = ("baseline", "pruned", "quantized", "pruned+quantized")
@@ -39,7 +40,7 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     log = log or logging.getLogger("tinyeff.compare").info
     os.makedirs(out_dir, exist_ok=True)
     t_start = time.perf_counter()
-    train_split, test_split = data.load(data_name, root=root, **(data_options or {}))
+    train_split, test_split = data.require_images(data_name, *data.load(data_name, root=root, **(data_options or {})))
     ctx = variant_table.CompareContext(model_name, data_name, train_split, test_split, out_dir, epochs,
                                        finetune_epochs, sparsity, batch_size, lr, seed, progress, baseline_path,
                                        variants=tuple(variants))
@@ -60,6 +61,7 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
                "energy_note": _energy_note(rows)}
     results["plots"] = _plots(ctx, rows, out_dir)
     results["wall_time_s"] = time.perf_counter() - t_start
+    results["peak_rss_bytes"] = peak_rss_bytes()
     _write_outputs(results, out_dir)
     return results
 
@@ -85,6 +87,8 @@ def _measure_variant(ctx, v, speed, min_time_s):
            "energy_per_image_j": speed["energy_per_image_j"], "energy_source": speed["energy_source"],
            "energy_estimated": speed["energy_estimated"], "energy_label": speed["energy_label"],
            "train_time_s": v.train_time_s, "train_energy_j": v.train_energy_j,
+           "train_epochs": v.epochs, "extra_epochs": v.extra_epochs, "loss_name": v.loss_name,
+           "param_bytes": int(counts["param_bytes"]), "activation_bytes": int(counts["activation_bytes"]),
            "history": v.history, "notes": v.notes}
     row["efficiency_acc_per_j"] = row["accuracy"] / row["energy_per_image_j"] if row["energy_per_image_j"] else None
     return row
@@ -118,11 +122,15 @@ def _machine():
 def _plots(ctx, rows, out_dir):
     pdir = os.path.join(out_dir, "plots")
     estimated = all(r["energy_estimated"] for r in rows)
-    out = {"accuracy_vs_energy": plots.accuracy_vs_energy(rows, os.path.join(pdir, "accuracy_vs_energy.png"), estimated)}
+    colors = plots.variant_colors([r["variant"] for r in rows])       # one colour per variant, every panel
+    out = {"accuracy_vs_energy": plots.accuracy_vs_energy(rows, os.path.join(pdir, "accuracy_vs_energy.png"),
+                                                          estimated, colors)}
     histories = {r["variant"]: r["history"] for r in rows if r["history"]}
     if histories:
-        out["training_curves"] = plots.training_curves(histories, os.path.join(pdir, "training_curves.png"))
-        out["training_energy"] = plots.cumulative_energy(histories, os.path.join(pdir, "training_energy.png"), estimated)
+        out["training_curves"] = plots.training_curves(histories, os.path.join(pdir, "training_curves.png"), colors,
+                                                       {r["variant"]: r["loss_name"] for r in rows})
+        out["training_energy"] = plots.cumulative_energy(histories, os.path.join(pdir, "training_energy.png"),
+                                                         estimated, colors)
     classes = ctx.test_split.classes
     best = max(rows[1:], key=lambda r: r["efficiency_acc_per_j"] or 0) if len(rows) > 1 else rows[0]
     out["confusion_baseline"] = plots.confusion_matrix(rows[0]["confusion"], classes,
@@ -132,7 +140,7 @@ def _plots(ctx, rows, out_dir):
                                                    f"{best['variant']} ({100 * best['accuracy']:.1f}%)")
     compressed = ctx.built[best["variant"]].model
     out.update(layer_breakdown(ctx.built["baseline"].model, compressed, best["variant"],
-                               ctx.test_split.images.shape[1:], pdir))
+                               ctx.test_split.images.shape[1:], pdir, colors))
     if "pruned" in ctx.built:
         points = sparsity_sweep(ctx.built["baseline"].model, ctx.test_split.images.shape[1:])
         out["sparsity_speedup"] = plots.sparsity_speedup(points, os.path.join(pdir, "sparsity_speedup.png"))
@@ -142,9 +150,5 @@ def _plots(ctx, rows, out_dir):
 def _write_outputs(results, out_dir):
     train.write_json(os.path.join(out_dir, "results.json"), results)
     tables.write_csv(results["rows"], os.path.join(out_dir, "results.csv"))
-    markdown = tables.markdown(results)
-    tmp = os.path.join(out_dir, "results.md.tmp")
-    with open(tmp, "w") as f:
-        f.write(markdown)
-    os.replace(tmp, os.path.join(out_dir, "results.md"))
+    fsio.write_text(os.path.join(out_dir, "results.md"), tables.markdown(results))
     html.write_report(results, out_dir)

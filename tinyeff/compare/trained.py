@@ -16,6 +16,7 @@ def build_distilled(ctx):
                       epochs=ctx.epochs, batch_size=ctx.batch_size, lr=ctx.lr, seed=ctx.seed, schedule="cosine",
                       progress=ctx.progress)
     v = from_metrics("distilled", student, metrics, DESCRIPTIONS["distilled"])
+    v.epochs, v.loss_name = ctx.epochs, "distillation loss"
     v.notes.append(f"student {width or 'same width'}; teacher test accuracy "
                    f"{100 * metrics['distillation']['teacher_test_accuracy']:.2f}%")
     return v
@@ -29,6 +30,7 @@ def build_mixed_fp16(ctx):
     metrics = ctx.fit(model, ctx.epochs, "mixed_fp16", precision=policy)
     policy.release(model)                  # evaluate and save the float32 master weights
     v = from_metrics("mixed_fp16", model, metrics, DESCRIPTIONS["mixed_fp16"])
+    v.epochs = ctx.epochs
     report = metrics["precision"]
     v.notes.append(f"skipped steps {report.get('skipped_steps')}, final loss scale {report.get('loss_scale')}; "
                    "16-bit arithmetic runs on NumPy's reference kernels here, so it saves memory, not time")

@@ -34,6 +34,9 @@ class Variant:
     history: dict = None
     save: object = None            # save(path) -> bytes written; default io.save
     notes: list = field(default_factory=list)
+    epochs: int = None             # epochs of training behind the weights (None: not known, model loaded)
+    extra_epochs: int = 0          # of which fine-tuning on top of the baseline's training
+    loss_name: str = "cross-entropy"   # what ``history["train_loss"]`` measures
 
     def write(self, path):
         if self.save is not None:
@@ -94,4 +97,11 @@ def build_baseline(ctx):
         return v
     model = build_model(ctx.model_name, ctx.train_split)
     metrics = ctx.fit(model, ctx.epochs, "baseline")
-    return from_metrics("baseline", model, metrics, DESCRIPTIONS["baseline"])
+    v = from_metrics("baseline", model, metrics, DESCRIPTIONS["baseline"])
+    v.epochs = ctx.epochs
+    return v
+
+
+def baseline_epochs(ctx):
+    """Epochs of training behind the baseline's weights (None when it was loaded from a file)."""
+    return None if ctx.baseline_path else ctx.epochs

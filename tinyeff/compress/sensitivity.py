@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from tinyeff import nn
+from tinyeff import fsio, nn
 from tinyeff.compress.prune import prunable_layers, prune_to_sparsity
 from tinyeff.tensor import Tensor, no_grad
 
@@ -138,6 +138,6 @@ def plot(result, path):
     ax.set_title("Pruning sensitivity per layer")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fsio.write_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

@@ -58,7 +58,7 @@ def prune_channel_groups(model, amount, norm=1, optimizer=None):
     return model
 
 
-def _thin_group(model, group, changed):
+def _thin_group(model, group, changed, log):
     writers = [(model.get_submodule(c), model.get_submodule(b)) for c, b in group["producers"]]
     dead = np.logical_and.reduce([dead_channels(conv, bn) for conv, bn in writers])
     if not dead.any():
@@ -67,10 +67,10 @@ def _thin_group(model, group, changed):
         dead[0] = False
     keep = np.flatnonzero(~dead)
     for conv, bn in writers:
-        _keep_outputs(conv, keep)
-        _keep_bn(bn, keep)
+        _keep_outputs(conv, keep, log)
+        _keep_bn(bn, keep, log)
     for name in group["consumers"]:
-        _keep_inputs(model.get_submodule(name), keep, len(dead), False)
+        _keep_inputs(model.get_submodule(name), keep, len(dead), False, log)
     for conv_name, bn_name in group["producers"]:
         changed[conv_name] = list(model.get_submodule(conv_name).weight.data.shape)
         changed[bn_name] = list(model.get_submodule(bn_name).weight.data.shape)
@@ -90,12 +90,14 @@ def dead_channels(producer, bn=None):
     return dead
 
 
-def thin(model, inplace=False):
+def thin(model, inplace=False, index_log=None):
     """A smaller dense model with every dead filter (and the inputs that read it) deleted.
 
     Args:
         model: a (channel-)pruned model; masks are made permanent in the result.
         inplace: modify ``model`` itself instead of a deep copy.
+        index_log: optional list; every slice is appended as (module, parameter name, axis, kept
+            indices), in order, so a caller can slice what it keeps per parameter (optimizer state).
 
     Returns:
         The thinned model, with ``thinned`` = {layer name: weight shape} for every layer that changed
@@ -114,15 +116,15 @@ def thin(model, inplace=False):
         if dead.all():
             dead[0] = False      # keep one (all-zero) channel so every shape stays valid
         keep = np.flatnonzero(~dead)
-        _keep_outputs(producer, keep)
+        _keep_outputs(producer, keep, index_log)
         if bn is not None:
-            _keep_bn(bn, keep)
-        _keep_inputs(consumer, keep, len(dead), via_flatten)
+            _keep_bn(bn, keep, index_log)
+        _keep_inputs(consumer, keep, len(dead), via_flatten, index_log)
         for name in (producer_name, bn_name, consumer_name):
             if name:
                 changed[name] = list(model.get_submodule(name).weight.data.shape)
     for group in channel_groups(model):
-        _thin_group(model, group, changed)
+        _thin_group(model, group, changed, index_log)
     model.thinned = {**getattr(model, "thinned", {}), **changed}
     return model
 
@@ -133,7 +135,13 @@ def _set_weight(layer, w, b_index=None):
         layer.bias = nn.Parameter(layer.bias.data[b_index].copy())
 
 
-def _keep_outputs(layer, keep):
+def _note(log, module, names, axis, keep):
+    if log is not None:
+        log.extend((module, name, axis, keep) for name in names if getattr(module, name, None) is not None)
+
+
+def _keep_outputs(layer, keep, log=None):
+    _note(log, layer, ("weight", "bias"), 0, keep)
     _set_weight(layer, layer.weight.data[keep], keep)
     if isinstance(layer, nn.Conv2d):
         layer.out_channels = len(keep)
@@ -141,7 +149,8 @@ def _keep_outputs(layer, keep):
         layer.out_features = len(keep)
 
 
-def _keep_bn(bn, keep):
+def _keep_bn(bn, keep, log=None):
+    _note(log, bn, ("weight", "bias"), 0, keep)
     bn.weight = nn.Parameter(bn.weight.data[keep].copy())
     bn.bias = nn.Parameter(bn.bias.data[keep].copy())
     bn.set_buffer("running_mean", bn.running_mean[keep].copy())
@@ -149,10 +158,11 @@ def _keep_bn(bn, keep):
     bn.num_features = len(keep)
 
 
-def _keep_inputs(layer, keep, channels, via_flatten):
+def _keep_inputs(layer, keep, channels, via_flatten, log=None):
     if via_flatten:   # channel c of the conv output owns features [c * HW, (c + 1) * HW) after Flatten
         hw = layer.weight.data.shape[1] // channels
         keep = (keep[:, None] * hw + np.arange(hw)[None, :]).reshape(-1)
+    _note(log, layer, ("weight",), 1, keep)
     _set_weight(layer, layer.weight.data[:, keep])
     if isinstance(layer, nn.Conv2d):
         layer.in_channels = len(keep)

@@ -44,6 +44,9 @@ FORMATS = {  # in order of preference
 NUM_CLASSES = 10
 PIXELS = 3 * 32 * 32
 RECORD_BYTES = 1 + PIXELS
+# per file, checked against the tar header or the file size before a byte is read: an official batch is
+# 30.7 MB (10,000 records), so this leaves room for bigger batches and refuses archive bombs
+MAX_MEMBER_BYTES = 64 << 20
 FIX = f"delete it and run `tinyeff data download {NAME}` (or load with download=True)"
 
 
@@ -77,7 +80,8 @@ def _read_archive(path, fmt):
             for member in tar:
                 name = wanted.get(member.name.removeprefix("./"))
                 if name and member.isfile():
-                    found[name] = tar.extractfile(member).read()
+                    _check_size(member.size, f"{Path(path).name}: member {member.name}")
+                    found[name] = _read_member(tar.extractfile(member), member.size)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise DataFormatError(f"{Path(path).name}: the archive is truncated or corrupt ({exc}); {FIX}") from exc
     missing = [m for m in _needed(fmt) if m not in found]
@@ -85,6 +89,25 @@ def _read_archive(path, fmt):
         raise DataFormatError(f"{Path(path).name}: missing {', '.join(missing)} under {spec['dir']}/; "
                               f"this is not the official {fmt} archive; {FIX}")
     return found
+
+
+def _check_size(size, what):
+    if size > MAX_MEMBER_BYTES:
+        raise DataFormatError(f"{what} claims {size:,} bytes, more than the {MAX_MEMBER_BYTES:,} a CIFAR-10 "
+                              f"file can hold (an official batch is 30,730,000); {FIX}")
+
+
+def _read_member(f, size):
+    """Exactly ``size`` bytes, decompressed chunk by chunk: a short stream is an error, not a short batch."""
+    data = f.read(size)
+    if len(data) != size:
+        raise EOFError(f"member ends after {len(data):,} of {size:,} bytes")
+    return data
+
+
+def _read_file(path):
+    _check_size(path.stat().st_size, str(path))
+    return path.read_bytes()
 
 
 def _check_labels(labels, file_name):
@@ -127,14 +150,37 @@ def parse_python_batch(data, file_name):
         raise DataFormatError(f"{file_name}: b'data' must be uint8 (N, {PIXELS}), got "
                               f"{getattr(images, 'dtype', type(images).__name__)} "
                               f"{getattr(images, 'shape', '')}; {FIX}")
-    try:
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (TypeError, ValueError) as exc:
-        raise DataFormatError(f"{file_name}: b'labels' is not a list of integers ({exc}); {FIX}") from exc
+    labels = _labels_array(batch[b"labels"], file_name)
     if labels.shape != (len(images),):
         raise DataFormatError(f"{file_name}: {labels.size:,} labels for {len(images):,} images; {FIX}")
     _check_labels(labels, file_name)
     return images.reshape(-1, 3, 32, 32), labels
+
+
+def _labels_array(raw, file_name):
+    """``raw`` as int64, refusing floats, strings, bytes and bools rather than truncating them to ints."""
+    if isinstance(raw, np.ndarray):
+        ok = raw.dtype.kind in "iu"
+    else:
+        ok = isinstance(raw, (list, tuple)) and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in raw)
+    if not ok:
+        raise DataFormatError(f"{file_name}: b'labels' must be a list of integers 0..9, got "
+                              f"{_first_bad(raw)}; {FIX}")
+    try:
+        return np.asarray(raw, dtype=np.int64)
+    except OverflowError:                     # an int beyond int64, e.g. 2**70
+        big = next(v for v in raw if not -2**63 <= int(v) < 2**63)
+        raise DataFormatError(f"{file_name}: label {big} is outside 0..9 (mislabeled or corrupt); {FIX}") from None
+
+
+def _first_bad(raw):
+    if isinstance(raw, np.ndarray):
+        return f"an array of {raw.dtype}"
+    if not isinstance(raw, (list, tuple)):
+        return type(raw).__name__
+    bad = next(v for v in raw if not isinstance(v, (int, np.integer)) or isinstance(v, bool))
+    return f"{bad!r} ({type(bad).__name__})"
 
 
 def parse_python_meta(data, file_name):
@@ -157,7 +203,7 @@ def read(path, fmt, is_archive):
     if is_archive:
         files = _read_archive(path, fmt)
     else:
-        files = {m: (path / m).read_bytes() for m in _needed(fmt)}
+        files = {m: _read_file(path / m) for m in _needed(fmt)}
     parse_batch, parse_meta = PARSERS[fmt]
     spec = FORMATS[fmt]
     classes = parse_meta(files[spec["meta"]], spec["meta"])

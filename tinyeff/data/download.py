@@ -83,8 +83,9 @@ def fetch(url, dest, checksum, progress=True, timeout_s=30.0, retries=2):
 
     Raises:
         ChecksumError: the complete download does not match (the partial file is deleted).
-        ConnectionError: every attempt was interrupted (``dest.part`` is kept; call again to resume).
-        urllib.error.HTTPError / URLError: the server refused the request or cannot be reached.
+        ConnectionError: every attempt was interrupted (``dest.part`` is kept; call again to resume),
+            or the server refused the request or cannot be reached (the message names the URL, the
+            path to place the file at by hand and the mirror option).
     """
     dest = Path(dest)
     algo, digest = parse_checksum(checksum)
@@ -100,6 +101,12 @@ def fetch(url, dest, checksum, progress=True, timeout_s=30.0, retries=2):
         except _Interrupted as exc:
             log.warning("%s: transfer interrupted (%s), attempt %d of %d", dest.name, exc,
                         attempt + 1, retries + 1)
+        except urllib.error.URLError as exc:        # offline, unknown host, refused, 404...
+            why = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else exc.reason
+            raise ConnectionError(
+                f"{dest.name}: cannot download {url} ({why}); on an offline machine "
+                f"fetch that URL elsewhere and place the file at {dest}, or pass --mirror BASE_URL "
+                f"(or set TINYEFF_DATA_MIRROR) to download from a mirror") from exc
     else:
         kept = part.stat().st_size if part.exists() else 0
         raise ConnectionError(
@@ -143,7 +150,7 @@ def _transfer(url, part, progress, timeout_s):
         total = offset + int(length) if length is not None else None
         with open(part, "ab" if resumed else "wb") as f, tqdm(
                 total=total, initial=offset, unit="B", unit_scale=True, desc=part.name[:-5],
-                disable=not progress, leave=False) as bar:
+                disable=None if progress else True, leave=False) as bar:
             try:
                 for chunk in iter(lambda: resp.read(CHUNK_BYTES), b""):
                     f.write(chunk)

@@ -30,6 +30,7 @@ SPLITS = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
           "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801  # uint8 x 3 dims, uint8 x 1 dim
 SIZE = (28, 28)
+MAX_IMAGES = 4 * 70_000   # per file: room for re-packed or augmented copies, and a bound on what a header may claim
 
 
 def _existing(directory, file_name):
@@ -55,11 +56,15 @@ def read_split(images_path, labels_path, fix="delete the file and download it ag
         DataFormatError: bad magic, not 28x28, counts differ, or a label outside 0..9.
     """
     images_path, labels_path = Path(images_path), Path(labels_path)
-    images = read_idx(images_path, magic=IMAGES_MAGIC, fix=fix)
-    labels = read_idx(labels_path, magic=LABELS_MAGIC, fix=fix)
-    if images.shape[1:] != SIZE:
-        raise DataFormatError(f"{images_path.name}: images are {images.shape[1]}x{images.shape[2]}, "
-                              f"Fashion-MNIST images are 28x28; {fix}")
+    def check_images(dims):
+        if tuple(dims[1:]) != SIZE:
+            raise DataFormatError(f"{images_path.name}: images are {'x'.join(map(str, dims[1:]))}, "
+                                  f"Fashion-MNIST images are 28x28; {fix}")
+        _check_count(images_path, dims[0], fix)
+
+    images = read_idx(images_path, magic=IMAGES_MAGIC, fix=fix, check_dims=check_images)
+    labels = read_idx(labels_path, magic=LABELS_MAGIC, fix=fix,
+                      check_dims=lambda dims: _check_count(labels_path, dims[0], fix))
     if len(labels) != len(images):
         raise DataFormatError(f"{labels_path.name}: {len(labels):,} labels for {len(images):,} images in "
                               f"{images_path.name}; the two files are from different sets; {fix}")
@@ -68,6 +73,12 @@ def read_split(images_path, labels_path, fix="delete the file and download it ag
         raise DataFormatError(f"{labels_path.name}: label {labels[bad]} at index {bad} is outside "
                               f"0..{len(CLASSES) - 1} (the file is mislabeled or corrupt); {fix}")
     return Split(images[:, None], labels.astype(np.int64), CLASSES, source=str(images_path.parent))
+
+
+def _check_count(path, count, fix):
+    if count > MAX_IMAGES:
+        raise DataFormatError(f"{path.name}: the header claims {count:,} images, more than the {MAX_IMAGES:,} "
+                              f"a Fashion-MNIST file can hold; the file is corrupt; {fix}")
 
 
 def download(root=None, mirror=None, checksums=None, progress=True, retries=2):

@@ -10,12 +10,15 @@ truncated or overlong data, a damaged gzip stream) raises ``DataFormatError`` na
 module knows nothing about images or labels; ``fashion_mnist.py`` checks what the arrays mean.
 """
 import gzip
+import math
+import os
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from tinyeff import fsio
 from tinyeff.errors import DataFormatError
 
 # type code -> big-endian dtype, from the IDX specification
@@ -24,57 +27,100 @@ IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
 _CODES = {dt.newbyteorder("="): code for code, dt in IDX_TYPES.items()}
 
 
-def _read_bytes(path):
-    path = Path(path)
-    if path.suffix != ".gz":
-        return path.read_bytes()
-    try:
-        with gzip.open(path, "rb") as f:
-            return f.read()
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DataFormatError(
-            f"{path.name}: the gzip stream is damaged or truncated ({exc}); "
-            f"delete {path} and download it again") from exc
+MAX_BYTES = 1 << 30      # default ceiling on one file's data: 1 GiB, far above any IDX dataset we load
+_CHUNK = 1 << 20
 
 
-def read_idx(path, magic=None, fix="delete the file and download it again"):
+def _open(path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _read_exactly(f, n):
+    """``n`` bytes from ``f`` into one preallocated buffer, in chunks: never more than ``n`` + 1 in memory."""
+    out = bytearray(n)
+    view, got = memoryview(out), 0
+    while got < n:
+        k = f.readinto(view[got:got + _CHUNK])
+        if not k:
+            break
+        got += k
+    return out, got
+
+
+def read_idx(path, magic=None, fix="delete the file and download it again", max_bytes=MAX_BYTES, check_dims=None):
     """Read an IDX file (plain or ``.gz``) into a native-endian NumPy array.
+
+    The header is read and checked first; the data is then streamed (decompressed chunk by chunk)
+    into one buffer of exactly the size the header implies, so a small file that claims or inflates
+    to gigabytes is refused before it is read, never after.
 
     Args:
         path: the file.
         magic: if given, the exact magic number required (e.g. 0x00000803 for uint8 images).
         fix: the remedy to name in error messages.
+        max_bytes: refuse a header whose dims imply more data bytes than this.
+        check_dims: optional ``check_dims(dims)`` run on the header's dims before any data is read;
+            it raises ``DataFormatError`` for dims the caller cannot accept.
 
     Returns:
         np.ndarray with the dims from the header and the dtype from the type code.
 
     Raises:
-        DataFormatError: bad magic, unknown type code, truncated or overlong data, damaged gzip.
+        DataFormatError: bad magic, unknown type code, too large, truncated or overlong data,
+            damaged gzip.
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataFormatError(f"{path.name}: only {len(raw)} bytes, too short for an IDX header; {fix}")
-    (found,) = struct.unpack(">I", raw[:4])
-    code, ndim = raw[2], raw[3]
-    if raw[:2] != b"\x00\x00" or code not in IDX_TYPES or (magic is not None and found != magic):
+    try:
+        with _open(path) as f:
+            dims, dtype, header = _read_header(f, path, magic, fix)
+            if check_dims is not None:
+                check_dims(dims)
+            expected = math.prod(dims) * dtype.itemsize        # Python ints: no int64 overflow
+            if expected > max_bytes:
+                raise DataFormatError(f"{path.name}: the header's dims {dims} imply {expected:,} bytes of data, "
+                                      f"more than the {max_bytes:,}-byte limit; the file is corrupt or not "
+                                      f"the dataset it claims to be; {fix}")
+            if path.suffix != ".gz":
+                size = os.fstat(f.fileno()).st_size
+                if size != header + expected:
+                    _wrong_size(path, size, header + expected, dims, fix)
+            raw, got = _read_exactly(f, expected)
+            if got < expected:
+                _wrong_size(path, header + got, header + expected, dims, fix)
+            if f.read(1):
+                raise DataFormatError(f"{path.name}: unexpected bytes after the {expected:,} data bytes for "
+                                      f"dims {dims}; the header and data disagree; {fix}")
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataFormatError(
+            f"{path.name}: the gzip stream is damaged or truncated ({exc}); "
+            f"delete {path} and download it again") from exc
+    data = np.frombuffer(raw, dtype=dtype).reshape(dims)
+    return data.astype(dtype.newbyteorder("="), copy=False)
+
+
+def _read_header(f, path, magic, fix):
+    """(dims, dtype, header bytes) from the first 4 + 4 * ndim bytes."""
+    first = f.read(4)
+    if len(first) < 4:
+        raise DataFormatError(f"{path.name}: only {len(first)} bytes, too short for an IDX header; {fix}")
+    (found,) = struct.unpack(">I", first)
+    code, ndim = first[2], first[3]
+    if first[:2] != b"\x00\x00" or code not in IDX_TYPES or (magic is not None and found != magic):
         wanted = f"0x{magic:08X}" if magic is not None else "0x0000TTDD (TT a type code, DD the dims)"
         raise DataFormatError(f"{path.name}: bad magic number 0x{found:08X} (expected {wanted}); "
                               f"the file is not IDX data of the expected kind or is corrupt; {fix}")
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataFormatError(f"{path.name}: truncated header ({len(raw)} of {header} bytes); {fix}")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = IDX_TYPES[code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(raw) < expected:
-        raise DataFormatError(f"{path.name}: truncated ({len(raw):,} of {expected:,} bytes for dims "
-                              f"{dims}); {fix}")
-    if len(raw) > expected:
-        raise DataFormatError(f"{path.name}: {len(raw) - expected:,} unexpected bytes after the data "
-                              f"for dims {dims}; the header and data disagree; {fix}")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return data.astype(dtype.newbyteorder("="))
+    rest = f.read(4 * ndim)
+    if len(rest) < 4 * ndim:
+        raise DataFormatError(f"{path.name}: truncated header ({4 + len(rest)} of {header} bytes); {fix}")
+    return struct.unpack(f">{ndim}I", rest), IDX_TYPES[code], header
+
+
+def _wrong_size(path, size, expected, dims, fix):
+    if size < expected:
+        raise DataFormatError(f"{path.name}: truncated ({size:,} of {expected:,} bytes for dims {dims}); {fix}")
+    raise DataFormatError(f"{path.name}: {size - expected:,} unexpected bytes after the data for dims {dims}; "
+                          f"the header and data disagree; {fix}")
 
 
 def write_idx(path, array):
@@ -94,9 +140,6 @@ def write_idx(path, array):
                          f"{sorted(str(d.newbyteorder('=')) for d in IDX_TYPES.values())}")
     header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = header + array.astype(IDX_TYPES[code], copy=False).tobytes()
-    path = Path(path)
-    if path.suffix == ".gz":
-        with gzip.open(path, "wb") as f:
-            f.write(payload)
-    else:
-        path.write_bytes(payload)
+    if Path(path).suffix == ".gz":
+        payload = gzip.compress(payload)
+    fsio.write_bytes(path, payload)

@@ -1,7 +1,8 @@
 """Where dataset files are looked for and where downloads go.
 
 Search order for a dataset NAME (first directory holding all its files wins):
-  1. ``root`` (the argument), then ``root/NAME``
+  1. ``root`` (the argument), then ``root/NAME``; an explicit root is searched ALONE: when its files
+     are missing or broken, the error says so instead of quietly using a copy from elsewhere
   2. ``$TINYEFF_DATA``, then ``$TINYEFF_DATA/NAME``
   3. the user cache, ``$XDG_CACHE_HOME/tinyeff`` or ``~/.cache/tinyeff`` (and ``.../NAME``)
   4. ``/usr/share/datasets/NAME`` (Debian's ``dataset-*`` packages install there)
@@ -34,7 +35,13 @@ def _bases(root):
 
 
 def search_dirs(name, root=None):
-    """Directories to search for dataset ``name``, in priority order (existing or not)."""
+    """Directories to search for dataset ``name``, in priority order (existing or not).
+
+    With ``root`` given, only ``root`` and ``root/name``.
+    """
+    if root is not None:
+        base = Path(root).expanduser()
+        return [base, base / name]
     dirs = []
     for base in _bases(root):
         dirs += [base, base / name]
@@ -54,6 +61,10 @@ def download_dir(name, root=None):
 def not_found_message(name, wanted, root=None):
     """The text of the error raised when no directory holds dataset ``name``'s files."""
     searched = ", ".join(str(d) for d in search_dirs(name, root))
+    if root is not None:
+        return (f"{name}: could not find {wanted} in {searched} (an explicit root is the only place "
+                f"searched); point --root (root=) at the directory holding them, or drop it to search "
+                f"the usual places, or fetch them there with download=True (`tinyeff data download {name} --root {root}`)")
     return (f"{name}: could not find {wanted} in any of: {searched}; "
             f"pass download=True (or run `tinyeff data download {name}`), "
             f"or point root= or $TINYEFF_DATA at a directory holding them")

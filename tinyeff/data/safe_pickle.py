@@ -14,6 +14,7 @@ which is why the CIFAR keys are ``b"data"``, ``b"labels"``.
 """
 import codecs
 import io
+import math
 import pickle
 
 import numpy as np
@@ -37,9 +38,27 @@ def _latin1_encode(text, encoding="utf-8"):
     return codecs.encode(text, "latin1")
 
 
+MAX_ARRAY_BYTES = 256 << 20    # one CIFAR batch's pixels are 30 MB
+
+
+def _bounded_reconstruct(subtype, shape, dtype):
+    """``_reconstruct`` for plain ndarrays whose shape fits ``MAX_ARRAY_BYTES`` (checked before allocating)."""
+    if subtype is not np.ndarray:
+        raise ForbiddenGlobal(f"_reconstruct of {subtype!r} is not allowed (only numpy.ndarray)")
+    try:
+        dims = [int(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,))]
+        itemsize = np.dtype(dtype).itemsize
+    except (TypeError, ValueError) as exc:
+        raise ForbiddenGlobal(f"_reconstruct with shape {shape!r}, dtype {dtype!r}: {exc}") from None
+    if any(d < 0 for d in dims) or math.prod(dims) * itemsize > MAX_ARRAY_BYTES:
+        raise ForbiddenGlobal(f"_reconstruct with shape {tuple(dims)} ({math.prod(dims) * itemsize:,} bytes) "
+                              f"exceeds the {MAX_ARRAY_BYTES:,}-byte limit")
+    return _reconstruct(subtype, tuple(dims), dtype)
+
+
 ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _bounded_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _bounded_reconstruct,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1_encode,
@@ -72,6 +91,7 @@ def loads(data, file_name):
     except ForbiddenGlobal as exc:
         raise DataFormatError(f"{file_name}: refused to unpickle ({exc}); this is not a genuine CIFAR "
                               f"batch file; delete it and download the dataset again") from exc
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
+            OverflowError, MemoryError) as exc:
         raise DataFormatError(f"{file_name}: truncated or corrupt pickle ({type(exc).__name__}: {exc}); "
                               f"delete it and download the dataset again") from exc

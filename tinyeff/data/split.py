@@ -57,3 +57,13 @@ class Split:
     def __repr__(self):
         return (f"Split(images={self.images.dtype}{list(self.images.shape)}, labels={len(self.labels)}, "
                 f"classes={len(self.classes)}, source={self.source!r})")
+
+    def head(self, n):
+        """The first ``n`` examples (all of them if there are fewer): ``--limit N`` for quick runs.
+
+        Raises:
+            ValueError: ``n`` is not a positive integer.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"limit: {n!r} must be a positive number of images, e.g. --limit 1000")
+        return Split(self.images[:n], self.labels[:n], self.classes, self.source)

@@ -105,9 +105,15 @@ class RandomFlip:
 
 # --- preprocessing recorded with a model, augmentations by name --------------------------------------
 def preprocess_config(train_split):
-    """Per-channel standardization fitted on the training images, as a JSON-able dict."""
+    """Per-channel standardization fitted on the training images, as a JSON-able dict.
+
+    It also records the input the model was trained on -- ``image_size`` [H, W], ``channels`` and
+    the class names -- so ``tinyeff predict`` can prepare an image file and name the class.
+    """
     std = Standardize.fit(train_split.images)
-    return {"kind": "standardize", "mean": std.mean.tolist(), "std": std.std.tolist()}
+    _, c, h, w = train_split.images.shape
+    return {"kind": "standardize", "mean": std.mean.tolist(), "std": std.std.tolist(),
+            "image_size": [int(h), int(w)], "channels": int(c), "classes": [str(k) for k in train_split.classes]}
 
 
 def make_preprocess(config):

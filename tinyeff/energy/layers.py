@@ -4,7 +4,9 @@
 cost profile (``model.py``): MACs by executed dtype (effective MACs when a sparse kernel ran),
 other arithmetic as fp32 adds, the layer's tensors (weights in their stored format, input, output)
 charged once at the smallest cache level that holds them, plus GEMM operand traffic from L1.
-Training multiplies by 3 (backward = 2x forward MACs: gradients of input and weights).
+Training multiplies by 3 (backward = 2x forward MACs: gradients of input and weights). Each layer
+is also priced with its *nonzero* MACs (``energy_nonzero_j``: the same tensors, MACs on nonzero
+weights only), the saving a pruned model makes available to a kernel that skips every zero.
 Every figure is an estimate and carries source="model".
 """
 from dataclasses import dataclass
@@ -24,16 +26,20 @@ class LayerEnergy:
     energy_j: float
     compute_j: float
     memory_j: float
+    macs_nonzero: int = 0
+    energy_nonzero_j: float = 0.0
 
 
-def layer_work(layer, cache_bytes):
-    """WorkCounts of one LayerCount (from tinyeff.flops) for one forward pass."""
-    macs = {layer.dtype: layer.macs_effective} if layer.macs_effective else {}
+def layer_work(layer, cache_bytes, nonzero=False):
+    """WorkCounts of one LayerCount (from tinyeff.flops) for one forward pass; ``nonzero`` prices
+    the MACs on nonzero weights instead of the ones the kernels ran."""
+    n_macs = layer.macs_nonzero if nonzero else layer.macs_effective
+    macs = {layer.dtype: n_macs} if n_macs else {}
     ops = {"fp32_add": layer.other_flops} if layer.other_flops else {}
     moved = place_bytes([layer.param_bytes, layer.input_bytes, layer.activation_bytes], cache_bytes)
-    if layer.macs_effective:
+    if n_macs:
         itemsize = 1 if layer.dtype == "int8" else 4
-        l1 = int(gemm_l1_bytes(layer.macs_effective, itemsize, itemsize))
+        l1 = int(gemm_l1_bytes(n_macs, itemsize, itemsize))
         moved["l1"] = moved.get("l1", 0) + l1
     return WorkCounts(macs, ops, moved)
 
@@ -59,8 +65,10 @@ def estimate_model(model, input_shape, profile=None, train=False):
     for layer in report.layers:
         work = layer_work(layer, caches).scaled(factor)
         est = estimate(work, p)
+        nonzero = estimate(layer_work(layer, caches, nonzero=True).scaled(factor), p)
         rows.append(LayerEnergy(layer.name, layer.type, layer.macs_effective * factor, work,
-                                est.total_j, est.compute_j, sum(est.memory_j.values())))
+                                est.total_j, est.compute_j, sum(est.memory_j.values()),
+                                layer.macs_nonzero * factor, nonzero.total_j))
     est = estimate(total_work(rows), p)
     state = "calibrated" if p.calibrated else "uncalibrated"
     result = Measurement(est.total_j, 0.0, "model", {r.name: r.energy_j for r in rows},

@@ -241,6 +241,30 @@ class EnergyMeter:
         self.checkpoints.append((name, result))
         return result
 
+    def fall_back_to_model(self, reason):
+        """Stop reading the live counter (it failed mid-run) and estimate with the model from now on.
+
+        The measurements already taken stay as they were; later checkpoints are labelled ESTIMATED
+        and say why. One warning is given. Used by training, which must not abort after an epoch's
+        work because a counter stopped answering.
+        """
+        if self.backend is None:
+            return
+        if self._thread is not None:
+            self._stop.set()
+            if self._thread is not threading.current_thread():
+                self._thread.join()
+            self._thread = None
+        failed = self.source
+        try:
+            self.backend.close()
+        except OSError:
+            pass
+        self.backend, self._counters, self._last_cp_raw = None, {}, {}
+        self.probes.append(base.ProbeResult(failed, False, f"failed during the run ({reason})"))
+        warnings.warn(f"tinyeff.energy: the {failed} counter failed during the run ({reason}); energy from "
+                      f"here on is ESTIMATED by the model '{self.profile.name}'", RuntimeWarning, stacklevel=2)
+
     def _measure(self, t_start, raw_start, work_start):
         self._now = self.clock()
         elapsed = self._now - t_start

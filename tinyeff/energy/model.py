@@ -57,11 +57,8 @@ class CostProfile:
 
     def save(self, path):
         """Write the profile as JSON (temp file, then rename: no half-written profile)."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.as_dict(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        from tinyeff import fsio
+        fsio.write_json(path, self.as_dict())
 
 
 def validate_profile(data, where="profile"):

@@ -6,9 +6,11 @@ built for 32x32 and fed 28x28 is counted at 28x28. Definitions, used everywhere 
 * 1 MAC (multiply-accumulate) = 2 FLOPs. Conv2d: MACs = N*OC*OH*OW * (C/groups)*KH*KW; Linear:
   MACs = rows * in * out. ``flops`` = 2*MACs + the other arithmetic (bias adds, BatchNorm's
   scale-and-shift = 2 per element, ReLU's compare = 1, pooling's compares/adds).
-* dense vs effective: effective MACs count only stored nonzero weights, and only when a sparse
-  kernel ran. A layer that ran one sets ``module.sparse_kernel_ran = True`` (and optionally
-  ``module.weight_nnz``); a pruned layer run by a dense kernel still pays every MAC.
+* dense vs effective vs nonzero: effective MACs count only stored nonzero weights, and only when a
+  sparse kernel ran. A layer that ran one sets ``module.sparse_kernel_ran = True`` (and optionally
+  ``module.weight_nnz``); a pruned layer run by a dense kernel still pays every MAC. Nonzero MACs
+  are the MACs on nonzero weights whatever kernel ran: what a pruned model would cost on a kernel
+  that skips every zero, the saving pruning makes available.
 * dtype: the executed arithmetic, from the layer's output array (``module.compute_dtype`` wins).
 * parameter bytes in the stored format (CSR with int32 indices when a sparse kernel ran).
 * peak training memory (estimate) = saved activations (every layer output plus the input)
@@ -42,6 +44,7 @@ class LayerCount:
     dtype: str
     macs: int = 0               # dense MACs
     macs_effective: int = 0     # MACs a sparse kernel actually ran (== macs for dense kernels)
+    macs_nonzero: int = 0       # MACs on nonzero weights, whichever kernel ran
     other_flops: int = 0        # bias, normalization, activation and pooling arithmetic
     params: int = 0
     params_nonzero: int = 0
@@ -76,7 +79,7 @@ class FlopReport:
 
     def __post_init__(self):
         t = {k: sum(getattr(l, k) for l in self.layers)
-             for k in ("macs", "macs_effective", "other_flops", "flops", "flops_effective",
+             for k in ("macs", "macs_effective", "macs_nonzero", "other_flops", "flops", "flops_effective",
                        "params", "params_nonzero", "param_bytes", "activation_bytes")}
         by_dtype = {}
         for l in self.layers:
@@ -141,6 +144,7 @@ def _record(name, module, x, y, layers):
     macs, other = _arithmetic(module, x, y)
     entry.macs += macs
     entry.macs_effective += _effective(module, macs)
+    entry.macs_nonzero += _nonzero(module, macs)
     entry.other_flops += other
     entry.input_bytes += x.nbytes
     entry.activation_bytes += y.nbytes
@@ -260,6 +264,16 @@ def _effective(module, macs):
     nnz = getattr(module, "weight_nnz", None)
     nnz = int(np.count_nonzero(w)) if nnz is None else int(nnz)
     return macs * nnz // max(1, w.size)
+
+
+def _nonzero(module, macs):
+    """``macs`` scaled by the weight's nonzero fraction (every MAC of a layer uses each weight equally often)."""
+    w = _weight(module) if macs else None
+    if w is None or w.size == 0:
+        return macs
+    nnz = getattr(module, "weight_nnz", None)
+    nnz = int(np.count_nonzero(w)) if nnz is None else int(nnz)
+    return macs * nnz // w.size
 
 
 def _stored_params(module):

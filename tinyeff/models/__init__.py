@@ -6,14 +6,20 @@
 from functools import partial
 
 from tinyeff.models.cnn import mlp, seed_cnn
+from tinyeff.models.efficientnet import efficientnet
 from tinyeff.models.mobilenet import mobilenet
-from tinyeff.models.resnet import BasicBlock, ResNet, resnet, resnet18
+from tinyeff.models.mobilenet_v2 import mobilenet_v2
+from tinyeff.models.resnet import BasicBlock, Bottleneck, ResNet, resnet, resnet18, resnet34, resnet50
 
 BUILDERS = {
     "seed-cnn": seed_cnn,
     "mlp": mlp,
     "mobilenet": mobilenet,
     "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+    "mobilenet_v2": mobilenet_v2,
+    **{f"efficientnet_{v}": partial(efficientnet, v) for v in ("b0", "b1", "b2", "b3")},
     "resnet": resnet,
     **{f"resnet{d}": partial(resnet, d) for d in (8, 14, 20, 32, 44, 56, 110)},
 }
@@ -49,5 +55,5 @@ def input_kwargs(name, in_channels, input_size, num_classes):
     return kwargs
 
 
-__all__ = ["BasicBlock", "ResNet", "build_model", "create", "input_kwargs", "mlp", "mobilenet", "names", "resnet",
-           "resnet18", "seed_cnn"]
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_model", "create", "efficientnet", "input_kwargs", "mlp",
+           "mobilenet", "mobilenet_v2", "names", "resnet", "resnet18", "resnet34", "resnet50", "seed_cnn"]

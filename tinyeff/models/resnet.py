@@ -1,10 +1,14 @@
-"""CIFAR-style ResNets (He et al. 2016, section 4.2) and the CIFAR variant of ResNet-18.
+"""ResNets (He et al. 2016): CIFAR-style ResNet-(6n+2) (section 4.2) and ResNet-18/34/50.
 
 ResNet-(6n+2): a 3x3 stem, three stages of n basic blocks with width, 2*width, 4*width channels
 (stride 2 at the start of stages 2 and 3), global average pooling and a Linear classifier. Where a
 block changes shape, the shortcut is a 1x1 convolution + BatchNorm (projection, "option B"), which
 keeps channel pruning of the shortcut explicit. ``shortcut=False`` drops every skip connection, for
 the shortcut study (a plain network of the same depth).
+
+``stem="cifar"`` (the default, what saved files mean) is one 3x3 stride-1 conv; ``stem="imagenet"``
+is torchvision's 7x7 stride-2 conv and 3x3 stride-2 max-pool, for 224x224 inputs. ResNet-50 uses
+bottleneck blocks (1x1 reduce, 3x3, 1x1 expand to 4x the width; stride on the 3x3 as torchvision).
 """
 from tinyeff import nn
 
@@ -34,18 +38,61 @@ class BasicBlock(nn.Module):
         return self.relu2(out)
 
 
-class ResNet(nn.Module):
-    def __init__(self, blocks_per_stage, widths, strides, in_channels=3, num_classes=10, shortcut=True):
+class Bottleneck(nn.Module):
+    """conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1-BN (4x ``width`` channels), plus shortcut, ReLU."""
+    expansion = 4
+
+    def __init__(self, in_channels, width, stride=1, shortcut=True):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
+        out_channels = width * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.relu2 = nn.ReLU()
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu3 = nn.ReLU()
+        self.use_shortcut = shortcut
+        if shortcut and (stride != 1 or in_channels != out_channels):
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x):
+        out = self.relu2(self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x))))))
+        out = self.bn3(self.conv3(out))
+        if self.use_shortcut:
+            out = out + self.shortcut(x)
+        return self.relu3(out)
+
+
+STEMS = ("cifar", "imagenet")
+
+
+class ResNet(nn.Module):
+    def __init__(self, blocks_per_stage, widths, strides, in_channels=3, num_classes=10, shortcut=True,
+                 stem="cifar", block=BasicBlock):
+        super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"resnet: stem={stem!r} must be one of {STEMS}")
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_channels, widths[0], 7, stride=2, padding=3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU()
+        if stem == "imagenet":
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         stages, channels = [], widths[0]
+        expansion = getattr(block, "expansion", 1)
         for blocks, width, stride in zip(blocks_per_stage, widths, strides):
             layers = []
             for b in range(blocks):
-                layers.append(BasicBlock(channels, width, stride if b == 0 else 1, shortcut))
-                channels = width
+                layers.append(block(channels, width, stride if b == 0 else 1, shortcut))
+                channels = width * expansion
             stages.append(nn.Sequential(*layers))
         self.layers = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -53,8 +100,10 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x):
-        x = self.layers(self.relu(self.bn1(self.conv1(x))))
-        return self.fc(self.flatten(self.pool(x)))
+        x = self.relu(self.bn1(self.conv1(x)))
+        if "maxpool" in self._modules:
+            x = self.maxpool(x)
+        return self.fc(self.flatten(self.pool(self.layers(x))))
 
 
 def resnet(depth=20, width=16, in_channels=3, num_classes=10, shortcut=True):
@@ -65,6 +114,29 @@ def resnet(depth=20, width=16, in_channels=3, num_classes=10, shortcut=True):
     return ResNet((n, n, n), (width, 2 * width, 4 * width), (1, 2, 2), in_channels, num_classes, shortcut)
 
 
-def resnet18(in_channels=3, num_classes=10, width=64):
-    """ResNet-18, CIFAR variant: 3x3 stem, no max-pool, four stages of two blocks."""
-    return ResNet((2, 2, 2, 2), (width, 2 * width, 4 * width, 8 * width), (1, 2, 2, 2), in_channels, num_classes)
+def _four_stages(blocks, block, in_channels, num_classes, width, stem):
+    return ResNet(blocks, (width, 2 * width, 4 * width, 8 * width), (1, 2, 2, 2), in_channels, num_classes,
+                  stem=stem, block=block)
+
+
+def resnet18(in_channels=3, num_classes=10, width=64, stem="cifar"):
+    """ResNet-18: four stages of two basic blocks; ``stem="cifar"`` (3x3, no max-pool) or "imagenet"."""
+    return _four_stages((2, 2, 2, 2), BasicBlock, in_channels, num_classes, width, stem)
+
+
+def resnet34(in_channels=3, num_classes=10, width=64, stem="cifar"):
+    """ResNet-34: basic blocks, (3, 4, 6, 3) per stage."""
+    return _four_stages((3, 4, 6, 3), BasicBlock, in_channels, num_classes, width, stem)
+
+
+def resnet50(in_channels=3, num_classes=10, width=64, stem="cifar"):
+    """ResNet-50: bottleneck blocks, (3, 4, 6, 3) per stage, 2048 features at the classifier."""
+    return _four_stages((3, 4, 6, 3), Bottleneck, in_channels, num_classes, width, stem)
+
+
+def _native_size(stem="cifar", **kwargs):
+    return 224 if stem == "imagenet" else 32
+
+
+for _builder in (resnet18, resnet34, resnet50):
+    _builder.native_size = _native_size

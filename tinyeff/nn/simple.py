@@ -31,6 +31,16 @@ class Sigmoid(Module):
         return ops.sigmoid(x)
 
 
+class SiLU(Module):
+    def forward(self, x):
+        return ops.silu(x)
+
+
+class ReLU6(Module):
+    def forward(self, x):
+        return ops.relu6(x)
+
+
 class Tanh(Module):
     def forward(self, x):
         return ops.tanh(x)

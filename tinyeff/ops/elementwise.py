@@ -110,6 +110,22 @@ def sigmoid(a):
     return make_result(out, (a,), lambda g: (g * out * (1.0 - out),), "sigmoid")
 
 
+def silu(a):
+    """x * sigmoid(x) (SiLU, "swish"; EfficientNet's activation)."""
+    e = np.exp(-np.abs(a.data))                     # <= 1: no overflow, and no cancellation in the left tail
+    sig = (np.where(a.data >= 0, 1.0, e) / (1.0 + e)).astype(a.dtype, copy=False)
+    out = (a.data * sig).astype(a.dtype, copy=False)
+    # d/dx x*s(x) = s + x*s*(1 - s)
+    return make_result(out, (a,), lambda g: (g * (sig * (1.0 + a.data * (1.0 - sig))),), "silu")
+
+
+def relu6(a):
+    """min(max(x, 0), 6) (MobileNetV2's activation: a bounded range that quantizes well)."""
+    inside = (a.data > 0) & (a.data < 6)
+    out = np.clip(a.data, 0, 6).astype(a.dtype, copy=False)
+    return make_result(out, (a,), lambda g: (g * inside,), "relu6")
+
+
 def tanh(a):
     out = np.tanh(a.data)
     return make_result(out, (a,), lambda g: (g * (1.0 - out * out),), "tanh")

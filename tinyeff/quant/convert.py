@@ -17,7 +17,7 @@ from tinyeff.models.resnet import BasicBlock, ResNet
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
 from tinyeff.quant.prepare import SKIP, WEIGHTED, Observed, PreparedModel, _next_index
-from tinyeff.quant.qparams import quantize
+from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
 __all__ = ["QuantizedModel", "convert", "quantize_weight", "float_weight"]
@@ -162,6 +162,7 @@ class QuantizedModel(nn.Module):
         self.eval()
 
     def quantize_input(self, x):
+        check_finite_input(x, "int8 model")
         return quantize(x, self.input_qparams[0], self.input_qparams[1], "uint8")
 
     def forward_int(self, q):

@@ -10,7 +10,7 @@ import numpy as np
 
 from tinyeff import kernels, nn
 from tinyeff.quant.convert import float_weight, quantize_weight
-from tinyeff.quant.qparams import compute_qparams, quantize
+from tinyeff.quant.qparams import check_finite_input, compute_qparams, quantize
 from tinyeff.tensor import Tensor
 
 __all__ = ["DynamicQLinear", "DynamicModel", "quantize_dynamic"]
@@ -28,6 +28,7 @@ class DynamicQLinear:
 
     def __call__(self, x):
         data = np.asarray(x.data, np.float32)
+        check_finite_input(data, "dynamic int8 Linear")
         scale, zero_point = compute_qparams(float(data.min(initial=0.0)), float(data.max(initial=0.0)))
         q = quantize(data, scale, zero_point)                                          # (N, IN) uint8
         acc = kernels.get("gemm_u8s8_packed")(q, self.packed) - np.int32(zero_point) * self.packed.colsum
@@ -87,8 +88,8 @@ def quantize_dynamic(model, per_channel=True):
         ValueError: the model is not a Sequential of Linear/ReLU/Flatten/Identity/Dropout layers.
     """
     if not isinstance(model, nn.Sequential):
-        raise ValueError(f"quantize_dynamic: expected an nn.Sequential (e.g. the mlp), got {type(model).__name__}; "
-                         "use quantize_static for CNNs")
+        raise ValueError(f"quantize_dynamic: expected an nn.Sequential of Linear layers (e.g. the mlp), got "
+                         f"{type(model).__name__}; use static quantization (--mode static) or QAT for CNNs")
     layers = []
     for name, layer in model.named_children():
         if isinstance(layer, nn.Linear):
@@ -99,8 +100,9 @@ def quantize_dynamic(model, per_channel=True):
             layers.append(FLOAT_LAYERS[type(layer).__name__](*([layer.start_dim] if isinstance(layer, nn.Flatten)
                                                                else [])).eval())
         else:
-            raise ValueError(f"quantize_dynamic: layer 'model.{name}' ({type(layer).__name__}) is not supported; "
-                             f"supported: Linear, {', '.join(FLOAT_LAYERS)}")
+            raise ValueError(f"quantize_dynamic: layer 'model.{name}' ({type(layer).__name__}) is not supported "
+                             f"(dynamic quantization covers Linear, {', '.join(FLOAT_LAYERS)}); "
+                             "for a CNN use static quantization (--mode static) or QAT (--mode qat)")
     return DynamicModel(layers, getattr(model, "arch", None), getattr(model, "preprocess", None),
                         {"mode": "dynamic", "per_channel": per_channel})
 

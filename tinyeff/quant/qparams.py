@@ -66,6 +66,26 @@ def _broadcast(v, ndim, axis):
     return v.reshape(shape)
 
 
+def check_finite_input(x, where):
+    """Refuse a float input holding NaN or Inf before it is quantized.
+
+    Quantization clamps: NaN would become some integer code (NumPy's rint/clip of NaN is
+    platform-defined) and Inf the largest code, so an int8 model would return finite, plausible
+    logits for an input on which the float model returns NaN. Better to say so.
+
+    Raises:
+        ValueError: naming how many values are non-finite and where the first one is.
+    """
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), x.shape))
+            raise ValueError(f"{where}: the input holds {int(bad.sum()):,} NaN/Inf value(s) (first at index {first}, "
+                             f"value {x[first]}); an integer model cannot represent them and would hide them "
+                             "behind finite logits; clean or drop those inputs")
+
+
 def quantize(x, scale, zero_point, dtype="uint8", axis=None):
     """``clamp(rint(x / scale) + zero_point, qmin, qmax)`` as ``dtype``; ``axis`` for per-channel.
 

@@ -1,0 +1,95 @@
+"""What thinning during training buys: one training step of a dense model, the same model with 50%
+unstructured (magnitude) masks, and the same model channel-pruned to 50% and thinned, interleaved.
+
+The masked model still runs every multiply on the dense kernels ("masked: no training-time saving");
+the thinned one is a smaller dense model, which is what ``tinyeff sweep --prune channel`` trains after
+each pruning event (``tinyeff.compress.thin_train``). Fashion-MNIST geometry (1x28x28), Adam for the
+seed CNN at batch 64, SGD with momentum for ResNet-20 at batch 128, one BLAS thread as in ``fit``.
+
+Run: pytest bench/bench_thin_train.py --benchmark-json=out.json -s  (not part of the default test run).
+On a shared, noisy machine quote only the ratios: the three steps alternate for many rounds so they see
+the same noise; extra_info holds each one's min and median step time and the ratios to dense.
+"""
+import copy
+import time
+
+import numpy as np
+import pytest
+
+CLASSES = 10
+
+
+def _step(model, opt, x, y):
+    import tinyeff
+    import tinyeff.nn.functional as F
+    from tinyeff.kernels.blas import blas_threads
+
+    def step():
+        with blas_threads(1):
+            loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return float(loss.data)
+    return step
+
+
+def _variants(name, make_opt):
+    """dense, masked (50% magnitude) and thinned (50% channels) copies of model ``name``, each with an optimizer."""
+    import tinyeff
+    from tinyeff import models
+    from tinyeff.compress.prune import prune
+    from tinyeff.compress.thin_train import thin_with_optimizer
+    from tinyeff.compress.thinning import channel_groups, prune_channel_groups
+    tinyeff.manual_seed(0)
+    kwargs = {"input_size": 28} if name == "seed-cnn" else {}
+    dense = models.create(name, in_channels=1, num_classes=CLASSES, **kwargs)
+    masked, thinned = copy.deepcopy(dense), copy.deepcopy(dense)
+    prune(masked, 0.5, "magnitude")
+    thin_opt = make_opt(thinned)
+    prune(thinned, 0.5, "channel", optimizer=thin_opt)
+    if channel_groups(thinned):
+        prune_channel_groups(thinned, 0.5, optimizer=thin_opt)
+    thin_with_optimizer(thinned, thin_opt)
+    return {"dense": (dense, make_opt(dense)), "masked": (masked, make_opt(masked)), "thinned": (thinned, thin_opt)}
+
+
+def _interleaved(benchmark, steps, rounds, **info):
+    for step in steps.values():
+        assert np.isfinite(step())                                   # warm-up; a NaN step is no result
+    times = {name: [] for name in steps}
+
+    def one_round():
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    benchmark.extra_info.update(info)
+    benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=0)
+    for name, t in times.items():
+        benchmark.extra_info[f"{name}_min_ms"] = 1e3 * min(t)
+        benchmark.extra_info[f"{name}_median_ms"] = 1e3 * float(np.median(t))
+    for name in ("masked", "thinned"):
+        benchmark.extra_info[f"{name}_over_dense_median"] = float(np.median(times[name]) / np.median(times["dense"]))
+    print(f"\n{benchmark.group}: " + ", ".join(
+        f"{n} {1e3 * min(t):.1f}/{1e3 * np.median(t):.1f} ms" for n, t in times.items()) + " (min/median); "
+        f"thinned/dense {benchmark.extra_info['thinned_over_dense_median']:.2f}, "
+        f"masked/dense {benchmark.extra_info['masked_over_dense_median']:.2f} (median)")
+
+
+@pytest.mark.parametrize("name,batch,rounds", [("seed-cnn", 64, 30), ("resnet20", 128, 8)])
+def test_thinned_train_step_interleaved(benchmark, rng, machine_info, name, batch, rounds):
+    from tinyeff import optim
+    if name == "seed-cnn":
+        def make_opt(m):
+            return optim.Adam(m.parameters(), lr=1e-3)
+    else:
+        def make_opt(m):
+            return optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, CLASSES, batch)
+    variants = _variants(name, make_opt)
+    steps = {k: _step(m, o, x, y) for k, (m, o) in variants.items()}
+    params = {k: int(sum(p.size for p in m.parameters())) for k, (m, _) in variants.items()}
+    benchmark.group = f"{name} train step, batch {batch}, 1x28x28: dense vs masked vs thinned (50%)"
+    _interleaved(benchmark, steps, rounds, **machine_info, params=params)
