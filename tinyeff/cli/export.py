@@ -5,7 +5,7 @@ scales and zero points. The input shape comes from the model file unless ``--inp
 """
 import numpy as np
 
-from tinyeff.cli.common import load_model, run_reporting_errors
+from tinyeff.cli.common import load_model
 
 
 def register(subparsers):
@@ -19,7 +19,7 @@ def register(subparsers):
                         "bit-equal outputs, slower)")
     p.add_argument("--verify", action="store_true",
                    help="run 4 random inputs through ONNX Runtime and tinyeff and print the largest difference")
-    p.set_defaults(func=lambda args: run_reporting_errors("export", run, args))
+    p.set_defaults(func=run)
 
 
 def parse_shape(text):

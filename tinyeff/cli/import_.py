@@ -5,7 +5,6 @@ SRC is a PyTorch state_dict (.pt/.pth, read with ``torch.load(weights_only=True)
 result is an ordinary float model file: ``tinyeff eval``, ``prune``, ``quantize`` and ``export``
 take it as they take a trained one.
 """
-from tinyeff.cli.common import run_reporting_errors
 
 
 def register(subparsers):
@@ -14,7 +13,7 @@ def register(subparsers):
     p.add_argument("src", metavar="SRC", help="state_dict (.pt/.pth), .safetensors or .onnx file")
     p.add_argument("--arch", required=True, help=f"architecture: {', '.join(ARCHS)}")
     p.add_argument("--out", required=True, help="the tinyeff model file (.npz) to write")
-    p.set_defaults(func=lambda args: run_reporting_errors("import", run, args))
+    p.set_defaults(func=run)
 
 
 def run(args):

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from tinyeff.cli.common import load_model, run_reporting_errors
+from tinyeff.cli.common import load_model
 
 
 def register(subparsers):
@@ -17,7 +17,7 @@ def register(subparsers):
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     p.add_argument("--top", type=int, default=3, help="how many classes to list per image (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=lambda args: run_reporting_errors("predict", run, args))
+    p.set_defaults(func=run)
 
 
 def predict_files(model, paths):
