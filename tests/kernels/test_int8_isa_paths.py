@@ -182,3 +182,27 @@ def test_add_u8_every_isa(size, shift, rng):
     want = ref.add_u8(*args, relu=True)
     for isa in _epilogue_paths("add_u8"):
         np.testing.assert_array_equal(c_int8.add_u8(*args, relu=True, isa=isa), want, err_msg=isa)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2, 2), (2, 3, 9, 35), (1, 2, 6, 64), (1, 1, 4, 67), (1, 1, 3, 33)])
+@pytest.mark.parametrize("kernel_size,stride", [(2, 2), (3, 2), (2, 1)])
+def test_maxpool2d_u8_every_isa(shape, kernel_size, stride, rng):
+    from tinyeff.kernels import c_int8
+    if shape[2] < kernel_size or shape[3] < kernel_size:
+        pytest.skip("window larger than the image")
+    x = rng.integers(0, 256, shape, dtype=np.uint8)
+    x[..., ::3] = 255
+    want = ref.maxpool2d_u8(x, kernel_size, stride)
+    for isa in _epilogue_paths("maxpool2d_u8"):
+        np.testing.assert_array_equal(c_int8.maxpool2d_u8(x, kernel_size, stride, isa=isa), want, err_msg=isa)
+
+
+@pytest.mark.parametrize("c", [1, 15, 16, 31, 32, 33, 64, 65])
+@pytest.mark.parametrize("kernel_size,stride", [(2, 2), (3, 1)])
+def test_maxpool2d_u8_nhwc_every_isa(c, kernel_size, stride, rng):
+    from tinyeff.kernels import c_int8
+    x = rng.integers(0, 256, (2, 7, 5, c), dtype=np.uint8)
+    x[:, ::2, :, ::3] = 255
+    want = ref.maxpool2d_u8(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), kernel_size, stride).transpose(0, 2, 3, 1)
+    for isa in _epilogue_paths("maxpool2d_u8_nhwc"):
+        np.testing.assert_array_equal(c_int8.maxpool2d_u8_nhwc(x, kernel_size, stride, isa=isa), want, err_msg=isa)

@@ -21,6 +21,7 @@ from tinyeff.kernels.registry import register
 
 GEMM_ISAS = ("portable", "avx2", "avx512_vnni", "neon", "neon_dotprod")   # csrc/gemm_s8*.{c,h} tiles
 EPILOGUE_ISAS = ("portable", "avx2", "avx512", "neon")    # requant.c and add_u8.c bodies
+POOL_ISAS = ("portable", "avx2", "neon")                  # im2col_8.c's 2x2 max-pool bodies
 
 
 def available_isas():
@@ -181,8 +182,8 @@ def im2col_s8(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0):
     return _im2col_8(x, kh, kw, stride, padding, dilation, pad_value, np.int8, "im2col_s8")
 
 
-@register("maxpool2d_u8", tier="c")
-def maxpool2d_u8(x, kernel_size=2, stride=None):
+@register("maxpool2d_u8", tier="c", isa=POOL_ISAS)
+def maxpool2d_u8(x, kernel_size=2, stride=None, isa=None):
     """See ref."""
     stride, oh, ow = ref.check_pool_args(x, kernel_size, stride, "maxpool2d_u8")
     n, c, h, w = x.shape
@@ -190,7 +191,7 @@ def maxpool2d_u8(x, kernel_size=2, stride=None):
     out = np.empty((n, c, oh, ow), dtype=np.uint8)
     if out.size:
         status = _c.lib().tinyeff_maxpool2d_u8(_ptr("uint8_t[]", x), n, c, h, w, kernel_size, stride,
-                                               oh, ow, _ptr("uint8_t[]", out))
+                                               oh, ow, _c.isa_code("maxpool2d_u8", isa), _ptr("uint8_t[]", out))
         _c.check(status, "maxpool2d_u8")
     return out
 
@@ -212,8 +213,8 @@ def im2col_u8_nhwc(x, kh, kw, stride=1, padding=0, dilation=1, pad_value=0, pool
     return cols
 
 
-@register("maxpool2d_u8_nhwc", tier="c")
-def maxpool2d_u8_nhwc(x, kernel_size=2, stride=None):
+@register("maxpool2d_u8_nhwc", tier="c", isa=POOL_ISAS)
+def maxpool2d_u8_nhwc(x, kernel_size=2, stride=None, isa=None):
     """See ref."""
     stride, oh, ow = ref.check_pool_args_nhwc(x, kernel_size, stride, "maxpool2d_u8_nhwc")
     n, h, w, c = x.shape
@@ -221,7 +222,8 @@ def maxpool2d_u8_nhwc(x, kernel_size=2, stride=None):
     out = np.empty((n, oh, ow, c), dtype=np.uint8)
     if out.size:
         status = _c.lib().tinyeff_maxpool2d_u8_nhwc(_ptr("uint8_t[]", x), n, h, w, c, kernel_size, stride,
-                                                    oh, ow, _ptr("uint8_t[]", out))
+                                                    oh, ow, _c.isa_code("maxpool2d_u8_nhwc", isa),
+                                                    _ptr("uint8_t[]", out))
         _c.check(status, "maxpool2d_u8_nhwc")
     return out
 
