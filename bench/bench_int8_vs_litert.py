@@ -17,7 +17,7 @@ so on an AVX-512 machine LiteRT's figures are its best path, while tinyeff's fol
 TINYEFF_CPU_FEATURES: the script prints both.
 
     python bench/bench_int8_vs_litert.py --tf-path /tmp/tfcpu [--threads 1 2] [--repeats 21]
-        [--geometries cifar fmnist] [--weight-bits 8 7]
+        [--geometries cifar fmnist] [--weight-bits 8 7] [--settle-ms 50]
 """
 import argparse
 import os
@@ -119,12 +119,17 @@ def litert_fn(path, threads):
     return run
 
 
-def interleaved(fns, x, repeats):
+def interleaved(fns, x, repeats, settle_s):
+    """Median and best seconds per call; every repeat runs every fn once. ``settle_s`` of sleep before
+    each timed call lets the previous framework's pool go idle: XNNPACK's workers spin-wait after a
+    run and would otherwise take a core from the next framework (tinyeff's OpenMP threads sleep at
+    once, OMP_WAIT_POLICY=PASSIVE), which measures the neighbour, not the kernels."""
     times = {name: [] for name in fns}
     for fn in fns.values():
         fn(x)                                                                      # warm-up
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(settle_s)
             t0 = time.perf_counter()
             fn(x)
             times[name].append(time.perf_counter() - t0)
@@ -141,6 +146,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--geometries", nargs="+", default=["cifar", "fmnist"], choices=list(GEOMETRIES))
     parser.add_argument("--weight-bits", type=int, nargs="+", default=[8, 7], choices=[7, 8])
+    parser.add_argument("--settle-ms", type=float, default=50.0, help="idle time before every timed call")
     args = parser.parse_args(argv)
     from tinyeff import Tensor, models, no_grad
     from tinyeff.kernels import c as c_kernels
@@ -170,7 +176,7 @@ def main(argv=None):
                 for name, fn in fns.items():
                     err = np.abs(fn(x) - ref).max()
                     assert err <= tol, f"{name}: logits differ from float32 by {err:.3g} (> {tol:.3g})"
-                medians, best = interleaved(fns, x, args.repeats)
+                medians, best = interleaved(fns, x, args.repeats, args.settle_ms / 1e3)
             print(f"\n{geometry} seed CNN {c}x{side}x{side}, batch {BATCH}, {threads} thread(s), "
                   f"{args.repeats} interleaved repeats: median, then best (the least disturbed repeat)")
             for name, t in medians.items():

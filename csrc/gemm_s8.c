@@ -483,7 +483,8 @@ static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, const uint8_t 
     }
 }
 
-/* Tasks: (block of mc rows, one panel). Inside a task, chunks of up to CHUNK rows (two MR-row
+/* Tasks: (block of mc rows, one panel), handed out dynamically: on a shared machine a preempted
+ * thread then delays only its own task, not a fixed half of the GEMM. Inside a task, chunks of up to CHUNK rows (two MR-row
  * register tiles) go through the optional row max and then the epilogue. mc is a multiple of
  * CHUNK, so a pooling group (which divides CHUNK and M) never straddles a chunk. */
 static void run_gemm(const gemm_ctx *c) {
@@ -492,7 +493,7 @@ static void run_gemm(const gemm_ctx *c) {
     int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / CHUNK * CHUNK;
     if (mc < CHUNK) mc = CHUNK;
     int64_t nmb = (c->m + mc - 1) / mc;
-#pragma omp parallel for collapse(2) schedule(static) if (c->m * c->n * c->k >= TINYEFF_PARALLEL_MIN_MACS)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (c->m * c->n * c->k >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t mb = 0; mb < nmb; mb++) {
         for (int64_t p = 0; p < npanels; p++) {
             int32_t chunk[CHUNK * PANEL] __attribute__((aligned(64)));
