@@ -75,3 +75,17 @@ def test_cli_quantize_weight_bits_needs_static(tmp_path):
     with pytest.raises(SystemExit, match="--mode static"):
         main(["quantize", str(tmp_path / "float.npz"), "--data", "synthetic", "--mode", "dynamic",
               "--weight-bits", "7", "--out", str(tmp_path / "q")])
+
+
+def test_cli_quantize_suggests_7_bits_on_avx2(tmp_path, capsys, monkeypatch):
+    if not kernels.available("gemm_u8s8_packed", "c"):
+        pytest.skip(kernels.why_unavailable("gemm_u8s8_packed", "c"))
+    from tinyeff.kernels import cpu
+    if "avx2" not in cpu.usable_paths():
+        pytest.skip("needs an AVX2 CPU (the note is for the AVX2 path)")
+    monkeypatch.setenv("TINYEFF_CPU_FEATURES", "avx2,fma")
+    model = models.create("seed-cnn", in_channels=1, num_classes=10, input_size=28, width=0.25)
+    io.save(model, tmp_path / "float.npz")
+    assert main(["quantize", str(tmp_path / "float.npz"), "--data", "synthetic", "--calibration-images", "16",
+                 "--repeats", "1", "--out", str(tmp_path / "q")]) == 0
+    assert "--weight-bits 7" in capsys.readouterr().out

@@ -110,4 +110,9 @@ def _run(args, model, train, test):
     s = metrics["int8_vs_float32"]
     print(f"int8: {s['accuracy_drop_points']:+.2f} points drop, {s['speedup']:.2f}x faster, "
           f"{s['file_size_ratio']:.2f}x smaller file; wrote {args.out}/metrics.json")
+    from tinyeff import kernels
+    if args.mode == "static" and args.weight_bits == 8 and kernels.available("gemm_u8s8_packed", "c") and \
+            kernels.registry.best_isa("gemm_u8s8_packed") == "avx2":
+        print("note: this CPU runs int8 on AVX2 (no VNNI); --weight-bits 7 lets every layer use its ~2x faster "
+              "vpmaddubsw kernel (docs/int8.md, section 9)")
     return 0
