@@ -28,7 +28,8 @@ import numpy as np
 import pytest
 
 from tinyeff import kernels
-from tinyeff.kernels.ref import int8 as ref
+from tinyeff.kernels.layout import fixed_point
+from tinyeff.kernels.int8_gemm import spec as gemm8
 
 INT8_PEAK_GOPS_PER_CORE = 630.0
 F32_PEAK_GFLOPS_PER_CORE = 160.0
@@ -90,7 +91,7 @@ def _int8_info(benchmark, machine_info, tier, ops, threads):
     benchmark.extra_info.update(machine_info, tier=tier, ops=ops, threads=threads, kind="int8",
                                 peak_gops=INT8_PEAK_GOPS_PER_CORE * threads)
     if tier == "c":
-        from tinyeff.kernels import c_int8
+        from tinyeff.kernels.int8_gemm import c as c_int8
         benchmark.extra_info["code_path"] = c_int8.code_path()
 
 
@@ -102,7 +103,7 @@ def test_gemm_u8s8_packed_square(benchmark, rng, threads, machine_info, size, ti
         pytest.skip("the NumPy reference is single-threaded; timed once, at threads=1")
     gemm = _kernel("gemm_u8s8_packed", tier)
     a, b = _operands(rng, size, size, size)
-    packed = ref.pack_s8(b)
+    packed = gemm8.pack_s8(b)
     gemm(a, packed)                                        # JIT compile and warm caches outside timing
     ops = 2 * size**3
     benchmark.group = f"int8 gemm {size}x{size}x{size}"
@@ -120,16 +121,16 @@ def test_gemm_u8s8_requant_seed_cnn(benchmark, rng, threads, machine_info, layer
     m, k, n = SEED_CNN[layer]
     layer_fn = _kernel("gemm_u8s8_requant", tier)
     a, b = _operands(rng, m, k, n)
-    packed = ref.pack_s8(b)
+    packed = gemm8.pack_s8(b)
     bias = rng.integers(-1000, 1000, n).astype(np.int32)
-    multiplier, shift = ref.quantize_multiplier(rng.uniform(1e-4, 1e-3, n))
+    multiplier, shift = fixed_point.quantize_multiplier(rng.uniform(1e-4, 1e-3, n))
     args = (a, packed, 117, bias, multiplier, shift, 0)
     layer_fn(*args, relu=True)
     ops = 2 * m * n * k
     benchmark.group = f"int8 layer {layer} M={m} K={k} N={n}"
     _int8_info(benchmark, machine_info, tier, ops, threads)
     out = benchmark.pedantic(layer_fn, args=args, kwargs={"relu": True}, rounds=_rounds(ops), warmup_rounds=1)
-    np.testing.assert_array_equal(out, ref.gemm_u8s8_requant(*args, relu=True))
+    np.testing.assert_array_equal(out, gemm8.gemm_u8s8_requant(*args, relu=True))
 
 
 def _shape(group_key):
@@ -186,10 +187,10 @@ def test_torch_quantized_linear(benchmark, rng, machine_info, shape):
 
 def _gemm_variants(rng, size):
     """dict name -> zero-argument callable, for tinyeff's paths and bit widths."""
-    from tinyeff.kernels import c_int8
+    from tinyeff.kernels.int8_gemm import c as c_int8
     a = rng.integers(0, 256, (size, size), dtype=np.uint8)
     bias = rng.integers(-1000, 1000, size).astype(np.int32)
-    multiplier, shift = ref.quantize_multiplier(rng.uniform(1e-5, 1e-4, size))
+    multiplier, shift = fixed_point.quantize_multiplier(rng.uniform(1e-5, 1e-4, size))
     fns = {}
     for bits, (lo, hi) in ((8, (-128, 128)), (7, (-64, 64))):
         b = rng.integers(lo, hi, (size, size), dtype=np.int8)
@@ -229,7 +230,7 @@ def main(argv=None):
         os.environ.update(TINYEFF_CPU_FEATURES="avx2,fma", ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2",
                           MKL_ENABLE_INSTRUCTIONS="AVX2", FBGEMM_ENABLE_INSTRUCTIONS="AVX2")
     from tinyeff.kernels import c as c_tier
-    from tinyeff.kernels import c_int8
+    from tinyeff.kernels.int8_gemm import c as c_int8
     rng = np.random.default_rng(0)
     fns = _gemm_variants(rng, args.size)
     c_tier.set_num_threads(args.threads)

@@ -150,7 +150,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from tinyeff import Tensor, models, no_grad
     from tinyeff.kernels import c as c_kernels
-    from tinyeff.kernels import c_int8
+    from tinyeff.kernels.int8_gemm import c as c_int8
     from tinyeff.quant import quantize_static
     print(f"tinyeff {c_int8.code_path()}; TINYEFF_CPU_FEATURES={os.environ.get('TINYEFF_CPU_FEATURES', '(unset)')}; "
           "LiteRT: XNNPACK's own CPU detection (not capped)")

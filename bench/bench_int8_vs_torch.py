@@ -381,7 +381,7 @@ def main(argv=None):
         fns = model_fns(torch, model, qmodel, x, args.torch_qconfig)
         check_model_outputs(fns, model, x)
         model_sets.append((f"{name} seed CNN {x.shape[1]}x{x.shape[2]}x{x.shape[3]}", fns))
-    from tinyeff.kernels import c_int8
+    from tinyeff.kernels.int8_gemm import c as c_int8
     print(f"cpu flags: {','.join(sorted(f for f, on in cpu.features().items() if on))}; tinyeff {c_int8.code_path()}; "
           f"weight bits {args.weight_bits}; torch qconfig {args.torch_qconfig}; "
           f"caps: {', '.join(f'{k}={v}' for k, v in ISA_CAPS.get(args.isa, {}).items()) or 'none'}")

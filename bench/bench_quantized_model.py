@@ -159,7 +159,7 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["seed-cnn", "resnet20"])
     parser.add_argument("--input", default="fmnist", choices=list(INPUTS), help="fmnist: 1x28x28, cifar: 3x32x32")
     args = parser.parse_args(argv)
-    from tinyeff.kernels import c_int8
+    from tinyeff.kernels.int8_gemm import c as c_int8
     print(f"{c_int8.code_path()}; TINYEFF_CPU_FEATURES={os.environ.get('TINYEFF_CPU_FEATURES', '(unset)')}")
     rng = np.random.default_rng(1234)
     tables = {name: variants(name, rng, *INPUTS[args.input]) for name in args.models}

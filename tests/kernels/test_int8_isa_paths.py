@@ -13,14 +13,34 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyeff import kernels
-from tinyeff.kernels.ref import int8 as ref
+from tinyeff.kernels import registry
+from tinyeff.kernels.int8_conv.spec import ROW_ALIGN
+from tinyeff.kernels.layout.fixed_point import quantize_multiplier
+
+
+class _Ref:
+    """The NumPy references by kernel name: ``ref.pack_s8(b)``."""
+    def __getattr__(self, name):
+        return kernels.get(name, "ref")
+
+
+class _C:
+    """The C tier by kernel name, one ISA path at a time: ``c.gemm_s8(a, b, isa="avx2")``; ``c.paths(name)``."""
+    def __getattr__(self, name):
+        return lambda *args, isa=None, **kwargs: kernels.get(name, "c", isa=isa)(*args, **kwargs)
+
+    @staticmethod
+    def paths(name):
+        return registry.isa_paths(name, "c")
+
+
+ref = _Ref()
 
 
 def _c_int8():
     if not kernels.available("gemm_u8s8_packed", "c"):
         pytest.skip(kernels.why_unavailable("gemm_u8s8_packed", "c"))
-    from tinyeff.kernels import c_int8
-    return c_int8
+    return _C()
 
 
 def _fitting_weight(rng, k, n, boundary=0.5):
@@ -83,7 +103,7 @@ def test_gemm_mixed_panels_every_isa(rng):
     assert packed.pairs_fit.tolist() == [1, 0, 1]
     a = _activation(rng, m, k)
     want = a.astype(np.int32) @ b.astype(np.int32)
-    for isa in c_int8.available_isas():
+    for isa in c_int8.paths("gemm_u8s8_packed"):
         np.testing.assert_array_equal(c_int8.gemm_u8s8_packed(a, packed, isa=isa), want, err_msg=isa)
 
 
@@ -97,7 +117,7 @@ def test_gemm_every_isa_hypothesis_extremes(m, k, n, seed, seven_bit):
     a, a_s = _activation(rng, m, k), _activation(rng, m, k, np.int8)
     packed = c_int8.pack_s8(b)
     assert packed.pairs_fit.all()
-    for isa in c_int8.available_isas():
+    for isa in c_int8.paths("gemm_u8s8_packed"):
         np.testing.assert_array_equal(c_int8.gemm_u8s8_packed(a, packed, isa=isa), ref.gemm_u8s8(a, b), err_msg=isa)
         np.testing.assert_array_equal(c_int8.gemm_s8(a_s, b, isa=isa), ref.gemm_s8(a_s, b), err_msg=isa)
 
@@ -111,18 +131,18 @@ def test_gemm_requant_rowmax_every_isa(m, k, n, group, shift_sign, rng):
     packed = c_int8.pack_s8(b)
     a = _activation(rng, m, k)
     scale = rng.uniform(1e-5, 1e-2, n) if shift_sign < 0 else rng.uniform(1.5, 3.0, n)
-    multiplier, shift = ref.quantize_multiplier(scale)
+    multiplier, shift = quantize_multiplier(scale)
     bias = rng.integers(-50000, 50000, n).astype(np.int32)
     args = (a, packed, 131, bias, multiplier, shift, 7)
     want = ref.gemm_u8s8_requant_rowmax(*args, group, relu=True)
-    for isa in c_int8.available_isas():
+    for isa in c_int8.paths("gemm_u8s8_packed"):
         got = c_int8.gemm_u8s8_requant_rowmax(*args, group, relu=True, isa=isa)
         np.testing.assert_array_equal(got, want, err_msg=isa)
 
 
 def _conv_weight(w, k, c):
     """(KH, KW*C, OC) -> packed (KH * roundup(KW*C, 4), OC) with zero rows on the row padding."""
-    run = -(-(k * c) // ref.ROW_ALIGN) * ref.ROW_ALIGN
+    run = -(-(k * c) // ROW_ALIGN) * ROW_ALIGN
     return ref.pack_s8(np.pad(w, ((0, 0), (0, run - k * c), (0, 0))).reshape(k * run, -1))
 
 
@@ -136,28 +156,27 @@ def test_conv2d_implicit_every_isa(c, oc, stride, padding, pool, seven_bit, rng)
     packed = _conv_weight(rng.integers(lo, hi, (k, k * c, oc)).astype(np.int8), k, c)
     x = rng.integers(0, 256, (2, 11, 13, c), dtype=np.uint8)
     x[:, ::2] = 255
-    multiplier, shift = ref.quantize_multiplier(rng.uniform(1e-5, 1e-2, oc))
+    multiplier, shift = quantize_multiplier(rng.uniform(1e-5, 1e-2, oc))
     args = (x, packed, k, k, stride, padding, 3, rng.integers(-5000, 5000, oc).astype(np.int32), multiplier,
             shift, 9)
     want = ref.conv2d_u8s8_requant_nhwc(*args, pool=pool, relu=True)
-    for isa in c_int8.available_isas():
+    for isa in c_int8.paths("gemm_u8s8_packed"):
         got = c_int8.conv2d_u8s8_requant_nhwc(*args, pool=pool, relu=True, isa=isa)
         np.testing.assert_array_equal(got, want, err_msg=isa)
 
 
 def _epilogue_paths(name):
     _c_int8()
-    from tinyeff.kernels import registry
     return registry.isa_paths(name, "c")
 
 
 @pytest.mark.parametrize("case", ["fast", "bias", "left-shift", "extremes"])
 @pytest.mark.parametrize("m,n", [(1, 1), (3, 7), (5, 8), (4, 9), (2, 17), (3, 64), (2, 65)])
 def test_requantize_s32_every_isa(case, m, n, rng):
-    from tinyeff.kernels import c_int8
+    c_int8 = _c_int8()
     acc = rng.integers(-2**24, 2**24, (m, n)).astype(np.int32)
     scale = rng.uniform(1e-5, 1e-2, n) if case != "left-shift" else rng.uniform(1.5, 40.0, n)
-    multiplier, shift = ref.quantize_multiplier(scale)
+    multiplier, shift = quantize_multiplier(scale)
     bias = rng.integers(-2**30, 2**30, n).astype(np.int32) if case == "bias" else None
     if case == "extremes":
         acc.flat[::2] = np.iinfo(np.int32).min
@@ -173,7 +192,7 @@ def test_requantize_s32_every_isa(case, m, n, rng):
 @pytest.mark.parametrize("size", [1, 7, 8, 9, 33, 262144 + 5])
 @pytest.mark.parametrize("shift", [-31, -20, 0, 2])
 def test_add_u8_every_isa(size, shift, rng):
-    from tinyeff.kernels import c_int8
+    c_int8 = _c_int8()
     a = rng.integers(0, 256, size, dtype=np.uint8)
     b = rng.integers(0, 256, size, dtype=np.uint8)
     table_a = np.sort(rng.integers(-2**29, 2**29, 256)).astype(np.int32)
@@ -187,7 +206,7 @@ def test_add_u8_every_isa(size, shift, rng):
 @pytest.mark.parametrize("shape", [(1, 1, 2, 2), (2, 3, 9, 35), (1, 2, 6, 64), (1, 1, 4, 67), (1, 1, 3, 33)])
 @pytest.mark.parametrize("kernel_size,stride", [(2, 2), (3, 2), (2, 1)])
 def test_maxpool2d_u8_every_isa(shape, kernel_size, stride, rng):
-    from tinyeff.kernels import c_int8
+    c_int8 = _c_int8()
     if shape[2] < kernel_size or shape[3] < kernel_size:
         pytest.skip("window larger than the image")
     x = rng.integers(0, 256, shape, dtype=np.uint8)
@@ -200,7 +219,7 @@ def test_maxpool2d_u8_every_isa(shape, kernel_size, stride, rng):
 @pytest.mark.parametrize("c", [1, 15, 16, 31, 32, 33, 64, 65])
 @pytest.mark.parametrize("kernel_size,stride", [(2, 2), (3, 1)])
 def test_maxpool2d_u8_nhwc_every_isa(c, kernel_size, stride, rng):
-    from tinyeff.kernels import c_int8
+    c_int8 = _c_int8()
     x = rng.integers(0, 256, (2, 7, 5, c), dtype=np.uint8)
     x[:, ::2, :, ::3] = 255
     want = ref.maxpool2d_u8(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), kernel_size, stride).transpose(0, 2, 3, 1)
