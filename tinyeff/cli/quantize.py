@@ -39,7 +39,7 @@ def quantize_model(model, train, args):
     """The quantized model for ``args.mode``."""
     from tinyeff import quant
     if args.weight_bits != 8 and args.mode != "static":
-        raise SystemExit(f"quantize: --weight-bits {args.weight_bits} needs --mode static ({args.mode} quantizes "
+        raise ValueError(f"quantize: --weight-bits {args.weight_bits} needs --mode static ({args.mode} quantizes "
                          "weights to 8 bits); drop --weight-bits or use --mode static")
     if args.mode == "static":
         return quant.quantize_static(model, train, args.calibration_images, args.calibration, args.per_channel,
