@@ -70,7 +70,7 @@ typedef struct {
     const int32_t *bias, *multiplier, *shift;
     int32_t zero_point_out, qmin, qmax;
     int64_t group;                /* requantize the max of each group of rows (1: no pooling) */
-    /* Implicit im2col (conv != 0, VNNI only): A is a zero-point-padded NHWC image (N, hp, wp, cin),
+    /* Implicit im2col (conv != 0, every path): A is a zero-point-padded NHWC image (N, hp, wp, cin),
      * never unfolded. Row m is the output position of im2col_8_nhwc's row order (pool-ordered when
      * pool > 1); its K bytes are kh segments of kseg = roundup(kw * cin, 4) consecutive bytes,
      * seg_stride = wp * cin apart, so a tile reads its 4-byte groups straight from the image. A
