@@ -35,18 +35,35 @@ def float_weight(layer, name="weight"):
     return np.asarray(value.data, np.float32)
 
 
-def quantize_weight(w, per_channel=True, calibration="minmax"):
-    """Symmetric int8 weights: (w_q int8 of w's shape, scale float32 (OC,)); zero stays zero."""
+WEIGHT_BITS = (7, 8)
+
+
+def check_weight_bits(weight_bits):
+    if weight_bits not in WEIGHT_BITS:
+        raise ValueError(f"quantize: weight_bits={weight_bits!r} is not supported; use 8 (int8) or 7 (codes in "
+                         "[-63, 63], which AVX2's fast int8 kernel needs)")
+
+
+def quantize_weight(w, per_channel=True, calibration="minmax", weight_bits=8):
+    """Symmetric weights: (w_q int8 of w's shape, scale float32 (OC,)); zero stays zero.
+
+    ``weight_bits=7`` keeps codes in [-63, 63]: every pair of adjacent weights then sums to at most
+    126 in magnitude, so AVX2's vpmaddubsw (int16 pair sums) cannot saturate and the fast GEMM tile
+    runs on every layer (csrc/gemm_s8_avx2.h). The codes are the model's, so every ISA path computes
+    the same logits.
+    """
+    check_weight_bits(weight_bits)
     obs = make_observer(calibration, dtype="int8", symmetric=True, per_channel=per_channel, axis=0)
     obs.observe(w)
     scale, zero_point = obs.qparams()
-    scale = np.broadcast_to(np.asarray(scale, np.float32), (w.shape[0],)).copy()
-    return quantize(w, scale, 0, "int8", axis=0), scale
+    qmax = 2 ** (weight_bits - 1) - 1
+    scale = np.broadcast_to(np.asarray(scale, np.float32) * np.float32(127 / qmax), (w.shape[0],)).copy()
+    return np.clip(quantize(w, scale, 0, "int8", axis=0), -qmax, qmax), scale
 
 
 def _weighted(layer, in_qp, out_qp, relu, opts):
     w = float_weight(layer)
-    w_q, w_scale = quantize_weight(w, opts["per_channel"], opts["weight_calibration"])
+    w_q, w_scale = quantize_weight(w, opts["per_channel"], opts["weight_calibration"], opts["weight_bits"])
     bias_q = None
     if layer.bias is not None:
         acc_scale = np.float64(in_qp[0]) * w_scale.astype(np.float64)
@@ -172,7 +189,7 @@ class QuantizedModel(nn.Module):
         return f"{self.info}, {self.nbytes()} bytes"
 
 
-def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None, info=None):
+def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None, info=None, weight_bits=8):
     """Build the integer model from a calibrated ``PreparedModel``.
 
     Args:
@@ -181,6 +198,8 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
         weight_calibration: observer for weight ranges ("minmax" or "mse").
         sparse: True/False forces the sparse int8 kernels on/off; None uses them for layers at least
             ``qmodules.SPARSE_MIN`` sparse.
+        weight_bits: 8, or 7 for weight codes in [-63, 63] (see ``quantize_weight``); recorded in the
+            model header.
     Returns:
         QuantizedModel.
     Raises:
@@ -188,7 +207,9 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
     """
     if not isinstance(prepared, PreparedModel):
         raise TypeError(f"convert: expected a PreparedModel from prepare()/prepare_qat(), got {type(prepared).__name__}")
-    opts = {"per_channel": per_channel, "weight_calibration": weight_calibration, "sparse": sparse}
+    check_weight_bits(weight_bits)
+    opts = {"per_channel": per_channel, "weight_calibration": weight_calibration, "sparse": sparse,
+            "weight_bits": weight_bits}
     input_qp = prepared.input.observer.qparams()
     inner = prepared.model
     if isinstance(inner, BasicBlock):
@@ -197,6 +218,7 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
     else:
         body, output_qp = _convert_sequence(inner, input_qp, opts)
     _raw_output(body)
-    info = {"per_channel": per_channel, "weight_calibration": weight_calibration, **(info or {})}
+    info = {"per_channel": per_channel, "weight_calibration": weight_calibration, "weight_bits": weight_bits,
+            **(info or {})}
     return QuantizedModel(body, input_qp, getattr(prepared, "arch", None), getattr(prepared, "preprocess", None),
                           info, output_qp)
