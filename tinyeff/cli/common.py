@@ -86,9 +86,9 @@ def add_data_args(p, default="fashion-mnist-sample"):
                    help=f"dataset name ({', '.join(data.names())}; default {default}), or PATH: a MedMNIST-layout "
                         ".npz or an image folder (train/ and test/ class folders, or one class-folder tree)")
     p.add_argument("--root", default=None, help="directory with the dataset files (only there; default: the usual places)")
-    p.add_argument("--image-size", type=int, default=None,
+    p.add_argument("--image-size", type=positive_int, default=None,
                    help="PATH data: resize every image to NxN (needed when image sizes differ)")
-    p.add_argument("--test-fraction", type=float, default=0.2,
+    p.add_argument("--test-fraction", type=fraction, default=0.2,
                    help="PATH data, one class-folder tree: fraction of each class held out for testing (seeded)")
 
 

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from tinyeff.cli.common import output_dir, positive_float, positive_int
 from tinyeff.sweep import grid
 from tinyeff.sweep.presets import PRESETS
 
@@ -29,12 +30,13 @@ def register(subparsers):
     p.add_argument("--full", action="store_true", help="with --preset: the full study on the full dataset")
     p.add_argument("--out", required=True, help="sweep directory (sweep.db, results.csv, plots, report.html)")
     p.add_argument("--root", default=None, help="directory with the dataset files")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores / threads)")
-    p.add_argument("--threads", type=int, default=None, help="threads per run (default: cores / workers; 1 on a cluster)")
+    p.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: cores / threads)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="threads per run (default: cores / workers; 1 on a cluster)")
     p.add_argument("--cluster", default=None, metavar="tcp://HOST:PORT",
                    help="run on this Dask scheduler (trusted network only: Dask uses pickle)")
-    p.add_argument("--budget-seconds", type=float, default=None, help="stop launching runs past this wall time")
-    p.add_argument("--budget-joules", type=float, default=None, help="stop launching runs past this energy")
+    p.add_argument("--budget-seconds", type=positive_float, default=None, help="stop launching runs past this wall time")
+    p.add_argument("--budget-joules", type=positive_float, default=None, help="stop launching runs past this energy")
     p.add_argument("--dry-run", action="store_true", help="list the grid and what is already done; run nothing")
     p.add_argument("--report-only", action="store_true", help="rebuild the report from the store; run nothing")
     p.add_argument("--no-report", action="store_true", help="skip the plots and the HTML report")
@@ -63,13 +65,12 @@ def configs_from_args(args):
 
 
 def run(args):
-    from tinyeff.cli.common import output_dir
     configs, notes = configs_from_args(args)
     for note in notes:
         print(f"sweep: cut for a quick run: {note}" if args.preset and not args.full else f"sweep: {note}")
     if args.dry_run:
         return _dry_run(configs, args.out)
-    with output_dir(args.out):               # the driver is the store's one writer
+    with output_dir(args.out):                # one sweep per directory (its store, CSV and report)
         return _run(args, configs, notes)
 
 

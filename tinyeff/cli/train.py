@@ -1,4 +1,5 @@
 """``tinyeff train``: train a model on a dataset, with checkpoints, resume and a metrics file."""
+import argparse
 import json
 import os
 
@@ -33,6 +34,8 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+CHECKED_SETTINGS = {"epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
+                    "weight_decay": nonnegative_float, "seed": nonnegative_int}
 SETTINGS = ("model", "data", "root", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
             "augment", "width", "precision", "seed", "image_size", "test_fraction", "init", "shortcut", "preprocess",
             "limit")
@@ -67,6 +70,11 @@ def _load_saved_settings(args):
     missing = [k for k in SETTINGS if not isinstance(saved, dict) or (k not in saved and k not in LATER_SETTINGS)]
     if missing:
         raise ModelFileError(f"{path}: lacks the settings {missing}; start a new run with --out")
+    for key, check in CHECKED_SETTINGS.items():       # a hand-edited file gets the parser's checks too
+        try:
+            check(str(saved[key]))
+        except argparse.ArgumentTypeError as exc:
+            raise ModelFileError(f"{path}: {key} {exc}; fix it or start a new run with --out") from None
     if "preprocess" not in saved and saved["width"] is not None and saved["model"] != "seed-cnn":
         # written when a ResNet's --width was its channel count; now it is a multiplier
         saved["width"] /= knobs.RESNET18_BASE if saved["model"] == "resnet18" else knobs.RESNET_BASE

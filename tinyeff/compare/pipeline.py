@@ -10,7 +10,6 @@ import os
 import platform
 import time
 
-import numpy as np
 
 from tinyeff import data, flops, fsio, train
 from tinyeff.compare import compressed, trained  # noqa: F401  (register the variant builders)

@@ -18,7 +18,8 @@ Anything else is refused with the layer's name, before any work is done.
 """
 from tinyeff import nn
 from tinyeff.models.resnet import BasicBlock, ResNet
-from tinyeff.quant.fold import fold_batchnorm, replace_child
+from tinyeff.nn.surgery import replace_child, sequence_stages
+from tinyeff.quant.fold import fold_batchnorm
 from tinyeff.quant.observers import make_observer
 from tinyeff.quant.qparams import fake_quant
 
@@ -65,14 +66,6 @@ class PreparedModel(nn.Module):
         return self.model(self.input(x))
 
 
-def _next_index(children, i):
-    """Index of the next child after ``i`` that is not skipped (Identity, Dropout), or None."""
-    for j in range(i + 1, len(children)):
-        if not isinstance(children[j][1], SKIP):
-            return j
-    return None
-
-
 def check_supported(module, name="model"):
     """Raise ValueError naming the first layer the integer model cannot run."""
     if isinstance(module, (nn.Sequential, ResNet, BasicBlock)):
@@ -98,15 +91,10 @@ def _wrap(parent, name, make_obs, fq):
 
 
 def _instrument_sequence(parent, make_obs, fq):
-    children = list(parent.named_children())
-    for i, (name, child) in enumerate(children):
-        if isinstance(child, WEIGHTED):
-            j = _next_index(children, i)
-            if j is not None and isinstance(children[j][1], nn.ReLU):
-                _wrap(parent, children[j][0], make_obs, fq)           # fused conv + ReLU: observe after ReLU
-            else:
-                _wrap(parent, name, make_obs, fq)
-        elif isinstance(child, BasicBlock):
+    for stage in list(sequence_stages(parent, skip=SKIP)):
+        _wrap(parent, (stage.relu or stage.layer)[0], make_obs, fq)   # fused conv + ReLU: observe after ReLU
+    for child in list(parent.children()):
+        if isinstance(child, BasicBlock):
             _instrument_block(child, make_obs, fq)
         elif isinstance(child, (nn.Sequential, ResNet)):
             _instrument_sequence(child, make_obs, fq)

@@ -3,7 +3,7 @@
 A quantized model is saved with ``tinyeff.io.save(..., kind="quantized")``: the header's ``qmodel``
 field is the layer tree (each node ``{"type", ...hyper-parameters, "name"}``), and each node's arrays
 are stored under ``<name>.<array>`` (``body.3.weight_q``...). Loading rebuilds every layer with
-``from_record``, which re-derives what is cheap to derive (packed weights, fixed-point multipliers)
+``layer_from_record``, which re-derives what is cheap to derive (packed weights, fixed-point multipliers)
 so the file holds only the essential tensors. ``tinyeff.io.load(path)`` reads the kind through
 ``load_quantized`` and returns a ``QuantizedModel``; ``load(path, expect_kind="float")`` refuses the
 file with a clear ``ModelFileError``.
@@ -26,6 +26,51 @@ __all__ = ["save_quantized", "load_quantized", "model_to_record", "model_from_re
 KIND = "quantized"
 
 
+def _qp(spec_value):
+    return None if spec_value is None else (np.float32(spec_value[0]), int(spec_value[1]))
+
+
+def _qp_json(qp):
+    return None if qp is None else [float(qp[0]), int(qp[1])]
+
+
+def layer_record(layer):
+    """(JSON spec, dict of arrays) describing one integer leaf layer: what ``layer_from_record`` needs."""
+    spec = {"type": type(layer).__name__}
+    if isinstance(layer, qm.QWeighted):
+        spec.update(in_qparams=_qp_json(layer.in_qparams), out_qparams=_qp_json(layer.out_qparams),
+                    relu=bool(layer.relu), sparse=bool(layer.sparse))
+        if isinstance(layer, qm.QConv2d):
+            spec.update(stride=layer.stride, padding=layer.padding)
+        return spec, {"weight_q": layer.weight_q, "weight_scale": layer.weight_scale, "bias_q": layer.bias_q}
+    if isinstance(layer, qm.QReLU):
+        spec["zero_point"] = layer.zero_point
+    elif isinstance(layer, qm.QMaxPool2d):
+        spec.update(kernel_size=layer.kernel_size, stride=layer.stride)
+    elif isinstance(layer, qm.QAdd):
+        spec.update(a_qparams=_qp_json(layer.a_qparams), b_qparams=_qp_json(layer.b_qparams),
+                    out_qparams=_qp_json(layer.out_qparams), relu=bool(layer.relu))
+    return spec, {}
+
+
+def layer_from_record(spec, arrays):
+    """Inverse of ``layer_record``; packed weights and fixed-point multipliers are re-derived."""
+    kind = spec["type"]
+    if kind == "QConv2d":
+        return qm.QConv2d(arrays["weight_q"], arrays["weight_scale"], arrays["bias_q"], _qp(spec["in_qparams"]),
+                          _qp(spec["out_qparams"]), spec["stride"], spec["padding"], spec["relu"], spec["sparse"])
+    if kind == "QLinear":
+        return qm.QLinear(arrays["weight_q"], arrays["weight_scale"], arrays["bias_q"], _qp(spec["in_qparams"]),
+                          _qp(spec["out_qparams"]), spec["relu"], spec["sparse"])
+    if kind == "QReLU":
+        return qm.QReLU(spec["zero_point"])
+    if kind == "QMaxPool2d":
+        return qm.QMaxPool2d(spec["kernel_size"], spec["stride"])
+    if kind == "QAdd":
+        return qm.QAdd(_qp(spec["a_qparams"]), _qp(spec["b_qparams"]), _qp(spec["out_qparams"]), spec["relu"])
+    return qm.LAYERS[kind]()                                   # QGlobalAvgPool, QFlatten: no state
+
+
 def tree_to_record(layer, name, arrays):
     """The JSON spec of ``layer`` (recursively); its arrays are added to ``arrays`` under ``name.``."""
     if isinstance(layer, qm.QSequential):
@@ -36,9 +81,9 @@ def tree_to_record(layer, name, arrays):
         for part in ("conv1", "conv2", "shortcut", "add"):
             child = getattr(layer, part)
             spec[part] = None if child is None else tree_to_record(child, f"{name}.{part}", arrays)
-        spec["out_qparams"] = qm._qp_json(layer.out_qparams)
+        spec["out_qparams"] = _qp_json(layer.out_qparams)
         return spec
-    spec, own = layer.record()
+    spec, own = layer_record(layer)
     for key, value in own.items():
         arrays[f"{name}.{key}"] = value
     spec["name"] = name
@@ -54,13 +99,13 @@ def tree_from_record(spec, arrays):
         parts = {p: None if spec[p] is None else tree_from_record(spec[p], arrays)
                  for p in ("conv1", "conv2", "shortcut", "add")}
         block = qm.QBasicBlock(**parts)
-        block.out_qparams = qm._qp(spec["out_qparams"])
+        block.out_qparams = _qp(spec["out_qparams"])
         return block
     if kind not in qm.LAYERS:
         raise ModelFileError(f"quantized model file: unknown layer type {kind!r}; known: {sorted(qm.LAYERS)}")
     prefix = spec["name"] + "."
     own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
-    return qm.LAYERS[kind].from_record(spec, own)
+    return layer_from_record(spec, own)
 
 
 def model_to_record(model, arrays):
