@@ -156,7 +156,7 @@ def _record(name, module, x, y, layers):
 KIND_ALIASES = {"SparseConv2d": "Conv2d", "SparseLinear": "Linear", "QConv2d": "Conv2d", "QLinear": "Linear",
                 "QReLU": "ReLU", "QMaxPool2d": "MaxPool2d", "QGlobalAvgPool": "AdaptiveAvgPool2d", "QAdd": "Add"}
 INTEGER_DTYPES = {"QConv2d": "int8", "QLinear": "int8"}     # int8 x int8 MACs, whatever the output type
-_INTEGER_CHILDREN = ("conv1", "conv2", "shortcut", "add")  # a QBasicBlock's parts, in execution order
+_INTEGER_CHILDREN = ("conv1", "conv2", "body", "shortcut", "add")  # QBasicBlock/QResidual parts, in run order
 
 
 def _integer_leaves(layer, prefix):
