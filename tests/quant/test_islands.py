@@ -95,3 +95,15 @@ def test_efficientnet_b0_quantizes_and_round_trips(tmp_path, rng):
     qmodel, x = calibrated(model, (3, 32, 32), rng)
     quant.save_quantized(qmodel, tmp_path / "q.npz")
     np.testing.assert_array_equal(run(io.load(tmp_path / "q.npz"), x), run(qmodel, x))
+
+
+def test_flops_count_islands_as_float_macs(rng):
+    from tinyeff.flops import count
+    tinyeff.manual_seed(0)
+    model = models.create("mobilenet_v2", width_mult=0.25).eval()
+    qmodel, _ = calibrated(model, (3, 32, 32), rng, n=8)
+    dense, integer = count(model, (1, 3, 32, 32)), count(qmodel, (1, 3, 32, 32))
+    assert integer.totals["macs"] == dense.totals["macs"]
+    depthwise = sum(l.macs for l in dense.layers if dict(model.named_modules())[l.name].__class__ is nn.Conv2d
+                    and dict(model.named_modules())[l.name].groups > 1)
+    assert integer.totals["macs_effective_by_dtype"]["fp32"] == depthwise

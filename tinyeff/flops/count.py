@@ -134,11 +134,14 @@ def count(model, input_shape, dtype=np.float32, optimizer="sgd-momentum", rng=No
 
 
 def _record(name, module, x, y, layers):
+    kind, dtype = type(module).__name__, getattr(module, "compute_dtype", None)
+    if kind == "QFloat":            # a float island of an integer model: count the float module it runs
+        module = module.module
     entry = layers.get(name)
     if entry is None:
         entry = layers[name] = LayerCount(
-            name, type(module).__name__, tuple(x.shape), tuple(y.shape),
-            getattr(module, "compute_dtype", None) or INTEGER_DTYPES.get(type(module).__name__)
+            name, kind, tuple(x.shape), tuple(y.shape),
+            dtype or INTEGER_DTYPES.get(type(module).__name__)
             or dtype_name(y.dtype))
         _count_params(module, entry)
     macs, other = _arithmetic(module, x, y)

@@ -22,6 +22,7 @@ from tinyeff.tensor import Tensor, no_grad
 
 class QFloat(qm.QLayer):
     """Dequantize -> float ``module`` -> quantize. ``path`` names the module in the folded float model."""
+    compute_dtype = "fp32"      # what tinyeff.flops reports its MACs as
 
     def __init__(self, module, path, in_qparams, out_qparams):
         self.module, self.path = module.eval(), path
