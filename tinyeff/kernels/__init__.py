@@ -16,6 +16,7 @@ from tinyeff.kernels import registry  # noqa: E402
 from tinyeff.kernels.registry import (active_tier, available, get, names, register, report,
                                       why_unavailable)
 from tinyeff.kernels import ref  # noqa: F401  (registers the reference tier)
+from tinyeff.kernels import depthwise  # noqa: F401  (a family folder: its spec registers its reference)
 
 
 def _load_numba_tier():

@@ -10,7 +10,7 @@ Also here: the C side's thread count (OpenMP's own runtime state, so no module s
 import importlib
 import os
 
-_FAMILIES = ("c_int8", "c_float", "c_norm", "c_conv")
+_FAMILIES = ("c_int8", "c_float", "c_norm", "c_conv", "depthwise.c")
 
 # Status codes returned by every exported C function (csrc/tinyeff.h, "status codes").
 _STATUS = {1: "an argument the Python wrapper should have rejected",
