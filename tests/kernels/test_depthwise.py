@@ -1,68 +1,31 @@
-"""Depthwise convolution kernels: every tier against the NumPy reference (spec.py), forward and both
-gradients, across strides, padding, dilation, channel multipliers, odd sizes and batch 1."""
+"""Depthwise convolution: properties of the reference beyond the registry-wide parity test
+(tests/kernels/test_parity.py runs every tier on the spec's cases)."""
 import numpy as np
 import pytest
 
 from tinyeff import kernels
 from tinyeff.kernels.depthwise import spec
 
-SHAPES = [  # (N, C, H, W, multiplier, K, stride, padding, dilation)
-    (1, 1, 1, 1, 1, 1, 1, 0, 1),
-    (2, 3, 7, 5, 1, 3, 1, 1, 1),
-    (1, 8, 9, 9, 1, 3, 2, 1, 1),
-    (2, 5, 11, 6, 1, 5, 2, 2, 1),       # EfficientNet's 5x5 stride 2
-    (1, 4, 8, 8, 2, 3, 1, 1, 1),        # channel multiplier 2
-    (2, 3, 10, 9, 1, 3, 1, 2, 2),       # dilation 2
-    (1, 2, 4, 4, 1, 3, 3, 0, 1),        # stride larger than the padding
-    (3, 17, 13, 13, 1, 3, 1, 1, 1),
-]
-NAMES = ["dwconv2d_f32", "dwconv2d_xgrad_f32", "dwconv2d_wgrad_f32"]
+
+def arrays(rng, n, c, h, w, mult, k, oh, ow):
+    return (rng.standard_normal((n, c, h, w)), rng.standard_normal((c * mult, 1, k, k)),
+            rng.standard_normal((n, c * mult, oh, ow)))
 
 
-def case(rng, n, c, h, w, mult, k, stride, padding, dilation):
-    from tinyeff.kernels.ref.im2col import check_conv_geometry
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    wt = rng.standard_normal((c * mult, 1, k, k)).astype(np.float32)
-    oh, ow = check_conv_geometry(x.shape, k, k, stride, padding, dilation, "test")
-    g = rng.standard_normal((n, c * mult, oh, ow)).astype(np.float32)
-    return x, wt, g
+def test_gradients_are_the_adjoints_of_the_forward(rng):
+    """<conv(x, w), g> = <x, xgrad(g, w)> = <w, wgrad(x, g)>: the three kernels agree on one bilinear form."""
+    x, w, g = arrays(rng, 2, 3, 7, 6, 2, 3, 4, 3)            # stride 2, padding 1: OH 4, OW 3
+    form = np.sum(spec.dwconv2d_f32(x, w, 2, 1, 1) * g)
+    assert np.isclose(form, np.sum(x * spec.dwconv2d_xgrad_f32(g, w, x.shape, 2, 1, 1)))
+    assert np.isclose(form, np.sum(w * spec.dwconv2d_wgrad_f32(x, g, 3, 3, 2, 1, 1)))
 
 
-def tier_or_skip(name, tier):
-    if not kernels.available(name, tier):
-        pytest.skip(kernels.why_unavailable(name, tier))
-    return kernels.get(name, tier)
-
-
-@pytest.mark.parametrize("tier", ["c"])
-@pytest.mark.parametrize("geometry", SHAPES, ids=[str(s) for s in SHAPES])
-def test_depthwise_tier_matches_reference(tier, geometry, rng):
-    n, c, h, w, mult, k, stride, padding, dilation = geometry
-    x, wt, g = case(rng, *geometry)
-    geom = (stride, padding, dilation)
-    # rtol 1e-5: float32 sums of at most K*K (forward, input grad) or N*OH*OW (weight grad) terms,
-    # added in another order than the reference's whole-plane passes
-    np.testing.assert_allclose(tier_or_skip(NAMES[0], tier)(x, wt, *geom), spec.dwconv2d_f32(x, wt, *geom),
-                               rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(tier_or_skip(NAMES[1], tier)(g, wt, x.shape, *geom),
-                               spec.dwconv2d_xgrad_f32(g, wt, x.shape, *geom), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(tier_or_skip(NAMES[2], tier)(x, g, k, k, *geom),
-                               spec.dwconv2d_wgrad_f32(x, g, k, k, *geom), rtol=1e-4, atol=1e-4)
-
-
-def test_reference_gradients_are_the_adjoints_of_the_forward(rng):
-    """<conv(x, w), g> = <x, xgrad(g, w)> = <w, wgrad(x, g)>: the three functions agree on one bilinear form."""
-    x, wt, g = case(rng, 2, 3, 7, 6, 2, 3, 2, 1, 1)
-    x, wt, g = x.astype(np.float64), wt.astype(np.float64), g.astype(np.float64)
-    form = np.sum(spec.dwconv2d_f32(x, wt, 2, 1, 1) * g)
-    assert np.isclose(form, np.sum(x * spec.dwconv2d_xgrad_f32(g, wt, x.shape, 2, 1, 1)))
-    assert np.isclose(form, np.sum(wt * spec.dwconv2d_wgrad_f32(x, g, 3, 3, 2, 1, 1)))
-
-
-def test_extremes_stay_finite_and_zero_weights_give_zero(rng):
-    kernel = tier_or_skip("dwconv2d_f32", "c")
-    x = np.full((1, 2, 5, 5), 1e30, np.float32)
-    assert np.all(kernel(x, np.zeros((2, 1, 3, 3), np.float32), 1, 1, 1) == 0)
+def test_equals_a_grouped_dense_conv(rng):
+    """Depthwise = the dense reference conv applied to each channel alone."""
+    x, w, _ = arrays(rng, 2, 3, 6, 6, 1, 3, 6, 6)
+    dense = kernels.get("conv2d_f32", "ref")
+    expected = np.concatenate([dense(x[:, k:k + 1], w[k:k + 1], None, 1, 1, 1) for k in range(3)], axis=1)
+    np.testing.assert_allclose(spec.dwconv2d_f32(x, w, 1, 1, 1), expected, rtol=1e-12)
 
 
 def test_bad_weight_shape_names_the_fix():
@@ -70,7 +33,8 @@ def test_bad_weight_shape_names_the_fix():
         spec.dwconv2d_f32(np.zeros((1, 3, 4, 4), np.float32), np.zeros((4, 1, 3, 3), np.float32))
 
 
-def test_c_tier_refuses_float64():
-    kernel = tier_or_skip("dwconv2d_f32", "c")
+def test_faster_tier_refuses_float64():
+    if not kernels.available("dwconv2d_f32", "c"):
+        pytest.skip(kernels.why_unavailable("dwconv2d_f32", "c"))
     with pytest.raises(TypeError, match="float32"):
-        kernel(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)))
+        kernels.get("dwconv2d_f32", "c")(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)))

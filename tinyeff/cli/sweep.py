@@ -63,11 +63,6 @@ def configs_from_args(args):
 
 
 def run(args):
-    from tinyeff.cli.common import run_reporting_errors
-    return run_reporting_errors("sweep", _run, args)
-
-
-def _run(args):
     configs, notes = configs_from_args(args)
     for note in notes:
         print(f"sweep: cut for a quick run: {note}" if args.preset and not args.full else f"sweep: {note}")

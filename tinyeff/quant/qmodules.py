@@ -54,8 +54,8 @@ def to_nchw(q):
 
 
 def _qm(real):
-    """(multiplier, shift) int32 arrays for positive reals, by the int8 kernels' own rule (ref/int8.py)."""
-    from tinyeff.kernels.ref.int8 import quantize_multiplier   # NOTE: a plain helper, not a registered kernel
+    """(multiplier, shift) int32 arrays for positive reals, by the int8 kernels' own rule (kernels/layout/fixed_point.py)."""
+    from tinyeff.kernels.layout.fixed_point import quantize_multiplier   # NOTE: a plain helper, not a registered kernel
     return quantize_multiplier(np.asarray(real, np.float64))
 
 
@@ -63,7 +63,7 @@ def _fixed_point_multiply(x, multiplier, shift):
     """gemmlowp's MultiplyByQuantizedMultiplier on int64 ``x`` (|x| < 2**31) without the 8-bit clamp.
 
     ``x * multiplier * 2**(shift - 31)``: a saturating-free doubling high multiply and a rounding
-    right shift, both rounding half away from zero, as ``requantize_s32`` does (ref/int8.py).
+    right shift, both rounding half away from zero, as ``requantize_s32`` does (kernels/int8_eltwise/spec.py).
     """
     x = np.asarray(x, np.int64) << max(shift, 0)
     total = x * multiplier + np.where(x * multiplier >= 0, 1 << 30, 1 - (1 << 30))
@@ -188,7 +188,7 @@ class _QWeighted(QLayer):
 
 
 def _pack_sparse(w):
-    from tinyeff.kernels.ref.sparse import pack_sparse   # NOTE: format builder, not a compute kernel
+    from tinyeff.kernels.layout.csr import pack_sparse   # NOTE: format builder, not a compute kernel
     return pack_sparse(w)
 
 

@@ -78,7 +78,7 @@ def build(config, split):
         kwargs.update(depth=config["depth"], shortcut=config["shortcut"])
     model = models.create(name, **kwargs)
     if config["init"] != "kaiming":           # the layers draw He normal at construction already
-        from tinyeff.nn.init import initialize
+        from tinyeff.nn.reinit import initialize
         initialize(model, config["init"])
     if config["preprocess"] != "standardize":
         model.preprocess = {"kind": config["preprocess"]}
