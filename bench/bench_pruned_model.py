@@ -42,7 +42,6 @@ def seed_cnn_variants(rng):
     """dict name -> model for the seed CNN group, plus the input batch and the pruned sparsity."""
     path = os.environ.get("TINYEFF_PRUNED_MODEL")
     if path:
-        import tinyeff.compress  # noqa: F401  (registers the "pruned" loader)
         pruned = io.load(path)
     else:
         pruned = prune(models.create("seed-cnn", in_channels=1, input_size=28), 0.9, "global")

@@ -55,7 +55,6 @@ def parse_nm(text):
 
 
 def run(args):
-    import tinyeff.compress  # noqa: F401  (registers the pruned/thinned loaders)
     n, m = parse_nm(args.nm)
     model = load_model(args.model)
     train_split, test_split = load_data(args)

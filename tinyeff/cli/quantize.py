@@ -6,7 +6,6 @@ accuracy (float vs each variant), file and in-memory sizes, and batch inference 
 and integer models measured side by side in this run.
 """
 import os
-import time
 
 import numpy as np
 
@@ -34,19 +33,6 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def _time_batch(model, x, repeats):
-    from tinyeff import Tensor, no_grad
-    model.eval()
-    times = []
-    with no_grad():
-        model(Tensor(x))                                         # warm-up (JIT, packing, caches)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(Tensor(x))
-            times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def quantize_model(model, train, args):
     """The quantized model for ``args.mode``."""
     from tinyeff import quant
@@ -71,11 +57,9 @@ def run(args):
 
 def _run(args, model, train, test):
     from tinyeff import fsio, quant
+    from tinyeff.timing import inference_fn, time_side_by_side
     from tinyeff.train import evaluate, make_preprocess
     qmodel = quantize_model(model, train, args)
-    if args.mode != "dynamic":
-        from tinyeff.quant.islands import summary_lines
-        print("\n".join(summary_lines(qmodel)))
     qmodel.preprocess = model.preprocess = getattr(model, "preprocess", None) or getattr(qmodel, "preprocess", None)
     rows = {"float32": (model, os.path.getsize(args.model), sum(p.data.nbytes for p in model.parameters()))}
     qpath = os.path.join(args.out, "model.npz")
@@ -92,8 +76,10 @@ def _run(args, model, train, test):
         result = evaluate(m, test)
         metrics["variants"][name] = {"accuracy": result["accuracy"], "file_bytes": int(file_bytes),
                                      "memory_bytes": int(memory_bytes)}
-    for name in ("float32", "int8"):                              # side by side, same batch, same run
-        metrics["variants"][name]["batch_time_s"] = _time_batch(rows[name][0], x, args.repeats)
+    seconds = time_side_by_side({name: inference_fn(rows[name][0], x) for name in ("float32", "int8")},
+                                rounds=args.repeats, min_time_s=0.0)     # interleaved, same batch, same run
+    for name, (median_s, _) in seconds.items():
+        metrics["variants"][name]["batch_time_s"] = median_s
     v = metrics["variants"]
     metrics["int8_vs_float32"] = {"accuracy_drop_points": 100 * (v["float32"]["accuracy"] - v["int8"]["accuracy"]),
                                   "speedup": v["float32"]["batch_time_s"] / v["int8"]["batch_time_s"],

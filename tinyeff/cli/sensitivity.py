@@ -20,7 +20,6 @@ def register(subparsers):
 
 
 def run(args):
-    import tinyeff.compress  # noqa: F401  (registers the pruned/thinned model loaders)
     model = load_model(args.model)
     _, test_split = load_data(args)
     with output_dir(args.out):

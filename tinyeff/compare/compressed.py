@@ -11,7 +11,6 @@ import math
 import numpy as np
 
 from tinyeff import train
-from tinyeff.compare.measure import inference_fn, time_side_by_side
 from tinyeff.compare.variants import DESCRIPTIONS, Variant, baseline_epochs, from_metrics, variant
 from tinyeff.compress.prune import save as save_pruned
 from tinyeff.compress.prune import sparsity_report
@@ -20,6 +19,7 @@ from tinyeff.compress.sparse_infer import to_sparse
 from tinyeff.quant import quantize_static
 from tinyeff.quant.lowprec import round_weights, save_lowprec
 from tinyeff.quant.qio import save_quantized
+from tinyeff.timing import inference_fn, time_side_by_side
 
 
 def _example_batch(ctx, model, n=256):

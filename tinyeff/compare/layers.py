@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from tinyeff import flops
-from tinyeff.compare.measure import inference_fn
+from tinyeff.timing import inference_fn
 from tinyeff.energy.layers import estimate_model
 from tinyeff.flops.count import KIND_ALIASES, leaf_calls
 from tinyeff.kernels.blas import blas_threads

@@ -3,7 +3,7 @@ layer's real shape, at sparsities from 0 to 95%, with the ideal 1/(1-s) drawn be
 import numpy as np
 
 from tinyeff import kernels, nn, ops
-from tinyeff.compare.measure import median_time
+from tinyeff.timing import median_time
 from tinyeff.flops import count
 from tinyeff.kernels.layout.csr import pack_sparse
 from tinyeff.tensor import Tensor, no_grad

@@ -19,11 +19,11 @@ deletes them.
 """
 from tinyeff import nn
 from tinyeff.models.resnet import BasicBlock, ResNet
+from tinyeff.nn.surgery import join_name, sequence_stages
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 _ZERO_PRESERVING = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
                     nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity)
-BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def thinning_plan(model):
@@ -31,29 +31,30 @@ def thinning_plan(model):
     plan = []
     for prefix, parent in model.named_modules():
         if isinstance(parent, BasicBlock):
-            plan.append((_join(prefix, "conv1"), _join(prefix, "bn1"), _join(prefix, "conv2"), False))
+            plan.append((join_name(prefix, "conv1"), join_name(prefix, "bn1"), join_name(prefix, "conv2"), False))
         elif isinstance(parent, nn.Sequential):
-            plan.extend(_sequential_pairs(prefix, list(parent.named_children())))
+            plan.extend(_sequential_pairs(prefix, parent))
     return [p for p in plan if _ungrouped(model, p)]
 
 
-def _sequential_pairs(prefix, children):
+def _sequential_pairs(prefix, parent):
+    """Each stage's layer and the next Conv2d/Linear it feeds through zero-preserving layers only."""
+    children = list(parent.named_children())
+    position = {name: i for i, (name, _) in enumerate(children)}
     pairs = []
-    for i, (name, producer) in enumerate(children):
-        if not isinstance(producer, PRUNABLE):
-            continue
-        bn, flatten = None, False
-        for j, (later_name, later) in enumerate(children[i + 1:], start=i + 1):
+    for stage in sequence_stages(parent):
+        name, producer = stage.layer
+        bn = stage.bn and stage.bn[0]                   # a BN right after the producer is thinned with it
+        flatten = False
+        for later_name, later in children[position[name] + 1 + (bn is not None):]:
             if isinstance(later, PRUNABLE):
                 fits = isinstance(later, nn.Linear) if flatten else \
                     isinstance(producer, nn.Conv2d) == isinstance(later, nn.Conv2d)
                 if fits:
-                    pairs.append((_join(prefix, name), bn and _join(prefix, bn),
-                                  _join(prefix, later_name), flatten))
+                    pairs.append((join_name(prefix, name), bn and join_name(prefix, bn),
+                                  join_name(prefix, later_name), flatten))
                 break
-            if isinstance(later, BATCHNORMS) and bn is None and j == i + 1:
-                bn = later_name
-            elif isinstance(later, nn.Flatten) and isinstance(producer, nn.Conv2d) and not flatten:
+            if isinstance(later, nn.Flatten) and isinstance(producer, nn.Conv2d) and not flatten:
                 flatten = True
             elif not isinstance(later, _ZERO_PRESERVING):
                 break
@@ -64,21 +65,17 @@ def _ungrouped(model, pair):
     return all(getattr(model.get_submodule(n), "groups", 1) == 1 for n in (pair[0], pair[2]))
 
 
-def _join(prefix, name):
-    return f"{prefix}.{name}" if prefix else name
-
-
 def channel_groups(model):
     """ResNet stage groups: list of {"producers": [(conv, bn)], "consumers": [layer]} (names)."""
     groups = []
     for prefix, net in model.named_modules():
         if not isinstance(net, ResNet):
             continue
-        producers = [(_join(prefix, "conv1"), _join(prefix, "bn1"))]
+        producers = [(join_name(prefix, "conv1"), join_name(prefix, "bn1"))]
         consumers = []
         for s, stage in enumerate(net.layers):
             for b, block in enumerate(stage):
-                name = _join(prefix, f"layers.{s}.{b}")
+                name = join_name(prefix, f"layers.{s}.{b}")
                 consumers.append(f"{name}.conv1")
                 if isinstance(block.shortcut, nn.Sequential):          # projection: a new group starts
                     consumers.append(f"{name}.shortcut.0")
@@ -86,6 +83,6 @@ def channel_groups(model):
                     producers, consumers = [(f"{name}.shortcut.0", f"{name}.shortcut.1")], []
                     consumers = []
                 producers.append((f"{name}.conv2", f"{name}.bn2"))
-        consumers.append(_join(prefix, "fc"))
+        consumers.append(join_name(prefix, "fc"))
         groups.append({"producers": producers, "consumers": consumers})
     return groups

@@ -25,8 +25,9 @@ import zlib
 
 import numpy as np
 
-from tinyeff import io, nn
+from tinyeff import io
 from tinyeff.nn import mask as nn_mask
+from tinyeff.nn.surgery import join_name, sequence_stages
 from tinyeff.compress import masks as M
 from tinyeff.compress.channels import PRUNABLE, thinning_plan
 
@@ -51,23 +52,9 @@ def is_pruned(module, name="weight"):
 
 def following_batchnorm(model):
     """dict layer name -> name of the BatchNorm right after it among its parent's children."""
-    out = {}
-    for parent_name, parent in model.named_modules():
-        children = list(parent.named_children())
-        for i, (name, child) in enumerate(children):
-            if not isinstance(child, PRUNABLE):
-                continue
-            for _, later in children[i + 1:]:
-                if isinstance(later, PRUNABLE):
-                    break
-                if isinstance(later, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                    out[_join(parent_name, name)] = _join(parent_name, [n for n, c in children if c is later][0])
-                    break
-    return out
-
-
-def _join(prefix, name):
-    return f"{prefix}.{name}" if prefix else name
+    return {join_name(parent_name, stage.layer[0]): join_name(parent_name, stage.bn[0])
+            for parent_name, parent in model.named_modules()
+            for stage in sequence_stages(parent) if stage.bn is not None}
 
 
 # --- attaching and removing -------------------------------------------------------------------------

@@ -14,12 +14,12 @@ measures what it really does on this machine.
 What this file leaves out: joint (multi-layer) interactions and fine-tuning between steps.
 """
 import copy
-import time
 
 import numpy as np
 
 from tinyeff import fsio, nn
 from tinyeff.compress.prune import prunable_layers, prune_to_sparsity
+from tinyeff.flops.count import leaf_calls
 from tinyeff.tensor import Tensor, no_grad
 
 DEFAULT_SPARSITIES = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
@@ -35,25 +35,17 @@ def _fp32_mac_pj():
 
 def layer_costs(model, example):
     """dict name -> {macs (per image), time_s (dense forward, whole batch)} from one forward pass."""
-    costs, starts, handles = {}, {}, []
-    for name, module in prunable_layers(model).items():
-        def pre(m, inputs, name=name):
-            starts[name] = time.perf_counter()
+    names = {id(m): name for name, m in prunable_layers(model).items()}
+    costs = {}
 
-        def post(m, inputs, out, name=name):
-            elapsed = time.perf_counter() - starts[name]
-            w = m.weight.data
-            positions = out.shape[2] * out.shape[3] if isinstance(m, nn.Conv2d) else 1
-            costs[name] = {"macs": int(w.size) * positions, "time_s": elapsed}
-        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
-    try:
-        with no_grad():
-            model.eval()
-            model(Tensor(example))      # warm-up, then the timed pass overwrites the times
-            model(Tensor(example))
-    finally:
-        for h in handles:
-            h.remove()
+    def on_call(_, m, x, y, seconds):
+        if id(m) in names:
+            positions = y.shape[2] * y.shape[3] if isinstance(m, nn.Conv2d) else 1
+            costs[names[id(m)]] = {"macs": int(m.weight.data.size) * positions, "time_s": seconds}
+    model.eval()
+    with no_grad(), leaf_calls(model, on_call):
+        model(Tensor(example))          # warm-up, then the timed pass overwrites the times
+        model(Tensor(example))
     return costs
 
 

@@ -24,6 +24,7 @@ from tinyeff.compress.prune import get_mask
 from tinyeff.kernels import crossover
 from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.kernels.layout.csr import pack_sparse, unpack_sparse
+from tinyeff.nn.surgery import join_name, replace_child, sequence_stages
 from tinyeff.tensor import Tensor, no_grad
 
 
@@ -178,10 +179,10 @@ def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_r
     shapes = _input_shapes(model, example)
     decisions = {}
     for parent_name, parent in list(model.named_modules()):
-        children = list(parent.named_children())
-        for i, (name, child) in enumerate(children):
-            full = f"{parent_name}.{name}" if parent_name else name
-            if not isinstance(child, (nn.Conv2d, nn.Linear)) or full not in shapes:
+        for stage in list(sequence_stages(parent)):
+            name, child = stage.layer
+            full = join_name(parent_name, name)
+            if full not in shapes:
                 continue
             sparsity = float(np.mean(child.param("weight").data == 0))
             unpruned = get_mask(child) is None and sparsity == 0
@@ -191,12 +192,8 @@ def to_sparse(model, example, policy="auto", force=None, min_speedup=1.1, fuse_r
             use = force.get(full, policy == "always" or (speedup is not None and speedup > min_speedup))
             decisions[full] = {"sparse": bool(use), "sparsity": sparsity, "speedup": speedup}
             if use:
-                _swap(parent, children, i, fuse_relu, fuse_pool)
+                _swap(parent, stage, fuse_relu, fuse_pool)
     return model, decisions
-
-
-def _next_is(parent, children, i, accept):
-    return isinstance(parent, nn.Sequential) and i < len(children) and accept(children[i][1])
 
 
 def _fusable_pool(m):
@@ -204,26 +201,22 @@ def _fusable_pool(m):
             and m.padding == 0)
 
 
-def _swap(parent, children, i, fuse_relu, fuse_pool):
-    """Replace children[i] by its sparse module; fold a following ReLU and max-pool into it."""
-    name, layer = children[i]
-    relu = fuse_relu and _next_is(parent, children, i + 1, lambda m: type(m) is nn.ReLU)
-    after = i + 1 + relu
-    pool = (isinstance(layer, nn.Conv2d) and fuse_pool and _next_is(parent, children, after, _fusable_pool)
-            and children[after][1].kernel_size > 1)
+def _swap(parent, stage, fuse_relu, fuse_pool):
+    """Replace the stage's layer by its sparse module; fold the ReLU and max-pool right after it into it
+    (inside an ``nn.Sequential`` only: there the children's order is the order they run in)."""
+    name, layer = stage.layer
+    adjacent = isinstance(parent, nn.Sequential) and stage.bn is None
+    relu = fuse_relu and adjacent and stage.relu is not None and type(stage.relu[1]) is nn.ReLU
+    pool = (isinstance(layer, nn.Conv2d) and fuse_pool and adjacent and stage.pool is not None
+            and (relu or stage.relu is None) and _fusable_pool(stage.pool[1]) and stage.pool[1].kernel_size > 1)
     if isinstance(layer, nn.Conv2d):
-        sparse = SparseConv2d(layer, relu, children[after][1].kernel_size if pool else 1)
+        sparse = SparseConv2d(layer, relu, stage.pool[1].kernel_size if pool else 1)
     else:
         sparse = SparseLinear(layer, relu)
-    _replace_child(parent, name, sparse)
-    for j in range(i + 1, after + pool):
-        _replace_child(parent, children[j][0], nn.Identity())
-
-
-def _replace_child(parent, name, module):
-    # NOTE: setattr would move the child to the end of _modules, and Sequential runs in that order.
-    parent._modules[name] = module
-    object.__setattr__(parent, name, module)
+    replace_child(parent, name, sparse)
+    for fused in (stage.relu if relu else None, stage.pool if pool else None):
+        if fused is not None:
+            replace_child(parent, fused[0], nn.Identity())
 
 
 def sparse_layers(model):

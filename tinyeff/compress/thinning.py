@@ -19,7 +19,7 @@ import numpy as np
 
 from tinyeff import io, nn
 from tinyeff.compress import masks as M
-from tinyeff.compress.channels import BATCHNORMS, channel_groups, thinning_plan
+from tinyeff.compress.channels import channel_groups, thinning_plan
 from tinyeff.compress.prune import attach_mask, get_mask, remove_pruning
 
 def prune_channel_groups(model, amount, norm=1, optimizer=None):

@@ -27,7 +27,6 @@ import numpy as np
 
 from tinyeff.energy.model import sparse_weight_bytes
 from tinyeff.kernels.layout.geometry import check_conv_geometry
-from tinyeff.nn.module import Module
 
 DTYPE_NAMES = {"float64": "fp64", "float32": "fp32", "float16": "fp16", "bfloat16": "bf16",
                "int8": "int8", "uint8": "int8", "int32": "int32"}
@@ -134,14 +133,11 @@ def count(model, input_shape, dtype=np.float32, optimizer="sgd-momentum", rng=No
 
 
 def _record(name, module, x, y, layers):
-    kind, dtype = type(module).__name__, getattr(module, "compute_dtype", None)
-    if kind == "QFloat":            # a float island of an integer model: count the float module it runs
-        module = module.module
     entry = layers.get(name)
     if entry is None:
         entry = layers[name] = LayerCount(
-            name, kind, tuple(x.shape), tuple(y.shape),
-            dtype or INTEGER_DTYPES.get(type(module).__name__)
+            name, type(module).__name__, tuple(x.shape), tuple(y.shape),
+            getattr(module, "compute_dtype", None) or INTEGER_DTYPES.get(type(module).__name__)
             or dtype_name(y.dtype))
         _count_params(module, entry)
     macs, other = _arithmetic(module, x, y)
@@ -157,31 +153,21 @@ def _record(name, module, x, y, layers):
 # Layers that compute like a Conv2d/Linear/... under another class name: the sparse layers of
 # tinyeff.compress.sparse_infer and the integer layers of tinyeff.quant.
 KIND_ALIASES = {"SparseConv2d": "Conv2d", "SparseLinear": "Linear", "QConv2d": "Conv2d", "QLinear": "Linear",
+                "DynamicQLinear": "Linear",
                 "QReLU": "ReLU", "QMaxPool2d": "MaxPool2d", "QGlobalAvgPool": "AdaptiveAvgPool2d", "QAdd": "Add"}
-INTEGER_DTYPES = {"QConv2d": "int8", "QLinear": "int8"}     # int8 x int8 MACs, whatever the output type
-_INTEGER_CHILDREN = ("conv1", "conv2", "body", "shortcut", "add")  # QBasicBlock/QResidual parts, in run order
-
-
-def _integer_leaves(layer, prefix):
-    """(name, layer) for every leaf of a tree of tinyeff.quant integer layers."""
-    children = [(str(i), c) for i, c in enumerate(getattr(layer, "layers", None) or [])]
-    children += [(n, getattr(layer, n)) for n in _INTEGER_CHILDREN if getattr(layer, n, None) is not None]
-    if not children:
-        yield prefix, layer
-    for name, child in children:
-        yield from _integer_leaves(child, f"{prefix}.{name}")
+# int8 x int8 MACs, whatever the output type
+INTEGER_DTYPES = {"QConv2d": "int8", "QLinear": "int8", "DynamicQLinear": "int8"}
 
 
 @contextlib.contextmanager
 def leaf_calls(model, on_call):
-    """Within the block, call ``on_call(name, layer, x, y, seconds)`` after every call of a leaf layer:
-    leaf Modules through forward hooks, and the integer layers of a QuantizedModel (its ``body``,
-    plain objects rather than Modules) through a wrapper around their ``forward``. ``x`` and ``y``
-    are arrays; ``seconds`` is the call's wall time. Used for counting and for per-layer timing."""
-    started, handles, wrapped = {}, [], []
-    integer_leaves = _integer_leaves_of(model)
+    """Within the block, call ``on_call(name, layer, x, y, seconds)`` after every call of a leaf module
+    (float layers, and the integer layers of a QuantizedModel, which are Modules too) through forward
+    hooks. ``x`` and ``y`` are arrays; ``seconds`` is the call's wall time. Used for counting and for
+    per-layer timing."""
+    started, handles = {}, []
     for name, module in model.named_modules():
-        if list(module.children()) or (module is model and integer_leaves):
+        if list(module.children()):
             continue
         name = name or type(module).__name__
         handles.append(module.register_forward_pre_hook(
@@ -189,28 +175,11 @@ def leaf_calls(model, on_call):
         handles.append(module.register_forward_hook(
             lambda m, inputs, out, _n=name: on_call(_n, m, _array(inputs[0]), _array(out),
                                                     time.perf_counter() - started[_n])))
-    for name, layer in integer_leaves:
-        def traced(*inputs, _layer=layer, _name=name, _forward=layer.forward):
-            t0 = time.perf_counter()
-            out = _forward(*inputs)
-            on_call(_name, _layer, np.asarray(inputs[0]), np.asarray(out), time.perf_counter() - t0)
-            return out
-        layer.forward = traced
-        wrapped.append(layer)
     try:
         yield
     finally:
         for h in handles:
             h.remove()
-        for layer in wrapped:
-            del layer.forward          # drop the instance wrapper; the class method shows again
-
-
-def _integer_leaves_of(model):
-    body = getattr(model, "body", None)
-    if body is None or isinstance(body, Module) or not hasattr(body, "forward"):
-        return []
-    return list(_integer_leaves(body, "body"))
 
 
 def _array(t):
@@ -294,8 +263,11 @@ def _stored_params(module):
 def _count_params(module, entry):
     sparse = _ran_sparse(module)
     if hasattr(module, "weight_q"):                 # an integer layer knows its real footprint
-        entry.params = int(module.weight_q.size + module.bias_q.size)
-        entry.params_nonzero = int(np.count_nonzero(module.weight_q) + np.count_nonzero(module.bias_q))
+        bias = getattr(module, "bias_q", None)
+        bias = getattr(module, "bias", None) if bias is None else bias        # a dynamic layer's float bias
+        bias = np.zeros(0) if bias is None else bias
+        entry.params = int(module.weight_q.size + bias.size)
+        entry.params_nonzero = int(np.count_nonzero(module.weight_q) + np.count_nonzero(bias))
         entry.param_bytes, entry.sparse = int(module.nbytes()), sparse
         return
     for pname, data in _stored_params(module).items():

@@ -17,8 +17,8 @@ from tinyeff.quant.dynamic import quantize_dynamic
 from tinyeff.quant.qat import FreezeObservers, freeze_observers, prepare_qat
 from tinyeff.quant.lowprec import round_weights, save_lowprec
 
-__all__ = ["MSEObserver", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver",
-           "FreezeObservers", "QuantizedModel", "calibrate", "freeze_observers", "load_quantized",
-           "prepare_qat", "quantize_dynamic", "round_weights", "save_lowprec", "save_quantized", "compute_qparams", "convert", "dequantize", "fake_quant",
-           "fold_batchnorm", "fold_bn_weights", "make_observer", "prepare", "qrange", "quantize",
-           "quantize_static"]
+__all__ = ["FreezeObservers", "MSEObserver", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver",
+           "QuantizedModel", "calibrate", "compute_qparams", "convert", "dequantize", "fake_quant", "fold_batchnorm",
+           "fold_bn_weights", "freeze_observers", "load_quantized", "make_observer", "prepare", "prepare_qat",
+           "qrange", "quantize", "quantize_dynamic", "quantize_static", "round_weights", "save_lowprec",
+           "save_quantized"]

@@ -13,12 +13,11 @@ its float64 reference (``QLayer.simulate``), used to check the integer path.
 import numpy as np
 
 from tinyeff import nn
-from tinyeff.models.resnet import BasicBlock, Bottleneck
-from tinyeff.quant import islands
+from tinyeff.nn.surgery import replace_child, sequence_stages
+from tinyeff.models.resnet import BasicBlock, ResNet
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
-from tinyeff.quant.prepare import (BOTTLENECK_BODY, CHAINS, RESIDUAL, SKIP, Observed, PreparedModel, _next_index,
-                                   integer_weighted, residual_body)
+from tinyeff.quant.prepare import SKIP, Observed, PreparedModel
 from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
@@ -59,24 +58,24 @@ def _weighted(layer, in_qp, out_qp, relu, opts):
     return qm.QLinear(w_q, w_scale, bias_q, in_qp, out_qp, relu, opts["sparse"])
 
 
-def _convert_sequence(parent, qp, opts, names=None):
-    children = [(n, c) for n, c in parent.named_children() if names is None or n in names]
-    layers, i = [], 0
-    while i < len(children):
-        child = children[i][1]
-        if isinstance(child, Observed) and integer_weighted(child.inner):
-            layer = _weighted(child.inner, qp, child.observer.qparams(), False, opts)
-        elif isinstance(child, Observed) and isinstance(child.inner, RESIDUAL):
-            layer = _convert_residual(child.inner, qp, child.observer.qparams(), opts)
-        elif isinstance(child, Observed):                   # a float island
-            layer = islands.QFloat(child.inner, child.island_path, qp, child.observer.qparams())
-        elif integer_weighted(child):                       # its ReLU/ReLU6 follows, observed
-            i = _next_index(children, i)
-            layer = _weighted(child, qp, children[i][1].observer.qparams(), True, opts)
+def _unobserved(module):
+    return module.inner if isinstance(module, Observed) else module
+
+
+def _convert_sequence(parent, qp, opts):
+    # prepare() observed each stage's output: after its ReLU (fused into the integer layer) if one follows
+    stages = {s.layer[0]: s for s in sequence_stages(parent, skip=SKIP, unwrap=_unobserved)}
+    fused = {s.relu[0] for s in stages.values() if s.relu is not None}
+    layers = []
+    for name, child in parent.named_children():
+        if name in fused or isinstance(child, SKIP):
+            continue
+        if name in stages:
+            relu = stages[name].relu
+            observed = child if relu is None else relu[1]
+            layer = _weighted(_unobserved(child), qp, observed.observer.qparams(), relu is not None, opts)
         elif isinstance(child, nn.ReLU):
             layer = qm.QReLU(qp[1])
-        elif isinstance(child, nn.ReLU6):
-            layer = islands.QReLU6(qp)
         elif isinstance(child, nn.MaxPool2d):
             layer = qm.QMaxPool2d(child.kernel_size, child.stride)
         elif isinstance(child, nn.AdaptiveAvgPool2d):
@@ -85,38 +84,13 @@ def _convert_sequence(parent, qp, opts, names=None):
             layer = qm.QFlatten()
         elif isinstance(child, BasicBlock):
             layer = _convert_block(child, qp, opts)
-        elif isinstance(child, Bottleneck):
-            layer = _convert_bottleneck(child, qp, opts)
-        elif isinstance(child, RESIDUAL):                   # no identity add: just its body
-            layer, qp = _convert_sequence(residual_body(child)[1], qp, opts)
-        elif isinstance(child, CHAINS):
+        elif isinstance(child, (nn.Sequential, ResNet)):
             layer, qp = _convert_sequence(child, qp, opts)
-        elif isinstance(child, SKIP):
-            i += 1
-            continue
         else:
-            raise ValueError(f"convert: no integer version of {type(child).__name__}; prepare() should have "
-                             "made it a float island")
+            raise ValueError(f"convert: no integer version of {type(child).__name__}; prepare() should have refused it")
         qp = getattr(layer, "out_qparams", qp) if not isinstance(layer, qm.QSequential) else qp
         layers.append(layer)
-        i += 1
     return qm.QSequential(layers), qp
-
-
-def _convert_residual(block, qp_in, out_qp, opts):
-    """Inverted residual / MBConv with its identity add: body, then QAdd (no ReLU)."""
-    body, body_qp = _convert_sequence(residual_body(block)[1], qp_in, opts)
-    return islands.QResidual(body, None, qm.QAdd(body_qp, qp_in, out_qp, relu=False))
-
-
-def _convert_bottleneck(block, qp_in, opts):
-    body, body_qp = _convert_sequence(block, qp_in, opts, BOTTLENECK_BODY)
-    if not block.use_shortcut:
-        return body
-    shortcut, skip_qp = None, qp_in
-    if isinstance(block.shortcut, nn.Sequential):
-        shortcut, skip_qp = _convert_sequence(block.shortcut, qp_in, opts)
-    return islands.QResidual(body, shortcut, qm.QAdd(body_qp, skip_qp, block.relu3.observer.qparams(), relu=True))
 
 
 def _convert_block(block, qp_in, opts):
@@ -146,10 +120,8 @@ def _raw_output(body):
     """Make the final linear/conv (if no ReLU follows it) return int32 accumulators."""
     parent = _last_leaf(body)
     last = parent.layers[-1]
-    if isinstance(last, qm._QWeighted) and not last.relu:
-        spec, arrays = last.record()
-        spec["out_qparams"] = None
-        parent.layers[-1] = type(last).from_record(spec, arrays)
+    if isinstance(last, qm.QWeighted) and not last.relu:
+        replace_child(parent, str(len(parent.layers) - 1), last.with_out_qparams(None))
 
 
 class QuantizedModel(nn.Module):
@@ -165,7 +137,7 @@ class QuantizedModel(nn.Module):
 
     def __init__(self, body, input_qparams, arch=None, preprocess=None, info=None, output_qparams=None):
         super().__init__()
-        object.__setattr__(self, "body", body)
+        self.body = body
         self.input_qparams = (np.float32(input_qparams[0]), int(input_qparams[1]))
         self.output_qparams = None if output_qparams is None else (np.float32(output_qparams[0]),
                                                                     int(output_qparams[1]))
@@ -179,7 +151,7 @@ class QuantizedModel(nn.Module):
 
     def forward_int(self, q):
         """Integer output of the body for a uint8 input: int32 logits or uint8 codes."""
-        return self.body.simulate(q) if self.simulate else self.body.forward(q)
+        return self.body.simulate(q) if self.simulate else self.body(q)
 
     def dequantize_output(self, out):
         last = _last_leaf(self.body).layers[-1]

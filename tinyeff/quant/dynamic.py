@@ -18,15 +18,18 @@ __all__ = ["DynamicQLinear", "DynamicModel", "quantize_dynamic"]
 FLOAT_LAYERS = {"ReLU": nn.ReLU, "Flatten": nn.Flatten, "Identity": nn.Identity, "Dropout": nn.Dropout}
 
 
-class DynamicQLinear:
-    """y = dequant(int8 GEMM(quant(x), w_q)) + b, with x's (scale, zero_point) taken from each batch."""
+class DynamicQLinear(nn.Module):
+    """y = dequant(int8 GEMM(quant(x), w_q)) + b, with x's (scale, zero_point) taken from each batch.
+
+    A Module (its arrays plain attributes, nothing trains), so forward hooks count and time it."""
 
     def __init__(self, weight_q, weight_scale, bias):
+        super().__init__()
         self.weight_q, self.weight_scale = np.ascontiguousarray(weight_q), np.asarray(weight_scale, np.float32)
         self.bias = None if bias is None else np.asarray(bias, np.float32)
         self.packed = kernels.get("pack_s8")(np.ascontiguousarray(self.weight_q.T))      # (IN, OUT)
 
-    def __call__(self, x):
+    def forward(self, x):
         data = np.asarray(x.data, np.float32)
         check_finite_input(data, "dynamic int8 Linear")
         scale, zero_point = compute_qparams(float(data.min(initial=0.0)), float(data.max(initial=0.0)))
@@ -45,9 +48,14 @@ class DynamicModel(nn.Module):
 
     def __init__(self, layers, arch=None, preprocess=None, info=None):
         super().__init__()
-        object.__setattr__(self, "layers", list(layers))
+        for i, layer in enumerate(layers):
+            self._modules[str(i)] = layer            # children "0", "1", ...: named like nn.Sequential's
         self.arch, self.preprocess, self.info = arch, preprocess, dict(info or {"mode": "dynamic"})
         self.eval()
+
+    @property
+    def layers(self):
+        return list(self._modules.values())
 
     def forward(self, x):
         for layer in self.layers:

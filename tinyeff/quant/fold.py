@@ -15,8 +15,9 @@ import copy
 import numpy as np
 
 from tinyeff import nn
+from tinyeff.nn.surgery import replace_child, sequence_stages
 
-__all__ = ["fold_bn_weights", "fold_batchnorm", "replace_child"]
+__all__ = ["fold_bn_weights", "fold_batchnorm"]
 
 
 def fold_bn_weights(w, b, bn):
@@ -47,25 +48,14 @@ def _folded_conv(conv, bn):
     return new
 
 
-def replace_child(parent, name, new):
-    """Swap child ``name`` of ``parent`` for ``new`` keeping its place in definition order.
-
-    NOTE: ``setattr`` would re-insert the name at the end of ``_modules``, and the order of
-    children is what Sequential runs and what the conv -> BN pairing reads.
-    """
-    parent._modules[name] = new
-    object.__setattr__(parent, name, new)
-
-
 def _fold_children(module):
-    names = list(module._modules)
-    for name, nxt in zip(names, names[1:] + [None]):
-        child = module._modules[name]
-        bn = module._modules.get(nxt) if nxt is not None else None
-        if isinstance(child, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-            replace_child(module, name, _folded_conv(child, bn))
-            replace_child(module, nxt, nn.Identity())
-        elif not isinstance(child, (nn.Conv2d, nn.BatchNorm2d)):
+    for stage in list(sequence_stages(module)):
+        (name, conv), bn = stage.layer, stage.bn
+        if isinstance(conv, nn.Conv2d) and bn is not None and isinstance(bn[1], nn.BatchNorm2d):
+            replace_child(module, name, _folded_conv(conv, bn[1]))
+            replace_child(module, bn[0], nn.Identity())
+    for child in module.children():
+        if not isinstance(child, (nn.Conv2d, nn.BatchNorm2d)):
             _fold_children(child)
 
 

@@ -3,7 +3,7 @@
 A quantized model is saved with ``tinyeff.io.save(..., kind="quantized")``: the header's ``qmodel``
 field is the layer tree (each node ``{"type", ...hyper-parameters, "name"}``), and each node's arrays
 are stored under ``<name>.<array>`` (``body.3.weight_q``...). Loading rebuilds every layer with
-``from_record``, which re-derives what is cheap to derive (packed weights, fixed-point multipliers)
+``layer_from_record``, which re-derives what is cheap to derive (packed weights, fixed-point multipliers)
 so the file holds only the essential tensors. ``tinyeff.io.load(path)`` reads the kind through
 ``load_quantized`` and returns a ``QuantizedModel``; ``load(path, expect_kind="float")`` refuses the
 file with a clear ``ModelFileError``.
@@ -16,7 +16,6 @@ import numpy as np
 
 from tinyeff import io
 from tinyeff.errors import ModelFileError
-from tinyeff.quant import islands
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.convert import QuantizedModel
 from tinyeff.quant.dynamic import DynamicModel
@@ -25,6 +24,51 @@ __all__ = ["save_quantized", "load_quantized", "model_to_record", "model_from_re
            "tree_from_record", "file_and_memory_bytes"]
 
 KIND = "quantized"
+
+
+def _qp(spec_value):
+    return None if spec_value is None else (np.float32(spec_value[0]), int(spec_value[1]))
+
+
+def _qp_json(qp):
+    return None if qp is None else [float(qp[0]), int(qp[1])]
+
+
+def layer_record(layer):
+    """(JSON spec, dict of arrays) describing one integer leaf layer: what ``layer_from_record`` needs."""
+    spec = {"type": type(layer).__name__}
+    if isinstance(layer, qm.QWeighted):
+        spec.update(in_qparams=_qp_json(layer.in_qparams), out_qparams=_qp_json(layer.out_qparams),
+                    relu=bool(layer.relu), sparse=bool(layer.sparse))
+        if isinstance(layer, qm.QConv2d):
+            spec.update(stride=layer.stride, padding=layer.padding)
+        return spec, {"weight_q": layer.weight_q, "weight_scale": layer.weight_scale, "bias_q": layer.bias_q}
+    if isinstance(layer, qm.QReLU):
+        spec["zero_point"] = layer.zero_point
+    elif isinstance(layer, qm.QMaxPool2d):
+        spec.update(kernel_size=layer.kernel_size, stride=layer.stride)
+    elif isinstance(layer, qm.QAdd):
+        spec.update(a_qparams=_qp_json(layer.a_qparams), b_qparams=_qp_json(layer.b_qparams),
+                    out_qparams=_qp_json(layer.out_qparams), relu=bool(layer.relu))
+    return spec, {}
+
+
+def layer_from_record(spec, arrays):
+    """Inverse of ``layer_record``; packed weights and fixed-point multipliers are re-derived."""
+    kind = spec["type"]
+    if kind == "QConv2d":
+        return qm.QConv2d(arrays["weight_q"], arrays["weight_scale"], arrays["bias_q"], _qp(spec["in_qparams"]),
+                          _qp(spec["out_qparams"]), spec["stride"], spec["padding"], spec["relu"], spec["sparse"])
+    if kind == "QLinear":
+        return qm.QLinear(arrays["weight_q"], arrays["weight_scale"], arrays["bias_q"], _qp(spec["in_qparams"]),
+                          _qp(spec["out_qparams"]), spec["relu"], spec["sparse"])
+    if kind == "QReLU":
+        return qm.QReLU(spec["zero_point"])
+    if kind == "QMaxPool2d":
+        return qm.QMaxPool2d(spec["kernel_size"], spec["stride"])
+    if kind == "QAdd":
+        return qm.QAdd(_qp(spec["a_qparams"]), _qp(spec["b_qparams"]), _qp(spec["out_qparams"]), spec["relu"])
+    return qm.LAYERS[kind]()                                   # QGlobalAvgPool, QFlatten: no state
 
 
 def tree_to_record(layer, name, arrays):
@@ -37,64 +81,31 @@ def tree_to_record(layer, name, arrays):
         for part in ("conv1", "conv2", "shortcut", "add"):
             child = getattr(layer, part)
             spec[part] = None if child is None else tree_to_record(child, f"{name}.{part}", arrays)
-        spec["out_qparams"] = qm._qp_json(layer.out_qparams)
+        spec["out_qparams"] = _qp_json(layer.out_qparams)
         return spec
-    if isinstance(layer, islands.QResidual):
-        return {"type": "QResidual", **{part: None if getattr(layer, part) is None else
-                                        tree_to_record(getattr(layer, part), f"{name}.{part}", arrays)
-                                        for part in ("body", "shortcut", "add")}}
-    spec, own = layer.record()
+    spec, own = layer_record(layer)
     for key, value in own.items():
         arrays[f"{name}.{key}"] = value
     spec["name"] = name
     return spec
 
 
-LEAVES = {**qm.LAYERS, "QReLU6": islands.QReLU6}
-
-
-def tree_from_record(spec, arrays, skeleton=None):
-    """Inverse of ``tree_to_record``. ``skeleton()`` returns the folded float model float islands
-    take their module from (built on first use from the file's architecture)."""
+def tree_from_record(spec, arrays):
+    """Inverse of ``tree_to_record``."""
     kind = spec.get("type")
     if kind == "QSequential":
-        return qm.QSequential([tree_from_record(child, arrays, skeleton) for child in spec["layers"]])
-    if kind == "QResidual":
-        parts = {p: None if spec[p] is None else tree_from_record(spec[p], arrays, skeleton)
-                 for p in ("body", "shortcut", "add")}
-        return islands.QResidual(**parts)
-    if kind == "QFloat":
-        prefix = spec["name"] + "."
-        own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-        return islands.QFloat.from_record(spec, own, skeleton() if skeleton else None)
+        return qm.QSequential([tree_from_record(child, arrays) for child in spec["layers"]])
     if kind == "QBasicBlock":
-        parts = {p: None if spec[p] is None else tree_from_record(spec[p], arrays, skeleton)
+        parts = {p: None if spec[p] is None else tree_from_record(spec[p], arrays)
                  for p in ("conv1", "conv2", "shortcut", "add")}
         block = qm.QBasicBlock(**parts)
-        block.out_qparams = qm._qp(spec["out_qparams"])
+        block.out_qparams = _qp(spec["out_qparams"])
         return block
-    if kind not in LEAVES:
-        raise ModelFileError(f"quantized model file: unknown layer type {kind!r}; known: {sorted(LEAVES)}")
+    if kind not in qm.LAYERS:
+        raise ModelFileError(f"quantized model file: unknown layer type {kind!r}; known: {sorted(qm.LAYERS)}")
     prefix = spec["name"] + "."
     own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
-    return LEAVES[kind].from_record(spec, own)
-
-
-def folded_skeleton(arch):
-    """A function returning the folded float model of ``arch`` (weights not drawn), built once."""
-    built = []
-
-    def get():
-        if not built:
-            from tinyeff import models
-            from tinyeff.nn.init import shapes_only
-            from tinyeff.quant.fold import fold_batchnorm
-            if not arch:
-                raise ValueError("the file has float layers but no architecture record to rebuild them from")
-            with shapes_only():
-                built.append(fold_batchnorm(models.create(arch["name"], **arch.get("kwargs", {}))))
-        return built[0]
-    return get
+    return layer_from_record(spec, own)
 
 
 def model_to_record(model, arrays):
@@ -107,11 +118,11 @@ def model_to_record(model, arrays):
             "body": tree_to_record(model.body, "body", arrays)}
 
 
-def model_from_record(spec, arrays, arch=None):
-    """Inverse of ``model_to_record``; ``arch`` (the file's record) rebuilds any float islands."""
+def model_from_record(spec, arrays):
+    """Inverse of ``model_to_record``."""
     if spec["type"] == "DynamicModel":
         return DynamicModel.from_record(spec, arrays)
-    return QuantizedModel(tree_from_record(spec["body"], arrays, folded_skeleton(arch)), spec["input_qparams"],
+    return QuantizedModel(tree_from_record(spec["body"], arrays), spec["input_qparams"],
                           output_qparams=spec.get("output_qparams"))
 
 
@@ -130,7 +141,7 @@ def load_quantized(header, arrays):
         raise ModelFileError("quantized model file: the header has no 'qmodel' layer tree; re-save it with "
                              "tinyeff.quant.save_quantized")
     try:
-        model = model_from_record(spec, arrays, header.get("arch"))
+        model = model_from_record(spec, arrays)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"quantized model file: cannot rebuild the integer model: {exc!r}") from exc
     model.arch, model.preprocess = header.get("arch"), header.get("preprocess")
