@@ -100,6 +100,14 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
 int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
 /* ---- end float32 dense direct convolution ---- */
 
+/* ---- float32 depthwise convolution (csrc/depthwise.c; wrappers in kernels/depthwise/c.py) -------
+ * x / gx (N, C, H, W), w (OC, 1, KH, KW) with OC a multiple of C, out / g (N, OC, OH, OW), gw like w.
+ * Portable C; OpenMP over output planes (forward, weight gradient) or input planes (input gradient). */
+int tinyeff_dwconv_f32(const float *x, const float *w, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *out);
+int tinyeff_dwconv_xgrad_f32(const float *g, const float *w, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *gx);
+int tinyeff_dwconv_wgrad_f32(const float *x, const float *g, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *gw);
+/* ---- end float32 depthwise convolution ---- */
+
 /* ---- float32 batch norm, training (csrc/bnorm.c; wrappers in kernels/norm/c.py) --------------
  * NCHW with hw = H * W; an (N, C) input is hw = 1. Outputs as tinyeff/kernels/norm/spec.py: y and
  * grad_x (N, C, H, W); mean, var (biased), invstd, grad_gamma and grad_beta (C,).

@@ -8,8 +8,9 @@ layers. float32 convolutions may skip im2col on the direct kernels (csrc/dconv.c
 computes the output, ``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient
 is ``conv2d_f32`` of the output gradient with the flipped, transposed weight (a "full"
 correlation). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
-Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
-multiply-adds, which is what it costs. Other group counts loop over groups.
+Depthwise convolution (one input channel per group) skips the GEMM: it runs the depthwise kernels
+(tinyeff/kernels/depthwise: KH*KW multiply-adds per output, which is what it costs). Other group
+counts loop over groups.
 """
 import numpy as np
 
@@ -160,40 +161,16 @@ def _conv_dense(x, w, geom, oh, ow):
     return out, backward
 
 
-def _taps(shape_hw, kh, kw, geom, oh, ow):
-    """Yield (i, j, row slice, col slice) of every kernel tap in the padded input."""
-    stride, _, dilation = geom
-    for i in range(kh):
-        for j in range(kw):
-            h0, w0 = i * dilation, j * dilation
-            yield i, j, slice(h0, h0 + stride * (oh - 1) + 1, stride), slice(w0, w0 + stride * (ow - 1) + 1, stride)
-
-
 def _conv_depthwise(x, w, geom, oh, ow):
-    """One filter per input channel (OC = multiplier * C): KH*KW shifted multiply-adds."""
-    _, padding, _ = geom
-    n, c, h, wd = x.shape
-    oc, _, kh, kw = w.shape
-    mult = oc // c
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
-    xs = np.repeat(xp, mult, axis=1) if mult > 1 else xp          # output channel o reads input o // mult
-    out = np.zeros((n, oc, oh, ow), dtype=x.dtype)
-    taps = list(_taps((h, wd), kh, kw, geom, oh, ow))
-    for i, j, rows, cols in taps:
-        out += xs[:, :, rows, cols] * w[:, 0, i, j].reshape(1, oc, 1, 1)
+    """One filter per input channel (OC = multiplier * C): the depthwise kernels, no GEMM."""
+    stride, padding, dilation = geom
+    kh, kw = w.shape[2:]
+    out = kernel_for("dwconv2d_f32", x)(x, w, stride, padding, dilation)
 
     def backward(g, need_gx):
-        gw = np.empty_like(w)
-        gxs = np.zeros_like(xs) if need_gx else None
-        for i, j, rows, cols in taps:
-            gw[:, 0, i, j] = np.einsum("nchw,nchw->c", g, xs[:, :, rows, cols])
-            if need_gx:
-                gxs[:, :, rows, cols] += g * w[:, 0, i, j].reshape(1, oc, 1, 1)
-        gx = None
-        if need_gx:
-            if mult > 1:
-                gxs = gxs.reshape(n, c, mult, *gxs.shape[2:]).sum(axis=2)
-            gx = gxs[:, :, padding:padding + h, padding:padding + wd] if padding else gxs
+        g = np.ascontiguousarray(g)
+        gw = kernel_for("dwconv2d_wgrad_f32", x)(x, g, kh, kw, stride, padding, dilation)
+        gx = kernel_for("dwconv2d_xgrad_f32", g)(g, w, x.shape, stride, padding, dilation) if need_gx else None
         return gx, gw
     return out, backward
 
