@@ -29,8 +29,8 @@ from tinyeff.kernels import cpu
 TIERS = ("ref", "numba", "c")
 # The kernel folders (kernels/<family>/{spec,numba,c}.py), in load order: a family's spec may use an
 # earlier family's reference (conv's uses im2col's, the int8 GEMM's uses the requantization).
-FAMILIES = ("gemm", "im2col", "pad", "pool", "relu", "norm", "conv", "sparse", "int8_eltwise", "int8_gemm",
-            "int8_conv")
+FAMILIES = ("gemm", "im2col", "pad", "pool", "relu", "norm", "conv", "depthwise", "sparse", "int8_eltwise",
+            "int8_gemm", "int8_conv")
 PREFERENCE = ("c", "numba", "ref")
 
 _kernels = {}          # name -> {tier: function}
@@ -125,6 +125,11 @@ def disable_tier(tier, reason):
 def tiers(name):
     """The tiers kernel ``name`` has an implementation in (usable here or not), in ``TIERS`` order."""
     return tuple(t for t in TIERS if t in _kernels.get(name, {}))
+
+
+def tier_off(tier):
+    """Why the whole ``tier`` did not load here (no compiler, no Numba), or None."""
+    return _tier_off.get(tier)
 
 
 def names():

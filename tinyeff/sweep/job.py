@@ -49,18 +49,16 @@ def execute(run_id, config, threads=1, root=None, progress=None):
         precision = get_policy(config["precision"])
     t0 = time.perf_counter()
     try:
-        metrics = train.fit(model, train_split, test_split, epochs=config["epochs"], batch_size=config["batch_size"],
-                            optimizer=config["optimizer"], lr=config["lr"], weight_decay=config["weight_decay"],
-                            schedule=config["schedule"], augment=config["augment"] or None, seed=config["seed"],
+        metrics = train.fit(model, train_split, test_split, epochs=config["epochs"],
+                            batch_size=config["batch_size"], optimizer=config["optimizer"], lr=config["lr"],
+                            weight_decay=config["weight_decay"], schedule=config["schedule"],
+                            augment=config["augment"] or None, seed=config["seed"],
                             callbacks=[c for c in (pruning, recorder) if c is not None], precision=precision,
                             progress=False)
-    except TrainingDiverged as exc:
-        # fit stops at the first NaN/Inf; for a sweep that is a result of the config (stored as
-        # "diverged" and not retried), so the epoch it happened in is recorded with a NaN loss
-        rows = recorder.rows + [{"epoch": len(recorder.rows) + 1, "train_loss": float("nan")}]
-        return {"final_accuracy": None, "wall_time_s": time.perf_counter() - t0, "diverged": str(exc),
-                "host": platform.node(), "pid": os.getpid(), "threads": threads,
-                "train_examples": int(len(train_split.labels)), "epochs": rows}
+    except TrainingDiverged as exc:       # a result of this config and seed, not a failure to retry
+        return {"diverged": str(exc), "final_accuracy": None, "epochs": recorder.rows, "host": platform.node(),
+                "threads": threads, "params": built["params"], "macs_dense": built["macs"],
+                "wall_time_s": time.perf_counter() - t0}
     final = _macs(model, image_shape)
     energy = metrics["energy"]
     return {
