@@ -11,6 +11,16 @@ speedups and percent of peak.
 Peaks (per core, this machine): int8 VNNI ~630 GOP/s, AVX-512 float32 ~160 GFLOP/s.
 Run: python -m pytest bench/bench_int8.py --benchmark-json=out.json  (not in the default tests).
 ``TINYEFF_BENCH_QUICK=1`` keeps only the small shapes (used by ``tinyeff bench kernels``).
+
+Script mode, one square GEMM against PyTorch, every variant interleaved in every repeat (medians):
+    python bench/bench_int8.py [--size 1024] [--threads 2] [--repeats 15] [--isa avx2]
+tinyeff's C GEMM on each ISA path that can run (int32 out, and requantized to uint8 like torch's),
+with 8-bit weights (AVX2: the exact tile wherever a weight pair could saturate int16) and 7-bit
+weights (AVX2: vpmaddubsw everywhere), against ``torch.ops.quantized.linear`` (x86 engine, uint8
+out) fed 7-bit activation codes, as its default qconfig's reduce_range gives it (fbgemm's AVX2
+kernel saturates otherwise). ``--isa avx2`` sets TINYEFF_CPU_FEATURES=avx2,fma and PyTorch's caps
+(ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS, FBGEMM_ENABLE_INSTRUCTIONS=AVX2)
+before torch is imported.
 """
 import os
 
@@ -173,3 +183,80 @@ def test_torch_quantized_linear(benchmark, rng, machine_info, shape):
                                 threads=threads, kind="int8", peak_gops=INT8_PEAK_GOPS_PER_CORE * threads)
     with torch.no_grad():
         benchmark.pedantic(run, rounds=_rounds(ops), warmup_rounds=1)
+
+
+def _gemm_variants(rng, size):
+    """dict name -> zero-argument callable, for tinyeff's paths and bit widths."""
+    from tinyeff.kernels.int8_gemm import c as c_int8
+    a = rng.integers(0, 256, (size, size), dtype=np.uint8)
+    bias = rng.integers(-1000, 1000, size).astype(np.int32)
+    multiplier, shift = fixed_point.quantize_multiplier(rng.uniform(1e-5, 1e-4, size))
+    fns = {}
+    for bits, (lo, hi) in ((8, (-128, 128)), (7, (-64, 64))):
+        b = rng.integers(lo, hi, (size, size), dtype=np.int8)
+        packed = c_int8.pack_s8(b)
+        for isa in c_int8.available_isas()[1:]:               # portable C is far slower: left out
+            fns[f"tinyeff {isa} w{bits} int32"] = lambda p=packed, i=isa: c_int8.gemm_u8s8_packed(a, p, isa=i)
+            fns[f"tinyeff {isa} w{bits} uint8"] = lambda p=packed, i=isa: c_int8.gemm_u8s8_requant(
+                a, p, 128, bias, multiplier, shift, 0, isa=i)
+    return fns
+
+
+def _torch_linear(rng, size):
+    import torch
+    torch.backends.quantized.engine = "x86"
+    x = torch.from_numpy(rng.uniform(0, 1, (size, size)).astype(np.float32))
+    w = torch.from_numpy(rng.uniform(-1, 1, (size, size)).astype(np.float32))
+    xq = torch.quantize_per_tensor(x, 1 / 127, 0, torch.quint8)          # codes 0..127: reduce_range
+    wq = torch.quantize_per_channel(w, torch.full((size,), 1 / 127, dtype=torch.float64),
+                                    torch.zeros(size, dtype=torch.int64), 0, torch.qint8)
+    packed = torch.ops.quantized.linear_prepack(wq, None)
+    return lambda: torch.ops.quantized.linear(xq, packed, 0.05, 64)
+
+
+def main(argv=None):
+    import argparse
+    import sys
+    import time
+    parser = argparse.ArgumentParser(description="int8 GEMM: tinyeff per ISA path vs torch.ops.quantized.linear")
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--isa", choices=["avx2"])
+    args = parser.parse_args(argv)
+    if args.isa == "avx2":
+        if "torch" in sys.modules:
+            raise SystemExit("--isa must be applied before torch is imported")
+        os.environ.update(TINYEFF_CPU_FEATURES="avx2,fma", ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2",
+                          MKL_ENABLE_INSTRUCTIONS="AVX2", FBGEMM_ENABLE_INSTRUCTIONS="AVX2")
+    from tinyeff.kernels import c as c_tier
+    from tinyeff.kernels.int8_gemm import c as c_int8
+    rng = np.random.default_rng(0)
+    fns = _gemm_variants(rng, args.size)
+    c_tier.set_num_threads(args.threads)
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        fns["torch x86 quantized.linear uint8"] = _torch_linear(rng, args.size)
+    except Exception as exc:  # noqa: BLE001
+        print(f"NOTE: torch not usable ({exc}); pip install torch")
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(args.repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    ops = 2 * args.size ** 3
+    print(f"{c_int8.code_path()}; caps: {args.isa or 'none'}; {args.size}^3, {args.threads} thread(s), "
+          f"median of {args.repeats} interleaved repeats")
+    torch_t = np.median(times.get("torch x86 quantized.linear uint8", [np.nan]))
+    for name, t in times.items():
+        best, t = float(np.min(t)), float(np.median(t))
+        print(f"  {name:<36}{1e3 * t:>9.2f} ms{ops / t / 1e9:>8.1f} GOP/s{torch_t / t:>7.2f}x torch"
+              f"   | best {ops / best / 1e9:>7.1f} GOP/s")
+
+
+if __name__ == "__main__":
+    main()

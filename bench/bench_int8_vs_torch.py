@@ -26,18 +26,27 @@ Two questions, each answered as a speed ratio tinyeff / torch (>= 1.0: tinyeff i
    timing); tinyeff takes NCHW and transposes inside its forward.
 
 Weights are freshly initialized and calibrated on random images: speed does not depend on training.
+``--torch-qconfig default`` gives PyTorch its engine's default qconfig instead (x86/fbgemm: histogram
+observer with ``reduce_range``, 7-bit activations, so its AVX2 vpmaddubsw kernels cannot saturate),
+the fair setting on a CPU without VNNI. ``--weight-bits 7`` quantizes tinyeff's weights to 7 bits
+(AVX2's vpmaddubsw tile on every layer). ``--isa avx2`` caps both sides to AVX2 before torch is
+imported: TINYEFF_CPU_FEATURES=avx2,fma, and for PyTorch ATEN_CPU_CAPABILITY=avx2,
+ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2 and FBGEMM_ENABLE_INSTRUCTIONS=AVX2 (fbgemm
+ignores the others and would otherwise run its AVX-512 VNNI kernels).
 Both libraries' OpenMP pools are the same libgomp (one soname, loaded once), so interleaving the
 frameworks does not leave a second pool spinning on the cores.
 
     pytest bench/bench_int8_vs_torch.py --benchmark-json=vs_torch.json     (pytest-benchmark)
         extra_info: framework, engine, threads, ops, gops, images_per_s, and speed_ratio_vs_x86 /
         speed_ratio_vs_fbgemm (tinyeff / torch) from an interleaved measurement inside the same test
-    python bench/bench_int8_vs_torch.py [--threads 1 2] [--repeats 21]
+    python bench/bench_int8_vs_torch.py [--threads 1 2] [--repeats 21] [--isa avx2] [--torch-qconfig default]
+                                        [--weight-bits 7] [--models-only]
         side-by-side tables per thread count (frameworks interleaved in every repeat, medians)
 Torch cases are skipped with the reason when torch is not importable (pip install torch).
 """
 import argparse
 import os
+import sys
 import time
 import warnings
 
@@ -56,6 +65,8 @@ ENGINES = ("x86", "fbgemm")
 FRAMEWORKS = ("tinyeff",) + tuple(f"torch-{e}" for e in ENGINES)
 THREADS = sorted({1, min(2, os.cpu_count() or 1)})
 MIN_SAMPLE_S = 2e-3          # a timed sample repeats a call until it lasts about this long (timer noise)
+ISA_CAPS = {"avx2": {"TINYEFF_CPU_FEATURES": "avx2,fma", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                     "MKL_ENABLE_INSTRUCTIONS": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}}
 
 
 def import_torch():
@@ -76,12 +87,12 @@ def _torch_or_skip():
 
 # ---------------------------------------------------------------- models and layers, both frameworks
 
-def seed_cnn_int8(geometry, batch, rng):
+def seed_cnn_int8(geometry, batch, rng, weight_bits=8):
     """(float seed CNN, its tinyeff int8 model calibrated on the batch, float32 batch (N, C, H, W) in [0, 1])."""
     c, side = GEOMETRIES[geometry]
     images = rng.integers(0, 256, (batch, c, side, side), dtype=np.uint8)
     model = models.create("seed-cnn", in_channels=c, num_classes=10, input_size=side).eval()
-    qmodel = quantize_static(model, images, num_images=batch)
+    qmodel = quantize_static(model, images, num_images=batch, weight_bits=weight_bits)
     return model, qmodel, images.astype(np.float32) / np.float32(255)      # scale_01, the default preprocess
 
 
@@ -133,7 +144,7 @@ def torch_qinput(torch, q_nhwc, qparams):
     return xq
 
 
-def torch_seed_cnn(torch, model, x, engine):
+def torch_seed_cnn(torch, model, x, engine, qconfig="minmax"):
     """PyTorch eager-mode static int8 copy of tinyeff's float ``model``, calibrated on ``x``."""
     nn, tq = torch.nn, torch.ao.quantization
     tlayers = list(model)
@@ -150,9 +161,12 @@ def torch_seed_cnn(torch, model, x, engine):
     net = nn.Sequential(tq.QuantStub(), body, tq.DeQuantStub()).eval()
     tq.fuse_modules(body, [["0", "1"], ["3", "4"], ["6", "7"], ["9", "10"]], inplace=True)
     torch.backends.quantized.engine = engine
-    net.qconfig = tq.QConfig(                                  # tinyeff's scheme: min-max uint8, per-channel int8
-        activation=tq.MinMaxObserver.with_args(dtype=torch.quint8, qscheme=torch.per_tensor_affine),
-        weight=tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
+    if qconfig == "default":                                   # the engine's own (reduce_range: 7-bit activations)
+        net.qconfig = tq.get_default_qconfig(engine)
+    else:                                                      # tinyeff's scheme: min-max uint8, per-channel int8
+        net.qconfig = tq.QConfig(
+            activation=tq.MinMaxObserver.with_args(dtype=torch.quint8, qscheme=torch.per_tensor_affine),
+            weight=tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
     xt = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
     with warnings.catch_warnings():                            # torch.ao.quantization's deprecation notice
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -176,7 +190,7 @@ def layer_fns(torch, layer, q, pool):
     return fns
 
 
-def model_fns(torch, model, qmodel, x):
+def model_fns(torch, model, qmodel, x, qconfig="minmax"):
     """dict framework -> zero-argument callable returning float32 logits (N, 10), for the whole model."""
     def tinyeff_forward():
         with no_grad():
@@ -184,7 +198,7 @@ def model_fns(torch, model, qmodel, x):
     fns = {"tinyeff": tinyeff_forward}
     if torch is not None:
         for engine in ENGINES:
-            net, xt = torch_seed_cnn(torch, model, x, engine)
+            net, xt = torch_seed_cnn(torch, model, x, engine, qconfig)
 
             def torch_forward(net=net, xt=xt):
                 with torch.inference_mode():
@@ -341,25 +355,36 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=THREADS)
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--geometries", nargs="+", default=list(GEOMETRIES), choices=list(GEOMETRIES))
+    parser.add_argument("--isa", choices=list(ISA_CAPS), help="cap tinyeff and PyTorch to this ISA (see above)")
+    parser.add_argument("--torch-qconfig", default="minmax", choices=["minmax", "default"])
+    parser.add_argument("--weight-bits", type=int, default=8, choices=[7, 8])
+    parser.add_argument("--models-only", action="store_true", help="skip the per-layer tables")
     args = parser.parse_args(argv)
+    if args.isa:
+        if "torch" in sys.modules:
+            raise SystemExit("--isa must be applied before torch is imported")
+        os.environ.update(ISA_CAPS[args.isa])
     torch, reason = import_torch()
     if torch is None:
         print(f"NOTE: {reason}; timing tinyeff only")
     layer_sets, model_sets = [], []
     for name in args.geometries:
-        _, qmodel, x = seed_cnn_int8(name, LAYER_BATCH, np.random.default_rng(1234))
-        for conv, layer, q, pool in conv_cases(qmodel, x):
+        _, qmodel, x = seed_cnn_int8(name, LAYER_BATCH, np.random.default_rng(1234), args.weight_bits)
+        for conv, layer, q, pool in ([] if args.models_only else conv_cases(qmodel, x)):
             oc, c, _, _ = layer.weight_q.shape
             for mode_pool in sorted({1, pool}):
                 fns = layer_fns(torch, layer, q, mode_pool)
                 check_layer_outputs(fns)
                 label = f"{name} {conv} {c}->{oc} {q.shape[1]}x{q.shape[2]}" + (" +pool" if mode_pool == 2 else "")
                 layer_sets.append((label, fns, 2 * conv_macs(layer, q)))
-        model, qmodel, x = seed_cnn_int8(name, MODEL_BATCH, np.random.default_rng(1234))
-        fns = model_fns(torch, model, qmodel, x)
+        model, qmodel, x = seed_cnn_int8(name, MODEL_BATCH, np.random.default_rng(1234), args.weight_bits)
+        fns = model_fns(torch, model, qmodel, x, args.torch_qconfig)
         check_model_outputs(fns, model, x)
         model_sets.append((f"{name} seed CNN {x.shape[1]}x{x.shape[2]}x{x.shape[3]}", fns))
-    print(f"cpu flags: {','.join(sorted(f for f, on in cpu.features().items() if on))}")
+    from tinyeff.kernels.int8_gemm import c as c_int8
+    print(f"cpu flags: {','.join(sorted(f for f, on in cpu.features().items() if on))}; tinyeff {c_int8.code_path()}; "
+          f"weight bits {args.weight_bits}; torch qconfig {args.torch_qconfig}; "
+          f"caps: {', '.join(f'{k}={v}' for k, v in ISA_CAPS.get(args.isa, {}).items()) or 'none'}")
     if torch is not None:
         print(f"torch {torch.__version__}, quantized engines {torch.backends.quantized.supported_engines}")
     for threads in args.threads:

@@ -1,8 +1,9 @@
 """End-to-end int8 inference against tinyeff's float32 model of the same network, side by side in one run.
 
-Groups (batch 256, Fashion-MNIST-shaped input 1x28x28):
-  seed-cnn:  float32 | int8 (static, per-channel) | int8-pruned90 (90% global magnitude pruning,
-             then static int8; layers >= 50% sparse run through the sparse int8 kernels)
+Groups (batch 256, Fashion-MNIST-shaped input 1x28x28; ``--input cifar``: 3x32x32):
+  seed-cnn:  float32 | int8 (static, per-channel) | int8-w7 (the same with 7-bit weights,
+             ``--weight-bits 7``: AVX2's vpmaddubsw tile on every layer) | int8-pruned90 (90% global
+             magnitude pruning, then static int8; layers >= 50% sparse run the sparse int8 kernels)
   resnet20:  float32 | int8 (BN folded, residual adds in the integer domain)
 ``extra_info`` carries the model-file sizes (float32 vs int8, real files written to a temp dir),
 the in-memory bytes, and thread counts. Weights are freshly initialized and calibrated on the
@@ -10,10 +11,12 @@ batch itself: speed and size do not depend on training; accuracy is measured by
 ``tinyeff quantize`` and ``scripts/quant_accuracy.py``.
 
     pytest bench/bench_quantized_model.py --benchmark-json=quant.json   (pytest-benchmark)
-    python bench/bench_quantized_model.py [--threads 1 2] [--repeats 31] [--models seed-cnn]
+    python bench/bench_quantized_model.py [--threads 1 2] [--repeats 31] [--models seed-cnn] [--input cifar]
         side-by-side table per thread count (variants interleaved in every repeat, medians), then
         each integer model's time per layer, in the layout and fusion its forward uses (residual
         blocks split into conv1, conv2, shortcut and add)
+The int8 kernels' ISA path follows the CPU, capped by TINYEFF_CPU_FEATURES (``=avx2,fma``: the AVX2
+path on an AVX-512 machine); the script prints the path it ran.
 """
 import argparse
 import os
@@ -29,20 +32,21 @@ from tinyeff.quant import qmodules as qm
 from tinyeff.quant import quantize_static, save_quantized
 
 BATCH = 256
+INPUTS = {"fmnist": (1, 28), "cifar": (3, 32)}                   # (C, H = W)
 
 
-def _float(name):
-    kwargs = {"in_channels": 1, "num_classes": 10}
+def _float(name, channels=1, size=28):
+    kwargs = {"in_channels": channels, "num_classes": 10}
     if name == "seed-cnn":
-        kwargs["input_size"] = 28
+        kwargs["input_size"] = size
     return models.create(name, **kwargs).eval()
 
 
-def variants(name, rng):
+def variants(name, rng, channels=1, size=28):
     """dict variant -> (model, file_bytes, memory_bytes), and the float32 input batch."""
-    x = rng.standard_normal((BATCH, 1, 28, 28)).astype(np.float32)
+    x = rng.standard_normal((BATCH, channels, size, size)).astype(np.float32)
     images = np.clip(x * 64 + 128, 0, 255).astype(np.uint8)      # calibration images (preprocess: /255)
-    model = _float(name)
+    model = _float(name, channels, size)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         out["float32"] = (model, io.save(model, os.path.join(tmp, "f.npz")),
@@ -50,8 +54,10 @@ def variants(name, rng):
         q = quantize_static(model, images, num_images=BATCH)
         out["int8"] = (q, save_quantized(q, os.path.join(tmp, "q.npz")), q.nbytes())
         if name == "seed-cnn":
+            q7 = quantize_static(model, images, num_images=BATCH, weight_bits=7)
+            out["int8-w7"] = (q7, save_quantized(q7, os.path.join(tmp, "q7.npz")), q7.nbytes())
             from tinyeff.compress import prune
-            pruned = prune(_float(name), 0.9, "global")
+            pruned = prune(_float(name, channels, size), 0.9, "global")
             qp = quantize_static(pruned, images, num_images=BATCH)
             out["int8-pruned90"] = (qp, save_quantized(qp, os.path.join(tmp, "p.npz")), qp.nbytes())
     return out, x
@@ -67,7 +73,7 @@ def group(request):
     return request.param, variants(request.param, np.random.default_rng(1234))
 
 
-@pytest.mark.parametrize("variant", ["float32", "int8", "int8-pruned90"])
+@pytest.mark.parametrize("variant", ["float32", "int8", "int8-w7", "int8-pruned90"])
 def test_quantized_model_batch256(benchmark, group, variant, machine_info):
     name, (table, x) = group
     if variant not in table:
@@ -151,9 +157,12 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[c_kernels.num_threads()])
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--models", nargs="+", default=["seed-cnn", "resnet20"])
+    parser.add_argument("--input", default="fmnist", choices=list(INPUTS), help="fmnist: 1x28x28, cifar: 3x32x32")
     args = parser.parse_args(argv)
+    from tinyeff.kernels.int8_gemm import c as c_int8
+    print(f"{c_int8.code_path()}; TINYEFF_CPU_FEATURES={os.environ.get('TINYEFF_CPU_FEATURES', '(unset)')}")
     rng = np.random.default_rng(1234)
-    tables = {name: variants(name, rng) for name in args.models}
+    tables = {name: variants(name, rng, *INPUTS[args.input]) for name in args.models}
     for threads in args.threads:
         c_kernels.set_num_threads(threads)
         print(f"\nbatch {BATCH}, {threads} thread(s), median of {args.repeats} interleaved repeats")
@@ -166,11 +175,14 @@ def main(argv=None):
                 print(f"{name:<10}{variant:<15}{t:>10.4f}{base_t / t:>8.2f}x{file_bytes:>12}"
                       f"{base_f / file_bytes:>7.2f}x{memory_bytes:>10}")
         for name, (table, x) in tables.items():
-            rows = per_layer(table["int8"][0], x, args.repeats)
-            print(f"{name} int8, per layer ({threads} thread(s)):")
-            for label, ms in rows:
-                print(f"  {label:<40}{ms:>8.3f} ms")
-            print(f"  {'sum':<40}{sum(ms for _, ms in rows):>8.3f} ms")
+            for variant in ("int8", "int8-w7"):
+                if variant not in table:
+                    continue
+                rows = per_layer(table[variant][0], x, args.repeats)
+                print(f"{name} {variant}, per layer ({threads} thread(s)):")
+                for label, ms in rows:
+                    print(f"  {label:<40}{ms:>8.3f} ms")
+                print(f"  {'sum':<40}{sum(ms for _, ms in rows):>8.3f} ms")
 
 
 if __name__ == "__main__":

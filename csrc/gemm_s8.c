@@ -12,12 +12,14 @@
  * true result fits int32 (K <= 65536, checked in Python), and wrapping arithmetic is exact modulo
  * 2^32, so the corrected result is bit exact.
  *
- * Paths (isa argument, chosen in Python from the CPU's flags):
+ * Paths (isa argument, chosen in Python from the CPU's flags; a kernel runs its best body not above it):
  *   AVX-512 VNNI: the tile above.
- *   AVX2: no vpmaddubsw (it saturates int16 pairs: 255*127*2 > 32767); instead widen A and B to
- *     int16 and use vpmaddwd, exact (|pair sum| <= 2*255*128 < 2^31). Lanes hold (column, k-pair)
- *     partial sums that are added pairwise once per tile.
+ *   AVX2 (gemm_s8_avx2.h): vpmaddubsw + vpmaddwd on panels whose weight pairs cannot saturate int16
+ *     (pack_s8 checks every pair once, PackedS8.pairs_fit), otherwise operands widened to int16.
+ *   NEON dot-product / NEON (gemm_s8_neon.h): sdot on a - 128, or vmull_s8 + vpadalq_s16.
  *   portable C: the same loop order in plain C, for any CPU and compiler.
+ * Every tile takes its rows as pointers plus segments, so the implicit-im2col convolution below
+ * runs on every path.
  * Blocking: tasks are (block of mc rows, one 64-column panel); mc keeps the A block (mc x K) in
  * L2 while its panel (K x 64 bytes) is reused by every 6-row strip. OpenMP splits the tasks.
  *
@@ -39,7 +41,9 @@
 #define TE_X86 1
 #include <immintrin.h>
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
-#define AVX2_TARGET __attribute__((target("avx2")))
+#endif
+#if defined(__aarch64__)
+#define TE_ARM64 1
 #endif
 
 #define PANEL 64          /* columns per packed panel */
@@ -48,13 +52,15 @@
 #define A_BLOCK_BYTES (256 * 1024)
 #define CHUNK 12          /* rows per epilogue call: two register tiles; groups of 1, 2, 3, 4, 6, 12 divide it */
 
-enum { ISA_PORTABLE = TE_ISA_PORTABLE, ISA_AVX2 = TE_ISA_AVX2, ISA_VNNI = TE_ISA_AVX512_VNNI };
+enum { ISA_PORTABLE = TE_ISA_PORTABLE, ISA_AVX2 = TE_ISA_AVX2, ISA_VNNI = TE_ISA_AVX512_VNNI,
+       ISA_NEON = TE_ISA_NEON, ISA_NEON_DOT = TE_ISA_NEON_DOTPROD };
 
 typedef struct {
     const uint8_t *a;
     int64_t lda, m, k, n;
     const int8_t *packed;
     const int32_t *colsum;
+    const uint8_t *pairs_fit;     /* per panel: 1 if no int16 pair sum can saturate (AVX2 fast tile) */
     int a_signed;
     int isa;
     int32_t corr;                 /* subtract corr * colsum[j] from every output in column j */
@@ -64,7 +70,7 @@ typedef struct {
     const int32_t *bias, *multiplier, *shift;
     int32_t zero_point_out, qmin, qmax;
     int64_t group;                /* requantize the max of each group of rows (1: no pooling) */
-    /* Implicit im2col (conv != 0, VNNI only): A is a zero-point-padded NHWC image (N, hp, wp, cin),
+    /* Implicit im2col (conv != 0, every path): A is a zero-point-padded NHWC image (N, hp, wp, cin),
      * never unfolded. Row m is the output position of im2col_8_nhwc's row order (pool-ordered when
      * pool > 1); its K bytes are kh segments of kseg = roundup(kw * cin, 4) consecutive bytes,
      * seg_stride = wp * cin apart, so a tile reads its 4-byte groups straight from the image. A
@@ -91,26 +97,52 @@ static inline int32_t load_group(const uint8_t *ar, int64_t g, int64_t k) {
     return (int32_t)x;
 }
 
-int64_t tinyeff_s8_isa_built(void) {
+static inline int32_t load4(const uint8_t *p) { int32_t x; memcpy(&x, p, 4); return x; }
+
 #ifdef TE_X86
-    return (1 << ISA_PORTABLE) | (1 << ISA_AVX2) | (1 << ISA_VNNI);
+#include "gemm_s8_avx2.h"
+#endif
+#ifdef TE_ARM64
+#include "gemm_s8_neon.h"
+#endif
+
+int64_t tinyeff_s8_isa_built(void) {
+#if defined(TE_X86)
+    return (1 << ISA_PORTABLE) | (1 << ISA_AVX2) | (1 << TE_ISA_AVX512) | (1 << ISA_VNNI);
+#elif defined(TE_ARM64)
+    return (1 << ISA_PORTABLE) | (1 << ISA_NEON) | (1 << ISA_NEON_DOT);
 #else
     return 1 << ISA_PORTABLE;
 #endif
 }
 
-int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum) {
+/* 1 if a1 * w1 + a2 * w2 stays inside int16 for every a1, a2 in [0, 255]: the positive weights sum
+ * to at most 128 and the negative ones to at least -128 (255 * 128 = 32640). */
+static int pair_fits_int16(int w1, int w2) {
+    int pos = (w1 > 0 ? w1 : 0) + (w2 > 0 ? w2 : 0), neg = (w1 < 0 ? w1 : 0) + (w2 < 0 ? w2 : 0);
+    return pos <= 128 && neg >= -128;
+}
+
+/* pairs_fit[p] (one byte per 64-column panel): whether every pair of packed bytes (4g, 4g+1) and
+ * (4g+2, 4g+3) of every column of panel p fits int16 (pair_fits_int16), so vpmaddubsw is exact. */
+int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum,
+                    uint8_t *pairs_fit) {
     if (k < 0 || n < 0 || ldb < n) return 1;
     int64_t kg = k_groups(k), npad = (n + GROUP - 1) / GROUP * GROUP;
     for (int64_t p0 = 0; p0 < npad; p0 += PANEL) {
         int64_t w = panel_width(n, p0);
         int8_t *dst = packed + p0 * kg * 4;         /* panel p starts at p * K4 * 256 bytes */
+        int fits = 1;
         for (int64_t g = 0; g < kg; g++)
-            for (int64_t j = 0; j < w; j++)
+            for (int64_t j = 0; j < w; j++) {
+                int8_t *q = dst + (g * w + j) * 4;
                 for (int64_t t = 0; t < 4; t++) {
                     int64_t kk = 4 * g + t, col = p0 + j;
-                    dst[(g * w + j) * 4 + t] = (kk < k && col < n) ? b[kk * ldb + col] : 0;
+                    q[t] = (kk < k && col < n) ? b[kk * ldb + col] : 0;
                 }
+                fits &= pair_fits_int16(q[0], q[1]) & pair_fits_int16(q[2], q[3]);
+            }
+        pairs_fit[p0 / PANEL] = (uint8_t)fits;
     }
     for (int64_t j = 0; j < n; j++) {
         int32_t s = 0;
@@ -122,22 +154,26 @@ int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *
 
 /* ---- tile kernels: rows [0, mr) of A times one panel (width w) -> tile[mr][PANEL] int32 ------ */
 
-static void tile_portable(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp, int64_t w,
-                          int mr, int a_signed, int32_t *tile) {
+/* Rows as pointers plus segments (see gemm_ctx.conv): row i's bytes are nseg runs of k bytes,
+ * seg_stride apart; the packed groups of segment s follow those of segment s - 1. */
+static void tile_portable(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                          const int8_t *bp, int64_t w, int mr, int a_signed, int32_t *tile) {
     int64_t kg = k_groups(k);
     for (int i = 0; i < mr; i++) {
         int32_t *acc = tile + i * PANEL;
         memset(acc, 0, sizeof(int32_t) * PANEL);
-        const uint8_t *ar = a + i * lda;
-        for (int64_t g = 0; g < kg; g++) {
-            int32_t av[4];
-            for (int t = 0; t < 4; t++) {
-                int64_t kk = 4 * g + t;
-                av[t] = kk < k ? (a_signed ? (int32_t)(int8_t)ar[kk] : (int32_t)ar[kk]) : 0;
+        const int8_t *b = bp;
+        for (int64_t s = 0; s < nseg; s++) {
+            const uint8_t *ar = rows[i] + s * seg_stride;
+            for (int64_t g = 0; g < kg; g++, b += w * 4) {
+                int32_t av[4];
+                for (int t = 0; t < 4; t++) {
+                    int64_t kk = 4 * g + t;
+                    av[t] = kk < k ? (a_signed ? (int32_t)(int8_t)ar[kk] : (int32_t)ar[kk]) : 0;
+                }
+                for (int64_t j = 0; j < w; j++)
+                    acc[j] += av[0] * b[4 * j] + av[1] * b[4 * j + 1] + av[2] * b[4 * j + 2] + av[3] * b[4 * j + 3];
             }
-            const int8_t *b = bp + g * w * 4;
-            for (int64_t j = 0; j < w; j++)
-                acc[j] += av[0] * b[4 * j] + av[1] * b[4 * j + 1] + av[2] * b[4 * j + 2] + av[3] * b[4 * j + 3];
         }
     }
 }
@@ -171,8 +207,6 @@ static void tile_portable(const uint8_t *a, int64_t lda, int64_t k, const int8_t
         _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++)                                      \
             _mm512_storeu_si512((void *)(tile + (I) * PANEL + 16 * v), ACC[v]);                   \
     }
-
-static inline int32_t load4(const uint8_t *p) { int32_t x; memcpy(&x, p, 4); return x; }
 
 /* mr, nv (16-column vectors) and a_signed are compile-time constants after inlining, so the
  * accumulators live in registers. */
@@ -224,38 +258,6 @@ VNNI_TARGET static void tile_vnni(const uint8_t *const *rows, int64_t nseg, int6
     }
 }
 
-/* AVX2: two rows x 16 columns at a time. B's 64 bytes (16 columns x 4 k) widen to 4 ymm of int16;
- * vpmaddwd against (a0 a1 a2 a3) x 4 gives lanes (col, k01), (col, k23), summed per column at the end. */
-AVX2_TARGET static void tile_avx2(const uint8_t *a, int64_t lda, int64_t k, const int8_t *bp,
-                                  int64_t w, int mr, int a_signed, int32_t *tile) {
-    int64_t kg = k_groups(k);
-    for (int i0 = 0; i0 < mr; i0 += 2) {
-        int rows = mr - i0 >= 2 ? 2 : 1;
-        for (int64_t v = 0; v < w / 16; v++) {
-            __m256i acc[2][4];
-            for (int r = 0; r < 2; r++)
-                for (int q = 0; q < 4; q++) acc[r][q] = _mm256_setzero_si256();
-            for (int64_t g = 0; g < kg; g++) {
-                const int8_t *b = bp + g * w * 4 + 64 * v;
-                __m256i bw[4];
-                for (int q = 0; q < 4; q++)
-                    bw[q] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16 * q)));
-                for (int r = 0; r < rows; r++) {
-                    __m128i x = _mm_set1_epi32(load_group(a + (i0 + r) * lda, g, k));
-                    __m256i aw = a_signed ? _mm256_cvtepi8_epi16(x) : _mm256_cvtepu8_epi16(x);
-                    for (int q = 0; q < 4; q++)
-                        acc[r][q] = _mm256_add_epi32(acc[r][q], _mm256_madd_epi16(aw, bw[q]));
-                }
-            }
-            for (int r = 0; r < rows; r++) {
-                int32_t lanes[32];
-                for (int q = 0; q < 4; q++) _mm256_storeu_si256((__m256i *)(lanes + 8 * q), acc[r][q]);
-                for (int j = 0; j < 16; j++)  /* lanes 2j, 2j+1 hold column j's k01 and k23 sums */
-                    tile[(i0 + r) * PANEL + 16 * v + j] = (int32_t)((uint32_t)lanes[2 * j] + (uint32_t)lanes[2 * j + 1]);
-            }
-        }
-    }
-}
 #endif /* TE_X86 */
 
 /* ---- epilogue and driver -------------------------------------------------------------------- */
@@ -278,6 +280,13 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
                 continue;
             }
 #endif
+#ifdef TE_HAVE_NEON_REQUANT
+            if (TE_ISA_HAS_NEON(c->isa)) {
+                te_requant_row_neon(t, colsum, c->corr, c->bias ? c->bias + p0 : NULL, c->multiplier + p0,
+                                    c->shift + p0, c->zero_point_out, c->qmin, c->qmax, o, ncols);
+                continue;
+            }
+#endif
             for (int64_t j = 0; j < ncols; j++) {
                 int64_t v = (int64_t)(int32_t)((uint32_t)t[j] - (uint32_t)c->corr * (uint32_t)colsum[j]);
                 int64_t bias = c->bias ? c->bias[p0 + j] : 0;
@@ -288,19 +297,42 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
     }
 }
 
-/* rows: the tile's mr row pointers (explicit A: lda apart; implicit im2col: anywhere, VNNI only). */
-static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, const int8_t *bp, int64_t w, int mr,
-                     int32_t *tile) {
-    const uint8_t *a = rows[0];
+/* rows: the chunk's row pointers (explicit A: lda apart; implicit im2col: anywhere); p: the panel.
+ * Each path walks the chunk in blocks of the rows its register tile holds. */
+static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, int64_t p, const int8_t *bp, int64_t w,
+                     int nrows, int32_t *chunk) {
+    int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
 #ifdef TE_X86
-    if (c->isa == ISA_VNNI) {
-        if (c->conv) tile_vnni(rows, c->nseg, c->seg_stride, c->kseg, bp, w, mr, c->a_signed, tile);
-        else tile_vnni(rows, 1, 0, c->k, bp, w, mr, c->a_signed, tile);
+    if (TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI) {
+        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, c->pairs_fit[p], chunk);
         return;
     }
-    if (c->isa == ISA_AVX2) { tile_avx2(a, c->lda, c->k, bp, w, mr, c->a_signed, tile); return; }
+#else
+    (void)p;
 #endif
-    tile_portable(a, c->lda, c->k, bp, w, mr, c->a_signed, tile);
+    for (int i0 = 0; i0 < nrows; i0 += MR) {
+        int mr = nrows - i0 < MR ? nrows - i0 : MR;
+        int32_t *tile = chunk + i0 * PANEL;
+#ifdef TE_X86
+        if (c->isa == ISA_VNNI) { tile_vnni(rows + i0, nseg, seg_stride, k, bp, w, mr, c->a_signed, tile); continue; }
+#endif
+#ifdef TE_ARM64
+        if (TE_ISA_HAS_NEON(c->isa)) {
+            tile_neon(rows + i0, nseg, seg_stride, k, bp, w, mr, c->a_signed, c->isa == ISA_NEON_DOT, tile);
+            continue;
+        }
+#endif
+        tile_portable(rows + i0, nseg, seg_stride, k, bp, w, mr, c->a_signed, tile);
+    }
+}
+
+/* What the tiles add to every sum of column j, times colsum[j]: x86 tiles read signed A as a + 128
+ * (vpdpbusd and vpmaddubsw take unsigned bytes), NEON tiles read unsigned A as a - 128 (sdot and
+ * vmull_s8 take signed bytes); the portable tile reads A as it is. */
+static int32_t flip_correction(int64_t isa, int a_signed) {
+    if (TE_ISA_HAS_AVX2(isa)) return a_signed ? 128 : 0;
+    if (TE_ISA_HAS_NEON(isa)) return a_signed ? 0 : -128;
+    return 0;
 }
 
 /* The fast epilogue's preconditions for one panel (see int8_common.h): every shift <= 0, and the
@@ -308,7 +340,7 @@ static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, const int8_t
  * VNNI sum is bounded by K * 255 * 128). Fills fused_bias[0, PANEL) and returns 1 when they hold. */
 static int panel_fast_prepare(const gemm_ctx *c, int64_t p0, int32_t *fused_bias) {
     int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    if (!c->out8 || c->isa != ISA_VNNI) return 0;
+    if (!c->out8 || !TE_ISA_HAS_AVX2(c->isa)) return 0;
     for (int64_t j = 0; j < PANEL; j++) {
         if (j >= ncols) { fused_bias[j] = 0; continue; }
         if (c->shift[p0 + j] > 0) return 0;
@@ -319,6 +351,30 @@ static int panel_fast_prepare(const gemm_ctx *c, int64_t p0, int32_t *fused_bias
     }
     return 1;
 }
+
+#ifdef TE_HAVE_AVX2_REQUANT
+/* The same on 8 lanes (AVX2). */
+/* prm: the panel's per-channel parameters, 8 columns each, loaded once per task (prepare_avx2). */
+__attribute__((target("avx2"))) static void
+store_tile_fast_avx2(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t *tile,
+                     const te_requant8_params *prm) {
+    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
+    const __m256i zp = _mm256_set1_epi32(c->zero_point_out);
+    const __m256i vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
+    for (int64_t j = 0; j < ncols; j += 8)
+        for (int i = 0; i < mr; i++) {
+            __m256i q = te_requant8(_mm256_load_si256((const __m256i *)(tile + i * PANEL + j)), &prm[j / 8], zp, vmin, vmax);
+            te_store8_avx2(q, c->out8 + (m0 + i) * c->ldo + p0 + j, ncols - j);
+        }
+}
+
+__attribute__((target("avx2"))) static void
+prepare_avx2(const gemm_ctx *c, int64_t p0, const int32_t *fused_bias, te_requant8_params *prm) {
+    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
+    for (int64_t j = 0; j < ncols; j += 8)
+        prm[j / 8] = te_requant8_load(fused_bias + j, c->multiplier + p0 + j, c->shift + p0 + j, ncols - j);
+}
+#endif
 
 #ifdef TE_HAVE_AVX512_REQUANT
 /* Requantize an mr x ncols tile with the 16-lane epilogue; fused_bias already holds -corr * colsum. */
@@ -341,23 +397,47 @@ store_tile_fast(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t
 
 /* rows[0, nrows) of the chunk -> rows[0, nrows / group): the max of each group, in place. */
 #ifdef TE_X86
-__attribute__((target("avx512f"))) static void max_rows_avx512(int32_t *chunk, int64_t nrows, int64_t group) {
+__attribute__((target("avx512f"))) static void max_rows_avx512(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
     for (int64_t r = 0; r < nrows / group; r++)
-        for (int j = 0; j < PANEL; j += 16) {
+        for (int64_t j = 0; j < w; j += 16) {
             __m512i best = _mm512_load_si512((const void *)(chunk + r * group * PANEL + j));
             for (int64_t i = 1; i < group; i++)
                 best = _mm512_max_epi32(best, _mm512_load_si512((const void *)(chunk + (r * group + i) * PANEL + j)));
             _mm512_store_si512((void *)(chunk + r * PANEL + j), best);
         }
 }
+
+__attribute__((target("avx2"))) static void max_rows_avx2(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
+    for (int64_t r = 0; r < nrows / group; r++)
+        for (int64_t j = 0; j < w; j += 8) {
+            __m256i best = _mm256_load_si256((const __m256i *)(chunk + r * group * PANEL + j));
+            for (int64_t i = 1; i < group; i++)
+                best = _mm256_max_epi32(best, _mm256_load_si256((const __m256i *)(chunk + (r * group + i) * PANEL + j)));
+            _mm256_store_si256((__m256i *)(chunk + r * PANEL + j), best);
+        }
+}
+#endif
+#ifdef TE_ARM64
+static void max_rows_neon(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
+    for (int64_t r = 0; r < nrows / group; r++)
+        for (int64_t j = 0; j < w; j += 4) {
+            int32x4_t best = vld1q_s32(chunk + r * group * PANEL + j);
+            for (int64_t i = 1; i < group; i++) best = vmaxq_s32(best, vld1q_s32(chunk + (r * group + i) * PANEL + j));
+            vst1q_s32(chunk + r * PANEL + j, best);
+        }
+}
 #endif
 
-static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows) {
+static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows, int64_t w) {
 #ifdef TE_X86
-    if (c->isa == ISA_VNNI) { max_rows_avx512(chunk, nrows, c->group); return; }
+    if (TE_ISA_HAS_AVX512(c->isa)) { max_rows_avx512(chunk, nrows, c->group, w); return; }
+    if (TE_ISA_HAS_AVX2(c->isa)) { max_rows_avx2(chunk, nrows, c->group, w); return; }
+#endif
+#ifdef TE_ARM64
+    if (TE_ISA_HAS_NEON(c->isa)) { max_rows_neon(chunk, nrows, c->group, w); return; }
 #endif
     for (int64_t r = 0; r < nrows / c->group; r++)
-        for (int j = 0; j < PANEL; j++) {
+        for (int64_t j = 0; j < w; j++) {
             int32_t best = chunk[r * c->group * PANEL + j];
             for (int64_t i = 1; i < c->group; i++) {
                 int32_t v = chunk[(r * c->group + i) * PANEL + j];
@@ -403,7 +483,8 @@ static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, const uint8_t 
     }
 }
 
-/* Tasks: (block of mc rows, one panel). Inside a task, chunks of up to CHUNK rows (two MR-row
+/* Tasks: (block of mc rows, one panel), handed out dynamically: on a shared machine a preempted
+ * thread then delays only its own task, not a fixed half of the GEMM. Inside a task, chunks of up to CHUNK rows (two MR-row
  * register tiles) go through the optional row max and then the epilogue. mc is a multiple of
  * CHUNK, so a pooling group (which divides CHUNK and M) never straddles a chunk. */
 static void run_gemm(const gemm_ctx *c) {
@@ -412,7 +493,7 @@ static void run_gemm(const gemm_ctx *c) {
     int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / CHUNK * CHUNK;
     if (mc < CHUNK) mc = CHUNK;
     int64_t nmb = (c->m + mc - 1) / mc;
-#pragma omp parallel for collapse(2) schedule(static) if (c->m * c->n * c->k >= TINYEFF_PARALLEL_MIN_MACS)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (c->m * c->n * c->k >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t mb = 0; mb < nmb; mb++) {
         for (int64_t p = 0; p < npanels; p++) {
             int32_t chunk[CHUNK * PANEL] __attribute__((aligned(64)));
@@ -421,20 +502,26 @@ static void run_gemm(const gemm_ctx *c) {
             const int8_t *bp = c->packed + p0 * kg * 4;
             int64_t mend = (mb + 1) * mc < c->m ? (mb + 1) * mc : c->m;
             int fast = panel_fast_prepare(c, p0, fused_bias);
+#ifdef TE_HAVE_AVX2_REQUANT
+            te_requant8_params prm[PANEL / 8];
+            if (fast && !TE_ISA_HAS_AVX512(c->isa)) prepare_avx2(c, p0, fused_bias, prm);
+#endif
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
                 const uint8_t *ptrs[CHUNK];
                 row_pointers(c, m0, rows, ptrs);
-                for (int i0 = 0; i0 < rows; i0 += MR)
-                    run_tile(c, ptrs + i0, bp, w, rows - i0 < MR ? rows - i0 : MR, chunk + i0 * PANEL);
+                run_tile(c, ptrs, p, bp, w, rows, chunk);
                 int64_t out_row = m0;
                 if (c->group > 1) {
-                    max_rows(c, chunk, rows);
+                    max_rows(c, chunk, rows, w);
                     rows = (int)(rows / c->group);
                     out_row = m0 / c->group;
                 }
 #ifdef TE_HAVE_AVX512_REQUANT
-                if (fast) { store_tile_fast(c, out_row, p0, rows, chunk, fused_bias); continue; }
+                if (fast && TE_ISA_HAS_AVX512(c->isa)) { store_tile_fast(c, out_row, p0, rows, chunk, fused_bias); continue; }
+#endif
+#ifdef TE_HAVE_AVX2_REQUANT
+                if (fast) { store_tile_fast_avx2(c, out_row, p0, rows, chunk, prm); continue; }
 #else
                 (void)fast;
 #endif
@@ -449,26 +536,27 @@ static int check_isa(int64_t isa) {
 }
 
 int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
-                             const int8_t *packed, const int32_t *colsum, int64_t a_signed,
+                             const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t a_signed,
                              int64_t isa, int32_t *out, int64_t ldo) {
     if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n) return 1;
     if (!check_isa(isa)) return 2;
-    gemm_ctx c = {a, lda, m, k, n, packed, colsum, (int)(a_signed != 0), (int)isa,
-                  (a_signed && isa == ISA_VNNI) ? 128 : 0, out, NULL, ldo, NULL, NULL, NULL, 0, 0, 0, 1};
+    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, (int)(a_signed != 0), (int)isa,
+                  flip_correction(isa, a_signed != 0), out, NULL, ldo, NULL, NULL, NULL, 0, 0, 0, 1};
     run_gemm(&c);
     return 0;
 }
 
 int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
-                              const int8_t *packed, const int32_t *colsum, int64_t a_zero_point,
-                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                              int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group,
+                              const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit,
+                              int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
+                              const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group,
                               int64_t isa, uint8_t *out, int64_t ldo) {
     if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n || a_zero_point < 0 || a_zero_point > 255) return 1;
     if (group < 1 || CHUNK % group != 0 || m % group != 0) return 1;
     if (!check_isa(isa)) return 2;
-    gemm_ctx c = {a, lda, m, k, n, packed, colsum, 0, (int)isa, (int32_t)a_zero_point, NULL, out, ldo,
-                  bias, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, group};
+    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, 0, (int)isa,
+                  (int32_t)a_zero_point + flip_correction(isa, 0), NULL, out, ldo, bias, multiplier, shift,
+                  (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, group};
     run_gemm(&c);
     return 0;
 }
@@ -480,7 +568,7 @@ int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t 
  * column order with each kernel row padded to kseg. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh,
                                      int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow,
-                                     const int8_t *packed, const int32_t *colsum, int64_t oc,
+                                     const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t oc,
                                      int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
                                      const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax,
                                      int64_t isa, uint8_t *out) {
@@ -488,10 +576,11 @@ int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, in
     if (n < 0 || c < 1 || kh < 1 || kw < 1 || stride < 1 || pool < 1 || oh < pool || ow < pool || oc < 0 ||
         (oh - 1) * stride + kh > hp || (ow - 1) * stride * c + kseg > wp * c ||
         a_zero_point < 0 || a_zero_point > 255 || CHUNK % (pool * pool) != 0) return 1;
-    if (isa != ISA_VNNI || !check_isa(isa)) return 2;
+    if (!check_isa(isa)) return 2;
     int64_t ph_n = oh / pool, pw_n = ow / pool, m = n * ph_n * pw_n * pool * pool;
-    gemm_ctx ctx = {x, 0, m, kh * kseg, oc, packed, colsum, 0, (int)isa, (int32_t)a_zero_point, NULL, out, oc,
-                    bias, multiplier, shift, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, pool * pool,
+    gemm_ctx ctx = {x, 0, m, kh * kseg, oc, packed, colsum, pairs_fit, 0, (int)isa,
+                    (int32_t)a_zero_point + flip_correction(isa, 0), NULL, out, oc, bias, multiplier, shift,
+                    (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, pool * pool,
                     1, c, hp, wp, stride, pool, ph_n, pw_n, kh, kseg, wp * c};
     if (m && oc) run_gemm(&ctx);
     return 0;

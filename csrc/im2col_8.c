@@ -9,10 +9,101 @@
  * that a conv's GEMM output (N*OH*OW, OC) is already the next layer's input with no transpose:
  * cols rows (n, oh, ow), columns (kh, kw, c). One kernel row is KW*C consecutive input bytes when
  * stride-1 windows lie inside the image, so it is copied in one piece.
+ *
+ * ISA paths of the 2x2 / stride-2 max-pools (the common pool; other windows run the portable loop):
+ * AVX2 takes 32 bytes per vpmaxub, NEON 16 per vmaxq_u8. NHWC: the max of four channel vectors.
+ * NCHW: the max of two rows, then of each even/odd byte pair (NEON: vld2q_u8 deinterleaves them;
+ * AVX2: a 16-bit shift brings the odd byte under the even one and vpackuswb keeps the low bytes).
+ * im2col has no per-ISA body: it is byte copies (memcpy and fixed-size moves the compiler emits
+ * with the widest baseline vectors).
  */
 #include <string.h>
 
 #include "tinyeff.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TE_POOL_AVX2 1
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#define TE_POOL_NEON 1
+#endif
+
+#ifdef TE_POOL_AVX2
+/* n is a multiple of 16 outputs (32 input bytes per row). */
+__attribute__((target("avx2"))) static void te_pool2_row_avx2(const uint8_t *r0, const uint8_t *r1, int64_t n, uint8_t *dst) {
+    const __m256i low = _mm256_set1_epi16(0x00FF);
+    for (int64_t j = 0; j < n; j += 16) {
+        __m256i v = _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(r0 + 2 * j)),
+                                    _mm256_loadu_si256((const __m256i *)(r1 + 2 * j)));
+        v = _mm256_and_si256(_mm256_max_epu8(v, _mm256_srli_epi16(v, 8)), low);   /* pair max in the even byte */
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(v, v), 0x08);  /* lanes 0, 2: 16 bytes */
+        _mm_storeu_si128((__m128i *)(dst + j), _mm256_castsi256_si128(packed));
+    }
+}
+
+/* n is a multiple of 32 channels. */
+__attribute__((target("avx2"))) static void te_pool2_pixel_avx2(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2,
+                                                         const uint8_t *p3, int64_t n, uint8_t *dst) {
+    for (int64_t ch = 0; ch < n; ch += 32) {
+        __m256i a = _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(p0 + ch)),
+                                    _mm256_loadu_si256((const __m256i *)(p1 + ch)));
+        __m256i b = _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(p2 + ch)),
+                                    _mm256_loadu_si256((const __m256i *)(p3 + ch)));
+        _mm256_storeu_si256((__m256i *)(dst + ch), _mm256_max_epu8(a, b));
+    }
+}
+#endif
+
+/* dst[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]) for j < ow: one output row of a 2x2 / stride-2 pool. */
+static void pool2_row(const uint8_t *r0, const uint8_t *r1, int64_t ow, int64_t isa, uint8_t *dst) {
+    int64_t j = 0;
+#ifdef TE_POOL_AVX2
+    if (TE_ISA_HAS_AVX2(isa)) {
+        j = ow / 16 * 16;
+        te_pool2_row_avx2(r0, r1, j, dst);
+    }
+#endif
+#ifdef TE_POOL_NEON
+    if (TE_ISA_HAS_NEON(isa))
+        for (; j + 16 <= ow; j += 16) {
+            uint8x16x2_t a = vld2q_u8(r0 + 2 * j), b = vld2q_u8(r1 + 2 * j);
+            vst1q_u8(dst + j, vmaxq_u8(vmaxq_u8(a.val[0], a.val[1]), vmaxq_u8(b.val[0], b.val[1])));
+        }
+#endif
+    (void)isa;
+    for (; j < ow; j++) {
+        uint8_t top = r0[2 * j] > r0[2 * j + 1] ? r0[2 * j] : r0[2 * j + 1];
+        uint8_t bottom = r1[2 * j] > r1[2 * j + 1] ? r1[2 * j] : r1[2 * j + 1];
+        dst[j] = top > bottom ? top : bottom;
+    }
+}
+
+/* dst[ch] = max of the four pixels' channel ch, for ch < c: one output pixel of a 2x2 NHWC pool. */
+static void pool2_pixel(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3, int64_t c,
+                        int64_t isa, uint8_t *dst) {
+    int64_t ch = 0;
+#ifdef TE_POOL_AVX2
+    if (TE_ISA_HAS_AVX2(isa)) {
+        ch = c / 32 * 32;
+        te_pool2_pixel_avx2(p0, p1, p2, p3, ch, dst);
+    }
+#endif
+#ifdef TE_POOL_NEON
+    if (TE_ISA_HAS_NEON(isa))
+        for (; ch + 16 <= c; ch += 16)
+            vst1q_u8(dst + ch, vmaxq_u8(vmaxq_u8(vld1q_u8(p0 + ch), vld1q_u8(p1 + ch)),
+                                        vmaxq_u8(vld1q_u8(p2 + ch), vld1q_u8(p3 + ch))));
+#endif
+    (void)isa;
+    for (; ch < c; ch++) {
+        uint8_t a = p0[ch] > p1[ch] ? p0[ch] : p1[ch];
+        uint8_t d = p2[ch] > p3[ch] ? p2[ch] : p3[ch];
+        dst[ch] = a > d ? a : d;
+    }
+}
+
 
 /* Short runs (a 1-channel 3x3 image: 3 bytes) without a libc call: two overlapping fixed-size
  * copies cover any length in [n, 2n], and fixed sizes compile to plain moves. */
@@ -61,23 +152,15 @@ int tinyeff_im2col_8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t 
 }
 
 int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w,
-                         int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, uint8_t *out) {
+                         int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, int64_t isa, uint8_t *out) {
     if (kernel_size < 1 || stride < 1 || (oh - 1) * stride + kernel_size > h ||
-        (ow - 1) * stride + kernel_size > w) return 1;
+        (ow - 1) * stride + kernel_size > w || !TE_ISA_OK(isa)) return 1;
 #pragma omp parallel for schedule(static) if (n * c * oh * ow > 65536)
     for (int64_t plane = 0; plane < n * c; plane++) {
         const uint8_t *src = x + plane * h * w;
         uint8_t *dst = out + plane * oh * ow;
         if (kernel_size == 2 && stride == 2) {
-            /* the common 2x2 / stride-2 pool: a fixed window the compiler vectorizes */
-            for (int64_t y = 0; y < oh; y++) {
-                const uint8_t *r0 = src + 2 * y * w, *r1 = r0 + w;
-                for (int64_t xo = 0; xo < ow; xo++) {
-                    uint8_t top = r0[2 * xo] > r0[2 * xo + 1] ? r0[2 * xo] : r0[2 * xo + 1];
-                    uint8_t bottom = r1[2 * xo] > r1[2 * xo + 1] ? r1[2 * xo] : r1[2 * xo + 1];
-                    dst[y * ow + xo] = top > bottom ? top : bottom;
-                }
-            }
+            for (int64_t y = 0; y < oh; y++) pool2_row(src + 2 * y * w, src + (2 * y + 1) * w, ow, isa, dst + y * ow);
             continue;
         }
         for (int64_t y = 0; y < oh; y++)
@@ -163,9 +246,9 @@ int tinyeff_im2col_8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int
 }
 
 int tinyeff_maxpool2d_u8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c,
-                              int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, uint8_t *out) {
+                              int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, int64_t isa, uint8_t *out) {
     if (kernel_size < 1 || stride < 1 || (oh - 1) * stride + kernel_size > h ||
-        (ow - 1) * stride + kernel_size > w) return 1;
+        (ow - 1) * stride + kernel_size > w || !TE_ISA_OK(isa)) return 1;
 #pragma omp parallel for collapse(2) schedule(static) if (n * c * oh * ow > 65536)
     for (int64_t b = 0; b < n; b++)
         for (int64_t y = 0; y < oh; y++) {
@@ -174,13 +257,7 @@ int tinyeff_maxpool2d_u8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w,
             for (int64_t xo = 0; xo < ow; xo++, dst += c) {
                 const uint8_t *win = top + xo * stride * c;
                 if (kernel_size == 2) {
-                    /* the common 2x2 window: four channel vectors, a max the compiler vectorizes */
-                    const uint8_t *p0 = win, *p1 = win + c, *p2 = win + w * c, *p3 = p2 + c;
-                    for (int64_t ch = 0; ch < c; ch++) {
-                        uint8_t a = p0[ch] > p1[ch] ? p0[ch] : p1[ch];
-                        uint8_t d = p2[ch] > p3[ch] ? p2[ch] : p3[ch];
-                        dst[ch] = a > d ? a : d;
-                    }
+                    pool2_pixel(win, win + c, win + w * c, win + w * c + c, c, isa, dst);
                     continue;
                 }
                 for (int64_t ch = 0; ch < c; ch++) dst[ch] = 0;

@@ -10,6 +10,7 @@
 #ifndef TINYEFF_INT8_COMMON_H
 #define TINYEFF_INT8_COMMON_H
 #include <stdint.h>
+#include <string.h>
 
 static inline int64_t te_sat32(int64_t v) {
     return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : v);
@@ -128,6 +129,121 @@ te_requant16(__m512i acc, const te_requant16_params *p, __m512i zp, __m512i vmin
     r = _mm512_mask_sub_epi32(r, up, r, _mm512_set1_epi32(-1));
     r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp), vmin), vmax);
     return _mm512_cvtepi32_epi8(r);
+}
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TE_HAVE_AVX2_REQUANT 1
+
+/* The fast epilogue above on 8 int32 lanes (AVX2), same preconditions and same steps. AVX2 has no
+ * 64-bit arithmetic shift, but high = (p + 2^30) >> 31 fits int32, and the low 32 bits of a
+ * logical and of an arithmetic 64-bit shift are the same bits (31..62 of p + 2^30). */
+typedef struct {
+    __m256i bias, multiplier, right, mask, half;    /* per channel, 8 lanes */
+} te_requant8_params;
+
+/* Lanes j < n of a per-channel int32 array (0 past n or when p is NULL). */
+__attribute__((target("avx2"))) static inline __m256i te_load8_avx2(const int32_t *p, int64_t n) {
+    if (!p) return _mm256_setzero_si256();
+    if (n >= 8) return _mm256_loadu_si256((const __m256i *)p);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_epi32((const int *)p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane));
+}
+
+__attribute__((target("avx2"))) static inline te_requant8_params
+te_requant8_load(const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t n) {
+    te_requant8_params p;
+    p.bias = te_load8_avx2(bias, n);
+    p.multiplier = te_load8_avx2(multiplier, n);
+    p.right = _mm256_sub_epi32(_mm256_setzero_si256(), te_load8_avx2(shift, n));
+    p.mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), p.right), _mm256_set1_epi32(1));
+    p.half = _mm256_srli_epi32(p.mask, 1);
+    return p;
+}
+
+/* acc (8 int32) -> 8 requantized codes, still one per int32 lane (see te_pack8_avx2). */
+__attribute__((target("avx2"))) static inline __m256i
+te_requant8(__m256i acc, const te_requant8_params *p, __m256i zp, __m256i vmin, __m256i vmax) {
+    const __m256i round = _mm256_set1_epi64x((int64_t)1 << 30);
+    __m256i v = _mm256_add_epi32(acc, p->bias);
+    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(v, p->multiplier), round);
+    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(v, 32), _mm256_srli_epi64(p->multiplier, 32)),
+                                   round);
+    __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+    __m256i rem = _mm256_add_epi32(_mm256_and_si256(high, p->mask), _mm256_srai_epi32(high, 31));
+    __m256i up = _mm256_cmpgt_epi32(rem, p->half);                       /* -1 where rounding up */
+    __m256i r = _mm256_sub_epi32(_mm256_srav_epi32(high, p->right), up);
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, zp), vmin), vmax);
+}
+
+/* The low byte of each int32 lane (codes already clamped to 8 bits) into out[0, n), n <= 8. */
+__attribute__((target("avx2"))) static inline void te_store8_avx2(__m256i r, uint8_t *out, int64_t n) {
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i b = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(r, pick), _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+    uint64_t bytes = (uint64_t)_mm_cvtsi128_si64(_mm256_castsi256_si128(b));
+    if (n >= 8) { memcpy(out, &bytes, 8); return; }
+    for (int64_t j = 0; j < n; j++) out[j] = (uint8_t)(bytes >> (8 * j));
+}
+#endif
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#define TE_HAVE_NEON_REQUANT 1
+
+/* te_requant_one on 4 int32 lanes, for any shift and bias: NEON has each step as one saturating
+ * instruction with exactly gemmlowp's rounding (gemmlowp's own NEON code is this sequence):
+ *   sat32(v + bias)        vqaddq_s32
+ *   sat32(v << left)       vqshlq_s32
+ *   SQRDMULH               vqrdmulhq_s32: (2 v m + 2^31) >> 32, i.e. floor((v m + 2^30) / 2^31),
+ *                          the nudged division of the reference for either sign (docs/int8.md 6)
+ *   RDIVPOT                vrshlq_s32 rounds ties up; subtracting 1 from negative v first (when
+ *                          right > 0) turns that into ties away from zero
+ *   + zero point, clamp    vqaddq_s32 (saturated values clamp as the int64 reference would) */
+static inline int32x4_t te_requant4_neon(int32x4_t v, int32x4_t bias, int32x4_t multiplier, int32x4_t shift,
+                                         int32x4_t zp, int32x4_t vmin, int32x4_t vmax) {
+    const int32x4_t zero = vdupq_n_s32(0);
+    v = vqaddq_s32(v, bias);
+    v = vqshlq_s32(v, vmaxq_s32(shift, zero));
+    v = vqrdmulhq_s32(v, multiplier);
+    int32x4_t right = vminq_s32(shift, zero);                       /* -exponent: a right shift */
+    int32x4_t fixup = vshrq_n_s32(vandq_s32(v, right), 31);          /* -1 when v < 0 and right > 0 */
+    v = vrshlq_s32(vqaddq_s32(v, fixup), right);
+    return vminq_s32(vmaxq_s32(vqaddq_s32(v, zp), vmin), vmax);
+}
+
+/* Lanes j < n of p (0 past n, or everywhere when p is NULL). */
+static inline int32x4_t te_load4_neon(const int32_t *p, int64_t n) {
+    if (!p) return vdupq_n_s32(0);
+    if (n >= 4) return vld1q_s32(p);
+    int32_t t[4] = {0, 0, 0, 0};
+    for (int64_t j = 0; j < n; j++) t[j] = p[j];
+    return vld1q_s32(t);
+}
+
+/* te_requant_row_avx512's contract on NEON: out[j] = requant(acc[j] - corr * colsum[j] + bias[j]);
+ * colsum and bias may be NULL. The correction wraps in int32, exact (see gemm_s8.c). */
+static inline void te_requant_row_neon(const int32_t *acc, const int32_t *colsum, int32_t corr, const int32_t *bias,
+                                       const int32_t *multiplier, const int32_t *shift, int32_t zero_point,
+                                       int32_t qmin, int32_t qmax, uint8_t *out, int64_t n) {
+    const int32x4_t zp = vdupq_n_s32(zero_point), vmin = vdupq_n_s32(qmin), vmax = vdupq_n_s32(qmax);
+    const int32x4_t vcorr = vdupq_n_s32(corr);
+    for (int64_t j = 0; j < n; j += 8) {
+        int32x4_t r[2];
+        for (int h = 0; h < 2; h++) {
+            int64_t o = j + 4 * h, left = n - o;
+            int32x4_t v = te_load4_neon(acc + (left > 0 ? o : 0), left);
+            if (colsum) v = vsubq_s32(v, vmulq_s32(vcorr, te_load4_neon(colsum + (left > 0 ? o : 0), left)));
+            r[h] = te_requant4_neon(v, te_load4_neon(bias ? bias + (left > 0 ? o : 0) : NULL, left),
+                                    te_load4_neon(multiplier + (left > 0 ? o : 0), left),
+                                    te_load4_neon(shift + (left > 0 ? o : 0), left), zp, vmin, vmax);
+        }
+        int8x8_t codes = vmovn_s16(vcombine_s16(vmovn_s32(r[0]), vmovn_s32(r[1])));
+        if (n - j >= 8) { vst1_s8((int8_t *)out + j, codes); continue; }
+        int8_t t[8];
+        vst1_s8(t, codes);
+        for (int64_t q = 0; q < n - j; q++) out[j + q] = (uint8_t)t[q];
+    }
 }
 #endif
 

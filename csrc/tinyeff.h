@@ -48,25 +48,31 @@ int tinyeff_set_num_threads(int64_t n);
 int64_t tinyeff_get_num_threads(void);
 int64_t tinyeff_has_openmp(void);
 
+/* ---- FMA peak (csrc/peak.c): flops done by a register-only FMA loop of `iters` steps on every
+ * OpenMP thread, at the widest body not above isa; the caller times it. */
+int tinyeff_fma_peak(int64_t isa, int64_t iters, double *flops);
+
 /* ---- int8 GEMM family (csrc/gemm_s8.c) -------------------------------------------------------
- * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 (exact int16 widening) or TE_ISA_AVX512_VNNI; other codes get
- * status 2. tinyeff_s8_isa_built() is the mask of those compiled in.
- * Packed weight layout: see tinyeff/kernels/ref/int8.py. */
+ * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 / TE_ISA_AVX512 (the AVX2 tiles), TE_ISA_AVX512_VNNI, TE_ISA_NEON or
+ * TE_ISA_NEON_DOTPROD; a code not compiled in (tinyeff_s8_isa_built(), the mask of those) gets status 2.
+ * Packed weight layout: see tinyeff/kernels/ref/int8.py; pairs_fit: one byte per 64-column panel
+ * (pack_s8 writes it), 1 when the AVX2 vpmaddubsw tile is exact on that panel. */
 int64_t tinyeff_s8_isa_built(void);
-int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum);
-int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, int64_t a_signed, int64_t isa, int32_t *out, int64_t ldo);
-int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group, int64_t isa, uint8_t *out, int64_t ldo);
+int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum, uint8_t *pairs_fit);
+int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t a_signed, int64_t isa, int32_t *out, int64_t ldo);
+int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group, int64_t isa, uint8_t *out, int64_t ldo);
 /* conv2d_u8s8_requant_nhwc: the requantizing GEMM on an implicit im2col of a zero-point-padded NHWC
  * image (hp, wp include the padding, and (ow - 1) * stride * c + roundup(kw * c, 4) <= wp * c);
- * isa must be TE_ISA_AVX512_VNNI, else status 2. */
-int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
+ * any isa of the GEMM. */
+int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
 /* ---- int8 requantization, im2col and max-pool (csrc/requant.c, csrc/im2col_8.c) ------------- */
+/* isa: requantize_s32 has portable, AVX2, AVX-512 and NEON bodies; the max-pools portable, AVX2, NEON. */
 int tinyeff_requantize_s32(const int32_t *acc, int64_t lda, int64_t m, int64_t n, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out, int64_t ldo);
 int tinyeff_im2col_8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, uint8_t pad_value, uint8_t *cols);
-int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, uint8_t *out);
+int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, int64_t isa, uint8_t *out);
 int tinyeff_im2col_8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t pool, int64_t run_padded, int64_t oh, int64_t ow, uint8_t pad_value, uint8_t *cols);
-int tinyeff_maxpool2d_u8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, uint8_t *out);
+int tinyeff_maxpool2d_u8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, int64_t isa, uint8_t *out);
 
 /* ---- int8 residual add (csrc/add_u8.c): table lookups, int32 sum, requantization ------------ */
 int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t *table_a, const int32_t *table_b, int64_t multiplier, int64_t shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
@@ -85,12 +91,22 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
 /* ---- end float32 dense and sparse family ---- */
 
 /* ---- float32 dense direct convolution (csrc/dconv.c) ------------------------------------------
- * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: a TE_ISA_ code (bodies: portable, AVX-512).
- * wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; offsets of the weight gradient are padded
- * to a multiple of 6 (ntaps_padded). Status 3: out of memory for a per-thread buffer. */
+ * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: a TE_ISA_ code (bodies: portable, AVX2,
+ * AVX-512, NEON). wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; g of the weight gradient
+ * is on the padded grid (glen >= length rounded up to 16 floats per channel, zeros at ow >= OW and
+ * past length). Status 3: out of memory for
+ * a per-thread buffer. */
 int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out);
-int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps_padded, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
+int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
 /* ---- end float32 dense direct convolution ---- */
+
+/* ---- float32 depthwise convolution (csrc/depthwise.c; wrappers in kernels/depthwise/c.py) -------
+ * x / gx (N, C, H, W), w (OC, 1, KH, KW) with OC a multiple of C, out / g (N, OC, OH, OW), gw like w.
+ * Portable C; OpenMP over output planes (forward, weight gradient) or input planes (input gradient). */
+int tinyeff_dwconv_f32(const float *x, const float *w, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *out);
+int tinyeff_dwconv_xgrad_f32(const float *g, const float *w, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *gx);
+int tinyeff_dwconv_wgrad_f32(const float *x, const float *g, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *gw);
+/* ---- end float32 depthwise convolution ---- */
 
 /* ---- float32 batch norm, training (csrc/bnorm.c; wrappers in kernels/norm/c.py) --------------
  * NCHW with hw = H * W; an (N, C) input is hw = 1. Outputs as tinyeff/kernels/norm/spec.py: y and

@@ -85,8 +85,8 @@ def test_conv2d_nhwc_rejects_wrong_weight_rows(rng):
 
 @pytest.mark.parametrize("features", ["avx2,fma", ""])
 @pytest.mark.parametrize("k,stride,padding,pool", [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 0, 2)])
-def test_conv2d_nhwc_without_vnni_falls_back_exactly(features, k, stride, padding, pool, rng, monkeypatch):
-    """On a CPU without VNNI (simulated) the C tier runs the explicit im2col + GEMM: same outputs."""
+def test_conv2d_nhwc_without_vnni_matches_ref(features, k, stride, padding, pool, rng, monkeypatch):
+    """On a CPU without VNNI (simulated) the implicit conv runs on the AVX2 or portable tiles: same outputs."""
     monkeypatch.setenv("TINYEFF_CPU_FEATURES", features)
     x = rng.integers(0, 256, (2, 9, 9, 16), dtype=np.uint8)
     _check(x, _weight(rng, k, 16, 17), k, stride, padding, 5, _requant(rng, 17), pool=pool)

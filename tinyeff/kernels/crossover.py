@@ -25,14 +25,12 @@ then the measurement. The cache is JSON in ``$TINYEFF_CACHE_DIR`` or the user ca
 (``$XDG_CACHE_HOME/tinyeff`` or ``~/.cache/tinyeff``), written to a temporary file then renamed.
 What it leaves out: int8 layers (same idea, not yet measured), and energy (time is the proxy).
 """
-import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
-from tinyeff.kernels import registry
+from tinyeff.kernels import cache, registry
 from tinyeff.kernels.layout.csr import pack_sparse
 
 MODES = ("always", "never", "auto")
@@ -43,10 +41,7 @@ LINEAR_KEYS = ("n", "in", "out")
 
 def cache_path():
     """Where measured verdicts are stored (the directory is created on first write)."""
-    root = os.environ.get("TINYEFF_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "tinyeff")
-    return os.path.join(root, CACHE_FILE)
+    return os.path.join(cache.cache_dir(), CACHE_FILE)
 
 
 def sparsity_bucket(sparsity):
@@ -165,30 +160,6 @@ def measure(layer_kind, shape_info, sparsity, repeats=5, seed=0):
     return {"dense_s": dense_s, "sparse_s": sparse_s, "sparse_wins": sparse_s < dense_s}
 
 
-def _load_cache(path):
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}                            # missing or corrupt cache: measure again
-
-
-def _store(path, key, result):
-    """Add one verdict to the cache: read, update, write a temp file, rename over the old one."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    data = _load_cache(path)
-    data[key] = result
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".crossover-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def should_use_sparse(layer_kind, shape_info, sparsity, mode=None, remeasure=False):
     """Should a pruned float32 layer run on the sparse kernel rather than the dense path?
 
@@ -232,9 +203,9 @@ def _timings(layer_kind, shape_info, bucket, remeasure):
     key = _key(layer_kind, shape_info, bucket)
     path = cache_path()
     if not remeasure:
-        cached = _load_cache(path).get(key)
+        cached = cache.load(path).get(key)
         if isinstance(cached, dict) and {"dense_s", "sparse_s", "sparse_wins"} <= set(cached):
             return cached
     result = measure(layer_kind, shape_info, bucket)
-    _store(path, key, result)
+    cache.store(path, key, result)
     return result

@@ -14,10 +14,11 @@ import numpy as np
 
 from tinyeff import nn
 from tinyeff.nn.surgery import replace_child, sequence_stages
-from tinyeff.models.resnet import BasicBlock, ResNet
+from tinyeff.models.resnet import BasicBlock, Bottleneck
+from tinyeff.quant import islands
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
-from tinyeff.quant.prepare import SKIP, Observed, PreparedModel
+from tinyeff.quant.prepare import CHAINS, RESIDUAL, SKIP, Observed, PreparedModel, integer_stages, residual_body
 from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
@@ -35,18 +36,35 @@ def float_weight(layer, name="weight"):
     return np.asarray(value.data, np.float32)
 
 
-def quantize_weight(w, per_channel=True, calibration="minmax"):
-    """Symmetric int8 weights: (w_q int8 of w's shape, scale float32 (OC,)); zero stays zero."""
+WEIGHT_BITS = (7, 8)
+
+
+def check_weight_bits(weight_bits):
+    if weight_bits not in WEIGHT_BITS:
+        raise ValueError(f"quantize: weight_bits={weight_bits!r} is not supported; use 8 (int8) or 7 (codes in "
+                         "[-63, 63], which AVX2's fast int8 kernel needs)")
+
+
+def quantize_weight(w, per_channel=True, calibration="minmax", weight_bits=8):
+    """Symmetric weights: (w_q int8 of w's shape, scale float32 (OC,)); zero stays zero.
+
+    ``weight_bits=7`` keeps codes in [-63, 63]: every pair of adjacent weights then sums to at most
+    126 in magnitude, so AVX2's vpmaddubsw (int16 pair sums) cannot saturate and the fast GEMM tile
+    runs on every layer (csrc/gemm_s8_avx2.h). The codes are the model's, so every ISA path computes
+    the same logits.
+    """
+    check_weight_bits(weight_bits)
     obs = make_observer(calibration, dtype="int8", symmetric=True, per_channel=per_channel, axis=0)
     obs.observe(w)
     scale, zero_point = obs.qparams()
-    scale = np.broadcast_to(np.asarray(scale, np.float32), (w.shape[0],)).copy()
-    return quantize(w, scale, 0, "int8", axis=0), scale
+    qmax = 2 ** (weight_bits - 1) - 1
+    scale = np.broadcast_to(np.asarray(scale, np.float32) * np.float32(127 / qmax), (w.shape[0],)).copy()
+    return np.clip(quantize(w, scale, 0, "int8", axis=0), -qmax, qmax), scale
 
 
 def _weighted(layer, in_qp, out_qp, relu, opts):
     w = float_weight(layer)
-    w_q, w_scale = quantize_weight(w, opts["per_channel"], opts["weight_calibration"])
+    w_q, w_scale = quantize_weight(w, opts["per_channel"], opts["weight_calibration"], opts["weight_bits"])
     bias_q = None
     if layer.bias is not None:
         acc_scale = np.float64(in_qp[0]) * w_scale.astype(np.float64)
@@ -64,7 +82,7 @@ def _unobserved(module):
 
 def _convert_sequence(parent, qp, opts):
     # prepare() observed each stage's output: after its ReLU (fused into the integer layer) if one follows
-    stages = {s.layer[0]: s for s in sequence_stages(parent, skip=SKIP, unwrap=_unobserved)}
+    stages = {s.layer[0]: s for s in integer_stages(parent, unwrap=_unobserved)}
     fused = {s.relu[0] for s in stages.values() if s.relu is not None}
     layers = []
     for name, child in parent.named_children():
@@ -74,8 +92,14 @@ def _convert_sequence(parent, qp, opts):
             relu = stages[name].relu
             observed = child if relu is None else relu[1]
             layer = _weighted(_unobserved(child), qp, observed.observer.qparams(), relu is not None, opts)
+        elif isinstance(child, Observed) and isinstance(child.inner, RESIDUAL):
+            layer = _convert_residual(child.inner, qp, child.observer.qparams(), opts)
+        elif isinstance(child, Observed):                   # a float island
+            layer = islands.QFloat(child.inner, child.island_path, qp, child.observer.qparams())
         elif isinstance(child, nn.ReLU):
             layer = qm.QReLU(qp[1])
+        elif isinstance(child, nn.ReLU6):
+            layer = islands.QReLU6(qp)
         elif isinstance(child, nn.MaxPool2d):
             layer = qm.QMaxPool2d(child.kernel_size, child.stride)
         elif isinstance(child, nn.AdaptiveAvgPool2d):
@@ -84,13 +108,38 @@ def _convert_sequence(parent, qp, opts):
             layer = qm.QFlatten()
         elif isinstance(child, BasicBlock):
             layer = _convert_block(child, qp, opts)
-        elif isinstance(child, (nn.Sequential, ResNet)):
+        elif isinstance(child, Bottleneck):
+            layer = _convert_bottleneck(child, qp, opts)
+        elif isinstance(child, RESIDUAL):                   # no identity add: just its body
+            layer, qp = _convert_sequence(residual_body(child)[1], qp, opts)
+        elif isinstance(child, CHAINS):
             layer, qp = _convert_sequence(child, qp, opts)
         else:
-            raise ValueError(f"convert: no integer version of {type(child).__name__}; prepare() should have refused it")
+            raise ValueError(f"convert: no integer version of {type(child).__name__}; prepare() should have "
+                             "made it a float island")
         qp = getattr(layer, "out_qparams", qp) if not isinstance(layer, qm.QSequential) else qp
         layers.append(layer)
     return qm.QSequential(layers), qp
+
+
+def _convert_residual(block, qp_in, out_qp, opts):
+    """Inverted residual / MBConv with its identity add: body, then QAdd (no ReLU)."""
+    body, body_qp = _convert_sequence(residual_body(block)[1], qp_in, opts)
+    return islands.QResidual(body, None, qm.QAdd(body_qp, qp_in, out_qp, relu=False))
+
+
+def _convert_bottleneck(block, qp_in, opts):
+    conv1 = _weighted(block.conv1, qp_in, block.relu1.observer.qparams(), True, opts)
+    conv2 = _weighted(block.conv2, conv1.out_qparams, block.relu2.observer.qparams(), True, opts)
+    if not block.use_shortcut:
+        conv3 = _weighted(block.conv3, conv2.out_qparams, block.relu3.observer.qparams(), True, opts)
+        return qm.QSequential([conv1, conv2, conv3])
+    conv3 = _weighted(block.conv3.inner, conv2.out_qparams, block.conv3.observer.qparams(), False, opts)
+    shortcut, skip_qp = None, qp_in
+    if isinstance(block.shortcut, nn.Sequential):
+        shortcut, skip_qp = _convert_sequence(block.shortcut, qp_in, opts)
+    add = qm.QAdd(conv3.out_qparams, skip_qp, block.relu3.observer.qparams(), relu=True)
+    return islands.QResidual(qm.QSequential([conv1, conv2, conv3]), shortcut, add)
 
 
 def _convert_block(block, qp_in, opts):
@@ -172,7 +221,7 @@ class QuantizedModel(nn.Module):
         return f"{self.info}, {self.nbytes()} bytes"
 
 
-def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None, info=None):
+def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None, info=None, weight_bits=8):
     """Build the integer model from a calibrated ``PreparedModel``.
 
     Args:
@@ -181,6 +230,8 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
         weight_calibration: observer for weight ranges ("minmax" or "mse").
         sparse: True/False forces the sparse int8 kernels on/off; None uses them for layers at least
             ``qmodules.SPARSE_MIN`` sparse.
+        weight_bits: 8, or 7 for weight codes in [-63, 63] (see ``quantize_weight``); recorded in the
+            model header.
     Returns:
         QuantizedModel.
     Raises:
@@ -188,7 +239,9 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
     """
     if not isinstance(prepared, PreparedModel):
         raise TypeError(f"convert: expected a PreparedModel from prepare()/prepare_qat(), got {type(prepared).__name__}")
-    opts = {"per_channel": per_channel, "weight_calibration": weight_calibration, "sparse": sparse}
+    check_weight_bits(weight_bits)
+    opts = {"per_channel": per_channel, "weight_calibration": weight_calibration, "sparse": sparse,
+            "weight_bits": weight_bits}
     input_qp = prepared.input.observer.qparams()
     inner = prepared.model
     if isinstance(inner, BasicBlock):
@@ -197,6 +250,7 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
     else:
         body, output_qp = _convert_sequence(inner, input_qp, opts)
     _raw_output(body)
-    info = {"per_channel": per_channel, "weight_calibration": weight_calibration, **(info or {})}
+    info = {"per_channel": per_channel, "weight_calibration": weight_calibration, "weight_bits": weight_bits,
+            **(info or {})}
     return QuantizedModel(body, input_qp, getattr(prepared, "arch", None), getattr(prepared, "preprocess", None),
                           info, output_qp)

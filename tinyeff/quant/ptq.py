@@ -48,7 +48,7 @@ def calibrate(prepared, images, batch_size=128, preprocess=None):
 
 
 def quantize_static(model, data, num_images=512, calibration="minmax", per_channel=True, sparse=None,
-                    weight_calibration="minmax", seed=0, **observer_kwargs):
+                    weight_calibration="minmax", seed=0, weight_bits=8, **observer_kwargs):
     """Quantize a trained float ``model`` to an integer-only ``QuantizedModel``.
 
     Args:
@@ -58,6 +58,7 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
         calibration: activation observer: "minmax", "moving-average", "percentile" or "mse".
         per_channel: per-output-channel weight scales (else per tensor).
         sparse: see ``convert``; None picks the sparse int8 kernels for layers >= 50% sparse.
+        weight_bits: 8, or 7 (codes in [-63, 63]: AVX2's fast int8 kernel on every layer).
     Returns:
         QuantizedModel (see convert.py).
     Raises:
@@ -67,4 +68,4 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
     prepared = prepare(model, calibration, **observer_kwargs)
     calibrate(prepared, images)
     info = {"mode": "static", "calibration": calibration, "calibration_images": int(len(images))}
-    return convert(prepared, per_channel, weight_calibration, sparse, info)
+    return convert(prepared, per_channel, weight_calibration, sparse, info, weight_bits)

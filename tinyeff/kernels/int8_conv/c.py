@@ -1,16 +1,15 @@
 """C tier of the integer NHWC convolution: marshalling over csrc/im2col_8.c and csrc/gemm_s8.c.
 
-On VNNI the conv's GEMM reads its rows straight from the padded image (no im2col matrix); on the
-other paths it is the C ``im2col_u8_nhwc`` followed by the C GEMM with its fused epilogue.
+On every ISA path the conv's GEMM reads its rows straight from the padded image (no im2col matrix);
+``im2col_u8_nhwc`` remains for the layers that keep int32 sums.
 Arguments arrive checked and normalized by spec.py.
 """
 import numpy as np
 
-from tinyeff.kernels import registry
 from tinyeff.kernels.c import check, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 from tinyeff.kernels.int8_conv.spec import ROW_ALIGN
-from tinyeff.kernels.int8_gemm.c import GEMM_ISAS, gemm_requant
+from tinyeff.kernels.int8_gemm.c import GEMM_ISAS
 
 
 @implements("im2col_u8_nhwc", "c")
@@ -47,12 +46,6 @@ def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, b
                              zero_point_out, pool, qmin, qmax, oh, ow, isa=None):
     name = "conv2d_u8s8_requant_nhwc"
     n, c = x.shape[0], x.shape[3]
-    isa = registry.resolve_isa(name, "c", isa)
-    if isa != "avx512_vnni":
-        cols = im2col_u8_nhwc(x, kh, kw, stride, padding, 1, a_zero_point, pool, ROW_ALIGN)
-        out = gemm_requant(cols, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax,
-                           np.dtype(np.uint8), pool * pool, isa, name)
-        return out.reshape(n, oh // pool, ow // pool, packed.n)
     kseg = -(-(kw * c) // ROW_ALIGN) * ROW_ALIGN                          # one kernel row, rounded up
     short = (ow - 1) * stride * c + kseg - (x.shape[2] + 2 * padding) * c  # bytes the last window overruns
     xp = _pad_nhwc(x, int(padding), max(0, -(-short // c)), int(a_zero_point))
@@ -60,7 +53,8 @@ def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, b
     if out.size:
         status = lib().tinyeff_conv2d_u8s8_requant_nhwc(
             ptr("uint8_t", xp), n, xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
-            ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), packed.n, int(a_zero_point),
+            ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), ptr("uint8_t", packed.pairs_fit),
+            packed.n, int(a_zero_point),
             ptr("int32_t", bias), ptr("int32_t", multiplier), ptr("int32_t", shift), int(zero_point_out),
             qmin, qmax, isa_code(name, isa), ptr("uint8_t", out))
         check(status, name)

@@ -1,6 +1,6 @@
 """C tier of the integer epilogues: marshalling over csrc/requant.c and csrc/add_u8.c.
 
-Both have AVX-512 F/BW/VL bodies beside the portable one (picked at run time). Arguments arrive
+Both have AVX-512 F/BW/VL, AVX2 and NEON bodies beside the portable one (picked at run time). Arguments arrive
 checked and normalized by spec.py (per-channel int32 vectors, clamp bounds with ReLU folded in).
 """
 import numpy as np
@@ -8,7 +8,7 @@ import numpy as np
 from tinyeff.kernels.c import check, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 
-EPILOGUE_ISAS = ("portable", "avx512")             # requant.c and add_u8.c: AVX-512 F/BW/VL bodies
+EPILOGUE_ISAS = ("portable", "avx2", "avx512", "neon")    # requant.c and add_u8.c bodies
 
 
 @implements("requantize_s32", "c", isa=EPILOGUE_ISAS)

@@ -3,10 +3,12 @@
 Each body receives arguments spec.py already checked, makes the operands C-contiguous, allocates the
 output and calls C; the C code only loops.
 
-The GEMM's instruction-set path is chosen here at import time from the CPU's flags (never from
-build flags): AVX-512 VNNI, else AVX2, else portable C. AMX is not implemented: it could not be
-tested on the machine this was written on (no amx_int8), and ``code_path()`` says so when the
-CPU does report AMX.
+The GEMM's instruction-set path is chosen at run time from the CPU's flags (never from build
+flags): AVX-512 VNNI, else AVX2 (vpmaddubsw on panels whose weight pairs cannot saturate int16,
+``PackedS8.pairs_fit``, else exact int16 widening), on ARM64 NEON dot-product, else NEON, else
+portable C. Every path returns the same int32 sums and the same codes. AMX is not implemented: it
+could not be tested on the machine this was written on (no amx_int8), and ``code_path()`` says so
+when the CPU does report AMX.
 """
 import numpy as np
 
@@ -14,9 +16,9 @@ from tinyeff.kernels import c as _c
 from tinyeff.kernels import cpu
 from tinyeff.kernels import registry
 from tinyeff.kernels.contract import implements
-from tinyeff.kernels.layout.packed_s8 import PackedS8, packed_size
+from tinyeff.kernels.layout.packed_s8 import PackedS8, num_panels, packed_size
 
-GEMM_ISAS = ("portable", "avx2", "avx512_vnni")   # csrc/gemm_s8.c's tiles
+GEMM_ISAS = ("portable", "avx2", "avx512_vnni", "neon", "neon_dotprod")   # csrc/gemm_s8*.{c,h} tiles
 
 
 def available_isas():
@@ -48,7 +50,8 @@ def _gemm_packed(a, packed, a_signed, isa):
     if m and packed.n:
         status = _c.lib().tinyeff_gemm_u8s8_packed(
             _ptr("uint8_t[]", a), k, m, k, packed.n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), int(a_signed), _c.isa_code("gemm_u8s8_packed", isa),
+            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit), int(a_signed),
+            _c.isa_code("gemm_u8s8_packed", isa),
             _ptr("int32_t[]", out), packed.n)
         _c.check(status, "gemm_u8s8_packed")
     return out
@@ -60,12 +63,13 @@ def pack_s8(b):
     b = np.ascontiguousarray(b)
     data = np.empty(packed_size(k, n), dtype=np.int8)
     colsum = np.empty(n, dtype=np.int32)
+    pairs_fit = np.ones(num_panels(n), dtype=np.uint8)
     if data.size:
         _c.check(_c.lib().tinyeff_pack_s8(_ptr("int8_t[]", b), n, k, n, _ptr("int8_t[]", data),
-                                          _ptr("int32_t[]", colsum)), "pack_s8")
+                                          _ptr("int32_t[]", colsum), _ptr("uint8_t[]", pairs_fit)), "pack_s8")
     else:
         colsum[:] = 0
-    return PackedS8(data=data, colsum=colsum, k=k, n=n)
+    return PackedS8(data=data, colsum=colsum, k=k, n=n, pairs_fit=pairs_fit)
 
 
 @implements("gemm_u8s8_packed", "c", isa=GEMM_ISAS)
@@ -81,7 +85,7 @@ def gemm_u8s8(a, b, isa=None):
 
 @implements("gemm_s8", "c", isa=GEMM_ISAS)
 def gemm_s8(a, b, isa=None):
-    """Packs ``b`` on every call; on VNNI, ``a`` is shifted by 128 and corrected exactly."""
+    """Packs ``b`` on every call; x86 tiles read ``a`` + 128 (NEON reads unsigned a - 128), corrected exactly."""
     a = np.ascontiguousarray(a)
     return _gemm_packed(a.view(np.uint8), pack_s8(b), True, isa)
 
@@ -96,7 +100,8 @@ def gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_ou
     if m and n:
         status = _c.lib().tinyeff_gemm_u8s8_requant(
             _ptr("uint8_t[]", a), k, m, k, n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), int(a_zero_point), _ptr("int32_t[]", bias),
+            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit), int(a_zero_point),
+            _ptr("int32_t[]", bias),
             _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax,
             group, _c.isa_code("gemm_u8s8_packed", isa), _ptr("uint8_t[]", out), n)
         _c.check(status, name)

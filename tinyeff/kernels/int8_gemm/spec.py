@@ -14,7 +14,8 @@ import numpy as np
 from tinyeff.kernels.contract import case, define
 from tinyeff.kernels.gemm.spec import check_matmul
 from tinyeff.kernels.int8_eltwise.spec import random_requant, requant_args, requantize_s32
-from tinyeff.kernels.layout.packed_s8 import GROUP, PANEL, PackedS8, check_k, check_packed, unpack_s8
+from tinyeff.kernels.layout.packed_s8 import (GROUP, PANEL, PackedS8, check_k, check_packed, pairs_fit_int16,
+                                               unpack_s8)
 
 ROWMAX_GROUPS = (1, 2, 3, 4, 6, 12)     # the C epilogue pools within chunks of 12 rows
 
@@ -107,16 +108,24 @@ def gemm_u8s8_cases(rng):
     yield case(np.full((2, 7), 255, np.uint8), np.full((7, 65), 127, np.int8))
 
 
+def _int7(rng, shape):
+    """7-bit weights: every k pair fits int16, so AVX2 runs its vpmaddubsw tile on them."""
+    return rng.integers(-64, 64, shape, dtype=np.int8)
+
+
 def pack_s8_cases(rng):
     for _, k, n in SHAPES:
         yield case(_int8(rng, (k, n)))
+        yield case(_int7(rng, (k, n)))
     yield case(np.full((7, 130), -128, np.int8))
 
 
 def gemm_packed_cases(rng):
     for m, k, n in SHAPES:
         yield case(_uint8(rng, (m, k)), pack_s8(_int8(rng, (k, n))))
+        yield case(_uint8(rng, (m, k)), pack_s8(_int7(rng, (k, n))))
     yield case(np.full((3, 300), 255, np.uint8), pack_s8(np.full((300, 17), -128, np.int8)))
+    yield case(np.full((3, 300), 255, np.uint8), pack_s8(np.full((300, 17), -64, np.int8)))   # pairs at -128
 
 
 def gemm_requant_cases(rng, rowmax=False):
@@ -126,7 +135,7 @@ def gemm_requant_cases(rng, rowmax=False):
         multiplier, shift = random_requant(rng, n, 1e-5, 1e-2)
         bias = rng.integers(-2**16, 2**16, n, dtype=np.int32) if i % 2 else None
         extra = (group,) if rowmax else ()
-        a, packed = _uint8(rng, (m, k)), pack_s8(_int8(rng, (k, n)))
+        a, packed = _uint8(rng, (m, k)), pack_s8((_int7 if i % 3 == 0 else _int8)(rng, (k, n)))
         yield case(a, packed, int(rng.integers(0, 256)), bias, multiplier, shift, int(rng.integers(0, 256)),
                    *extra)
         yield case(a, packed, 0, bias, multiplier, shift, 3, *extra, relu=True)
@@ -177,7 +186,7 @@ def pack_s8(b):
         panels.append(panel.reshape(k4, 4, -1).transpose(0, 2, 1).ravel())  # (K4, w, 4)
     data = np.concatenate(panels) if panels else np.zeros(0, np.int8)
     colsum = b.astype(np.int32).sum(axis=0, dtype=np.int32)
-    return PackedS8(data=data, colsum=colsum, k=k, n=n)
+    return PackedS8(data=data, colsum=colsum, k=k, n=n, pairs_fit=pairs_fit_int16(padded))
 
 
 @define("gemm_u8s8_packed", check=check_gemm_packed, cases=gemm_packed_cases)

@@ -7,7 +7,12 @@ int8 GEMM (``kernels/int8_gemm/``) and by csrc/gemm_s8.c:
     ``p * K4 * 256``; inside it, byte ``(k4 * w + j) * 4 + t`` holds ``b[4*k4 + t, 64*p + j]``.
     Entries past K or past N are 0. Total size ``K4 * 4 * roundup(N, 16)`` bytes.
     Why: one 64-byte vector = 16 columns x 4 k, exactly what one ``vpdpbusd`` consumes against a
-    broadcast of 4 activation bytes, so the micro-kernel streams each panel front to back.
+    broadcast of 4 activation bytes, so the micro-kernel streams each panel front to back (and
+    half of it, 8 columns x 4 k, what AVX2's ``vpmaddubsw`` does; a quarter what ARM's ``sdot`` does).
+``pairs_fit`` (one flag per panel): every pair of k (4g, 4g+1) and (4g+2, 4g+3) in every column has
+positive weights summing to at most 128 and negative ones to at least -128, so ``a1*w1 + a2*w2``
+fits int16 for any uint8 a and AVX2's saturating ``vpmaddubsw`` is exact there (7-bit weights, in
+[-64, 63], always qualify; docs/int8.md section 9).
 
 Overflow bound: a u8 x s8 product is at most 255*128 in magnitude, so K <= 65536 keeps every int32
 sum exact (65536 * 32640 < 2**31). Every tier rejects larger K rather than wrap.
@@ -30,13 +35,28 @@ class PackedS8:
         data: int8 (K4 * 4 * roundup(N, 16),), the packed bytes.
         colsum: int32 (N,), ``sum_k b[k, n]``: the zero-point correction term.
         k, n: the logical weight shape.
+        pairs_fit: uint8 (number of panels,), 1 where no k pair of the panel can saturate int16.
         layout: layout tag, checked by every consumer.
     """
     data: np.ndarray
     colsum: np.ndarray
     k: int
     n: int
+    pairs_fit: np.ndarray
     layout: str = LAYOUT
+
+
+def num_panels(n):
+    """Panels of the packed form of a weight with ``n`` columns."""
+    return -(-n // PANEL)
+
+
+def pairs_fit_int16(padded):
+    """uint8 (panels,): 1 where every row pair (2i, 2i+1) of every column of a (K4*4, N16) zero-padded
+    weight has positive entries summing to <= 128 and negative ones to >= -128 (see ``pairs_fit``)."""
+    w = padded.astype(np.int32).reshape(-1, 2, padded.shape[1])
+    ok = ((np.maximum(w, 0).sum(axis=1) <= 128) & (np.minimum(w, 0).sum(axis=1) >= -128)).all(axis=0)
+    return np.array([ok[p0:p0 + PANEL].all() for p0 in range(0, padded.shape[1], PANEL)], dtype=np.uint8)
 
 
 def packed_size(k, n):
@@ -59,6 +79,10 @@ def check_packed(packed, k, name):
     if packed.k != k:
         raise ValueError(f"{name}: activation has K={k} columns but the packed weight has K={packed.k} "
                          f"rows (weight shape ({packed.k}, {packed.n}))")
+    fit = packed.pairs_fit
+    if not isinstance(fit, np.ndarray) or fit.dtype != np.uint8 or fit.shape != (num_panels(packed.n),):
+        raise ValueError(f"{name}: packed.pairs_fit must be uint8 ({num_panels(packed.n)},), one flag per "
+                         "64-column panel; re-pack the weight with pack_s8")
 
 
 def unpack_s8(packed):

@@ -9,6 +9,7 @@ from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 
 ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/im2col.c's 2x2 max-pool: pool_vec.h per ISA
+U8_ISAS = ("portable", "avx2", "neon")   # csrc/im2col_8.c's uint8 2x2 max-pool bodies
 
 
 @implements("maxpool2d_f32", "c", isa=ISAS)
@@ -36,25 +37,25 @@ def maxpool2d_backward_f32(grad_out, argmax, x_shape):
     return grad_x
 
 
-@implements("maxpool2d_u8", "c")
-def maxpool2d_u8(x, kernel_size, stride, oh, ow):
+@implements("maxpool2d_u8", "c", isa=U8_ISAS)
+def maxpool2d_u8(x, kernel_size, stride, oh, ow, isa=None):
     n, c, h, w = x.shape
     x = np.ascontiguousarray(x)
     out = np.empty((n, c, oh, ow), dtype=np.uint8)
     if out.size:
         status = lib().tinyeff_maxpool2d_u8(ptr("uint8_t", x), n, c, h, w, kernel_size, stride,
-                                            oh, ow, ptr("uint8_t", out))
+                                            oh, ow, isa_code("maxpool2d_u8", isa), ptr("uint8_t", out))
         check(status, "maxpool2d_u8")
     return out
 
 
-@implements("maxpool2d_u8_nhwc", "c")
-def maxpool2d_u8_nhwc(x, kernel_size, stride, oh, ow):
+@implements("maxpool2d_u8_nhwc", "c", isa=U8_ISAS)
+def maxpool2d_u8_nhwc(x, kernel_size, stride, oh, ow, isa=None):
     n, h, w, c = x.shape
     x = np.ascontiguousarray(x)
     out = np.empty((n, oh, ow, c), dtype=np.uint8)
     if out.size:
         status = lib().tinyeff_maxpool2d_u8_nhwc(ptr("uint8_t", x), n, h, w, c, kernel_size, stride,
-                                                 oh, ow, ptr("uint8_t", out))
+                                                 oh, ow, isa_code("maxpool2d_u8_nhwc", isa), ptr("uint8_t", out))
         check(status, "maxpool2d_u8_nhwc")
     return out

@@ -1,0 +1,189 @@
+"""tinyeff's integer seed CNN against LiteRT (TFLite + XNNPACK) full-integer, side by side in one process.
+
+The same float weights on both sides: tinyeff's seed CNN (random init: speed does not depend on
+training) is quantized by ``quantize_static`` (8-bit weights, and 7-bit with ``--weight-bits 7``);
+a Keras copy of it (NHWC, the Linear after the flatten re-ordered from tinyeff's NCHW flatten) is
+converted by the TFLite converter to a full-integer model (int8 weights per channel, int8
+activations, int8 input and output: ``TFLITE_BUILTINS_INT8``), calibrated on the same images.
+Both sides take float32 images in [0, 1] and return float32 logits, so both quantize the input and
+dequantize the output inside the timing. ai-edge-litert runs the model (``num_threads`` = the
+thread count, XNNPACK's int8 kernels via the default op resolver).
+
+Building the .tflite needs TensorFlow (the converter); ai-edge-litert alone only runs models. The
+conversion runs in a child process whose PYTHONPATH is ``--tf-path`` (e.g. a
+``pip install --target DIR tensorflow-cpu``, kept out of the test environment), and the model is
+cached in ``--cache``. XNNPACK picks its kernels from the CPU (cpuinfo) with no cap we know of,
+so on an AVX-512 machine LiteRT's figures are its best path, while tinyeff's follow
+TINYEFF_CPU_FEATURES: the script prints both.
+
+    python bench/bench_int8_vs_litert.py --tf-path /tmp/tfcpu [--threads 1 2] [--repeats 21]
+        [--geometries cifar fmnist] [--weight-bits 8 7] [--settle-ms 50]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+GEOMETRIES = {"fmnist": (1, 28), "cifar": (3, 32)}          # input (C, H = W)
+BATCH = 256
+
+
+def keras_weights(model, side):
+    """tinyeff seed CNN -> list of Keras (kernel, bias) in layer order (Conv2D HWIO, Dense (in, out))."""
+    out = []
+    layers = [layer for layer in model if hasattr(layer, "weight")]
+    for layer in layers:
+        w, b = layer.weight.data, layer.bias.data
+        if w.ndim == 4:
+            out.append((w.transpose(2, 3, 1, 0), b))                               # (OC, C, KH, KW) -> HWIO
+        else:
+            out.append((w.T, b))
+    c = layers[2].weight.data.shape[0]                                             # channels at the flatten
+    hw = out[3][0].shape[0] // c
+    side_out = int(round(hw ** 0.5))
+    kernel = out[3][0].reshape(c, side_out, side_out, -1).transpose(1, 2, 0, 3).reshape(hw * c, -1)
+    out[3] = (kernel, out[3][1])                                                   # NCHW flatten -> NHWC flatten
+    return out
+
+
+def convert_in_child(npz_path, tflite_path):
+    """Runs under TensorFlow (child process): Keras seed CNN from the npz, full-integer TFLite out."""
+    import tensorflow as tf
+    data = np.load(npz_path)
+    images = data["calibration"]                                                   # (N, H, W, C) float32
+    weights = [(data[f"k{i}"], data[f"b{i}"]) for i in range(5)]
+    L = tf.keras.layers
+    net = tf.keras.Sequential([
+        tf.keras.Input(shape=images.shape[1:], batch_size=BATCH),
+        L.Conv2D(weights[0][0].shape[3], 3, activation="relu"), L.MaxPool2D(2),
+        L.Conv2D(weights[1][0].shape[3], 3, activation="relu"), L.MaxPool2D(2),
+        L.Conv2D(weights[2][0].shape[3], 3, activation="relu"), L.Flatten(),
+        L.Dense(weights[3][0].shape[1], activation="relu"), L.Dense(weights[4][0].shape[1])])
+    for layer, wb in zip([lay for lay in net.layers if lay.weights], weights):
+        layer.set_weights(list(wb))
+
+    def representative():
+        for start in range(0, len(images), BATCH):
+            yield [images[start:start + BATCH]]
+    converter = tf.lite.TFLiteConverter.from_keras_model(net)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    blob = converter.convert()
+    with open(tflite_path + ".tmp", "wb") as f:
+        f.write(blob)
+    os.replace(tflite_path + ".tmp", tflite_path)
+    expected = net.predict(images[:BATCH], verbose=0)
+    np.save(tflite_path + ".keras_logits.npy", expected)
+
+
+def build_tflite(model, x_nhwc, geometry, tf_path, cache):
+    """Path of the full-integer .tflite for ``model`` (converted in a TensorFlow child process)."""
+    os.makedirs(cache, exist_ok=True)
+    path = os.path.join(cache, f"seed_cnn_{geometry}_b{BATCH}.tflite")
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = os.path.join(tmp, "weights.npz")
+        arrays = {"calibration": x_nhwc}
+        for i, (k, b) in enumerate(keras_weights(model, x_nhwc.shape[1])):
+            arrays[f"k{i}"], arrays[f"b{i}"] = k.astype(np.float32), b.astype(np.float32)
+        np.savez(npz, **arrays)
+        env = dict(os.environ, PYTHONPATH=tf_path, TF_CPP_MIN_LOG_LEVEL="2")
+        code = f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); " \
+               f"import bench_int8_vs_litert as b; b.convert_in_child({npz!r}, {path!r})"
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"TFLite conversion failed (TensorFlow from --tf-path {tf_path}):\n"
+                             f"{result.stderr[-2000:]}")
+    return path
+
+
+def litert_fn(path, threads):
+    """Zero-argument-style callable x (N, C, H, W) float32 -> float32 logits, through LiteRT."""
+    from ai_edge_litert.interpreter import Interpreter
+    interp = Interpreter(model_path=path, num_threads=threads)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    (s_in, z_in), (s_out, z_out) = inp["quantization"], out["quantization"]
+
+    def run(x):
+        q = np.clip(np.rint(x.transpose(0, 2, 3, 1) / s_in) + z_in, -128, 127).astype(np.int8)
+        interp.set_tensor(inp["index"], q)
+        interp.invoke()
+        return (interp.get_tensor(out["index"]).astype(np.float32) - z_out) * np.float32(s_out)
+    return run
+
+
+def interleaved(fns, x, repeats, settle_s):
+    """Median and best seconds per call; every repeat runs every fn once. ``settle_s`` of sleep before
+    each timed call lets the previous framework's pool go idle: XNNPACK's workers spin-wait after a
+    run and would otherwise take a core from the next framework (tinyeff's OpenMP threads sleep at
+    once, OMP_WAIT_POLICY=PASSIVE), which measures the neighbour, not the kernels."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn(x)                                                                      # warm-up
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            time.sleep(settle_s)
+            t0 = time.perf_counter()
+            fn(x)
+            times[name].append(time.perf_counter() - t0)
+    return ({name: float(np.median(t)) for name, t in times.items()},
+            {name: float(np.min(t)) for name, t in times.items()})
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tf-path", required=True, help="directory with TensorFlow (pip install --target DIR "
+                                                         "tensorflow-cpu), used only to convert")
+    parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tinyeff-litert"))
+    parser.add_argument("--threads", type=int, nargs="+", default=[2])
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--geometries", nargs="+", default=["cifar", "fmnist"], choices=list(GEOMETRIES))
+    parser.add_argument("--weight-bits", type=int, nargs="+", default=[8, 7], choices=[7, 8])
+    parser.add_argument("--settle-ms", type=float, default=50.0, help="idle time before every timed call")
+    args = parser.parse_args(argv)
+    from tinyeff import Tensor, models, no_grad
+    from tinyeff.kernels import c as c_kernels
+    from tinyeff.kernels.int8_gemm import c as c_int8
+    from tinyeff.quant import quantize_static
+    print(f"tinyeff {c_int8.code_path()}; TINYEFF_CPU_FEATURES={os.environ.get('TINYEFF_CPU_FEATURES', '(unset)')}; "
+          "LiteRT: XNNPACK's own CPU detection (not capped)")
+    for geometry in args.geometries:
+        c, side = GEOMETRIES[geometry]
+        rng = np.random.default_rng(1234)
+        images = rng.integers(0, 256, (BATCH, c, side, side), dtype=np.uint8)
+        x = images.astype(np.float32) / np.float32(255)
+        model = models.create("seed-cnn", in_channels=c, num_classes=10, input_size=side).eval()
+        path = build_tflite(model, np.ascontiguousarray(x.transpose(0, 2, 3, 1)), geometry, args.tf_path, args.cache)
+        with no_grad():
+            ref = model(Tensor(x)).data
+        keras = np.load(path + ".keras_logits.npy")
+        assert np.abs(keras - ref).max() <= 1e-3 * max(1.0, np.abs(ref).max()), "Keras copy differs from tinyeff"
+        qmodels = {f"tinyeff-w{bits}": quantize_static(model, images, num_images=BATCH, weight_bits=bits)
+                   for bits in args.weight_bits}
+        for threads in args.threads:
+            c_kernels.set_num_threads(threads)
+            fns = {name: (lambda x, q=q: q(Tensor(x)).data) for name, q in qmodels.items()}
+            fns["litert"] = litert_fn(path, threads)
+            tol = 0.1 * np.abs(ref).max()
+            with no_grad():
+                for name, fn in fns.items():
+                    err = np.abs(fn(x) - ref).max()
+                    assert err <= tol, f"{name}: logits differ from float32 by {err:.3g} (> {tol:.3g})"
+                medians, best = interleaved(fns, x, args.repeats, args.settle_ms / 1e3)
+            print(f"\n{geometry} seed CNN {c}x{side}x{side}, batch {BATCH}, {threads} thread(s), "
+                  f"{args.repeats} interleaved repeats: median, then best (the least disturbed repeat)")
+            for name, t in medians.items():
+                b = best[name]
+                print(f"  {name:<12}{1e3 * t:>9.2f} ms{BATCH / t:>9.0f} img/s{medians['litert'] / t:>7.2f}x LiteRT"
+                      f"   | best {1e3 * b:>8.2f} ms{BATCH / b:>9.0f} img/s{best['litert'] / b:>7.2f}x LiteRT")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+/* gemm_s8_avx2.h: the AVX2 register tiles of gemm_s8.c (included there; x86-64 only).
+ *
+ * The one idea: vpmaddubsw multiplies 32 unsigned bytes of A by 32 signed bytes of B and adds
+ * adjacent products into 16 int16 lanes; vpmaddwd against int16 ones then adds adjacent int16
+ * pairs into 8 int32 lanes. With B in pack_s8's layout (8 columns x 4 k per 32 bytes) and 4 bytes
+ * of an A row broadcast to every lane, the two instructions leave column j's 4-product sum in
+ * int32 lane j: 32 multiply-adds per 3 instructions (maddubs, maddwd, add), twice the rate of
+ * widening both operands to int16 first.
+ *
+ * The catch: an int16 pair sum a1*w1 + a2*w2 saturates when it leaves [-32768, 32767]. With a in
+ * [0, 255] it cannot when the positive weights of the pair sum to at most 128 and the negative
+ * ones to at least -128 (255 * 128 = 32640); |w1| + |w2| <= 128 implies it, and 7-bit weights
+ * ([-64, 63], `tinyeff quantize --weight-bits 7`) always satisfy it. pack_s8 records per 64-column
+ * panel whether every pair (k = 4g, 4g+1) and (4g+2, 4g+3) of every column does
+ * (PackedS8.pairs_fit); only such panels take this tile, the others the exact one below. Either
+ * way the result is the exact int32 sum.
+ *
+ * The exact tile widens B (16 columns x 4 k) to four int16 vectors and the 4 A bytes to int16,
+ * and vpmaddwd gives lanes (column, k01) and (column, k23), added per column at the end.
+ *
+ * Signed A (gemm_s8): both tiles take A xor 0x80 = a + 128 as unsigned and gemm_s8.c subtracts
+ * 128 * colsum afterwards (wrapping int32 arithmetic, exact since the true sum fits int32).
+ * Rows arrive as pointers and segments, as for the VNNI tile: nseg segments of k bytes,
+ * seg_stride apart (an explicit A row is one segment; an implicit im2col row is KH of them).
+ */
+#ifndef TINYEFF_GEMM_S8_AVX2_H
+#define TINYEFF_GEMM_S8_AVX2_H
+
+#define AVX2_TARGET __attribute__((target("avx2")))
+#define AVX2_MR 4          /* rows per fast tile: 4 rows x 2 vectors = 8 accumulators of 16 ymm */
+
+/* Row I of the fast tile for one group of 4 k: broadcast its 4 A bytes against the 2 B vectors. */
+#define AVX2_ROW_STEP(I, ACC, LOAD_A)                                                             \
+    if (mr > (I)) {                                                                               \
+        __m256i av = _mm256_set1_epi32(LOAD_A(I));                                                \
+        if (a_signed) av = _mm256_xor_si256(av, flip);                                            \
+        ACC[0] = _mm256_add_epi32(ACC[0], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones)); \
+        ACC[1] = _mm256_add_epi32(ACC[1], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones)); \
+    }
+
+#define AVX2_STORE_ROW(I, ACC)                                                                    \
+    if (mr > (I)) {                                                                               \
+        _mm256_storeu_si256((__m256i *)(tile + (I) * PANEL), ACC[0]);                             \
+        _mm256_storeu_si256((__m256i *)(tile + (I) * PANEL + 8), ACC[1]);                         \
+    }
+
+/* mr rows x 16 columns (bp already points at the 16-column group inside the panel). mr, a_signed
+ * and has_tail are compile-time constants after inlining, so the accumulators stay in registers. */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
+                     int64_t w, const int mr, const int a_signed, const int has_tail, int32_t *tile) {
+    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i acc0[2] = {zero, zero}, acc1[2] = {zero, zero}, acc2[2] = {zero, zero}, acc3[2] = {zero, zero};
+    int64_t kg = k_groups(k), kfull = k / 4;
+    int32_t tail[AVX2_MR] = {0};
+    if (has_tail)
+        for (int i = 0; i < mr; i++) tail[i] = load_group(rows[i], kfull, k);
+    const uint8_t *r0 = rows[0], *r1 = rows[mr > 1 ? 1 : 0], *r2 = rows[mr > 2 ? 2 : 0], *r3 = rows[mr > 3 ? 3 : 0];
+    const int8_t *b = bp;
+    for (int64_t s = 0; s < nseg; s++) {
+        for (int64_t g = 0; g < kg; g++, b += w * 4) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+#define LOAD_A(i) (!has_tail || g < kfull ? load4(r##i + 4 * g) : tail[i])
+            AVX2_ROW_STEP(0, acc0, LOAD_A) AVX2_ROW_STEP(1, acc1, LOAD_A)
+            AVX2_ROW_STEP(2, acc2, LOAD_A) AVX2_ROW_STEP(3, acc3, LOAD_A)
+#undef LOAD_A
+        }
+        r0 += seg_stride; r1 += seg_stride; r2 += seg_stride; r3 += seg_stride;
+    }
+    AVX2_STORE_ROW(0, acc0) AVX2_STORE_ROW(1, acc1) AVX2_STORE_ROW(2, acc2) AVX2_STORE_ROW(3, acc3)
+}
+
+#define AVX2_FAST_CASE(MRV)                                                                        \
+    case MRV:                                                                                      \
+        if (a_signed) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 1, 1, tile);     \
+        else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, tile);   \
+        else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, tile);              \
+        break;
+
+AVX2_TARGET static void tile_avx2_fast(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                       const int8_t *bp, int64_t w, int mr, int a_signed, int32_t *tile) {
+    switch (mr) {
+        AVX2_FAST_CASE(1) AVX2_FAST_CASE(2) AVX2_FAST_CASE(3) AVX2_FAST_CASE(4)
+        default: break;                    /* unreachable: 1 <= mr <= AVX2_MR */
+    }
+}
+
+/* Exact tile: up to 2 rows x 16 columns, operands widened to int16 (no pair can saturate:
+ * |a1 w1 + a2 w2| <= 2 * 255 * 128 < 2^31). Lanes hold (column, k01) and (column, k23). */
+AVX2_TARGET static inline __attribute__((always_inline)) void
+tile_avx2_exact_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
+                      int64_t w, const int mr, const int a_signed, const int has_tail, int32_t *tile) {
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i acc0[4] = {zero, zero, zero, zero}, acc1[4] = {zero, zero, zero, zero};
+    int64_t kg = k_groups(k), kfull = k / 4;
+    int32_t tail[2] = {0, 0};
+    if (has_tail)
+        for (int i = 0; i < mr; i++) tail[i] = load_group(rows[i], kfull, k);
+    const uint8_t *r0 = rows[0], *r1 = rows[mr > 1 ? 1 : 0];
+    const int8_t *b = bp;
+    for (int64_t s = 0; s < nseg; s++) {
+        for (int64_t g = 0; g < kg; g++, b += w * 4) {
+            __m256i bw[4];
+            for (int q = 0; q < 4; q++)
+                bw[q] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16 * q)));
+#define EXACT_ROW(I, ACC)                                                                         \
+            if (mr > (I)) {                                                                       \
+                __m128i x = _mm_set1_epi32(!has_tail || g < kfull ? load4(r##I + 4 * g) : tail[I]); \
+                if (a_signed) x = _mm_xor_si128(x, flip);                                         \
+                __m256i aw = _mm256_cvtepu8_epi16(x);                                             \
+                for (int q = 0; q < 4; q++) ACC[q] = _mm256_add_epi32(ACC[q], _mm256_madd_epi16(aw, bw[q])); \
+            }
+            EXACT_ROW(0, acc0) EXACT_ROW(1, acc1)
+#undef EXACT_ROW
+        }
+        r0 += seg_stride; r1 += seg_stride;
+    }
+    for (int r = 0; r < mr; r++) {
+        __m256i *acc = r ? acc1 : acc0;
+        /* hadd pairs lanes (c, k01) + (c, k23) within 128-bit halves: (c0 c1 c4 c5 | c2 c3 c6 c7) */
+        __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[0], acc[1]), 0xD8);
+        __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[2], acc[3]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(tile + r * PANEL), lo);
+        _mm256_storeu_si256((__m256i *)(tile + r * PANEL + 8), hi);
+    }
+}
+
+#define AVX2_EXACT_CASE(MRV)                                                                       \
+    case MRV:                                                                                      \
+        if (a_signed) tile_avx2_exact_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 1, 1, tile);    \
+        else if (k % 4) tile_avx2_exact_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, tile);  \
+        else tile_avx2_exact_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, tile);             \
+        break;
+
+AVX2_TARGET static void tile_avx2_exact(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                        const int8_t *bp, int64_t w, int mr, int a_signed, int32_t *tile) {
+    switch (mr) {
+        AVX2_EXACT_CASE(1) AVX2_EXACT_CASE(2)
+        default: break;                    /* unreachable: 1 <= mr <= 2 */
+    }
+}
+
+/* nrows rows (a chunk) x one panel of width w: 16-column groups, rows in blocks the chosen tile holds. */
+AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                  const int8_t *bp, int64_t w, int mr, int a_signed, int fast, int32_t *tile) {
+    int block = fast ? AVX2_MR : 2;
+    for (int64_t v = 0; v < w / 16; v++)
+        for (int i0 = 0; i0 < mr; i0 += block) {
+            int rows_here = mr - i0 < block ? mr - i0 : block;
+            if (fast)
+                tile_avx2_fast(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,
+                               tile + i0 * PANEL + 16 * v);
+            else
+                tile_avx2_exact(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,
+                                tile + i0 * PANEL + 16 * v);
+        }
+}
+
+#endif
