@@ -21,8 +21,8 @@ def _targets():
             if tier in registry.tiers(name) and declared:
                 for path in declared:
                     yield name, tier, path
-            else:
-                yield name, tier, None
+            elif tier in registry.tiers(name) or registry.tier_off(tier):
+                yield name, tier, None      # a tier that did not load is listed, to skip with its reason
 
 
 def _id(target):

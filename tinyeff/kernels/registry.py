@@ -127,6 +127,11 @@ def tiers(name):
     return tuple(t for t in TIERS if t in _kernels.get(name, {}))
 
 
+def tier_off(tier):
+    """Why the whole ``tier`` did not load here (no compiler, no Numba), or None."""
+    return _tier_off.get(tier)
+
+
 def names():
     """All registered kernel names, sorted."""
     return sorted(_kernels)
