@@ -226,7 +226,11 @@ def interleaved(rounds=11, threads=None):
           f"median of {rounds} interleaved rounds; GOP/s counts the nonzero weights' work")
     for name, ts in times.items():
         med = float(np.median(ts))
-        print(f"  {name:<28}{1e3 * med:>9.2f} ms{useful[name.split()[0]] / med / 1e9:>9.1f} GOP/s")
+        gops = useful[name.split()[0]] / med / 1e9
+        path = name.partition("c:")[2]
+        peak = _peak_gops(path) if path and name.startswith("f32") else None   # the fp32 FMA peak
+        pct = f"{100 * gops / peak:>7.1f}% of {path}'s {peak:.0f} GFLOP/s FMA peak" if peak else ""
+        print(f"  {name:<28}{1e3 * med:>9.2f} ms{gops:>9.1f} GOP/s  {pct}")
 
 
 if __name__ == "__main__":

@@ -168,8 +168,8 @@ SIMD_INLINE void V(vstore_i64_part)(int64_t *p, vi v, int64_t n)
         _mm512_mask_storeu_epi64(p + 8, (__mmask8)((1u << (n - 8)) - 1u),
                                  _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(x, 1)));
 #else
-    vl w = __builtin_convertvector(v, vl);
-    memcpy(p, &w, (size_t)n * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++)
+        p[i] = v[i];
 #endif
 }
 
