@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from tinyeff import kernels
-from tinyeff.kernels import ref
+from tinyeff.kernels.conv import spec as conv_ref
+from tinyeff.kernels.im2col import spec as im2col_ref
+from tinyeff.kernels.sparse import spec as sparse_ref
 
 PEAK_GFLOPS_PER_CORE = 160.0
 N = 64
@@ -43,7 +45,7 @@ def test_im2col_f32(benchmark, rng, machine_info, layer, tier):
     benchmark.group = f"im2col_f32 {layer} N={N} C={c} {h}x{h}"
     benchmark.extra_info.update(machine_info, tier=tier, bytes_written=x.nbytes * 9)
     cols = benchmark.pedantic(im2col, args=(x, 3, 3, 1, padding), rounds=15, warmup_rounds=1)
-    np.testing.assert_array_equal(cols, ref.im2col.im2col_f32(x, 3, 3, 1, padding))
+    np.testing.assert_array_equal(cols, im2col_ref.im2col_f32(x, 3, 3, 1, padding))
 
 
 @pytest.mark.parametrize("layer", list(LAYERS))
@@ -71,7 +73,7 @@ def test_conv_forward_dense(benchmark, rng, machine_info, layer):
     gflops = flops / seconds / 1e9
     benchmark.extra_info.update(gflops_at_min=gflops,
                                 pct_of_peak=100 * gflops / (PEAK_GFLOPS_PER_CORE * threads))
-    want = ref.sparse._dense_conv(x, w, 1, padding, 1, 0, np.float32)
+    want = sparse_ref._dense_conv(x, w, 1, padding, 1, 0, np.float32)
     np.testing.assert_allclose(out, want, rtol=1e-3, atol=1e-3)   # BLAS vs BLAS, different blocking
 
 
@@ -95,14 +97,15 @@ def test_conv2d_f32_forward(benchmark, rng, machine_info, layer, tier):
     benchmark.extra_info.update(machine_info, layer=layer, tier=tier)
     out = benchmark.pedantic(conv, args=(x, w, None, 1, padding), rounds=10, warmup_rounds=1)
     _pct_of_peak(benchmark, machine_info, 2 * N * oh * oh * oc * c * 9)
-    np.testing.assert_allclose(out, ref.conv.conv2d_f32(x, w, None, 1, padding), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(out, conv_ref.conv2d_f32(x, w, None, 1, padding), rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.parametrize("layer", list(LAYERS))
 @pytest.mark.parametrize("path", ["im2col+gemm", "direct"])
 def test_conv2d_op_forward_backward(benchmark, rng, machine_info, layer, path):
     """What training pays per conv layer: the conv2d op's forward and both gradients, on the
-    im2col + GEMM lowering and on the direct kernels (ops/conv.py picks by DIRECT_MIN_POSITIONS)."""
+    im2col + GEMM lowering and on the direct kernels (kernels/conv/lowering.py picks by DIRECT_MIN_POSITIONS)."""
+    from tinyeff.kernels.conv import lowering
     from tinyeff.ops import conv as conv_op
     if path == "direct":
         _kernel("conv2d_f32", "c")
@@ -114,16 +117,16 @@ def test_conv2d_op_forward_backward(benchmark, rng, machine_info, layer, path):
     threshold = 0 if path == "direct" else 10 ** 9
 
     def step():
-        saved, conv_op.DIRECT_MIN_POSITIONS = conv_op.DIRECT_MIN_POSITIONS, threshold
+        saved, lowering.DIRECT_MIN_POSITIONS = lowering.DIRECT_MIN_POSITIONS, threshold
         try:
             out, backward = conv_op._conv_gemm(x, w, (1, padding, 1), oh, oh)
             return out, backward(g, True)
         finally:
-            conv_op.DIRECT_MIN_POSITIONS = saved
+            lowering.DIRECT_MIN_POSITIONS = saved
 
     benchmark.group = f"conv2d op forward + backward {layer} N={N}"
     benchmark.extra_info.update(machine_info, layer=layer, path=path)
     out, (gx, gw) = benchmark.pedantic(step, rounds=8, warmup_rounds=1)
     _pct_of_peak(benchmark, machine_info, 3 * 2 * N * oh * oh * oc * c * 9)
-    np.testing.assert_allclose(gw, ref.conv.conv2d_wgrad_f32(x, g, 3, 3, 1, padding), rtol=1e-3,
+    np.testing.assert_allclose(gw, conv_ref.conv2d_wgrad_f32(x, g, 3, 3, 1, padding), rtol=1e-3,
                                atol=1e-2)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from tinyeff import kernels
-from tinyeff.kernels.ref import int8 as ref
+from tinyeff.kernels.layout import fixed_point
+from tinyeff.kernels.int8_gemm import spec as gemm8
 
 INT8_PEAK_GOPS_PER_CORE = 630.0
 F32_PEAK_GFLOPS_PER_CORE = 160.0
@@ -80,7 +81,7 @@ def _int8_info(benchmark, machine_info, tier, ops, threads):
     benchmark.extra_info.update(machine_info, tier=tier, ops=ops, threads=threads, kind="int8",
                                 peak_gops=INT8_PEAK_GOPS_PER_CORE * threads)
     if tier == "c":
-        from tinyeff.kernels import c_int8
+        from tinyeff.kernels.int8_gemm import c as c_int8
         benchmark.extra_info["code_path"] = c_int8.code_path()
 
 
@@ -92,7 +93,7 @@ def test_gemm_u8s8_packed_square(benchmark, rng, threads, machine_info, size, ti
         pytest.skip("the NumPy reference is single-threaded; timed once, at threads=1")
     gemm = _kernel("gemm_u8s8_packed", tier)
     a, b = _operands(rng, size, size, size)
-    packed = ref.pack_s8(b)
+    packed = gemm8.pack_s8(b)
     gemm(a, packed)                                        # JIT compile and warm caches outside timing
     ops = 2 * size**3
     benchmark.group = f"int8 gemm {size}x{size}x{size}"
@@ -110,16 +111,16 @@ def test_gemm_u8s8_requant_seed_cnn(benchmark, rng, threads, machine_info, layer
     m, k, n = SEED_CNN[layer]
     layer_fn = _kernel("gemm_u8s8_requant", tier)
     a, b = _operands(rng, m, k, n)
-    packed = ref.pack_s8(b)
+    packed = gemm8.pack_s8(b)
     bias = rng.integers(-1000, 1000, n).astype(np.int32)
-    multiplier, shift = ref.quantize_multiplier(rng.uniform(1e-4, 1e-3, n))
+    multiplier, shift = fixed_point.quantize_multiplier(rng.uniform(1e-4, 1e-3, n))
     args = (a, packed, 117, bias, multiplier, shift, 0)
     layer_fn(*args, relu=True)
     ops = 2 * m * n * k
     benchmark.group = f"int8 layer {layer} M={m} K={k} N={n}"
     _int8_info(benchmark, machine_info, tier, ops, threads)
     out = benchmark.pedantic(layer_fn, args=args, kwargs={"relu": True}, rounds=_rounds(ops), warmup_rounds=1)
-    np.testing.assert_array_equal(out, ref.gemm_u8s8_requant(*args, relu=True))
+    np.testing.assert_array_equal(out, gemm8.gemm_u8s8_requant(*args, relu=True))
 
 
 def _shape(group_key):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tinyeff import kernels
-from tinyeff.kernels import ref
+from tinyeff.kernels.norm import spec as norm_ref
 
 N = 128
 SHAPES = {"resnet20-s1": (N, 16, 28, 28), "resnet20-s2": (N, 32, 14, 14), "resnet20-s3": (N, 64, 7, 7)}
@@ -48,7 +48,7 @@ def test_batchnorm_train_f32(benchmark, rng, machine_info, tier, layer):
     benchmark.group = f"batchnorm_train_f32 {layer} {shape}"
     out = benchmark.pedantic(fn, args=(x, gamma, beta, 1e-5), rounds=30, warmup_rounds=2)
     _record(benchmark, machine_info, tier, layer, bytes_moved=2 * x.nbytes)
-    want = ref.norm.batchnorm_train_f32(x, gamma, beta, 1e-5)
+    want = norm_ref.batchnorm_train_f32(x, gamma, beta, 1e-5)
     np.testing.assert_allclose(out[0], want[0], rtol=1e-5, atol=2e-5)   # see tests/kernels/test_bnorm.py
 
 
@@ -59,11 +59,11 @@ def test_batchnorm_backward_f32(benchmark, rng, machine_info, tier, layer):
     fn = _kernel("batchnorm_backward_f32", tier)
     x, gamma, beta = _inputs(rng, shape)
     grad_out = rng.standard_normal(shape).astype(np.float32)
-    _, mean, _, invstd = ref.norm.batchnorm_train_f32(x, gamma, beta, 1e-5)
+    _, mean, _, invstd = norm_ref.batchnorm_train_f32(x, gamma, beta, 1e-5)
     args = (grad_out, x, mean, invstd, gamma)
     fn(*args)
     benchmark.group = f"batchnorm_backward_f32 {layer} {shape}"
     out = benchmark.pedantic(fn, args=args, rounds=30, warmup_rounds=2)
     _record(benchmark, machine_info, tier, layer, bytes_moved=3 * x.nbytes)
-    want = ref.norm.batchnorm_backward_f32(*args)
+    want = norm_ref.batchnorm_backward_f32(*args)
     np.testing.assert_allclose(out[0], want[0], rtol=1e-4, atol=1e-4)   # see tests/kernels/test_bnorm.py

@@ -15,8 +15,8 @@ import pytest
 import scipy.sparse
 
 from tinyeff import kernels
-from tinyeff.kernels import ref
-from tinyeff.kernels.ref.sparse import pack_sparse
+from tinyeff.kernels.sparse import spec as sparse_ref
+from tinyeff.kernels.layout.csr import pack_sparse
 
 N, C, OC, K = 64, 32, 64, 3
 
@@ -97,7 +97,7 @@ def test_seed_conv2_sparsity90(benchmark, rng, machine_info, side, contender):
     benchmark.extra_info.update(machine_info, contender=contender, sparsity=0.9,
                                 dense_flops=dense_flops, useful_flops=useful_flops)
     out = benchmark.pedantic(fn, args=(x,), rounds=15, iterations=1, warmup_rounds=1)
-    want = ref.sparse.spconv_f32_csr(x, pack_sparse(w), b)
+    want = sparse_ref.spconv_f32_csr(x, pack_sparse(w), b)
     np.testing.assert_allclose(out, want, rtol=1e-3, atol=1e-3)  # a fast wrong answer is not a result
 
 
@@ -111,5 +111,5 @@ def test_seed_conv2_sparsity_sweep(benchmark, rng, machine_info, sparsity, conte
     benchmark.extra_info.update(machine_info, contender=contender, sparsity=sparsity,
                                 ideal_speedup=1.0 / max(1e-9, 1.0 - sparsity))
     out = benchmark.pedantic(fn, args=(x,), rounds=10, iterations=1, warmup_rounds=1)
-    np.testing.assert_allclose(out, ref.sparse.spconv_f32_csr(x, pack_sparse(w), b),
+    np.testing.assert_allclose(out, sparse_ref.spconv_f32_csr(x, pack_sparse(w), b),
                                rtol=1e-3, atol=1e-3)

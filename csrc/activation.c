@@ -1,4 +1,4 @@
-/* activation.c: float32 ReLU forward and backward (contract: tinyeff/kernels/ref/activation.py).
+/* activation.c: float32 ReLU forward and backward (contract: tinyeff/kernels/relu/spec.py).
  *
  * Both loops are memory-bound streams. NumPy runs them on one core; here OpenMP splits the array
  * into one contiguous block per thread and gcc vectorizes each block (`omp parallel for simd`).

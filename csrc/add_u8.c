@@ -4,7 +4,7 @@
  * rescaled (code - zero_point) << 20, precomputed once per layer in tinyeff/quant/qmodules.py),
  * the two are added in int32 and the sum is requantized to the output's uint8 codes:
  *     out[i] = requant(table_a[a[i]] + table_b[b[i]], multiplier, shift, zero_point_out, qmin, qmax)
- * Spec: add_u8 in tinyeff/kernels/ref/int8.py. The Python wrapper checks that
+ * Spec: add_u8 in tinyeff/kernels/int8_eltwise/spec.py. The Python wrapper checks that
  * max|table_a| + max|table_b| < 2^31, so the int32 sum is exact and never saturates.
  *
  * AVX-512 paths (F/BW/VL): 16 elements per step, two vpgatherdd from the tables (1 KB each, in L1)

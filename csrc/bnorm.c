@@ -1,6 +1,6 @@
 /* bnorm.c: float32 batch norm for training, NCHW: the forward with batch statistics and its backward.
  *
- * Same math and outputs as tinyeff/kernels/ref/norm.py. Batch norm is memory-bound, so the loop
+ * Same math and outputs as tinyeff/kernels/norm/spec.py. Batch norm is memory-bound, so the loop
  * order is chosen to touch memory as few times as possible. OpenMP runs over channels: one thread
  * owns one channel, whose N planes of H*W floats (N * H * W * 4 bytes: 400 KB for ResNet-20's
  * (128, 16, 28, 28)) stay in that core's L2 between the two passes over them:

@@ -1,7 +1,7 @@
 /* dconv.c: dense direct convolution, float32: the forward pass (which is also the input gradient
  * of a stride-1 convolution, with the flipped and transposed weight) and the weight gradient.
  *
- * The one idea, shared with spconv.c: in the flat-shift layout of tinyeff/kernels/ref/sparse.py
+ * The one idea, shared with spconv.c: in the flat-shift layout of tinyeff/kernels/layout/direct.py
  * (direct_conv_layout) every tap t of the kernel reads one contiguous run of the input,
  *     out[o, p] = sum_t w[o, t] * src[off[t] + p],   p = oh * WS + ow in [0, length).
  * No im2col matrix is ever written. What makes the dense case fast is register blocking:

@@ -3,7 +3,7 @@
  *
  * The one idea: VNNI's vpdpbusd multiplies 4 unsigned bytes of A by 4 signed bytes of B and adds
  * the 4 products into one int32 lane. Broadcasting A[m, 4g:4g+4] to all 16 lanes against one
- * 64-byte row of a packed panel (16 columns x 4 k, see tinyeff/kernels/ref/int8.py) updates 16
+ * 64-byte row of a packed panel (16 columns x 4 k, see tinyeff/kernels/layout/packed_s8.py) updates 16
  * outputs of row m in one instruction. A 6 x 64 register tile (24 zmm accumulators + 4 B vectors
  * + 1 broadcast = 29 of 32 registers) gives 24 vpdpbusd per 4 B loads and 6 broadcasts.
  *

@@ -1,6 +1,6 @@
 /* im2col.c: float32 im2col / col2im and max-pooling (forward with argmax, backward scatter).
  *
- * Same layouts as tinyeff/kernels/ref/im2col.py and ref/pool.py: cols is (N*OH*OW, C*KH*KW) with
+ * Same layouts as tinyeff/kernels/im2col/spec.py and pool/spec.py: cols is (N*OH*OW, C*KH*KW) with
  * rows (n, oh, ow) and columns (c, kh, kw); argmax is the flat h * W + w index inside each (n, c)
  * plane. OpenMP runs over independent outer rows: im2col over (n, oh) output rows, col2im and
  * pooling over (n, c) planes, so no two threads write one element and batch 1 uses every core.

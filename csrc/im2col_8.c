@@ -1,6 +1,6 @@
 /* im2col_8.c: 8-bit im2col (uint8 or int8: pure byte movement) and uint8 max-pool.
  *
- * im2col layout as tinyeff/kernels/ref/im2col.py: cols (N*OH*OW, C*KH*KW), rows (n, oh, ow),
+ * im2col layout as tinyeff/kernels/im2col/spec.py: cols (N*OH*OW, C*KH*KW), rows (n, oh, ow),
  * columns (c, kh, kw); padding cells hold pad_value (the input zero point, i.e. real 0.0).
  * Loop order follows the output so every write is sequential; with stride 1 the inner kw loop
  * reads consecutive bytes. Max-pool has no padding (floor mode), like ref maxpool2d_u8.

@@ -1,7 +1,7 @@
 /* int8_common.h: private helpers shared by the int8 C files (not part of the cffi interface).
  *
  * te_requant_one is gemmlowp's fixed-point requantization (Jacob et al. 2018, section 2.2), done in
- * int64 so no step has undefined behaviour; it matches tinyeff/kernels/ref/int8.py bit for bit:
+ * int64 so no step has undefined behaviour; it matches tinyeff/kernels/layout/fixed_point.py bit for bit:
  *   v = sat32(acc + bias); v = sat32(v << max(shift, 0));
  *   v = SQRDMULH(v, multiplier)      round(v * multiplier / 2^31), ties toward +inf (the nudge)
  *   v = RDIVPOT(v, max(-shift, 0))   round(v / 2^right), ties away from zero

@@ -1,6 +1,6 @@
 /* spconv.c: direct sparse convolution / sparse linear over CSR rows, float32 and u8 x s8 -> int32.
  *
- * The one idea: with the flat-shift layout of tinyeff/kernels/ref/sparse.py (direct_conv_layout),
+ * The one idea: with the flat-shift layout of tinyeff/kernels/layout/direct.py (direct_conv_layout),
  * every nonzero tap of an output channel reads one *contiguous* run of the input, so an output
  * plane is  acc[p] = sum_j data[j] * src[offsets[j] + p]  for p in [0, length). We cut p into
  * tiles of up to 8 vectors (128 floats), keep the tile in registers while streaming the row's

@@ -28,7 +28,7 @@ def _compile_all(compiler, flags, tmp_path):
     sources, base, includes = _sources_and_flags()
 
     def one(src):
-        out = tmp_path / (os.path.basename(src) + ".o")
+        out = tmp_path / (os.path.relpath(src, _build_c.CSRC).replace(os.sep, "_") + ".o")   # csrc/<family>/x.c too
         done = subprocess.run([compiler, *base, *flags, *includes, "-fPIC", "-c", src, "-o", str(out)],
                               capture_output=True, text=True, timeout=300)
         return src, done.returncode, done.stderr.strip()

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from tinyeff import kernels
-from tinyeff.kernels.ref import int8 as ref
+from tinyeff.kernels.int8_eltwise import spec as eltwise
+from tinyeff.kernels.layout import fixed_point
 from tinyeff.quant import qmodules as qm
 
 
@@ -29,9 +30,9 @@ def test_add_u8_matches_ref_sizes(size, relu, rng):
     a = rng.integers(0, 256, size, dtype=np.uint8)
     b = rng.integers(0, 256, size, dtype=np.uint8)
     table_a, table_b = _tables(rng)
-    multiplier, shift = ref.quantize_multiplier(rng.uniform(1e-7, 1e-5))
+    multiplier, shift = fixed_point.quantize_multiplier(rng.uniform(1e-7, 1e-5))
     args = (a, b, table_a, table_b, multiplier, shift, 131)
-    np.testing.assert_array_equal(_c()(*args, relu=relu), ref.add_u8(*args, relu=relu))
+    np.testing.assert_array_equal(_c()(*args, relu=relu), eltwise.add_u8(*args, relu=relu))
 
 
 @pytest.mark.parametrize("shift", [0, -1, -2, -7, -20, -30, -31, 3])
@@ -47,7 +48,7 @@ def test_add_u8_ties_and_every_shift(shift, repeats):
     table_a = np.clip(steps, -2**30, 2**30 - 1).astype(np.int32)
     table_b = np.clip(np.arange(-128, 128) * 3 + 1, -2**30, 2**30).astype(np.int32)
     args = (a, b, table_a, table_b, np.int32(1 << 30), np.int32(shift), 128)
-    np.testing.assert_array_equal(_c()(*args), ref.add_u8(*args))
+    np.testing.assert_array_equal(_c()(*args), eltwise.add_u8(*args))
 
 
 @pytest.mark.parametrize("fill_a,fill_b", [(2**31 - 1 - 2**30, 2**30), (-2**30, -2**30 - 1 + 2), (0, 0)])
@@ -56,11 +57,11 @@ def test_add_u8_extreme_tables(fill_a, fill_b, rng):
     a = rng.integers(0, 256, shape, dtype=np.uint8)
     b = np.full(shape, 255, dtype=np.uint8)
     table_a, table_b = np.full(256, fill_a, np.int32), np.full(256, fill_b, np.int32)
-    multiplier, shift = ref.quantize_multiplier(0.7)
+    multiplier, shift = fixed_point.quantize_multiplier(0.7)
     args = (a, b, table_a, table_b, multiplier, shift, 0)
     got = _c()(*args)
     assert got.shape == shape
-    np.testing.assert_array_equal(got, ref.add_u8(*args))
+    np.testing.assert_array_equal(got, eltwise.add_u8(*args))
 
 
 def test_add_u8_rejects_tables_whose_sum_overflows():
@@ -75,7 +76,7 @@ def test_add_u8_rejects_tables_whose_sum_overflows():
 
 def test_add_u8_rejects_shape_mismatch():
     with pytest.raises(ValueError, match="same shape"):
-        ref.add_u8(np.zeros(4, np.uint8), np.zeros(5, np.uint8), np.zeros(256, np.int32),
+        eltwise.add_u8(np.zeros(4, np.uint8), np.zeros(5, np.uint8), np.zeros(256, np.int32),
                    np.zeros(256, np.int32), np.int32(1 << 30), np.int32(-1), 0)
 
 
@@ -87,6 +88,6 @@ def test_qadd_forward_equals_simulated_float_within_one(scales, rng):
     a = rng.integers(0, 256, (2, 9, 9, 16), dtype=np.uint8)
     b = rng.integers(0, 256, (2, 9, 9, 16), dtype=np.uint8)
     got = layer.forward(a, b)
-    expected = ref.add_u8(a, b, layer.table_a, layer.table_b, layer.multiplier, layer.shift, 17, relu=True)
+    expected = eltwise.add_u8(a, b, layer.table_a, layer.table_b, layer.multiplier, layer.shift, 17, relu=True)
     np.testing.assert_array_equal(got, expected)
     assert np.abs(got.astype(int) - layer.simulate(a, b).astype(int)).max() <= 1

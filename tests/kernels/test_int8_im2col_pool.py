@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 
 from tinyeff import kernels
-from tinyeff.kernels.ref.im2col import im2col_f32
-from tinyeff.kernels.ref import int8 as ref
+from tinyeff.kernels.im2col.spec import im2col_f32
+from tinyeff.kernels.int8_conv import spec as conv8
+from tinyeff.kernels.im2col import spec as im2col_ref
+from tinyeff.kernels.pool import spec as pool_ref
 
 TIERS = ["ref", "numba", "c"]
 GEOMETRY = [  # (N, C, H, W, KH, KW, stride, padding, dilation)
@@ -24,7 +26,7 @@ def test_im2col_u8_matches_ref(tier, geometry, rng):
     n, c, h, w, kh, kw, stride, padding, dilation = geometry
     x = rng.integers(0, 256, (n, c, h, w), dtype=np.uint8)
     args = (x, kh, kw, stride, padding, dilation, 131)
-    np.testing.assert_array_equal(_get("im2col_u8", tier)(*args), ref.im2col_u8(*args))
+    np.testing.assert_array_equal(_get("im2col_u8", tier)(*args), im2col_ref.im2col_u8(*args))
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -33,13 +35,13 @@ def test_im2col_s8_matches_ref(tier, geometry, rng):
     n, c, h, w, kh, kw, stride, padding, dilation = geometry
     x = rng.integers(-128, 128, (n, c, h, w), dtype=np.int8)
     args = (x, kh, kw, stride, padding, dilation, -128)
-    np.testing.assert_array_equal(_get("im2col_s8", tier)(*args), ref.im2col_s8(*args))
+    np.testing.assert_array_equal(_get("im2col_s8", tier)(*args), im2col_ref.im2col_s8(*args))
 
 
 def test_im2col_u8_layout_equals_float_im2col_with_zero_point_padding(rng):
     x = rng.integers(0, 256, (2, 3, 6, 5), dtype=np.uint8)
     zero_point = 77
-    cols = ref.im2col_u8(x, 3, 3, stride=1, padding=1, pad_value=zero_point)
+    cols = im2col_ref.im2col_u8(x, 3, 3, stride=1, padding=1, pad_value=zero_point)
     shifted = im2col_f32(x.astype(np.float64) - zero_point, 3, 3, stride=1, padding=1)
     np.testing.assert_array_equal(cols.astype(np.float64) - zero_point, shifted)
 
@@ -57,7 +59,7 @@ def test_im2col_u8_rejects_pad_value_out_of_range(tier):
 def test_maxpool2d_u8_matches_ref(tier, shape, kernel_size, stride, rng):
     kernel = _get("maxpool2d_u8", tier)
     x = rng.integers(0, 256, shape, dtype=np.uint8)
-    np.testing.assert_array_equal(kernel(x, kernel_size, stride), ref.maxpool2d_u8(x, kernel_size, stride))
+    np.testing.assert_array_equal(kernel(x, kernel_size, stride), pool_ref.maxpool2d_u8(x, kernel_size, stride))
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -69,7 +71,7 @@ def test_maxpool2d_u8_extremes(tier, value):
 
 def test_maxpool2d_u8_rejects_float_input():
     with pytest.raises(TypeError, match="uint8"):
-        ref.maxpool2d_u8(np.zeros((1, 1, 4, 4), np.float32))
+        pool_ref.maxpool2d_u8(np.zeros((1, 1, 4, 4), np.float32))
 
 
 # ---- NHWC versions (the integer model's layout between layers) ------------------------------
@@ -86,14 +88,14 @@ def test_im2col_u8_nhwc_matches_ref(tier, geometry, rng):
     n, c, h, w, kh, kw, stride, padding, dilation = geometry
     x = rng.integers(0, 256, (n, h, w, c), dtype=np.uint8)
     args = (x, kh, kw, stride, padding, dilation, 131)
-    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args), ref.im2col_u8_nhwc(*args))
+    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args), conv8.im2col_u8_nhwc(*args))
 
 
 def test_im2col_u8_nhwc_is_nchw_im2col_with_columns_reordered(rng):
     n, c, h, w, kh, kw = 2, 3, 6, 5, 3, 2
     x = rng.integers(0, 256, (n, c, h, w), dtype=np.uint8)
-    nchw = ref.im2col_u8(x, kh, kw, stride=1, padding=1, pad_value=9)              # columns (c, kh, kw)
-    nhwc = ref.im2col_u8_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), kh, kw, stride=1, padding=1,
+    nchw = im2col_ref.im2col_u8(x, kh, kw, stride=1, padding=1, pad_value=9)              # columns (c, kh, kw)
+    nhwc = conv8.im2col_u8_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), kh, kw, stride=1, padding=1,
                               pad_value=9)                                         # columns (kh, kw, c)
     np.testing.assert_array_equal(nhwc, nchw.reshape(-1, c, kh, kw).transpose(0, 2, 3, 1).reshape(len(nchw), -1))
 
@@ -106,7 +108,7 @@ def test_im2col_u8_nhwc_is_nchw_im2col_with_columns_reordered(rng):
 def test_maxpool2d_u8_nhwc_matches_nchw_ref(tier, shape, kernel_size, stride, rng):
     kernel = _get("maxpool2d_u8_nhwc", tier)
     x = rng.integers(0, 256, shape, dtype=np.uint8)                                # (N, C, H, W)
-    expected = ref.maxpool2d_u8(x, kernel_size, stride).transpose(0, 2, 3, 1)
+    expected = pool_ref.maxpool2d_u8(x, kernel_size, stride).transpose(0, 2, 3, 1)
     np.testing.assert_array_equal(kernel(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), kernel_size, stride),
                                   expected)
 
@@ -124,17 +126,17 @@ def test_im2col_u8_nhwc_pool_order_matches_ref(tier, geometry, pool, rng):
     n, c, h, w, kh, kw, stride, padding, dilation = geometry
     x = rng.integers(0, 256, (n, h, w, c), dtype=np.uint8)
     args = (x, kh, kw, stride, padding, dilation, 131)
-    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args, pool=pool), ref.im2col_u8_nhwc(*args, pool=pool))
+    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args, pool=pool), conv8.im2col_u8_nhwc(*args, pool=pool))
 
 
 def test_im2col_u8_nhwc_pool_rows_are_the_windows_members(rng):
     """Row (n, ph, pw, dy, dx) of the pool-ordered unfold is row (n, 2ph+dy, 2pw+dx) of the plain one;
     the 11th output row and column, which a 2x2 pool drops, are absent."""
     x = rng.integers(0, 256, (2, 13, 13, 3), dtype=np.uint8)
-    plain = ref.im2col_u8_nhwc(x, 3, 3).reshape(2, 11, 11, -1)
-    pooled = ref.im2col_u8_nhwc(x, 3, 3, pool=2).reshape(2, 5, 5, 2, 2, -1)
+    plain = conv8.im2col_u8_nhwc(x, 3, 3).reshape(2, 11, 11, -1)
+    pooled = conv8.im2col_u8_nhwc(x, 3, 3, pool=2).reshape(2, 5, 5, 2, 2, -1)
     np.testing.assert_array_equal(pooled[1, 3, 4, 1, 0], plain[1, 7, 8])
-    assert pooled.shape[0] * 5 * 5 * 4 == len(ref.im2col_u8_nhwc(x, 3, 3, pool=2))
+    assert pooled.shape[0] * 5 * 5 * 4 == len(conv8.im2col_u8_nhwc(x, 3, 3, pool=2))
 
 
 @pytest.mark.parametrize("tier", NHWC_TIERS)
@@ -147,11 +149,11 @@ def test_im2col_u8_nhwc_row_align_matches_ref(tier, geometry, pool, row_align, r
     x = rng.integers(0, 256, (n, h, w, c), dtype=np.uint8)
     args = (x, kh, kw, stride, padding, dilation, 131)
     kwargs = dict(pool=pool, row_align=row_align)
-    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args, **kwargs), ref.im2col_u8_nhwc(*args, **kwargs))
+    np.testing.assert_array_equal(_get("im2col_u8_nhwc", tier)(*args, **kwargs), conv8.im2col_u8_nhwc(*args, **kwargs))
 
 
 def test_im2col_u8_nhwc_row_align_pads_each_kernel_row_with_pad_value(rng):
     x = rng.integers(0, 256, (1, 5, 5, 1), dtype=np.uint8)
-    cols = ref.im2col_u8_nhwc(x, 3, 3, pad_value=7, row_align=4)                    # (9, 3 * 4)
+    cols = conv8.im2col_u8_nhwc(x, 3, 3, pad_value=7, row_align=4)                    # (9, 3 * 4)
     np.testing.assert_array_equal(cols.reshape(9, 3, 4)[:, :, 3], 7)
-    np.testing.assert_array_equal(cols.reshape(9, 3, 4)[:, :, :3].reshape(9, 9), ref.im2col_u8_nhwc(x, 3, 3))
+    np.testing.assert_array_equal(cols.reshape(9, 3, 4)[:, :, :3].reshape(9, 9), conv8.im2col_u8_nhwc(x, 3, 3))

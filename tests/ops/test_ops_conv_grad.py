@@ -131,7 +131,7 @@ def test_conv2d_dtype_mismatch_raises():
 def test_float32_direct_path_matches_float64_path(geom, rng):
     """float32 planes >= DIRECT_MIN_POSITIONS take the direct kernels (no im2col); values and both
     gradients must equal the float64 im2col path (the one the gradient checks verify)."""
-    from tinyeff.ops import conv as conv_mod
+    from tinyeff.kernels.conv import lowering
     stride, padding, dilation = geom
     x = rng.standard_normal((2, 5, 23, 21)).astype(np.float32)
     w = rng.standard_normal((6, 5, 3, 3)).astype(np.float32)
@@ -144,6 +144,6 @@ def test_float32_direct_path_matches_float64_path(geom, rng):
         (out * Tensor(g)).sum().backward()
         results.append((out.data, xt.grad, wt.grad, bt.grad))
     oh, ow = results[0][0].shape[2:]
-    assert oh * ow >= conv_mod.DIRECT_MIN_POSITIONS      # the float32 run took the direct path
+    assert oh * ow >= lowering.DIRECT_MIN_POSITIONS      # the float32 run took the direct path
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-3)

@@ -19,7 +19,7 @@ def _rdivpot(x, right):
 
 def _reference_requant(acc, real_multiplier, zero_point_out, relu):
     """Requantize int accumulators (last axis = channel) one element at a time in Python ints."""
-    from tinyeff.kernels.ref.int8 import quantize_multiplier
+    from tinyeff.kernels.layout.fixed_point import quantize_multiplier
     real = np.broadcast_to(np.asarray(real_multiplier, np.float64), (acc.shape[-1],))
     m, shift = quantize_multiplier(real)
     out = np.empty(acc.shape, dtype=np.int64)

@@ -5,7 +5,7 @@ import numpy as np
 from tinyeff import kernels, nn, ops
 from tinyeff.timing import median_time
 from tinyeff.flops import count
-from tinyeff.kernels.ref.sparse import pack_sparse
+from tinyeff.kernels.layout.csr import pack_sparse
 from tinyeff.tensor import Tensor, no_grad
 
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)

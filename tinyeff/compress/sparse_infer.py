@@ -2,7 +2,7 @@
 
 The one idea: a pruned weight only pays off in wall-clock time if a kernel skips its zeros, and
 only when there are enough of them for that layer's shape. ``SparseConv2d`` / ``SparseLinear``
-pack the effective (masked) weight into CSR once (``kernels.ref.sparse.pack_sparse``) and call
+pack the effective (masked) weight into CSR once (``kernels.layout.csr.pack_sparse``) and call
 ``spconv_f32_csr`` / ``splinear_f32_csr`` through the registry (best tier: C, Numba, then the
 reference). ``to_sparse`` swaps a layer only when the sparse kernel is measured faster than the
 dense path *on this machine* for that layer's input shape and sparsity. The timing is
@@ -22,8 +22,8 @@ import numpy as np
 from tinyeff import kernels, nn
 from tinyeff.compress.prune import get_mask
 from tinyeff.kernels import crossover
-from tinyeff.kernels.ref.im2col import check_conv_geometry
-from tinyeff.kernels.ref.sparse import pack_sparse, unpack_sparse
+from tinyeff.kernels.layout.csr import pack_sparse, unpack_sparse
+from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.nn.surgery import join_name, replace_child, sequence_stages
 from tinyeff.tensor import Tensor, no_grad
 

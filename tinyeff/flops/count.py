@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tinyeff.energy.model import sparse_weight_bytes
-from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.layout.geometry import check_conv_geometry
 
 DTYPE_NAMES = {"float64": "fp64", "float32": "fp32", "float16": "fp16", "bfloat16": "bf16",
                "int8": "int8", "uint8": "int8", "int32": "int32"}

@@ -1,21 +1,34 @@
 """Kernels: NumPy references plus faster Numba and C tiers, behind one registry.
 
-Importing this package registers every reference kernel, then tries to load the faster tiers. A tier
+One folder per kernel family (``registry.FAMILIES``): ``spec.py`` (the contract and the NumPy
+reference), ``numba.py`` and ``c.py`` (the faster tiers, loops and marshalling only). Importing this
+package registers every reference kernel, then tries to load the faster tiers. A tier
 that cannot load is recorded (with its reason) and warned about once; see ``registry.report()`` and
 ``tinyeff info``.
 """
+import importlib
+import importlib.util
 import os
 
 # NOTE: our OpenMP regions are short and many (one per kernel call). With GNU OpenMP's default, idle
-# threads spin between them, which on a shared 2-core machine starves every other process (we measured
-# a 3.6x slower training step under load). Passive waiting costs microseconds per region. Set before
+# threads spin between them, which on a shared 2-core machine starves every other process.
+# Passive waiting costs microseconds per region. Set before
 # the C extension (and its libgomp) loads; an explicit user setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from tinyeff.kernels import registry  # noqa: E402
 from tinyeff.kernels.registry import (active_tier, available, get, names, register, report,
                                       why_unavailable)
-from tinyeff.kernels import ref  # noqa: F401  (registers the reference tier)
+
+
+def _tier_modules(tier):
+    """``tinyeff.kernels.<family>.<tier>`` for every family that has that tier, in load order."""
+    names = (f"tinyeff.kernels.{family}.{tier}" for family in registry.FAMILIES)
+    return [name for name in names if importlib.util.find_spec(name) is not None]
+
+
+for _spec_module in _tier_modules("spec"):   # registers the reference tier with its contracts
+    importlib.import_module(_spec_module)
 
 
 def _load_numba_tier():
@@ -24,12 +37,13 @@ def _load_numba_tier():
     except ImportError as exc:
         registry.disable_tier("numba", f"Numba is not installed ({exc}); pip install numba")
         return
-    from tinyeff.kernels import numba as _numba_tier  # noqa: F401
+    for module in _tier_modules("numba"):
+        importlib.import_module(module)
 
 
 def _load_c_tier():
     from tinyeff.kernels import c as _c_tier
-    reason = _c_tier.load()
+    reason = _c_tier.load(_tier_modules("c"))
     if reason is not None:
         registry.disable_tier("c", reason)
 

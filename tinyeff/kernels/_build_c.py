@@ -1,11 +1,14 @@
-"""cffi build script for the C tier: ``csrc/*.c`` -> one extension, ``tinyeff._tinyeff_c``.
+"""cffi build script for the C tier: ``csrc/**/*.c`` -> one extension, ``tinyeff._tinyeff_c``.
 
 ``setup.py`` names ``ffibuilder`` in ``cffi_modules`` (``pip install -e .`` puts
 ``tinyeff/_tinyeff_c.abi3.so`` next to ``tinyeff/__init__.py``); ``python tinyeff/kernels/_build_c.py``
 builds in place for development: it compiles in a temporary directory and atomically renames the
 result over ``tinyeff/_tinyeff_c.abi3.so``, so processes that already loaded the old library keep
 running (copying over a mapped library in place kills them with SIGBUS). The declarations come from ``csrc/tinyeff.h`` (preprocessor lines
-dropped, since cffi's cdef does not run the preprocessor). Compiler flags are chosen here, in one
+dropped, since cffi's cdef does not run the preprocessor). Every ``.c`` under ``csrc/`` is compiled,
+in subfolders too (a kernel family may keep its sources in ``csrc/<family>/``), with ``csrc`` and each
+of its subfolders on the include path, so a source can move into a folder without a build change.
+Compiler flags are chosen here, in one
 place: -O3, -fopenmp when the compiler supports it, and deliberately no -march=native. AVX2,
 AVX-512 and VNNI code carries function-level ``target`` attributes and is picked at run time by
 CPU detection, so the extension runs on any x86-64 (and compiles portably elsewhere).
@@ -57,6 +60,20 @@ def _relative(path):
     return path if rel.startswith("..") else rel
 
 
+def c_sources():
+    """Every C source under csrc/, subfolders included, in a stable order."""
+    return sorted(glob.glob(os.path.join(CSRC, "**", "*.c"), recursive=True))
+
+
+def include_dirs():
+    """csrc/ and every folder under it (headers are included by name from any of them)."""
+    dirs = [CSRC]
+    for root, subdirs, _ in os.walk(CSRC):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith((".", "__")))
+        dirs.extend(os.path.join(root, d) for d in subdirs)
+    return dirs
+
+
 def make_builder(absolute=False):
     """The FFI builder; ``absolute=True`` for ``ffi.compile``, which runs in its own directory."""
     place = os.path.abspath if absolute else _relative
@@ -66,8 +83,8 @@ def make_builder(absolute=False):
     ffi.set_source(
         "tinyeff._tinyeff_c",
         '#include "tinyeff.h"',
-        sources=[place(p) for p in sorted(glob.glob(os.path.join(CSRC, "*.c")))],
-        include_dirs=[place(CSRC)],
+        sources=[place(p) for p in c_sources()],
+        include_dirs=[place(d) for d in include_dirs()],
         extra_compile_args=BASE_FLAGS + omp,
         extra_link_args=omp,
     )

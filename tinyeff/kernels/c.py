@@ -2,15 +2,14 @@
 
 ``load()`` returns None when the C tier is usable, otherwise the reason it is not (the extension was
 not built because no C compiler was found, or ``TINYEFF_NO_C=1`` simulates that). Each kernel family
-has its own wrapper module (``c_int8.py``, ...) listed in ``_FAMILIES``; it validates arguments once,
-calls the C function and turns a nonzero status into an exception with ``check()``.
+has its own marshalling module (``kernels/<family>/c.py``); it receives arguments its spec already
+checked, calls the C function and turns a nonzero status into an exception with ``check()``.
 
 Also here: the C side's thread count (OpenMP's own runtime state, so no module state of ours).
 """
 import importlib
+import importlib.util
 import os
-
-_FAMILIES = ("c_int8", "c_float", "c_norm", "c_conv")
 
 # Status codes returned by every exported C function (csrc/tinyeff.h, "status codes").
 _STATUS = {1: "an argument the Python wrapper should have rejected",
@@ -81,9 +80,13 @@ def code_paths():
     reason = load_error()
     if reason is not None:
         return [f"C tier off: {reason}"]
+    from tinyeff.kernels import registry
     lines = []
-    for family in _FAMILIES:
-        module = importlib.import_module(f"tinyeff.kernels.{family}")
+    for family in registry.FAMILIES:
+        name = f"tinyeff.kernels.{family}.c"
+        if importlib.util.find_spec(name) is None:
+            continue
+        module = importlib.import_module(name)
         if hasattr(module, "code_path"):
             lines.append(module.code_path())
     return lines
@@ -101,11 +104,12 @@ def load_error():
     return None
 
 
-def load():
-    """Import the compiled extension and register the C kernels; return the reason on failure."""
+def load(modules):
+    """Import the compiled extension and the C tier ``modules`` (which register their kernels);
+    return the reason on failure."""
     reason = load_error()
     if reason is not None:
         return reason
-    for family in _FAMILIES:
-        importlib.import_module(f"tinyeff.kernels.{family}")
+    for module in modules:
+        importlib.import_module(module)
     return None

@@ -12,8 +12,12 @@ kernel registers the paths it has bodies for; ``get`` binds the widest one the C
 ``TINYEFF_CPU_FEATURES``, or the one asked for (``get(name, isa="avx2")``), so tests and benches
 reach every path through the same call.
 
-What this file leaves out: the kernels themselves (``ref/``, ``numba/``, ``c.py``) and how they are
-loaded (``kernels/__init__.py``).
+Each kernel also has a contract (``contract.Spec``: checks, reference, test cases, tolerance),
+declared by its family's ``spec.py`` and kept here by name, so tests and benches can walk every
+(kernel, tier, ISA path) without a list of their own.
+
+What this file leaves out: the kernels themselves (one folder per family, ``kernels/<family>/``),
+how a call is checked (``contract.py``) and how the tiers are loaded (``kernels/__init__.py``).
 """
 import functools
 import os
@@ -23,9 +27,14 @@ from tinyeff.errors import KernelUnavailable
 from tinyeff.kernels import cpu
 
 TIERS = ("ref", "numba", "c")
+# The kernel folders (kernels/<family>/{spec,numba,c}.py), in load order: a family's spec may use an
+# earlier family's reference (conv's uses im2col's, the int8 GEMM's uses the requantization).
+FAMILIES = ("gemm", "im2col", "pad", "pool", "relu", "norm", "conv", "sparse", "int8_eltwise", "int8_gemm",
+            "int8_conv")
 PREFERENCE = ("c", "numba", "ref")
 
 _kernels = {}          # name -> {tier: function}
+_specs = {}            # name -> contract.Spec
 _isa = {}              # (name, tier) -> ISA paths that tier has bodies for
 _tier_off = {}         # tier -> reason the whole tier is unavailable
 _warned = set()
@@ -55,6 +64,20 @@ def register(name, tier, isa=None):
             _isa[(name, tier)] = tuple(p for p in cpu.PATHS if p in isa)
         return fn
     return decorate
+
+
+def define(spec):
+    """Record kernel ``spec.name``'s contract (done by ``contract.define``)."""
+    if spec.name in _specs:
+        raise ValueError(f"kernel {spec.name!r} is defined twice; one spec.py owns each kernel")
+    _specs[spec.name] = spec
+
+
+def spec(name):
+    """The contract of kernel ``name`` (``contract.Spec``)."""
+    if name not in _specs:
+        raise KeyError(f"kernel {name!r} has no spec; known: {', '.join(sorted(_specs))}")
+    return _specs[name]
 
 
 def declared_isas(name, tier):
@@ -97,6 +120,11 @@ def disable_tier(tier, reason):
         _warned.add(tier)
         warnings.warn(f"tinyeff: {tier} kernels are off ({reason}); using the next tier",
                       RuntimeWarning, stacklevel=3)
+
+
+def tiers(name):
+    """The tiers kernel ``name`` has an implementation in (usable here or not), in ``TIERS`` order."""
+    return tuple(t for t in TIERS if t in _kernels.get(name, {}))
 
 
 def names():

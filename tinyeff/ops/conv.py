@@ -4,8 +4,8 @@ Forward: ``cols = im2col(x)`` (N*OH*OW, C*KH*KW), then ``cols @ w2d.T`` (N*OH*OW
 NCHW. Backward rebuilds ``cols`` (one more memory-bound copy, instead of keeping an array 9x the
 input alive between the passes): grad_w = g.T @ cols, grad_cols = g @ w2d, grad_x = col2im(grad_cols).
 Every array op here goes through a registry kernel, so faster tiers replace it without touching
-layers. When a direct-convolution tier is active (csrc/dconv.c) and the output plane is large enough
-for its register tiles, float32 convolutions skip im2col: ``conv2d_f32`` computes the output,
+layers. When ``kernels/conv/lowering.py`` says the direct convolution pays (a direct tier is active
+and the output plane fills its register tiles), float32 convolutions skip im2col: ``conv2d_f32`` computes the output,
 ``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient is ``conv2d_f32`` of
 the output gradient with the flipped, transposed weight (a "full" correlation). Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
 multiply-adds, which is what it costs. Other group counts loop over groups.
@@ -13,8 +13,9 @@ multiply-adds, which is what it costs. Other group counts loop over groups.
 import numpy as np
 
 from tinyeff import kernels
-from tinyeff.kernels.ref.conv import flipped_weight
-from tinyeff.kernels.ref.im2col import check_conv_geometry
+from tinyeff.kernels.conv import lowering
+from tinyeff.kernels.conv.lowering import flipped_weight
+from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.tensor import make_result
 
@@ -66,18 +67,6 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     return make_result(out, parents, backward_all, "conv2d")
 
 
-# Below this many output positions per plane the direct kernel's register tiles (64 or 96
-# positions) run mostly empty and im2col + GEMM wins. Measured forward + backward, 1 thread:
-# 3x3 conv, 64 -> 64 channels at 5x5 outputs: GEMM 13.9 ms, direct 20.1; at 7x7: GEMM 68 ms,
-# direct 56; 16 -> 16 at 28x28: GEMM 247 ms, direct 68 (/tmp scripts quoted in the session notes).
-DIRECT_MIN_POSITIONS = 40
-
-
-def _direct_pays(x, oh, ow):
-    return (x.dtype == np.float32 and oh * ow >= DIRECT_MIN_POSITIONS
-            and kernels.active_tier("conv2d_f32") != "ref")
-
-
 def _conv_direct(x, w, geom, oh, ow):
     """groups == 1 on the direct tier: no im2col matrix in either pass."""
     stride, padding, dilation = geom
@@ -100,7 +89,7 @@ def _conv_direct(x, w, geom, oh, ow):
 
 def _conv_gemm(x, w, geom, oh, ow):
     """groups == 1: im2col + one GEMM. Returns (out, backward(g, need_gx) -> (gx, gw))."""
-    if _direct_pays(x, oh, ow):
+    if lowering.use_direct(x, oh, ow):
         return _conv_direct(x, w, geom, oh, ow)
     stride, padding, dilation = geom
     n = x.shape[0]

@@ -2,7 +2,7 @@
 average-pool as a mean over im2col windows, and global average pooling."""
 import numpy as np
 
-from tinyeff.kernels.ref.pool import check_pool_geometry
+from tinyeff.kernels.layout.geometry import check_pool_geometry
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.ops.reduce import mean
 from tinyeff.tensor import is_grad_enabled, make_result

@@ -11,7 +11,7 @@ rounds half away from zero (gemmlowp). That is the one documented source of off-
 between the float "simulated" path and the integer path (see tests/quant/test_convert.py).
 
 Left out: the observers that choose the range (observers.py) and the integer kernels
-(tinyeff/kernels/ref/int8.py, which derives the requantization arithmetic).
+(tinyeff/kernels/layout/fixed_point.py and kernels/int8_eltwise/, which define the requantization arithmetic).
 """
 import numpy as np
 

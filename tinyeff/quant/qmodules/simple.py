@@ -7,7 +7,7 @@ dequantization); ``QAdd`` rescales both inputs to a common grid through 256-entr
 import numpy as np
 
 from tinyeff import kernels
-from tinyeff.kernels.ref.int8 import _requantize_int64 as requantize_int64   # gemmlowp's fixed-point multiply
+from tinyeff.kernels.layout.fixed_point import requantize_int64   # gemmlowp's fixed-point multiply
 from tinyeff.quant.qmodules.base import QLayer, fixed_point_qm, requant_float, to_nchw
 
 

@@ -6,7 +6,7 @@ reference, ``forward`` the integer path through ``tinyeff.kernels``.
 import numpy as np
 
 from tinyeff import kernels
-from tinyeff.kernels.ref.sparse import pack_sparse   # NOTE: format builder, not a compute kernel
+from tinyeff.kernels.layout.csr import pack_sparse   # NOTE: format builder, not a compute kernel
 from tinyeff.quant.qmodules.base import QLayer, fixed_point_qm, requant_float, to_nchw, to_nhwc
 from tinyeff.quant.qmodules.simple import QMaxPool2d
 

@@ -1,0 +1,92 @@
+"""Dense convolution contract and reference: the forward pass and the weight gradient, as whole ops.
+
+``conv2d_f32`` and ``conv2d_wgrad_f32`` are what a direct convolution tier (c.py, csrc/dconv.c)
+must match; here they are im2col + one GEMM, the lowering ``ops/conv.py`` uses when no faster tier
+is on. The input gradient needs no kernel of its own for stride 1: it is ``conv2d_f32`` of the
+output gradient with the flipped, transposed weight (``lowering.flipped_weight``). When the op picks
+the direct kernel over im2col + GEMM is ``lowering.py``'s business.
+"""
+import numpy as np
+
+from tinyeff.kernels.contract import Tolerance, case, define
+from tinyeff.kernels.im2col.spec import im2col_f32
+from tinyeff.kernels.layout.geometry import check_conv_geometry
+
+
+def check_conv_args(x, w, bias, stride, padding, dilation, name="conv2d_f32"):
+    """Validate a dense conv call once; return (OH, OW). Raises ValueError/TypeError naming the fix."""
+    if w.ndim != 4 or x.ndim != 4 or w.shape[1] != x.shape[1]:
+        raise ValueError(f"{name}: need x (N, C, H, W) and w (OC, C, KH, KW) with the same C; got "
+                         f"x {x.shape} and w {w.shape}")
+    if x.dtype != w.dtype:
+        raise TypeError(f"{name}: x is {x.dtype} but w is {w.dtype}; cast one of them")
+    if bias is not None and bias.shape != (w.shape[0],):
+        raise ValueError(f"{name}: bias has shape {bias.shape}, expected ({w.shape[0]},)")
+    return check_conv_geometry(x.shape, w.shape[2], w.shape[3], stride, padding, dilation, name)
+
+
+def check_wgrad_args(x, g, kh, kw, stride, padding, dilation, name="conv2d_wgrad_f32"):
+    """Validate a weight-gradient call once; return (OH, OW)."""
+    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, name)
+    if g.ndim != 4 or g.shape[0] != x.shape[0] or g.shape[2:] != (oh, ow):
+        raise ValueError(f"{name}: grad_out has shape {g.shape}, expected (N={x.shape[0]}, OC, "
+                         f"{oh}, {ow}) for input {x.shape} and a {kh}x{kw} kernel")
+    if g.dtype != x.dtype:
+        raise TypeError(f"{name}: grad_out is {g.dtype} but x is {x.dtype}; cast one of them")
+    return oh, ow
+
+
+def _oh_ow(pair):
+    return {"oh": pair[0], "ow": pair[1]}
+
+
+# (N, C, H, W, OC, K, stride, padding, dilation): OC not a multiple of the 4-channel block, output
+# planes shorter and longer than the 64/96-position register tiles, every geometry knob on
+CONVS = [(1, 1, 5, 5, 1, 3, 1, 0, 1), (2, 3, 9, 7, 5, 3, 1, 1, 1), (1, 4, 13, 11, 6, 3, 2, 1, 1),
+         (2, 2, 12, 12, 3, 3, 1, 2, 2), (1, 3, 17, 10, 9, 1, 1, 0, 1), (1, 5, 11, 11, 4, 5, 1, 2, 1)]
+F32_SUMS = Tolerance(rtol=1e-4, atol=1e-4, why="float32 sums in a different order than BLAS")
+
+
+def conv2d_cases(rng):
+    for n, c, h, w, oc, k, s, p, d in CONVS:
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        wt = rng.standard_normal((oc, c, k, k)).astype(np.float32)
+        yield case(x, wt, None, s, p, d)
+        yield case(x, wt, rng.standard_normal(oc).astype(np.float32), s, p, d, relu=True)
+
+
+def conv2d_wgrad_cases(rng):
+    for n, c, h, w, oc, k, s, p, d in CONVS:
+        oh, ow = check_conv_geometry((n, c, h, w), k, k, s, p, d, "conv2d_wgrad_cases")
+        yield case(rng.standard_normal((n, c, h, w)).astype(np.float32),
+                   rng.standard_normal((n, oc, oh, ow)).astype(np.float32), k, k, s, p, d)
+
+
+@define("conv2d_f32", check=lambda x, w, bias, stride, padding, dilation:
+        _oh_ow(check_conv_args(x, w, bias, stride, padding, dilation)),
+        cases=conv2d_cases, tolerance=F32_SUMS,
+        faster_dtypes={"x": np.float32, "w": np.float32, "bias": np.float32})
+def conv2d_f32(x, w, bias=None, stride=1, padding=0, dilation=1, relu=False, *, oh, ow):
+    """Cross-correlate x (N, C, H, W) with w (OC, C, KH, KW), add bias (OC,), maybe ReLU.
+
+    Returns (N, OC, OH, OW), C-contiguous, in x's dtype; faster tiers match it up to float32
+    accumulation order.
+    """
+    n, oc = x.shape[0], w.shape[0]
+    cols = im2col_f32(x, w.shape[2], w.shape[3], stride, padding, dilation)   # (N*OH*OW, C*KH*KW)
+    out = (cols @ w.reshape(oc, -1).T).reshape(n, oh, ow, oc).transpose(0, 3, 1, 2)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return np.ascontiguousarray(np.maximum(out, 0) if relu else out)
+
+
+@define("conv2d_wgrad_f32", check=lambda x, g, kh, kw, stride, padding, dilation:
+        _oh_ow(check_wgrad_args(x, g, kh, kw, stride, padding, dilation)),
+        cases=conv2d_wgrad_cases, tolerance=F32_SUMS, faster_dtypes={"x": np.float32, "g": np.float32})
+def conv2d_wgrad_f32(x, g, kh, kw, stride=1, padding=0, dilation=1):
+    """Weight gradient of conv2d: sum over images and positions of g (N, OC, OH, OW) times the
+    input window. Returns (OC, C, KH, KW) in x's dtype."""
+    oc = g.shape[1]
+    cols = im2col_f32(x, kh, kw, stride, padding, dilation)                   # (N*OH*OW, C*KH*KW)
+    g2d = g.transpose(0, 2, 3, 1).reshape(-1, oc)                              # (N*OH*OW, OC)
+    return (g2d.T @ cols).reshape(oc, x.shape[1], kh, kw)

@@ -1,0 +1,76 @@
+"""PackedS8: int8 GEMM weights packed once per layer for the VNNI/AVX2 micro-kernels.
+
+Inside a GEMM, M x K times K x N gives M x N (row-major). The layout, shared by every tier of the
+int8 GEMM (``kernels/int8_gemm/``) and by csrc/gemm_s8.c:
+    K4 = ceil(K / 4) groups of 4 consecutive k; columns split into panels of 64 (the last panel is
+    the remaining columns rounded up to a multiple of 16). Panel p (width w) starts at byte
+    ``p * K4 * 256``; inside it, byte ``(k4 * w + j) * 4 + t`` holds ``b[4*k4 + t, 64*p + j]``.
+    Entries past K or past N are 0. Total size ``K4 * 4 * roundup(N, 16)`` bytes.
+    Why: one 64-byte vector = 16 columns x 4 k, exactly what one ``vpdpbusd`` consumes against a
+    broadcast of 4 activation bytes, so the micro-kernel streams each panel front to back.
+
+Overflow bound: a u8 x s8 product is at most 255*128 in magnitude, so K <= 65536 keeps every int32
+sum exact (65536 * 32640 < 2**31). Every tier rejects larger K rather than wrap.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+K_MAX = 65536          # largest K whose int32 sums cannot overflow (see the module docstring)
+PANEL = 64             # columns per packed panel
+GROUP = 16             # the last panel's width is a multiple of this (one 512-bit vector)
+LAYOUT = "k4-panel64x4-v1"
+
+
+@dataclass(frozen=True)
+class PackedS8:
+    """Int8 weights (K, N) packed once per layer for ``gemm_u8s8_packed`` (layout: module docstring).
+
+    Attributes:
+        data: int8 (K4 * 4 * roundup(N, 16),), the packed bytes.
+        colsum: int32 (N,), ``sum_k b[k, n]``: the zero-point correction term.
+        k, n: the logical weight shape.
+        layout: layout tag, checked by every consumer.
+    """
+    data: np.ndarray
+    colsum: np.ndarray
+    k: int
+    n: int
+    layout: str = LAYOUT
+
+
+def packed_size(k, n):
+    """Bytes in the packed form of a (k, n) int8 matrix."""
+    return -(-k // 4) * 4 * (-(-n // GROUP) * GROUP)
+
+
+def check_k(k, name):
+    if k > K_MAX:
+        raise ValueError(f"{name}: K={k} exceeds {K_MAX}, the largest K whose int32 sums cannot "
+                         f"overflow; split the reduction into chunks of at most {K_MAX}")
+
+
+def check_packed(packed, k, name):
+    """Validate a PackedS8 against an activation with ``k`` columns; raise TypeError/ValueError."""
+    if not isinstance(packed, PackedS8):
+        raise TypeError(f"{name}: expected a PackedS8 from pack_s8(b), got {type(packed).__name__}")
+    if packed.layout != LAYOUT:
+        raise ValueError(f"{name}: packed layout {packed.layout!r} is not {LAYOUT!r}; re-pack with pack_s8")
+    if packed.k != k:
+        raise ValueError(f"{name}: activation has K={k} columns but the packed weight has K={packed.k} "
+                         f"rows (weight shape ({packed.k}, {packed.n}))")
+
+
+def unpack_s8(packed):
+    """Inverse of ``pack_s8``: the int8 (K, N) weight (used by the reference and the tests)."""
+    k, n = packed.k, packed.n
+    k4, npad = -(-k // 4), -(-n // GROUP) * GROUP
+    out = np.empty((k4 * 4, npad), dtype=np.int8)
+    offset = 0
+    for p0 in range(0, npad, PANEL):
+        w = min(PANEL, npad - p0)
+        block = packed.data[offset:offset + k4 * w * 4].reshape(k4, w, 4)
+        out[:, p0:p0 + w] = block.transpose(0, 2, 1).reshape(k4 * 4, w)
+        offset += k4 * w * 4
+    return out[:k, :n]
+

@@ -1,0 +1,1 @@
+"""Batch norm for training (forward with batch statistics, backward): spec.py, C tier in c.py."""

@@ -1,0 +1,47 @@
+"""C tier of float32 batch norm for training: marshalling over csrc/bnorm.c.
+
+Each body receives arguments spec.py already checked (float32 operands included), allocates every
+output, hands the C function contiguous buffers and sizes, and turns a nonzero status into an error
+with ``c.check``. The C loops make two passes per channel (reduce, then write) with OpenMP over
+channels; see the comment at the top of csrc/bnorm.c for the loop order and the numerics. The
+AVX-512F build of the same loops is picked at run time from ``tinyeff.kernels.cpu``.
+"""
+import numpy as np
+
+from tinyeff.kernels.c import check, isa_code, lib, ptr
+from tinyeff.kernels.contract import implements
+
+
+def _ptr(a):
+    """A float* into contiguous float32 array ``a`` (no copy)."""
+    return ptr("float", a)
+
+
+ISAS = ("portable", "avx512")
+
+
+@implements("batchnorm_train_f32", "c", isa=ISAS)
+def batchnorm_train_f32(x, gamma, beta, eps, isa=None):
+    name = "batchnorm_train_f32"
+    n, c, h, w = x.shape
+    x, gamma, beta = (np.ascontiguousarray(a) for a in (x, gamma, beta))
+    y = np.empty_like(x)
+    mean, var, invstd = (np.empty(c, dtype=np.float32) for _ in range(3))
+    check(lib().tinyeff_batchnorm_train_f32(_ptr(x), _ptr(gamma), _ptr(beta), n, c, h * w,
+                                            float(eps), isa_code(name, isa), _ptr(y), _ptr(mean), _ptr(var),
+                                            _ptr(invstd)), name)
+    return y, mean, var, invstd
+
+
+@implements("batchnorm_backward_f32", "c", isa=ISAS)
+def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma, isa=None):
+    name = "batchnorm_backward_f32"
+    n, c, h, w = x.shape
+    grad_out, x, mean, invstd, gamma = (np.ascontiguousarray(a)
+                                        for a in (grad_out, x, mean, invstd, gamma))
+    grad_x = np.empty_like(x)
+    grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
+    check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
+                                               _ptr(gamma), n, c, h * w, isa_code(name, isa), _ptr(grad_x),
+                                               _ptr(grad_gamma), _ptr(grad_beta)), name)
+    return grad_x, grad_gamma, grad_beta

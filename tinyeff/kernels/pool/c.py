@@ -1,0 +1,60 @@
+"""C tier of max-pooling: marshalling over csrc/im2col.c (float32) and csrc/im2col_8.c (uint8).
+
+Each body receives arguments spec.py already checked, allocates the outputs, hands C contiguous
+buffers and sizes, and turns a nonzero status into an error with ``c.check``.
+"""
+import numpy as np
+
+from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
+from tinyeff.kernels.contract import implements
+
+ISAS = ("portable", "avx512")   # the paths csrc/im2col.c's max-pool has bodies for
+
+
+@implements("maxpool2d_f32", "c", isa=ISAS)
+def maxpool2d_f32(x, kernel, stride, padding, with_argmax, oh, ow, isa=None):
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    out = np.empty((n, c, oh, ow), dtype=np.float32)
+    argmax = np.empty((n, c, oh, ow), dtype=np.int64) if with_argmax else None
+    argmax_ptr = ptr("int64_t", argmax) if with_argmax else ffi().NULL
+    check(lib().tinyeff_maxpool2d_f32(ptr("float", x), n, c, h, w, kernel, stride, padding, oh,
+                                      ow, isa_code("maxpool2d_f32", isa), ptr("float", out), argmax_ptr),
+          "maxpool2d_f32")
+    return out, argmax
+
+
+@implements("maxpool2d_backward_f32", "c")
+def maxpool2d_backward_f32(grad_out, argmax, x_shape):
+    n, c, h, w = x_shape
+    grad_out = np.ascontiguousarray(grad_out)
+    argmax = np.ascontiguousarray(argmax)
+    grad_x = np.empty((n, c, h, w), dtype=np.float32)
+    check(lib().tinyeff_maxpool2d_backward_f32(
+        ptr("float", grad_out), ptr("int64_t", argmax), n * c, grad_out.shape[2] * grad_out.shape[3],
+        h * w, ptr("float", grad_x)), "maxpool2d_backward_f32")
+    return grad_x
+
+
+@implements("maxpool2d_u8", "c")
+def maxpool2d_u8(x, kernel_size, stride, oh, ow):
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    out = np.empty((n, c, oh, ow), dtype=np.uint8)
+    if out.size:
+        status = lib().tinyeff_maxpool2d_u8(ptr("uint8_t", x), n, c, h, w, kernel_size, stride,
+                                            oh, ow, ptr("uint8_t", out))
+        check(status, "maxpool2d_u8")
+    return out
+
+
+@implements("maxpool2d_u8_nhwc", "c")
+def maxpool2d_u8_nhwc(x, kernel_size, stride, oh, ow):
+    n, h, w, c = x.shape
+    x = np.ascontiguousarray(x)
+    out = np.empty((n, oh, ow, c), dtype=np.uint8)
+    if out.size:
+        status = lib().tinyeff_maxpool2d_u8_nhwc(ptr("uint8_t", x), n, h, w, c, kernel_size, stride,
+                                                 oh, ow, ptr("uint8_t", out))
+        check(status, "maxpool2d_u8_nhwc")
+    return out
