@@ -31,3 +31,7 @@ class OutputDirBusy(TinyeffError, RuntimeError):
 
 class TrainingDiverged(TinyeffError, RuntimeError):
     """A loss or a parameter became NaN or infinite; training stopped and kept the last good checkpoint."""
+
+
+class NonFiniteResult(TinyeffError, ValueError):
+    """A result about to be saved holds NaN or Infinity; it is refused instead of written."""

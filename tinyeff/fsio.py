@@ -16,6 +16,8 @@ import tempfile
 
 import numpy as np
 
+from tinyeff.errors import NonFiniteResult
+
 TMP_PREFIX = ".tinyeff-tmp-"
 _LEGACY_PREFIXES = (".tmp-",)         # the names earlier tinyeff versions used for model-file temps
 
@@ -69,12 +71,12 @@ def dumps_json(data, indent=2):
     """``data`` as strict JSON text (NumPy scalars and arrays converted; NaN/Infinity refused).
 
     Raises:
-        ValueError: ``data`` holds a NaN or an infinity (the message says so).
+        NonFiniteResult: ``data`` holds a NaN or an infinity (a ValueError; the message says so).
     """
     try:
         return json.dumps(data, indent=indent, default=_json_default, allow_nan=False)
     except ValueError as exc:
-        raise ValueError(f"refusing to write a non-finite number (NaN or Infinity) as JSON: {exc}; "
+        raise NonFiniteResult(f"refusing to write a non-finite number (NaN or Infinity) as JSON: {exc}; "
                          "a NaN result means the computation failed upstream") from exc
 
 

@@ -24,9 +24,8 @@ def set_threads(n):
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"threads: {n!r} must be a positive integer, e.g. --threads 1")
-    for var in ENV_VARS[:3]:
+    for var in ENV_VARS:                 # child processes start with n threads everywhere
         os.environ[var] = str(n)
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(n))   # read once, before Numba starts its pool
     got = {"openmp": None, "numba": None, "blas": None}
     from tinyeff.kernels import c
     if c.load_error() is None:

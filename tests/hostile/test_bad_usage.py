@@ -51,9 +51,16 @@ def test_unknown_augmentation_writes_nothing(cli, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_resnet_width_below_one_channel(cli, tmp_path):
-    code, _, err = cli("train", "--model", "resnet8", "--width", "0.5", "--data", "synthetic", "--out", tmp_path / "o")
-    assert code == 2 and "--width 0.5" in error_line(err)
+def test_width_multiplier_must_be_positive(cli, tmp_path):
+    code, _, err = cli("train", "--model", "resnet8", "--width", "0", "--data", "synthetic", "--out", tmp_path / "o")
+    assert code == 2 and "--width" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_shortcut_knob_on_a_model_without_shortcuts(cli, tmp_path):
+    code, _, err = cli("train", "--model", "mlp", "--no-shortcut", "--data", "synthetic", "--out", tmp_path / "o")
+    assert code == 2 and "shortcut" in error_line(err)
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("nm", ["0:0", "3:2", "a:b", "2"])

@@ -42,3 +42,15 @@ def test_dynamic_int8_linear_refuses_nan(rng):
 
 def re_tuple(t):
     return r"\(" + r", ".join(str(v) for v in t) + r"\)"
+
+
+@pytest.mark.parametrize("where", [(3, 0, 0, 0), (3, 0, 27, 27), (3, 0, 13, 14)])
+def test_float_predict_refuses_nan_wherever_it_is(int8_and_float, rng, where):
+    """Max-pooling can drop a NaN at some pixel positions; the refusal must not depend on where it is."""
+    from tinyeff import train
+    _, model = int8_and_float
+    x = rng.standard_normal((5, 1, 28, 28)).astype(np.float32)
+    x[where] = np.nan
+    with pytest.raises(ValueError, match=rf"predict: image 3 holds 1 NaN/Inf value\(s\) after preprocessing "
+                                         rf"\(first at pixel {re_tuple(where[1:])}"):
+        train.predict(model, x, batch_size=2, preprocess=lambda images: images)

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import error_line
 from tinyeff import fsio, outdir
+from tinyeff.errors import NonFiniteResult
 
 
 def dead_pid():
@@ -89,7 +90,7 @@ def test_full_disk_in_a_command_is_one_line_exit_1(cli, tmp_path, model_file, mo
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_json_refuses_non_finite_numbers(tmp_path, value):
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(NonFiniteResult, match="non-finite"):
         fsio.write_json(tmp_path / "m.json", {"loss": value})
     assert not os.listdir(tmp_path)
 

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+from tinyeff.cli.common import add_threads_arg
+
 DEFAULT_SUITES = ("int8", "dense", "sparse")
 
 
@@ -19,6 +21,7 @@ def register(subparsers):
                    help=f"suite bench/bench_NAME.py to run (repeatable; default: {', '.join(DEFAULT_SUITES)})")
     p.add_argument("--out", default="bench-kernels.json", help="JSON file to write (default: %(default)s)")
     p.add_argument("--full", action="store_true", help="run every shape, not the quick subset")
+    add_threads_arg(p)
     p.set_defaults(func=run)
 
 
@@ -42,6 +45,9 @@ def run(args):
         print(f"tinyeff bench: no such suite file(s): {', '.join(missing)}", file=sys.stderr)
         return 2
     env = dict(os.environ)
+    if args.threads:                     # the suites run in a child process: size its pools at start-up
+        from tinyeff.threads import ENV_VARS
+        env.update({var: str(args.threads) for var in ENV_VARS})
     if not args.full:
         env["TINYEFF_BENCH_QUICK"] = "1"
     cmd = [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider",

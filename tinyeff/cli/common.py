@@ -86,9 +86,9 @@ def add_data_args(p, default="fashion-mnist-sample"):
                    help=f"dataset name ({', '.join(data.names())}; default {default}), or PATH: a MedMNIST-layout "
                         ".npz or an image folder (train/ and test/ class folders, or one class-folder tree)")
     p.add_argument("--root", default=None, help="directory with the dataset files (only there; default: the usual places)")
-    p.add_argument("--image-size", type=int, default=None,
+    p.add_argument("--image-size", type=positive_int, default=None,
                    help="PATH data: resize every image to NxN (needed when image sizes differ)")
-    p.add_argument("--test-fraction", type=float, default=0.2,
+    p.add_argument("--test-fraction", type=fraction, default=0.2,
                    help="PATH data, one class-folder tree: fraction of each class held out for testing (seeded)")
 
 
@@ -113,3 +113,30 @@ def output_dir(path):
     """Hold ``path``'s lock for the ``with`` body (see ``tinyeff.outdir``): one writer per directory."""
     from tinyeff import outdir
     return outdir.locked(path)
+
+
+def add_threads_arg(p):
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="threads for OpenMP, Numba and BLAS together (default: every core)")
+
+
+def apply_threads(args):
+    """Size OpenMP, Numba and BLAS to ``--threads`` (see ``tinyeff.threads``); a no-op without it."""
+    if getattr(args, "threads", None):
+        from tinyeff.threads import set_threads
+        set_threads(args.threads)
+
+
+def add_model_knob_args(p):
+    """--width, --init, --no-shortcut, --preprocess and --limit, the knobs train, compare and sweep share."""
+    from tinyeff.data.transforms import PREPROCESS_KINDS
+    p.add_argument("--width", type=positive_float, default=None,
+                   help="channel multiplier for every model (1 = the published size, 0.5 = half the channels)")
+    p.add_argument("--init", choices=["kaiming", "xavier"], default=None,
+                   help="weight init: kaiming (He normal, the default) or xavier (Glorot uniform)")
+    p.add_argument("--no-shortcut", dest="shortcut", action="store_const", const=False, default=None,
+                   help="CIFAR ResNets: drop every skip connection (a plain network of the same depth)")
+    p.add_argument("--preprocess", choices=PREPROCESS_KINDS, default="standardize",
+                   help="input scaling, saved with the model so eval applies it: standardize (per channel, "
+                        "fitted on the training images; default), scale01 ([0, 1]) or scale_pm1 ([-1, 1])")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")

@@ -1,9 +1,10 @@
 """``tinyeff compare``: baseline vs compressed variants, measured side by side, with a report."""
 import os
 
-from tinyeff.cli.common import (add_progress_arg, fraction, nonnegative_int, output_dir, positive_float,
-                                positive_int, show_progress)
+from tinyeff.cli.common import (add_model_knob_args, add_progress_arg, add_threads_arg, apply_threads, fraction,
+                                nonnegative_int, output_dir, positive_float, positive_int, show_progress)
 from tinyeff.compare import DEFAULT_VARIANTS, available_variants, run_compare
+from tinyeff.models import knobs
 
 
 def register(subparsers):
@@ -20,6 +21,8 @@ def register(subparsers):
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--seed", type=nonnegative_int, default=0)
+    add_model_knob_args(p)
+    add_threads_arg(p)
     p.add_argument("--out", default="tinyeff-compare")
     add_progress_arg(p)
     p.set_defaults(func=run)
@@ -31,11 +34,16 @@ def run(args):
     if unknown or not variants:
         raise ValueError(f"compare: unknown variant {(unknown or [args.variants])[0]!r}; "
                          f"choose from: {', '.join(available_variants())}")
+    knobs.check(args.model, args.width, shortcut=args.shortcut)   # a knob the model lacks stops before any write
+    apply_threads(args)
+    options = {"width": args.width, "shortcut": args.shortcut, "init": args.init}
     with output_dir(args.out):
         results = run_compare(args.model, args.data, variants, args.out, epochs=args.epochs,
                               finetune_epochs=args.finetune_epochs, sparsity=args.sparsity,
                               batch_size=args.batch_size, lr=args.lr, seed=args.seed, root=args.root,
-                              baseline_path=args.baseline, progress=show_progress(args))
+                              baseline_path=args.baseline, progress=show_progress(args),
+                              model_options={k: v for k, v in options.items() if v is not None},
+                              preprocess=args.preprocess, limit=args.limit)
     print_summary(results, args.out)
     return 0
 

@@ -8,14 +8,14 @@ import json
 
 import numpy as np
 
-from tinyeff.cli.common import load_model
+from tinyeff.cli.common import load_model, positive_int
 
 
 def register(subparsers):
     p = subparsers.add_parser("predict", help="classify image files (PNG/JPEG...) with a model file")
     p.add_argument("model", help="model file (.npz) or a run directory holding model.npz")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--top", type=int, default=3, help="how many classes to list per image (default 3)")
+    p.add_argument("--top", type=positive_int, default=3, help="how many classes to list per image (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 

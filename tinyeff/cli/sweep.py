@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from tinyeff.cli.common import output_dir, positive_float, positive_int
 from tinyeff.sweep import grid
 from tinyeff.sweep.presets import PRESETS
 
@@ -29,12 +30,13 @@ def register(subparsers):
     p.add_argument("--full", action="store_true", help="with --preset: the full study on the full dataset")
     p.add_argument("--out", required=True, help="sweep directory (sweep.db, results.csv, plots, report.html)")
     p.add_argument("--root", default=None, help="directory with the dataset files")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores / threads)")
-    p.add_argument("--threads", type=int, default=None, help="threads per run (default: cores / workers; 1 on a cluster)")
+    p.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: cores / threads)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="threads per run (default: cores / workers; 1 on a cluster)")
     p.add_argument("--cluster", default=None, metavar="tcp://HOST:PORT",
                    help="run on this Dask scheduler (trusted network only: Dask uses pickle)")
-    p.add_argument("--budget-seconds", type=float, default=None, help="stop launching runs past this wall time")
-    p.add_argument("--budget-joules", type=float, default=None, help="stop launching runs past this energy")
+    p.add_argument("--budget-seconds", type=positive_float, default=None, help="stop launching runs past this wall time")
+    p.add_argument("--budget-joules", type=positive_float, default=None, help="stop launching runs past this energy")
     p.add_argument("--dry-run", action="store_true", help="list the grid and what is already done; run nothing")
     p.add_argument("--report-only", action="store_true", help="rebuild the report from the store; run nothing")
     p.add_argument("--no-report", action="store_true", help="skip the plots and the HTML report")
@@ -68,13 +70,18 @@ def run(args):
         print(f"sweep: cut for a quick run: {note}" if args.preset and not args.full else f"sweep: {note}")
     if args.dry_run:
         return _dry_run(configs, args.out)
+    with output_dir(args.out):                # one sweep per directory (its store, CSV and report)
+        return _run(args, configs, notes)
+
+
+def _run(args, configs, notes):
+    failed = 0
     if not args.report_only:
         summary = _sweep(args, configs)
-        if summary is None:
-            return 2
         counts = summary["counts"]
         print(f"sweep: {counts.get('done', 0)}/{len(configs)} runs done, {counts.get('diverged', 0)} diverged, "
               f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending; wrote {summary['csv']}")
+        failed = counts.get("failed", 0)
     if not args.no_report:
         from tinyeff.sweep.report import write_report
         ids = [grid.config_id(c) for c in configs]
@@ -82,6 +89,10 @@ def run(args):
             ids = None                            # no grid on the command line: report every run in the store
         path = write_report(args.out, ids, notes=notes, preset=args.preset)
         print(f"report: {os.path.abspath(path)}")
+    if failed:
+        print(f"error: {failed} run(s) failed (see the report or results.csv); re-run the same command to retry "
+              "them", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,12 +1,15 @@
 """``tinyeff train``: train a model on a dataset, with checkpoints, resume and a metrics file."""
+import argparse
 import json
 import os
 
 from tinyeff import manual_seed, train
-from tinyeff.cli.common import (add_data_args, add_progress_arg, load_data, nonnegative_float, nonnegative_int,
-                                output_dir, positive_float, positive_int, show_progress)
+from tinyeff.cli.common import (add_data_args, add_model_knob_args, add_progress_arg, add_threads_arg, apply_threads,
+                                load_data, nonnegative_float, nonnegative_int, output_dir, positive_float,
+                                positive_int, show_progress)
+from tinyeff.data.transforms import preprocess_config
 from tinyeff.errors import ModelFileError
-from tinyeff.models import build_model
+from tinyeff.models import knobs
 
 
 def register(subparsers):
@@ -20,9 +23,10 @@ def register(subparsers):
     p.add_argument("--schedule", default="cosine", choices=["none", "cosine", "step"])
     p.add_argument("--weight-decay", type=nonnegative_float, default=0.0)
     p.add_argument("--augment", default="", help="comma-separated: crop,flip (default none)")
-    p.add_argument("--width", type=positive_float, default=None, help="width multiplier for seed-cnn / resnet width")
     p.add_argument("--precision", default="float32", help="float32, mixed_float16 or mixed_bfloat16")
     p.add_argument("--seed", type=nonnegative_int, default=0)
+    add_model_knob_args(p)
+    add_threads_arg(p)
     p.add_argument("--out", default=None, help="output directory (required unless --resume)")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the interrupted run in DIR from its last checkpoint (same settings)")
@@ -30,9 +34,13 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+CHECKED_SETTINGS = {"epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
+                    "weight_decay": nonnegative_float, "seed": nonnegative_int}
 SETTINGS = ("model", "data", "root", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
-            "augment", "width", "precision", "seed", "image_size", "test_fraction")
-LATER_SETTINGS = ("image_size", "test_fraction")      # absent from runs started before they existed
+            "augment", "width", "precision", "seed", "image_size", "test_fraction", "init", "shortcut", "preprocess",
+            "limit")
+# absent from runs started before they existed: such a run resumes with the command line's defaults
+LATER_SETTINGS = ("image_size", "test_fraction", "init", "shortcut", "preprocess", "limit")
 
 
 def run(args):
@@ -40,8 +48,8 @@ def run(args):
         _load_saved_settings(args)
     if not args.out:
         raise ValueError("train: --out DIR is required (or --resume DIR)")
-    if args.width is not None and args.model != "seed-cnn" and int(args.width) < 1:
-        raise ValueError(f"train: --width {args.width} for {args.model} is a base channel count; give an integer >= 1")
+    knobs.check(args.model, args.width, shortcut=args.shortcut)   # a knob the model lacks stops before any write
+    apply_threads(args)
     with output_dir(args.out):
         return _train(args)
 
@@ -62,6 +70,14 @@ def _load_saved_settings(args):
     missing = [k for k in SETTINGS if not isinstance(saved, dict) or (k not in saved and k not in LATER_SETTINGS)]
     if missing:
         raise ModelFileError(f"{path}: lacks the settings {missing}; start a new run with --out")
+    for key, check in CHECKED_SETTINGS.items():       # a hand-edited file gets the parser's checks too
+        try:
+            check(str(saved[key]))
+        except argparse.ArgumentTypeError as exc:
+            raise ModelFileError(f"{path}: {key} {exc}; fix it or start a new run with --out") from None
+    if "preprocess" not in saved and saved["width"] is not None and saved["model"] != "seed-cnn":
+        # written when a ResNet's --width was its channel count; now it is a multiplier
+        saved["width"] /= knobs.RESNET18_BASE if saved["model"] == "resnet18" else knobs.RESNET_BASE
     for key in SETTINGS:
         setattr(args, key, saved.get(key, getattr(args, key, None)))
     args.out = args.resume
@@ -69,11 +85,11 @@ def _load_saved_settings(args):
 
 def _train(args):
     train_split, test_split = load_data(args)
-    extra = {}
-    if args.width is not None:
-        extra["width"] = args.width if args.model in ("seed-cnn",) else int(args.width)
+    if args.limit:
+        train_split = train_split.head(args.limit)
     manual_seed(args.seed)                    # the initial weights depend on the seed alone
-    model = build_model(args.model, train_split, **extra)
+    model = knobs.build(args.model, train_split, width=args.width, shortcut=args.shortcut, init=args.init)
+    model.preprocess = preprocess_config(train_split, args.preprocess)
     precision = None
     if args.precision != "float32":
         from tinyeff.precision import get_policy

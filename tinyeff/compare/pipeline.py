@@ -30,8 +30,12 @@ def available_variants():
 def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variants=DEFAULT_VARIANTS,
                 out_dir="tinyeff-compare", epochs=5, finetune_epochs=2, sparsity=0.9, batch_size=64,
                 lr=1e-3, seed=0, root=None, baseline_path=None, progress=True, log=None, min_time_s=0.5,
-                data_options=None):
-    """Run the whole comparison; return the results dict also written to ``out_dir/results.json``."""
+                data_options=None, model_options=None, preprocess="standardize", limit=None):
+    """Run the whole comparison; return the results dict also written to ``out_dir/results.json``.
+
+    ``model_options`` (width, shortcut, init: see ``models.knobs.build``) and ``preprocess`` shape the
+    trained models; ``limit`` trains on the first N training images only.
+    """
     unknown = [v for v in variants if v not in variant_table.BUILDERS]
     if unknown:
         raise ValueError(f"compare: unknown variant {unknown[0]!r}; available: {', '.join(available_variants())}")
@@ -40,9 +44,12 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     os.makedirs(out_dir, exist_ok=True)
     t_start = time.perf_counter()
     train_split, test_split = data.require_images(data_name, *data.load(data_name, root=root, **(data_options or {})))
+    if limit:
+        train_split = train_split.head(limit)
     ctx = variant_table.CompareContext(model_name, data_name, train_split, test_split, out_dir, epochs,
                                        finetune_epochs, sparsity, batch_size, lr, seed, progress, baseline_path,
-                                       variants=tuple(variants))
+                                       variants=tuple(variants), model_options=dict(model_options or {}),
+                                       preprocess=preprocess)
     for name in variants:
         ctx.built[name] = variant_table.BUILDERS[name](ctx)
         log(f"[{name}] {ctx.built[name].description}")
@@ -55,6 +62,7 @@ def run_compare(model_name="seed-cnn", data_name="fashion-mnist-sample", variant
     results = {"model": model_name, "data": data_name, "rows": rows,
                "config": {"variants": variants, "epochs": epochs, "finetune_epochs": finetune_epochs,
                           "sparsity": sparsity, "batch_size": batch_size, "lr": lr, "seed": seed,
+                          "model_options": dict(model_options or {}), "preprocess": preprocess, "limit": limit,
                           "test_images": int(len(test_split.labels)), "train_images": int(len(train_split.labels))},
                "versions": train.versions(), "machine": _machine(),
                "energy_note": _energy_note(rows)}

@@ -2,22 +2,22 @@
 a half-width student, and mixed-precision training of the same network."""
 from tinyeff.compare.variants import DESCRIPTIONS, from_metrics, variant
 from tinyeff.compress.distill import distill
-from tinyeff.models import build_model
+from tinyeff.models import knobs
 from tinyeff.precision import get_policy
 
 
-@variant("distilled", "half-width seed CNN (or width-8 ResNet) distilled from the baseline "
+@variant("distilled", "half-width seed CNN or CIFAR ResNet (same width otherwise) distilled from the baseline "
                       "(Hinton loss, T=4, alpha=0.9), as many epochs as the baseline")
 def build_distilled(ctx):
-    width = {"width": 0.5} if ctx.model_name == "seed-cnn" else {"width": 8} if ctx.model_name.startswith("resnet") else {}
-    student = build_model(ctx.model_name, ctx.train_split, **width)
+    half = ctx.model_name == "seed-cnn" or knobs.resnet_family(ctx.model_name)
+    student = ctx.build(width_scale=0.5 if half else 1.0)
     teacher = ctx.built["baseline"].model
     metrics = distill(teacher, student, ctx.train_split, ctx.test_split, temperature=4.0, alpha=0.9,
                       epochs=ctx.epochs, batch_size=ctx.batch_size, lr=ctx.lr, seed=ctx.seed, schedule="cosine",
                       progress=ctx.progress)
     v = from_metrics("distilled", student, metrics, DESCRIPTIONS["distilled"])
     v.epochs, v.loss_name = ctx.epochs, "distillation loss"
-    v.notes.append(f"student {width or 'same width'}; teacher test accuracy "
+    v.notes.append(f"student {'at half' if half else 'at the same'} width; teacher test accuracy "
                    f"{100 * metrics['distillation']['teacher_test_accuracy']:.2f}%")
     return v
 
@@ -25,7 +25,7 @@ def build_distilled(ctx):
 @variant("mixed_fp16", "trained from scratch with float16 activations and weights, float32 master weights "
                        "and dynamic loss scaling; evaluated in float32")
 def build_mixed_fp16(ctx):
-    model = build_model(ctx.model_name, ctx.train_split)
+    model = ctx.build()
     policy = get_policy("mixed_float16")
     metrics = ctx.fit(model, ctx.epochs, "mixed_fp16", precision=policy)
     policy.release(model)                  # evaluate and save the float32 master weights

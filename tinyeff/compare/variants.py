@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass, field
 
 from tinyeff import io, train
-from tinyeff.models import build_model
+from tinyeff.data.transforms import preprocess_config
+from tinyeff.models import knobs
 
 BUILDERS = {}
 DESCRIPTIONS = {}
@@ -62,6 +63,17 @@ class CompareContext:
     baseline_path: str = None
     built: dict = field(default_factory=dict)
     variants: tuple = ()
+    model_options: dict = field(default_factory=dict)     # knobs.build's width, shortcut, init
+    preprocess: str = "standardize"
+
+    def build(self, width_scale=1.0):
+        """A fresh model of the comparison's architecture (``width_scale`` times its width)."""
+        options = dict(self.model_options)
+        if width_scale != 1.0:
+            options["width"] = (options.get("width") or 1.0) * width_scale
+        model = knobs.build(self.model_name, self.train_split, **options)
+        model.preprocess = preprocess_config(self.train_split, self.preprocess)
+        return model
 
     def fit(self, model, epochs, name, **kwargs):
         """Train ``model`` with the comparison's settings; return fit's metrics."""
@@ -95,7 +107,7 @@ def build_baseline(ctx):
         v.save = lambda path: io.write(path, header, arrays)     # the file as loaded, in its own kind
         v.notes.append("training time and energy not measured in this run (model loaded)")
         return v
-    model = build_model(ctx.model_name, ctx.train_split)
+    model = ctx.build()
     metrics = ctx.fit(model, ctx.epochs, "baseline")
     v = from_metrics("baseline", model, metrics, DESCRIPTIONS["baseline"])
     v.epochs = ctx.epochs

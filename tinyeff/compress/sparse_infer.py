@@ -22,8 +22,8 @@ import numpy as np
 from tinyeff import kernels, nn
 from tinyeff.compress.prune import get_mask
 from tinyeff.kernels import crossover
-from tinyeff.kernels.layout.csr import pack_sparse, unpack_sparse
 from tinyeff.kernels.layout.geometry import check_conv_geometry
+from tinyeff.kernels.layout.csr import pack_sparse, unpack_sparse
 from tinyeff.nn.surgery import join_name, replace_child, sequence_stages
 from tinyeff.tensor import Tensor, no_grad
 

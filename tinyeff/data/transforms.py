@@ -104,24 +104,39 @@ class RandomFlip:
 
 
 # --- preprocessing recorded with a model, augmentations by name --------------------------------------
-def preprocess_config(train_split):
-    """Per-channel standardization fitted on the training images, as a JSON-able dict.
+PREPROCESS_KINDS = ("standardize", "scale01", "scale_pm1")
+
+
+def preprocess_config(train_split, kind="standardize"):
+    """The preprocessing ``kind`` as a JSON-able dict, saved with the model so ``eval`` applies it too:
+    "standardize" (per channel, fitted on the training images), "scale01" ([0, 1]) or "scale_pm1"
+    ([-1, 1]).
 
     It also records the input the model was trained on -- ``image_size`` [H, W], ``channels`` and
     the class names -- so ``tinyeff predict`` can prepare an image file and name the class.
     """
-    std = Standardize.fit(train_split.images)
+    if kind not in PREPROCESS_KINDS:
+        raise ValueError(f"unknown preprocessing {kind!r}; choose {', '.join(PREPROCESS_KINDS)}")
     _, c, h, w = train_split.images.shape
-    return {"kind": "standardize", "mean": std.mean.tolist(), "std": std.std.tolist(),
-            "image_size": [int(h), int(w)], "channels": int(c), "classes": [str(k) for k in train_split.classes]}
+    record = {"kind": kind}
+    if kind == "standardize":
+        std = Standardize.fit(train_split.images)
+        record.update(mean=std.mean.tolist(), std=std.std.tolist())
+    record.update(image_size=[int(h), int(w)], channels=int(c), classes=[str(k) for k in train_split.classes])
+    return record
 
 
 def make_preprocess(config):
     """The uint8 -> float32 function a ``preprocess_config`` dict describes."""
     if config is None:
         return scale_01
-    if config.get("kind") != "standardize":
-        raise ValueError(f"unknown preprocessing {config.get('kind')!r}; expected 'standardize'")
+    kind = config.get("kind")
+    if kind == "scale01":
+        return scale_01
+    if kind == "scale_pm1":
+        return scale_pm1
+    if kind != "standardize":
+        raise ValueError(f"unknown preprocessing {kind!r}; expected one of {', '.join(PREPROCESS_KINDS)}")
     return Standardize(config["mean"], config["std"])
 
 

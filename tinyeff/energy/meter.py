@@ -146,6 +146,7 @@ class EnergyMeter:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
+        self._poll_error = None
         self._counters = {}
         self._t0 = self._last_cp_t = None
         self._last_cp_raw = {}
@@ -212,7 +213,12 @@ class EnergyMeter:
             self._stop.set()
             self._thread.join()
             self._thread = None
-        self.sample()
+        try:
+            self.sample()
+        except EnergyMeterError as exc:
+            if self.requested != "auto":           # an explicitly chosen counter must not turn into a model
+                raise
+            self.fall_back_to_model(str(exc))
         self.result = self._measure(self._t0, {n: 0 for n in self._counters}, model.WorkCounts())
         return self.result
 
@@ -220,6 +226,8 @@ class EnergyMeter:
         """Read every counter now and fold the readings in (what the poller thread does)."""
         if self.backend is None:
             return
+        if self._poll_error is not None:
+            raise EnergyMeterError(f"the counter poller stopped ({self._poll_error}); counter wraps may be missed")
         with self._lock:
             t = self.clock()
             raw = self.backend.read()
@@ -260,7 +268,7 @@ class EnergyMeter:
             self.backend.close()
         except OSError:
             pass
-        self.backend, self._counters, self._last_cp_raw = None, {}, {}
+        self.backend, self._counters, self._last_cp_raw, self._poll_error = None, {}, {}, None
         self.probes.append(base.ProbeResult(failed, False, f"failed during the run ({reason})"))
         warnings.warn(f"tinyeff.energy: the {failed} counter failed during the run ({reason}); energy from "
                       f"here on is ESTIMATED by the model '{self.profile.name}'", RuntimeWarning, stacklevel=2)
@@ -304,5 +312,6 @@ class EnergyMeter:
             try:
                 self.sample()
             except EnergyMeterError as exc:
-                warnings.warn(f"tinyeff.energy: poller stopped: {exc}", RuntimeWarning)
+                # a missed poll may lose a counter wrap: the next read in the caller's thread reports it
+                self._poll_error = exc
                 return

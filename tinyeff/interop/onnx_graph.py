@@ -7,7 +7,6 @@ through a temporary file and a rename. It needs the optional ``onnx`` package
 (``pip install tinyeff[onnx]``), imported here and nowhere else in tinyeff.
 """
 import os
-import tempfile
 
 import numpy as np
 
@@ -69,15 +68,6 @@ class GraphBuilder:
 
 def save_model(model, path):
     """Write ``model`` (a ModelProto) to ``path`` through a temporary file and a rename; return its size."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from tinyeff import fsio
+    path = fsio.write_bytes(path, model.SerializeToString())
     return os.path.getsize(path)

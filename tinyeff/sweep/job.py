@@ -16,7 +16,7 @@ import platform
 import resource
 import time
 
-from tinyeff import data, models, train
+from tinyeff import data, train
 from tinyeff.random import manual_seed
 
 
@@ -68,20 +68,14 @@ def execute(run_id, config, threads=1, root=None, progress=None):
 
 
 def build(config, split):
-    """The model a resolved config describes, sized to ``split``, initialized as asked."""
-    from tinyeff.models.width import width_kwargs
-    c, h, _ = split.images.shape[1:]
-    name = config["model"]
-    kwargs = models.input_kwargs(name, c, h, len(split.classes))
-    kwargs.update(width_kwargs(name, config["width"]))
-    if name == "resnet":
-        kwargs.update(depth=config["depth"], shortcut=config["shortcut"])
-    model = models.create(name, **kwargs)
-    if config["init"] != "kaiming":           # the layers draw He normal at construction already
-        from tinyeff.nn.reinit import initialize
-        initialize(model, config["init"])
-    if config["preprocess"] != "standardize":
-        model.preprocess = {"kind": config["preprocess"]}
+    """The model a resolved config describes, sized to ``split``, initialized and preprocessed as asked."""
+    from tinyeff.data.transforms import preprocess_config
+    from tinyeff.models.knobs import build as build_with_knobs
+    resnet = config["model"] == "resnet"
+    model = build_with_knobs(config["model"], split, width=config["width"], init=config["init"],
+                             depth=config["depth"] if resnet else None,
+                             shortcut=config["shortcut"] if resnet else None)
+    model.preprocess = preprocess_config(split, config["preprocess"])
     return model
 
 

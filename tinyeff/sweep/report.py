@@ -11,6 +11,7 @@ import base64
 import html
 import os
 
+from tinyeff import fsio
 from tinyeff.report.html import STYLE
 from tinyeff.sweep import grid, plots
 from tinyeff.sweep.store import Store
@@ -116,10 +117,7 @@ def write_report(out_dir, ids=None, notes=(), preset=None):
         }
     page = render(report_rows, counts, others, figures, kind, notes, preset, out_dir)
     path = os.path.join(out_dir, "report.html")
-    with open(f"{path}.tmp", "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(f"{path}.tmp", path)
-    return path
+    return fsio.write_text(path, page)
 
 
 WIDE = ("accuracy_over_epochs", "cumulative_energy", "time_per_epoch", "depth_width")   # legends beside

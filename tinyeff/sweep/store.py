@@ -19,6 +19,8 @@ import os
 import sqlite3
 import time
 
+from tinyeff import fsio
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -203,13 +205,11 @@ class Store:
         runs = self.runs(ids, status=None)
         config_keys = list(runs[0]["config"]) if runs else []
         header = ["id"] + config_keys + ["status", "attempts"] + list(RUN_METRICS)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", newline="") as f:
+        def write(f):
             writer = csv.writer(f)
             writer.writerow(header)
             for r in runs:
                 config = [("+".join(v) or "none") if isinstance(v, list) else v
                           for v in (r["config"].get(k) for k in config_keys)]
                 writer.writerow([r["id"]] + config + [r["status"], r["attempts"]] + [r[k] for k in RUN_METRICS])
-        os.replace(tmp, path)
-        return path
+        return fsio.write_with(path, write, binary=False)

@@ -6,11 +6,11 @@ preprocessing) under ``__checkpoint__``. Pruning masks are buffers, so they trav
 dict and re-attach on restore (``Module.load_state_dict``).
 """
 import json
-import os
 
 import numpy as np
 
-from tinyeff import io
+from tinyeff import fsio, io, npzfile
+from tinyeff.errors import ModelFileError
 
 
 def save_model(model, path):
@@ -32,19 +32,8 @@ def versions():
 
 
 def write_json(path, data):
-    """Write JSON through a temporary file and a rename."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=_json_default)
-    os.replace(tmp, path)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+    """Write strict JSON (NaN refused) through a temporary file and a rename (``tinyeff.fsio``)."""
+    return fsio.write_json(path, data)
 
 
 def save_checkpoint(path, state, sched):
@@ -53,18 +42,38 @@ def save_checkpoint(path, state, sched):
     arrays.update({f"optim/{k}": v for k, v in state.optimizer.state_dict().items()})
     header = {"epoch": state.epoch + 1, "step": state.step, "history": state.history,
               "schedule_t": sched.t if sched is not None else None, "preprocess": state.model.preprocess}
-    arrays["__checkpoint__"] = np.frombuffer(json.dumps(header, default=_json_default).encode(), np.uint8)
-    io.atomic_savez(path, arrays)
+    arrays["__checkpoint__"] = np.frombuffer(fsio.dumps_json(header, indent=None).encode(), np.uint8)
+    fsio.savez(path, arrays)
 
 
 def restore(path, state, sched):
-    """Load a checkpoint written by ``save_checkpoint`` into ``state`` (and ``sched``) in place."""
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {k: archive[k] for k in archive.files}
-    header = json.loads(arrays.pop("__checkpoint__").tobytes().decode())
-    state.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-    state.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
-    state.epoch, state.step, state.history = header["epoch"], header["step"], header["history"]
+    """Load a checkpoint written by ``save_checkpoint`` into ``state`` (and ``sched``) in place.
+
+    Raises:
+        ModelFileError: the checkpoint is damaged (bounded read, see ``tinyeff.npzfile``) or was
+            written for another model or optimizer; the message names the file and the fix.
+    """
+    fix = f"delete {path} to start the run over, or resume with the settings that wrote it"
+    arrays = npzfile.read(path, what="checkpoint", fix=fix)
+    try:
+        header = json.loads(arrays.pop("__checkpoint__").tobytes().decode())
+        epoch, step, history = int(header["epoch"]), int(header["step"]), dict(header["history"])
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: the checkpoint record is missing or corrupt ({exc!r}); {fix}") from None
+    try:
+        state.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+        state.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
+        _check_optimizer_shapes(state.optimizer)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise ModelFileError(f"{path}: was written for a different model or optimizer ({exc}); {fix}") from None
+    state.epoch, state.step, state.history = epoch, step, history
     state.model.preprocess = header["preprocess"]
     if sched is not None and header["schedule_t"] is not None:
         sched.t = header["schedule_t"]
+
+
+def _check_optimizer_shapes(optimizer):
+    for i, (p, slots) in enumerate(zip(optimizer.params, optimizer.state)):
+        for key, value in slots.items():
+            if np.ndim(value) and np.shape(value) != p.data.shape:
+                raise ValueError(f"optimizer state {i}.{key} has shape {np.shape(value)}, parameter {i} {p.data.shape}")

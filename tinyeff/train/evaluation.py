@@ -14,7 +14,11 @@ from tinyeff.tensor import Tensor, no_grad
 
 
 def predict(model, images, batch_size=256, preprocess=None):
-    """Logits (N, K) float32 for uint8 ``images`` (N, C, H, W), in eval mode and without a graph."""
+    """Logits (N, K) float32 for uint8 ``images`` (N, C, H, W), in eval mode and without a graph.
+
+    Raises:
+        ValueError: an image is NaN/Inf after preprocessing (float ``images``, or a bad preprocessing).
+    """
     preprocess = preprocess or make_preprocess(getattr(model, "preprocess", None))
     was_training = model.training
     model.eval()
@@ -22,9 +26,20 @@ def predict(model, images, batch_size=256, preprocess=None):
     with no_grad(), blas_threads(1):
         for start in range(0, len(images), batch_size):
             x = np.asarray(preprocess(images[start:start + batch_size]), dtype=np.float32)
+            _refuse_nonfinite(x, start)
             outputs.append(np.asarray(model(Tensor(x)).data, dtype=np.float32))
     model.train(was_training)
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+
+
+def _refuse_nonfinite(x, start):
+    """A NaN input would give NaN logits, or, where pooling drops it, plausible ones: say so instead."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = np.unravel_index(int(np.argmax(bad)), x.shape)
+        raise ValueError(f"predict: image {start + int(first[0])} holds {int(bad[first[0]].sum()):,} NaN/Inf "
+                         f"value(s) after preprocessing (first at pixel {tuple(int(i) for i in first[1:])}); "
+                         "clean or drop such images (a standardisation with zero std gives Inf)")
 
 
 def evaluate(model, split, batch_size=256, preprocess=None):

@@ -5,11 +5,13 @@ file holds the loop and what it builds from names: optimizers, LR schedules, the
 the default (float32) precision policy.
 """
 import logging
+import math
 import os
 import time
 
 from tinyeff import optim
 from tinyeff.data.loader import DataLoader
+from tinyeff.errors import EnergyMeterError, TrainingDiverged
 from tinyeff.data.transforms import make_augment, make_preprocess, preprocess_config
 from tinyeff.kernels.blas import blas_threads
 from tinyeff.ops.loss import cross_entropy
@@ -18,6 +20,7 @@ from tinyeff.tensor import Tensor
 from tinyeff.train.callbacks import TrainState
 from tinyeff.train.checkpoint import restore, save_checkpoint, save_model, versions, write_json
 from tinyeff.train.evaluation import evaluate
+from tinyeff.train.guard import check_evaluation, check_step
 
 log = logging.getLogger("tinyeff.train")
 
@@ -76,9 +79,14 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
         augment: list of augmentation names ("crop", "flip") or callables ``(x, rng) -> x``.
         out_dir: write ``model.npz``, ``checkpoint.npz`` and ``metrics.json`` there.
         resume: continue from ``out_dir/checkpoint.npz`` if it exists.
-        energy_meter: an ``EnergyMeter`` to read per epoch, or None to build the automatic one.
+        progress: show a progress bar (only when stderr is a terminal).
+        energy_meter: an ``EnergyMeter`` to read per epoch, or None to build the automatic one. A
+            counter that fails mid-run is replaced by the energy model (labelled, one warning).
     Returns:
         The metrics dict that is also written to ``metrics.json``.
+    Raises:
+        TrainingDiverged: a loss or parameter became NaN/Inf; nothing of that epoch is saved, the
+            last good checkpoint stays as it was.
     """
     manual_seed(seed)
     precision = precision or Float32Policy()
@@ -98,7 +106,6 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
         restore(checkpoint, state, sched)
     precision.prepare(model)
     meter = energy_meter or _default_meter()
-    work_per_image = training_work_per_image(model, train_split.images.shape[1:])   # dense kernels: fixed
     config = {"epochs": epochs, "batch_size": batch_size, "optimizer": type(opt).__name__.lower(), "lr": lr,
               "weight_decay": weight_decay, "schedule": schedule if isinstance(schedule, str) or schedule is None
               else type(schedule).__name__, "augment": [repr(a) for a in augment or []], "seed": seed,
@@ -112,10 +119,16 @@ def fit(model, train_split, test_split=None, *, epochs, batch_size=64, optimizer
             loader.set_epoch(epoch)
             for cb in callbacks:
                 cb.on_epoch_begin(state)
-            _train_epoch(model, loader, opt, loss_fn, precision, state, callbacks, progress)
-            if test_split is not None:
-                result = evaluate(model, test_split)
-                state.logs.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
+            try:
+                _train_epoch(model, loader, opt, loss_fn, precision, state, callbacks, progress)
+                if test_split is not None:
+                    result = evaluate(model, test_split)
+                    check_evaluation(result, state, opt.lr)
+                    state.logs.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
+            except TrainingDiverged as exc:
+                raise TrainingDiverged(f"{exc}; {_what_was_kept(checkpoint, state)}") from None
+            # the work is counted on the model as it trained this epoch: a callback may have thinned it
+            work_per_image = training_work_per_image(model, train_split.images.shape[1:])
             _record_energy(meter, state, work_per_image.scaled(len(train_split.labels)))
             for cb in callbacks:
                 cb.on_epoch_end(state)
@@ -140,25 +153,30 @@ def _train_epoch(model, loader, opt, loss_fn, precision, state, callbacks, progr
     from tqdm import tqdm
     model.train()
     total_loss, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
+    # disable=None: tqdm draws only when its stream is a terminal (a log file gets no redraws)
     bar = tqdm(loader, desc=f"epoch {state.epoch + 1}/{state.epochs}", unit="batch", leave=False,
-               disable=not progress, dynamic_ncols=True)
+               disable=None if progress else True, dynamic_ncols=True)
+    loss_seen = 0
     for x, y in bar:
         logits_holder = {}
         loss = loss_fn(_LogitsTap(model, logits_holder), precision.forward_input(x), y, state)
         opt.zero_grad()
-        precision.backward_and_step(loss, opt)
+        stepped = precision.backward_and_step(loss, opt)
         state.step += 1
-        n = len(y)
-        total_loss += float(loss.data) * n
+        n, loss_value = len(y), float(loss.data)
+        if stepped:
+            check_step(model, loss_value, state, opt.lr)
+        if math.isfinite(loss_value):     # a skipped loss-scaling step may have an inf float16 loss
+            total_loss, loss_seen = total_loss + loss_value * n, loss_seen + n
         if "logits" in logits_holder:
             correct += int((logits_holder["logits"].argmax(axis=1) == y).sum())
         seen += n
-        state.logs.update(train_loss=total_loss / seen, train_accuracy=correct / seen)
+        state.logs.update(train_loss=total_loss / max(loss_seen, 1), train_accuracy=correct / seen)
         for cb in callbacks:
             cb.on_batch_end(state)
         if progress:
             rate = seen / (time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+            bar.set_postfix(loss=f"{total_loss / max(loss_seen, 1):.4f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
     state.logs["train_time_s"] = time.perf_counter() - t0
     state.logs["images_per_s"] = seen / max(state.logs["train_time_s"], 1e-9)
 
@@ -197,8 +215,18 @@ def training_work_per_image(model, image_shape):
 
 def _record_energy(meter, state, epoch_work):
     meter.add_work(epoch_work)
-    m = meter.checkpoint(f"epoch {state.epoch + 1}")
+    try:
+        m = meter.checkpoint(f"epoch {state.epoch + 1}")
+    except (EnergyMeterError, OSError) as exc:     # the epoch's work is done: never lose it to a meter
+        meter.fall_back_to_model(str(exc))
+        m = meter.checkpoint(f"epoch {state.epoch + 1}")
     state.logs.update(energy_j=m.energy_j, energy_source=m.source, energy_label=m.label)
+
+
+def _what_was_kept(checkpoint, state):
+    if checkpoint and os.path.exists(checkpoint):
+        return f"the last good checkpoint {checkpoint} (after epoch {state.epoch}) was kept; --resume restarts from it"
+    return "nothing was saved (no epoch finished)"
 
 
 def _log_epoch(state, opt):

@@ -4,7 +4,7 @@ See ``tinyeff.quant.qmodules``'s docstring for the integer arithmetic these laye
 """
 import numpy as np
 
-from tinyeff.kernels.layout.fixed_point import quantize_multiplier   # NOTE: a plain helper, not a kernel
+from tinyeff.kernels.layout.fixed_point import quantize_multiplier   # NOTE: a plain helper, not a registered kernel
 from tinyeff.nn.module import Module
 
 
@@ -19,7 +19,7 @@ def to_nchw(q):
 
 
 def fixed_point_qm(real):
-    """(multiplier, shift) int32 arrays for positive reals, by the int8 kernels' own rule (layout/fixed_point.py)."""
+    """(multiplier, shift) int32 arrays for positive reals, by the int8 kernels' own rule (kernels/layout/fixed_point.py)."""
     return quantize_multiplier(np.asarray(real, np.float64))
 
 
