@@ -83,6 +83,6 @@ def build(name, split, width=None, depth=None, shortcut=None, init=None):
     """
     model = build_model(name, split, **check(name, width, depth, shortcut))
     if init not in (None, "kaiming"):          # the layers draw He normal at construction already
-        from tinyeff.nn.init import initialize
+        from tinyeff.nn.reinit import initialize
         initialize(model, init)
     return model
