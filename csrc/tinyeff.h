@@ -55,7 +55,7 @@ int tinyeff_fma_peak(int64_t isa, int64_t iters, double *flops);
 /* ---- int8 GEMM family (csrc/gemm_s8.c) -------------------------------------------------------
  * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 / TE_ISA_AVX512 (the AVX2 tiles), TE_ISA_AVX512_VNNI, TE_ISA_NEON or
  * TE_ISA_NEON_DOTPROD; a code not compiled in (tinyeff_s8_isa_built(), the mask of those) gets status 2.
- * Packed weight layout: see tinyeff/kernels/ref/int8.py; pairs_fit: one byte per 64-column panel
+ * Packed weight layout: see tinyeff/kernels/layout/packed_s8.py; pairs_fit: one byte per 64-column panel
  * (pack_s8 writes it), 1 when the AVX2 vpmaddubsw tile is exact on that panel. */
 int64_t tinyeff_s8_isa_built(void);
 int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum, uint8_t *pairs_fit);
@@ -91,7 +91,7 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
 /* ---- end float32 dense and sparse family ---- */
 
 /* ---- float32 dense direct convolution (csrc/dconv.c) ------------------------------------------
- * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: a TE_ISA_ code (bodies: portable, AVX2,
+ * Flat-shift layout of tinyeff/kernels/layout/direct.py. isa: a TE_ISA_ code (bodies: portable, AVX2,
  * AVX-512, NEON). wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; g of the weight gradient
  * is on the padded grid (glen >= length rounded up to 16 floats per channel, zeros at ow >= OW and
  * past length). Status 3: out of memory for

@@ -166,9 +166,12 @@ def test_resume_with_hand_edited_bad_settings(cli, finished_run, key, value):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")          # the overflow that makes it diverge
-def test_a_sweep_run_that_diverges_is_stored_as_diverged_not_failed(tmp_path):
+def test_a_sweep_run_that_diverges_is_stored_as_diverged_not_failed(tmp_path, monkeypatch):
     from tinyeff.sweep import grid, job
     from tinyeff.sweep.store import Store
+    # a worker sets the process's thread counts for good; in this shared test process that would fix
+    # Numba's pool size under the later kernel tests
+    monkeypatch.setattr("tinyeff.threads.set_threads", lambda n: None)
     config = grid.resolve({"model": "mlp", "data": "synthetic", "lr": 1e5, "optimizer": "sgd", "epochs": 2,
                            "limit": 64})
     result = job.execute("r", config)

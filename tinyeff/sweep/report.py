@@ -147,7 +147,7 @@ def render(report_rows, counts, others, figures, kind, notes, preset, out_dir):
     body += _table("Efficiency ranking", *_ranking(report_rows))
     body += _table("Feed-forward vs ResNet vs ResNet + pruning (best accuracy per family)", *_families(report_rows))
     body += _table("Thinning during training vs the unpruned run", *_thinning(report_rows))
-    varying = grid.varying_axes([r["config"] for r in others])
+    varying = grid.varying_axes([r["config"] for r in others] + [r["config"] for r in report_rows])
     body += _table("Runs without a result", ["run", "status", "attempts", "why"],
                    [[grid.label(r["config"], varying), r["status"], r["attempts"], r["error"] or "-"] for r in others],
                    "diverged runs are results of their config and are not retried; failed and pending runs are "
