@@ -9,8 +9,8 @@
  *
  * Defined here: VBYTES, VL (float lanes), VD (double lanes), SIMD_TARGET (the function attribute
  * of every body), V(name); types vf (VL floats), vi (VL int32), vl (VL int64), vd (VD doubles);
- * loads and stores
- * that accept any alignment (memcpy compiles to one unaligned move), vsplat, and the two
+ * loads and stores that accept any alignment (memcpy compiles to one unaligned move), partial
+ * ones for tails, widening loads, vsplat, vselect, V_EVEN / V_ODD de-interleaving, and the two
  * operations the vector extensions cannot spell:
  *   vfma(a, b, c) = a * b + c in one rounding. The extension is built with -std=c11, which turns
  *                   off floating-point contraction, so `a * b + c` would stay a multiply and an add.
