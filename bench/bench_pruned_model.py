@@ -22,6 +22,14 @@ magnitude, whose per-layer sparsities differ from a trained model's.
 
     pytest bench/bench_pruned_model.py --benchmark-json=pruned.json     (pytest-benchmark)
     python bench/bench_pruned_model.py                                  (quick side-by-side table)
+    python bench/bench_pruned_model.py --per-isa [--paths avx2,avx512] (seed CNN per ISA path + PyTorch)
+
+``--per-isa`` runs one child process per ISA path, each with its caps set before anything is imported:
+tinyeff through TINYEFF_CPU_FEATURES (plus OPENBLAS_CORETYPE / NUMBA_CPU_NAME for NumPy and Numba),
+PyTorch through ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS. Inside a child
+the tinyeff variants and PyTorch's dense fp32 seed CNN (same weights as the dense model, output
+checked) are timed interleaved, same thread count, and the table gives img/s and the ratios; so are
+the pruned model's two int8 versions (sparse int8 kernels where ``convert`` picks them, and dense).
 """
 import copy
 import os
@@ -153,5 +161,134 @@ def main(repeats=7):
                   f"{dm:>14,}{em:>14,}{base_macs / max(1, em):>9.2f}x")
 
 
+# ---- per ISA path, against PyTorch dense fp32 --------------------------------------------------
+# The caps of each path: tinyeff's, and the matching ones for PyTorch (oneDNN, ATen, MKL). None:
+# leave that framework uncapped (the widest path of this CPU).
+ISA_CAPS = {
+    "portable": ({"TINYEFF_CPU_FEATURES": ""}, None),
+    "avx2": ({"TINYEFF_CPU_FEATURES": "avx2,fma", "OPENBLAS_CORETYPE": "Haswell", "NUMBA_CPU_NAME": "haswell"},
+             {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}),
+    "avx512": ({}, {}),
+}
+
+
+def _torch_twin(torch, dense):
+    """PyTorch's seed CNN with the tinyeff dense model's weights (NCHW, the same layer order)."""
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10))
+    params = dict(dense.named_parameters())
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(torch.from_numpy(np.ascontiguousarray(params[name].data, dtype=np.float32)))
+    return net.eval()
+
+
+def _child(path, repeats, threads):
+    """Time the seed CNN variants (and PyTorch, if installed) on this process's ISA path; print JSON."""
+    import json
+
+    from tinyeff.kernels import c as c_tier, cpu, registry
+    c_tier.set_num_threads(threads)
+    seed, x, sparsity = seed_cnn_variants(np.random.default_rng(0))
+    fns = {name: (lambda m=model: _run(m, x)) for name, model in seed.items() if name != "pruned-masked"}
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(threads)
+        net, xt = _torch_twin(torch, seed["dense"]), torch.from_numpy(x)
+
+        def torch_dense():
+            with torch.no_grad():
+                return net(xt).numpy()
+        np.testing.assert_allclose(torch_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
+        fns["torch-dense"] = torch_dense
+    np.testing.assert_allclose(_run(seed["pruned-sparse"], x), _run(seed["pruned-masked"], x), rtol=1e-4, atol=1e-4)
+    fns.update(_int8_pair(seed["pruned-masked"], x))
+    times = {name: [] for name in fns}
+    for _ in range(repeats):                       # interleaved: load changes hit every variant alike
+        for name, fn in fns.items():
+            times[name].append(_best_of_fn(fn, 2))
+    print(json.dumps({
+        "path": path, "tinyeff_isa": registry.best_isa("spconv_f32_csr"), "cpu_paths": cpu.usable_paths(),
+        "torch_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
+        "sparsity": sparsity, "threads": threads, "batch": BATCH,
+        "best_s": {k: min(v) for k, v in times.items()}, "median_s": {k: float(np.median(v)) for k, v in times.items()},
+        "sparse_layers": list(sparse_layers(seed["pruned-sparse"]))}))
+
+
+def _int8_pair(pruned, x):
+    """The pruned model quantized twice (same calibration): its sparse int8 kernels where convert
+    picks them (layers >= 50% sparse), and the dense int8 kernels everywhere; identical outputs."""
+    from tinyeff.quant.ptq import quantize_static
+    images = np.random.default_rng(1).integers(0, 256, (BATCH,) + x.shape[1:], dtype=np.uint8)
+    sparse = quantize_static(copy.deepcopy(pruned), images, num_images=BATCH, sparse=None)
+    dense = quantize_static(copy.deepcopy(pruned), images, num_images=BATCH, sparse=False)
+    q = sparse.quantize_input(x)
+    np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
+    return {"int8-dense": lambda: dense.forward_int(q), "int8-sparse": lambda: sparse.forward_int(q)}
+
+
+def _best_of_fn(fn, n):
+    fn()
+    best = float("inf")
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def per_isa(paths, repeats=7, threads=2):
+    """One child process per ISA path (caps set before import); print img/s and the speed ratios."""
+    import json
+    import subprocess
+    import sys
+    print(f"seed CNN 1x28x28, batch {BATCH}, {threads} threads, interleaved best-of; machine may be shared")
+    print("  vs dense: against dense-best (fp32 rows) or int8-dense (int8 rows)")
+    print(f"  {'path':<9}{'variant':<15}{'best img/s':>11}{'median img/s':>14}{'vs dense':>10}{'vs torch':>10}")
+    for path in paths:
+        tinyeff_caps, torch_caps = ISA_CAPS[path]
+        env = dict(os.environ, **tinyeff_caps, **(torch_caps or {}))
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # this checkout's tinyeff
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        if torch_caps is None:
+            env["TINYEFF_BENCH_NO_TORCH"] = "1"
+        out = subprocess.run([sys.executable, __file__, "--child", path, "--repeats", str(repeats),
+                              "--threads", str(threads)], env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"  {path}: child failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        best, med = r["best_s"], r["median_s"]
+        for name in best:
+            base = "int8-dense" if name.startswith("int8") else "dense-best"
+            vs_dense = best[base] / best[name]
+            vs_torch = f"{best['torch-dense'] / best[name]:>9.2f}x" if "torch-dense" in best else f"{'-':>10}"
+            print(f"  {path:<9}{name:<15}{BATCH / best[name]:>11,.0f}{BATCH / med[name]:>14,.0f}"
+                  f"{vs_dense:>9.2f}x{vs_torch}")
+        print(f"  {'':<9}(tinyeff path {r['tinyeff_isa']}, PyTorch {r['torch_capability']}, "
+              f"{r['sparsity']:.1%} sparsity, sparse layers: {', '.join(r['sparse_layers'])})")
+
+
 if __name__ == "__main__":
-    main()
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-isa", action="store_true", help="seed CNN per ISA path against PyTorch")
+    parser.add_argument("--paths", default="avx2,avx512", help="comma-separated ISA paths for --per-isa")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.child:
+        if os.environ.get("TINYEFF_BENCH_NO_TORCH"):
+            import sys
+            sys.modules["torch"] = None              # this path has no PyTorch counterpart cap
+        _child(args.child, args.repeats, args.threads)
+    elif args.per_isa:
+        per_isa(args.paths.split(","), args.repeats, args.threads)
+    else:
+        main()

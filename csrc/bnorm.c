@@ -16,29 +16,51 @@
  * the relative error is about 1e-16 * (1 + (mean - K)^2 / var): harmless for any sample K. One pass,
  * no division per element.
  *
- * Vectorization: `omp simd reduction` lets gcc vectorize the double accumulations at -O3 (without
- * -ffast-math it would not reorder a plain reduction). The reduction is one chain of dependent
- * vector adds, so its speed is the vector width: with SSE2 (2 doubles, the portable build) a core
- * reduces ~2 G values/s, less than the cache delivers. The same loops are therefore compiled twice
- * from one always-inline body: portable and under target("avx512f") (the AVX-512 paths, 8 doubles per
- * add), picked at run time by the Python wrapper from tinyeff.kernels.cpu.
+ * Vectorization: in the portable loops `omp simd reduction` lets gcc vectorize the double sums at
+ * -O3 (without -ffast-math it would not reorder a plain reduction), but as one chain of dependent
+ * vector adds: with SSE2 (2 doubles) a core reduces ~2 G values/s, less than the cache delivers.
+ * The vector bodies (bnorm_vec.h, one loop compiled for AVX-512, AVX2 and NEON) keep four chains of
+ * full-width double vectors; the Python wrapper picks the path from tinyeff.kernels.cpu.
  */
 #include <math.h>
 #include <stdint.h>
 
 #include "tinyeff.h"
 
-/* The wide body is an x86 target attribute; elsewhere (ARM64) the portable body is the only one. */
-#ifdef __x86_64__
-#define BN_AVX512 __attribute__((target("avx512f")))
-#else
-#define BN_AVX512
-#endif
-
 #define INLINE static inline __attribute__((always_inline))
 
-/* Forward for one channel: statistics (rounded to float32 as the reference returns them), then y. */
-INLINE void forward_channel(const float *x, const float *gamma, const float *beta, int64_t n,
+/* The channel's statistics from its shifted sums, rounded to float32 as the reference returns them. */
+INLINE void bn_stats(double shift, double s1, double s2, double m, double eps, int64_t ch,
+                     float *mean, float *var, float *invstd)
+{
+    const double dmean = s1 / m;
+    double v = s2 / m - dmean * dmean;
+    if (v < 0.0)                                 /* rounding on a constant channel */
+        v = 0.0;
+    mean[ch] = (float)(shift + dmean);
+    var[ch] = (float)v;
+    invstd[ch] = (float)(1.0 / sqrt(v + eps));
+}
+
+/* grad_gamma, grad_beta and the constants of grad_x = fa * g + fb * (x - mean) + fk from the two sums:
+ * grad_x = gamma * invstd / m * (m * g - sum(g) - x_hat * sum(g * x_hat)). */
+INLINE void bn_backward_constants(double sg, double sgd, double m, int64_t ch, const float *invstd,
+                                  const float *gamma, float *grad_gamma, float *grad_beta,
+                                  float *fa, float *fb, float *fk)
+{
+    const double istd = (double)invstd[ch], g_gamma = sgd * istd;   /* sum(g * x_hat) */
+    grad_gamma[ch] = (float)g_gamma;
+    grad_beta[ch] = (float)sg;
+    const double a = (double)gamma[ch] * istd;
+    *fa = (float)a;
+    *fb = (float)(-a * istd * g_gamma / m);
+    *fk = (float)(-a * sg / m);
+}
+
+/* ---- portable: `omp simd reduction` lets gcc vectorize the double sums (one chain) ------------- */
+
+/* Forward for one channel: statistics, then y. */
+static void forward_channel(const float *x, const float *gamma, const float *beta, int64_t n,
                             int64_t c, int64_t hw, int64_t ch, double eps, float *y, float *mean,
                             float *var, float *invstd)
 {
@@ -53,13 +75,7 @@ INLINE void forward_channel(const float *x, const float *gamma, const float *bet
             s2 += d * d;
         }
     }
-    const double m = (double)(n * hw), dmean = s1 / m;
-    double v = s2 / m - dmean * dmean;
-    if (v < 0.0)                                 /* rounding on a constant channel */
-        v = 0.0;
-    mean[ch] = (float)(shift + dmean);
-    var[ch] = (float)v;
-    invstd[ch] = (float)(1.0 / sqrt(v + eps));
+    bn_stats(shift, s1, s2, (double)(n * hw), eps, ch, mean, var, invstd);
     /* y = (x - mean) * (invstd * gamma) + beta: subtracting the float32 mean first, as the
      * reference does, keeps large-mean inputs accurate where x * scale + offset would cancel. */
     const float mu = mean[ch], scale = invstd[ch] * gamma[ch], offset = beta[ch];
@@ -73,12 +89,12 @@ INLINE void forward_channel(const float *x, const float *gamma, const float *bet
 }
 
 /* Backward for one channel: the two sums, then grad_x. */
-INLINE void backward_channel(const float *grad_out, const float *x, const float *mean,
+static void backward_channel(const float *grad_out, const float *x, const float *mean,
                              const float *invstd, const float *gamma, int64_t n, int64_t c,
                              int64_t hw, int64_t ch, float *grad_x, float *grad_gamma,
                              float *grad_beta)
 {
-    const double mu = (double)mean[ch], istd = (double)invstd[ch];
+    const double mu = (double)mean[ch];
     double sg = 0.0, sgd = 0.0;                  /* sum(g), sum(g * (x - mean)) */
     for (int64_t b = 0; b < n; b++) {
         const float *gp = grad_out + (b * c + ch) * hw, *xp = x + (b * c + ch) * hw;
@@ -88,13 +104,9 @@ INLINE void backward_channel(const float *grad_out, const float *x, const float 
             sgd += (double)gp[i] * ((double)xp[i] - mu);
         }
     }
-    const double m = (double)(n * hw), g_gamma = sgd * istd;     /* sum(g * x_hat) */
-    grad_gamma[ch] = (float)g_gamma;
-    grad_beta[ch] = (float)sg;
-    /* grad_x = gamma * invstd / m * (m * g - sum(g) - x_hat * sum(g * x_hat))
-     *        = a * g + b * (x - mean) + k, with the per-channel constants below. */
-    const double a = (double)gamma[ch] * istd;
-    const float fa = (float)a, fb = (float)(-a * istd * g_gamma / m), fk = (float)(-a * sg / m);
+    float fa, fb, fk;
+    bn_backward_constants(sg, sgd, (double)(n * hw), ch, invstd, gamma, grad_gamma, grad_beta,
+                          &fa, &fb, &fk);
     const float fmu = mean[ch];
     for (int64_t b = 0; b < n; b++) {
         const float *gp = grad_out + (b * c + ch) * hw, *xp = x + (b * c + ch) * hw;
@@ -105,34 +117,23 @@ INLINE void backward_channel(const float *grad_out, const float *x, const float 
     }
 }
 
-static void forward_c(const float *x, const float *gamma, const float *beta, int64_t n, int64_t c,
-                      int64_t hw, int64_t ch, double eps, float *y, float *mean, float *var,
-                      float *invstd)
-{
-    forward_channel(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
-}
-
-BN_AVX512 static void
-forward_avx512(const float *x, const float *gamma, const float *beta, int64_t n, int64_t c,
-               int64_t hw, int64_t ch, double eps, float *y, float *mean, float *var, float *invstd)
-{
-    forward_channel(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
-}
-
-static void backward_c(const float *grad_out, const float *x, const float *mean,
-                       const float *invstd, const float *gamma, int64_t n, int64_t c, int64_t hw,
-                       int64_t ch, float *grad_x, float *grad_gamma, float *grad_beta)
-{
-    backward_channel(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x, grad_gamma, grad_beta);
-}
-
-BN_AVX512 static void
-backward_avx512(const float *grad_out, const float *x, const float *mean, const float *invstd,
-                const float *gamma, int64_t n, int64_t c, int64_t hw, int64_t ch, float *grad_x,
-                float *grad_gamma, float *grad_beta)
-{
-    backward_channel(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x, grad_gamma, grad_beta);
-}
+/* ---- vector bodies: bnorm_vec.h once per ISA path -------------------------------------------- */
+#ifdef __x86_64__
+#define SIMD_AVX512
+#include "simd.h"
+#include "bnorm_vec.h"
+#undef SIMD_AVX512
+#define SIMD_AVX2
+#include "simd.h"
+#include "bnorm_vec.h"
+#undef SIMD_AVX2
+#endif
+#ifdef __aarch64__
+#define SIMD_NEON
+#include "simd.h"
+#include "bnorm_vec.h"
+#undef SIMD_NEON
+#endif
 
 int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float *beta, int64_t n,
                                 int64_t c, int64_t hw, double eps, int64_t isa, float *y,
@@ -142,10 +143,23 @@ int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float 
         return 1;
     #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
-        if (TE_ISA_HAS_AVX512(isa))
-            forward_avx512(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
-        else
-            forward_c(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
+#ifdef __x86_64__
+        if (TE_ISA_HAS_AVX512(isa)) {
+            bn_forward_channel_avx512(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
+            continue;
+        }
+        if (TE_ISA_HAS_AVX2(isa)) {
+            bn_forward_channel_avx2(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
+            continue;
+        }
+#endif
+#ifdef __aarch64__
+        if (TE_ISA_HAS_NEON(isa)) {
+            bn_forward_channel_neon(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
+            continue;
+        }
+#endif
+        forward_channel(x, gamma, beta, n, c, hw, ch, eps, y, mean, var, invstd);
     }
     return 0;
 }
@@ -159,12 +173,27 @@ int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const 
         return 1;
     #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
-        if (TE_ISA_HAS_AVX512(isa))
-            backward_avx512(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x, grad_gamma,
-                            grad_beta);
-        else
-            backward_c(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x, grad_gamma,
-                       grad_beta);
+#ifdef __x86_64__
+        if (TE_ISA_HAS_AVX512(isa)) {
+            bn_backward_channel_avx512(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x,
+                                       grad_gamma, grad_beta);
+            continue;
+        }
+        if (TE_ISA_HAS_AVX2(isa)) {
+            bn_backward_channel_avx2(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x,
+                                     grad_gamma, grad_beta);
+            continue;
+        }
+#endif
+#ifdef __aarch64__
+        if (TE_ISA_HAS_NEON(isa)) {
+            bn_backward_channel_neon(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x,
+                                     grad_gamma, grad_beta);
+            continue;
+        }
+#endif
+        backward_channel(grad_out, x, mean, invstd, gamma, n, c, hw, ch, grad_x, grad_gamma,
+                         grad_beta);
     }
     return 0;
 }

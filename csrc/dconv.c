@@ -5,19 +5,25 @@
  * (direct_conv_layout) every tap t of the kernel reads one contiguous run of the input,
  *     out[o, p] = sum_t w[o, t] * src[off[t] + p],   p = oh * WS + ow in [0, length).
  * No im2col matrix is ever written. What makes the dense case fast is register blocking:
- *   forward  a block of DC_R output channels x DC_V vectors of 16 positions lives in registers
- *            (24 accumulators); per tap we load DC_V input vectors once and broadcast DC_R
- *            weights, so 10 loads feed 24 FMAs. The tile is written once, with bias, optional
- *            ReLU, and the throw-away columns ow >= OW dropped.
+ *   forward  a block of DC_R = 4 output channels x DC_FV vectors of positions lives in registers;
+ *            per tap we load DC_FV input vectors once and broadcast DC_R weights. The tile is
+ *            written once, with bias, optional ReLU, and the throw-away columns ow >= OW dropped.
  *   weights  gw[o, t] = sum_n sum_p g[n, o, p] * src[n, off[t] + p], with g laid on the same
- *            padded grid (zeros at ow >= OW). A block of DC_WR channels x DC_WT taps keeps 24
- *            vector accumulators over p and over a chunk of images small enough to stay in L2,
- *            and is reduced horizontally once per chunk.
+ *            padded grid (zeros at ow >= OW and from `length` to a whole number of vectors). A
+ *            block of DC_WR channels x DC_WT taps keeps its vector accumulators over p and over
+ *            a chunk of images small enough to stay in L2, and is reduced horizontally once per
+ *            chunk.
+ * The micro-kernels are written once, in dconv_body.h, and instantiated below per ISA path with
+ * its vector width and register block:
+ *   path       vector    forward block           weight-gradient block   registers
+ *   portable   16 B      4 ch x 3 vec = 12 acc   3 ch x 4 taps = 12 acc  16 (SSE2 xmm)
+ *   avx2       32 B      4 ch x 3 vec = 12 acc   3 ch x 4 taps = 12 acc  16 ymm
+ *   avx512     64 B      4 ch x 6 vec = 24 acc   4 ch x 6 taps = 24 acc  32 zmm
+ *              (or 4 ch x 4, 3 or 2 vec when that wastes less of a small plane)
+ *   neon       16 B      4 ch x 5 vec = 20 acc   4 ch x 6 taps = 24 acc  32 q
  * Threads: OpenMP over (image, channel block) for the forward pass; for the weight gradient over
  * image chunks, each thread summing into its own buffer, added up under a critical section.
- * isa (TE_ISA_ codes): portable C (the compiler vectorizes the inner loops) or AVX-512F intrinsics.
- * Callers pad: the forward weight is packed (ceil(OC/DC_R), taps, DC_R) with zero rows, and the
- * weight-gradient offsets are padded to a multiple of DC_WT by repeating the last one.
+ * The caller packs the forward weight as (ceil(OC/DC_R), taps, DC_R) with zero rows.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,16 +31,180 @@
 #ifdef __x86_64__
 #include <immintrin.h>
 #endif
+#ifdef __aarch64__
+#include <arm_neon.h>
+#endif
 
 #include "tinyeff.h"
 
-#define DC_VEC 16                  /* floats per 512-bit vector */
-#define DC_R 4                     /* forward: output channels per register block */
-#define DC_V 6                     /* forward: vectors of positions per register block */
-#define DC_TILE (DC_V * DC_VEC)    /* forward: positions per register block */
-#define DC_WR 4                    /* weight gradient: output channels per block */
-#define DC_WT 6                    /* weight gradient: taps per block */
+#define DC_R 4                     /* forward: output channels per register block (every ISA) */
+#define DC_TILE_MAX 96             /* forward: widest tile in positions (AVX-512, 6 x 16) */
 #define DC_L2_BYTES (256 * 1024)   /* weight gradient: image chunk budget */
+
+typedef void (*dc_tile_fn)(const float *s, const int64_t *off, int64_t ntaps, const float *wb,
+                           int64_t cnt, float *tile);
+typedef void (*dc_wblock_fn)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
+                             int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
+                             const int64_t *off, int64_t nt, int64_t length, float *part,
+                             int64_t ldp);
+/* One ISA path's micro-kernels: full and partial forward tiles (width positions), and the weight
+ * gradient block (wr channels x wt taps). */
+typedef struct {
+    dc_tile_fn tile, tile_part;
+    int64_t width;
+    dc_wblock_fn wblock;
+    int64_t wr, wt;
+} dc_body;
+
+typedef float dc_v4 __attribute__((vector_size(16)));
+
+static int64_t dc_max_offset(const int64_t *off, int64_t n)
+{
+    int64_t m = 0;
+    for (int64_t k = 0; k < n; k++)
+        m = off[k] > m ? off[k] : m;
+    return m;
+}
+
+/* portable: plain C at a 16-byte width (SSE2 on x86-64, Advanced SIMD on ARM64, scalar code
+ * elsewhere); no FMA instruction is assumed. */
+#define DC_SFX portable
+#define DC_TARGET
+#define DC_VB 16
+#define DC_FV 3
+#define DC_WR 3
+#define DC_WT 4
+#define DC_FMA(a, b, c) ((a) * (b) + (c))
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_TARGET
+#undef DC_VB
+#undef DC_FV
+#undef DC_WR
+#undef DC_WT
+#undef DC_FMA
+
+#ifdef __x86_64__
+/* Masked loads for the tails: they never touch memory past the n-th float. */
+__attribute__((target("avx2"))) static inline __m256 dc_part_avx2(const float *p, int64_t n)
+{
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int32_t k = n < 0 ? 0 : n > 8 ? 8 : (int32_t)n;
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(k), lane));
+}
+
+__attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const float *p, int64_t n)
+{
+    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1u) : (__mmask16)0;
+    return _mm512_maskz_loadu_ps(m, p);
+}
+
+#define DC_SFX avx2
+#define DC_TARGET __attribute__((target("avx2,fma")))
+#define DC_VB 32
+#define DC_FV 3
+#define DC_WR 3
+#define DC_WT 4
+#define DC_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define DC_LOAD_PART(p, n) dc_part_avx2(p, n)
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_TARGET
+#undef DC_VB
+#undef DC_FV
+#undef DC_WR
+#undef DC_WT
+#undef DC_FMA
+#undef DC_LOAD_PART
+
+#define DC_TARGET __attribute__((target("avx512f")))
+#define DC_VB 64
+#define DC_WR 4
+#define DC_WT 6
+#define DC_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define DC_LOAD_PART(p, n) dc_part_avx512(p, n)
+#define DC_SFX avx512
+#define DC_FV 6
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_FV
+#define DC_SFX avx512_4
+#define DC_FV 4
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_FV
+#define DC_SFX avx512_3
+#define DC_FV 3
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_FV
+#define DC_SFX avx512_2
+#define DC_FV 2
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_FV
+#undef DC_TARGET
+#undef DC_VB
+#undef DC_WR
+#undef DC_WT
+#undef DC_FMA
+#undef DC_LOAD_PART
+#endif
+
+#ifdef __aarch64__
+#define DC_SFX neon
+#define DC_TARGET
+#define DC_VB 16
+#define DC_FV 5
+#define DC_WR 4
+#define DC_WT 6
+#define DC_FMA(a, b, c) ((dc_vf_neon)vfmaq_f32((float32x4_t)(c), (float32x4_t)(a), (float32x4_t)(b)))
+#include "dconv_body.h"
+#undef DC_SFX
+#undef DC_TARGET
+#undef DC_VB
+#undef DC_FV
+#undef DC_WR
+#undef DC_WT
+#undef DC_FMA
+#endif
+
+#ifdef __x86_64__
+/* Of several tile widths, the one computing the fewest positions for a plane of `length` (the
+ * last tile of a plane is full width, overlapping or masked); the widest on a tie. */
+static const dc_body *dc_least_waste(const dc_body *const *bodies, int n, int64_t length)
+{
+    const dc_body *best = bodies[0];
+    for (int i = 1; i < n; i++) {
+        int64_t w = bodies[i]->width, wb = best->width;
+        if ((length + w - 1) / w * w < (length + wb - 1) / wb * wb)
+            best = bodies[i];
+    }
+    return best;
+}
+#endif
+
+/* The best body not above isa. On AVX-512 the forward tile is 96, 64, 48 or 32 positions wide,
+ * whichever wastes least of this plane: 32 zmm registers fit the widest, but a 13x13 output (193
+ * flat positions) would leave a third of it empty, and the narrow ones still do 2 FMAs per load. */
+static const dc_body *dc_pick(int64_t isa, int64_t length)
+{
+#ifdef __x86_64__
+    static const dc_body *const avx512[] = {&dc_body_avx512, &dc_body_avx512_4, &dc_body_avx512_3,
+                                            &dc_body_avx512_2};
+    if (TE_ISA_HAS_AVX512(isa))
+        return dc_least_waste(avx512, 4, length);
+    if (TE_ISA_HAS_AVX2(isa))
+        return &dc_body_avx2;
+#endif
+#ifdef __aarch64__
+    if (TE_ISA_HAS_NEON(isa))
+        return &dc_body_neon;
+#endif
+    (void)isa;
+    (void)length;
+    return &dc_body_portable;
+}
 
 /* Copy one finished tile row (positions p0 .. p0+cnt-1 of one channel) into its output plane
  * (OH x OW, contiguous), adding the bias and maybe ReLU, skipping the columns ow >= OW. */
@@ -58,101 +228,6 @@ static void dc_store(const float *tile, int64_t p0, int64_t cnt, int64_t ws, int
     }
 }
 
-/* ---- forward tile: DC_R channels x cnt (<= DC_TILE) positions ------------------------------- */
-
-static void dc_tile_c(const float *s, const int64_t *off, int64_t ntaps, const float *wb,
-                      int64_t cnt, float *tile)
-{
-    memset(tile, 0, sizeof(float) * DC_R * DC_TILE);
-    for (int64_t t = 0; t < ntaps; t++) {
-        const float *st = s + off[t];
-        for (int r = 0; r < DC_R; r++) {
-            float wv = wb[t * DC_R + r];
-            float *acc = tile + r * DC_TILE;
-            for (int64_t q = 0; q < cnt; q++)
-                acc[q] += wv * st[q];
-        }
-    }
-}
-
-#ifdef __x86_64__
-static inline __mmask16 dc_mask(int64_t remaining)
-{
-    return remaining >= DC_VEC ? (__mmask16)0xFFFF
-         : remaining > 0 ? (__mmask16)((1u << remaining) - 1u) : (__mmask16)0;
-}
-
-/* The 24 accumulators are named variables, not an array: gcc spills an array of __m512 to the
- * stack on every iteration, which costs more than the FMAs. DC_R = 4 rows x DC_V = 6 vectors. */
-#define DC_ROW(r)                                                                           \
-    do {                                                                                     \
-        __m512 wv = _mm512_set1_ps(wb[t * DC_R + (r)]);                                      \
-        a##r##0 = _mm512_fmadd_ps(wv, x0, a##r##0); a##r##1 = _mm512_fmadd_ps(wv, x1, a##r##1); \
-        a##r##2 = _mm512_fmadd_ps(wv, x2, a##r##2); a##r##3 = _mm512_fmadd_ps(wv, x3, a##r##3); \
-        a##r##4 = _mm512_fmadd_ps(wv, x4, a##r##4); a##r##5 = _mm512_fmadd_ps(wv, x5, a##r##5); \
-    } while (0)
-#define DC_STORE_ROW(r)                                                                      \
-    do {                                                                                     \
-        float *row = tile + (r) * DC_TILE;                                                   \
-        _mm512_store_ps(row, a##r##0); _mm512_store_ps(row + 16, a##r##1);                   \
-        _mm512_store_ps(row + 32, a##r##2); _mm512_store_ps(row + 48, a##r##3);              \
-        _mm512_store_ps(row + 64, a##r##4); _mm512_store_ps(row + 80, a##r##5);              \
-    } while (0)
-
-__attribute__((target("avx512f")))
-static void dc_tile_avx512(const float *s, const int64_t *off, int64_t ntaps, const float *wb,
-                           int64_t cnt, float *tile)
-{
-    __mmask16 m0 = dc_mask(cnt), m1 = dc_mask(cnt - 16), m2 = dc_mask(cnt - 32),
-              m3 = dc_mask(cnt - 48), m4 = dc_mask(cnt - 64), m5 = dc_mask(cnt - 80);
-    __m512 z = _mm512_setzero_ps();
-    __m512 a00 = z, a01 = z, a02 = z, a03 = z, a04 = z, a05 = z;
-    __m512 a10 = z, a11 = z, a12 = z, a13 = z, a14 = z, a15 = z;
-    __m512 a20 = z, a21 = z, a22 = z, a23 = z, a24 = z, a25 = z;
-    __m512 a30 = z, a31 = z, a32 = z, a33 = z, a34 = z, a35 = z;
-    for (int64_t t = 0; t < ntaps; t++) {
-        const float *st = s + off[t];
-        __m512 x0 = _mm512_maskz_loadu_ps(m0, st), x1 = _mm512_maskz_loadu_ps(m1, st + 16),
-               x2 = _mm512_maskz_loadu_ps(m2, st + 32), x3 = _mm512_maskz_loadu_ps(m3, st + 48),
-               x4 = _mm512_maskz_loadu_ps(m4, st + 64), x5 = _mm512_maskz_loadu_ps(m5, st + 80);
-        DC_ROW(0); DC_ROW(1); DC_ROW(2); DC_ROW(3);
-    }
-    DC_STORE_ROW(0); DC_STORE_ROW(1); DC_STORE_ROW(2); DC_STORE_ROW(3);
-}
-
-/* The same block 4 vectors (64 positions) wide, for small planes: a 7x7 output in the flat layout
- * is 61 positions, which fills 95% of this tile and 64% of the 96-position one. */
-#define DC_ROW4(r)                                                                          \
-    do {                                                                                     \
-        __m512 wv = _mm512_set1_ps(wb[t * DC_R + (r)]);                                      \
-        a##r##0 = _mm512_fmadd_ps(wv, x0, a##r##0); a##r##1 = _mm512_fmadd_ps(wv, x1, a##r##1); \
-        a##r##2 = _mm512_fmadd_ps(wv, x2, a##r##2); a##r##3 = _mm512_fmadd_ps(wv, x3, a##r##3); \
-    } while (0)
-#define DC_STORE_ROW4(r)                                                                     \
-    do {                                                                                     \
-        float *row = tile + (r) * DC_TILE;                                                   \
-        _mm512_store_ps(row, a##r##0); _mm512_store_ps(row + 16, a##r##1);                   \
-        _mm512_store_ps(row + 32, a##r##2); _mm512_store_ps(row + 48, a##r##3);              \
-    } while (0)
-
-__attribute__((target("avx512f")))
-static void dc_tile4_avx512(const float *s, const int64_t *off, int64_t ntaps, const float *wb,
-                            int64_t cnt, float *tile)
-{
-    __mmask16 m0 = dc_mask(cnt), m1 = dc_mask(cnt - 16), m2 = dc_mask(cnt - 32), m3 = dc_mask(cnt - 48);
-    __m512 z = _mm512_setzero_ps();
-    __m512 a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
-    __m512 a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
-    for (int64_t t = 0; t < ntaps; t++) {
-        const float *st = s + off[t];
-        __m512 x0 = _mm512_maskz_loadu_ps(m0, st), x1 = _mm512_maskz_loadu_ps(m1, st + 16),
-               x2 = _mm512_maskz_loadu_ps(m2, st + 32), x3 = _mm512_maskz_loadu_ps(m3, st + 48);
-        DC_ROW4(0); DC_ROW4(1); DC_ROW4(2); DC_ROW4(3);
-    }
-    DC_STORE_ROW4(0); DC_STORE_ROW4(1); DC_STORE_ROW4(2); DC_STORE_ROW4(3);
-}
-#endif
-
 int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack,
                       const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws,
                       int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out)
@@ -161,27 +236,26 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
         return 1;
     if (!TE_ISA_OK(isa))
         return 2;
-    int64_t nblk = (oc + DC_R - 1) / DC_R;
-    /* Tile width: 96 positions unless 64-wide tiles waste less of the last one. */
-    int64_t step = (length + 63) / 64 * 64 < (length + DC_TILE - 1) / DC_TILE * DC_TILE ? 64 : DC_TILE;
+    const dc_body *body = dc_pick(isa, length);
+    int64_t nblk = (oc + DC_R - 1) / DC_R, width = body->width;
     #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t task = 0; task < nimg * nblk; task++) {
         int64_t b = task / nblk, blk = task % nblk;
         const float *s = src + b * img_stride, *wb = wpack + blk * ntaps * DC_R;
-        float tile[DC_R * DC_TILE] __attribute__((aligned(64)));
-        for (int64_t p0 = 0; p0 < length; p0 += step) {
-            int64_t cnt = length - p0 < step ? length - p0 : step;
-#ifdef __x86_64__
-            if (TE_ISA_HAS_AVX512(isa) && step == DC_TILE)
-                dc_tile_avx512(s + p0, offsets, ntaps, wb, cnt, tile);
-            else if (TE_ISA_HAS_AVX512(isa))
-                dc_tile4_avx512(s + p0, offsets, ntaps, wb, cnt, tile);
+        float tile[DC_R * DC_TILE_MAX] __attribute__((aligned(64)));
+        /* Full tiles; the last one ends at length, overlapping its neighbour (the positions both
+         * compute get the same sums, so storing them twice is harmless). Only a plane shorter
+         * than one tile needs the partial loads. */
+        for (int64_t p0 = 0; p0 < length; p0 += width) {
+            int64_t q = p0, cnt = width;
+            if (length < width)
+                body->tile_part(s, offsets, ntaps, wb, cnt = length, tile);
             else
-#endif
-                dc_tile_c(s + p0, offsets, ntaps, wb, cnt, tile);
+                body->tile(s + (q = p0 + width <= length ? p0 : length - width), offsets, ntaps, wb,
+                           cnt, tile);
             for (int r = 0; r < DC_R && blk * DC_R + r < oc; r++) {
                 int64_t o = blk * DC_R + r;
-                dc_store(tile + r * DC_TILE, p0, cnt, ws, ow, bias ? bias[o] : 0.0f, relu,
+                dc_store(tile + r * DC_TILE_MAX, q, cnt, ws, ow, bias ? bias[o] : 0.0f, relu,
                          out + (b * oc + o) * oh * ow);
             }
         }
@@ -189,85 +263,23 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
     return 0;
 }
 
-/* ---- weight gradient block: DC_WR channels x DC_WT taps, summed over images b0 .. b1-1 ------ */
-
-static void dc_wblock_c(const float *src, int64_t img_stride, const float *g, int64_t g_img,
-                        int64_t glen, int64_t b0, int64_t b1, int64_t nr, const int64_t *off,
-                        int64_t length, float *part, int64_t ldp)
-{
-    for (int64_t b = b0; b < b1; b++) {
-        const float *sb = src + b * img_stride, *gb = g + b * g_img;
-        for (int64_t r = 0; r < nr; r++)
-            for (int k = 0; k < DC_WT; k++) {
-                const float *gr = gb + r * glen, *xs = sb + off[k];
-                float acc = 0.0f;
-                for (int64_t p = 0; p < length; p++)
-                    acc += gr[p] * xs[p];
-                part[r * ldp + k] += acc;
-            }
-    }
-}
-
-#ifdef __x86_64__
-#define DC_TAP(k)                                                                            \
-    do {                                                                                     \
-        __m512 xv = _mm512_maskz_loadu_ps(m, sb + off[k] + p);                               \
-        c0##k = _mm512_fmadd_ps(g0, xv, c0##k); c1##k = _mm512_fmadd_ps(g1, xv, c1##k);      \
-        c2##k = _mm512_fmadd_ps(g2, xv, c2##k); c3##k = _mm512_fmadd_ps(g3, xv, c3##k);      \
-    } while (0)
-#define DC_REDUCE_ROW(r)                                                                     \
-    do {                                                                                     \
-        if ((r) < nr) {                                                                      \
-            float *pr = part + (r) * ldp;                                                    \
-            pr[0] += _mm512_reduce_add_ps(c##r##0); pr[1] += _mm512_reduce_add_ps(c##r##1);  \
-            pr[2] += _mm512_reduce_add_ps(c##r##2); pr[3] += _mm512_reduce_add_ps(c##r##3);  \
-            pr[4] += _mm512_reduce_add_ps(c##r##4); pr[5] += _mm512_reduce_add_ps(c##r##5);  \
-        }                                                                                    \
-    } while (0)
-
-/* DC_WR = 4 channels x DC_WT = 6 taps, named accumulators for the same reason as above. */
-__attribute__((target("avx512f")))
-static void dc_wblock_avx512(const float *src, int64_t img_stride, const float *g, int64_t g_img,
-                             int64_t glen, int64_t b0, int64_t b1, int64_t nr, const int64_t *off,
-                             int64_t length, float *part, int64_t ldp)
-{
-    __m512 z = _mm512_setzero_ps();
-    __m512 c00 = z, c01 = z, c02 = z, c03 = z, c04 = z, c05 = z;
-    __m512 c10 = z, c11 = z, c12 = z, c13 = z, c14 = z, c15 = z;
-    __m512 c20 = z, c21 = z, c22 = z, c23 = z, c24 = z, c25 = z;
-    __m512 c30 = z, c31 = z, c32 = z, c33 = z, c34 = z, c35 = z;
-    for (int64_t b = b0; b < b1; b++) {
-        const float *sb = src + b * img_stride, *gb = g + b * g_img;
-        for (int64_t p = 0; p < length; p += DC_VEC) {
-            __mmask16 m = dc_mask(length - p);     /* rows past the last channel load as zeros */
-            __m512 g0 = _mm512_maskz_loadu_ps(m, gb + p);
-            __m512 g1 = _mm512_maskz_loadu_ps(nr > 1 ? m : (__mmask16)0, gb + glen + p);
-            __m512 g2 = _mm512_maskz_loadu_ps(nr > 2 ? m : (__mmask16)0, gb + 2 * glen + p);
-            __m512 g3 = _mm512_maskz_loadu_ps(nr > 3 ? m : (__mmask16)0, gb + 3 * glen + p);
-            DC_TAP(0); DC_TAP(1); DC_TAP(2); DC_TAP(3); DC_TAP(4); DC_TAP(5);
-        }
-    }
-    DC_REDUCE_ROW(0); DC_REDUCE_ROW(1); DC_REDUCE_ROW(2); DC_REDUCE_ROW(3);
-}
-#endif
-
 int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g,
-                            int64_t glen, const int64_t *offsets, int64_t ntaps_padded, int64_t ntaps,
-                            int64_t oc, int64_t length, int64_t isa, float *gw)
+                            int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc,
+                            int64_t length, int64_t isa, float *gw)
 {
-    if (nimg < 1 || ntaps < 1 || ntaps_padded % DC_WT || ntaps_padded < ntaps || oc < 1 ||
-        length < 1 || glen < length)
+    if (nimg < 1 || ntaps < 1 || oc < 1 || length < 1 || glen < (length + 15) / 16 * 16)
         return 1;
     if (!TE_ISA_OK(isa))
         return 2;
+    const dc_body *body = dc_pick(isa, length);
     int64_t img_bytes = (img_stride + oc * glen) * (int64_t)sizeof(float);
     int64_t chunk = DC_L2_BYTES / (img_bytes > 0 ? img_bytes : 1);
     chunk = chunk < 1 ? 1 : chunk > nimg ? nimg : chunk;
-    int64_t nchunks = (nimg + chunk - 1) / chunk, ldp = ntaps_padded, failed = 0;
+    int64_t nchunks = (nimg + chunk - 1) / chunk, failed = 0;
     memset(gw, 0, sizeof(float) * oc * ntaps);
-    #pragma omp parallel
+    #pragma omp parallel if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
     {
-        float *part = calloc((size_t)(oc * ldp), sizeof(float));
+        float *part = calloc((size_t)(oc * ntaps), sizeof(float));
         if (!part) {
             #pragma omp atomic write
             failed = 1;
@@ -277,25 +289,20 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
             if (!part)
                 continue;
             int64_t b0 = ci * chunk, b1 = b0 + chunk < nimg ? b0 + chunk : nimg;
-            for (int64_t o0 = 0; o0 < oc; o0 += DC_WR) {
-                int64_t nr = oc - o0 < DC_WR ? oc - o0 : DC_WR;
-                for (int64_t t0 = 0; t0 < ntaps_padded; t0 += DC_WT) {
-#ifdef __x86_64__
-                    if (TE_ISA_HAS_AVX512(isa))
-                        dc_wblock_avx512(src, img_stride, g + o0 * glen, oc * glen, glen, b0, b1,
-                                         nr, offsets + t0, length, part + o0 * ldp + t0, ldp);
-                    else
-#endif
-                        dc_wblock_c(src, img_stride, g + o0 * glen, oc * glen, glen, b0, b1, nr,
-                                    offsets + t0, length, part + o0 * ldp + t0, ldp);
+            for (int64_t o0 = 0; o0 < oc; o0 += body->wr) {
+                int64_t nr = oc - o0 < body->wr ? oc - o0 : body->wr;
+                for (int64_t t0 = 0; t0 < ntaps; t0 += body->wt) {
+                    int64_t nt = ntaps - t0 < body->wt ? ntaps - t0 : body->wt;
+                    body->wblock(src, img_stride, nimg * img_stride, g + o0 * glen, oc * glen,
+                                 glen, b0, b1, nr, offsets + t0, nt, length,
+                                 part + o0 * ntaps + t0, ntaps);
                 }
             }
         }
         if (part) {
             #pragma omp critical
-            for (int64_t o = 0; o < oc; o++)
-                for (int64_t t = 0; t < ntaps; t++)
-                    gw[o * ntaps + t] += part[o * ldp + t];
+            for (int64_t i = 0; i < oc * ntaps; i++)
+                gw[i] += part[i];
             free(part);
         }
     }

@@ -5,14 +5,12 @@
  * plane. OpenMP runs over independent outer rows: im2col over (n, oh) output rows, col2im and
  * pooling over (n, c) planes, so no two threads write one element and batch 1 uses every core.
  * Portable C, except the 2x2 max-pool with argmax: its compare-and-select chain does not vectorize,
- * so it has an AVX-512 body, 10x faster, which training runs after every seed-CNN conv.
+ * so it has vector bodies (pool_vec.h, one loop compiled for AVX-512, AVX2 and NEON), 10x faster
+ * on AVX-512, which training runs after every seed-CNN conv.
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef __x86_64__
-#include <immintrin.h>
-#endif
 
 #include "tinyeff.h"
 
@@ -27,26 +25,19 @@ static void valid_cols(int64_t off, int64_t stride, int64_t w, int64_t ow, int64
 }
 
 /* Zero padding of `planes` H x W planes into (H + 2p) x (W + 2p): each output row is written once
- * (border rows zeroed, inner rows as zeros | copy | zeros), one OpenMP thread per block of planes. */
-int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, float *out)
+ * (border rows zeroed, inner rows as zeros | copy | zeros), one OpenMP thread per block of planes.
+ * The vector bodies (pad_plane in pool_vec.h) replace the per-row libc calls. */
+static void pad_plane_c(const float *src, int64_t h, int64_t w, int64_t pad, float *dst)
 {
-    if (planes < 0 || h < 0 || w < 0 || pad < 0)
-        return 1;
-    const int64_t hp = h + 2 * pad, wp = w + 2 * pad;
-    #pragma omp parallel for schedule(static) if (planes * hp * wp >= TINYEFF_PARALLEL_MIN_ELEMS)
-    for (int64_t t = 0; t < planes; t++) {
-        const float *src = x + t * h * w;
-        float *dst = out + t * hp * wp;
-        memset(dst, 0, (size_t)(pad * wp) * sizeof(float));
-        for (int64_t i = 0; i < h; i++) {
-            float *row = dst + (pad + i) * wp;
-            memset(row, 0, (size_t)pad * sizeof(float));
-            memcpy(row + pad, src + i * w, (size_t)w * sizeof(float));
-            memset(row + pad + w, 0, (size_t)pad * sizeof(float));
-        }
-        memset(dst + (pad + h) * wp, 0, (size_t)(pad * wp) * sizeof(float));
+    const int64_t wp = w + 2 * pad;
+    memset(dst, 0, (size_t)(pad * wp) * sizeof(float));
+    for (int64_t i = 0; i < h; i++) {
+        float *row = dst + (pad + i) * wp;
+        memset(row, 0, (size_t)pad * sizeof(float));
+        memcpy(row + pad, src + i * w, (size_t)w * sizeof(float));
+        memset(row + pad + w, 0, (size_t)pad * sizeof(float));
     }
-    return 0;
+    memset(dst + (pad + h) * wp, 0, (size_t)(pad * wp) * sizeof(float));
 }
 
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
@@ -156,49 +147,45 @@ static void maxpool_2x2(const float *plane, int64_t w, int64_t oh, int64_t ow, f
     }
 }
 
+/* ---- vector bodies of maxpool_2x2: pool_vec.h once per ISA path ------------------------------ */
 #ifdef __x86_64__
-/* maxpool_2x2 with argmax, 16 outputs per step. The four taps of 16 windows are de-interleaved
- * from two rows of 32 floats (masked loads: never past the row's last window), then visited in the
- * scalar loop's order with the same strict ">" from -inf, so ties, NaN and the all -inf window give
- * exactly the scalar results. Indices are built in int32 (a plane has < 2^31 elements) and widened. */
-__attribute__((target("avx512f"))) static void
-maxpool_2x2_argmax_avx512(const float *plane, int64_t w, int64_t oh, int64_t ow, float *out,
-                          int64_t *argmax)
-{
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    for (int64_t i = 0; i < oh; i++) {
-        const float *r0 = plane + 2 * i * w, *r1 = r0 + w;
-        for (int64_t j = 0; j < ow; j += 16) {
-            int64_t left = ow - j < 16 ? ow - j : 16;                  /* windows in this step */
-            __mmask16 mlo = (__mmask16)(left >= 8 ? 0xFFFF : (1u << (2 * left)) - 1u);
-            __mmask16 mhi = (__mmask16)(left <= 8 ? 0 : left == 16 ? 0xFFFF : (1u << (2 * left - 16)) - 1u);
-            __m512 a0 = _mm512_maskz_loadu_ps(mlo, r0 + 2 * j), a1 = _mm512_maskz_loadu_ps(mhi, r0 + 2 * j + 16);
-            __m512 b0 = _mm512_maskz_loadu_ps(mlo, r1 + 2 * j), b1 = _mm512_maskz_loadu_ps(mhi, r1 + 2 * j + 16);
-            __m512 taps[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
-                              _mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1)};
-            __m512i base = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(2 * i * w + 2 * j)), _mm512_slli_epi32(
-                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1));
-            __m512i where[4] = {base, _mm512_add_epi32(base, _mm512_set1_epi32(1)),
-                                _mm512_add_epi32(base, _mm512_set1_epi32((int32_t)w)),
-                                _mm512_add_epi32(base, _mm512_set1_epi32((int32_t)w + 1))};
-            __m512 best = _mm512_set1_ps(-INFINITY);
-            __m512i at = _mm512_setzero_si512();
-            for (int k = 0; k < 4; k++) {
-                __mmask16 gt = _mm512_cmp_ps_mask(taps[k], best, _CMP_GT_OQ);
-                best = _mm512_mask_mov_ps(best, gt, taps[k]);
-                at = _mm512_mask_mov_epi32(at, gt, where[k]);
-            }
-            __mmask16 m = (__mmask16)(left == 16 ? 0xFFFF : (1u << left) - 1u);
-            _mm512_mask_storeu_ps(out + i * ow + j, m, best);
-            int64_t *a = argmax + i * ow + j;
-            _mm512_mask_storeu_epi64(a, (__mmask8)m, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(at)));
-            _mm512_mask_storeu_epi64(a + 8, (__mmask8)(m >> 8),
-                                     _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(at, 1)));
-        }
-    }
-}
+#define SIMD_AVX512
+#include "simd.h"
+#include "pool_vec.h"
+#undef SIMD_AVX512
+#define SIMD_AVX2
+#include "simd.h"
+#include "pool_vec.h"
+#undef SIMD_AVX2
 #endif
+#ifdef __aarch64__
+#define SIMD_NEON
+#include "simd.h"
+#include "pool_vec.h"
+#undef SIMD_NEON
+#endif
+
+int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, int64_t isa,
+                      float *out)
+{
+    if (planes < 0 || h < 0 || w < 0 || pad < 0 || !TE_ISA_OK(isa))
+        return 1;
+    const int64_t hp = h + 2 * pad, wp = w + 2 * pad;
+    #pragma omp parallel for schedule(static) if (planes * hp * wp >= TINYEFF_PARALLEL_MIN_ELEMS)
+    for (int64_t t = 0; t < planes; t++) {
+        const float *src = x + t * h * w;
+        float *dst = out + t * hp * wp;
+#ifdef __x86_64__
+        if (TE_ISA_HAS_AVX512(isa)) { pad_plane_avx512(src, h, w, pad, dst); continue; }
+        if (TE_ISA_HAS_AVX2(isa)) { pad_plane_avx2(src, h, w, pad, dst); continue; }
+#endif
+#ifdef __aarch64__
+        if (TE_ISA_HAS_NEON(isa)) { pad_plane_neon(src, h, w, pad, dst); continue; }
+#endif
+        pad_plane_c(src, h, w, pad, dst);
+    }
+    return 0;
+}
 
 int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                           int64_t kernel, int64_t stride, int64_t padding, int64_t oh, int64_t ow,
@@ -211,13 +198,23 @@ int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64
     for (int64_t t = 0; t < n * c; t++) {
         const float *plane = x + t * h * w;
         int64_t *plane_argmax = argmax == NULL ? NULL : argmax + t * oh * ow;
-#ifdef __x86_64__
-        if (fast && TE_ISA_HAS_AVX512(isa) && plane_argmax != NULL) {
-            maxpool_2x2_argmax_avx512(plane, w, oh, ow, out + t * oh * ow, plane_argmax);
-            continue;
-        }
-#endif
         if (fast) {
+#ifdef __x86_64__
+            if (TE_ISA_HAS_AVX512(isa)) {
+                maxpool_2x2_avx512(plane, w, oh, ow, out + t * oh * ow, plane_argmax);
+                continue;
+            }
+            if (TE_ISA_HAS_AVX2(isa)) {
+                maxpool_2x2_avx2(plane, w, oh, ow, out + t * oh * ow, plane_argmax);
+                continue;
+            }
+#endif
+#ifdef __aarch64__
+            if (TE_ISA_HAS_NEON(isa)) {
+                maxpool_2x2_neon(plane, w, oh, ow, out + t * oh * ow, plane_argmax);
+                continue;
+            }
+#endif
             maxpool_2x2(plane, w, oh, ow, out + t * oh * ow, plane_argmax);
             continue;
         }

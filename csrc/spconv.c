@@ -3,8 +3,8 @@
  * The one idea: with the flat-shift layout of tinyeff/kernels/layout/direct.py (direct_conv_layout),
  * every nonzero tap of an output channel reads one *contiguous* run of the input, so an output
  * plane is  acc[p] = sum_j data[j] * src[offsets[j] + p]  for p in [0, length). We cut p into
- * tiles of up to 8 vectors (128 floats), keep the tile in registers while streaming the row's
- * nonzeros through it (two accumulator sets, even and odd nonzeros, to hide the FMA latency),
+ * tiles of a few vectors, keep the tile in registers while streaming the row's nonzeros through
+ * it (two accumulator sets, even and odd nonzeros, to hide the FMA latency),
  * then write the tile out once, adding the bias, applying ReLU and dropping the padding columns
  * (ow >= ow_valid) on the way, whole row segments at a time when output rows are contiguous.
  * Work is proportional to nnz; the weight is never densified.
@@ -17,21 +17,19 @@
  * The same loop does a sparse linear layer: src = x transposed (IN, N), offsets = in_index * N,
  * length = N, so p runs over the batch.
  *
- * Threads: OpenMP over independent (image, row) pairs. isa (TE_ISA_ codes): portable C or AVX-512F; the
- * Python wrapper picks it from tinyeff.kernels.cpu. Left out: blocked/bitmap formats, VNNI for the
- * int8 twin (it uses 32-bit multiplies; the products never overflow: |s8 * u8| <= 32640).
+ * Threads: OpenMP over independent (image, row) pairs. isa (TE_ISA_ codes): the vector bodies of
+ * spconv_vec.h (one loop, compiled for AVX-512, AVX2 + FMA and NEON) or portable C; the Python
+ * wrapper picks the path from tinyeff.kernels.cpu. The int8 twin multiplies two nonzeros per
+ * instruction (vpmaddwd on int16 pairs; see spconv_vec.h); its products never overflow
+ * (|s8 * u8| <= 32640). Left out: blocked/bitmap formats, VNNI (vpdpbusd wants four runs'
+ * bytes interleaved per lane, which costs more shuffles than it saves here).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __x86_64__
-#include <immintrin.h>
-#endif
-
 #include "tinyeff.h"
 
-#define SP_VEC 16                 /* floats or int32 per 512-bit vector */
-#define SP_TILE (8 * SP_VEC)      /* positions per register tile */
+#define SP_TILE 128               /* positions per portable tile; the scratch plane's slack */
 
 /* Write one finished tile (positions p0 .. p0+cnt-1) to the output: bias, ReLU, crop, strides. */
 static void sp_store_f32(const float *tile, int64_t p0, int64_t cnt, int64_t ws, int64_t ow_valid,
@@ -151,132 +149,35 @@ static void sp_row_s32_c(const int64_t *off, const int8_t *val, int64_t nnz, con
     }
 }
 
-/* ---- AVX-512: the tile lives in zmm registers ------------------------------------------------- */
+/* ---- vector bodies: spconv_vec.h once per ISA path, the tile in registers ------------------- */
+#define SP_NARROW_F32 sp_row_f32_c       /* rows shorter than one vector: the next narrower body */
+#define SP_NARROW_S32 sp_row_s32_c
 #ifdef __x86_64__
-
-/* Masks for the NV vectors of a tile holding cnt positions (masked loads never touch memory
- * past the end of the run, so the last tile cannot read out of bounds). */
-__attribute__((target("avx512f"))) static inline __mmask16 sp_mask(int64_t cnt, int k)
-{
-    int64_t left = cnt - (int64_t)k * SP_VEC;
-    if (left >= SP_VEC) return (__mmask16)0xFFFF;
-    if (left <= 0) return 0;
-    return (__mmask16)((1u << left) - 1u);
-}
-
-/* One tile of NV vectors; NV is a compile-time constant after inlining into sp_tile_f32_avx512. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-sp_tile_f32_nv(const int64_t *off, const float *val, int64_t nnz, const float *src, int64_t p0,
-               int64_t cnt, float *tile, const int NV)
-{
-    __m512 a0[8], a1[8];
-    __mmask16 m[8];
-    for (int k = 0; k < NV; k++) {
-        a0[k] = _mm512_setzero_ps();
-        a1[k] = _mm512_setzero_ps();
-        m[k] = sp_mask(cnt, k);
-    }
-    int64_t j = 0;
-    for (; j + 1 < nnz; j += 2) {            /* even and odd nonzeros: two independent chains */
-        const float *s0 = src + off[j] + p0, *s1 = src + off[j + 1] + p0;
-        __m512 v0 = _mm512_set1_ps(val[j]), v1 = _mm512_set1_ps(val[j + 1]);
-        for (int k = 0; k < NV; k++) {
-            a0[k] = _mm512_fmadd_ps(v0, _mm512_maskz_loadu_ps(m[k], s0 + k * SP_VEC), a0[k]);
-            a1[k] = _mm512_fmadd_ps(v1, _mm512_maskz_loadu_ps(m[k], s1 + k * SP_VEC), a1[k]);
-        }
-    }
-    if (j < nnz) {
-        const float *s0 = src + off[j] + p0;
-        __m512 v0 = _mm512_set1_ps(val[j]);
-        for (int k = 0; k < NV; k++)
-            a0[k] = _mm512_fmadd_ps(v0, _mm512_maskz_loadu_ps(m[k], s0 + k * SP_VEC), a0[k]);
-    }
-    for (int k = 0; k < NV; k++)
-        _mm512_storeu_ps(tile + k * SP_VEC, _mm512_add_ps(a0[k], a1[k]));
-}
-
-/* sp_pool_store_f32 for 2x2 windows, 16 pooled outputs per step: the max of two input rows,
- * then of even and odd columns (a two-source permute). The plane's one tile of slack keeps the
- * 32-float loads in bounds; lanes past the row end are read but never stored. */
-__attribute__((target("avx512f"))) static void
-sp_pool2_store_f32_avx512(const float *plane, int64_t ws, int64_t oh, int64_t ow_valid, float b,
-                          int64_t relu, float *out, int64_t os_h)
-{
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const __m512 bias = _mm512_set1_ps(b), zero = _mm512_setzero_ps();
-    int64_t ph = oh / 2, pw = ow_valid / 2;
-    for (int64_t i = 0; i < ph; i++) {
-        const float *r0 = plane + 2 * i * ws, *r1 = r0 + ws;
-        for (int64_t j = 0; j < pw; j += SP_VEC) {
-            __m512 lo = _mm512_max_ps(_mm512_loadu_ps(r0 + 2 * j), _mm512_loadu_ps(r1 + 2 * j));
-            __m512 hi = _mm512_max_ps(_mm512_loadu_ps(r0 + 2 * j + SP_VEC),
-                                      _mm512_loadu_ps(r1 + 2 * j + SP_VEC));
-            __m512 m = _mm512_add_ps(_mm512_max_ps(_mm512_permutex2var_ps(lo, even, hi),
-                                                   _mm512_permutex2var_ps(lo, odd, hi)), bias);
-            if (relu) m = _mm512_max_ps(m, zero);
-            _mm512_mask_storeu_ps(out + i * os_h + j, sp_mask(pw - j, 0), m);
-        }
-    }
-}
-
-__attribute__((target("avx512f"))) static void
-sp_row_f32_avx512(const int64_t *off, const float *val, int64_t nnz, const float *src,
-                  int64_t length, int64_t ws, int64_t ow_valid, float b, int64_t relu,
-                  int64_t pool, float *plane, float *out, int64_t os_h, int64_t os_w)
-{
-    float buf[SP_TILE];
-    for (int64_t p0 = 0; p0 < length; p0 += SP_TILE) {
-        int64_t cnt = length - p0 < SP_TILE ? length - p0 : SP_TILE;
-        float *tile = pool > 1 ? plane + p0 : buf;      /* pooling: keep the whole plane */
-        switch ((cnt + SP_VEC - 1) / SP_VEC) {   /* one specialised body per tile width */
-        case 1: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 1); break;
-        case 2: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 2); break;
-        case 3: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 3); break;
-        case 4: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 4); break;
-        case 5: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 5); break;
-        case 6: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 6); break;
-        case 7: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 7); break;
-        default: sp_tile_f32_nv(off, val, nnz, src, p0, cnt, tile, 8); break;
-        }
-        if (pool == 1)
-            sp_store_f32(tile, p0, cnt, ws, ow_valid, b, relu, out, os_h, os_w);
-    }
-    if (pool == 2)
-        sp_pool2_store_f32_avx512(plane, ws, sp_rows(length, ws, ow_valid), ow_valid, b, relu, out, os_h);
-    else if (pool > 2)
-        sp_pool_store_f32(plane, ws, sp_rows(length, ws, ow_valid), ow_valid, pool, b, relu, out, os_h);
-}
-
-/* int8 twin: 16 u8 activations widened to int32, times the broadcast weight, 4 vectors a tile. */
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
-sp_row_s32_avx512(const int64_t *off, const int8_t *val, int64_t nnz, const uint8_t *src,
-                  int64_t length, int64_t ws, int64_t ow_valid, int32_t b, int32_t *out,
-                  int64_t os_h, int64_t os_w)
-{
-    int32_t tile[4 * SP_VEC];
-    for (int64_t p0 = 0; p0 < length; p0 += 4 * SP_VEC) {
-        int64_t cnt = length - p0 < 4 * SP_VEC ? length - p0 : 4 * SP_VEC;
-        __m512i a[4];
-        __mmask16 m[4];
-        for (int k = 0; k < 4; k++) {
-            a[k] = _mm512_setzero_si512();
-            m[k] = sp_mask(cnt, k);
-        }
-        for (int64_t j = 0; j < nnz; j++) {
-            const uint8_t *s = src + off[j] + p0;
-            __m512i v = _mm512_set1_epi32(val[j]);
-            for (int k = 0; k < 4; k++) {
-                __m512i x = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m[k], s + k * SP_VEC));
-                a[k] = _mm512_add_epi32(a[k], _mm512_mullo_epi32(v, x));
-            }
-        }
-        for (int k = 0; k < 4; k++)
-            _mm512_storeu_si512((void *)(tile + k * SP_VEC), a[k]);
-        sp_store_s32(tile, p0, cnt, ws, ow_valid, b, out, os_h, os_w);
-    }
-}
-#endif /* __x86_64__ */
+#define SIMD_AVX2
+#define SP_NV 6                   /* 2 x 6 accumulators + 2 broadcasts of the 16 ymm registers */
+#include "simd.h"
+#include "spconv_vec.h"
+#undef SIMD_AVX2
+#undef SP_NV
+#undef SP_NARROW_F32
+#undef SP_NARROW_S32
+#define SP_NARROW_F32 sp_row_f32_avx2
+#define SP_NARROW_S32 sp_row_s32_avx2
+#define SIMD_AVX512
+#define SP_NV 8                   /* 2 x 8 accumulators of the 32 zmm registers */
+#include "simd.h"
+#include "spconv_vec.h"
+#undef SIMD_AVX512
+#undef SP_NV
+#endif
+#ifdef __aarch64__
+#define SIMD_NEON
+#define SP_NV 8                   /* 2 x 8 accumulators of the 32 q registers */
+#include "simd.h"
+#include "spconv_vec.h"
+#undef SIMD_NEON
+#undef SP_NV
+#endif
 
 /* ---- exported entry points -------------------------------------------------------------------- */
 
@@ -314,6 +215,18 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
                                   pool, plane, o, os_h, os_w);
                 continue;
             }
+            if (TE_ISA_HAS_AVX2(isa)) {
+                sp_row_f32_avx2(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu,
+                                pool, plane, o, os_h, os_w);
+                continue;
+            }
+#endif
+#ifdef __aarch64__
+            if (TE_ISA_HAS_NEON(isa)) {
+                sp_row_f32_neon(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu,
+                                pool, plane, o, os_h, os_w);
+                continue;
+            }
 #endif
             sp_row_f32_c(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, relu, pool,
                          plane, o, os_h, os_w);
@@ -323,6 +236,36 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
     return failed ? 3 : 0;
 }
 
+/* The u8 source widened to int16 for the x86 vector bodies (see spconv_vec.h): every element the
+ * rows can read, (nimg - 1) * img_stride + the largest tap offset + length of them. NULL when the
+ * path has no int16 body or there is nothing to read; *failed set if malloc fails. */
+static int16_t *sp_widen_src(const int64_t *offsets, int64_t nnz_total, const uint8_t *src,
+                             int64_t img_stride, int64_t nimg, int64_t length, int64_t isa, int *failed)
+{
+    *failed = 0;
+#ifdef __x86_64__
+    if (!TE_ISA_HAS_AVX2(isa) || nimg == 0 || nnz_total == 0)
+        return NULL;
+    int64_t max_off = 0;
+    for (int64_t j = 0; j < nnz_total; j++)
+        max_off = offsets[j] > max_off ? offsets[j] : max_off;
+    const int64_t extent = (nimg - 1) * img_stride + max_off + length;
+    int16_t *wide = malloc((size_t)extent * sizeof(int16_t));
+    if (wide == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+    #pragma omp parallel for simd schedule(static) if (extent >= TINYEFF_PARALLEL_MIN_ELEMS)
+    for (int64_t i = 0; i < extent; i++)
+        wide[i] = (int16_t)src[i];
+    return wide;
+#else
+    (void)offsets; (void)nnz_total; (void)src; (void)img_stride; (void)nimg; (void)length; (void)isa;
+    return NULL;
+#endif
+}
+
+/* Returns 3 if the int16 copy of the source cannot be allocated. */
 int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data,
                         int64_t rows, const uint8_t *src, int64_t img_stride, int64_t nimg,
                         int64_t length, int64_t ws, int64_t ow_valid, const int32_t *bias,
@@ -331,7 +274,11 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
 {
     if (rows < 0 || nimg < 0 || length < 1 || ws < 1 || ow_valid > ws || !TE_ISA_OK(isa))
         return 1;
-    #pragma omp parallel for schedule(dynamic, 4)
+    int failed;
+    int16_t *wide = sp_widen_src(offsets, indptr[rows], src, img_stride, nimg, length, isa, &failed);
+    if (failed)
+        return 3;
+    #pragma omp parallel for schedule(dynamic, 4) if (nimg * indptr[rows] * length >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t t = 0; t < nimg * rows; t++) {
         int64_t img = t / rows, row = t % rows;
         int64_t j0 = indptr[row], nnz = indptr[row + 1] - j0;
@@ -339,13 +286,25 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
         int32_t b = bias ? bias[row] : 0;
         int32_t *o = out + img * os_img + row * os_row;
 #ifdef __x86_64__
-        if (TE_ISA_HAS_AVX512(isa)) {
-            sp_row_s32_avx512(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h,
-                              os_w);
+        if (wide != NULL && TE_ISA_HAS_AVX512(isa)) {
+            sp_row_s16_avx512(offsets + j0, data + j0, nnz, wide + img * img_stride, s, length, ws,
+                              ow_valid, b, o, os_h, os_w);
+            continue;
+        }
+        if (wide != NULL && TE_ISA_HAS_AVX2(isa)) {
+            sp_row_s16_avx2(offsets + j0, data + j0, nnz, wide + img * img_stride, s, length, ws,
+                            ow_valid, b, o, os_h, os_w);
+            continue;
+        }
+#endif
+#ifdef __aarch64__
+        if (TE_ISA_HAS_NEON(isa)) {
+            sp_row_s32_neon(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h, os_w);
             continue;
         }
 #endif
         sp_row_s32_c(offsets + j0, data + j0, nnz, s, length, ws, ow_valid, b, o, os_h, os_w);
     }
+    free(wide);
     return 0;
 }

@@ -48,6 +48,10 @@ int tinyeff_set_num_threads(int64_t n);
 int64_t tinyeff_get_num_threads(void);
 int64_t tinyeff_has_openmp(void);
 
+/* ---- FMA peak (csrc/peak.c): flops done by a register-only FMA loop of `iters` steps on every
+ * OpenMP thread, at the widest body not above isa; the caller times it. */
+int tinyeff_fma_peak(int64_t isa, int64_t iters, double *flops);
+
 /* ---- int8 GEMM family (csrc/gemm_s8.c) -------------------------------------------------------
  * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 / TE_ISA_AVX512 (the AVX2 tiles), TE_ISA_AVX512_VNNI, TE_ISA_NEON or
  * TE_ISA_NEON_DOTPROD; a code not compiled in (tinyeff_s8_isa_built(), the mask of those) gets status 2.
@@ -73,13 +77,13 @@ int tinyeff_maxpool2d_u8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w,
 /* ---- int8 residual add (csrc/add_u8.c): table lookups, int32 sum, requantization ------------ */
 int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t *table_a, const int32_t *table_b, int64_t multiplier, int64_t shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
-/* ---- float32 dense and sparse family (csrc/im2col.c, csrc/spconv.c; wrappers in c_float.py) ---
- * Layouts: tinyeff/kernels/ref/im2col.py, ref/pool.py and ref/sparse.py. sprows: the direct sparse
- * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: a TE_ISA_ code (bodies: portable,
- * AVX-512). */
+/* ---- float32 dense and sparse family (csrc/im2col.c, csrc/spconv.c; wrappers in kernels/<family>/c.py) ---
+ * Layouts: tinyeff/kernels/im2col/spec.py, pool/spec.py and sparse/spec.py. sprows: the direct sparse
+ * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: a TE_ISA_ code (pad2d, maxpool2d
+ * and sprows bodies: portable, AVX2, AVX-512, NEON). */
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
 int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *x);
-int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, float *out);
+int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, int64_t isa, float *out);
 int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel, int64_t stride, int64_t padding, int64_t oh, int64_t ow, int64_t isa, float *out, int64_t *argmax);
 int tinyeff_maxpool2d_backward_f32(const float *grad_out, const int64_t *argmax, int64_t planes, int64_t ohw, int64_t hw, float *grad_x);
 int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const float *data, int64_t rows, const float *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const float *bias, int64_t relu, int64_t pool, int64_t isa, float *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
@@ -87,25 +91,36 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
 /* ---- end float32 dense and sparse family ---- */
 
 /* ---- float32 dense direct convolution (csrc/dconv.c) ------------------------------------------
- * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: a TE_ISA_ code (bodies: portable, AVX-512).
- * wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; offsets of the weight gradient are padded
- * to a multiple of 6 (ntaps_padded). Status 3: out of memory for a per-thread buffer. */
+ * Flat-shift layout of tinyeff/kernels/ref/sparse.py. isa: a TE_ISA_ code (bodies: portable, AVX2,
+ * AVX-512, NEON). wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; g of the weight gradient
+ * is on the padded grid (glen >= length rounded up to 16 floats per channel, zeros at ow >= OW and
+ * past length). Status 3: out of memory for
+ * a per-thread buffer. */
 int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out);
-int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps_padded, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
+int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
 /* ---- end float32 dense direct convolution ---- */
 
-/* ---- float32 batch norm, training (csrc/bnorm.c; wrappers in c_norm.py) ----------------------
- * NCHW with hw = H * W; an (N, C) input is hw = 1. Outputs as tinyeff/kernels/ref/norm.py: y and
+/* ---- float32 depthwise convolution (csrc/depthwise.c; wrappers in kernels/depthwise/c.py) -------
+ * x / gx (N, C, H, W), w (OC, 1, KH, KW) with OC a multiple of C, out / g (N, OC, OH, OW), gw like w.
+ * Portable C; OpenMP over output planes (forward, weight gradient) or input planes (input gradient). */
+int tinyeff_dwconv_f32(const float *x, const float *w, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *out);
+int tinyeff_dwconv_xgrad_f32(const float *g, const float *w, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *gx);
+int tinyeff_dwconv_wgrad_f32(const float *x, const float *g, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *gw);
+/* ---- end float32 depthwise convolution ---- */
+
+/* ---- float32 batch norm, training (csrc/bnorm.c; wrappers in kernels/norm/c.py) --------------
+ * NCHW with hw = H * W; an (N, C) input is hw = 1. Outputs as tinyeff/kernels/norm/spec.py: y and
  * grad_x (N, C, H, W); mean, var (biased), invstd, grad_gamma and grad_beta (C,).
- * isa: a TE_ISA_ code (bodies: portable, AVX-512 with the same loops and wider reductions). */
+ * isa: a TE_ISA_ code (bodies: portable, and bnorm_vec.h for AVX2, AVX-512, NEON). */
 int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw, double eps, int64_t isa, float *y, float *mean, float *var, float *invstd);
 int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const float *mean, const float *invstd, const float *gamma, int64_t n, int64_t c, int64_t hw, int64_t isa, float *grad_x, float *grad_gamma, float *grad_beta);
 /* ---- end float32 batch norm ---- */
 
-/* ---- float32 ReLU (csrc/activation.c; wrappers in c_float.py) ------------------------------
- * n elements, contiguous; forward y = max(x, 0) keeping NaN, backward gx = g * (out > 0). */
-int tinyeff_relu_f32(const float *x, int64_t n, float *y);
-int tinyeff_relu_backward_f32(const float *g, const float *out, int64_t n, float *gx);
+/* ---- float32 ReLU (csrc/activation.c; wrappers in kernels/relu/c.py) ----------------------
+ * n elements, contiguous; forward y = max(x, 0) keeping NaN, backward gx = g * (out > 0).
+ * isa: a TE_ISA_ code (bodies: portable, AVX2, AVX-512, NEON). */
+int tinyeff_relu_f32(const float *x, int64_t n, int64_t isa, float *y);
+int tinyeff_relu_backward_f32(const float *g, const float *out, int64_t n, int64_t isa, float *gx);
 /* ---- end float32 ReLU ---- */
 
 #endif /* TINYEFF_H */

@@ -55,3 +55,25 @@ def assert_matches_reference(actual, expected, rtol=1e-5, atol=1e-6, what="outpu
     if actual.shape != expected.shape:
         raise AssertionError(f"{what}: shape {actual.shape} differs from the reference {expected.shape}")
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=f"{what} differs from the reference")
+
+
+def c_paths(*paths):
+    """Test-parameter names ``"c:<path>"`` for the C tier bound to each ISA path (``cpu.PATHS``);
+    with no arguments, the x86-64 and ARM64 SIMD paths plus portable."""
+    return [f"c:{p}" for p in (paths or ("portable", "avx2", "avx512", "neon"))]
+
+
+def kernel_or_skip(name, tier):
+    """Kernel ``name`` of ``tier`` (``"ref"``, ``"numba"``, ``"c"`` or ``"c:<path>"``), or a pytest
+    skip that says why it cannot run here (tier not built, or an ISA path this CPU lacks)."""
+    import pytest
+
+    from tinyeff import kernels
+    from tinyeff.kernels import cpu, registry
+    base, _, isa = tier.partition(":")
+    if not kernels.available(name, base):
+        pytest.skip(kernels.why_unavailable(name, base))
+    if isa and isa not in registry.isa_paths(name, base):
+        pytest.skip(f"{name}: ISA path {isa} cannot run here (usable: {', '.join(cpu.usable_paths())}, "
+                    f"after the TINYEFF_CPU_FEATURES cap); run on such a CPU, or neon under qemu-aarch64")
+    return kernels.get(name, base, isa=isa or None)

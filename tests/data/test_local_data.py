@@ -101,8 +101,8 @@ def test_cli_trains_on_a_medmnist_npz_and_records_classes(tmp_path, rng, capsys)
 def test_cli_trains_on_an_image_folder_and_predicts(tmp_path, rng, capsys):
     write_folder(tmp_path / "imgs", rng, n=12, sizes=((20, 24), (26, 22)))
     out = tmp_path / "run"
-    assert main(["train", "--data", str(tmp_path / "imgs"), "--image-size", "16", "--model", "resnet8",
-                 "--epochs", "3", "--batch-size", "8", "--lr", "3e-3", "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", "--data", str(tmp_path / "imgs"), "--image-size", "20", "--model", "seed-cnn",
+                 "--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--out", str(out), "--no-progress"]) == 0
     capsys.readouterr()
     images = [str(tmp_path / "imgs" / c / "0.png") for c in ("cat", "dog")]
     assert main(["predict", str(out), *images, "--json"]) == 0

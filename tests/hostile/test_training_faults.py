@@ -163,3 +163,17 @@ def test_resume_with_hand_edited_bad_settings(cli, finished_run, key, value):
     (finished_run / "train_args.json").write_text(json.dumps(args))
     code, _, err = cli("train", "--resume", finished_run, "--no-progress")
     assert code == 1 and f"train_args.json: {key} must be" in error_line(err)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")          # the overflow that makes it diverge
+def test_a_sweep_run_that_diverges_is_stored_as_diverged_not_failed(tmp_path):
+    from tinyeff.sweep import grid, job
+    from tinyeff.sweep.store import Store
+    config = grid.resolve({"model": "mlp", "data": "synthetic", "lr": 1e5, "optimizer": "sgd", "epochs": 2,
+                           "limit": 64})
+    result = job.execute("r", config)
+    assert "training diverged" in result["diverged"]
+    with Store(str(tmp_path)) as store:
+        store.add("r", config)
+        assert store.finish("r", result) == "diverged"
+        assert store.status("r") == "diverged"

@@ -20,8 +20,8 @@ def run(model, x):
         return model.eval()(Tensor(x)).data
 
 
-@pytest.mark.parametrize("arch,width,size", [pytest.param("resnet18", 16, 64, marks=pytest.mark.slow),
-                                             ("mobilenet_v2", 64, 32)])
+@pytest.mark.slow          # torch.onnx's first export costs seconds; the folded test below runs by default
+@pytest.mark.parametrize("arch,width,size", [("resnet18", 16, 64), ("mobilenet_v2", 64, 32)])
 def test_torch_onnx_export_with_folded_batch_norm_imports(arch, width, size, tmp_path, rng):
     torch = need("torch", "torch")
     torch_reference = pytest.importorskip("torch_reference")
@@ -36,6 +36,20 @@ def test_torch_onnx_export_with_folded_batch_norm_imports(arch, width, size, tmp
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(run(model, x), expected, rtol=1e-3, atol=1e-4 * float(np.abs(expected).max()))
+
+
+def test_graph_with_batch_norm_folded_into_conv_biases_imports(tmp_path, rng):
+    """What torch.onnx writes in eval mode (no BatchNormalization nodes), made here without torch:
+    tinyeff's export of the BN-folded model."""
+    from tinyeff.quant import fold_batchnorm
+    model = randomize_batch_norm(models.create("mobilenet_v2", num_classes=3), rng)   # import assumes full width
+    export_onnx(fold_batchnorm(model), tmp_path / "f.onnx", (3, 32, 32))
+    onnx = pytest.importorskip("onnx")
+    assert not any(n.op_type == "BatchNormalization" for n in onnx.load(str(tmp_path / "f.onnx")).graph.node)
+    back = import_onnx(tmp_path / "f.onnx", "mobilenet_v2")
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    expected = run(model, x)
+    np.testing.assert_allclose(run(back, x), expected, rtol=1e-3, atol=1e-4 * float(np.abs(expected).max()))
 
 
 def test_tinyeff_export_round_trips_exactly(tmp_path, rng):

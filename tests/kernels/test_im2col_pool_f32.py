@@ -7,8 +7,10 @@ from tinyeff.kernels.layout import geometry
 from tinyeff.kernels.im2col import spec as im2col_ref
 from tinyeff.kernels.pad import spec as pad_ref
 from tinyeff.kernels.pool import spec as pool_ref
+from tinyeff.testing import c_paths, kernel_or_skip
 
 TIERS = ["ref", "numba", "c"]
+POOL_TIERS = ["ref", "numba"] + c_paths()      # the 2x2 max-pool has a body per ISA path
 
 # (N, C, H, W, KH, KW, stride, padding, dilation): batch 1, odd and prime sizes, stride > 1,
 # padding, dilation, 1x1 kernels, non-square kernels, kernels as large as the padded input.
@@ -23,10 +25,7 @@ CONV_SHAPES = [
 ]
 
 
-def _kernel(name, tier):
-    if not kernels.available(name, tier):
-        pytest.skip(kernels.why_unavailable(name, tier))
-    return kernels.get(name, tier)
+_kernel = kernel_or_skip
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -71,7 +70,7 @@ POOL_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", POOL_TIERS)
 @pytest.mark.parametrize("shape", POOL_SHAPES)
 def test_maxpool2d_f32_matches_ref(tier, shape, rng):
     n, c, h, w, kernel, stride, padding = shape
@@ -84,7 +83,7 @@ def test_maxpool2d_f32_matches_ref(tier, shape, rng):
     assert argmax.dtype == np.int64
 
 
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", POOL_TIERS)
 def test_maxpool2d_f32_ties_go_to_first_tap(tier):
     pool = _kernel("maxpool2d_f32", tier)
     x = np.zeros((1, 2, 4, 4), dtype=np.float32)     # every window is one big tie
@@ -93,11 +92,12 @@ def test_maxpool2d_f32_ties_go_to_first_tap(tier):
     np.testing.assert_array_equal(argmax, want_argmax)
 
 
-@pytest.mark.parametrize("tier", TIERS)
-@pytest.mark.parametrize("width", [2, 3, 15, 16, 17, 31, 32, 33, 34, 63, 65])
+@pytest.mark.parametrize("tier", POOL_TIERS)
+@pytest.mark.parametrize("width", [2, 3, 7, 8, 9, 10, 11, 15, 16, 17, 18, 19, 31, 32, 33, 34, 35, 63, 65])
 def test_maxpool2d_f32_2x2_ties_nan_and_inf_across_vector_tails(tier, width, rng):
-    # The 2x2 path has a 16-window vector body (C tier): row widths around multiples of 16 windows
-    # test its tails; small integers make ties common; NaN must never win, an all -inf window gives 0.
+    # The 2x2 path has vector bodies of 4, 8 and 16 windows (C tier): widths of 1..17 windows and
+    # beyond test every tail; small integers make ties common; NaN must never win, an all -inf
+    # window gives 0. Values and indices must match exactly, with and without argmax.
     pool = _kernel("maxpool2d_f32", tier)
     x = rng.integers(-2, 3, (2, 3, 6, width)).astype(np.float32)
     x[rng.random(x.shape) < 0.1] = np.nan
@@ -107,6 +107,7 @@ def test_maxpool2d_f32_2x2_ties_nan_and_inf_across_vector_tails(tier, width, rng
     want_out, want_argmax = pool_ref.maxpool2d_f32(x, 2, 2, 0)
     np.testing.assert_array_equal(out, want_out)
     np.testing.assert_array_equal(argmax, want_argmax)
+    np.testing.assert_array_equal(pool(x, 2, 2, 0, with_argmax=False)[0], want_out)
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -124,9 +125,10 @@ def test_maxpool2d_backward_f32_matches_ref(tier, shape, rng):
                                rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("tier", ["ref", "c"])         # no Numba pad: NumPy's copy is already one pass
-@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 5, 7), (3, 16, 32, 32), (1, 2, 0, 4)])
-@pytest.mark.parametrize("padding", [0, 1, 2, 5])
+@pytest.mark.parametrize("tier", ["ref"] + c_paths())        # a vector body per ISA path
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 5, 7), (3, 16, 32, 32), (1, 2, 0, 4), (2, 1, 3, 0),
+                                   (1, 2, 3, 17), (1, 1, 2, 33)])   # rows around 4/8/16 lanes, H = 0, W = 0
+@pytest.mark.parametrize("padding", [0, 1, 2, 5, 9])
 def test_pad2d_f32_matches_ref(tier, shape, padding, rng):
     pad = _kernel("pad2d_f32", tier)
     x = rng.standard_normal(shape).astype(np.float32)

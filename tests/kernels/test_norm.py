@@ -6,24 +6,20 @@ import pytest
 from tinyeff import kernels, ops
 from tinyeff.kernels.norm import spec as norm_ref
 from tinyeff.tensor import Tensor
+from tinyeff.testing import c_paths, kernel_or_skip
 
 # (N, C, H, W): batch 1, H*W = 1, a single value, odd and prime sizes, one ResNet-20-like plane.
 SHAPES = [(1, 1, 1, 1), (1, 3, 5, 7), (4, 3, 1, 1), (128, 5, 1, 1), (3, 5, 7, 11), (2, 17, 13, 1),
-          (9, 16, 28, 28)]
-# "c-portable" is the C tier with the AVX-512F path turned off, so both compiled paths run here.
-# No Numba tier: batch norm has none (its C loops are the fast path).
-TIERS = ["ref", "c", "c-portable"]
+          (9, 16, 28, 28), (2, 3, 1, 33), (3, 2, 5, 13)]   # H*W = 33, 65: around 4 chains x VD doubles
+# The C tier once per ISA path (portable loops, and bnorm_vec.h per ISA), each path skipped with its
+# reason where this CPU cannot run it. No Numba tier: batch norm has none (its C loops are the fast path).
+TIERS = ["ref"] + c_paths()
 
 
 @pytest.fixture
-def kernel_of(monkeypatch):
-    """``kernel_of(name, tier)``: the kernel, or a skip that names why the tier is off."""
-    def get(name, tier):
-        base = "c" if tier == "c-portable" else tier
-        if not kernels.available(name, base):
-            pytest.skip(kernels.why_unavailable(name, base))
-        return kernels.get(name, base, isa="portable" if tier == "c-portable" else None)
-    return get
+def kernel_of():
+    """``kernel_of(name, tier)``: the kernel, or a skip that names why the tier or path is off."""
+    return kernel_or_skip
 
 
 def _inputs(rng, shape, loc=0.5, scale=2.0):

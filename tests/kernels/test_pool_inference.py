@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 import tinyeff
-from tinyeff import kernels, ops
+from tinyeff import ops
 from tinyeff.kernels.pool import spec as pool_ref
+from tinyeff.testing import c_paths, kernel_or_skip
+
+TIERS = ["ref", "numba"] + c_paths()
 
 GEOMETRIES = [(2, 2, 0), (3, 2, 1), (2, 1, 0), (3, 3, 1)]        # (kernel, stride, padding)
 SHAPES = [(1, 1, 2, 2), (2, 3, 7, 9), (4, 5, 26, 26), (1, 2, 13, 13)]
@@ -13,28 +16,26 @@ SHAPES = [(1, 1, 2, 2), (2, 3, 7, 9), (4, 5, 26, 26), (1, 2, 13, 13)]
 CASES = [(shape, *g) for shape in SHAPES for g in GEOMETRIES if shape[2] + 2 * g[2] >= g[0]]
 
 
-@pytest.mark.parametrize("tier", ["ref", "numba", "c"])
+@pytest.mark.parametrize("tier", TIERS)
 @pytest.mark.parametrize("shape,kernel,stride,padding", CASES)
 def test_maxpool_without_argmax_matches_ref(tier, shape, kernel, stride, padding, rng):
-    if not kernels.available("maxpool2d_f32", tier):
-        pytest.skip(kernels.why_unavailable("maxpool2d_f32", tier))
+    pool = kernel_or_skip("maxpool2d_f32", tier)
     x = rng.standard_normal(shape).astype(np.float32)
     expected, expected_argmax = pool_ref.maxpool2d_f32(x, kernel, stride, padding)
-    out, argmax = kernels.get("maxpool2d_f32", tier)(x, kernel, stride, padding, with_argmax=False)
+    out, argmax = pool(x, kernel, stride, padding, with_argmax=False)
     assert argmax is None
     np.testing.assert_array_equal(out, expected)
-    out, argmax = kernels.get("maxpool2d_f32", tier)(x, kernel, stride, padding, with_argmax=True)
+    out, argmax = pool(x, kernel, stride, padding, with_argmax=True)
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(argmax, expected_argmax)
 
 
-@pytest.mark.parametrize("tier", ["ref", "numba", "c"])
+@pytest.mark.parametrize("tier", TIERS)
 def test_maxpool_fast_path_ties_and_nan_follow_ref(tier):
-    if not kernels.available("maxpool2d_f32", tier):
-        pytest.skip(kernels.why_unavailable("maxpool2d_f32", tier))
+    pool = kernel_or_skip("maxpool2d_f32", tier)
     x = np.array([[[[1, 1, np.nan, 2], [0, 1, 3, np.nan]]]], dtype=np.float32)   # ties and NaN taps
     expected, expected_argmax = pool_ref.maxpool2d_f32(x, 2, 2, 0)
-    out, argmax = kernels.get("maxpool2d_f32", tier)(x, 2, 2, 0)
+    out, argmax = pool(x, 2, 2, 0)
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(argmax, expected_argmax)
 

@@ -76,3 +76,31 @@ def test_bad_arguments_name_the_fix(cache_dir, monkeypatch):
     monkeypatch.setenv("TINYEFF_SPARSE", "sometimes")
     with pytest.raises(ValueError, match="TINYEFF_SPARSE"):
         crossover.should_use_sparse("linear", LINEAR, 0.5)
+
+
+def test_each_isa_cap_gets_its_own_verdict(cache_dir, monkeypatch):
+    """A verdict measured on the widest path must not decide for the same machine capped lower."""
+    from tinyeff import kernels
+    from tinyeff.kernels import cpu
+    if not kernels.available("splinear_f32_csr", "c"):
+        pytest.skip(kernels.why_unavailable("splinear_f32_csr", "c"))
+    monkeypatch.setattr(crossover, "measure",
+                        lambda *a, **k: {"dense_s": 1.0, "sparse_s": 0.5, "sparse_wins": True})
+
+    def cap(features):
+        monkeypatch.setenv("TINYEFF_CPU_FEATURES", features)
+        cpu._effective.cache_clear()
+        cpu._usable.cache_clear()
+    try:
+        cap("")                                       # portable only
+        crossover.should_use_sparse("linear", LINEAR, 0.5)
+        cap(",".join(cpu.detected()))                 # everything this CPU has
+        crossover.should_use_sparse("linear", LINEAR, 0.5)
+    finally:
+        monkeypatch.delenv("TINYEFF_CPU_FEATURES")
+        cpu._effective.cache_clear()
+        cpu._usable.cache_clear()
+    keys = sorted(json.loads((cache_dir / crossover.CACHE_FILE).read_text()))
+    assert any("c/portable" in k for k in keys)
+    if cpu.best_path() != "portable":
+        assert len(keys) == 2

@@ -90,6 +90,7 @@ def test_efficientnet_every_parameter_gets_a_gradient():
     assert np.any(model.features[1][0].block[1].fc1.weight.grad != 0)       # the SE path is trained
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_overfits_one_batch():
     tinyeff.manual_seed(0)
     model = models.create("mobilenet_v2", width_mult=0.25, num_classes=4, dropout=0.0)
@@ -106,6 +107,18 @@ def test_mobilenet_v2_overfits_one_batch():
         if losses[-1] < 0.25 * losses[0]:
             break
     assert min(losses) < 0.25 * losses[0], f"loss only fell from {losses[0]:.3f} to {min(losses):.3f}"
+
+
+def test_mobilenet_v2_every_parameter_gets_a_gradient():
+    tinyeff.manual_seed(0)
+    model = models.create("mobilenet_v2", width_mult=0.25, num_classes=4)
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32))
+    ops.cross_entropy(model(x), np.array([0, 2])).backward()
+    # NOTE: some BN biases get an exactly-zero gradient: a per-channel shift that a later
+    # training-mode BatchNorm subtracts again does not change the loss
+    for name, p in model.named_parameters():
+        assert p.grad is not None and np.all(np.isfinite(p.grad)), name
+    assert np.any(model.features[2].conv[1][0].weight.grad != 0)             # a depthwise filter learns
 
 
 def test_efficientnet_prunes_and_still_runs():

@@ -4,7 +4,7 @@ explicit-loop reference, and the bad-input messages."""
 import numpy as np
 import pytest
 
-from tinyeff import ops
+from tinyeff import kernels, ops
 from tinyeff.tensor import Tensor
 from tinyeff.testing import check_grad
 
@@ -127,11 +127,13 @@ def test_conv2d_dtype_mismatch_raises():
         ops.conv2d(Tensor(np.zeros((1, 1, 4, 4), np.float64)), Tensor(np.zeros((2, 1, 3, 3), np.float32)))
 
 
+@pytest.mark.parametrize("lowering", ["direct", "gemm"])
 @pytest.mark.parametrize("geom", [(1, 1, 1), (2, 1, 1), (1, 0, 1), (1, 2, 2), (2, 0, 1)])
-def test_float32_direct_path_matches_float64_path(geom, rng):
-    """float32 planes >= DIRECT_MIN_POSITIONS take the direct kernels (no im2col); values and both
-    gradients must equal the float64 im2col path (the one the gradient checks verify)."""
-    from tinyeff.kernels.conv import lowering
+def test_float32_lowerings_match_float64_path(geom, lowering, rng, monkeypatch):
+    """Both float32 lowerings (direct kernels, im2col + GEMM): values and both gradients must equal
+    the float64 im2col path (the one the gradient checks verify)."""
+    from tinyeff.kernels.conv import lowering as lowering_mod
+    monkeypatch.setenv("TINYEFF_LOWERING", lowering)
     stride, padding, dilation = geom
     x = rng.standard_normal((2, 5, 23, 21)).astype(np.float32)
     w = rng.standard_normal((6, 5, 3, 3)).astype(np.float32)
@@ -143,7 +145,7 @@ def test_float32_direct_path_matches_float64_path(geom, rng):
         g = np.cos(np.arange(out.data.size)).reshape(out.shape).astype(dtype)
         (out * Tensor(g)).sum().backward()
         results.append((out.data, xt.grad, wt.grad, bt.grad))
-    oh, ow = results[0][0].shape[2:]
-    assert oh * ow >= lowering.DIRECT_MIN_POSITIONS      # the float32 run took the direct path
+    if lowering == "direct" and kernels.available("conv2d_f32", "c"):
+        assert lowering_mod.choose("forward", (2, 5, 23, 21, 6, 3, 3, *geom), None) == "direct"
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-3)

@@ -122,13 +122,19 @@ def test_calibrating_with_zero_images_is_a_clear_error(rng):
         quantize_static(model, np.zeros((0, 1, 20, 20), np.uint8))
 
 
-def test_unsupported_layer_is_refused_with_its_name(splits):
+def test_layer_without_integer_kernel_runs_as_a_float_island(splits):
+    from tinyeff.quant.islands import float_layers
     model = nn.Sequential(nn.Flatten(), nn.Linear(400, 8), nn.Sigmoid(), nn.Linear(8, 10))
-    with pytest.raises(ValueError, match=r"'model\.2' \(Sigmoid\) has no integer version"):
-        quantize_static(model, splits[0], num_images=8)
+    model.arch = {"name": "custom", "kwargs": {}}
+    qmodel = quantize_static(model, splits[0], num_images=8)
+    (where, island), = float_layers(qmodel)
+    assert where == "body.2" and island.path == "2" and isinstance(island.module, nn.Sigmoid)
+    assert isinstance(qmodel.body.layers[1], qm.QLinear) and isinstance(qmodel.body.layers[3], qm.QLinear)
 
 
-def test_depthwise_conv_is_refused(splits):
+def test_depthwise_conv_runs_in_float_between_quantize_steps(splits):
+    from tinyeff.quant.islands import float_layers
     model = models.create("mobilenet", in_channels=1, num_classes=10, width_mult=0.25)
-    with pytest.raises(ValueError, match="groups="):
-        quantize_static(model, splits[0], num_images=8)
+    qmodel = quantize_static(model, splits[0], num_images=8)
+    islands = float_layers(qmodel)
+    assert len(islands) == 7 and all(layer.module.groups > 1 for _, layer in islands)

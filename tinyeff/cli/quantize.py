@@ -66,6 +66,9 @@ def _run(args, model, train, test):
     from tinyeff.timing import inference_fn, time_side_by_side
     from tinyeff.train import evaluate, make_preprocess
     qmodel = quantize_model(model, train, args)
+    if args.mode != "dynamic":
+        from tinyeff.quant.islands import summary_lines
+        print("\n".join(summary_lines(qmodel)))
     qmodel.preprocess = model.preprocess = getattr(model, "preprocess", None) or getattr(qmodel, "preprocess", None)
     rows = {"float32": (model, os.path.getsize(args.model), sum(p.data.nbytes for p in model.parameters()))}
     qpath = os.path.join(args.out, "model.npz")

@@ -111,6 +111,7 @@ def compare_onnxruntime(model, path, x):
         model.train(was_training)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
+    options.log_severity_level = 3      # errors only: graph-fusion notes are not the caller's to act on
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     theirs = session.run(None, {"input": x})[0]
     return ours, theirs

@@ -10,12 +10,14 @@ step of the grid at a rounding tie (tinyeff's fixed-point requantization rounds 
 A fused ReLU is a ``Relu`` before the ``QuantizeLinear`` (same as clamping at the zero point).
 The last layer, whose int32 sums tinyeff dequantizes, ends in float without a final Quantize.
 
-Layers with no integer form in tinyeff (dequantize -> float op -> quantize) export the same way,
-so the graph says what ran in float. Dynamically quantized models (float activations, int8
+Layers with no integer kernel in tinyeff (``QFloat`` islands: dequantize -> float op -> quantize)
+export the same way, their float module through the float emitters, so the graph says what ran in
+float. Dynamically quantized models (float activations, int8
 weights quantized per batch) are refused: ONNX's DynamicQuantizeLinear rounds its ranges differently.
 """
 import numpy as np
 
+from tinyeff.quant import islands
 from tinyeff.quant import qmodules as qm
 
 
@@ -90,8 +92,29 @@ def _block(g, block, t, prefix):
     return _add(g, block.add, out, skip, f"{prefix}.add")
 
 
+def float_island(g, layer, t, prefix):
+    """A ``QFloat`` island: dequantize, the float module's own ONNX nodes, quantize."""
+    from tinyeff.interop.onnx_float import emit
+    y = emit(g, layer.module, dequantize_linear(g, t, prefix), f"{prefix}.float")
+    return quantize_linear(g, y, layer.out_qparams, prefix)
+
+
+def relu6(g, layer, t, prefix):
+    """QReLU6's clamp [z, z + round(6/s)] as a uint8 Clip (exact)."""
+    lo, hi = g.const(f"{prefix}.lo", np.uint8(layer.zero_point)), g.const(f"{prefix}.hi", np.uint8(layer.six))
+    return _Q(g.node("Clip", [t.name, lo, hi], prefix), t.qparams)
+
+
 def emit_layer(g, layer, t, prefix):
     """Nodes for one integer layer on the uint8 tensor ``t``; returns a ``_Q`` or, at the end, a float name."""
+    if isinstance(layer, islands.QFloat):
+        return float_island(g, layer, t, prefix)
+    if isinstance(layer, islands.QReLU6):
+        return relu6(g, layer, t, prefix)
+    if isinstance(layer, islands.QResidual):
+        out = emit_layer(g, layer.body, t, f"{prefix}.body")
+        skip = t if layer.shortcut is None else emit_layer(g, layer.shortcut, t, f"{prefix}.shortcut")
+        return _add(g, layer.add, out, skip, f"{prefix}.add")
     if isinstance(layer, qm.QSequential):
         for i, child in enumerate(layer.layers):
             t = emit_layer(g, child, t, f"{prefix}.{i}")

@@ -14,11 +14,13 @@ computes what tinyeff's kernels compute, with standard integer operators:
 - global average pool: ``(sum + count // 2) // count`` in integers.
 
 Slower than QDQ (int64 elementwise work) and not what accelerators pattern-match; its use is an
-export whose every uint8 activation equals tinyeff's.
+export whose every uint8 activation equals tinyeff's. Float islands (``QFloat``) stay float in both
+runtimes, so a model with islands matches up to float rounding at the island outputs.
 """
 import numpy as np
 
-from tinyeff.interop.onnx_int8 import _Q
+from tinyeff.interop.onnx_int8 import _Q, float_island, relu6
+from tinyeff.quant import islands
 from tinyeff.quant import qmodules as qm
 
 I64 = 7         # onnx.TensorProto.INT64
@@ -106,6 +108,11 @@ def emit_layer(g, layer, t, probe, prefix):
         for i, child in enumerate(layer.layers):
             t, probe = emit_layer(g, child, t, probe, f"{prefix}.{i}")
         return t, probe
+    if isinstance(layer, islands.QResidual):
+        out, p_out = emit_layer(g, layer.body, t, probe, f"{prefix}.body")
+        skip, p_skip = (t, probe) if layer.shortcut is None else \
+            emit_layer(g, layer.shortcut, t, probe, f"{prefix}.shortcut")
+        return _add(g, layer.add, out, skip, f"{prefix}.add"), layer.add.forward(p_out, p_skip)
     if isinstance(layer, qm.QBasicBlock):
         out, p_out = emit_layer(g, layer.conv1, t, probe, f"{prefix}.conv1")
         out, p_out = emit_layer(g, layer.conv2, out, p_out, f"{prefix}.conv2")
@@ -115,6 +122,10 @@ def emit_layer(g, layer, t, probe, prefix):
             emit_layer(g, layer.shortcut, t, probe, f"{prefix}.shortcut")
         return _add(g, layer.add, out, skip, f"{prefix}.add"), layer.add.forward(p_out, p_skip)
     out = layer.forward(probe)
+    if isinstance(layer, islands.QFloat):         # float in both runtimes: equal up to float rounding
+        return float_island(g, layer, t, prefix), out
+    if isinstance(layer, islands.QReLU6):
+        return relu6(g, layer, t, prefix), out
     if isinstance(layer, (qm.QConv2d, qm.QLinear)):
         return _weighted(g, layer, t, prefix), out
     if isinstance(layer, qm.QReLU):

@@ -25,14 +25,12 @@ then the measurement. The cache is JSON in ``$TINYEFF_CACHE_DIR`` or the user ca
 (``$XDG_CACHE_HOME/tinyeff`` or ``~/.cache/tinyeff``), written to a temporary file then renamed.
 What it leaves out: int8 layers (same idea, not yet measured), and energy (time is the proxy).
 """
-import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
-from tinyeff.kernels import registry
+from tinyeff.kernels import cache, registry
 from tinyeff.kernels.layout.csr import pack_sparse
 
 MODES = ("always", "never", "auto")
@@ -43,10 +41,7 @@ LINEAR_KEYS = ("n", "in", "out")
 
 def cache_path():
     """Where measured verdicts are stored (the directory is created on first write)."""
-    root = os.environ.get("TINYEFF_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "tinyeff")
-    return os.path.join(root, CACHE_FILE)
+    return os.path.join(cache.cache_dir(), CACHE_FILE)
 
 
 def sparsity_bucket(sparsity):
@@ -74,8 +69,18 @@ def _key(layer_kind, shape_info, bucket):
         raise ValueError(f"crossover: shape_info for a {layer_kind} layer lacks {missing}; "
                          f"give all of {keys}")
     dims = ",".join(f"{k}={int(shape_info[k])}" for k in keys)
-    tiers = ",".join(registry.active_tier(name) for name in _kernels(layer_kind))
-    return f"{layer_kind}:{dims}:s={bucket:.2f}:tiers={tiers}"
+    return f"{layer_kind}:{dims}:s={bucket:.2f}:tiers={_tier_paths(layer_kind)}"
+
+
+def _tier_paths(layer_kind):
+    """Each kernel's active tier and, where it has ISA paths, the one that runs (``c/avx2``): a
+    verdict measured on AVX-512 must not decide for the same machine capped to AVX2."""
+    parts = []
+    for name in _kernels(layer_kind):
+        tier = registry.active_tier(name)
+        isa = registry.best_isa(name, tier)
+        parts.append(tier if isa is None else f"{tier}/{isa}")
+    return ",".join(parts)
 
 
 def _kernels(layer_kind):
@@ -155,30 +160,6 @@ def measure(layer_kind, shape_info, sparsity, repeats=5, seed=0):
     return {"dense_s": dense_s, "sparse_s": sparse_s, "sparse_wins": sparse_s < dense_s}
 
 
-def _load_cache(path):
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}                            # missing or corrupt cache: measure again
-
-
-def _store(path, key, result):
-    """Add one verdict to the cache: read, update, write a temp file, rename over the old one."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    data = _load_cache(path)
-    data[key] = result
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".crossover-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def should_use_sparse(layer_kind, shape_info, sparsity, mode=None, remeasure=False):
     """Should a pruned float32 layer run on the sparse kernel rather than the dense path?
 
@@ -192,7 +173,8 @@ def should_use_sparse(layer_kind, shape_info, sparsity, mode=None, remeasure=Fal
 
     Returns:
         bool. In auto mode: the cached or freshly measured verdict for this shape, sparsity
-        bucket and set of active tiers (a new tier or machine gets a new measurement).
+        bucket and set of active tiers and ISA paths (a new tier, ISA cap or machine gets a new
+        measurement).
 
     Raises:
         ValueError: unknown mode or layer kind, sparsity outside [0, 1], incomplete shape_info.
@@ -221,9 +203,9 @@ def _timings(layer_kind, shape_info, bucket, remeasure):
     key = _key(layer_kind, shape_info, bucket)
     path = cache_path()
     if not remeasure:
-        cached = _load_cache(path).get(key)
+        cached = cache.load(path).get(key)
         if isinstance(cached, dict) and {"dense_s", "sparse_s", "sparse_wins"} <= set(cached):
             return cached
     result = measure(layer_kind, shape_info, bucket)
-    _store(path, key, result)
+    cache.store(path, key, result)
     return result

@@ -1,6 +1,8 @@
 """Layers without parameters: activations, pooling, flatten, dropout, identity, and Sequential."""
 from tinyeff import ops
+from tinyeff.nn.layers import Conv2d
 from tinyeff.nn.module import Module
+from tinyeff.tensor import is_grad_enabled
 
 
 class ReLU(Module):
@@ -118,6 +120,24 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            if i + 1 < len(layers) and _fusable_conv_relu(layers[i], layers[i + 1], x):
+                x = layers[i].forward(x, relu=True)     # no hooks on either: same as calling both
+                i += 2
+            else:
+                x = layers[i](x)
+                i += 1
         return x
+
+
+def _fusable_conv_relu(layer, after, x):
+    """A plain Conv2d then a plain ReLU, without hooks (an observer must see the real conv output),
+    and no gradient to record: the convolution applies the ReLU in its output pass."""
+    if type(layer) is not Conv2d or type(after) is not ReLU:
+        return False
+    if any(m._forward_pre_hooks or m._forward_hooks for m in (layer, after)):
+        return False
+    return not is_grad_enabled() or not (getattr(x, "requires_grad", False)
+                                         or any(p.requires_grad for p in layer.parameters()))

@@ -4,11 +4,13 @@ Forward: ``cols = im2col(x)`` (N*OH*OW, C*KH*KW), then ``cols @ w2d.T`` (N*OH*OW
 NCHW. Backward rebuilds ``cols`` (one more memory-bound copy, instead of keeping an array 9x the
 input alive between the passes): grad_w = g.T @ cols, grad_cols = g @ w2d, grad_x = col2im(grad_cols).
 Every array op here goes through a registry kernel, so faster tiers replace it without touching
-layers. When ``kernels/conv/lowering.py`` says the direct convolution pays (a direct tier is active
-and the output plane fills its register tiles), float32 convolutions skip im2col: ``conv2d_f32`` computes the output,
-``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient is ``conv2d_f32`` of
-the output gradient with the flipped, transposed weight (a "full" correlation). Depthwise convolution (one input channel per group) skips the GEMM: it is KH*KW shifted
-multiply-adds, which is what it costs. Other group counts loop over groups.
+layers. float32 convolutions may skip im2col on the direct kernels (csrc/dconv.c): ``conv2d_f32``
+computes the output, ``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient
+is ``conv2d_f32`` of the output gradient with the flipped, transposed weight (a "full"
+correlation). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
+Depthwise convolution (one input channel per group) skips the GEMM: it runs the depthwise kernels
+(tinyeff/kernels/depthwise: KH*KW multiply-adds per output, which is what it costs). Other group
+counts loop over groups.
 """
 import numpy as np
 
@@ -16,8 +18,9 @@ from tinyeff import kernels
 from tinyeff.kernels.conv import lowering
 from tinyeff.kernels.conv.lowering import flipped_weight
 from tinyeff.kernels.layout.geometry import check_conv_geometry
+from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.kernel_choice import kernel_for
-from tinyeff.tensor import make_result
+from tinyeff.tensor import is_grad_enabled, make_result
 
 
 def _check(x, w, b, stride, padding, dilation, groups):
@@ -40,8 +43,11 @@ def _check(x, w, b, stride, padding, dilation, groups):
     return check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "conv2d")
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     """Convolve ``x`` (N, C, H, W) with ``w`` (OC, C/groups, KH, KW), add ``b`` (OC,).
+
+    ``relu=True`` returns ``relu(conv2d(...))``; when no gradient is recorded (``no_grad``, or no
+    input requires one) the ReLU is fused into the convolution's output pass.
 
     Returns:
         Tensor (N, OC, OH, OW), OH = (H + 2*padding - dilation*(KH-1) - 1) // stride + 1.
@@ -50,103 +56,121 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """
     oh, ow = _check(x, w, b, stride, padding, dilation, groups)
     geom = (stride, padding, dilation)
+    parents = (x, w) if b is None else (x, w, b)
+    fuse = relu and not (is_grad_enabled() and any(p.requires_grad for p in parents))
+    if groups == 1 and fuse:
+        how = _lowering("forward", x.data, w.data, geom)
+        out = forward_pass(x.data, w.data, geom, oh, ow, how, None if b is None else b.data, relu=True)
+        return make_result(out, parents, None, "conv2d_relu")
     if groups == 1:
-        out, backward = _conv_gemm(x.data, w.data, geom, oh, ow)
+        out, backward = _conv_dense(x.data, w.data, geom, oh, ow)
     elif groups == x.shape[1] and w.shape[1] == 1:
         out, backward = _conv_depthwise(x.data, w.data, geom, oh, ow)
     else:
         out, backward = _conv_grouped(x.data, w.data, geom, oh, ow, groups)
-    parents = (x, w) if b is None else (x, w, b)
     if b is not None:
         out += b.data.reshape(1, -1, 1, 1)
+    if fuse:
+        np.maximum(out, 0, out=out)
 
     def backward_all(g):
         gx, gw = backward(g, x.requires_grad)
         gb = g.sum(axis=(0, 2, 3)) if b is not None and b.requires_grad else None
         return gx, gw, gb
-    return make_result(out, parents, backward_all, "conv2d")
+    result = make_result(out, parents, backward_all, "conv2d")
+    return relu_op(result) if relu and not fuse else result
 
 
-def _conv_direct(x, w, geom, oh, ow):
-    """groups == 1 on the direct tier: no im2col matrix in either pass."""
+def output_size(x_shape, w_shape, geom):
+    """(OH, OW) of a convolution of an ``x_shape`` input with a ``w_shape`` weight."""
+    return check_conv_geometry(x_shape, w_shape[2], w_shape[3], *geom, "conv2d")
+
+
+def _lowering(pass_name, x, w, geom):
+    """``direct`` or ``gemm`` for one pass (kernels/conv/lowering.py measures it once per geometry)."""
+    if x.dtype != np.float32:
+        return "gemm"                        # only float32 has direct kernels
+    return lowering.choose(pass_name, (*x.shape, w.shape[0], *w.shape[2:], *geom), pass_on_random_data)
+
+
+def pass_on_random_data(pass_name, geometry, seed=0):
+    """``run(how)``: one pass of a convolution of this geometry on random float32 data, lowered
+    ``how`` (what kernels/conv/lowering.py times)."""
+    n, c, h, w, oc, kh, kw, stride, padding, dilation = geometry
+    geom = (stride, padding, dilation)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((oc, c, kh, kw)).astype(np.float32)
+    oh, ow = output_size(x.shape, wt.shape, geom)
+    g = rng.standard_normal((n, oc, oh, ow)).astype(np.float32)
+    return {
+        "forward": lambda how: forward_pass(x, wt, geom, oh, ow, how),
+        "input_grad": lambda how: input_grad_pass(g, wt, x.shape, geom, how),
+        "weight_grad": lambda how: weight_grad_pass(x, g, wt.shape, geom, how),
+    }[pass_name]
+
+
+def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False):
+    """(N, OC, OH, OW) output of a groups == 1 convolution, lowered ``how`` (direct or gemm)."""
     stride, padding, dilation = geom
-    kh, kw = w.shape[2:]
-    out = kernels.get("conv2d_f32")(x, w, None, stride, padding, dilation)
+    n, (oc, _, kh, kw) = x.shape[0], w.shape
+    if how == "direct":
+        return kernels.get("conv2d_f32")(x, w, bias, stride, padding, dilation, relu)
+    cols = kernel_for("im2col_f32", x)(x, kh, kw, stride, padding, dilation)  # (N*OH*OW, C*KH*KW)
+    out = kernel_for("gemm_f32", x)(cols, w.reshape(oc, -1).T)               # (N*OH*OW, OC)
+    out = np.ascontiguousarray(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1)
+    return np.maximum(out, 0, out=out) if relu else out
+
+
+def input_grad_pass(g, w, x_shape, geom, how):
+    """grad_x (N, C, H, W) from grad_out ``g``. Direct (stride 1): the forward kernel on ``g``
+    with the flipped, transposed weight (a "full" correlation); gemm: g @ w2d, then col2im."""
+    stride, padding, dilation = geom
+    oc, _, kh, kw = w.shape
+    if how == "direct":
+        full = dilation * (kh - 1) - padding
+        return kernels.get("conv2d_f32")(g, flipped_weight(w), None, 1, full, dilation)
+    g2d = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, oc)       # (N*OH*OW, OC)
+    gcols = kernel_for("gemm_f32", g)(g2d, w.reshape(oc, -1))                 # (N*OH*OW, C*KH*KW)
+    return kernel_for("col2im_f32", g)(gcols, x_shape, kh, kw, stride, padding, dilation)
+
+
+def weight_grad_pass(x, g, w_shape, geom, how):
+    """grad_w (OC, C, KH, KW). Direct: csrc/dconv.c's blocked reduction; gemm: g2d.T @ im2col(x)
+    (im2col rebuilt here rather than kept from the forward pass: it is 9x the input at 3x3)."""
+    stride, padding, dilation = geom
+    oc, _, kh, kw = w_shape
+    if how == "direct":
+        return kernels.get("conv2d_wgrad_f32")(x, g, kh, kw, stride, padding, dilation)
+    g2d = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, oc)       # (N*OH*OW, OC)
+    cols = kernel_for("im2col_f32", x)(x, kh, kw, stride, padding, dilation)
+    return kernel_for("gemm_f32", x)(g2d.T, cols).reshape(w_shape)
+
+
+def _conv_dense(x, w, geom, oh, ow):
+    """groups == 1: each pass on its lowering. Returns (out, backward(g, need_gx) -> (gx, gw))."""
+    out = forward_pass(x, w, geom, oh, ow, _lowering("forward", x, w, geom))
 
     def backward(g, need_gx):
         g = np.ascontiguousarray(g)
-        gw = kernels.get("conv2d_wgrad_f32")(x, g, kh, kw, stride, padding, dilation)
-        full = dilation * (kh - 1) - padding
-        if not need_gx:
-            return None, gw
-        if stride == 1 and kh == kw and full >= 0:
-            return kernels.get("conv2d_f32")(g, flipped_weight(w), None, 1, full, dilation), gw
-        g2d = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, w.shape[0])
-        gcols = kernels.get("gemm_f32")(g2d, w.reshape(w.shape[0], -1))
-        return kernels.get("col2im_f32")(gcols, x.shape, kh, kw, stride, padding, dilation), gw
-    return out, backward
-
-
-def _conv_gemm(x, w, geom, oh, ow):
-    """groups == 1: im2col + one GEMM. Returns (out, backward(g, need_gx) -> (gx, gw))."""
-    if lowering.use_direct(x, oh, ow):
-        return _conv_direct(x, w, geom, oh, ow)
-    stride, padding, dilation = geom
-    n = x.shape[0]
-    oc, _, kh, kw = w.shape
-    im2col, gemm = kernel_for("im2col_f32", x), kernel_for("gemm_f32", x)
-    cols = im2col(x, kh, kw, stride, padding, dilation)             # (N*OH*OW, C*KH*KW)
-    w2d = w.reshape(oc, -1)                                          # (OC, C*KH*KW)
-    out = gemm(cols, w2d.T)                                          # (N*OH*OW, OC)
-    out = np.ascontiguousarray(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))
-
-    del cols    # 9x the input for a 3x3 kernel: rebuilt in backward rather than kept alive
-
-    def backward(g, need_gx):
-        g2d = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, oc)  # (N*OH*OW, OC)
-        gw = gemm(g2d.T, im2col(x, kh, kw, stride, padding, dilation)).reshape(w.shape)
-        gx = None
-        if need_gx:
-            gcols = gemm(g2d, w2d)                                   # (N*OH*OW, C*KH*KW)
-            gx = kernel_for("col2im_f32", x)(gcols, x.shape, kh, kw, stride, padding, dilation)
+        gw = weight_grad_pass(x, g, w.shape, geom, _lowering("weight_grad", x, w, geom))
+        gx = input_grad_pass(g, w, x.shape, geom, _lowering("input_grad", x, w, geom)) if need_gx else None
         return gx, gw
     return out, backward
 
 
-def _taps(shape_hw, kh, kw, geom, oh, ow):
-    """Yield (i, j, row slice, col slice) of every kernel tap in the padded input."""
-    stride, _, dilation = geom
-    for i in range(kh):
-        for j in range(kw):
-            h0, w0 = i * dilation, j * dilation
-            yield i, j, slice(h0, h0 + stride * (oh - 1) + 1, stride), slice(w0, w0 + stride * (ow - 1) + 1, stride)
-
-
 def _conv_depthwise(x, w, geom, oh, ow):
-    """One filter per input channel (OC = multiplier * C): KH*KW shifted multiply-adds."""
-    _, padding, _ = geom
-    n, c, h, wd = x.shape
-    oc, _, kh, kw = w.shape
-    mult = oc // c
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x
-    xs = np.repeat(xp, mult, axis=1) if mult > 1 else xp          # output channel o reads input o // mult
-    out = np.zeros((n, oc, oh, ow), dtype=x.dtype)
-    taps = list(_taps((h, wd), kh, kw, geom, oh, ow))
-    for i, j, rows, cols in taps:
-        out += xs[:, :, rows, cols] * w[:, 0, i, j].reshape(1, oc, 1, 1)
+    """One filter per input channel (OC = multiplier * C): the depthwise kernels, no GEMM."""
+    stride, padding, dilation = geom
+    kh, kw = w.shape[2:]
+    out = kernel_for("dwconv2d_f32", x)(x, w, stride, padding, dilation)
 
     def backward(g, need_gx):
-        gw = np.empty_like(w)
-        gxs = np.zeros_like(xs) if need_gx else None
-        for i, j, rows, cols in taps:
-            gw[:, 0, i, j] = np.einsum("nchw,nchw->c", g, xs[:, :, rows, cols])
-            if need_gx:
-                gxs[:, :, rows, cols] += g * w[:, 0, i, j].reshape(1, oc, 1, 1)
-        gx = None
-        if need_gx:
-            if mult > 1:
-                gxs = gxs.reshape(n, c, mult, *gxs.shape[2:]).sum(axis=2)
-            gx = gxs[:, :, padding:padding + h, padding:padding + wd] if padding else gxs
+        g = np.ascontiguousarray(g)
+        gw = kernel_for("dwconv2d_wgrad_f32", x)(x, g, kh, kw, stride, padding, dilation)
+        gx = kernel_for("dwconv2d_xgrad_f32", g)(g, w, x.shape, stride, padding, dilation) if need_gx else None
         return gx, gw
     return out, backward
 
@@ -155,7 +179,7 @@ def _conv_grouped(x, w, geom, oh, ow, groups):
     """General groups: an independent GEMM convolution per group of channels."""
     c, oc = x.shape[1], w.shape[0]
     cin, cout = c // groups, oc // groups
-    parts = [_conv_gemm(np.ascontiguousarray(x[:, k * cin:(k + 1) * cin]), w[k * cout:(k + 1) * cout],
+    parts = [_conv_dense(np.ascontiguousarray(x[:, k * cin:(k + 1) * cin]), w[k * cout:(k + 1) * cout],
                         geom, oh, ow) for k in range(groups)]
     out = np.concatenate([p[0] for p in parts], axis=1)
 

@@ -14,10 +14,11 @@ import numpy as np
 
 from tinyeff import nn
 from tinyeff.nn.surgery import replace_child, sequence_stages
-from tinyeff.models.resnet import BasicBlock, ResNet
+from tinyeff.models.resnet import BasicBlock, Bottleneck
+from tinyeff.quant import islands
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
-from tinyeff.quant.prepare import SKIP, Observed, PreparedModel
+from tinyeff.quant.prepare import CHAINS, RESIDUAL, SKIP, Observed, PreparedModel, integer_stages, residual_body
 from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
@@ -81,7 +82,7 @@ def _unobserved(module):
 
 def _convert_sequence(parent, qp, opts):
     # prepare() observed each stage's output: after its ReLU (fused into the integer layer) if one follows
-    stages = {s.layer[0]: s for s in sequence_stages(parent, skip=SKIP, unwrap=_unobserved)}
+    stages = {s.layer[0]: s for s in integer_stages(parent, unwrap=_unobserved)}
     fused = {s.relu[0] for s in stages.values() if s.relu is not None}
     layers = []
     for name, child in parent.named_children():
@@ -91,8 +92,14 @@ def _convert_sequence(parent, qp, opts):
             relu = stages[name].relu
             observed = child if relu is None else relu[1]
             layer = _weighted(_unobserved(child), qp, observed.observer.qparams(), relu is not None, opts)
+        elif isinstance(child, Observed) and isinstance(child.inner, RESIDUAL):
+            layer = _convert_residual(child.inner, qp, child.observer.qparams(), opts)
+        elif isinstance(child, Observed):                   # a float island
+            layer = islands.QFloat(child.inner, child.island_path, qp, child.observer.qparams())
         elif isinstance(child, nn.ReLU):
             layer = qm.QReLU(qp[1])
+        elif isinstance(child, nn.ReLU6):
+            layer = islands.QReLU6(qp)
         elif isinstance(child, nn.MaxPool2d):
             layer = qm.QMaxPool2d(child.kernel_size, child.stride)
         elif isinstance(child, nn.AdaptiveAvgPool2d):
@@ -101,13 +108,38 @@ def _convert_sequence(parent, qp, opts):
             layer = qm.QFlatten()
         elif isinstance(child, BasicBlock):
             layer = _convert_block(child, qp, opts)
-        elif isinstance(child, (nn.Sequential, ResNet)):
+        elif isinstance(child, Bottleneck):
+            layer = _convert_bottleneck(child, qp, opts)
+        elif isinstance(child, RESIDUAL):                   # no identity add: just its body
+            layer, qp = _convert_sequence(residual_body(child)[1], qp, opts)
+        elif isinstance(child, CHAINS):
             layer, qp = _convert_sequence(child, qp, opts)
         else:
-            raise ValueError(f"convert: no integer version of {type(child).__name__}; prepare() should have refused it")
+            raise ValueError(f"convert: no integer version of {type(child).__name__}; prepare() should have "
+                             "made it a float island")
         qp = getattr(layer, "out_qparams", qp) if not isinstance(layer, qm.QSequential) else qp
         layers.append(layer)
     return qm.QSequential(layers), qp
+
+
+def _convert_residual(block, qp_in, out_qp, opts):
+    """Inverted residual / MBConv with its identity add: body, then QAdd (no ReLU)."""
+    body, body_qp = _convert_sequence(residual_body(block)[1], qp_in, opts)
+    return islands.QResidual(body, None, qm.QAdd(body_qp, qp_in, out_qp, relu=False))
+
+
+def _convert_bottleneck(block, qp_in, opts):
+    conv1 = _weighted(block.conv1, qp_in, block.relu1.observer.qparams(), True, opts)
+    conv2 = _weighted(block.conv2, conv1.out_qparams, block.relu2.observer.qparams(), True, opts)
+    if not block.use_shortcut:
+        conv3 = _weighted(block.conv3, conv2.out_qparams, block.relu3.observer.qparams(), True, opts)
+        return qm.QSequential([conv1, conv2, conv3])
+    conv3 = _weighted(block.conv3.inner, conv2.out_qparams, block.conv3.observer.qparams(), False, opts)
+    shortcut, skip_qp = None, qp_in
+    if isinstance(block.shortcut, nn.Sequential):
+        shortcut, skip_qp = _convert_sequence(block.shortcut, qp_in, opts)
+    add = qm.QAdd(conv3.out_qparams, skip_qp, block.relu3.observer.qparams(), relu=True)
+    return islands.QResidual(qm.QSequential([conv1, conv2, conv3]), shortcut, add)
 
 
 def _convert_block(block, qp_in, opts):

@@ -11,13 +11,18 @@ because the integer layer fuses it), the conv2 output and the shortcut output of
 straight-through estimator. ``PreparedModel`` wraps the whole model and observes its input.
 ``convert.py`` walks the same structure to build the integer model.
 
-Supported structure: ``nn.Sequential`` stacks and ``ResNet`` (children run in definition order),
-``BasicBlock`` (residual); leaves Conv2d (groups=1), Linear, ReLU, MaxPool2d (no padding),
-AdaptiveAvgPool2d(1), Flatten, Identity, Dropout and BatchNorm2d right after a conv (folded).
-Anything else is refused with the layer's name, before any work is done.
+Structure: chains (``nn.Sequential``, ``ResNet``, ``MobileNetV2``, ``EfficientNet``: children run
+in definition order), residual blocks (``BasicBlock``, ``Bottleneck``, and the inverted residual /
+MBConv, whose add output is observed); integer leaves Conv2d (groups=1), Linear, ReLU (fused into
+the conv before it), ReLU6, MaxPool2d (no padding), AdaptiveAvgPool2d(1), Flatten, Identity,
+Dropout and BatchNorm2d right after a conv (folded). Any other layer -- a depthwise conv, SiLU, a
+squeeze-excitation gate, a padded max-pool -- becomes a float island: observed at its output and
+run in float between dequantize and quantize (islands.py); ``check_supported`` lists them.
 """
 from tinyeff import nn
-from tinyeff.models.resnet import BasicBlock, ResNet
+from tinyeff.models.efficientnet import EfficientNet, MBConv
+from tinyeff.models.mobilenet_v2 import InvertedResidual, MobileNetV2
+from tinyeff.models.resnet import BasicBlock, Bottleneck, ResNet
 from tinyeff.nn.surgery import replace_child, sequence_stages
 from tinyeff.quant.fold import fold_batchnorm
 from tinyeff.quant.observers import make_observer
@@ -28,6 +33,8 @@ __all__ = ["Observed", "PreparedModel", "prepare", "SKIP", "check_supported", "o
 SKIP = (nn.Identity, nn.Dropout)                 # run as the identity in eval mode
 PASS_THROUGH = (nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Flatten)
 WEIGHTED = (nn.Conv2d, nn.Linear)
+CHAINS = (nn.Sequential, ResNet, MobileNetV2, EfficientNet)      # children run in definition order
+RESIDUAL = (InvertedResidual, MBConv)                            # a Sequential body, then an identity add
 
 
 class Observed(nn.Module):
@@ -66,49 +73,102 @@ class PreparedModel(nn.Module):
         return self.model(self.input(x))
 
 
-def check_supported(module, name="model"):
-    """Raise ValueError naming the first layer the integer model cannot run."""
-    if isinstance(module, (nn.Sequential, ResNet, BasicBlock)):
-        for child_name, child in module.named_children():
-            check_supported(child, f"{name}.{child_name}")
-        return
-    if isinstance(module, nn.Conv2d) and (module.groups != 1 or module.dilation != 1):
-        raise ValueError(f"quantize: layer {name!r} is a Conv2d with groups={module.groups}, "
-                         f"dilation={module.dilation}; the integer path supports groups=1, dilation=1 only")
-    if isinstance(module, nn.Flatten) and module.start_dim != 1:
-        raise ValueError(f"quantize: layer {name!r} flattens from dim {module.start_dim}; only start_dim=1")
-    if isinstance(module, nn.MaxPool2d) and module.padding:
-        raise ValueError(f"quantize: layer {name!r} is a MaxPool2d with padding={module.padding}; "
-                         "the int8 max-pool has no padding")
-    if not isinstance(module, WEIGHTED + PASS_THROUGH + SKIP + (nn.ReLU, nn.BatchNorm2d)):
-        raise ValueError(f"quantize: layer {name!r} ({type(module).__name__}) has no integer version; supported: "
-                         "Conv2d, Linear, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten, Identity, Dropout, "
-                         "BatchNorm2d after a conv, in Sequential/ResNet/BasicBlock models")
+def integer_weighted(module):
+    """True for a Conv2d/Linear the int8 kernels run (a dense conv: groups=1, dilation=1)."""
+    return isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1
+                                             and module.dilation == 1)
+
+
+def runs_in_integers(module):
+    """True if leaf ``module`` has an integer version; any other layer becomes a float island."""
+    if isinstance(module, WEIGHTED):
+        return integer_weighted(module)
+    if isinstance(module, nn.Flatten):
+        return module.start_dim == 1
+    if isinstance(module, nn.AvgPool2d):
+        return False
+    if isinstance(module, nn.MaxPool2d):
+        return not module.padding
+    # NOTE: a BatchNorm2d right after a conv is folded away before this is asked; any other is an island
+    return isinstance(module, PASS_THROUGH + SKIP + (nn.ReLU, nn.ReLU6))
+
+
+def _islands(module, name):
+    if isinstance(module, CHAINS + RESIDUAL + (BasicBlock, Bottleneck)):
+        return [n for child_name, child in module.named_children() for n in _islands(child, f"{name}.{child_name}")]
+    return [] if runs_in_integers(module) else [name]
+
+
+def check_supported(model, name="model"):
+    """[qualified names] of the layers that will run as float islands (no integer kernel), after BN folding."""
+    return _islands(fold_batchnorm(model), name)
+
+
+def residual_body(block):
+    """(name, Sequential) of an inverted residual's or MBConv's body (torchvision's names differ)."""
+    return ("conv", block.conv) if isinstance(block, InvertedResidual) else ("block", block.block)
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
 
 
 def _wrap(parent, name, make_obs, fq):
     replace_child(parent, name, Observed(parent._modules[name], make_obs(), fq))
 
 
-def _instrument_sequence(parent, make_obs, fq):
-    for stage in list(sequence_stages(parent, skip=SKIP)):
+def integer_stages(parent, unwrap=None):
+    """``sequence_stages`` of the layers the int8 kernels run (a depthwise conv is an island instead)."""
+    return [st for st in sequence_stages(parent, skip=SKIP, unwrap=unwrap)
+            if integer_weighted((unwrap or (lambda m: m))(st.layer[1]))]
+
+
+def _instrument_sequence(parent, make_obs, fq, prefix=""):
+    stages = integer_stages(parent)
+    for stage in stages:
         _wrap(parent, (stage.relu or stage.layer)[0], make_obs, fq)   # fused conv + ReLU: observe after ReLU
-    for child in list(parent.children()):
+    staged = {st.layer[0] for st in stages} | {st.relu[0] for st in stages if st.relu}
+    for name, child in list(parent.named_children()):
+        if name in staged:
+            continue
         if isinstance(child, BasicBlock):
-            _instrument_block(child, make_obs, fq)
-        elif isinstance(child, (nn.Sequential, ResNet)):
-            _instrument_sequence(child, make_obs, fq)
+            _instrument_block(child, make_obs, fq, _join(prefix, name))
+        elif isinstance(child, Bottleneck):
+            _instrument_bottleneck(child, make_obs, fq, _join(prefix, name))
+        elif isinstance(child, RESIDUAL):
+            body_name, body = residual_body(child)
+            _instrument_sequence(body, make_obs, fq, _join(_join(prefix, name), body_name))
+            if child.use_res_connect:                               # observe the add's output
+                _wrap(parent, name, make_obs, fq)
+        elif isinstance(child, CHAINS):
+            _instrument_sequence(child, make_obs, fq, _join(prefix, name))
+        elif not runs_in_integers(child):
+            _wrap(parent, name, make_obs, fq)                       # a float island: its output is quantized
+            parent._modules[name].island_path = _join(prefix, name)
 
 
-def _instrument_block(block, make_obs, fq):
+def _instrument_block(block, make_obs, fq, prefix=""):
     _wrap(block, "relu1", make_obs, fq)
     if not block.use_shortcut:
         _wrap(block, "relu2", make_obs, fq)                          # conv2 + ReLU fused, no add
         return
     _wrap(block, "conv2", make_obs, fq)                              # first input of the add
     if isinstance(block.shortcut, nn.Sequential):
-        _instrument_sequence(block.shortcut, make_obs, fq)           # projection conv: second input
+        _instrument_sequence(block.shortcut, make_obs, fq, _join(prefix, "shortcut"))  # projection: second input
     _wrap(block, "relu2", make_obs, fq)                              # add + ReLU
+
+
+def _instrument_bottleneck(block, make_obs, fq, prefix=""):
+    # NOTE: explicit, not sequence_stages: relu3 follows bn3 in definition order but runs after the add
+    _wrap(block, "relu1", make_obs, fq)                              # conv1 + ReLU fused
+    _wrap(block, "relu2", make_obs, fq)                              # conv2 + ReLU fused
+    if not block.use_shortcut:
+        _wrap(block, "relu3", make_obs, fq)                          # conv3 + ReLU fused, no add
+        return
+    _wrap(block, "conv3", make_obs, fq)                              # first input of the add
+    if isinstance(block.shortcut, nn.Sequential):
+        _instrument_sequence(block.shortcut, make_obs, fq, _join(prefix, "shortcut"))
+    _wrap(block, "relu3", make_obs, fq)                              # add + ReLU
 
 
 def prepare(model, calibration="minmax", fake_quant=False, **observer_kwargs):
@@ -124,7 +184,6 @@ def prepare(model, calibration="minmax", fake_quant=False, **observer_kwargs):
     Raises:
         ValueError: a layer has no integer version (the message names it), or unknown calibration.
     """
-    check_supported(model)
     make_observer(calibration, **observer_kwargs)                     # validate the name and options early
 
     def make_obs():

@@ -16,6 +16,7 @@ import numpy as np
 
 from tinyeff import io
 from tinyeff.errors import ModelFileError
+from tinyeff.quant import islands
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.convert import QuantizedModel
 from tinyeff.quant.dynamic import DynamicModel
@@ -43,6 +44,8 @@ def layer_record(layer):
         if isinstance(layer, qm.QConv2d):
             spec.update(stride=layer.stride, padding=layer.padding)
         return spec, {"weight_q": layer.weight_q, "weight_scale": layer.weight_scale, "bias_q": layer.bias_q}
+    if isinstance(layer, (islands.QReLU6, islands.QFloat)):
+        return layer.record()
     if isinstance(layer, qm.QReLU):
         spec["zero_point"] = layer.zero_point
     elif isinstance(layer, qm.QMaxPool2d):
@@ -68,6 +71,8 @@ def layer_from_record(spec, arrays):
         return qm.QMaxPool2d(spec["kernel_size"], spec["stride"])
     if kind == "QAdd":
         return qm.QAdd(_qp(spec["a_qparams"]), _qp(spec["b_qparams"]), _qp(spec["out_qparams"]), spec["relu"])
+    if kind == "QReLU6":
+        return islands.QReLU6.from_record(spec, arrays)
     return qm.LAYERS[kind]()                                   # QGlobalAvgPool, QFlatten: no state
 
 
@@ -83,6 +88,10 @@ def tree_to_record(layer, name, arrays):
             spec[part] = None if child is None else tree_to_record(child, f"{name}.{part}", arrays)
         spec["out_qparams"] = _qp_json(layer.out_qparams)
         return spec
+    if isinstance(layer, islands.QResidual):
+        return {"type": "QResidual", **{part: None if getattr(layer, part) is None else
+                                        tree_to_record(getattr(layer, part), f"{name}.{part}", arrays)
+                                        for part in ("body", "shortcut", "add")}}
     spec, own = layer_record(layer)
     for key, value in own.items():
         arrays[f"{name}.{key}"] = value
@@ -90,19 +99,29 @@ def tree_to_record(layer, name, arrays):
     return spec
 
 
-def tree_from_record(spec, arrays):
-    """Inverse of ``tree_to_record``."""
+def tree_from_record(spec, arrays, skeleton=None):
+    """Inverse of ``tree_to_record``. ``skeleton()`` returns the folded float model float islands
+    take their module from (built on first use from the file's architecture)."""
     kind = spec.get("type")
     if kind == "QSequential":
-        return qm.QSequential([tree_from_record(child, arrays) for child in spec["layers"]])
+        return qm.QSequential([tree_from_record(child, arrays, skeleton) for child in spec["layers"]])
+    if kind == "QResidual":
+        parts = {p: None if spec[p] is None else tree_from_record(spec[p], arrays, skeleton)
+                 for p in ("body", "shortcut", "add")}
+        return islands.QResidual(**parts)
+    if kind == "QFloat":
+        prefix = spec["name"] + "."
+        own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        return islands.QFloat.from_record(spec, own, skeleton() if skeleton else None)
     if kind == "QBasicBlock":
-        parts = {p: None if spec[p] is None else tree_from_record(spec[p], arrays)
+        parts = {p: None if spec[p] is None else tree_from_record(spec[p], arrays, skeleton)
                  for p in ("conv1", "conv2", "shortcut", "add")}
         block = qm.QBasicBlock(**parts)
         block.out_qparams = _qp(spec["out_qparams"])
         return block
-    if kind not in qm.LAYERS:
-        raise ModelFileError(f"quantized model file: unknown layer type {kind!r}; known: {sorted(qm.LAYERS)}")
+    if kind not in qm.LAYERS and kind != "QReLU6":
+        raise ModelFileError(f"quantized model file: unknown layer type {kind!r}; known: "
+                             f"{sorted(qm.LAYERS) + ['QFloat', 'QReLU6', 'QResidual']}")
     prefix = spec["name"] + "."
     own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
     return layer_from_record(spec, own)
@@ -118,11 +137,28 @@ def model_to_record(model, arrays):
             "body": tree_to_record(model.body, "body", arrays)}
 
 
-def model_from_record(spec, arrays):
-    """Inverse of ``model_to_record``."""
+def folded_skeleton(arch):
+    """A function returning the folded float model of ``arch`` (weights not drawn), built once."""
+    built = []
+
+    def get():
+        if not built:
+            from tinyeff import models
+            from tinyeff.nn.init import shapes_only
+            from tinyeff.quant.fold import fold_batchnorm
+            if not arch:
+                raise ValueError("the file has float layers but no architecture record to rebuild them from")
+            with shapes_only():
+                built.append(fold_batchnorm(models.create(arch["name"], **arch.get("kwargs", {}))))
+        return built[0]
+    return get
+
+
+def model_from_record(spec, arrays, arch=None):
+    """Inverse of ``model_to_record``; ``arch`` (the file's record) rebuilds any float islands."""
     if spec["type"] == "DynamicModel":
         return DynamicModel.from_record(spec, arrays)
-    return QuantizedModel(tree_from_record(spec["body"], arrays), spec["input_qparams"],
+    return QuantizedModel(tree_from_record(spec["body"], arrays, folded_skeleton(arch)), spec["input_qparams"],
                           output_qparams=spec.get("output_qparams"))
 
 
@@ -141,7 +177,7 @@ def load_quantized(header, arrays):
         raise ModelFileError("quantized model file: the header has no 'qmodel' layer tree; re-save it with "
                              "tinyeff.quant.save_quantized")
     try:
-        model = model_from_record(spec, arrays)
+        model = model_from_record(spec, arrays, header.get("arch"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"quantized model file: cannot rebuild the integer model: {exc!r}") from exc
     model.arch, model.preprocess = header.get("arch"), header.get("preprocess")

@@ -17,6 +17,7 @@ import resource
 import time
 
 from tinyeff import data, train
+from tinyeff.errors import TrainingDiverged
 from tinyeff.random import manual_seed
 
 
@@ -47,11 +48,17 @@ def execute(run_id, config, threads=1, root=None, progress=None):
         from tinyeff.precision import get_policy
         precision = get_policy(config["precision"])
     t0 = time.perf_counter()
-    metrics = train.fit(model, train_split, test_split, epochs=config["epochs"], batch_size=config["batch_size"],
-                        optimizer=config["optimizer"], lr=config["lr"], weight_decay=config["weight_decay"],
-                        schedule=config["schedule"], augment=config["augment"] or None, seed=config["seed"],
-                        callbacks=[c for c in (pruning, recorder) if c is not None], precision=precision,
-                        progress=False)
+    try:
+        metrics = train.fit(model, train_split, test_split, epochs=config["epochs"],
+                            batch_size=config["batch_size"], optimizer=config["optimizer"], lr=config["lr"],
+                            weight_decay=config["weight_decay"], schedule=config["schedule"],
+                            augment=config["augment"] or None, seed=config["seed"],
+                            callbacks=[c for c in (pruning, recorder) if c is not None], precision=precision,
+                            progress=False)
+    except TrainingDiverged as exc:       # a result of this config and seed, not a failure to retry
+        return {"diverged": str(exc), "final_accuracy": None, "epochs": recorder.rows, "host": platform.node(),
+                "threads": threads, "params": built["params"], "macs_dense": built["macs"],
+                "wall_time_s": time.perf_counter() - t0}
     final = _macs(model, image_shape)
     energy = metrics["energy"]
     return {

@@ -60,7 +60,7 @@ def accuracy_vs_energy(rows, path, energy_kind):
     ax.scatter(fx, fy, s=45, color="#c0392b", label="Pareto front")
     for i in front:
         ax.annotate(rows[i]["label"], points[i], textcoords="offset points", xytext=(5, 3), fontsize=6)
-    if max(p[0] for p in points) > 20 * max(1e-12, min(p[0] for p in points)):
+    if max(p[0] for p in points) > 100 * max(1e-12, min(p[0] for p in points)):   # two decades or more
         from matplotlib.ticker import FuncFormatter, NullFormatter
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))

@@ -204,7 +204,7 @@ def _families(report_rows):
 
 
 def _thinning(report_rows):
-    header = ["run", "from epoch", "time/epoch thinned (s)", "time/epoch unpruned (s)", "time ratio",
+    header = ["config (the unpruned run)", "from epoch", "time/epoch thinned (s)", "time/epoch unpruned (s)", "time ratio",
               "train energy thinned (J)", "unpruned (J)", "energy ratio", "acc thinned (%)", "acc unpruned (%)",
               "params end / start"]
     cells = []

@@ -82,7 +82,9 @@ def _clean(value):
 
 
 def _divergence(result):
-    """Why a result is not a usable result (a non-finite loss or accuracy), or None."""
+    """Why a result is not a usable result (training diverged, a non-finite loss or accuracy), or None."""
+    if result.get("diverged"):
+        return result["diverged"]
     for e in result.get("epochs", []):
         for key in ("train_loss", "test_loss"):
             if e.get(key) is not None and _clean(float(e[key])) is None:

@@ -224,7 +224,9 @@ def _record_energy(meter, state, epoch_work):
 
 
 def _what_was_kept(checkpoint, state):
-    if checkpoint and os.path.exists(checkpoint):
+    if checkpoint is None:
+        return "nothing was saved (no out_dir)"
+    if os.path.exists(checkpoint):
         return f"the last good checkpoint {checkpoint} (after epoch {state.epoch}) was kept; --resume restarts from it"
     return "nothing was saved (no epoch finished)"
 

@@ -12,7 +12,6 @@ from tinyeff.kernels.contract import implements
 from tinyeff.kernels.layout.direct import dense_tap_offsets, direct_conv_layout
 
 BLOCK_OC = 4     # DC_R in csrc/dconv.c
-BLOCK_TAPS = 6   # DC_WT in csrc/dconv.c
 
 
 def pack_weight(w2d):
@@ -24,7 +23,7 @@ def pack_weight(w2d):
     return np.ascontiguousarray(packed.reshape(blocks, BLOCK_OC, taps).transpose(0, 2, 1))
 
 
-ISAS = ("portable", "avx512")
+ISAS = ("portable", "avx2", "avx512", "neon")
 
 
 @implements("conv2d_f32", "c", isa=ISAS)
@@ -46,14 +45,13 @@ def conv2d_wgrad_f32(x, g, kh, kw, stride, padding, dilation, oh, ow, isa=None):
     n, c = x.shape[:2]
     oc = g.shape[1]
     src, img_stride, ws, _, _, length = direct_conv_layout(x, kh, kw, stride, padding, dilation)
-    gpad = np.zeros((n, oc, oh, ws), dtype=np.float32)          # g on the padded grid
-    gpad[:, :, :, :ow] = g
+    glen = -(-oh * ws // 16) * 16                                # whole vectors of every ISA
+    gpad = np.zeros((n, oc, glen), dtype=np.float32)            # g on the padded grid
+    gpad[:, :, :oh * ws].reshape(n, oc, oh, ws)[:, :, :, :ow] = g
     offsets = dense_tap_offsets(c, kh, kw, stride, dilation, src.shape[2], ws)
-    taps = offsets.size
-    padded = np.concatenate([offsets, np.full(-taps % BLOCK_TAPS, offsets[-1], dtype=np.int64)])
     gw = np.empty((oc, c, kh, kw), dtype=np.float32)
     check(lib().tinyeff_dconv_wgrad_f32(ptr("float", src), img_stride, n, ptr("float", gpad),
-                                        oh * ws, ptr("int64_t", padded), padded.size, taps, oc,
-                                        length, isa_code("conv2d_wgrad_f32", isa), ptr("float", gw)),
+                                        glen, ptr("int64_t", offsets), offsets.size, oc, length,
+                                        isa_code("conv2d_wgrad_f32", isa), ptr("float", gw)),
           "dconv_wgrad_f32")
     return gw

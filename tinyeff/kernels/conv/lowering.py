@@ -1,27 +1,164 @@
-"""How the conv2d op lowers a dense float convolution: the direct kernel, or im2col + one GEMM.
+"""Direct convolution or im2col + BLAS? Measured once per layer geometry and pass on this machine.
 
-The direct kernel (``conv2d_f32`` on its C tier, csrc/dconv.c) holds 4 output channels x 64 or 96
-output positions in registers for the whole reduction and writes no im2col matrix. On small output
-planes those register tiles run mostly empty and im2col + BLAS wins, so the op asks ``use_direct``
-per call. The threshold is a plane size: below ``DIRECT_MIN_POSITIONS`` output positions per plane
-the GEMM lowering is faster (forward + backward, one thread, 3x3 convs; ``bench/bench_dense.py``'s
-``test_conv2d_op_forward_backward`` times both paths per layer shape side by side).
+The one idea: which lowering of a float32 convolution is faster depends on the layer (channels,
+plane size, kernel), the pass (forward, input gradient, weight gradient), the CPU, the ISA path
+the direct kernels run on, the thread count and the BLAS NumPy links. A threshold tuned on one
+developer's CPU is wrong on the next one, so the first time a geometry is seen we time both
+lowerings of each pass on random data, back to back, and keep the faster; no pass can then be
+slower than im2col + BLAS (up to timing noise between two near-equal candidates).
 
+    from tinyeff.kernels.conv import lowering
+    from tinyeff.ops.conv import pass_on_random_data
+    how = lowering.choose("forward", (64, 32, 15, 15, 64, 3, 3, 1, 0, 1), pass_on_random_data)
+
+Geometry: (N, C, H, W, OC, KH, KW, stride, padding, dilation) of a groups == 1 convolution.
+Passes: ``forward``, ``input_grad``, ``weight_grad``. The lowerings themselves are ops/conv.py's
+(``forward_pass``, ``input_grad_pass``, ``weight_grad_pass``), handed in by the caller, so what is
+timed is what runs.
+Override: ``TINYEFF_LOWERING=direct|gemm|measure`` (default measure); ``direct`` still takes im2col
+where the direct kernels do not apply (an input gradient with stride > 1), and every mode takes
+im2col when the direct kernels' C tier is not loaded. Verdicts are cached in memory and as JSON in
+``$TINYEFF_CACHE_DIR`` or the user cache directory (``conv_lowering.json``, temp file then rename),
+keyed by CPU model, ISA path, thread count, tinyeff version and the C extension's build time, so
+a new machine, a capped ISA, a different thread count, an upgrade or a rebuild measures again.
 Also here: the input-gradient filter that lets the direct kernel compute a stride-1 input gradient
 as one more convolution (``flipped_weight``).
+What it leaves out: float64/float16 (reference tiers only: always im2col), grouped convolutions.
 """
+import functools
+import importlib.metadata
+import os
+import platform
+import time
+
 import numpy as np
 
-from tinyeff.kernels import registry
+from tinyeff.kernels import cache, registry
 
-DIRECT_MIN_POSITIONS = 40
+MODES = ("direct", "gemm", "measure")
+PASSES = ("forward", "input_grad", "weight_grad")
+CACHE_FILE = "conv_lowering.json"
 
 
-def use_direct(x, oh, ow):
-    """True if the conv2d op should run ``x`` (N, C, H, W) through the direct kernels for an
-    (OH, OW) output: float32, a plane large enough for the register tiles, and a direct tier on."""
-    return (x.dtype == np.float32 and oh * ow >= DIRECT_MIN_POSITIONS
-            and registry.active_tier("conv2d_f32") != "ref")
+def mode():
+    """The lowering mode: ``TINYEFF_LOWERING`` or ``measure``."""
+    value = os.environ.get("TINYEFF_LOWERING", "").strip() or "measure"
+    if value not in MODES:
+        raise ValueError(f"TINYEFF_LOWERING={value!r} is not one of {MODES}; unset it or pick one")
+    return value
+
+
+def direct_applies(pass_name, geometry):
+    """Whether the direct kernels implement this pass (the input gradient needs stride 1, a square
+    kernel and padding within the kernel's reach: a "full" correlation with the flipped weight)."""
+    _, _, _, _, _, kh, kw, stride, padding, dilation = geometry
+    if pass_name != "input_grad":
+        return True
+    return stride == 1 and kh == kw and dilation * (kh - 1) - padding >= 0
+
+
+def choose(pass_name, geometry, make_run):
+    """``"direct"`` or ``"gemm"`` for one pass of a float32, groups == 1 convolution.
+
+    Args:
+        pass_name: ``forward``, ``input_grad`` or ``weight_grad``.
+        geometry: (N, C, H, W, OC, KH, KW, stride, padding, dilation), ints.
+        make_run: ``make_run(pass_name, geometry) -> run(how)``, a function running the pass once
+            on random data with lowering ``how``; called only when a measurement is needed
+            (ops/conv.py passes its own passes, so this module never imports ops).
+
+    Raises:
+        ValueError: unknown pass or TINYEFF_LOWERING value.
+    """
+    if pass_name not in PASSES:
+        raise ValueError(f"lowering: pass {pass_name!r} is not one of {PASSES}")
+    geometry = tuple(int(v) for v in geometry)
+    how = mode()
+    if registry.active_tier("conv2d_f32") != "c" or not direct_applies(pass_name, geometry):
+        return "gemm"
+    if how != "measure":
+        return how
+    return _measured(_machine_key(), pass_name, geometry, make_run)
+
+
+def _machine_key():
+    from tinyeff.kernels import c as c_tier
+    return (f"cpu={_cpu_model()}|isa={registry.best_isa('conv2d_f32', 'c')}|"
+            f"threads={c_tier.num_threads()}|tinyeff={_version()}|build={_build_stamp()}")
+
+
+@functools.lru_cache(maxsize=1)
+def _build_stamp():
+    """Modification time of the C extension: kernels changed without a version bump re-measure."""
+    from tinyeff.kernels import c as c_tier
+    try:
+        return int(os.stat(c_tier._module().__file__).st_mtime)
+    except (OSError, AttributeError):
+        return 0
+
+
+@functools.lru_cache(maxsize=1)
+def _version():
+    try:
+        return importlib.metadata.version("tinyeff")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cache_path():
+    """Where measured verdicts are stored (kernels/cache.py's directory)."""
+    return os.path.join(cache.cache_dir(), CACHE_FILE)
+
+
+@functools.lru_cache(maxsize=1024)
+def _measured(machine, pass_name, geometry, make_run):
+    """The cached verdict for this machine, pass and geometry, else a new measurement (stored)."""
+    key = f"{machine}|{pass_name}|" + ",".join(map(str, geometry))
+    path = cache_path()
+    cached = cache.load(path).get(key)
+    if isinstance(cached, dict) and cached.get("choice") in ("direct", "gemm"):
+        return cached["choice"]
+    result = measure(make_run(pass_name, geometry))
+    cache.store(path, key, result)
+    return result["choice"]
+
+
+def measure(run, repeats=5):
+    """Time both lowerings of one pass, ``run("direct")`` and ``run("gemm")``, back to back in
+    each of ``repeats`` rounds (the order alternating), and decide by the median of the rounds'
+    time ratios: on a machine shared with other work, two runs a few milliseconds apart see about
+    the same load, while the best single time of each is often luck.
+
+    Returns:
+        dict with ``direct_s`` and ``gemm_s`` (best of the rounds), ``direct_over_gemm`` (the
+        median ratio) and ``choice``.
+    """
+    order = ["direct", "gemm"]
+    for how in order:
+        run(how)                                 # warm-up: caches, page faults, thread wake-up
+    times = {how: [] for how in order}
+    for _ in range(repeats):
+        for how in order:
+            t0 = time.perf_counter()
+            run(how)
+            times[how].append(time.perf_counter() - t0)
+        order.reverse()
+    ratios = sorted(d / max(g, 1e-12) for d, g in zip(times["direct"], times["gemm"]))
+    ratio = ratios[len(ratios) // 2]
+    return {"direct_s": min(times["direct"]), "gemm_s": min(times["gemm"]),
+            "direct_over_gemm": ratio, "choice": "direct" if ratio <= 1.0 else "gemm"}
 
 
 def flipped_weight(w):

@@ -4,7 +4,7 @@ Each body receives arguments spec.py already checked (float32 operands included)
 output, hands the C function contiguous buffers and sizes, and turns a nonzero status into an error
 with ``c.check``. The C loops make two passes per channel (reduce, then write) with OpenMP over
 channels; see the comment at the top of csrc/bnorm.c for the loop order and the numerics. The
-AVX-512F build of the same loops is picked at run time from ``tinyeff.kernels.cpu``.
+vector bodies (csrc/bnorm_vec.h: AVX-512, AVX2, NEON) are picked at run time from ``tinyeff.kernels.cpu``.
 """
 import numpy as np
 
@@ -17,7 +17,7 @@ def _ptr(a):
     return ptr("float", a)
 
 
-ISAS = ("portable", "avx512")
+ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/bnorm.c: portable loops and bnorm_vec.h per ISA
 
 
 @implements("batchnorm_train_f32", "c", isa=ISAS)

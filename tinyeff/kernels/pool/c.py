@@ -8,7 +8,7 @@ import numpy as np
 from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 
-ISAS = ("portable", "avx512")   # the paths csrc/im2col.c's max-pool has bodies for
+ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/im2col.c's 2x2 max-pool: pool_vec.h per ISA
 U8_ISAS = ("portable", "avx2", "neon")   # csrc/im2col_8.c's uint8 2x2 max-pool bodies
 
 

@@ -1,8 +1,9 @@
 """C tier of the sparse conv and linear: marshalling over csrc/spconv.c's direct row loops.
 
 The sparse kernels share the CSR format (``layout/csr.py``) and the flat-shift lowering
-(``layout/direct.py``) with the Numba tier; the C loop adds register tiling and AVX-512 (picked at
-run time from ``tinyeff.kernels.cpu``; the portable C path runs everywhere else). Arguments arrive
+(``layout/direct.py``) with the Numba tier; the C loop adds register tiling, written once over the
+vector width (csrc/spconv_vec.h) for AVX-512, AVX2 and NEON, picked at run time from
+``tinyeff.kernels.cpu``; the portable C path runs everywhere else. Arguments arrive
 checked by spec.py's ``implement_direct_tier``.
 """
 import numpy as np
@@ -11,7 +12,7 @@ from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.layout.direct import direct_conv_plan
 from tinyeff.kernels.sparse.spec import implement_direct_tier
 
-ISAS = ("portable", "avx512")   # the paths csrc/spconv.c's row loops have bodies for
+ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/spconv.c's row loops: spconv_vec.h per ISA
 
 
 # ---------------------------------------------------------------------------- sparse kernels

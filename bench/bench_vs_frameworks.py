@@ -1,0 +1,262 @@
+"""tinyeff against PyTorch and ONNX Runtime, side by side: training steps, inference, latency.
+
+Figures (images/s or ms, each side's median over interleaved rounds, and tinyeff / peer):
+  train-seed      seed CNN training step, 3x32x32, batch 64, Adam        vs PyTorch
+  train-resnet20  ResNet-20 training step, 3x32x32, batch 128, SGD       vs PyTorch
+  infer-seed      seed CNN fp32 inference, batch 256                     vs PyTorch channels-last,
+                                                                            ONNX Runtime
+  latency-seed    seed CNN batch-1 latency                               vs PyTorch, ONNX Runtime
+Interleaved: each round runs one step of every side back to back, so load from other work on a
+shared machine hits all sides alike; the ratio of medians is the figure to quote. The peers run
+identical models (the inference ones with tinyeff's weights copied, outputs checked to agree); the
+ONNX graph comes from ``torch.onnx.export`` of the PyTorch model.
+ISA: ``--isa avx2`` caps both sides to AVX2 + FMA (TINYEFF_CPU_FEATURES, OPENBLAS_CORETYPE and
+NUMBA_CPU_NAME for tinyeff; ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS for
+PyTorch). These must be set before the libraries load, so the measurement always runs in a child
+process started with that environment. ONNX Runtime has no such cap: its rows say "uncapped".
+Threads: ``--threads`` for every side (OpenMP, BLAS, torch.set_num_threads, ORT intra-op).
+The conv lowering cache starts empty in a temporary directory (a new user's first run measures).
+
+Run:  python bench/bench_vs_frameworks.py [--isa native|avx2] [--threads 2] [--rounds 20]
+                                          [--only train-seed,infer-seed,...]
+Needs: pip install torch==2.13.0 onnxruntime (a missing peer is skipped with that reason).
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+FIGURES = ("train-seed", "train-resnet20", "infer-seed", "latency-seed")
+CAPS = {"avx2": {"TINYEFF_CPU_FEATURES": "avx2,fma", "OPENBLAS_CORETYPE": "Haswell",
+                 "NUMBA_CPU_NAME": "haswell", "ATEN_CPU_CAPABILITY": "avx2",
+                 "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+CLASSES = 10
+
+
+def _optional(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+def _interleaved(steps, rounds):
+    """Run each step once to warm up, then ``rounds`` rounds of every step; median and min (s)."""
+    for step in steps.values():
+        step()
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (float(np.median(t)), min(t)) for name, t in times.items()}
+
+
+def _torch_seed_cnn(torch):
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, CLASSES))
+
+
+def _torch_resnet20(torch):
+    """tinyeff's ResNet-20 (3 stages of 3 BasicBlocks, 16/32/64 channels, 1x1 projection
+    shortcuts with BatchNorm where the shape changes)."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.shortcut = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(3):
+            layers.append(Block(cin, cout, stride if i == 0 else 1))
+            cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, CLASSES)]
+    return nn.Sequential(*layers)
+
+
+def _copy_seed_weights(torch, model, torch_model):
+    """tinyeff seed CNN -> the same PyTorch Sequential (layers at the same indices)."""
+    with torch.no_grad():
+        for i, layer in enumerate(torch_model):
+            if hasattr(layer, "weight"):
+                layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(model[i].weight.data)))
+                layer.bias.copy_(torch.from_numpy(np.ascontiguousarray(model[i].bias.data)))
+
+
+def _tinyeff_train_step(model, opt, x, y):
+    """As train.fit runs a step: one BLAS thread for NumPy (tinyeff/kernels/blas.py says why)."""
+    import tinyeff
+    import tinyeff.nn.functional as F
+    from tinyeff.kernels.blas import blas_threads
+
+    def step():
+        with blas_threads(1):
+            loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return step
+
+
+def _torch_train_step(torch, model, opt, x, y):
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def train_figure(name, torch, rng, rounds):
+    from tinyeff import models, optim
+    if name == "train-seed":
+        batch = 64
+        model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=32)
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+        torch_model = _torch_seed_cnn(torch)
+        torch_opt = torch.optim.Adam(torch_model.parameters(), lr=1e-3)
+    else:
+        batch = 128
+        model = models.create("resnet20", in_channels=3, num_classes=CLASSES)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        torch_model = _torch_resnet20(torch)
+        torch_opt = torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, CLASSES, batch)
+    t = _interleaved({"tinyeff": _tinyeff_train_step(model, opt, x, y),
+                      "PyTorch": _torch_train_step(torch, torch_model, torch_opt, x, y)}, rounds)
+    return [(name, "PyTorch", batch, t["tinyeff"], t["PyTorch"], "")]
+
+
+def _ort_session(torch, ort, torch_model, threads, path):
+    torch.onnx.export(torch_model, (torch.zeros(1, 3, 32, 32),), path, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def inference_figures(names, torch, ort, rng, rounds, threads):
+    """infer-seed (batch 256) and latency-seed (batch 1), same weights on every side."""
+    import tinyeff
+    from tinyeff import models
+    model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=32)
+    model.eval()
+    torch_model = _torch_seed_cnn(torch).eval()
+    _copy_seed_weights(torch, model, torch_model)
+    channels_last = _torch_seed_cnn(torch).eval().to(memory_format=torch.channels_last)
+    channels_last.load_state_dict(torch_model.state_dict())
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        session = _ort_session(torch, ort, torch_model, threads, os.path.join(tmp, "seed.onnx")) if ort else None
+        for name, batch in (("infer-seed", 256), ("latency-seed", 1)):
+            if name not in names:
+                continue
+            x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+            xt = torch.from_numpy(x)
+            xcl = xt.contiguous(memory_format=torch.channels_last)
+
+            def ours():
+                with tinyeff.no_grad():
+                    return model(tinyeff.Tensor(x)).data
+
+            def theirs():
+                with torch.inference_mode():
+                    return channels_last(xcl)
+            steps = {"tinyeff": ours, "PyTorch channels-last": theirs}
+            want = theirs().numpy()
+            np.testing.assert_allclose(ours(), want, rtol=1e-3, atol=1e-3)   # same model, same answer
+            if session is not None:
+                steps["ONNX Runtime"] = lambda: session.run(None, {"x": x})[0]
+                np.testing.assert_allclose(steps["ONNX Runtime"](), want, rtol=1e-3, atol=1e-3)
+            t = _interleaved(steps, rounds if batch > 1 else 10 * rounds)
+            for peer in steps:
+                if peer != "tinyeff":
+                    note = "uncapped (ORT has no ISA cap)" if peer == "ONNX Runtime" else ""
+                    rows.append((name, peer, batch, t["tinyeff"], t[peer], note))
+    return rows
+
+
+def run(args):
+    """The measurement, in the process whose environment was set by ``main``."""
+    torch, ort = _optional("torch"), _optional("onnxruntime")
+    from tinyeff.kernels import cpu, registry
+    from tinyeff.kernels import c as c_tier
+    names = args.only.split(",") if args.only else list(FIGURES)
+    print(f"ISA cap: {args.isa}; tinyeff conv path: {registry.best_isa('conv2d_f32')}, "
+          f"C threads {c_tier.num_threads()}; CPU flags in effect: "
+          f"{','.join(sorted(f for f, on in cpu.features().items() if on))}")
+    if torch is None:
+        print("SKIPPED every figure: PyTorch is not installed; pip install torch==2.13.0 onnxruntime")
+        return
+    torch.set_num_threads(args.threads)
+    print(f"PyTorch {torch.__version__} (ATen CPU capability {torch.backends.cpu.get_cpu_capability()}), "
+          f"threads {torch.get_num_threads()}; ONNX Runtime "
+          f"{ort.__version__ if ort else 'SKIPPED: pip install torch==2.13.0 onnxruntime'}")
+    rng = np.random.default_rng(0)
+    rows = []
+    for name in ("train-seed", "train-resnet20"):
+        if name in names:
+            rows += train_figure(name, torch, rng, args.rounds)
+    if {"infer-seed", "latency-seed"} & set(names):
+        rows += inference_figures(names, torch, ort, rng, args.rounds, args.threads)
+    print(f"\n{'figure':15} {'peer':22} {'batch':>5} {'tinyeff':>15} {'peer':>15} {'tinyeff/peer':>12}")
+    for name, peer, batch, (ours_med, _), (theirs_med, _), note in rows:
+        if batch == 1:
+            a, b, ratio = f"{1e3 * ours_med:.2f} ms", f"{1e3 * theirs_med:.2f} ms", theirs_med / ours_med
+        else:
+            a, b, ratio = f"{batch / ours_med:.0f} img/s", f"{batch / theirs_med:.0f} img/s", theirs_med / ours_med
+        print(f"{name:15} {peer:22} {batch:5d} {a:>15} {b:>15} {ratio:11.2f}x {note}")
+    print(f"(medians of {args.rounds} interleaved rounds, {10 * args.rounds} for batch 1; "
+          "tinyeff/peer > 1 means tinyeff is faster)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(FIGURES)}")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    unknown = [f for f in args.only.split(",") if f and f not in FIGURES]
+    if unknown or args.threads < 1 or args.rounds < 1:
+        parser.error(f"--only names one of {FIGURES} (got {unknown}); --threads and --rounds >= 1")
+    if args.child:
+        return run(args)
+    env = dict(os.environ, **CAPS.get(args.isa, {}))
+    env.update(OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
+               MKL_NUM_THREADS=str(args.threads), NUMBA_NUM_THREADS=str(args.threads))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")     # this checkout's tinyeff
+    with tempfile.TemporaryDirectory() as cache:
+        env["TINYEFF_CACHE_DIR"] = cache
+        argv = sys.argv[1:] if argv is None else list(argv)
+        return subprocess.call([sys.executable, os.path.abspath(__file__), *argv, "--child"], env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
