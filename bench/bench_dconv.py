@@ -1,4 +1,4 @@
-"""Direct conv kernels (csrc/dconv.c) per ISA path: GFLOP/s and % of that path's measured FMA peak.
+"""Direct conv kernels (csrc/conv/dconv.c) per ISA path: GFLOP/s and % of that path's measured FMA peak.
 
 Layer: the seed CNN's conv2 as bench_dense.py runs it (batch 64, 32 -> 64 channels, 15x15 input,
 3x3, valid: 13x13 output). Passes: the forward ``conv2d_f32``, the input gradient (``conv2d_f32``

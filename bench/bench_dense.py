@@ -5,7 +5,7 @@ and ResNet-20's three stages (16, 32 and 64 channels on 32x32, 16x16 and 8x8, 3x
 at batch 64. The conv forward is tinyeff's dense path (active im2col tier + gemm_f32 + NCHW
 transpose); extra_info carries FLOPs, GFLOP/s and percent of the FMA peak of the best usable ISA
 path, measured at the same thread count (kernels/peak.py: a register-only FMA loop on every C
-thread). conv2d_f32 / the op forward + backward: the direct kernels of csrc/dconv.c against
+thread). conv2d_f32 / the op forward + backward: the direct kernels of csrc/conv/dconv.c against
 im2col + GEMM (TINYEFF_LOWERING forces each). Per-ISA figures: bench_dconv.py.
 Run: pytest bench/bench_dense.py --benchmark-json=out.json  (not part of the default test run).
 """
@@ -93,7 +93,7 @@ def _pct_of_peak(benchmark, peak_gflops, flops):
 @pytest.mark.parametrize("layer", list(LAYERS))
 @pytest.mark.parametrize("tier", ["ref", "c"])
 def test_conv2d_f32_forward(benchmark, rng, machine_info, peak_gflops, layer, tier):
-    """The whole conv forward as one kernel: ref = im2col + BLAS, c = direct (csrc/dconv.c)."""
+    """The whole conv forward as one kernel: ref = im2col + BLAS, c = direct (csrc/conv/dconv.c)."""
     c, h, oc, padding = LAYERS[layer]
     conv = _kernel("conv2d_f32", tier)
     x = rng.standard_normal((N, c, h, h)).astype(np.float32)

@@ -52,7 +52,7 @@ int64_t tinyeff_has_openmp(void);
  * OpenMP thread, at the widest body not above isa; the caller times it. */
 int tinyeff_fma_peak(int64_t isa, int64_t iters, double *flops);
 
-/* ---- int8 GEMM family (csrc/gemm_s8.c) -------------------------------------------------------
+/* ---- int8 GEMM family (csrc/int8_gemm/gemm_s8.c) -------------------------------------------------------
  * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 / TE_ISA_AVX512 (the AVX2 tiles), TE_ISA_AVX512_VNNI, TE_ISA_NEON or
  * TE_ISA_NEON_DOTPROD; a code not compiled in (tinyeff_s8_isa_built(), the mask of those) gets status 2.
  * Packed weight layout: see tinyeff/kernels/layout/packed_s8.py; pairs_fit: one byte per 64-column panel
@@ -66,7 +66,7 @@ int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t 
  * any isa of the GEMM. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
-/* ---- int8 requantization, im2col and max-pool (csrc/requant.c, csrc/im2col_8.c) ------------- */
+/* ---- int8 requantization, im2col and max-pool (csrc/int8_eltwise/requant.c, csrc/im2col/im2col_8.c) ------------- */
 /* isa: requantize_s32 has portable, AVX2, AVX-512 and NEON bodies; the max-pools portable, AVX2, NEON. */
 int tinyeff_requantize_s32(const int32_t *acc, int64_t lda, int64_t m, int64_t n, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out, int64_t ldo);
 int tinyeff_im2col_8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, uint8_t pad_value, uint8_t *cols);
@@ -74,12 +74,12 @@ int tinyeff_maxpool2d_u8(const uint8_t *x, int64_t n, int64_t c, int64_t h, int6
 int tinyeff_im2col_8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t pool, int64_t run_padded, int64_t oh, int64_t ow, uint8_t pad_value, uint8_t *cols);
 int tinyeff_maxpool2d_u8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kernel_size, int64_t stride, int64_t oh, int64_t ow, int64_t isa, uint8_t *out);
 
-/* ---- int8 residual add (csrc/add_u8.c): table lookups, int32 sum, requantization ------------ */
+/* ---- int8 residual add (csrc/int8_eltwise/add_u8.c): table lookups, int32 sum, requantization ------------ */
 int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t *table_a, const int32_t *table_b, int64_t multiplier, int64_t shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
-/* ---- float32 dense and sparse family (csrc/im2col.c, csrc/spconv.c; wrappers in kernels/<family>/c.py) ---
+/* ---- float32 dense and sparse family (csrc/im2col/im2col.c, csrc/pool/pool.c, csrc/sparse/spconv.c; wrappers in kernels/<family>/c.py) ---
  * Layouts: tinyeff/kernels/im2col/spec.py, pool/spec.py and sparse/spec.py. sprows: the direct sparse
- * loop over CSR rows (see csrc/spconv.c); bias may be NULL. isa: a TE_ISA_ code (pad2d, maxpool2d
+ * loop over CSR rows (see csrc/sparse/spconv.c); bias may be NULL. isa: a TE_ISA_ code (pad2d, maxpool2d
  * and sprows bodies: portable, AVX2, AVX-512, NEON). */
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
 int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *x);
@@ -90,7 +90,7 @@ int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const floa
 int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data, int64_t rows, const uint8_t *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const int32_t *bias, int64_t isa, int32_t *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
 /* ---- end float32 dense and sparse family ---- */
 
-/* ---- float32 dense direct convolution (csrc/dconv.c) ------------------------------------------
+/* ---- float32 dense direct convolution (csrc/conv/dconv.c) ------------------------------------------
  * Flat-shift layout of tinyeff/kernels/layout/direct.py. isa: a TE_ISA_ code (bodies: portable, AVX2,
  * AVX-512, NEON). wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; g of the weight gradient
  * is on the padded grid (glen >= length rounded up to 16 floats per channel, zeros at ow >= OW and
@@ -100,7 +100,7 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
 int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
 /* ---- end float32 dense direct convolution ---- */
 
-/* ---- float32 depthwise convolution (csrc/depthwise.c; wrappers in kernels/depthwise/c.py) -------
+/* ---- float32 depthwise convolution (csrc/depthwise/depthwise.c; wrappers in kernels/depthwise/c.py) -------
  * x / gx (N, C, H, W), w (OC, 1, KH, KW) with OC a multiple of C, out / g (N, OC, OH, OW), gw like w.
  * Portable C; OpenMP over output planes (forward, weight gradient) or input planes (input gradient). */
 int tinyeff_dwconv_f32(const float *x, const float *w, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *out);
@@ -108,7 +108,7 @@ int tinyeff_dwconv_xgrad_f32(const float *g, const float *w, int64_t n, int64_t 
 int tinyeff_dwconv_wgrad_f32(const float *x, const float *g, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t oc, int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t oh, int64_t ow, float *gw);
 /* ---- end float32 depthwise convolution ---- */
 
-/* ---- float32 batch norm, training (csrc/bnorm.c; wrappers in kernels/norm/c.py) --------------
+/* ---- float32 batch norm, training (csrc/norm/bnorm.c; wrappers in kernels/norm/c.py) --------------
  * NCHW with hw = H * W; an (N, C) input is hw = 1. Outputs as tinyeff/kernels/norm/spec.py: y and
  * grad_x (N, C, H, W); mean, var (biased), invstd, grad_gamma and grad_beta (C,).
  * isa: a TE_ISA_ code (bodies: portable, and bnorm_vec.h for AVX2, AVX-512, NEON). */
@@ -116,7 +116,7 @@ int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float 
 int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const float *mean, const float *invstd, const float *gamma, int64_t n, int64_t c, int64_t hw, int64_t isa, float *grad_x, float *grad_gamma, float *grad_beta);
 /* ---- end float32 batch norm ---- */
 
-/* ---- float32 ReLU (csrc/activation.c; wrappers in kernels/relu/c.py) ----------------------
+/* ---- float32 ReLU (csrc/relu/relu.c; wrappers in kernels/relu/c.py) ----------------------
  * n elements, contiguous; forward y = max(x, 0) keeping NaN, backward gx = g * (out > 0).
  * isa: a TE_ISA_ code (bodies: portable, AVX2, AVX-512, NEON). */
 int tinyeff_relu_f32(const float *x, int64_t n, int64_t isa, float *y);

@@ -1,4 +1,4 @@
-"""Direct dense convolution (csrc/dconv.c): forward and weight gradient of every ISA path against ref.
+"""Direct dense convolution (csrc/conv/dconv.c): forward and weight gradient of every ISA path against ref.
 
 Each declared ISA path of the C tier runs (skipped with its reason where this CPU or the cap lacks
 it). The shapes break the kernels' tiling on purpose: output planes shorter than one register tile

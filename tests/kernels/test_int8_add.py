@@ -1,4 +1,4 @@
-"""The residual add ``add_u8`` (csrc/add_u8.c) against the reference bit for bit: sizes around the
+"""The residual add ``add_u8`` (csrc/int8_eltwise/add_u8.c) against the reference bit for bit: sizes around the
 16-lane vector and the OpenMP block, extreme tables (the int32 bound, both signs), rounding ties of
 the requantization, shifts from 0 to -31, a positive shift (the scalar path), and the QAdd tables."""
 import numpy as np

@@ -4,7 +4,7 @@ Forward: ``cols = im2col(x)`` (N*OH*OW, C*KH*KW), then ``cols @ w2d.T`` (N*OH*OW
 NCHW. Backward rebuilds ``cols`` (one more memory-bound copy, instead of keeping an array 9x the
 input alive between the passes): grad_w = g.T @ cols, grad_cols = g @ w2d, grad_x = col2im(grad_cols).
 Every array op here goes through a registry kernel, so faster tiers replace it without touching
-layers. float32 convolutions may skip im2col on the direct kernels (csrc/dconv.c): ``conv2d_f32``
+layers. float32 convolutions may skip im2col on the direct kernels (csrc/conv/dconv.c): ``conv2d_f32``
 computes the output, ``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient
 is ``conv2d_f32`` of the output gradient with the flipped, transposed weight (a "full"
 correlation). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
@@ -138,7 +138,7 @@ def input_grad_pass(g, w, x_shape, geom, how):
 
 
 def weight_grad_pass(x, g, w_shape, geom, how):
-    """grad_w (OC, C, KH, KW). Direct: csrc/dconv.c's blocked reduction; gemm: g2d.T @ im2col(x)
+    """grad_w (OC, C, KH, KW). Direct: csrc/conv/dconv.c's blocked reduction; gemm: g2d.T @ im2col(x)
     (im2col rebuilt here rather than kept from the forward pass: it is 9x the input at 3x3)."""
     stride, padding, dilation = geom
     oc, _, kh, kw = w_shape

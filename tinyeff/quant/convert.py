@@ -50,7 +50,7 @@ def quantize_weight(w, per_channel=True, calibration="minmax", weight_bits=8):
 
     ``weight_bits=7`` keeps codes in [-63, 63]: every pair of adjacent weights then sums to at most
     126 in magnitude, so AVX2's vpmaddubsw (int16 pair sums) cannot saturate and the fast GEMM tile
-    runs on every layer (csrc/gemm_s8_avx2.h). The codes are the model's, so every ISA path computes
+    runs on every layer (csrc/int8_gemm/gemm_s8_avx2.h). The codes are the model's, so every ISA path computes
     the same logits.
     """
     check_weight_bits(weight_bits)

@@ -1,4 +1,4 @@
-"""C tier of the dense direct convolution: marshalling over csrc/dconv.c (forward, weight gradient).
+"""C tier of the dense direct convolution: marshalling over csrc/conv/dconv.c (forward, weight gradient).
 
 Both lower the input with ``layout.direct.direct_conv_layout``, the flat-shift form in which every
 kernel tap reads one contiguous run, so no im2col matrix is written. The bodies (arguments checked
@@ -11,7 +11,7 @@ from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 from tinyeff.kernels.layout.direct import dense_tap_offsets, direct_conv_layout
 
-BLOCK_OC = 4     # DC_R in csrc/dconv.c
+BLOCK_OC = 4     # DC_R in csrc/conv/dconv.c
 
 
 def pack_weight(w2d):

@@ -1,6 +1,6 @@
 """Dense convolution contract and reference: the forward pass and the weight gradient, as whole ops.
 
-``conv2d_f32`` and ``conv2d_wgrad_f32`` are what a direct convolution tier (c.py, csrc/dconv.c)
+``conv2d_f32`` and ``conv2d_wgrad_f32`` are what a direct convolution tier (c.py, csrc/conv/dconv.c)
 must match; here they are im2col + one GEMM, the lowering ``ops/conv.py`` uses when no faster tier
 is on. The input gradient needs no kernel of its own for stride 1: it is ``conv2d_f32`` of the
 output gradient with the flipped, transposed weight (``lowering.flipped_weight``). When the op picks

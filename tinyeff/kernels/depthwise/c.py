@@ -1,4 +1,4 @@
-"""C tier of the depthwise kernels: marshalling over csrc/depthwise.c (arguments checked by spec.py)."""
+"""C tier of the depthwise kernels: marshalling over csrc/depthwise/depthwise.c (arguments checked by spec.py)."""
 import numpy as np
 
 from tinyeff.kernels.c import check, lib, ptr

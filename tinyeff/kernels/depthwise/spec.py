@@ -4,7 +4,7 @@ Layout: x (N, C, H, W), w (OC, 1, KH, KW) with OC = M * C (a channel multiplier 
 channel o reads input channel o // M), square stride, padding and dilation. A depthwise conv is
 KH*KW multiply-adds per output, far too few for a GEMM to pay off, so the reference is one shifted
 multiply-add of whole planes per kernel tap; the C tier loops over each output plane directly
-(csrc/depthwise.c). Float tiers add in another order than the reference: float32 tolerance.
+(csrc/depthwise/depthwise.c). Float tiers add in another order than the reference: float32 tolerance.
 """
 import numpy as np
 

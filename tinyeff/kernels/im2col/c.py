@@ -1,4 +1,4 @@
-"""C tier of im2col / col2im: marshalling over csrc/im2col.c (float32) and csrc/im2col_8.c (8-bit).
+"""C tier of im2col / col2im: marshalling over csrc/im2col/im2col.c (float32) and csrc/im2col/im2col_8.c (8-bit).
 
 Each body receives arguments spec.py already checked, allocates the output, hands C contiguous
 buffers and sizes, and turns a nonzero status into an error with ``c.check``.

@@ -8,7 +8,7 @@ Layout (fixed for every tier): ``cols`` has one row per output pixel and one col
 backward pass needs. The 8-bit versions (``im2col_u8``, ``im2col_s8``) use the same layout and pad
 with the input zero point, which stands for real 0. Reference version: a loop over the KH*KW taps,
 each tap a strided NumPy slice. Faster tiers: numba.py (parallel over output rows), c.py
-(csrc/im2col.c for float32, csrc/im2col_8.c for 8-bit).
+(csrc/im2col/im2col.c for float32, csrc/im2col/im2col_8.c for 8-bit).
 """
 import numpy as np
 

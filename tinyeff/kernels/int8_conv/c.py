@@ -1,4 +1,4 @@
-"""C tier of the integer NHWC convolution: marshalling over csrc/im2col_8.c and csrc/gemm_s8.c.
+"""C tier of the integer NHWC convolution: marshalling over csrc/im2col/im2col_8.c and csrc/int8_gemm/gemm_s8.c.
 
 On every ISA path the conv's GEMM reads its rows straight from the padded image (no im2col matrix);
 ``im2col_u8_nhwc`` remains for the layers that keep int32 sums.

@@ -3,8 +3,8 @@
 The integer model keeps activations as (N, H, W, C) between layers, so a conv's GEMM output
 (N*OH*OW, OC) is the next layer's input as it stands (no transpose per layer). ``im2col_u8_nhwc``
 lowers a conv (optionally laid out for a fused max-pool) to the int8 GEMM; ``conv2d_u8s8_requant_nhwc``
-is the whole layer, conv + requant + ReLU + pool, which the C tier (c.py over csrc/gemm_s8.c and
-csrc/im2col_8.c) runs without materialising the im2col matrix, on every ISA path.
+is the whole layer, conv + requant + ReLU + pool, which the C tier (c.py over csrc/int8_gemm/gemm_s8.c and
+csrc/im2col/im2col_8.c) runs without materialising the im2col matrix, on every ISA path.
 """
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""C tier of the integer epilogues: marshalling over csrc/requant.c and csrc/add_u8.c.
+"""C tier of the integer epilogues: marshalling over csrc/int8_eltwise/requant.c and csrc/int8_eltwise/add_u8.c.
 
 Both have AVX-512 F/BW/VL, AVX2 and NEON bodies beside the portable one (picked at run time). Arguments arrive
 checked and normalized by spec.py (per-channel int32 vectors, clamp bounds with ReLU folded in).

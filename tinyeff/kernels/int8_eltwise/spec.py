@@ -4,8 +4,8 @@ The one idea: quantized inference is integer arithmetic end to end. Activations 
 uint8 (``x = scale_x * (q_x - zero_point_x)``), weights symmetric int8 per output channel, products
 are summed in int32 and *requantized* back to 8 bits with a fixed-point multiplier and a rounding
 shift (``layout/fixed_point.py``; ``docs/int8.md`` derives the formula once), never a float. This
-file is the executable spec every faster tier (numba.py, c.py over csrc/requant.c and
-csrc/add_u8.c) meets bit for bit.
+file is the executable spec every faster tier (numba.py, c.py over csrc/int8_eltwise/requant.c and
+csrc/int8_eltwise/add_u8.c) meets bit for bit.
 """
 import numpy as np
 

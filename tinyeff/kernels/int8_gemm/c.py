@@ -1,4 +1,4 @@
-"""C tier of the int8 GEMMs: marshalling over csrc/gemm_s8.c.
+"""C tier of the int8 GEMMs: marshalling over csrc/int8_gemm/gemm_s8.c.
 
 Each body receives arguments spec.py already checked, makes the operands C-contiguous, allocates the
 output and calls C; the C code only loops.

@@ -6,7 +6,7 @@ contiguous row of B and of the int32 output; rows of the output are independent,
 splits them. Accumulation is int32, as in the ref (K <= 65536 keeps every sum exact).
 
 Left out: ``pack_s8`` (done once per layer; the NumPy reference is fast enough), the row-max
-epilogue, and SIMD tricks (see csrc/gemm_s8.c for VNNI).
+epilogue, and SIMD tricks (see csrc/int8_gemm/gemm_s8.c for VNNI).
 """
 import numpy as np
 from numba import njit, prange

@@ -6,7 +6,7 @@ int32: exact, since K <= 65536 (``layout/packed_s8.py`` gives the bound and the 
 tier reads). ``gemm_u8s8_requant`` subtracts ``a_zero_point * colsum(b)`` and requantizes
 (``kernels/int8_eltwise/``) in one pass, on the tile still in cache in the C tier.
 
-Left out here: speed (these are NumPy one-liners; numba.py loops, c.py runs csrc/gemm_s8.c's AVX2
+Left out here: speed (these are NumPy one-liners; numba.py loops, c.py runs csrc/int8_gemm/gemm_s8.c's AVX2
 and VNNI micro-kernels) and AMX.
 """
 import numpy as np

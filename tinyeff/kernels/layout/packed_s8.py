@@ -1,7 +1,7 @@
 """PackedS8: int8 GEMM weights packed once per layer for the VNNI/AVX2 micro-kernels.
 
 Inside a GEMM, M x K times K x N gives M x N (row-major). The layout, shared by every tier of the
-int8 GEMM (``kernels/int8_gemm/``) and by csrc/gemm_s8.c:
+int8 GEMM (``kernels/int8_gemm/``) and by csrc/int8_gemm/gemm_s8.c:
     K4 = ceil(K / 4) groups of 4 consecutive k; columns split into panels of 64 (the last panel is
     the remaining columns rounded up to a multiple of 16). Panel p (width w) starts at byte
     ``p * K4 * 256``; inside it, byte ``(k4 * w + j) * 4 + t`` holds ``b[4*k4 + t, 64*p + j]``.

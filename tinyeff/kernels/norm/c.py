@@ -1,10 +1,10 @@
-"""C tier of float32 batch norm for training: marshalling over csrc/bnorm.c.
+"""C tier of float32 batch norm for training: marshalling over csrc/norm/bnorm.c.
 
 Each body receives arguments spec.py already checked (float32 operands included), allocates every
 output, hands the C function contiguous buffers and sizes, and turns a nonzero status into an error
 with ``c.check``. The C loops make two passes per channel (reduce, then write) with OpenMP over
-channels; see the comment at the top of csrc/bnorm.c for the loop order and the numerics. The
-vector bodies (csrc/bnorm_vec.h: AVX-512, AVX2, NEON) are picked at run time from ``tinyeff.kernels.cpu``.
+channels; see the comment at the top of csrc/norm/bnorm.c for the loop order and the numerics. The
+vector bodies (csrc/norm/bnorm_vec.h: AVX-512, AVX2, NEON) are picked at run time from ``tinyeff.kernels.cpu``.
 """
 import numpy as np
 
@@ -17,7 +17,7 @@ def _ptr(a):
     return ptr("float", a)
 
 
-ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/bnorm.c: portable loops and bnorm_vec.h per ISA
+ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/norm/bnorm.c: portable loops and bnorm_vec.h per ISA
 
 
 @implements("batchnorm_train_f32", "c", isa=ISAS)

@@ -3,7 +3,7 @@
 The one idea: batch norm's training forward needs two per-channel reductions (mean and biased
 variance), and its backward needs two more (sum(grad_out) and sum(grad_out * x_hat)); everything
 else is an elementwise map. These NumPy versions spell the math out plainly and are the contract
-for the faster tiers (c.py over csrc/bnorm.c, one pass per reduction).
+for the faster tiers (c.py over csrc/norm/bnorm.c, one pass per reduction).
 
 Layout is NCHW; an (N, C) input is passed as (N, C, 1, 1). Statistics are over (N, H, W) per
 channel. Any float dtype is accepted here (float64 gradient checks, float16 mixed precision): the

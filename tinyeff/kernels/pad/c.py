@@ -1,5 +1,5 @@
-"""C tier of pad2d: marshalling over csrc/im2col.c's ``tinyeff_pad2d_f32`` (a vector body per ISA path,
-csrc/pool_vec.h's pad_plane, besides the portable memset/memcpy rows)."""
+"""C tier of pad2d: marshalling over csrc/pool/pool.c's ``tinyeff_pad2d_f32`` (a vector body per ISA path,
+csrc/pool/pool_vec.h's pad_plane, besides the portable memset/memcpy rows)."""
 import numpy as np
 
 from tinyeff.kernels.c import check, isa_code, lib, ptr

@@ -2,7 +2,7 @@
 
 The direct convolution's layout (``layout/direct.py``) pads every input this way, forward and
 backward, so on ResNets it is one of the biggest memory passes of a training step; the C tier
-(c.py, csrc/im2col.c) writes each output row once instead of zero-filling then copying.
+(c.py, csrc/pool/pool.c) writes each output row once instead of zero-filling then copying.
 """
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""C tier of max-pooling: marshalling over csrc/im2col.c (float32) and csrc/im2col_8.c (uint8).
+"""C tier of max-pooling: marshalling over csrc/pool/pool.c (float32) and csrc/im2col/im2col_8.c (uint8).
 
 Each body receives arguments spec.py already checked, allocates the outputs, hands C contiguous
 buffers and sizes, and turns a nonzero status into an error with ``c.check``.
@@ -8,8 +8,8 @@ import numpy as np
 from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 
-ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/im2col.c's 2x2 max-pool: pool_vec.h per ISA
-U8_ISAS = ("portable", "avx2", "neon")   # csrc/im2col_8.c's uint8 2x2 max-pool bodies
+ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/pool/pool.c's 2x2 max-pool: pool_vec.h per ISA
+U8_ISAS = ("portable", "avx2", "neon")   # csrc/im2col/im2col_8.c's uint8 2x2 max-pool bodies
 
 
 @implements("maxpool2d_f32", "c", isa=ISAS)

@@ -8,7 +8,7 @@ position never wins (PyTorch's rule: padding <= kernel // 2 keeps every window p
 The uint8 pools (``maxpool2d_u8`` on NCHW, ``maxpool2d_u8_nhwc`` on the integer model's NHWC) are
 exact on quantized values: max commutes with the monotonic dequantization, so the output keeps the
 input's scale and zero point. They take no padding (the integer CNNs pool without it).
-Faster tiers: numba.py; c.py over csrc/im2col.c (float32) and csrc/im2col_8.c (uint8).
+Faster tiers: numba.py; c.py over csrc/pool/pool.c (float32) and csrc/im2col/im2col_8.c (uint8).
 """
 import numpy as np
 

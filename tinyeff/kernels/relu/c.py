@@ -1,5 +1,5 @@
-"""C tier of ReLU: marshalling over csrc/activation.c (arguments checked by spec.py); the C side has a
-vector body per ISA path (csrc/activation_vec.h: AVX-512, AVX2, NEON) besides the portable loop."""
+"""C tier of ReLU: marshalling over csrc/relu/relu.c (arguments checked by spec.py); the C side has a
+vector body per ISA path (csrc/relu/activation_vec.h: AVX-512, AVX2, NEON) besides the portable loop."""
 import numpy as np
 
 from tinyeff.kernels.c import check, isa_code, lib, ptr

@@ -1,7 +1,7 @@
 """ReLU contract and reference: the forward and the backward that training runs after every conv.
 
 ReLU is memory-bound: one read and one write per element forward, two reads and a write backward.
-The reference is NumPy (one thread); the C tier (c.py, csrc/activation.c) runs the same loops on
+The reference is NumPy (one thread); the C tier (c.py, csrc/relu/relu.c) runs the same loops on
 every core. The backward takes the forward's *output*, not a saved mask: ``out > 0`` exactly where
 the input was positive, so the op keeps no extra array alive between forward and backward.
 

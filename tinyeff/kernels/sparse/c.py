@@ -1,8 +1,8 @@
-"""C tier of the sparse conv and linear: marshalling over csrc/spconv.c's direct row loops.
+"""C tier of the sparse conv and linear: marshalling over csrc/sparse/spconv.c's direct row loops.
 
 The sparse kernels share the CSR format (``layout/csr.py``) and the flat-shift lowering
 (``layout/direct.py``) with the Numba tier; the C loop adds register tiling, written once over the
-vector width (csrc/spconv_vec.h) for AVX-512, AVX2 and NEON, picked at run time from
+vector width (csrc/sparse/spconv_vec.h) for AVX-512, AVX2 and NEON, picked at run time from
 ``tinyeff.kernels.cpu``; the portable C path runs everywhere else. Arguments arrive
 checked by spec.py's ``implement_direct_tier``.
 """
@@ -12,7 +12,7 @@ from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.layout.direct import direct_conv_plan
 from tinyeff.kernels.sparse.spec import implement_direct_tier
 
-ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/spconv.c's row loops: spconv_vec.h per ISA
+ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/sparse/spconv.c's row loops: spconv_vec.h per ISA
 
 
 # ---------------------------------------------------------------------------- sparse kernels

@@ -3,7 +3,7 @@
 The weight format is ``layout.csr.SparseWeight``: a pruned weight viewed as one row per output
 channel (or feature) and one column per tap, in compressed sparse rows, packed once per layer by
 ``pack_sparse``. The reference kernels are the contract and are deliberately dense: unpack, then
-im2col + GEMM in NumPy. Faster tiers (numba.py, c.py over csrc/spconv.c) compute the same thing as
+im2col + GEMM in NumPy. Faster tiers (numba.py, c.py over csrc/sparse/spconv.c) compute the same thing as
 a *direct* sparse convolution that skips im2col: for each output channel they loop over its nonzero
 taps and add ``value * (shifted input plane)`` into the output plane, so the work is proportional
 to nnz. ``layout/direct.py`` holds the lowering that makes that loop one flat axpy, whatever the

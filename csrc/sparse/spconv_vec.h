@@ -1,6 +1,6 @@
 /* spconv_vec.h: the sparse row loops of spconv.c written once over a vector of VL lanes.
  *
- * Included by csrc/spconv.c after simd.h, once per ISA path (AVX-512, AVX2, NEON), with SP_NV (the
+ * Included by csrc/sparse/spconv.c after simd.h, once per ISA path (AVX-512, AVX2, NEON), with SP_NV (the
  * tile's vectors: as many as leave registers for two accumulator sets) defined. Needs spconv.c's
  * portable helpers (sp_row_f32_c, sp_row_s32_c, the store functions, sp_rows) declared first.
  *

@@ -1,6 +1,6 @@
 /* activation_vec.h: ReLU forward and backward over VL lanes, one block of a thread's share.
  *
- * Included by csrc/activation.c after simd.h, once per ISA path. Same rules as its scalar loops:
+ * Included by csrc/relu/relu.c after simd.h, once per ISA path. Same rules as its scalar loops:
  * forward keeps NaN (x < 0 is false for NaN); backward multiplies by 1.0f or 0.0f, built from the
  * bits of out (a float is > 0 iff its int32 pattern lies in (0, 0x7F800000]), so a NaN or inf
  * gradient where out <= 0 still gives NaN, as g * (out > 0) does in NumPy.

@@ -118,22 +118,8 @@ static void backward_channel(const float *grad_out, const float *x, const float 
 }
 
 /* ---- vector bodies: bnorm_vec.h once per ISA path -------------------------------------------- */
-#ifdef __x86_64__
-#define SIMD_AVX512
-#include "simd.h"
-#include "bnorm_vec.h"
-#undef SIMD_AVX512
-#define SIMD_AVX2
-#include "simd.h"
-#include "bnorm_vec.h"
-#undef SIMD_AVX2
-#endif
-#ifdef __aarch64__
-#define SIMD_NEON
-#include "simd.h"
-#include "bnorm_vec.h"
-#undef SIMD_NEON
-#endif
+#define SIMD_BODY "bnorm_vec.h"
+#include "simd_each.h"
 
 int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float *beta, int64_t n,
                                 int64_t c, int64_t hw, double eps, int64_t isa, float *y,

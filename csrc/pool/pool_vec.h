@@ -1,7 +1,7 @@
 /* pool_vec.h: the 2x2, stride-2 max-pool (with or without argmax) and the zero padding of the direct
  * conv layout, written once over VL lanes.
  *
- * Included by csrc/im2col.c after simd.h, once per ISA path. VL windows per step: their four taps
+ * Included by csrc/pool/pool.c after simd.h, once per ISA path. VL windows per step: their four taps
  * are de-interleaved from two rows of 2 * VL floats (even and odd columns), then visited in the
  * scalar loop's order with the same strict ">" from -inf, so ties (first tap wins), NaN (never
  * wins) and the all -inf window (index 0) give exactly the scalar results. The compare yields an

@@ -32,22 +32,8 @@ static void relu_backward_block_c(const float *g, const float *out, int64_t n, f
         gx[i] = g[i] * (float)((bits[i] > 0) & (bits[i] <= 0x7F800000));
 }
 
-#ifdef __x86_64__
-#define SIMD_AVX512
-#include "simd.h"
-#include "activation_vec.h"
-#undef SIMD_AVX512
-#define SIMD_AVX2
-#include "simd.h"
-#include "activation_vec.h"
-#undef SIMD_AVX2
-#endif
-#ifdef __aarch64__
-#define SIMD_NEON
-#include "simd.h"
-#include "activation_vec.h"
-#undef SIMD_NEON
-#endif
+#define SIMD_BODY "activation_vec.h"
+#include "simd_each.h"
 
 /* Blocks of 16 K floats (64 KB): whole vectors per block, and enough blocks to balance threads. */
 #define RELU_BLOCK 16384

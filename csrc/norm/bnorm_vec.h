@@ -1,6 +1,6 @@
 /* bnorm_vec.h: one channel of batch norm's forward and backward, written once over the vector width.
  *
- * Included by csrc/bnorm.c after simd.h, once per ISA path; needs bnorm.c's bn_stats and
+ * Included by csrc/norm/bnorm.c after simd.h, once per ISA path; needs bnorm.c's bn_stats and
  * bn_backward_constants. Same two passes and the same double-precision shifted sums as the portable
  * loops. The sums are the speed limit (a chain of dependent vector adds): the portable loop has one
  * chain; here four independent chains of VD doubles each run in parallel (4 x 8 doubles in flight
