@@ -17,23 +17,9 @@ import time
 
 import numpy as np
 import pytest
+from twins import tinyeff_step
 
 CLASSES = 10
-
-
-def _step(model, opt, x, y):
-    import tinyeff
-    import tinyeff.nn.functional as F
-    from tinyeff.kernels.blas import blas_threads
-
-    def step():
-        with blas_threads(1):
-            loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return float(loss.data)
-    return step
 
 
 def _thinned(dense, make_opt, stage_groups):
@@ -101,7 +87,7 @@ def test_thinned_train_step_interleaved(benchmark, rng, machine_info, name, batc
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, CLASSES, batch)
     variants = _variants(name, make_opt)
-    steps = {k: _step(m, o, x, y) for k, (m, o) in variants.items()}
+    steps = {k: tinyeff_step(m, o, x, y) for k, (m, o) in variants.items()}
     params = {k: int(sum(p.size for p in m.parameters())) for k, (m, _) in variants.items()}
     benchmark.group = f"{name} train step, batch {batch}, 1x28x28: dense vs masked vs thinned (50%)"
     _interleaved(benchmark, steps, rounds, **machine_info, params=params)

@@ -11,6 +11,7 @@ record each framework's min and median step time and their ratio in extra_info.
 """
 import numpy as np
 import pytest
+from twins import tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
 
 N, SIDE, CLASSES = 64, 32, 10
 
@@ -19,36 +20,6 @@ def _batch(rng):
     x = rng.standard_normal((N, 3, SIDE, SIDE)).astype(np.float32)
     y = rng.integers(0, CLASSES, N)
     return x, y
-
-
-def _tinyeff_step(model, opt, x, y):
-    """One tinyeff training step on a fixed batch: forward, cross-entropy, backward, update. With one
-    BLAS thread, as ``train.fit`` runs it (tinyeff/kernels/blas.py explains why)."""
-    import tinyeff
-    import tinyeff.nn.functional as F
-    from tinyeff.kernels.blas import blas_threads
-
-    def step():
-        with blas_threads(1):
-            loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return float(loss.data)
-    return step
-
-
-def _torch_step(torch, model, opt, x, y):
-    """The same step in PyTorch."""
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss)
-    return step
 
 
 def _time_steps(benchmark, step, group, batch, rounds, **info):
@@ -92,16 +63,7 @@ def _seed_cnn_steps(rng):
     from tinyeff import models, optim
     model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=SIDE)
     x, y = _batch(rng)
-    return model, _tinyeff_step(model, optim.Adam(model.parameters(), lr=1e-3), x, y), x, y
-
-
-def _torch_seed_cnn(torch):
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, CLASSES))
+    return model, tinyeff_step(model, optim.Adam(model.parameters(), lr=1e-3), x, y), x, y
 
 
 def test_train_step_tinyeff(benchmark, rng, machine_info):
@@ -113,9 +75,9 @@ def test_train_step_tinyeff(benchmark, rng, machine_info):
 
 def test_train_step_torch(benchmark, rng, machine_info):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch")
-    model = _torch_seed_cnn(torch)
+    model = torch_seed_cnn(torch, CLASSES)
     x, y = _batch(rng)
-    step = _torch_step(torch, model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y)
+    step = torch_step(torch, model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y)
 
     _time_steps(benchmark, step, "seed CNN train step, batch 64, 3x32x32", N, 10, **machine_info,
                 framework="torch", torch_threads=torch.get_num_threads())
@@ -126,45 +88,17 @@ R_N, R_SIDE = 128, 28
 R_GROUP = f"ResNet-20 train step, batch {R_N}, 1x{R_SIDE}x{R_SIDE}"
 
 
-def _torch_resnet20(torch):
-    """The same CIFAR-style ResNet-20 as tinyeff's (3 stages of 3 BasicBlocks, 16/32/64 channels,
-    1x1 projection shortcuts with BatchNorm where the shape changes)."""
-    nn = torch.nn
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.shortcut = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-        def forward(self, x):
-            out = torch.relu(self.bn1(self.conv1(x)))
-            return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-    layers, cin = [nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
-    for cout, stride in ((16, 1), (32, 2), (64, 2)):
-        for i in range(3):
-            layers.append(Block(cin, cout, stride if i == 0 else 1))
-            cin = cout
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, CLASSES)]
-    return nn.Sequential(*layers)
-
-
 def _resnet_batch(rng):
     return rng.standard_normal((R_N, 1, R_SIDE, R_SIDE)).astype(np.float32), rng.integers(0, CLASSES, R_N)
 
 
 def test_train_step_interleaved(benchmark, rng, machine_info):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch")
-    _, tinyeff_step, x, y = _seed_cnn_steps(rng)
-    torch_model = _torch_seed_cnn(torch)
-    torch_step = _torch_step(torch, torch_model, torch.optim.Adam(torch_model.parameters(), lr=1e-3), x, y)
+    _, ours, x, y = _seed_cnn_steps(rng)
+    torch_model = torch_seed_cnn(torch, CLASSES)
+    theirs = torch_step(torch, torch_model, torch.optim.Adam(torch_model.parameters(), lr=1e-3), x, y)
     benchmark.group = "seed CNN train step, batch 64, 3x32x32, interleaved"
-    _interleaved(benchmark, {"tinyeff": tinyeff_step, "torch": torch_step}, N, 40, **machine_info,
+    _interleaved(benchmark, {"tinyeff": ours, "torch": theirs}, N, 40, **machine_info,
                  torch_threads=torch.get_num_threads())
 
 
@@ -173,13 +107,12 @@ def test_resnet20_train_step_interleaved(benchmark, rng, machine_info):
     from tinyeff import models, optim
     model = models.create("resnet20", in_channels=1, num_classes=CLASSES)
     x, y = _resnet_batch(rng)
-    tinyeff_step = _tinyeff_step(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4),
-                                 x, y)
-    torch_model = _torch_resnet20(torch)
-    torch_step = _torch_step(torch, torch_model, torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9,
-                                                                 weight_decay=5e-4), x, y)
+    ours = tinyeff_step(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4), x, y)
+    torch_model = torch_resnet20(torch, 1, CLASSES)
+    theirs = torch_step(torch, torch_model, torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9,
+                                                            weight_decay=5e-4), x, y)
     benchmark.group = R_GROUP + ", interleaved"
-    _interleaved(benchmark, {"tinyeff": tinyeff_step, "torch": torch_step}, R_N, 12, **machine_info,
+    _interleaved(benchmark, {"tinyeff": ours, "torch": theirs}, R_N, 12, **machine_info,
                  torch_threads=torch.get_num_threads())
 
 
@@ -189,7 +122,7 @@ def test_resnet20_train_step_tinyeff(benchmark, rng, machine_info):
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x, y = _resnet_batch(rng)
 
-    step = _tinyeff_step(model, opt, x, y)
+    step = tinyeff_step(model, opt, x, y)
 
     first = _time_steps(benchmark, step, R_GROUP, R_N, 6, **machine_info, framework="tinyeff")
     assert np.isfinite(first)
@@ -197,10 +130,10 @@ def test_resnet20_train_step_tinyeff(benchmark, rng, machine_info):
 
 def test_resnet20_train_step_torch(benchmark, rng, machine_info):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch")
-    model = _torch_resnet20(torch)
+    model = torch_resnet20(torch, 1, CLASSES)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x, y = _resnet_batch(rng)
-    step = _torch_step(torch, model, opt, x, y)
+    step = torch_step(torch, model, opt, x, y)
 
     _time_steps(benchmark, step, R_GROUP, R_N, 6, **machine_info, framework="torch",
                 torch_threads=torch.get_num_threads())

@@ -29,6 +29,7 @@ import tempfile
 import time
 
 import numpy as np
+from twins import tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
 
 FIGURES = ("train-seed", "train-resnet20", "infer-seed", "latency-seed")
 CAPS = {"avx2": {"TINYEFF_CPU_FEATURES": "avx2,fma", "OPENBLAS_CORETYPE": "Haswell",
@@ -57,43 +58,6 @@ def _interleaved(steps, rounds):
     return {name: (float(np.median(t)), min(t)) for name, t in times.items()}
 
 
-def _torch_seed_cnn(torch):
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, CLASSES))
-
-
-def _torch_resnet20(torch):
-    """tinyeff's ResNet-20 (3 stages of 3 BasicBlocks, 16/32/64 channels, 1x1 projection
-    shortcuts with BatchNorm where the shape changes)."""
-    nn = torch.nn
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.shortcut = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-        def forward(self, x):
-            out = torch.relu(self.bn1(self.conv1(x)))
-            return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
-    for cout, stride in ((16, 1), (32, 2), (64, 2)):
-        for i in range(3):
-            layers.append(Block(cin, cout, stride if i == 0 else 1))
-            cin = cout
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, CLASSES)]
-    return nn.Sequential(*layers)
-
-
 def _copy_seed_weights(torch, model, torch_model):
     """tinyeff seed CNN -> the same PyTorch Sequential (layers at the same indices)."""
     with torch.no_grad():
@@ -103,50 +67,24 @@ def _copy_seed_weights(torch, model, torch_model):
                 layer.bias.copy_(torch.from_numpy(np.ascontiguousarray(model[i].bias.data)))
 
 
-def _tinyeff_train_step(model, opt, x, y):
-    """As train.fit runs a step: one BLAS thread for NumPy (tinyeff/kernels/blas.py says why)."""
-    import tinyeff
-    import tinyeff.nn.functional as F
-    from tinyeff.kernels.blas import blas_threads
-
-    def step():
-        with blas_threads(1):
-            loss = F.cross_entropy(model(tinyeff.Tensor(x)), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return step
-
-
-def _torch_train_step(torch, model, opt, x, y):
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return step
-
-
 def train_figure(name, torch, rng, rounds):
     from tinyeff import models, optim
     if name == "train-seed":
         batch = 64
         model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=32)
         opt = optim.Adam(model.parameters(), lr=1e-3)
-        torch_model = _torch_seed_cnn(torch)
+        torch_model = torch_seed_cnn(torch, CLASSES)
         torch_opt = torch.optim.Adam(torch_model.parameters(), lr=1e-3)
     else:
         batch = 128
         model = models.create("resnet20", in_channels=3, num_classes=CLASSES)
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-        torch_model = _torch_resnet20(torch)
+        torch_model = torch_resnet20(torch, 3, CLASSES)
         torch_opt = torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, CLASSES, batch)
-    t = _interleaved({"tinyeff": _tinyeff_train_step(model, opt, x, y),
-                      "PyTorch": _torch_train_step(torch, torch_model, torch_opt, x, y)}, rounds)
+    t = _interleaved({"tinyeff": tinyeff_step(model, opt, x, y),
+                      "PyTorch": torch_step(torch, torch_model, torch_opt, x, y)}, rounds)
     return [(name, "PyTorch", batch, t["tinyeff"], t["PyTorch"], "")]
 
 
@@ -165,9 +103,9 @@ def inference_figures(names, torch, ort, rng, rounds, threads):
     from tinyeff import models
     model = models.create("seed-cnn", in_channels=3, num_classes=CLASSES, input_size=32)
     model.eval()
-    torch_model = _torch_seed_cnn(torch).eval()
+    torch_model = torch_seed_cnn(torch, CLASSES).eval()
     _copy_seed_weights(torch, model, torch_model)
-    channels_last = _torch_seed_cnn(torch).eval().to(memory_format=torch.channels_last)
+    channels_last = torch_seed_cnn(torch, CLASSES).eval().to(memory_format=torch.channels_last)
     channels_last.load_state_dict(torch_model.state_dict())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
