@@ -40,11 +40,12 @@ _tier_off = {}         # tier -> reason the whole tier is unavailable
 _warned = set()
 # Memos for the hot path: ``get`` runs per kernel call, per layer, per step, and resolving a tier
 # and an ISA path from scratch (environment reads, path filtering, a partial) costs as much as a
-# small kernel. Both are keyed on the environment values that decide them (TINYEFF_TIER and
-# TINYEFF_CPU_FEATURES), so changing either still takes effect on the next call, and are emptied
-# whenever the registry itself changes (register, disable_tier).
-_resolved = {}         # (name, tier, isa, TINYEFF_TIER, TINYEFF_CPU_FEATURES) -> function
-_paths = {}            # (name, tier, TINYEFF_CPU_FEATURES) -> usable ISA paths
+# small kernel. Both are keyed on what decides them, TINYEFF_TIER and the usable ISA paths
+# (``cpu.usable_paths()``: the detected features under the TINYEFF_CPU_FEATURES cap), so changing
+# either still takes effect on the next call, and are emptied whenever the registry itself changes
+# (register, disable_tier).
+_resolved = {}         # (name, tier, isa, TINYEFF_TIER, usable paths) -> function
+_paths = {}            # (name, tier, usable paths) -> the ones this tier has bodies for
 
 
 def _forget():
@@ -100,11 +101,11 @@ def declared_isas(name, tier):
 
 def isa_paths(name, tier):
     """The ISA paths of ``name``'s ``tier`` that can run here, lowest first (``()`` if none)."""
-    key = (name, tier, os.environ.get("TINYEFF_CPU_FEATURES"))
+    usable = cpu.usable_paths()
+    key = (name, tier, usable)
     paths = _paths.get(key)
     if paths is None:
         declared = _isa.get((name, tier))
-        usable = cpu.usable_paths()
         paths = () if declared is None else tuple(p for p in declared if p in usable)
         _paths[key] = paths
     return paths
@@ -198,8 +199,7 @@ def get(name, tier=None, isa=None):
     Raises:
         KernelUnavailable: the tier or ISA path asked for cannot run here (the message says why).
     """
-    environ = os.environ
-    key = (name, tier, isa, environ.get("TINYEFF_TIER"), environ.get("TINYEFF_CPU_FEATURES"))
+    key = (name, tier, isa, os.environ.get("TINYEFF_TIER"), cpu.usable_paths())
     fn = _resolved.get(key)
     if fn is None:
         fn = _resolved[key] = _resolve(name, tier, isa)     # raises (and memoizes nothing) if unusable
