@@ -74,3 +74,18 @@ def test_register_rejects_unknown_paths():
         registry.register("x_f32", "c", isa=("avx2",))
     with pytest.raises(ValueError, match="must name paths"):
         registry.register("x_f32", "c", isa=("portable", "sse9"))
+
+
+def test_get_follows_cap_and_features_after_a_call(detected, monkeypatch):
+    """``get`` memoizes the bound kernel; a new cap or new detected features must still rebind it."""
+    if not kernels.available("conv2d_f32", "c"):
+        pytest.skip(kernels.why_unavailable("conv2d_f32", "c"))
+    monkeypatch.delenv("TINYEFF_CPU_FEATURES", raising=False)
+    detected(AVX512_VNNI)
+    assert kernels.get("conv2d_f32", "c").keywords["isa"] == "avx512"
+    detected(("avx2", "fma"))
+    assert kernels.get("conv2d_f32", "c").keywords["isa"] == "avx2"
+    assert registry.best_isa("conv2d_f32") == "avx2"
+    monkeypatch.setenv("TINYEFF_CPU_FEATURES", "")
+    assert kernels.get("conv2d_f32", "c").keywords["isa"] == "portable"
+    assert registry.isa_paths("conv2d_f32", "c") == ("portable",)

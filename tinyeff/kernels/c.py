@@ -17,9 +17,14 @@ _STATUS = {1: "an argument the Python wrapper should have rejected",
            3: "out of memory for a per-thread buffer"}
 
 
+_loaded = []     # the extension module once imported: every kernel call marshals through it
+
+
 def _module():
-    from tinyeff import _tinyeff_c
-    return _tinyeff_c
+    if not _loaded:
+        from tinyeff import _tinyeff_c
+        _loaded.append(_tinyeff_c)
+    return _loaded[0]
 
 
 def lib():

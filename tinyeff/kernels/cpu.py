@@ -41,6 +41,7 @@ _HWCAP_ASIMD, _HWCAP_ASIMDDP = 1 << 1, 1 << 20        # linux/arch/arm64/include
 _AT_HWCAP = 16
 
 
+@functools.lru_cache(maxsize=1)
 def arch():
     """``x86_64``, ``arm64`` or the machine name as Python reports it."""
     machine = platform.machine().lower()

@@ -38,6 +38,19 @@ _specs = {}            # name -> contract.Spec
 _isa = {}              # (name, tier) -> ISA paths that tier has bodies for
 _tier_off = {}         # tier -> reason the whole tier is unavailable
 _warned = set()
+# Memos for the hot path: ``get`` runs per kernel call, per layer, per step, and resolving a tier
+# and an ISA path from scratch (environment reads, path filtering, a partial) costs as much as a
+# small kernel. Both are keyed on what decides them, TINYEFF_TIER and the usable ISA paths
+# (``cpu.usable_paths()``: the detected features under the TINYEFF_CPU_FEATURES cap), so changing
+# either still takes effect on the next call, and are emptied whenever the registry itself changes
+# (register, disable_tier).
+_resolved = {}         # (name, tier, isa, TINYEFF_TIER, usable paths) -> function
+_paths = {}            # (name, tier, usable paths) -> the ones this tier has bodies for
+
+
+def _forget():
+    _resolved.clear()
+    _paths.clear()
 
 
 def register(name, tier, isa=None):
@@ -59,6 +72,7 @@ def register(name, tier, isa=None):
                              "portable included")
 
     def decorate(fn):
+        _forget()
         _kernels.setdefault(name, {})[tier] = fn
         if isa is not None:
             _isa[(name, tier)] = tuple(p for p in cpu.PATHS if p in isa)
@@ -87,11 +101,14 @@ def declared_isas(name, tier):
 
 def isa_paths(name, tier):
     """The ISA paths of ``name``'s ``tier`` that can run here, lowest first (``()`` if none)."""
-    declared = _isa.get((name, tier))
-    if declared is None:
-        return ()
     usable = cpu.usable_paths()
-    return tuple(p for p in declared if p in usable)
+    key = (name, tier, usable)
+    paths = _paths.get(key)
+    if paths is None:
+        declared = _isa.get((name, tier))
+        paths = () if declared is None else tuple(p for p in declared if p in usable)
+        _paths[key] = paths
+    return paths
 
 
 def best_isa(name, tier="c"):
@@ -115,6 +132,7 @@ def resolve_isa(name, tier, isa):
 
 def disable_tier(tier, reason):
     """Record that a whole tier cannot be used here, and warn once with ``reason``."""
+    _forget()
     _tier_off[tier] = reason
     if tier not in _warned:
         _warned.add(tier)
@@ -181,6 +199,14 @@ def get(name, tier=None, isa=None):
     Raises:
         KernelUnavailable: the tier or ISA path asked for cannot run here (the message says why).
     """
+    key = (name, tier, isa, os.environ.get("TINYEFF_TIER"), cpu.usable_paths())
+    fn = _resolved.get(key)
+    if fn is None:
+        fn = _resolved[key] = _resolve(name, tier, isa)     # raises (and memoizes nothing) if unusable
+    return fn
+
+
+def _resolve(name, tier, isa):
     if tier is None:
         tier = active_tier(name)
     reason = why_unavailable(name, tier)
