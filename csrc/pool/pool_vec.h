@@ -4,8 +4,10 @@
  * Included by csrc/pool/pool.c after simd.h, once per ISA path. VL windows per step: their four taps
  * are de-interleaved from two rows of 2 * VL floats (even and odd columns), then visited in the
  * scalar loop's order with the same strict ">" from -inf, so ties (first tap wins), NaN (never
- * wins) and the all -inf window (index 0) give exactly the scalar results. The compare yields an
- * all-ones lane mask that selects both the value and its index. Indices are int32 (a plane has
+ * wins) and the all -inf window (index 0) give exactly the scalar results. The compare yields a
+ * lane mask (simd.h's vm: a k-register on AVX-512, all-ones lanes elsewhere) that selects both the
+ * value and its index (the all-ones form cost the AVX-512 body ~20%: two xors a select and the
+ * compare repeated). Indices are int32 (a plane has
  * < 2^31 elements), widened to int64 when stored. A row's last n < VL windows use partial loads
  * and stores (simd.h), so no access goes past the row's last window and narrow planes (the seed
  * CNN's 13 or 15 windows a row) still run whole vectors.
@@ -27,9 +29,9 @@ SIMD_INLINE void V(pool_step)(const float *r0, const float *r1, int64_t top_left
     vf best = V(vsplat)(-INFINITY);
     vi at = (vi){0};
     for (int k = 0; k < 4; k++) {
-        vi gt = taps[k] > best;                                      /* false for NaN */
-        best = V(vselect)(gt, taps[k], best);
-        at = (where[k] & gt) | (at & ~gt);
+        vm gt = V(vgt)(taps[k], best);                               /* false for NaN */
+        best = V(vpick)(gt, taps[k], best);
+        at = V(vpick_i)(gt, where[k], at);
     }
     if (n == VL) {
         V(vstore)(out, best);
