@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from tinyeff.kernels.blas import blas_threads
+from tinyeff.kernels.stopwatch import best_time_s  # noqa: F401  (part of this module's API)
 from tinyeff.tensor import Tensor, no_grad
 
 
@@ -25,18 +26,6 @@ def median_time(fn, min_time_s=0.5, min_repeats=5, warmup=1):
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times)), float(np.percentile(times, 75) - np.percentile(times, 25)), len(times)
-
-
-def best_time_s(fn, repeats):
-    """Fastest of ``repeats`` calls of ``fn()`` after one warm-up call: the figure for choosing between
-    two implementations of the same work, where noise only ever adds time."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def time_side_by_side(fns, rounds=7, min_time_s=0.05):

@@ -26,12 +26,12 @@ then the measurement. The cache is JSON in ``$TINYEFF_CACHE_DIR`` or the user ca
 What it leaves out: int8 layers (same idea, not yet measured), and energy (time is the proxy).
 """
 import os
-import time
 
 import numpy as np
 
 from tinyeff.kernels import cache, registry
 from tinyeff.kernels.layout.csr import pack_sparse
+from tinyeff.kernels.stopwatch import best_time_s
 
 MODES = ("always", "never", "auto")
 CACHE_FILE = "sparse_crossover.json"
@@ -87,16 +87,6 @@ def _kernels(layer_kind):
     if layer_kind == "conv":
         return ("spconv_f32_csr", "conv2d_f32", "im2col_f32", "gemm_f32")
     return ("splinear_f32_csr", "gemm_f32")
-
-
-def _best_time_s(fn, repeats):
-    fn()                                     # warm-up: JIT compile, caches, page faults
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _pruned_weight(rng, shape, sparsity):
@@ -155,8 +145,8 @@ def measure(layer_kind, shape_info, sparsity, repeats=5, seed=0):
 
         def sparse():
             return splinear(x, packed)
-    dense_s = min(_best_time_s(path, repeats) for path in dense)
-    sparse_s = _best_time_s(sparse, repeats)
+    dense_s = min(best_time_s(path, repeats) for path in dense)
+    sparse_s = best_time_s(sparse, repeats)
     return {"dense_s": dense_s, "sparse_s": sparse_s, "sparse_wins": sparse_s < dense_s}
 
 
