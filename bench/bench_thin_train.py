@@ -13,11 +13,10 @@ On a shared, noisy machine quote only the ratios: the three steps alternate for 
 the same noise; extra_info holds each one's min and median step time and the ratios to dense.
 """
 import copy
-import time
 
 import numpy as np
 import pytest
-from twins import tinyeff_step
+from twins import interleaved, tinyeff_step
 
 CLASSES = 10
 
@@ -54,20 +53,7 @@ def _variants(name, make_opt):
 
 
 def _interleaved(benchmark, steps, rounds, **info):
-    for step in steps.values():
-        assert np.isfinite(step())                                   # warm-up; a NaN step is no result
-    times = {name: [] for name in steps}
-
-    def one_round():
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t0)
-    benchmark.extra_info.update(info)
-    benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=0)
-    for name, t in times.items():
-        benchmark.extra_info[f"{name}_min_ms"] = 1e3 * min(t)
-        benchmark.extra_info[f"{name}_median_ms"] = 1e3 * float(np.median(t))
+    times = interleaved(benchmark, steps, rounds, **info)
     for name in [n for n in steps if n != "dense"]:
         benchmark.extra_info[f"{name}_over_dense_median"] = float(np.median(times[name]) / np.median(times["dense"]))
     print(f"\n{benchmark.group}: " + ", ".join(

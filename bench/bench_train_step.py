@@ -11,7 +11,7 @@ record each framework's min and median step time and their ratio in extra_info.
 """
 import numpy as np
 import pytest
-from twins import tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
+from twins import interleaved, tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
 
 N, SIDE, CLASSES = 64, 32, 10
 
@@ -34,21 +34,8 @@ def _time_steps(benchmark, step, group, batch, rounds, **info):
 
 def _interleaved(benchmark, steps, batch, rounds, **info):
     """Alternate the steps of ``steps`` (name -> callable) ``rounds`` times; record min/median ms."""
-    import time
-    for step in steps.values():
-        step()                                                        # warm-up
-    times = {name: [] for name in steps}
-
-    def one_round():
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t0)
-    benchmark.extra_info.update(info)
-    benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=0)
+    times = interleaved(benchmark, steps, rounds, **info)
     for name, t in times.items():
-        benchmark.extra_info[f"{name}_min_ms"] = 1e3 * min(t)
-        benchmark.extra_info[f"{name}_median_ms"] = 1e3 * float(np.median(t))
         benchmark.extra_info[f"{name}_images_per_s"] = batch / float(np.median(t))
     speedup = {stat: float(f(times["torch"]) / f(times["tinyeff"]))
                for stat, f in (("min", min), ("median", np.median))}

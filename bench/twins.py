@@ -72,3 +72,27 @@ def torch_resnet20(torch, in_channels, classes):
             cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes)]
     return nn.Sequential(*layers)
+
+
+def interleaved(benchmark, steps, rounds, **info):
+    """Alternate the steps of ``steps`` (name -> callable returning the loss) ``rounds`` times under
+    pytest-benchmark, so a quiet or busy moment of the machine falls on every step alike. Records
+    each step's min and median ms in ``extra_info`` and returns name -> list of seconds."""
+    import time
+
+    import numpy as np
+    for step in steps.values():
+        assert np.isfinite(step())                                   # warm-up; a NaN step is no result
+    times = {name: [] for name in steps}
+
+    def one_round():
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    benchmark.extra_info.update(info)
+    benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=0)
+    for name, t in times.items():
+        benchmark.extra_info[f"{name}_min_ms"] = 1e3 * min(t)
+        benchmark.extra_info[f"{name}_median_ms"] = 1e3 * float(np.median(t))
+    return times
