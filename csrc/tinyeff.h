@@ -94,10 +94,12 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
  * Flat-shift layout of tinyeff/kernels/layout/direct.py. isa: a TE_ISA_ code (bodies: portable, AVX2,
  * AVX-512, NEON). wpack is (ceil(oc/4), ntaps, 4) float32 with zero rows; g of the weight gradient
  * is on the padded grid (glen >= length rounded up to 16 floats per channel, zeros at ow >= OW and
- * past length). Status 3: out of memory for
- * a per-thread buffer. */
-int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out);
-int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
+ * past length) when rows == 0, or dense (glen == rows * ow, ow a multiple of
+ * tinyeff_dconv_vector_floats(isa)) when rows > 0. Forward mode: 0 the cheaper of flat and row
+ * tiles, 1 flat, 2 rows where OW allows. Status 3: out of memory for a buffer. */
+int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t mode, int64_t isa, float *out);
+int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t rows, int64_t ws, int64_t ow, int64_t isa, float *gw);
+int64_t tinyeff_dconv_vector_floats(int64_t isa);
 /* ---- end float32 dense direct convolution ---- */
 
 /* ---- float32 depthwise convolution (csrc/depthwise/depthwise.c; wrappers in kernels/depthwise/c.py) -------

@@ -44,15 +44,20 @@
 
 typedef void (*dc_tile_fn)(const float *s, const int64_t *off, int64_t ntaps, const float *wb,
                            int64_t cnt, float *tile);
+typedef void (*dc_rtile_fn)(const float *s, const int64_t *off, int64_t ntaps, const float *wb,
+                            const int64_t *vpos, const int64_t *vdst, float *out, int64_t plane,
+                            int64_t nr, const float *bias, int64_t relu);
 typedef void (*dc_wblock_fn)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
                              int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
-                             const int64_t *off, int64_t nt, int64_t length, float *part,
-                             int64_t ldp);
-/* One ISA path's micro-kernels: full and partial forward tiles (width positions), and the weight
- * gradient block (wr channels x wt taps). */
+                             const int64_t *off, int64_t nt, int64_t length, int64_t rows,
+                             int64_t xrow, int64_t grow, float *part, int64_t ldp);
+/* One ISA path's micro-kernels: full and partial forward tiles (width = fv vectors of vl
+ * positions), the row-mode tile (fv vectors anywhere), and the weight gradient block (wr
+ * channels x wt taps). */
 typedef struct {
     dc_tile_fn tile, tile_part;
-    int64_t width;
+    dc_rtile_fn rtile;
+    int64_t width, fv, vl;
     dc_wblock_fn wblock;
     int64_t wr, wt;
 } dc_body;
@@ -175,47 +180,89 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #undef DC_FMA
 #endif
 
-#ifdef __x86_64__
-/* Of several tile widths, the one computing the fewest positions for a plane of `length` (the
- * last tile of a plane is full width, overlapping or masked); the widest on a tie. */
-static const dc_body *dc_least_waste(const dc_body *const *bodies, int n, int64_t length)
+/* Positions one forward pass computes per plane and channel block: flat tiles cover `length`
+ * (the last tile full width, overlapping or masked); row mode covers every output row with whole
+ * vectors (the last of a row overlapping), rounded up to whole tiles. Row mode needs OW >= one
+ * vector. */
+static int64_t dc_flat_cost(const dc_body *b, int64_t length)
 {
-    const dc_body *best = bodies[0];
-    for (int i = 1; i < n; i++) {
-        int64_t w = bodies[i]->width, wb = best->width;
-        if ((length + w - 1) / w * w < (length + wb - 1) / wb * wb)
-            best = bodies[i];
+    if (length < b->width)       /* the masked tile: its loop spills the 24 accumulators on AVX-512 */
+        return 2 * b->width;
+    return (length + b->width - 1) / b->width * b->width;
+}
+
+static int64_t dc_rows_cost(const dc_body *b, int64_t oh, int64_t ow)
+{
+    if (ow < b->vl)
+        return INT64_MAX / 64;
+    int64_t nv = oh * ((ow + b->vl - 1) / b->vl);
+    return (nv + b->fv - 1) / b->fv * b->width;
+}
+
+/* A forward plan: one ISA path's body and whether it runs in row mode. */
+typedef struct {
+    const dc_body *body;
+    int rows;
+} dc_plan;
+
+/* Of an ISA path's bodies (widest first, each with its cost weight in 32nds per position), the
+ * body and mode computing the fewest weighted positions; the first on a tie, row mode before flat
+ * (its tiles store straight to the output: on AVX2 a 13x13 plane, the same positions either
+ * way, ran ~7% faster in rows). mode: 0 either, 1 flat only, 2 row mode where OW allows it. */
+static dc_plan dc_cheapest(const dc_body *const *bodies, const int64_t *weight, int n, int64_t length,
+                           int64_t oh, int64_t ow, int64_t mode)
+{
+    dc_plan best = {bodies[0], 0};
+    int64_t best_cost = INT64_MAX;
+    for (int rows = 1; rows >= 0; rows--) {
+        if ((mode == 1 && rows) || (mode == 2 && !rows && ow >= bodies[0]->vl))
+            continue;
+        for (int i = 0; i < n; i++) {
+            int64_t cost = (rows ? dc_rows_cost(bodies[i], oh, ow) : dc_flat_cost(bodies[i], length))
+                           * weight[i];
+            if (cost < best_cost) {
+                best_cost = cost;
+                best = (dc_plan){bodies[i], rows};
+            }
+        }
     }
     return best;
 }
-#endif
 
-/* The best body not above isa. On AVX-512 the forward tile is 96, 64, 48 or 32 positions wide,
- * whichever wastes least of this plane: 32 zmm registers fit the widest, but a 13x13 output (193
- * flat positions) would leave a third of it empty, and the narrow ones still do 2 FMAs per load. */
-static const dc_body *dc_pick(int64_t isa, int64_t length)
+/* The best body not above isa and its mode. On AVX-512 the forward tile is 96, 64, 48 or 32
+ * positions wide, whichever wastes least of this plane: 32 zmm registers fit the widest, but a
+ * 13x13 output (193 flat positions) would leave a third of it empty, and the narrow ones still do
+ * 2 FMAs per load. AVX2 has 16 ymm registers: a 4 x 3 tile (24 positions) or a 4 x 2 one (16). The
+ * narrow tile spends 6 loads on 8 FMAs instead of 7 on 12, and its 8 accumulators barely cover
+ * the FMA latency (measured ~12% slower per position in row mode), so it costs 36/32 per
+ * position. */
+static dc_plan dc_pick(int64_t isa, int64_t length, int64_t oh, int64_t ow, int64_t mode)
 {
 #ifdef __x86_64__
     static const dc_body *const avx512[] = {&dc_body_avx512, &dc_body_avx512_4, &dc_body_avx512_3,
                                             &dc_body_avx512_2};
+    static const int64_t avx512_w[] = {32, 32, 32, 32};
+    static const dc_body *const avx2[] = {&dc_body_avx2, &dc_body_avx2_2};
+    static const int64_t avx2_w[] = {32, 36};
     if (TE_ISA_HAS_AVX512(isa))
-        return dc_least_waste(avx512, 4, length);
-    /* AVX2 has 16 ymm registers: a 4 x 3 tile (24 positions) or a 4 x 2 one (16). The narrow tile
-     * spends 6 loads on 8 FMAs instead of 7 on 12 (measured about 3% slower per position), so it is
-     * taken only when it computes at least 1/32 fewer positions: an 8x8 plane padded to width 10
-     * (78 flat positions) then computes 80 instead of 96. */
-    if (TE_ISA_HAS_AVX2(isa)) {
-        int64_t wide = (length + 23) / 24 * 24, narrow = (length + 15) / 16 * 16;
-        return narrow * 33 < wide * 32 ? &dc_body_avx2_2 : &dc_body_avx2;
-    }
+        return dc_cheapest(avx512, avx512_w, 4, length, oh, ow, mode);
+    if (TE_ISA_HAS_AVX2(isa))
+        return dc_cheapest(avx2, avx2_w, 2, length, oh, ow, mode);
 #endif
+    static const int64_t one_w[] = {32};
 #ifdef __aarch64__
+    static const dc_body *const neon[] = {&dc_body_neon};
     if (TE_ISA_HAS_NEON(isa))
-        return &dc_body_neon;
+        return dc_cheapest(neon, one_w, 1, length, oh, ow, mode);
 #endif
     (void)isa;
-    (void)length;
-    return &dc_body_portable;
+    static const dc_body *const portable[] = {&dc_body_portable};
+    return dc_cheapest(portable, one_w, 1, length, oh, ow, mode);
+}
+
+int64_t tinyeff_dconv_vector_floats(int64_t isa)
+{
+    return dc_pick(isa, 1, 1, 1, 1).body->vl;
 }
 
 /* Copy one finished tile row (positions p0 .. p0+cnt-1 of one channel) into its output plane
@@ -240,15 +287,13 @@ static void dc_store(const float *tile, int64_t p0, int64_t cnt, int64_t ws, int
     }
 }
 
-int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack,
-                      const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws,
-                      int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out)
+/* Forward in flat tiles: each tile covers `width` consecutive flat positions, and dc_store drops
+ * the columns ow >= OW. */
+static void dc_forward_flat(const dc_body *body, const float *src, int64_t img_stride, int64_t nimg,
+                            const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc,
+                            int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias,
+                            int64_t relu, float *out)
 {
-    if (nimg < 0 || ntaps < 1 || oc < 1 || length < 1 || ws < 1 || oh < 1 || ow < 1 || ow > ws)
-        return 1;
-    if (!TE_ISA_OK(isa))
-        return 2;
-    const dc_body *body = dc_pick(isa, length);
     int64_t nblk = (oc + DC_R - 1) / DC_R, width = body->width;
     #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t task = 0; task < nimg * nblk; task++) {
@@ -272,18 +317,76 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
             }
         }
     }
+}
+
+/* Forward in row mode: the vectors of every output row (the last one of a row shifted left to end
+ * at OW), fv to a tile; the last tile repeats the last vector (same sums, stored twice). */
+static int dc_forward_rows(const dc_body *body, const float *src, int64_t img_stride, int64_t nimg,
+                           const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc,
+                           int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias,
+                           int64_t relu, float *out)
+{
+    int64_t vl = body->vl, fv = body->fv, per_row = (ow + vl - 1) / vl;
+    int64_t ntile = (oh * per_row + fv - 1) / fv, nblk = (oc + DC_R - 1) / DC_R, k = 0;
+    int64_t *vpos = malloc(sizeof(int64_t) * (size_t)(2 * ntile * fv));
+    if (!vpos)
+        return 3;
+    int64_t *vdst = vpos + ntile * fv;
+    for (int64_t i = 0; i < oh; i++)
+        for (int64_t j = 0; j < per_row; j++, k++) {
+            int64_t col = j * vl + vl <= ow ? j * vl : ow - vl;
+            vpos[k] = i * ws + col;
+            vdst[k] = i * ow + col;
+        }
+    for (; k < ntile * fv; k++) {
+        vpos[k] = vpos[k - 1];
+        vdst[k] = vdst[k - 1];
+    }
+    #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
+    for (int64_t task = 0; task < nimg * nblk; task++) {
+        int64_t b = task / nblk, blk = task % nblk, nr = oc - blk * DC_R;
+        const float *s = src + b * img_stride, *wb = wpack + blk * ntaps * DC_R;
+        for (int64_t t = 0; t < ntile; t++)
+            body->rtile(s, offsets, ntaps, wb, vpos + t * fv, vdst + t * fv,
+                        out + (b * oc + blk * DC_R) * oh * ow, oh * ow, nr < DC_R ? nr : DC_R,
+                        bias ? bias + blk * DC_R : NULL, relu);
+    }
+    free(vpos);
+    return 0;
+}
+
+int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack,
+                      const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws,
+                      int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t mode,
+                      int64_t isa, float *out)
+{
+    if (nimg < 0 || ntaps < 1 || oc < 1 || length < 1 || ws < 1 || oh < 1 || ow < 1 || ow > ws
+        || length != (oh - 1) * ws + ow || mode < 0 || mode > 2)
+        return 1;
+    if (!TE_ISA_OK(isa))
+        return 2;
+    dc_plan plan = dc_pick(isa, length, oh, ow, mode);
+    if (plan.rows)
+        return dc_forward_rows(plan.body, src, img_stride, nimg, wpack, offsets, ntaps, oc, length,
+                               ws, oh, ow, bias, relu, out);
+    dc_forward_flat(plan.body, src, img_stride, nimg, wpack, offsets, ntaps, oc, length, ws, oh, ow,
+                    bias, relu, out);
     return 0;
 }
 
 int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g,
                             int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc,
-                            int64_t length, int64_t isa, float *gw)
+                            int64_t length, int64_t rows, int64_t ws, int64_t ow, int64_t isa,
+                            float *gw)
 {
-    if (nimg < 1 || ntaps < 1 || oc < 1 || length < 1 || glen < (length + 15) / 16 * 16)
+    if (nimg < 1 || ntaps < 1 || oc < 1 || length < 1 || rows < 0)
         return 1;
     if (!TE_ISA_OK(isa))
         return 2;
-    const dc_body *body = dc_pick(isa, length);
+    const dc_body *body = dc_pick(isa, length, 1, 1, 1).body;
+    if (rows ? ow < 1 || ow % body->vl || glen != rows * ow || length != (rows - 1) * ws + ow
+             : glen < (length + 15) / 16 * 16)
+        return 1;
     int64_t img_bytes = (img_stride + oc * glen) * (int64_t)sizeof(float);
     int64_t chunk = DC_L2_BYTES / (img_bytes > 0 ? img_bytes : 1);
     chunk = chunk < 1 ? 1 : chunk > nimg ? nimg : chunk;
@@ -306,8 +409,8 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
                 for (int64_t t0 = 0; t0 < ntaps; t0 += body->wt) {
                     int64_t nt = ntaps - t0 < body->wt ? ntaps - t0 : body->wt;
                     body->wblock(src, img_stride, nimg * img_stride, g + o0 * glen, oc * glen,
-                                 glen, b0, b1, nr, offsets + t0, nt, length,
-                                 part + o0 * ntaps + t0, ntaps);
+                                 glen, b0, b1, nr, offsets + t0, nt, rows ? ow : length, rows,
+                                 ws, ow, part + o0 * ntaps + t0, ntaps);
                 }
             }
         }

@@ -21,9 +21,11 @@
 #define DC_VL (DC_VB / 4)
 #define DC_VF DC_NAME(dc_vf)
 #define DC_VFU DC_NAME(dc_vfu)
+#define DC_VI DC_NAME(dc_vi)
 
 typedef float DC_VF __attribute__((vector_size(DC_VB)));
 typedef float DC_VFU __attribute__((vector_size(DC_VB), aligned(4), may_alias));   /* unaligned */
+typedef int32_t DC_VI __attribute__((vector_size(DC_VB)));
 
 #ifndef DC_LOAD_PART
 #define DC_LOAD_PART(p, n) DC_NAME(dc_load_part)(p, n)
@@ -82,6 +84,45 @@ DC_TARGET static void DC_NAME(dc_tile_part)(const float *s, const int64_t *off, 
     DC_NAME(dc_tile_body)(s, off, ntaps, wb, cnt, tile, 1);
 }
 
+/* Forward, row mode: the same register block, but vector v starts at its own position vpos[v]
+ * (a whole vector inside one output row, the last of a row shifted left to end at OW), so no
+ * thrown-away columns are computed: on an 8x8 plane padded to width 10 the flat tiles spend a
+ * fifth of their FMAs on them. Each vector goes straight to its output plane at vdst[v], with
+ * bias and maybe ReLU; channels from nr up are padding of the last block and are not stored. */
+DC_TARGET static void DC_NAME(dc_rtile)(const float *s, const int64_t *off, int64_t ntaps,
+                                        const float *wb, const int64_t *vpos, const int64_t *vdst,
+                                        float *out, int64_t plane, int64_t nr, const float *bias,
+                                        int64_t relu)
+{
+    DC_VF acc[DC_R][DC_FV];
+    const float *sv[DC_FV];
+    for (int v = 0; v < DC_FV; v++)
+        sv[v] = s + vpos[v];
+    for (int r = 0; r < DC_R; r++)
+        for (int v = 0; v < DC_FV; v++)
+            acc[r][v] = (DC_VF){0};
+    for (int64_t t = 0; t < ntaps; t++) {
+        int64_t o = off[t];
+        DC_VF x[DC_FV];
+        for (int v = 0; v < DC_FV; v++)
+            x[v] = *(const DC_VFU *)(sv[v] + o);
+        for (int r = 0; r < DC_R; r++) {
+            DC_VF w = wb[t * DC_R + r] - (DC_VF){0};
+            for (int v = 0; v < DC_FV; v++)
+                acc[r][v] = DC_FMA(w, x[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < DC_R && r < nr; r++) {
+        DC_VF b = (bias ? bias[r] : 0.0f) - (DC_VF){0};
+        for (int v = 0; v < DC_FV; v++) {
+            DC_VF y = acc[r][v] + b;
+            if (relu)                       /* y where y > 0, else +0 (NaN too, as the reference) */
+                y = (DC_VF)((DC_VI)y & (y > (DC_VF){0}));
+            *(DC_VFU *)(out + r * plane + vdst[v]) = y;
+        }
+    }
+}
+
 /* Weight gradient: DC_WR channels x DC_WT taps, each accumulator a vector of partial sums over
  * positions, carried across images b0 .. b1-1 and reduced horizontally once at the end. Per
  * vector of positions: DC_WR gradient loads + DC_WT input loads feed DC_WR * DC_WT FMAs. Channel
@@ -95,8 +136,8 @@ DC_TARGET static void DC_NAME(dc_tile_part)(const float *s, const int64_t *off, 
 DC_TARGET static inline __attribute__((always_inline))
 void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
                        int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
-                       const int64_t *off, int64_t nt, int64_t length, float *part, int64_t ldp,
-                       const int tail)
+                       const int64_t *off, int64_t nt, int64_t length, int64_t rows, int64_t xrow,
+                       int64_t grow, float *part, int64_t ldp, const int tail)
 {
     DC_VF c[DC_WR][DC_WT];
     for (int r = 0; r < DC_WR; r++)
@@ -105,7 +146,7 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
     int64_t full = length / DC_VL * DC_VL, whole = (length + DC_VL - 1) / DC_VL * DC_VL;
     int64_t reach = dc_max_offset(off, nt) + whole;    /* floats one image's whole vectors read */
     for (int64_t b = b0; b < b1; b++) {
-        int64_t safe = b * img_stride + reach <= src_len;
+        int64_t safe = rows || b * img_stride + reach <= src_len;
         if (tail && safe)
             continue;
         const float *sb = src + b * img_stride, *gr[DC_WR], *xs[DC_WT];
@@ -113,20 +154,26 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
             gr[r] = g + b * g_img + (r < nr ? r : nr - 1) * glen;
         for (int k = 0; k < DC_WT; k++)
             xs[k] = sb + off[k < nt ? k : nt - 1];
-        int64_t p0 = tail ? full : 0, end = tail ? full + 1 : safe ? whole : full;
-        for (int64_t p = p0; p < end; p += DC_VL) {
-            DC_VF gv[DC_WR];
-            for (int r = 0; r < DC_WR; r++)
-                gv[r] = *(const DC_VFU *)(gr[r] + p);
-            for (int k = 0; k < DC_WT; k++) {
-                DC_VF xv;
-                if (tail)
-                    xv = DC_LOAD_PART(xs[k] + p, length - p);
-                else
-                    xv = *(const DC_VFU *)(xs[k] + p);
+        int64_t p0 = tail ? full : 0, end = rows ? length : tail ? full + 1 : safe ? whole : full;
+        for (int64_t i = 0; i < (rows ? rows : 1); i++) {
+            for (int64_t p = p0; p < end; p += DC_VL) {
+                DC_VF gv[DC_WR];
                 for (int r = 0; r < DC_WR; r++)
-                    c[r][k] = DC_FMA(gv[r], xv, c[r][k]);
+                    gv[r] = *(const DC_VFU *)(gr[r] + p);
+                for (int k = 0; k < DC_WT; k++) {
+                    DC_VF xv;
+                    if (tail)
+                        xv = DC_LOAD_PART(xs[k] + p, length - p);
+                    else
+                        xv = *(const DC_VFU *)(xs[k] + p);
+                    for (int r = 0; r < DC_WR; r++)
+                        c[r][k] = DC_FMA(gv[r], xv, c[r][k]);
+                }
             }
+            for (int r = 0; r < DC_WR; r++)
+                gr[r] += grow;
+            for (int k = 0; k < DC_WT; k++)
+                xs[k] += xrow;
         }
     }
     float sums[DC_WR][DC_WT];          /* constant indices only on c, so it stays in registers */
@@ -148,10 +195,11 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
 DC_TARGET static __attribute__((noinline))
 void DC_NAME(dc_wpass_main)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
                             int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
-                            const int64_t *off, int64_t nt, int64_t length, float *part, int64_t ldp)
+                            const int64_t *off, int64_t nt, int64_t length, int64_t rows,
+                            int64_t xrow, int64_t grow, float *part, int64_t ldp)
 {
-    DC_NAME(dc_wpass)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length, part,
-                      ldp, 0);
+    DC_NAME(dc_wpass)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length, rows,
+                      xrow, grow, part, ldp, 0);
 }
 
 DC_TARGET static __attribute__((noinline))
@@ -159,25 +207,30 @@ void DC_NAME(dc_wpass_tail)(const float *src, int64_t img_stride, int64_t src_le
                             int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
                             const int64_t *off, int64_t nt, int64_t length, float *part, int64_t ldp)
 {
-    DC_NAME(dc_wpass)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length, part,
-                      ldp, 1);
+    DC_NAME(dc_wpass)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length, 0, 0,
+                      0, part, ldp, 1);
 }
 
+/* rows == 0: the flat pass over `length` positions (g on the padded grid, channel stride glen);
+ * rows > 0: `rows` output rows of `length` positions (a multiple of DC_VL), the input rows xrow
+ * floats apart and the gradient rows grow apart (g dense: no padded copy of it, no thrown-away
+ * columns). */
 static void DC_NAME(dc_wblock)(const float *src, int64_t img_stride, int64_t src_len,
                                const float *g, int64_t g_img, int64_t glen, int64_t b0, int64_t b1,
                                int64_t nr, const int64_t *off, int64_t nt, int64_t length,
-                               float *part, int64_t ldp)
+                               int64_t rows, int64_t xrow, int64_t grow, float *part, int64_t ldp)
 {
     DC_NAME(dc_wpass_main)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length,
-                           part, ldp);
+                           rows, xrow, grow, part, ldp);
     int64_t whole = (length + DC_VL - 1) / DC_VL * DC_VL;
-    if (length % DC_VL && (b1 - 1) * img_stride + dc_max_offset(off, nt) + whole > src_len)
+    if (!rows && length % DC_VL && (b1 - 1) * img_stride + dc_max_offset(off, nt) + whole > src_len)
         DC_NAME(dc_wpass_tail)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt,
                                length, part, ldp);
 }
 
 /* The table dconv.c dispatches through. */
-static const dc_body DC_NAME(dc_body) = {DC_NAME(dc_tile), DC_NAME(dc_tile_part), DC_FV * DC_VL,
+static const dc_body DC_NAME(dc_body) = {DC_NAME(dc_tile), DC_NAME(dc_tile_part),
+                                         DC_NAME(dc_rtile), DC_FV * DC_VL, DC_FV, DC_VL,
                                          DC_NAME(dc_wblock), DC_WR, DC_WT};
 
 #ifdef DC_LOAD_PART_GENERIC
@@ -185,6 +238,7 @@ static const dc_body DC_NAME(dc_body) = {DC_NAME(dc_tile), DC_NAME(dc_tile_part)
 #undef DC_LOAD_PART_GENERIC
 #endif
 #undef DC_VFU
+#undef DC_VI
 #undef DC_VF
 #undef DC_VL
 #undef DC_NAME
