@@ -23,8 +23,10 @@ def test_forced_modes_are_obeyed(monkeypatch):
     assert {lowering.choose(p, GEOMETRY, RUN) for p in lowering.PASSES} == {"gemm"}
     monkeypatch.setenv("TINYEFF_LOWERING", "direct")
     assert {lowering.choose(p, GEOMETRY, RUN) for p in lowering.PASSES} == {"direct"}
-    strided = GEOMETRY[:7] + (2, 1, 1)         # no direct input gradient for stride 2
-    assert lowering.choose("input_grad", strided, RUN) == "gemm"
+    strided = GEOMETRY[:7] + (2, 1, 1)         # stride 2: one direct correlation per phase
+    assert lowering.choose("input_grad", strided, RUN) == "direct"
+    dilated = GEOMETRY[:7] + (2, 1, 2)         # stride and dilation: no direct input gradient
+    assert lowering.choose("input_grad", dilated, RUN) == "gemm"
 
 
 def test_bad_mode_and_pass_name_the_fix(monkeypatch):

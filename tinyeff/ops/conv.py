@@ -7,7 +7,7 @@ Every array op here goes through a registry kernel, so faster tiers replace it w
 layers. float32 convolutions may skip im2col on the direct kernels (csrc/conv/dconv.c): ``conv2d_f32``
 computes the output, ``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient
 is ``conv2d_f32`` of the output gradient with the flipped, transposed weight (a "full"
-correlation). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
+correlation); for stride s, s*s such correlations, one per phase (kernels/conv/phases.py). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
 Depthwise convolution (one input channel per group) skips the GEMM: it runs the depthwise kernels
 (tinyeff/kernels/depthwise: KH*KW multiply-adds per output, which is what it costs). Other group
 counts loop over groups.
@@ -17,6 +17,7 @@ import numpy as np
 from tinyeff import kernels
 from tinyeff.kernels.conv import lowering
 from tinyeff.kernels.conv.lowering import flipped_weight
+from tinyeff.kernels.conv.phases import strided_input_grad
 from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.kernel_choice import kernel_for
@@ -125,10 +126,13 @@ def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False):
 
 
 def input_grad_pass(g, w, x_shape, geom, how):
-    """grad_x (N, C, H, W) from grad_out ``g``. Direct (stride 1): the forward kernel on ``g``
-    with the flipped, transposed weight (a "full" correlation); gemm: g @ w2d, then col2im."""
+    """grad_x (N, C, H, W) from grad_out ``g``. Direct, stride 1: the forward kernel on ``g``
+    with the flipped, transposed weight (a "full" correlation); stride > 1: one such correlation
+    per phase of the stride (kernels/conv/phases.py); gemm: g @ w2d, then col2im."""
     stride, padding, dilation = geom
     oc, _, kh, kw = w.shape
+    if how == "direct" and stride > 1:
+        return strided_input_grad(g, w, x_shape, stride, padding, kernels.get("conv2d_f32"))
     if how == "direct":
         full = dilation * (kh - 1) - padding
         return kernels.get("conv2d_f32")(g, flipped_weight(w), None, 1, full, dilation)
@@ -150,7 +154,46 @@ def weight_grad_pass(x, g, w_shape, geom, how):
 
 
 def _conv_dense(x, w, geom, oh, ow):
-    """groups == 1: each pass on its lowering. Returns (out, backward(g, need_gx) -> (gx, gw))."""
+    """groups == 1: each pass on its lowering. Returns (out, backward(g, need_gx) -> (gx, gw)).
+
+    Two rewrites keep the direct kernels from copying the input twice. A padded stride-1 float32
+    convolution pads the input once (``pad2d_f32``) and runs unpadded on it: the forward pass reads
+    it, and it stays alive for the weight gradient, which would otherwise pad again. A 1x1 kernel
+    with stride s and no padding reads only every s-th row and column: it runs at stride 1 on that
+    subsample (the strided layout would split the input into s*s phase planes and use one), and
+    its input gradient is scattered back onto those positions."""
+    stride, padding, dilation = geom
+    kh, kw = w.shape[2:]
+    if x.dtype != np.float32 or lowering.mode() == "gemm" or kernels.active_tier("conv2d_f32") != "c":
+        return _conv_plain(x, w, geom, oh, ow)
+    if kh == kw == 1 and padding == 0 and stride > 1:
+        xs = np.ascontiguousarray(x[:, :, ::stride, ::stride])
+        out, backward_s = _conv_plain(xs, w, (1, 0, 1), oh, ow)
+
+        def backward(g, need_gx):
+            gxs, gw = backward_s(g, need_gx)
+            if gxs is None:
+                return None, gw
+            gx = np.zeros(x.shape, dtype=gxs.dtype)
+            gx[:, :, ::stride, ::stride] = gxs
+            return gx, gw
+        return out, backward
+    if stride == 1 and padding > 0:
+        xp = kernels.get("pad2d_f32")(x, padding)
+        out = forward_pass(xp, w, (1, 0, dilation), oh, ow, _lowering("forward", xp, w, (1, 0, dilation)))
+
+        def backward(g, need_gx):
+            g = np.ascontiguousarray(g)
+            gw = weight_grad_pass(xp, g, w.shape, (1, 0, dilation),
+                                  _lowering("weight_grad", xp, w, (1, 0, dilation)))
+            gx = input_grad_pass(g, w, x.shape, geom, _lowering("input_grad", x, w, geom)) if need_gx else None
+            return gx, gw
+        return out, backward
+    return _conv_plain(x, w, geom, oh, ow)
+
+
+def _conv_plain(x, w, geom, oh, ow):
+    """groups == 1 as it comes: each pass on its lowering, the input laid out by each pass."""
     out = forward_pass(x, w, geom, oh, ow, _lowering("forward", x, w, geom))
 
     def backward(g, need_gx):

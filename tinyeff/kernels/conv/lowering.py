@@ -16,8 +16,8 @@ Passes: ``forward``, ``input_grad``, ``weight_grad``. The lowerings themselves a
 (``forward_pass``, ``input_grad_pass``, ``weight_grad_pass``), handed in by the caller, so what is
 timed is what runs.
 Override: ``TINYEFF_LOWERING=direct|gemm|measure`` (default measure); ``direct`` still takes im2col
-where the direct kernels do not apply (an input gradient with stride > 1), and every mode takes
-im2col when the direct kernels' C tier is not loaded. Verdicts are cached in memory and as JSON in
+where the direct kernels do not apply (an input gradient with both stride and dilation > 1), and
+every mode takes im2col when the direct kernels' C tier is not loaded. Verdicts are cached in memory and as JSON in
 ``$TINYEFF_CACHE_DIR`` or the user cache directory (``conv_lowering.json``, temp file then rename),
 keyed by CPU model, ISA path, thread count, tinyeff version and the C extension's build time, so
 a new machine, a capped ISA, a different thread count, an upgrade or a rebuild measures again.
@@ -49,12 +49,15 @@ def mode():
 
 
 def direct_applies(pass_name, geometry):
-    """Whether the direct kernels implement this pass (the input gradient needs stride 1, a square
-    kernel and padding within the kernel's reach: a "full" correlation with the flipped weight)."""
+    """Whether the direct kernels implement this pass (the input gradient at stride 1 needs a square
+    kernel and padding within the kernel's reach: a "full" correlation with the flipped weight; at
+    a larger stride, dilation 1: one correlation per phase, kernels/conv/phases.py)."""
     _, _, _, _, _, kh, kw, stride, padding, dilation = geometry
     if pass_name != "input_grad":
         return True
-    return stride == 1 and kh == kw and dilation * (kh - 1) - padding >= 0
+    if stride > 1:
+        return dilation == 1
+    return kh == kw and dilation * (kh - 1) - padding >= 0
 
 
 def choose(pass_name, geometry, make_run):
