@@ -180,10 +180,10 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #undef DC_FMA
 #endif
 
-/* Positions one forward pass computes per plane and channel block: flat tiles cover `length`
- * (the last tile full width, overlapping or masked); row mode covers every output row with whole
- * vectors (the last of a row overlapping), rounded up to whole tiles. Row mode needs OW >= one
- * vector. */
+/* Positions one forward pass computes per channel block: flat tiles cover each plane's `length`
+ * (the last tile full width, overlapping or masked); row mode covers every output row of the batch
+ * with whole vectors (the last of a row overlapping), rounded up to whole tiles. Row mode needs
+ * OW >= one vector. */
 static int64_t dc_flat_cost(const dc_body *b, int64_t length)
 {
     if (length < b->width)       /* the masked tile: its loop spills the 24 accumulators on AVX-512 */
@@ -191,11 +191,11 @@ static int64_t dc_flat_cost(const dc_body *b, int64_t length)
     return (length + b->width - 1) / b->width * b->width;
 }
 
-static int64_t dc_rows_cost(const dc_body *b, int64_t oh, int64_t ow)
+static int64_t dc_rows_cost(const dc_body *b, int64_t nimg, int64_t oh, int64_t ow)
 {
     if (ow < b->vl)
         return INT64_MAX / 64;
-    int64_t nv = oh * ((ow + b->vl - 1) / b->vl);
+    int64_t nv = nimg * oh * ((ow + b->vl - 1) / b->vl);
     return (nv + b->fv - 1) / b->fv * b->width;
 }
 
@@ -209,8 +209,8 @@ typedef struct {
  * body and mode computing the fewest weighted positions; the first on a tie, row mode before flat
  * (its tiles store straight to the output: on AVX2 a 13x13 plane, the same positions either
  * way, ran ~7% faster in rows). mode: 0 either, 1 flat only, 2 row mode where OW allows it. */
-static dc_plan dc_cheapest(const dc_body *const *bodies, const int64_t *weight, int n, int64_t length,
-                           int64_t oh, int64_t ow, int64_t mode)
+static dc_plan dc_cheapest(const dc_body *const *bodies, const int64_t *weight, int n, int64_t nimg,
+                           int64_t length, int64_t oh, int64_t ow, int64_t mode)
 {
     dc_plan best = {bodies[0], 0};
     int64_t best_cost = INT64_MAX;
@@ -218,8 +218,8 @@ static dc_plan dc_cheapest(const dc_body *const *bodies, const int64_t *weight, 
         if ((mode == 1 && rows) || (mode == 2 && !rows && ow >= bodies[0]->vl))
             continue;
         for (int i = 0; i < n; i++) {
-            int64_t cost = (rows ? dc_rows_cost(bodies[i], oh, ow) : dc_flat_cost(bodies[i], length))
-                           * weight[i];
+            int64_t cost = (rows ? dc_rows_cost(bodies[i], nimg, oh, ow)
+                                 : nimg * dc_flat_cost(bodies[i], length)) * weight[i];
             if (cost < best_cost) {
                 best_cost = cost;
                 best = (dc_plan){bodies[i], rows};
@@ -236,7 +236,8 @@ static dc_plan dc_cheapest(const dc_body *const *bodies, const int64_t *weight, 
  * narrow tile spends 6 loads on 8 FMAs instead of 7 on 12, and its 8 accumulators barely cover
  * the FMA latency (measured ~12% slower per position in row mode), so it costs 36/32 per
  * position. */
-static dc_plan dc_pick(int64_t isa, int64_t length, int64_t oh, int64_t ow, int64_t mode)
+static dc_plan dc_pick(int64_t isa, int64_t nimg, int64_t length, int64_t oh, int64_t ow,
+                       int64_t mode)
 {
 #ifdef __x86_64__
     static const dc_body *const avx512[] = {&dc_body_avx512, &dc_body_avx512_4, &dc_body_avx512_3,
@@ -245,24 +246,24 @@ static dc_plan dc_pick(int64_t isa, int64_t length, int64_t oh, int64_t ow, int6
     static const dc_body *const avx2[] = {&dc_body_avx2, &dc_body_avx2_2};
     static const int64_t avx2_w[] = {32, 36};
     if (TE_ISA_HAS_AVX512(isa))
-        return dc_cheapest(avx512, avx512_w, 4, length, oh, ow, mode);
+        return dc_cheapest(avx512, avx512_w, 4, nimg, length, oh, ow, mode);
     if (TE_ISA_HAS_AVX2(isa))
-        return dc_cheapest(avx2, avx2_w, 2, length, oh, ow, mode);
+        return dc_cheapest(avx2, avx2_w, 2, nimg, length, oh, ow, mode);
 #endif
     static const int64_t one_w[] = {32};
 #ifdef __aarch64__
     static const dc_body *const neon[] = {&dc_body_neon};
     if (TE_ISA_HAS_NEON(isa))
-        return dc_cheapest(neon, one_w, 1, length, oh, ow, mode);
+        return dc_cheapest(neon, one_w, 1, nimg, length, oh, ow, mode);
 #endif
     (void)isa;
     static const dc_body *const portable[] = {&dc_body_portable};
-    return dc_cheapest(portable, one_w, 1, length, oh, ow, mode);
+    return dc_cheapest(portable, one_w, 1, nimg, length, oh, ow, mode);
 }
 
 int64_t tinyeff_dconv_vector_floats(int64_t isa)
 {
-    return dc_pick(isa, 1, 1, 1, 1).body->vl;
+    return dc_pick(isa, 1, 1, 1, 1, 1).body->vl;
 }
 
 /* Copy one finished tile row (positions p0 .. p0+cnt-1 of one channel) into its output plane
@@ -320,39 +321,37 @@ static void dc_forward_flat(const dc_body *body, const float *src, int64_t img_s
 }
 
 /* Forward in row mode: the vectors of every output row (the last one of a row shifted left to end
- * at OW), fv to a tile; the last tile repeats the last vector (same sums, stored twice). */
-static int dc_forward_rows(const dc_body *body, const float *src, int64_t img_stride, int64_t nimg,
-                           const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc,
-                           int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias,
-                           int64_t relu, float *out)
+ * at OW), numbered across the whole batch and taken fv to a tile, so a tile may span two images:
+ * on an 8x8 plane (8 vectors of 8 floats) 3-vector tiles per image would compute 9. The last tile
+ * repeats the batch's last vector (same sums, stored twice). */
+static void dc_forward_rows(const dc_body *body, const float *src, int64_t img_stride, int64_t nimg,
+                            const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc,
+                            int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias,
+                            int64_t relu, float *out)
 {
-    int64_t vl = body->vl, fv = body->fv, per_row = (ow + vl - 1) / vl;
-    int64_t ntile = (oh * per_row + fv - 1) / fv, nblk = (oc + DC_R - 1) / DC_R, k = 0;
-    int64_t *vpos = malloc(sizeof(int64_t) * (size_t)(2 * ntile * fv));
-    if (!vpos)
-        return 3;
-    int64_t *vdst = vpos + ntile * fv;
-    for (int64_t i = 0; i < oh; i++)
-        for (int64_t j = 0; j < per_row; j++, k++) {
-            int64_t col = j * vl + vl <= ow ? j * vl : ow - vl;
-            vpos[k] = i * ws + col;
-            vdst[k] = i * ow + col;
-        }
-    for (; k < ntile * fv; k++) {
-        vpos[k] = vpos[k - 1];
-        vdst[k] = vdst[k - 1];
-    }
+    int64_t vl = body->vl, fv = body->fv, per_row = (ow + vl - 1) / vl, plane = oh * ow;
+    int64_t nvec = nimg * oh * per_row, ntile = (nvec + fv - 1) / fv, nblk = (oc + DC_R - 1) / DC_R;
+    /* A task is about one image's tiles for one channel block, the blocks of a chunk next to each
+     * other, so the chunk's input stays in L2 while every block reads it. */
+    int64_t chunk = oh * per_row / fv > 1 ? oh * per_row / fv : 1, nchunk = (ntile + chunk - 1) / chunk;
     #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
-    for (int64_t task = 0; task < nimg * nblk; task++) {
-        int64_t b = task / nblk, blk = task % nblk, nr = oc - blk * DC_R;
-        const float *s = src + b * img_stride, *wb = wpack + blk * ntaps * DC_R;
-        for (int64_t t = 0; t < ntile; t++)
-            body->rtile(s, offsets, ntaps, wb, vpos + t * fv, vdst + t * fv,
-                        out + (b * oc + blk * DC_R) * oh * ow, oh * ow, nr < DC_R ? nr : DC_R,
+    for (int64_t task = 0; task < nchunk * nblk; task++) {
+        int64_t blk = task % nblk, t0 = task / nblk * chunk, nr = oc - blk * DC_R;
+        int64_t t1 = t0 + chunk < ntile ? t0 + chunk : ntile;
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t vpos[8], vdst[8];              /* fv <= 6 on every path */
+            for (int64_t v = 0; v < fv; v++) {
+                int64_t j = t * fv + v < nvec ? t * fv + v : nvec - 1;
+                int64_t b = j / (oh * per_row), i = j / per_row % oh, k = j % per_row;
+                int64_t col = k * vl + vl <= ow ? k * vl : ow - vl;
+                vpos[v] = b * img_stride + i * ws + col;
+                vdst[v] = b * oc * plane + i * ow + col;
+            }
+            body->rtile(src, offsets, ntaps, wpack + blk * ntaps * DC_R, vpos, vdst,
+                        out + blk * DC_R * plane, plane, nr < DC_R ? nr : DC_R,
                         bias ? bias + blk * DC_R : NULL, relu);
+        }
     }
-    free(vpos);
-    return 0;
 }
 
 int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack,
@@ -365,11 +364,12 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
         return 1;
     if (!TE_ISA_OK(isa))
         return 2;
-    dc_plan plan = dc_pick(isa, length, oh, ow, mode);
+    dc_plan plan = dc_pick(isa, nimg, length, oh, ow, mode);
     if (plan.rows)
-        return dc_forward_rows(plan.body, src, img_stride, nimg, wpack, offsets, ntaps, oc, length,
-                               ws, oh, ow, bias, relu, out);
-    dc_forward_flat(plan.body, src, img_stride, nimg, wpack, offsets, ntaps, oc, length, ws, oh, ow,
+        dc_forward_rows(plan.body, src, img_stride, nimg, wpack, offsets, ntaps, oc, length, ws, oh,
+                        ow, bias, relu, out);
+    else
+        dc_forward_flat(plan.body, src, img_stride, nimg, wpack, offsets, ntaps, oc, length, ws, oh, ow,
                     bias, relu, out);
     return 0;
 }
@@ -383,7 +383,7 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
         return 1;
     if (!TE_ISA_OK(isa))
         return 2;
-    const dc_body *body = dc_pick(isa, length, 1, 1, 1).body;
+    const dc_body *body = dc_pick(isa, 1, length, 1, 1, 1).body;
     if (rows ? ow < 1 || ow % body->vl || glen != rows * ow || length != (rows - 1) * ws + ow
              : glen < (length + 15) / 16 * 16)
         return 1;
