@@ -17,6 +17,7 @@ from tinyeff.kernels.sparse import spec as sparse_ref
 from tinyeff.testing import c_paths, kernel_or_skip
 
 NAME = "spconv_u8s8_requant_nhwc"
+PATHS = c_paths("portable", "avx2", "avx512", "avx512_vnni", "neon")   # VNNI: the four-nonzero quads
 
 
 def _weight(rng, shape, sparsity, extreme):
@@ -25,7 +26,7 @@ def _weight(rng, shape, sparsity, extreme):
     return w
 
 
-@pytest.mark.parametrize("tier", c_paths())
+@pytest.mark.parametrize("tier", PATHS)
 @settings(max_examples=15, deadline=None)
 @given(n=st.sampled_from([1, 15, 16, 17, 33]), c=st.integers(1, 9), h=st.integers(1, 12), w=st.integers(1, 12),
        oc=st.integers(1, 20), k=st.sampled_from([1, 2, 3]), padding=st.integers(0, 2), pool=st.sampled_from([1, 2]),
@@ -49,7 +50,7 @@ def test_spconv_requant_nhwc_bit_exact(tier, n, c, h, w, oc, k, padding, pool, s
     np.testing.assert_array_equal(kernel(*args, pool=pool, relu=relu), want)
 
 
-@pytest.mark.parametrize("tier", c_paths())
+@pytest.mark.parametrize("tier", PATHS)
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9, 1.0])
 @pytest.mark.parametrize("pool", [1, 2])
 def test_spconv_requant_nhwc_equals_dense_int8_conv(tier, sparsity, pool, rng):

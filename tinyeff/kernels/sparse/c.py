@@ -62,7 +62,11 @@ spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr = implement
     "c", _conv, _linear, isa=ISAS)
 
 
-@implements("spconv_u8s8_requant_nhwc", "c", isa=ISAS)
+# the requantizing NHWC conv adds a VNNI body: four nonzeros per vpdpbusd (csrc/sparse/sptile8_vnni.h)
+NHWC_ISAS = ("portable", "avx2", "avx512", "avx512_vnni", "neon")
+
+
+@implements("spconv_u8s8_requant_nhwc", "c", isa=NHWC_ISAS)
 def spconv_u8s8_requant_nhwc(x, packed, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool,
                              qmin, qmax, oh, ow, isa=None):
     n, h, w, c = x.shape
