@@ -12,7 +12,7 @@ from tinyeff.quant.ptq import quantize_static
 def _pruned_pair(rng, batch=20):
     pruned = prune(models.create("seed-cnn", in_channels=1, input_size=28), 0.9, "global").eval()
     images = rng.integers(0, 256, (batch, 1, 28, 28), dtype=np.uint8)
-    sparse = quantize_static(copy.deepcopy(pruned), images, num_images=batch, sparse=None)
+    sparse = quantize_static(copy.deepcopy(pruned), images, num_images=batch, sparse=True)
     dense = quantize_static(copy.deepcopy(pruned), images, num_images=batch, sparse=False)
     return sparse, dense, rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
 
@@ -38,3 +38,16 @@ def test_sparse_conv_nchw_forward_equals_nhwc_forward(rng):
     dense = qm.QConv2d(conv.weight_q, conv.weight_scale, conv.bias_q, conv.in_qparams, conv.out_qparams,
                        conv.stride, conv.padding, relu=conv.relu, sparse=False)
     np.testing.assert_array_equal(conv.forward(q), dense.forward(q))
+
+
+def test_choose_sparse_kernels_times_every_sparse_layer_and_keeps_the_integers(rng):
+    """Each sparse layer is timed against its dense twin; whichever stays, the output is unchanged."""
+    from tinyeff.quant.sparse_choice import choose_sparse_kernels
+    sparse, dense, x = _pruned_pair(rng)
+    before = [i for i, m in enumerate(sparse.body.layers) if getattr(m, "sparse", False)]
+    decisions = choose_sparse_kernels(sparse, x, repeats=1)
+    assert sorted(decisions) == before
+    for i, d in decisions.items():
+        assert d["sparse"] == (d["sparse_s"] <= d["dense_s"]) == sparse.body.layers[i].sparse
+    q = sparse.quantize_input(x)
+    np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
