@@ -188,12 +188,14 @@ static void spn_band(const spn_layer *L, const spn_path *P, const int16_t *src, 
                      int64_t nb, int32_t *acc, int32_t *pooled, uint8_t *codes, uint8_t *out)
 {
     const int64_t run = L->pw * L->pool * SPN_NB, n = L->pw * SPN_NB, stride = SPN_RUN_STRIDE(run);
+    (void)src8;                               /* read by the x86 VNNI path only */
     for (int64_t o = 0; o < L->oc; o++) {
-        const int64_t j0 = L->indptr[o], nnz = L->indptr[o + 1] - j0, g0 = L->gptr ? L->gptr[o] : 0;
+        const int64_t j0 = L->indptr[o], nnz = L->indptr[o + 1] - j0;
         for (int64_t dy = 0; dy < L->pool; dy++) {
             const int64_t p0 = (r * L->pool + dy) * L->wp * SPN_NB;
 #ifdef __x86_64__
             if (!P->run) {
+                const int64_t g0 = L->gptr[o];
                 spn_run_vnni(L->off4 + 4 * g0, L->w4 + g0, L->gptr[o + 1] - g0, src8, p0, run, acc + dy * stride);
                 continue;
             }
