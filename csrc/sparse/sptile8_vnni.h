@@ -51,18 +51,47 @@ spn_quad_tile(const int64_t *off4, const int32_t *w4, int64_t groups, const uint
     }
 }
 
-/* acc[q] for q < cnt (rounded up to 64: the slack) of one row's quads, tiles of up to SPN_NQ vectors. */
+/* The same on one 256-bit vector (32 positions), for a run's last 16 or 32 (AVX-512 VL encodes vpdpbusd
+ * on ymm): the two 128-bit lanes of accumulator k hold positions 4 k .. 4 k + 3 and 16 + 4 k .. 19 + 4 k. */
+static inline __attribute__((always_inline)) SPN_VNNI_TARGET void
+spn_quad_half(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_t *src, int64_t p0, int32_t *acc)
+{
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t g = 0; g < groups; g++) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(src + off4[4 * g] + p0));
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(src + off4[4 * g + 1] + p0));
+        __m256i x2 = _mm256_loadu_si256((const __m256i *)(src + off4[4 * g + 2] + p0));
+        __m256i x3 = _mm256_loadu_si256((const __m256i *)(src + off4[4 * g + 3] + p0));
+        const __m256i w = _mm256_set1_epi32(w4[g]);
+        __m256i lo01 = _mm256_unpacklo_epi8(x0, x1), hi01 = _mm256_unpackhi_epi8(x0, x1);
+        __m256i lo23 = _mm256_unpacklo_epi8(x2, x3), hi23 = _mm256_unpackhi_epi8(x2, x3);
+        a0 = _mm256_dpbusd_epi32(a0, _mm256_unpacklo_epi16(lo01, lo23), w);
+        a1 = _mm256_dpbusd_epi32(a1, _mm256_unpackhi_epi16(lo01, lo23), w);
+        a2 = _mm256_dpbusd_epi32(a2, _mm256_unpacklo_epi16(hi01, hi23), w);
+        a3 = _mm256_dpbusd_epi32(a3, _mm256_unpackhi_epi16(hi01, hi23), w);
+    }
+    _mm256_storeu_si256((__m256i *)acc, _mm256_permute2x128_si256(a0, a1, 0x20));
+    _mm256_storeu_si256((__m256i *)(acc + 8), _mm256_permute2x128_si256(a2, a3, 0x20));
+    _mm256_storeu_si256((__m256i *)(acc + 16), _mm256_permute2x128_si256(a0, a1, 0x31));
+    _mm256_storeu_si256((__m256i *)(acc + 24), _mm256_permute2x128_si256(a2, a3, 0x31));
+}
+
+/* acc[q] for q < cnt (a multiple of 16; rounded up to 32 or 64: the slack) of one row's quads: tiles of
+ * up to SPN_NQ 64-position vectors, and a last 32-position vector when at most 32 positions remain. */
 static SPN_VNNI_TARGET void spn_run_vnni(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_t *src,
                                          int64_t p0, int64_t cnt, int32_t *acc)
 {
-    for (int64_t q0 = 0; q0 < cnt; q0 += SPN_NQ * 64) {
-        const int64_t nv = (cnt - q0 + 63) / 64;
-        switch (nv < SPN_NQ ? nv : SPN_NQ) {
-        case 1: spn_quad_tile(off4, w4, groups, src, p0 + q0, acc + q0, 1); break;
-        case 2: spn_quad_tile(off4, w4, groups, src, p0 + q0, acc + q0, 2); break;
-        case 3: spn_quad_tile(off4, w4, groups, src, p0 + q0, acc + q0, 3); break;
-        default: spn_quad_tile(off4, w4, groups, src, p0 + q0, acc + q0, SPN_NQ); break;
+    const int64_t full = cnt % 64 > 32 ? cnt / 64 + 1 : cnt / 64;      /* 64-position vectors */
+    for (int64_t v0 = 0; v0 < full; v0 += SPN_NQ) {
+        int32_t *out = acc + 64 * v0;
+        switch (full - v0 < SPN_NQ ? full - v0 : SPN_NQ) {
+        case 1: spn_quad_tile(off4, w4, groups, src, p0 + 64 * v0, out, 1); break;
+        case 2: spn_quad_tile(off4, w4, groups, src, p0 + 64 * v0, out, 2); break;
+        case 3: spn_quad_tile(off4, w4, groups, src, p0 + 64 * v0, out, 3); break;
+        default: spn_quad_tile(off4, w4, groups, src, p0 + 64 * v0, out, SPN_NQ); break;
         }
     }
+    if (64 * full < cnt)
+        spn_quad_half(off4, w4, groups, src, p0 + 64 * full, acc + 64 * full);
 }
 #endif
