@@ -33,7 +33,7 @@ def test_sparse_conv_nchw_forward_equals_nhwc_forward(rng):
     sparse, _, x = _pruned_pair(rng, batch=3)
     conv = next(m for m in sparse.body.layers if isinstance(m, qm.QConv2d) and m.sparse_nhwc)
     c = conv.weight_q.shape[1]
-    q = rng.integers(0, 256, (3, c, 11, 9), dtype=np.uint8)
+    q = rng.integers(0, 256, (17, c, 11, 9), dtype=np.uint8)     # one 16-image block and a partial one
     np.testing.assert_array_equal(conv.forward(q), qm.to_nchw(conv.forward_nhwc(qm.to_nhwc(q))))
     dense = qm.QConv2d(conv.weight_q, conv.weight_scale, conv.bias_q, conv.in_qparams, conv.out_qparams,
                        conv.stride, conv.padding, relu=conv.relu, sparse=False)
@@ -51,3 +51,12 @@ def test_choose_sparse_kernels_times_every_sparse_layer_and_keeps_the_integers(r
         assert d["sparse"] == (d["sparse_s"] <= d["dense_s"]) == sparse.body.layers[i].sparse
     q = sparse.quantize_input(x)
     np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
+
+
+def test_sparse_conv_below_one_block_runs_dense_kernels_with_the_same_integers(rng):
+    """Fewer images than the sparse kernel's 16-image block run the layer's dense twin: same output."""
+    sparse, dense, x = _pruned_pair(rng, batch=5)
+    conv = next(m for m in sparse.body.layers if isinstance(m, qm.QConv2d) and m.sparse_nhwc)
+    q = sparse.quantize_input(x)
+    np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
+    assert not conv._twin["dense"].sparse

@@ -15,7 +15,7 @@ from tinyeff.quant.qmodules.base import to_nchw, to_nhwc
 from tinyeff.quant.qmodules.nhwc import runs_nhwc
 
 
-def dense_twin(layer):
+def kernel_twin(layer):
     """The same integer layer with the other kind of kernel (sparse <-> dense)."""
     args = (layer.weight_q, layer.weight_scale, layer.bias_q, layer.in_qparams, layer.out_qparams)
     if isinstance(layer, QConv2d):
@@ -52,7 +52,7 @@ def choose_sparse_kernels(qmodel, x, repeats=3):
         layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
         q, run, fused, nhwc = _runner(layer, nxt, q, nhwc)
         if isinstance(layer, QWeighted) and layer.sparse:
-            twin = dense_twin(layer)
+            twin = kernel_twin(layer)
             if not fused or twin.can_fuse_pool(nxt):       # both must run the same step
                 t_sparse, t_dense = best_time_s(lambda: run(layer), repeats), best_time_s(lambda: run(twin), repeats)
                 if t_dense < t_sparse:

@@ -172,6 +172,8 @@ def spconv_u8s8_cases(rng):
     yield case(np.full((1, 3, 6, 6), 255, np.uint8), pack_sparse(extreme), None, 1, 1, 1, pad_value=255)
 
 
+NHWC_BLOCK = 16    # images the C tier interleaves per block (SPN_NB in csrc/sparse/spconv_nhwc.c)
+
 # (N, H, W, C, OC, K, padding, pool): batches around the 16-image block, one-pixel rows (OW = 1),
 # odd planes, floor-mode pools that drop a row and a column, one input channel
 REQUANT_CONVS = [(1, 5, 5, 1, 1, 3, 0, 1), (17, 9, 7, 3, 5, 3, 1, 2), (16, 3, 3, 4, 6, 3, 0, 1),

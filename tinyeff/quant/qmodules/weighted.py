@@ -7,6 +7,7 @@ import numpy as np
 
 from tinyeff import kernels
 from tinyeff.kernels.layout.csr import pack_sparse   # NOTE: format builder, not a compute kernel
+from tinyeff.kernels.sparse.spec import NHWC_BLOCK
 from tinyeff.quant.qmodules.base import QLayer, fixed_point_qm, requant_float, to_nchw, to_nhwc
 from tinyeff.quant.qmodules.simple import QMaxPool2d
 
@@ -108,6 +109,7 @@ class QConv2d(QWeighted):
         super().__init__(weight_q, weight_scale, bias_q, in_qparams, out_qparams, relu, sparse)
         self.stride, self.padding = int(stride), int(padding)
         self.sparse_nhwc = self.sparse and self.stride == 1 and out_qparams is not None
+        self._twin = {}                      # a plain dict, not a child module: hooks and nbytes skip it
 
     ROW_ALIGN = 4       # one VNNI group: a 1-channel 3x3 kernel row (3 bytes) becomes one 4-byte group
 
@@ -145,6 +147,9 @@ class QConv2d(QWeighted):
         GEMM takes the max of each window's int32 sums and requantizes once per window.
         """
         z_in = self.in_qparams[1]
+        if self.sparse_nhwc and q.shape[0] < NHWC_BLOCK:
+            # fewer images than the sparse kernel interleaves per block: most of its lanes would be idle
+            return self._dense_twin().forward_nhwc(q, pool=pool)
         if self.sparse_nhwc:
             return kernels.get("spconv_u8s8_requant_nhwc")(q, self.packed, self.padding, z_in, self.bias_q,
                                                             self.multiplier, self.shift, self.out_qparams[1],
@@ -161,6 +166,13 @@ class QConv2d(QWeighted):
         cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in,
                                              row_align=self.ROW_ALIGN)                  # (N*OH*OW, KH*KW*C)
         return self._gemm(cols).reshape(n, oh, ow, -1)                                  # int32 sums
+
+    def _dense_twin(self):
+        """This layer on the dense kernels, built on first use (small batches) and kept."""
+        if "dense" not in self._twin:
+            self._twin["dense"] = QConv2d(self.weight_q, self.weight_scale, self.bias_q, self.in_qparams,
+                                          self.out_qparams, self.stride, self.padding, self.relu, sparse=False)
+        return self._twin["dense"]
 
     def can_fuse_pool(self, layer):
         """True if ``layer`` is a max-pool this conv's GEMM can apply on its int32 sums (2x2, stride 2)."""
