@@ -223,6 +223,8 @@ def _child(path, repeats, threads):
         "torch_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
         "sparsity": sparsity, "threads": threads, "batch": BATCH,
         "best_s": {k: min(v) for k, v in times.items()}, "median_s": {k: float(np.median(v)) for k, v in times.items()},
+        "paired": {f"{a}/{b}": float(np.median(np.array(times[a]) / np.array(times[b])))
+                   for a, b in (("int8-dense", "int8-sparse"), ("ort-dense", "int8-sparse")) if a in times},
         "sparse_layers": list(sparse_layers(seed["pruned-sparse"]))}))
 
 
@@ -296,6 +298,9 @@ def per_isa(paths, repeats=7, threads=2):
                             for peer in ("torch-dense", "ort-dense"))
             print(f"  {path:<9}{name:<15}{BATCH / best[name]:>11,.0f}{BATCH / med[name]:>14,.0f}"
                   f"{vs_dense:>9.2f}x{vs_dense_med:>9.2f}x{peers}")
+        # the same round's two times share the machine's load: their ratio is the steadiest figure
+        print(f"  {'':<9}median over rounds of the in-round time ratio: "
+              + ", ".join(f"{k} {v:.2f}x" for k, v in r["paired"].items()))
         print(f"  {'':<9}(tinyeff path {r['tinyeff_isa']}, PyTorch {r['torch_capability']}, "
               f"{r['sparsity']:.1%} sparsity, sparse layers: {', '.join(r['sparse_layers'])})")
 
