@@ -41,12 +41,13 @@ def test_sparse_conv_nchw_forward_equals_nhwc_forward(rng):
 
 
 def test_choose_sparse_kernels_times_every_sparse_layer_and_keeps_the_integers(rng):
-    """Each sparse layer is timed against its dense twin; whichever stays, the output is unchanged."""
+    """Each sparse layer (and stride-1 conv) is timed against its twin; whichever stays, the output is unchanged."""
     from tinyeff.quant.sparse_choice import choose_sparse_kernels
     sparse, dense, x = _pruned_pair(rng)
-    before = [i for i, m in enumerate(sparse.body.layers) if getattr(m, "sparse", False)]
+    candidates = [i for i, m in enumerate(sparse.body.layers) if getattr(m, "sparse", False)
+                  or (isinstance(m, qm.QConv2d) and m.stride == 1 and m.out_qparams is not None)]
     decisions = choose_sparse_kernels(sparse, x, repeats=1)
-    assert sorted(decisions) == before
+    assert sorted(decisions) == candidates
     for i, d in decisions.items():
         assert d["sparse"] == (d["sparse_s"] <= d["dense_s"]) == sparse.body.layers[i].sparse
     q = sparse.quantize_input(x)

@@ -58,8 +58,9 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
         num_images: how many calibration images (a few hundred is enough for min-max/MSE ranges).
         calibration: activation observer: "minmax", "moving-average", "percentile" or "mse".
         per_channel: per-output-channel weight scales (else per tensor).
-        sparse: see ``convert``; None picks the sparse int8 kernels for layers >= 50% sparse, then keeps
-            them only where they were measured faster than the dense ones (``sparse_choice``).
+        sparse: see ``convert``; None picks the sparse int8 kernels for layers >= 50% sparse, then, in a
+            model that has such layers, gives each of those and each dense stride-1 conv whichever
+            kernels were measured faster here (``sparse_choice``).
         weight_bits: 8, or 7 (codes in [-63, 63]: AVX2's fast int8 kernel on every layer).
     Returns:
         QuantizedModel (see convert.py).

@@ -2,14 +2,15 @@
 
 ``convert`` marks a layer sparse when its int8 weight is at least ``qmodules.SPARSE_MIN`` zeros. Whether
 the sparse kernel then wins depends on the layer's shape and the CPU (a pruned 3x3 conv on NHWC beats
-the dense GEMM long before 90%; a small pruned linear layer may lose to it), so ``choose_sparse_kernels``
-times each such layer against its dense twin on a real batch, in the layout and fusion the integer
-model runs it (NHWC, conv + max-pool fused), and keeps the faster. Both kernels compute the same
-integers, so the choice changes speed only. Left out: residual blocks (their layers keep the rule).
+the dense GEMM long before 90%; a small pruned linear layer may lose to it; on AVX2 a narrow conv with
+one input channel runs faster on the sparse NHWC kernel even at 0% sparsity), so
+``choose_sparse_kernels`` times each sparse layer, and each dense stride-1 conv the sparse NHWC kernel
+could run, against its twin on a real batch, in the layout and fusion the integer model runs it
+(NHWC, conv + max-pool fused), and keeps the faster. Both kernels compute the same integers, so the
+choice changes speed only. Left out: residual blocks (their layers keep the rule).
 """
-import numpy as np
+import time
 
-from tinyeff.kernels.stopwatch import best_time_s
 from tinyeff.quant.qmodules import QConv2d, QLinear, QSequential, QWeighted
 from tinyeff.quant.qmodules.base import to_nchw, to_nhwc
 from tinyeff.quant.qmodules.nhwc import runs_nhwc
@@ -23,6 +24,13 @@ def kernel_twin(layer):
     return QLinear(*args, relu=layer.relu, sparse=not layer.sparse)
 
 
+def _candidate(layer):
+    """A sparse layer, or a dense conv that ``spconv_u8s8_requant_nhwc`` could run (stride 1, requantized)."""
+    if not isinstance(layer, QWeighted):
+        return False
+    return layer.sparse or (isinstance(layer, QConv2d) and layer.stride == 1 and layer.out_qparams is not None)
+
+
 def _runner(layer, nxt, q, nhwc):
     """How ``QSequential._run`` runs ``layer`` on ``q``: (q in that layout, fn(module) -> output, pool fused?, nhwc)."""
     if q.ndim == 4 and runs_nhwc(layer):
@@ -33,15 +41,28 @@ def _runner(layer, nxt, q, nhwc):
     return q, (lambda m: m(q)), False, False
 
 
-def choose_sparse_kernels(qmodel, x, repeats=3):
-    """Switch each sparse layer of ``qmodel.body`` to dense kernels where those were measured faster.
+def _best_of_pair(fa, fb, repeats):
+    """Fastest of ``repeats`` calls each, the two alternating after a warm-up (as ``kernels.stopwatch``
+    times one function), so load that comes and goes on a shared machine hits both alike."""
+    fa(), fb()
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        for k, fn in enumerate((fa, fb)):
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return best
+
+
+def choose_sparse_kernels(qmodel, x, repeats=7):
+    """Give each candidate layer of ``qmodel.body`` (see ``_candidate``) the faster of its sparse and dense kernels.
 
     Args:
         qmodel: a ``QuantizedModel`` whose body is a ``QSequential`` (other bodies are left as they are).
         x: a float input batch, preprocessed as the model expects (N, C, H, W).
-        repeats: timed calls per kernel (the fastest counts; see ``kernels.stopwatch``).
+        repeats: timed calls per kernel, alternating (the fastest of each counts).
     Returns:
-        dict layer index -> {"sparse": bool kept, "sparse_s": seconds, "dense_s": seconds}.
+        dict layer index -> {"sparse": bool chosen, "sparse_s": seconds, "dense_s": seconds}.
     """
     body = qmodel.body
     if not isinstance(body, QSequential):
@@ -51,11 +72,12 @@ def choose_sparse_kernels(qmodel, x, repeats=3):
     while i < len(layers):
         layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
         q, run, fused, nhwc = _runner(layer, nxt, q, nhwc)
-        if isinstance(layer, QWeighted) and layer.sparse:
+        if _candidate(layer):
             twin = kernel_twin(layer)
             if not fused or twin.can_fuse_pool(nxt):       # both must run the same step
-                t_sparse, t_dense = best_time_s(lambda: run(layer), repeats), best_time_s(lambda: run(twin), repeats)
-                if t_dense < t_sparse:
+                t_layer, t_twin = _best_of_pair(lambda: run(layer), lambda: run(twin), repeats)
+                t_sparse, t_dense = (t_layer, t_twin) if layer.sparse else (t_twin, t_layer)
+                if t_twin < t_layer:
                     body._modules[str(i)] = layer = twin
                 decisions[i] = {"sparse": layer.sparse, "sparse_s": t_sparse, "dense_s": t_dense}
         q = run(layer)
