@@ -29,12 +29,13 @@ import tempfile
 import time
 
 import numpy as np
-from twins import tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
+from twins import medians, run_blocks, tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
 
 FIGURES = ("train-seed", "train-resnet20", "infer-seed", "latency-seed")
 CAPS = {"avx2": {"TINYEFF_CPU_FEATURES": "avx2,fma", "OPENBLAS_CORETYPE": "Haswell",
                  "NUMBA_CPU_NAME": "haswell", "ATEN_CPU_CAPABILITY": "avx2",
-                 "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+                 "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                 "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}}
 CLASSES = 10
 
 
@@ -45,17 +46,36 @@ def _optional(name):
         return None
 
 
-def _interleaved(steps, rounds):
-    """Run each step once to warm up, then ``rounds`` rounds of every step; median and min (s)."""
+def _interleaved(steps, rounds, reps, args):
+    """Warm every step up, then ``rounds`` rounds of a block of ``reps`` calls per step, the
+    process quiesced between blocks (twins.run_blocks); name -> (median, min) seconds per call.
+    With ``--check-fairness`` the blocks come in random order instead, and each side's time after a
+    block of its own is set against its time after a block of another side (FAIRNESS rows)."""
     for step in steps.values():
         step()
-    times = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t0)
-    return {name: (float(np.median(t)), min(t)) for name, t in times.items()}
+    if not args.check_fairness:
+        blocks, loud = run_blocks(steps, list(steps) * rounds, reps, pause=not args.no_pause)
+    else:
+        order = list(np.random.default_rng(1).choice(list(steps), size=2 * rounds * len(steps)))
+        blocks, loud = run_blocks(steps, order, reps, pause=not args.no_pause)
+        FAIRNESS.extend(_fairness(blocks))
+    if loud:
+        print(f"NOTE: {loud} pauses ended before the process went quiet (a pool that never sleeps?)")
+    return medians(blocks)
+
+
+FAIRNESS = []       # rows the --check-fairness run prints at the end
+
+
+def _fairness(blocks):
+    """(side, median after its own block, median after another side's block, blocks of each)."""
+    rows = []
+    for name in dict.fromkeys(b[0] for b in blocks):
+        own = [t for n, prev, ts in blocks if n == name and prev == name for t in ts]
+        other = [t for n, prev, ts in blocks if n == name and prev not in (name, None) for t in ts]
+        if own and other:
+            rows.append((name, float(np.median(own)), float(np.median(other)), len(own), len(other)))
+    return rows
 
 
 def _copy_seed_weights(torch, model, torch_model):
@@ -67,7 +87,7 @@ def _copy_seed_weights(torch, model, torch_model):
                 layer.bias.copy_(torch.from_numpy(np.ascontiguousarray(model[i].bias.data)))
 
 
-def train_figure(name, torch, rng, rounds):
+def train_figure(name, torch, rng, args):
     from tinyeff import models, optim
     if name == "train-seed":
         batch = 64
@@ -84,7 +104,7 @@ def train_figure(name, torch, rng, rounds):
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, CLASSES, batch)
     t = _interleaved({"tinyeff": tinyeff_step(model, opt, x, y),
-                      "PyTorch": torch_step(torch, torch_model, torch_opt, x, y)}, rounds)
+                      "PyTorch": torch_step(torch, torch_model, torch_opt, x, y)}, args.rounds, 1, args)
     return [(name, "PyTorch", batch, t["tinyeff"], t["PyTorch"], "")]
 
 
@@ -97,7 +117,7 @@ def _ort_session(torch, ort, torch_model, threads, path):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def inference_figures(names, torch, ort, rng, rounds, threads):
+def inference_figures(names, torch, ort, rng, args):
     """infer-seed (batch 256) and latency-seed (batch 1), same weights on every side."""
     import tinyeff
     from tinyeff import models
@@ -109,7 +129,7 @@ def inference_figures(names, torch, ort, rng, rounds, threads):
     channels_last.load_state_dict(torch_model.state_dict())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        session = _ort_session(torch, ort, torch_model, threads, os.path.join(tmp, "seed.onnx")) if ort else None
+        session = _ort_session(torch, ort, torch_model, args.threads, os.path.join(tmp, "seed.onnx")) if ort else None
         for name, batch in (("infer-seed", 256), ("latency-seed", 1)):
             if name not in names:
                 continue
@@ -130,7 +150,7 @@ def inference_figures(names, torch, ort, rng, rounds, threads):
             if session is not None:
                 steps["ONNX Runtime"] = lambda: session.run(None, {"x": x})[0]
                 np.testing.assert_allclose(steps["ONNX Runtime"](), want, rtol=1e-3, atol=1e-3)
-            t = _interleaved(steps, rounds if batch > 1 else 10 * rounds)
+            t = _interleaved(steps, args.rounds, 1 if batch > 1 else 10, args)
             for peer in steps:
                 if peer != "tinyeff":
                     note = "uncapped (ORT has no ISA cap)" if peer == "ONNX Runtime" else ""
@@ -150,6 +170,8 @@ def run(args):
     if torch is None:
         print("SKIPPED every figure: PyTorch is not installed; pip install torch==2.13.0 onnxruntime")
         return
+    from tinyeff.threads import set_threads
+    set_threads(args.threads)            # OpenMP, Numba; tinyeff's BLAS calls take one (kernels/blas.py)
     torch.set_num_threads(args.threads)
     print(f"PyTorch {torch.__version__} (ATen CPU capability {torch.backends.cpu.get_cpu_capability()}), "
           f"threads {torch.get_num_threads()}; ONNX Runtime "
@@ -158,9 +180,13 @@ def run(args):
     rows = []
     for name in ("train-seed", "train-resnet20"):
         if name in names:
-            rows += train_figure(name, torch, rng, args.rounds)
+            rows += train_figure(name, torch, rng, args)
     if {"infer-seed", "latency-seed"} & set(names):
-        rows += inference_figures(names, torch, ort, rng, args.rounds, args.threads)
+        rows += inference_figures(names, torch, ort, rng, args)
+    _print_table(rows, args)
+
+
+def _print_table(rows, args):
     print(f"\n{'figure':15} {'peer':22} {'batch':>5} {'tinyeff':>15} {'peer':>15} {'tinyeff/peer':>12}")
     for name, peer, batch, (ours_med, _), (theirs_med, _), note in rows:
         if batch == 1:
@@ -168,8 +194,17 @@ def run(args):
         else:
             a, b, ratio = f"{batch / ours_med:.0f} img/s", f"{batch / theirs_med:.0f} img/s", theirs_med / ours_med
         print(f"{name:15} {peer:22} {batch:5d} {a:>15} {b:>15} {ratio:11.2f}x {note}")
-    print(f"(medians of {args.rounds} interleaved rounds, {10 * args.rounds} for batch 1; "
+    order = "random" if args.check_fairness else "interleaved"
+    pause = "no pause" if args.no_pause else "process quiesced between blocks"
+    print(f"(medians of {args.rounds} {order} rounds, blocks of 10 calls for batch 1; {pause}; "
           "tinyeff/peer > 1 means tinyeff is faster)")
+    if FAIRNESS:
+        print(f"\nFAIRNESS {'side':22} {'after itself':>13} {'after another':>14} {'ratio':>7}  blocks")
+        for side, own, other, n_own, n_other in FAIRNESS:
+            print(f"FAIRNESS {side:22} {1e3 * own:10.2f} ms {1e3 * other:11.2f} ms {other / own:6.2f}x  "
+                  f"{n_own}/{n_other} calls")
+        print("(ratio = a side's median call time after another side's block / after its own block; "
+              "1.00x means the other side leaves no trace)")
 
 
 def main(argv=None):
@@ -178,6 +213,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(FIGURES)}")
+    parser.add_argument("--no-pause", action="store_true",
+                        help="start each block at once, without waiting for the previous side's idle "
+                             "threads to sleep (to see what the pause removes)")
+    parser.add_argument("--check-fairness", action="store_true",
+                        help="blocks in random order; report each side after itself vs after another side")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = [f for f in args.only.split(",") if f and f not in FIGURES]
