@@ -6,19 +6,34 @@ Figures (images/s or ms, each side's median over interleaved rounds, and tinyeff
   infer-seed      seed CNN fp32 inference, batch 256                     vs PyTorch channels-last,
                                                                             ONNX Runtime
   latency-seed    seed CNN batch-1 latency                               vs PyTorch, ONNX Runtime
-Interleaved: each round runs one step of every side back to back, so load from other work on a
-shared machine hits all sides alike; the ratio of medians is the figure to quote. The peers run
-identical models (the inference ones with tinyeff's weights copied, outputs checked to agree); the
-ONNX graph comes from ``torch.onnx.export`` of the PyTorch model.
+Interleaved, in one process: each round runs a block of every side (one call, ten at batch 1), so
+load from other work on a shared machine hits all sides alike; the ratio of medians is the figure
+to quote. The peers run identical models (the inference ones with tinyeff's weights copied, outputs
+checked to agree); the ONNX graph comes from ``torch.onnx.export`` of the PyTorch model.
+No side runs beside another side's idle threads: between blocks the process waits until every pool
+sleeps (twins.quiesce; after a call OpenBLAS's workers spin ~100 ms, ONNX Runtime's ~50 ms, a
+spinning libgomp's ~6 ms, and on 2 cores a side started inside that window shares a core with them).
+``--check-fairness`` runs the blocks in random order and prints each side's median after a block of
+its own against after a block of another side (1.00x: the other side leaves no trace);
+``--no-pause`` shows what the pause removes.
+One OpenMP runtime: PyTorch and tinyeff's extension both need libgomp.so.1, and the process loads
+it once (PyTorch's copy, imported first), so both sides share one pool and one wait policy, read when
+it loads. The child sets OMP_WAIT_POLICY=PASSIVE for both, tinyeff's own default
+(kernels/__init__.py). On this loaded 2-core machine it is also PyTorch's better setting: with the
+default spinning both sides' 2-thread training steps were 3-7x slower (``--omp-wait-policy unset``
+shows it; ``active`` spins without limit). Separate processes per framework would let each keep its
+own default, but PyTorch's default is the slower one here, so one process with the policy shared is
+the conservative comparison for tinyeff and keeps every side in the same machine state.
 ISA: ``--isa avx2`` caps both sides to AVX2 + FMA (TINYEFF_CPU_FEATURES, OPENBLAS_CORETYPE and
 NUMBA_CPU_NAME for tinyeff; ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS for
 PyTorch). These must be set before the libraries load, so the measurement always runs in a child
 process started with that environment. ONNX Runtime has no such cap: its rows say "uncapped".
-Threads: ``--threads`` for every side (OpenMP, BLAS, torch.set_num_threads, ORT intra-op).
+Threads: ``--threads`` for every side (tinyeff.threads.set_threads, torch.set_num_threads, ORT intra-op).
 The conv lowering cache starts empty in a temporary directory (a new user's first run measures).
 
 Run:  python bench/bench_vs_frameworks.py [--isa native|avx2] [--threads 2] [--rounds 20]
-                                          [--only train-seed,infer-seed,...]
+          [--only train-seed,infer-seed,...] [--check-fairness] [--no-pause]
+          [--omp-wait-policy passive|active|unset]
 Needs: pip install torch==2.13.0 onnxruntime (a missing peer is skipped with that reason).
 """
 import argparse
@@ -160,6 +175,7 @@ def inference_figures(names, torch, ort, rng, args):
 
 def run(args):
     """The measurement, in the process whose environment was set by ``main``."""
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")      # before tinyeff sets its default
     torch, ort = _optional("torch"), _optional("onnxruntime")
     from tinyeff.kernels import cpu, registry
     from tinyeff.kernels import c as c_tier
@@ -173,6 +189,7 @@ def run(args):
     from tinyeff.threads import set_threads
     set_threads(args.threads)            # OpenMP, Numba; tinyeff's BLAS calls take one (kernels/blas.py)
     torch.set_num_threads(args.threads)
+    print(f"OpenMP: one libgomp for both sides ({_libgomp()}), OMP_WAIT_POLICY={policy}")
     print(f"PyTorch {torch.__version__} (ATen CPU capability {torch.backends.cpu.get_cpu_capability()}), "
           f"threads {torch.get_num_threads()}; ONNX Runtime "
           f"{ort.__version__ if ort else 'SKIPPED: pip install torch==2.13.0 onnxruntime'}")
@@ -184,6 +201,16 @@ def run(args):
     if {"infer-seed", "latency-seed"} & set(names):
         rows += inference_figures(names, torch, ort, rng, args)
     _print_table(rows, args)
+
+
+def _libgomp():
+    """The libgomp this process loaded first (the one PyTorch and tinyeff's extension share)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = [line.split()[-1] for line in f if "libgomp" in line]
+    except OSError:
+        return "unknown: no /proc/self/maps"
+    return paths[0] if paths else "none loaded"
 
 
 def _print_table(rows, args):
@@ -213,6 +240,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(FIGURES)}")
+    parser.add_argument("--omp-wait-policy", choices=("passive", "active", "unset"), default="passive",
+                        help="OMP_WAIT_POLICY of the one libgomp both sides share (unset: PyTorch's copy "
+                             "loads first and spins; see the module docstring)")
     parser.add_argument("--no-pause", action="store_true",
                         help="start each block at once, without waiting for the previous side's idle "
                              "threads to sleep (to see what the pause removes)")
@@ -228,6 +258,9 @@ def main(argv=None):
     env = dict(os.environ, **CAPS.get(args.isa, {}))
     env.update(OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads), NUMBA_NUM_THREADS=str(args.threads))
+    env.pop("OMP_WAIT_POLICY", None)
+    if args.omp_wait_policy != "unset":
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")     # this checkout's tinyeff
     with tempfile.TemporaryDirectory() as cache:

@@ -1,13 +1,36 @@
-"""One thread count for every pool tinyeff computes with: OpenMP (C kernels), Numba and BLAS.
+"""One thread count for every pool tinyeff computes with, and one pool that owns the cores.
 
-The one idea: three libraries each start their own pool of threads, sized to the machine by default,
-so two runs side by side on a 2-core machine would start 3 x 2 threads each and fight over the
-cores. ``set_threads(n)`` sizes all three at run time, which works whatever was imported first:
+The one idea: NumPy's BLAS, Numba and OpenMP each start a pool of threads sized to the machine, and
+an idle pool is not always asleep. Measured on a 2-core machine (CPU this process burns while its
+main thread sleeps after one call; bench/twins.py, ``idle_cpu``): OpenBLAS's workers spin about
+100 ms after every multi-threaded call, ONNX Runtime's about 50 ms, PyTorch's bundled libgomp about
+6 ms; the system libgomp tinyeff's C extension links sleeps at once. A kernel of one pool that runs
+inside another pool's spin shares a core with it and runs up to 2x slower.
+
+The design: tinyeff's OpenMP kernels own the cores, and everything else tinyeff calls runs on the
+calling thread. Its float GEMMs call BLAS through ``kernels/blas.matmul``, one BLAS thread per call
+(the user's own NumPy keeps its threads), so OpenBLAS's workers are never woken and never spin
+between two OpenMP kernels. The alternatives, and why not:
+
+- BLAS owns the cores, OpenMP runs one thread: most of tinyeff's work (direct convolutions, pooling,
+  batch norm, int8 GEMMs) is its own C, so that would leave a core idle most of the time.
+- A passive wait policy for OpenBLAS: it reads its spin time (OPENBLAS_THREAD_TIMEOUT) only when it
+  loads, before tinyeff is imported, and has no call to change it later.
+- A passive policy for libgomp: it too reads OMP_WAIT_POLICY / GOMP_SPINCOUNT only at load, and
+  the process may already hold PyTorch's copy (one soname, loaded once, shared by both). With BLAS
+  on the calling thread, libgomp's workers spin only where the next OpenMP kernel wants them.
+
+Small kernels stay on one thread: every OpenMP region in csrc/ has an ``if`` clause on its work
+(TINYEFF_PARALLEL_MIN_MACS / _ELEMS in csrc/tinyeff.h), so batch-1 inference forks no thread and a
+second thread cannot make it slower. Big regions hand out work dynamically where a task is large,
+so a thread the OS deschedules on a loaded machine delays the region by one task, not half of it.
+
+``set_threads(n)`` sizes the pools at run time, which works whatever was imported first:
 
 - OpenMP: ``omp_set_num_threads`` through the C extension. NOTE: OpenMP keeps this per calling
   thread, so call ``set_threads`` from the thread that will train (a Dask task does, in the task).
 - Numba: ``numba.set_num_threads`` (capped at the pool size Numba started with, NUMBA_NUM_THREADS).
-- BLAS: threadpoolctl's limit (training already runs BLAS single-threaded; see kernels/blas.py).
+- BLAS: threadpoolctl's limit, for the user's NumPy; tinyeff's own GEMMs still take one thread.
 
 The environment variables (OMP_NUM_THREADS, ...) are set too, so child processes inherit the count.
 """
