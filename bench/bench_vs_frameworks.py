@@ -41,7 +41,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 from twins import medians, run_blocks, tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
@@ -189,7 +188,7 @@ def run(args):
     from tinyeff.threads import set_threads
     set_threads(args.threads)            # OpenMP, Numba; tinyeff's BLAS calls take one (kernels/blas.py)
     torch.set_num_threads(args.threads)
-    print(f"OpenMP: one libgomp for both sides ({_libgomp()}), OMP_WAIT_POLICY={policy}")
+    print(f"OpenMP: libgomp {_libgomp()}; OMP_WAIT_POLICY={policy}")
     print(f"PyTorch {torch.__version__} (ATen CPU capability {torch.backends.cpu.get_cpu_capability()}), "
           f"threads {torch.get_num_threads()}; ONNX Runtime "
           f"{ort.__version__ if ort else 'SKIPPED: pip install torch==2.13.0 onnxruntime'}")
@@ -204,13 +203,14 @@ def run(args):
 
 
 def _libgomp():
-    """The libgomp this process loaded first (the one PyTorch and tinyeff's extension share)."""
+    """The libgomp copies this process holds (PyTorch's and tinyeff's extension share the first
+    one loaded; Numba's OpenMP layer may add the system's)."""
     try:
         with open("/proc/self/maps") as f:
-            paths = [line.split()[-1] for line in f if "libgomp" in line]
+            paths = sorted({line.split()[-1] for line in f if "libgomp" in line})
     except OSError:
         return "unknown: no /proc/self/maps"
-    return paths[0] if paths else "none loaded"
+    return ", ".join(paths) or "none loaded"
 
 
 def _print_table(rows, args):

@@ -114,7 +114,7 @@ def idle_cpu(window_s):
     return (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
 
 
-def quiesce(window_s=0.002, quiet_windows=3, limit_s=1.0):
+def quiesce(window_s=0.005, quiet_windows=3, limit_s=1.0):
     """Sleep until every thread pool of this process sleeps (``quiet_windows`` windows in a row
     under 5% of a core), at most ``limit_s``. Returns (seconds waited, whether it went quiet)."""
     import time
@@ -126,13 +126,16 @@ def quiesce(window_s=0.002, quiet_windows=3, limit_s=1.0):
     return time.perf_counter() - t0, True
 
 
-def run_blocks(steps, order, reps=1, pause=True):
+def run_blocks(steps, order, reps=1, pause=True, setup=None):
     """Run ``steps`` (name -> callable) in blocks of ``reps`` timed calls, one block per name in
-    ``order``, quiescing between blocks when ``pause``. Returns one (name, previous name or None,
-    [seconds per call]) per block, and how many pauses hit their time limit."""
+    ``order``, quiescing between blocks when ``pause``; ``setup(name)``, if given, runs untimed
+    before each block's pause. Returns one (name, previous name or None, [seconds per call]) per
+    block, and how many pauses hit their time limit."""
     import time
     blocks, loud, previous = [], 0, None
     for name in order:
+        if setup is not None:
+            setup(name)
         if pause:
             loud += not quiesce()[1]
         times = []
