@@ -25,8 +25,8 @@ shows it; ``active`` spins without limit). Separate processes per framework woul
 own default, but PyTorch's default is the slower one here, so one process with the policy shared is
 the conservative comparison for tinyeff and keeps every side in the same machine state.
 ISA: ``--isa avx2`` caps both sides to AVX2 + FMA (TINYEFF_CPU_FEATURES, OPENBLAS_CORETYPE and
-NUMBA_CPU_NAME for tinyeff; ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS for
-PyTorch). These must be set before the libraries load, so the measurement always runs in a child
+NUMBA_CPU_NAME for tinyeff; ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS and
+FBGEMM_ENABLE_INSTRUCTIONS for PyTorch). These must be set before the libraries load, so the measurement always runs in a child
 process started with that environment. ONNX Runtime has no such cap: its rows say "uncapped".
 Threads: ``--threads`` for every side (tinyeff.threads.set_threads, torch.set_num_threads, ORT intra-op).
 The conv lowering cache starts empty in a temporary directory (a new user's first run measures).
