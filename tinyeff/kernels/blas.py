@@ -36,7 +36,11 @@ def blas_threads(n=1):
 
 
 def matmul(a, b):
-    """``a @ b`` with BLAS on the calling thread for this call only (see the module docstring)."""
+    """``a @ b`` with BLAS on the calling thread for this call only (see the module docstring).
+
+    NOTE: the BLAS thread count is one setting per process, so two Python threads multiplying at
+    once may see each other's setting; that changes only which pool runs a call, never its result.
+    """
     raised = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
     raised = [(lib, n) for lib, n in raised if n is not None and n > 1]
     if not raised:
