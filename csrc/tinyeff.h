@@ -88,6 +88,10 @@ int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64
 int tinyeff_maxpool2d_backward_f32(const float *grad_out, const int64_t *argmax, int64_t planes, int64_t ohw, int64_t hw, float *grad_x);
 int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const float *data, int64_t rows, const float *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const float *bias, int64_t relu, int64_t pool, int64_t isa, float *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
 int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data, int64_t rows, const uint8_t *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const int32_t *bias, int64_t isa, int32_t *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
+/* spconv_u8s8_requant_nhwc (csrc/sparse/spconv_nhwc.c): uint8 NHWC x CSR int8 weight (indices c*KH*KW + i*KW + j)
+ * -> bias, requantization, clamp [qmin, qmax] (ReLU: qmin = zero_point_out), optional 2x2 max-pool -> uint8
+ * NHWC (N, OH / pool, OW / pool, OC); stride 1, padding holds a_zero_point. isa: portable, AVX2, AVX-512, NEON. */
+int tinyeff_spconv_u8s8_requant_nhwc(const int64_t *indptr, const int64_t *indices, const int8_t *data, int64_t oc, const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t padding, int64_t pool, int32_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t zero_point_out, int32_t qmin, int32_t qmax, int64_t isa, uint8_t *out);
 /* ---- end float32 dense and sparse family ---- */
 
 /* ---- float32 dense direct convolution (csrc/conv/dconv.c) ------------------------------------------
