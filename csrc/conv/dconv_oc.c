@@ -185,14 +185,81 @@ static void do_sums(const do_body *body, const float *src, int64_t img_stride, i
     }
 }
 
+#ifdef __x86_64__
+/* 8 vectors of 8 floats, v[r][c] -> v[c][r] (the usual unpack / shuffle / lane-permute ladder). */
+__attribute__((target("avx2"))) static inline void do_transpose8(__m256 v[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* do_finish on one image with 8 x 8 blocks: 8 outputs' channel vectors, each the max of its
+ * group's rows (max_ps(x, m) is x > m ? x : m, the scalar rule), turned into 8 channels' runs of
+ * 8 outputs. ocp is a multiple of 16 here, so a block never reads past a row. */
+__attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, int64_t nout,
+                                                         int64_t group, int64_t ocp, int64_t oc,
+                                                         const float *bias, int64_t relu, float *out)
+{
+    for (int64_t j0 = 0; j0 < nout; j0 += 8) {
+        int64_t nj = nout - j0 < 8 ? nout - j0 : 8;
+        for (int64_t c0 = 0; c0 < oc; c0 += 8) {
+            __m256 v[8];
+            for (int64_t jj = 0; jj < 8; jj++) {
+                const float *r = rows + (j0 + (jj < nj ? jj : nj - 1)) * group * ocp + c0;
+                __m256 m = _mm256_loadu_ps(r);
+                for (int64_t g = 1; g < group; g++)
+                    m = _mm256_max_ps(_mm256_loadu_ps(r + g * ocp), m);
+                v[jj] = m;
+            }
+            do_transpose8(v);
+            for (int64_t cc = 0; cc < 8 && c0 + cc < oc; cc++) {
+                __m256 y = _mm256_add_ps(v[cc], _mm256_set1_ps(bias ? bias[c0 + cc] : 0.0f));
+                if (relu)
+                    y = _mm256_max_ps(y, _mm256_setzero_ps());    /* NaN -> 0, as the scalar rule */
+                float *dst = out + (c0 + cc) * nout + j0;
+                if (nj == 8) {
+                    _mm256_storeu_ps(dst, y);
+                } else {
+                    float tmp[8];
+                    _mm256_storeu_ps(tmp, y);
+                    for (int64_t jj = 0; jj < nj; jj++)
+                        dst[jj] = tmp[jj];
+                }
+            }
+        }
+    }
+}
+#endif
+
 /* Reduce each group of rows by max (in place: row j is written after rows j*group.. are read),
  * then add the bias, maybe ReLU, and write image b's channel planes (oc, npos / group). */
 static void do_finish(float *sums, int64_t b0, int64_t b1, int64_t npos, int64_t group,
-                      int64_t ocp, int64_t oc, const float *bias, int64_t relu, float *out)
+                      int64_t ocp, int64_t oc, const float *bias, int64_t relu, int64_t isa,
+                      float *out)
 {
     int64_t nout = npos / group;
     for (int64_t b = b0; b < b1; b++) {
         float *rows = sums + (b - b0) * npos * ocp;
+#ifdef __x86_64__
+        if (TE_ISA_HAS_AVX2(isa)) {
+            do_finish_avx2(rows, nout, group, ocp, oc, bias, relu, out + b * oc * nout);
+            continue;
+        }
+#endif
+        (void)isa;
         for (int64_t j = 0; group > 1 && j < nout; j++) {
             const float *r = rows + j * group * ocp;
             float *dst = rows + j * ocp;
@@ -246,7 +313,7 @@ int tinyeff_dconv_oc_f32(const float *src, int64_t img_stride, int64_t nimg, con
                 continue;
             int64_t b0 = ci * chunk, b1 = b0 + chunk < nimg ? b0 + chunk : nimg;
             do_sums(body, src, img_stride, b0, b1, wt, ocp, offsets, ntaps, pos, npos, sums);
-            do_finish(sums, b0, b1, npos, group, ocp, oc, bias, relu, out);
+            do_finish(sums, b0, b1, npos, group, ocp, oc, bias, relu, isa, out);
         }
         free(sums);
     }
