@@ -24,9 +24,9 @@
  *   neon       16 B      16 channels x 6 positions = 24 acc  32 q
  * The weight comes transposed, (ntaps, ocp): each tap's output channels side by side, zero
  * columns up to ocp, a multiple of the path's channel block (tinyeff_dconv_oc_block).
- * Threads: OpenMP over chunks of images; each thread keeps its chunk's sums in its own buffer
- * (positions x ocp, at most DO_SCRATCH_BYTES per chunk where an image fits) and writes the
- * finished outputs, so threads never share an output element.
+ * Threads: OpenMP over chunks of images, handed out dynamically; each thread keeps its chunk's
+ * sums in its own buffer (positions x ocp, at most DO_SCRATCH_BYTES per chunk where an image
+ * fits) and writes the finished outputs, so threads never share an output element.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,6 +44,7 @@
 
 #define DO_P_MAX 12                      /* widest position block of any path */
 #define DO_SCRATCH_BYTES (256 * 1024)    /* a chunk's sums stay in L2 */
+#define DO_CHUNKS_PER_THREAD 8
 #define DO_FINISH_ROWS 16                /* rows per block of the final transpose */
 
 typedef void (*do_tile_fn)(const float *const *px, const int64_t *off, int64_t ntaps,
@@ -141,8 +142,9 @@ int tinyeff_dconv_oc_block(int64_t isa, int64_t *channels, int64_t *positions)
     return 0;
 }
 
-/* Images per chunk: the batch split evenly over the threads, capped so a chunk's sums fit the
- * scratch budget (at least one image). */
+/* Images per chunk: about DO_CHUNKS_PER_THREAD chunks per thread, handed out dynamically (on a
+ * machine shared with other work a thread is often preempted; with one static chunk per thread
+ * the others wait for it), capped so a chunk's sums fit the scratch budget (at least one image). */
 static int64_t do_chunk(int64_t nimg, int64_t npos, int64_t ocp, int parallel)
 {
     int64_t threads = 1;
@@ -151,7 +153,7 @@ static int64_t do_chunk(int64_t nimg, int64_t npos, int64_t ocp, int parallel)
         threads = omp_get_max_threads();
 #endif
     (void)parallel;
-    int64_t chunk = (nimg + threads - 1) / threads;
+    int64_t chunk = (nimg + threads * DO_CHUNKS_PER_THREAD - 1) / (threads * DO_CHUNKS_PER_THREAD);
     int64_t fit = DO_SCRATCH_BYTES / (npos * ocp * (int64_t)sizeof(float));
     chunk = chunk > fit ? fit : chunk;
     return chunk < 1 ? 1 : chunk;
@@ -307,7 +309,7 @@ int tinyeff_dconv_oc_f32(const float *src, int64_t img_stride, int64_t nimg, con
             #pragma omp atomic write
             failed = 1;
         }
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(dynamic, 1)
         for (int64_t ci = 0; ci < nchunks; ci++) {
             if (!sums)
                 continue;
