@@ -24,9 +24,11 @@
  *   neon       16 B      16 channels x 6 positions = 24 acc  32 q
  * The weight comes transposed, (ntaps, ocp): each tap's output channels side by side, zero
  * columns up to ocp, a multiple of the path's channel block (tinyeff_dconv_oc_block).
- * Threads: OpenMP over chunks of images, handed out dynamically; each thread keeps its chunk's
- * sums in its own buffer (positions x ocp, at most DO_SCRATCH_BYTES per chunk where an image
- * fits) and writes the finished outputs, so threads never share an output element.
+ * Each task walks its images' listed positions in stripes of a few dozen rows: sums of one stripe
+ * (positions x ocp) go to a small per-thread buffer and are finished (max over each group, bias,
+ * ReLU, transposed to channel planes) while still in L1.
+ * Threads: OpenMP over chunks of images, handed out dynamically; threads never share an output
+ * element.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,9 +45,8 @@
 #include "tinyeff.h"
 
 #define DO_P_MAX 12                      /* widest position block of any path */
-#define DO_SCRATCH_BYTES (256 * 1024)    /* a chunk's sums stay in L2 */
+#define DO_STRIPE_BYTES (16 * 1024)      /* sums computed, then finished, while in L1 */
 #define DO_CHUNKS_PER_THREAD 8
-#define DO_FINISH_ROWS 16                /* rows per block of the final transpose */
 
 typedef void (*do_tile_fn)(const float *const *px, const int64_t *off, int64_t ntaps,
                            const float *w, int64_t ldw, float *dst, int64_t ldd);
@@ -142,10 +143,10 @@ int tinyeff_dconv_oc_block(int64_t isa, int64_t *channels, int64_t *positions)
     return 0;
 }
 
-/* Images per chunk: about DO_CHUNKS_PER_THREAD chunks per thread, handed out dynamically (on a
- * machine shared with other work a thread is often preempted; with one static chunk per thread
- * the others wait for it), capped so a chunk's sums fit the scratch budget (at least one image). */
-static int64_t do_chunk(int64_t nimg, int64_t npos, int64_t ocp, int parallel)
+/* Images per task: about DO_CHUNKS_PER_THREAD tasks per thread, handed out dynamically (on a
+ * machine shared with other work a thread is often preempted; with one static share per thread
+ * the others wait for it). */
+static int64_t do_chunk(int64_t nimg, int parallel)
 {
     int64_t threads = 1;
 #ifdef _OPENMP
@@ -154,25 +155,44 @@ static int64_t do_chunk(int64_t nimg, int64_t npos, int64_t ocp, int parallel)
 #endif
     (void)parallel;
     int64_t chunk = (nimg + threads * DO_CHUNKS_PER_THREAD - 1) / (threads * DO_CHUNKS_PER_THREAD);
-    int64_t fit = DO_SCRATCH_BYTES / (npos * ocp * (int64_t)sizeof(float));
-    chunk = chunk > fit ? fit : chunk;
     return chunk < 1 ? 1 : chunk;
 }
 
-/* Sums of images b0 .. b1-1 at every listed position, all ocp channels: row i of `sums` is
- * position i % npos of image b0 + i / npos. The last block repeats the last position in the rows
- * past the end (the buffer has p spare rows). */
-static void do_sums(const do_body *body, const float *src, int64_t img_stride, int64_t b0,
-                    int64_t b1, const float *wt, int64_t ocp, const int64_t *off, int64_t ntaps,
-                    const int64_t *pos, int64_t npos, float *sums)
+static int64_t do_gcd(int64_t a, int64_t b)
 {
-    int64_t total = (b1 - b0) * npos, p = body->p;
-    const float *img = src + b0 * img_stride, *last = src + (b1 - 1) * img_stride + pos[npos - 1];
-    int64_t q = 0;                        /* position in `img` of the next row (no divisions) */
-    for (int64_t i0 = 0; i0 < total; i0 += p) {
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Rows per stripe: a multiple of the tile's p positions and of group * 8 (whole groups, and whole
+ * 8-output blocks for the epilogue), about DO_STRIPE_BYTES of sums, so they are still in L1 when
+ * the epilogue reads them back. */
+static int64_t do_stripe_rows(int64_t p, int64_t group, int64_t ocp)
+{
+    int64_t unit = p / do_gcd(p, group * 8) * group * 8;
+    int64_t units = DO_STRIPE_BYTES / (unit * ocp * (int64_t)sizeof(float));
+    return unit * (units < 1 ? 1 : units);
+}
+
+/* Sums at rows r0 .. r0+count-1 of the chunk starting at image b0 (row i: position i % npos of
+ * image b0 + i / npos), all ocp channels, into sums (row r0 first). Rows past `total` (the
+ * chunk's end) repeat its last position: the buffer has p spare rows. */
+static void do_sums(const do_body *body, const float *src, int64_t img_stride, int64_t b0,
+                    int64_t total, int64_t r0, int64_t count, const float *wt, int64_t ocp,
+                    const int64_t *off, int64_t ntaps, const int64_t *pos, int64_t npos, float *sums)
+{
+    int64_t p = body->p, last_row = total - 1;
+    const float *img = src + (b0 + r0 / npos) * img_stride;
+    const float *last = src + (b0 + last_row / npos) * img_stride + pos[last_row % npos];
+    int64_t q = r0 % npos;                /* position in `img` of the next row (no divisions) */
+    for (int64_t i0 = 0; i0 < count; i0 += p) {
         const float *px[DO_P_MAX];
         for (int64_t j = 0; j < p; j++) {
-            if (i0 + j >= total) {
+            if (r0 + i0 + j >= total) {
                 px[j] = last;
                 continue;
             }
@@ -208,15 +228,16 @@ __attribute__((target("avx2"))) static inline void do_transpose8(__m256 v[8])
     }
 }
 
-/* do_finish on one image with 8 x 8 blocks: 8 outputs' channel vectors, each the max of its
- * group's rows (max_ps(x, m) is x > m ? x : m, the scalar rule), turned into 8 channels' runs of
- * 8 outputs. ocp is a multiple of 16 here, so a block never reads past a row. */
-__attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, int64_t nout,
+/* do_finish_run with 8 x 8 blocks: 8 outputs' channel vectors, each the max of its group's rows
+ * (max_ps(x, m) is x > m ? x : m, the scalar rule), turned into 8 channels' runs of 8 outputs.
+ * ocp is a multiple of 16 here, so a block never reads past a row. */
+__attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, int64_t count,
                                                          int64_t group, int64_t ocp, int64_t oc,
-                                                         const float *bias, int64_t relu, float *out)
+                                                         const float *bias, int64_t relu,
+                                                         float *out, int64_t plane)
 {
-    for (int64_t j0 = 0; j0 < nout; j0 += 8) {
-        int64_t nj = nout - j0 < 8 ? nout - j0 : 8;
+    for (int64_t j0 = 0; j0 < count; j0 += 8) {
+        int64_t nj = count - j0 < 8 ? count - j0 : 8;
         for (int64_t c0 = 0; c0 < oc; c0 += 8) {
             __m256 v[8];
             for (int64_t jj = 0; jj < 8; jj++) {
@@ -231,7 +252,7 @@ __attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, in
                 __m256 y = _mm256_add_ps(v[cc], _mm256_set1_ps(bias ? bias[c0 + cc] : 0.0f));
                 if (relu)
                     y = _mm256_max_ps(y, _mm256_setzero_ps());    /* NaN -> 0, as the scalar rule */
-                float *dst = out + (c0 + cc) * nout + j0;
+                float *dst = out + (c0 + cc) * plane + j0;
                 if (nj == 8) {
                     _mm256_storeu_ps(dst, y);
                 } else {
@@ -246,44 +267,41 @@ __attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, in
 }
 #endif
 
-/* Reduce each group of rows by max (in place: row j is written after rows j*group.. are read),
- * then add the bias, maybe ReLU, and write image b's channel planes (oc, npos / group). */
-static void do_finish(float *sums, int64_t b0, int64_t b1, int64_t npos, int64_t group,
-                      int64_t ocp, int64_t oc, const float *bias, int64_t relu, int64_t isa,
-                      float *out)
+/* `count` consecutive outputs of one image from their groups of rows: the max of each group, plus
+ * the bias, maybe ReLU, written to channel planes `plane` floats apart (out: channel 0's first). */
+static void do_finish_run(const float *rows, int64_t count, int64_t group, int64_t ocp, int64_t oc,
+                          const float *bias, int64_t relu, int64_t isa, float *out, int64_t plane)
 {
-    int64_t nout = npos / group;
-    for (int64_t b = b0; b < b1; b++) {
-        float *rows = sums + (b - b0) * npos * ocp;
 #ifdef __x86_64__
-        if (TE_ISA_HAS_AVX2(isa)) {
-            do_finish_avx2(rows, nout, group, ocp, oc, bias, relu, out + b * oc * nout);
-            continue;
-        }
+    if (TE_ISA_HAS_AVX2(isa)) {
+        do_finish_avx2(rows, count, group, ocp, oc, bias, relu, out, plane);
+        return;
+    }
 #endif
-        (void)isa;
-        for (int64_t j = 0; group > 1 && j < nout; j++) {
-            const float *r = rows + j * group * ocp;
-            float *dst = rows + j * ocp;
-            for (int64_t c = 0; c < oc; c++) {
-                float m = r[c];
-                for (int64_t g = 1; g < group; g++)
-                    m = r[g * ocp + c] > m ? r[g * ocp + c] : m;
-                dst[c] = m;
-            }
+    (void)isa;
+    for (int64_t j = 0; j < count; j++) {
+        const float *r = rows + j * group * ocp;
+        for (int64_t c = 0; c < oc; c++) {
+            float m = r[c];
+            for (int64_t g = 1; g < group; g++)
+                m = r[g * ocp + c] > m ? r[g * ocp + c] : m;
+            float y = m + (bias ? bias[c] : 0.0f);
+            out[c * plane + j] = relu && !(y > 0.0f) ? 0.0f : y;
         }
-        /* The transpose to channel planes in blocks of DO_FINISH_ROWS rows, which stay in L1
-         * while every channel reads its column of them. */
-        for (int64_t j0 = 0; j0 < nout; j0 += DO_FINISH_ROWS) {
-            int64_t j1 = j0 + DO_FINISH_ROWS < nout ? j0 + DO_FINISH_ROWS : nout;
-            for (int64_t c = 0; c < oc; c++) {
-                float bc = bias ? bias[c] : 0.0f, *plane = out + (b * oc + c) * nout;
-                for (int64_t j = j0; j < j1; j++) {
-                    float y = rows[j * ocp + c] + bc;
-                    plane[j] = relu && !(y > 0.0f) ? 0.0f : y;
-                }
-            }
-        }
+    }
+}
+
+/* The outputs of chunk rows r0 .. r0+count-1 (whole groups), split where an image ends. */
+static void do_finish(const float *sums, int64_t b0, int64_t r0, int64_t count, int64_t npos,
+                      int64_t group, int64_t ocp, int64_t oc, const float *bias, int64_t relu,
+                      int64_t isa, float *out)
+{
+    int64_t nout = npos / group, o = r0 / group, end = (r0 + count) / group;
+    while (o < end) {
+        int64_t b = b0 + o / nout, j = o % nout, run = nout - j < end - o ? nout - j : end - o;
+        do_finish_run(sums + (o * group - r0) * ocp, run, group, ocp, oc, bias, relu, isa,
+                      out + b * oc * nout + j, nout);
+        o += run;
     }
 }
 
@@ -300,11 +318,11 @@ int tinyeff_dconv_oc_f32(const float *src, int64_t img_stride, int64_t nimg, con
     if (ocp % body->cb)
         return 1;
     int parallel = nimg * ocp * npos * ntaps >= TINYEFF_PARALLEL_MIN_MACS;
-    int64_t chunk = do_chunk(nimg, npos, ocp, parallel);
+    int64_t chunk = do_chunk(nimg, parallel), stripe = do_stripe_rows(body->p, group, ocp);
     int64_t nchunks = (nimg + chunk - 1) / chunk, failed = 0;
     #pragma omp parallel if (parallel)
     {
-        float *sums = malloc(sizeof(float) * (size_t)((chunk * npos + body->p) * ocp));
+        float *sums = malloc(sizeof(float) * (size_t)((stripe + body->p) * ocp));
         if (!sums) {
             #pragma omp atomic write
             failed = 1;
@@ -313,9 +331,13 @@ int tinyeff_dconv_oc_f32(const float *src, int64_t img_stride, int64_t nimg, con
         for (int64_t ci = 0; ci < nchunks; ci++) {
             if (!sums)
                 continue;
-            int64_t b0 = ci * chunk, b1 = b0 + chunk < nimg ? b0 + chunk : nimg;
-            do_sums(body, src, img_stride, b0, b1, wt, ocp, offsets, ntaps, pos, npos, sums);
-            do_finish(sums, b0, b1, npos, group, ocp, oc, bias, relu, isa, out);
+            int64_t b0 = ci * chunk, total = ((b0 + chunk < nimg ? b0 + chunk : nimg) - b0) * npos;
+            for (int64_t r0 = 0; r0 < total; r0 += stripe) {
+                int64_t count = total - r0 < stripe ? total - r0 : stripe;
+                do_sums(body, src, img_stride, b0, total, r0, count, wt, ocp, offsets, ntaps, pos,
+                        npos, sums);
+                do_finish(sums, b0, r0, count, npos, group, ocp, oc, bias, relu, isa, out);
+            }
         }
         free(sums);
     }
