@@ -20,6 +20,10 @@ from tinyeff.kernels.contract import implements
 from tinyeff.kernels.layout.direct import dense_tap_offsets, direct_conv_layout, output_positions
 
 BLOCK_OC = 4     # DC_R in csrc/conv/dconv.c
+# dconv_oc.c's tile must do at most this fraction of dconv.c's multiply-adds to be taken: it also
+# transposes its sums to channel planes and sets up a pointer per position (the seed CNN's first
+# conv, 27 taps, would save 6% of the multiply-adds and runs 20-30% slower with it)
+OC_TILE_MARGIN = 0.9
 
 
 def pack_weight(w2d):
@@ -59,10 +63,6 @@ def _channels_in_lanes(code, n, oc, length, oh, ow):
 
 
 ISAS = ("portable", "avx2", "avx512", "neon")
-# dconv_oc.c's tile must save at least this fraction of the work: it also transposes its sums to
-# channel planes, and sets up a pointer per position (the seed CNN's first conv, 27 taps, saves
-# 6% of the multiply-adds and runs about 30% slower with it)
-OC_TILE_MARGIN = 0.9
 
 
 @implements("conv2d_f32", "c", isa=ISAS)

@@ -4,7 +4,9 @@
 must match; here they are im2col + one GEMM, the lowering ``ops/conv.py`` uses when no faster tier
 is on. The input gradient needs no kernel of its own for stride 1: it is ``conv2d_f32`` of the
 output gradient with the flipped, transposed weight (``lowering.flipped_weight``). When the op picks
-the direct kernel over im2col + GEMM is ``lowering.py``'s business.
+the direct kernel over im2col + GEMM is ``lowering.py``'s business. ``conv2d_f32(..., pool=k)``
+also applies a following non-overlapping k x k max-pool (an inference fusion: the C tier then
+computes only the positions the pool keeps); the reference pools its full output.
 """
 import numpy as np
 
