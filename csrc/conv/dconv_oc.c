@@ -230,15 +230,18 @@ __attribute__((target("avx2"))) static inline void do_transpose8(__m256 v[8])
 
 /* do_finish_run with 8 x 8 blocks: 8 outputs' channel vectors, each the max of its group's rows
  * (max_ps(x, m) is x > m ? x : m, the scalar rule), turned into 8 channels' runs of 8 outputs.
- * ocp is a multiple of 16 here, so a block never reads past a row. */
-__attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, int64_t count,
-                                                         int64_t group, int64_t ocp, int64_t oc,
-                                                         const float *bias, int64_t relu,
-                                                         float *out, int64_t plane)
+ * ocp is a multiple of 16 here, so a block never reads past a row. `group` is a constant after
+ * inlining (do_finish_avx2 instantiates the common 1 and 4), so the max chain unrolls. */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline))
+void do_finish_avx2_body(const float *rows, int64_t count, const int64_t group, int64_t ocp,
+                         int64_t oc, const float *bias, int64_t relu, float *out, int64_t plane)
 {
-    for (int64_t j0 = 0; j0 < count; j0 += 8) {
-        int64_t nj = count - j0 < 8 ? count - j0 : 8;
-        for (int64_t c0 = 0; c0 < oc; c0 += 8) {
+    for (int64_t c0 = 0; c0 < oc; c0 += 8) {
+        __m256 b[8];
+        for (int64_t cc = 0; cc < 8; cc++)
+            b[cc] = _mm256_set1_ps(bias && c0 + cc < oc ? bias[c0 + cc] : 0.0f);
+        for (int64_t j0 = 0; j0 < count; j0 += 8) {
+            int64_t nj = count - j0 < 8 ? count - j0 : 8;
             __m256 v[8];
             for (int64_t jj = 0; jj < 8; jj++) {
                 const float *r = rows + (j0 + (jj < nj ? jj : nj - 1)) * group * ocp + c0;
@@ -249,7 +252,7 @@ __attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, in
             }
             do_transpose8(v);
             for (int64_t cc = 0; cc < 8 && c0 + cc < oc; cc++) {
-                __m256 y = _mm256_add_ps(v[cc], _mm256_set1_ps(bias ? bias[c0 + cc] : 0.0f));
+                __m256 y = _mm256_add_ps(v[cc], b[cc]);
                 if (relu)
                     y = _mm256_max_ps(y, _mm256_setzero_ps());    /* NaN -> 0, as the scalar rule */
                 float *dst = out + (c0 + cc) * plane + j0;
@@ -264,6 +267,19 @@ __attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, in
             }
         }
     }
+}
+
+__attribute__((target("avx2"))) static void do_finish_avx2(const float *rows, int64_t count,
+                                                         int64_t group, int64_t ocp, int64_t oc,
+                                                         const float *bias, int64_t relu,
+                                                         float *out, int64_t plane)
+{
+    if (group == 1)
+        do_finish_avx2_body(rows, count, 1, ocp, oc, bias, relu, out, plane);
+    else if (group == 4)
+        do_finish_avx2_body(rows, count, 4, ocp, oc, bias, relu, out, plane);
+    else
+        do_finish_avx2_body(rows, count, group, ocp, oc, bias, relu, out, plane);
 }
 #endif
 
