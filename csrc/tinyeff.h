@@ -104,6 +104,15 @@ int tinyeff_spconv_u8s8_requant_nhwc(const int64_t *indptr, const int64_t *indic
 int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t mode, int64_t isa, float *out);
 int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t rows, int64_t ws, int64_t ow, int64_t isa, float *gw);
 int64_t tinyeff_dconv_vector_floats(int64_t isa);
+/* Positions dconv_f32 (mode 0) computes per channel block for nimg images: its cost, for the
+ * choice between the two forward tiles. */
+int tinyeff_dconv_positions(int64_t isa, int64_t nimg, int64_t length, int64_t oh, int64_t ow, int64_t *positions);
+/* Channels-in-lanes forward (csrc/conv/dconv_oc.c), optionally with a fused max-pool: pos lists
+ * npos flat offsets into one image of the layout, in groups of `group` reduced by max; out is
+ * (nimg, oc, npos / group). wt is (ntaps, ocp) float32, ocp a multiple of the channel block that
+ * tinyeff_dconv_oc_block reports for isa (zero columns past oc). Status 3: out of memory. */
+int tinyeff_dconv_oc_block(int64_t isa, int64_t *channels, int64_t *positions);
+int tinyeff_dconv_oc_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wt, int64_t ocp, const int64_t *offsets, int64_t ntaps, int64_t oc, const int64_t *pos, int64_t npos, int64_t group, const float *bias, int64_t relu, int64_t isa, float *out);
 /* ---- end float32 dense direct convolution ---- */
 
 /* ---- float32 depthwise convolution (csrc/depthwise/depthwise.c; wrappers in kernels/depthwise/c.py) -------

@@ -350,3 +350,18 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
     }
     return failed ? 3 : 0;
 }
+
+/* Positions tinyeff_dconv_f32 computes per channel block on nimg planes (callers weigh them against
+ * dconv_oc.c's channels-in-lanes tile). */
+int tinyeff_dconv_positions(int64_t isa, int64_t nimg, int64_t length, int64_t oh, int64_t ow,
+                            int64_t *positions)
+{
+    if (!TE_ISA_OK(isa))
+        return 2;
+    if (nimg < 1 || length < 1 || oh < 1 || ow < 1)
+        return 1;
+    dc_plan plan = dc_pick(isa, nimg, length, oh, ow, 0);
+    *positions = plan.rows ? dc_rows_cost(plan.body, nimg, oh, ow)
+                           : nimg * dc_flat_cost(plan.body, length);
+    return 0;
+}

@@ -45,7 +45,7 @@ def test_forward_tiling_matches_ref(shape, mode, isa, rng):
     _path(isa)
     x, w, b = _operands(rng, shape)
     stride, padding = shape[6:]
-    got = conv_c.forward(x, w, b, stride, padding, 1, True, isa, mode)
+    got = conv_c.forward(x, w, b, stride, padding, 1, True, isa=isa, mode=mode)
     want = kernels.get("conv2d_f32", "ref")(x, w, b, stride, padding, 1, True)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(w[0].size))
 
