@@ -137,7 +137,7 @@ DC_TARGET static inline __attribute__((always_inline))
 void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
                        int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
                        const int64_t *off, int64_t nt, int64_t length, int64_t rows, int64_t xrow,
-                       int64_t grow, float *part, int64_t ldp, const int tail)
+                       int64_t grow, float *part, int64_t ldp, const int tail, const int rowmode)
 {
     DC_VF c[DC_WR][DC_WT];
     for (int r = 0; r < DC_WR; r++)
@@ -146,7 +146,7 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
     int64_t full = length / DC_VL * DC_VL, whole = (length + DC_VL - 1) / DC_VL * DC_VL;
     int64_t reach = dc_max_offset(off, nt) + whole;    /* floats one image's whole vectors read */
     for (int64_t b = b0; b < b1; b++) {
-        int64_t safe = rows || b * img_stride + reach <= src_len;
+        int64_t safe = rowmode || b * img_stride + reach <= src_len;
         if (tail && safe)
             continue;
         const float *sb = src + b * img_stride, *gr[DC_WR], *xs[DC_WT];
@@ -154,8 +154,8 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
             gr[r] = g + b * g_img + (r < nr ? r : nr - 1) * glen;
         for (int k = 0; k < DC_WT; k++)
             xs[k] = sb + off[k < nt ? k : nt - 1];
-        int64_t p0 = tail ? full : 0, end = rows ? length : tail ? full + 1 : safe ? whole : full;
-        for (int64_t i = 0; i < (rows ? rows : 1); i++) {
+        int64_t p0 = tail ? full : 0, end = rowmode ? length : tail ? full + 1 : safe ? whole : full;
+        for (int64_t i = 0; i < (rowmode ? rows : 1); i++) {
             for (int64_t p = p0; p < end; p += DC_VL) {
                 DC_VF gv[DC_WR];
                 for (int r = 0; r < DC_WR; r++)
@@ -170,9 +170,9 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
                         c[r][k] = DC_FMA(gv[r], xv, c[r][k]);
                 }
             }
-            for (int r = 0; r < DC_WR; r++)
+            for (int r = 0; r < DC_WR && rowmode; r++)
                 gr[r] += grow;
-            for (int k = 0; k < DC_WT; k++)
+            for (int k = 0; k < DC_WT && rowmode; k++)
                 xs[k] += xrow;
         }
     }
@@ -195,11 +195,21 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
 DC_TARGET static __attribute__((noinline))
 void DC_NAME(dc_wpass_main)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
                             int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
+                            const int64_t *off, int64_t nt, int64_t length, float *part, int64_t ldp)
+{
+    DC_NAME(dc_wpass)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length, 0, 0,
+                      0, part, ldp, 0, 0);
+}
+
+/* Row mode gets its own copy, so the flat loop keeps the code it had without the row steps. */
+DC_TARGET static __attribute__((noinline))
+void DC_NAME(dc_wpass_rows)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
+                            int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
                             const int64_t *off, int64_t nt, int64_t length, int64_t rows,
                             int64_t xrow, int64_t grow, float *part, int64_t ldp)
 {
     DC_NAME(dc_wpass)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length, rows,
-                      xrow, grow, part, ldp, 0);
+                      xrow, grow, part, ldp, 0, 1);
 }
 
 DC_TARGET static __attribute__((noinline))
@@ -208,7 +218,7 @@ void DC_NAME(dc_wpass_tail)(const float *src, int64_t img_stride, int64_t src_le
                             const int64_t *off, int64_t nt, int64_t length, float *part, int64_t ldp)
 {
     DC_NAME(dc_wpass)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length, 0, 0,
-                      0, part, ldp, 1);
+                      0, part, ldp, 1, 0);
 }
 
 /* rows == 0: the flat pass over `length` positions (g on the padded grid, channel stride glen);
@@ -220,10 +230,15 @@ static void DC_NAME(dc_wblock)(const float *src, int64_t img_stride, int64_t src
                                int64_t nr, const int64_t *off, int64_t nt, int64_t length,
                                int64_t rows, int64_t xrow, int64_t grow, float *part, int64_t ldp)
 {
+    if (rows) {
+        DC_NAME(dc_wpass_rows)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length,
+                               rows, xrow, grow, part, ldp);
+        return;
+    }
     DC_NAME(dc_wpass_main)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length,
-                           rows, xrow, grow, part, ldp);
+                           part, ldp);
     int64_t whole = (length + DC_VL - 1) / DC_VL * DC_VL;
-    if (!rows && length % DC_VL && (b1 - 1) * img_stride + dc_max_offset(off, nt) + whole > src_len)
+    if (length % DC_VL && (b1 - 1) * img_stride + dc_max_offset(off, nt) + whole > src_len)
         DC_NAME(dc_wpass_tail)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt,
                                length, part, ldp);
 }
