@@ -19,6 +19,7 @@ from tinyeff.kernels.conv import lowering
 from tinyeff.kernels.conv.lowering import flipped_weight
 from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.ops.elementwise import relu as relu_op
+from tinyeff.ops import plan
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.tensor import is_grad_enabled, make_result
 
@@ -54,14 +55,14 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     Raises:
         ValueError: shapes or geometry do not fit (the message names the fix).
     """
-    oh, ow = _check(x, w, b, stride, padding, dilation, groups)
     geom = (stride, padding, dilation)
     parents = (x, w) if b is None else (x, w, b)
-    fuse = relu and not (is_grad_enabled() and any(p.requires_grad for p in parents))
-    if groups == 1 and fuse:
-        how = _lowering("forward", x.data, w.data, geom)
-        out = forward_pass(x.data, w.data, geom, oh, ow, how, None if b is None else b.data, relu=True)
-        return make_result(out, parents, None, "conv2d_relu")
+    records = is_grad_enabled() and any(p.requires_grad for p in parents)
+    if groups == 1 and not records:
+        return make_result(_inference(x.data, w.data, None if b is None else b.data, geom, relu),
+                           parents, None, "conv2d")
+    oh, ow = _check(x, w, b, stride, padding, dilation, groups)
+    fuse = relu and not records
     if groups == 1:
         out, backward = _conv_dense(x.data, w.data, geom, oh, ow)
     elif groups == x.shape[1] and w.shape[1] == 1:
@@ -79,6 +80,17 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
         return gx, gw, gb
     result = make_result(out, parents, backward_all, "conv2d")
     return relu_op(result) if relu and not fuse else result
+
+
+def _inference(x, w, b, geom, relu):
+    """A groups == 1 convolution that records no graph, through its inference plan (ops/plan.py):
+    the checks and the lowering run once per call signature, the kernels are prepared."""
+    key = ("conv2d", x.shape, x.dtype, w.shape, w.dtype, b is None or (b.shape, b.dtype), geom, relu)
+
+    def validate():
+        oh, ow = _check(x, w, b, *geom, 1)
+        return oh, ow, _lowering("forward", x, w, geom)
+    return plan.run(key, validate, lambda kernel, decided: forward_pass(x, w, geom, *decided, b, relu=relu, kernel=kernel))
 
 
 def output_size(x_shape, w_shape, geom):
@@ -110,14 +122,15 @@ def pass_on_random_data(pass_name, geometry, seed=0):
     }[pass_name]
 
 
-def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False):
-    """(N, OC, OH, OW) output of a groups == 1 convolution, lowered ``how`` (direct or gemm)."""
+def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False, kernel=kernel_for):
+    """(N, OC, OH, OW) output of a groups == 1 convolution, lowered ``how`` (direct or gemm).
+    ``kernel``: how kernels are looked up (an inference plan hands in its prepared ones)."""
     stride, padding, dilation = geom
     n, (oc, _, kh, kw) = x.shape[0], w.shape
     if how == "direct":
-        return kernels.get("conv2d_f32")(x, w, bias, stride, padding, dilation, relu)
-    cols = kernel_for("im2col_f32", x)(x, kh, kw, stride, padding, dilation)  # (N*OH*OW, C*KH*KW)
-    out = kernel_for("gemm_f32", x)(cols, w.reshape(oc, -1).T)               # (N*OH*OW, OC)
+        return kernel("conv2d_f32", x)(x, w, bias, stride, padding, dilation, relu)
+    cols = kernel("im2col_f32", x)(x, kh, kw, stride, padding, dilation)     # (N*OH*OW, C*KH*KW)
+    out = kernel("gemm_f32", x)(cols, w.reshape(oc, -1).T)                  # (N*OH*OW, OC)
     out = np.ascontiguousarray(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))
     if bias is not None:
         out += bias.reshape(1, -1, 1, 1)

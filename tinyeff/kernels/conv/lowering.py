@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from tinyeff.kernels import cache, registry
+from tinyeff.kernels import cache, registry, settings
 
 MODES = ("direct", "gemm", "measure")
 PASSES = ("forward", "input_grad", "weight_grad")
@@ -42,7 +42,7 @@ CACHE_FILE = "conv_lowering.json"
 
 def mode():
     """The lowering mode: ``TINYEFF_LOWERING`` or ``measure``."""
-    value = os.environ.get("TINYEFF_LOWERING", "").strip() or "measure"
+    value = (settings.env("TINYEFF_LOWERING") or "").strip() or "measure"
     if value not in MODES:
         raise ValueError(f"TINYEFF_LOWERING={value!r} is not one of {MODES}; unset it or pick one")
     return value
