@@ -159,7 +159,7 @@ def run(spec, body, faster):
 
 def _prepared(name, body, arguments, derived, positional, kwargs):
     """``prepare``'s runner: ``body`` on ``arguments`` (checked), the ``positional`` ones replaced
-    by each call's; keyword arguments and derived values stay as checked."""
+    by each call's; keyword arguments (the same on every call) and derived values stay as checked."""
     if any(isinstance(v, np.ndarray) for v in kwargs.values()):
         raise TypeError(f"{name}.prepare: pass arrays positionally (they change from call to call)")
     if any(isinstance(derived[n], np.ndarray) for n in positional if n in derived):
@@ -168,13 +168,14 @@ def _prepared(name, body, arguments, derived, positional, kwargs):
     fixed = {n: v for n, v in arguments.items() if n not in dict(varying).values()}
     count = len(positional)
 
-    def prepared(*args):
-        if len(args) != count:
-            raise TypeError(f"{name} (prepared): takes {count} positional arguments, got {len(args)}")
-        kwargs = dict(fixed)
+    def prepared(*args, **again):
+        if len(args) != count or again != kwargs:
+            raise TypeError(f"{name} (prepared): takes {count} positional arguments and the keyword "
+                            f"arguments {kwargs}; got {len(args)} and {again}")
+        arguments = dict(fixed)
         for i, n in varying:
-            kwargs[n] = args[i]
-        return body(**kwargs)
+            arguments[n] = args[i]
+        return body(**arguments)
     return prepared
 
 

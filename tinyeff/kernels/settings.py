@@ -34,5 +34,12 @@ def env(name):
 
 
 def snapshot():
-    """The kernel settings now, as a tuple (None for each one unset)."""
-    return tuple(env(name) for name in KERNEL_SETTINGS)
+    """The kernel settings now, as a tuple of their values as the environment holds them (encoded;
+    None for each one unset): a key to compare, not to read."""
+    if _data is None:
+        return tuple(os.environ.get(name) for name in KERNEL_SETTINGS)
+    get = _data.get
+    return get(_ENCODED[0]), get(_ENCODED[1]), get(_ENCODED[2])
+
+
+_ENCODED = tuple(os.environ.encodekey(name) for name in KERNEL_SETTINGS) if _data is not None else ()

@@ -234,6 +234,8 @@ class Module:
         raise TypeError(f"{type(self).__name__} does not define forward(); subclasses of Module must")
 
     def __call__(self, *inputs):
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*inputs)         # the common case, kept short: it runs per layer
         for hook in list(self._forward_pre_hooks.values()):
             hook(self, inputs)
         output = self.forward(*inputs)

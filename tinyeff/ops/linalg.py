@@ -3,8 +3,9 @@
 import numpy as np
 
 from tinyeff.ops.elementwise import unbroadcast
+from tinyeff.ops import plan
 from tinyeff.ops.kernel_choice import kernel_for
-from tinyeff.tensor import as_tensor, make_result
+from tinyeff.tensor import as_tensor, make_result, records_graph
 
 
 def _mm(a, b):
@@ -29,15 +30,30 @@ def matmul(a, b):
     return make_result(_mm(a.data, b.data), (a, b), backward, "matmul")
 
 
-def linear(x, w, b=None):
-    """``x`` (N, IN) @ ``w``.T (w is (OUT, IN)) + ``b`` (OUT,) -> (N, OUT)."""
+def _check_linear(x, w):
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(f"linear: input has shape {x.shape} but weight is {w.shape} (OUT, IN); "
                          f"the layer expects {w.shape[1]} input features")
-    out = _mm(x.data, w.data.T)
+
+
+def _linear_forward(x, w, b, kernel):
+    out = kernel("gemm_f32", x)(x, w.T)                # (N, OUT)
     if b is not None:
-        out += b.data
+        out += b
+    return out
+
+
+def linear(x, w, b=None):
+    """``x`` (N, IN) @ ``w``.T (w is (OUT, IN)) + ``b`` (OUT,) -> (N, OUT)."""
     parents = (x, w) if b is None else (x, w, b)
+    bias = None if b is None else b.data
+    if not records_graph(parents):           # inference: checks once per shape (ops/plan.py)
+        key = ("linear", x.shape, x.dtype, w.shape, w.dtype, b is None or (b.shape, b.dtype))
+        out = plan.run(key, lambda: _check_linear(x, w),
+                       lambda kernel, _: _linear_forward(x.data, w.data, bias, kernel))
+        return make_result(out, parents, None, "linear")
+    _check_linear(x, w)
+    out = _linear_forward(x.data, w.data, bias, kernel_for)
 
     def backward(g):
         gx = _mm(g, w.data) if x.requires_grad else None

@@ -56,7 +56,7 @@ class _Recorder:
         def first_call(*args, **kwargs):
             runner = prepare(*args, **kwargs)
             self.kernels.append(runner)
-            return runner(*args)
+            return runner(*args, **kwargs)
         return first_call
 
 
@@ -83,17 +83,18 @@ def run(key, validate, body):
 
     Args:
         key: hashable: the op's name, its arrays' shapes and dtypes and its scalar arguments.
-        validate: ``validate() -> decided``: the op's checks (raising on bad input) and decisions.
+        validate: ``validate() -> decided``: the op's checks (raising on bad input) and decisions;
+            None when the kernels' own checks are all there is (``decided`` is then None).
         body: ``body(kernel, decided) -> result``; ``kernel(name, x)`` replaces ``kernel_for``.
     """
     key = (key, settings_key())
     try:
         plan = _plans.get(key)
     except TypeError:                        # an unhashable argument (a list): no plan, full path
-        return body(kernel_for, validate())
+        return body(kernel_for, validate and validate())
     if plan is not None and plan.kernels is not None:
         return body(_Replay(plan.kernels), plan.decided)
-    plan = _Plan(validate())
+    plan = _Plan(validate and validate())
     recorder = _Recorder()
     result = body(recorder, plan.decided)
     plan.kernels = recorder.kernels
