@@ -48,6 +48,8 @@ def records_graph(parents):
 
 
 def _as_array(data, dtype):
+    if dtype is None and type(data) is np.ndarray:  # what every op hands make_result
+        return data
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (np.ndarray, np.generic)):   # NumPy arrays and scalars keep their dtype
