@@ -2,6 +2,7 @@
 ``linear`` (x @ w.T + b with PyTorch's (out, in) weight layout), each with its backward."""
 import numpy as np
 
+from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.elementwise import unbroadcast
 from tinyeff.ops import plan
 from tinyeff.ops.kernel_choice import kernel_for
@@ -36,22 +37,27 @@ def _check_linear(x, w):
                          f"the layer expects {w.shape[1]} input features")
 
 
-def _linear_forward(x, w, b, kernel):
+def _linear_forward(x, w, b, kernel, relu=False):
     out = kernel("gemm_f32", x)(x, w.T)                # (N, OUT)
     if b is not None:
         out += b
-    return out
+    return np.maximum(out, 0, out=out) if relu else out
 
 
-def linear(x, w, b=None):
-    """``x`` (N, IN) @ ``w``.T (w is (OUT, IN)) + ``b`` (OUT,) -> (N, OUT)."""
+def linear(x, w, b=None, relu=False):
+    """``x`` (N, IN) @ ``w``.T (w is (OUT, IN)) + ``b`` (OUT,) -> (N, OUT).
+
+    ``relu=True`` returns ``relu(linear(...))``, applied in place on the output when no gradient is
+    recorded (inference: one op instead of two)."""
     parents = (x, w) if b is None else (x, w, b)
     bias = None if b is None else b.data
     if not records_graph(parents):           # inference: checks once per shape (ops/plan.py)
-        key = ("linear", x.shape, x.dtype, w.shape, w.dtype, b is None or (b.shape, b.dtype))
+        key = ("linear", x.shape, x.dtype, w.shape, w.dtype, b is None or (b.shape, b.dtype), relu)
         out = plan.run(key, lambda: _check_linear(x, w),
-                       lambda kernel, _: _linear_forward(x.data, w.data, bias, kernel))
+                       lambda kernel, _: _linear_forward(x.data, w.data, bias, kernel, relu))
         return make_result(out, parents, None, "linear")
+    if relu:
+        return relu_op(linear(x, w, b))
     _check_linear(x, w)
     out = _linear_forward(x.data, w.data, bias, kernel_for)
 
