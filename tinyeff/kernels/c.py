@@ -31,7 +31,7 @@ def _module():
 
 def lib():
     """The compiled library (``ffi``, ``lib``); only call after ``load()`` returned None."""
-    return _module().lib
+    return (_loaded[0] if _loaded else _module()).lib      # on every kernel call: no extra call
 
 
 def ffi():
@@ -41,7 +41,7 @@ def ffi():
 
 def ptr(ctype, a):
     """A typed C pointer into contiguous array ``a`` (no copy): ``ptr("float", x)``."""
-    return _module().ffi.from_buffer(ctype + "[]", a)
+    return (_loaded[0] if _loaded else _module()).ffi.from_buffer(ctype + "[]", a)
 
 
 _codes = {}      # (name, isa, usable paths, registry generation) -> code: runs on every C kernel call

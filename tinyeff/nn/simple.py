@@ -137,7 +137,7 @@ def _fusable_relu(layer, after, x):
     output), and no gradient to record: the layer applies the ReLU in its output pass."""
     if type(after) is not ReLU or type(layer) not in (Conv2d, Linear):
         return False
-    if any(m._forward_pre_hooks or m._forward_hooks for m in (layer, after)):
+    if layer._forward_pre_hooks or layer._forward_hooks or after._forward_pre_hooks or after._forward_hooks:
         return False
     return not is_grad_enabled() or not (getattr(x, "requires_grad", False)
                                          or any(p.requires_grad for p in layer.parameters()))

@@ -74,7 +74,7 @@ class _Replay:
 
 def settings_key():
     """Everything outside a call's arguments that decides its kernels and lowering."""
-    threads = c_tier.num_threads() if registry.tier_off("c") is None else 1
+    threads = 1 if registry.tier_off("c") else c_tier.lib().tinyeff_get_num_threads()
     return settings.snapshot(), threads, registry.generation()
 
 
