@@ -121,9 +121,9 @@ class Sequential(Module):
 
     def forward(self, x):
         layers = list(self._modules.values())
-        i, count = 0, len(layers)
-        while i < count:
-            if i + 1 < count and _fusable_relu(layers[i], layers[i + 1], x):
+        i = 0
+        while i < len(layers):
+            if i + 1 < len(layers) and _fusable_conv_relu(layers[i], layers[i + 1], x):
                 x = layers[i].forward(x, relu=True)     # no hooks on either: same as calling both
                 i += 2
             else:
@@ -132,7 +132,7 @@ class Sequential(Module):
         return x
 
 
-def _fusable_relu(layer, after, x):
+def _fusable_conv_relu(layer, after, x):
     """A plain Conv2d or Linear then a plain ReLU, without hooks (an observer must see the real
     output), and no gradient to record: the layer applies the ReLU in its output pass."""
     if type(after) is not ReLU or type(layer) not in (Conv2d, Linear):
