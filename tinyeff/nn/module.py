@@ -98,8 +98,10 @@ class Module:
     def param(self, name):
         """Parameter ``name`` as the forward pass should see it: every transform applied in order."""
         value = self._parameters[name]
-        for fn in self._param_transforms.get(name, {}).values():
-            value = fn(value)
+        transforms = self._param_transforms.get(name)
+        if transforms:
+            for fn in transforms.values():
+                value = fn(value)
         return value
 
     # --- traversal --------------------------------------------------------------------------------
