@@ -164,8 +164,10 @@ def _prepared(name, body, arguments, derived, positional, kwargs):
         raise TypeError(f"{name}.prepare: pass arrays positionally (they change from call to call)")
     if any(isinstance(derived[n], np.ndarray) for n in positional if n in derived):
         raise ValueError(f"{name}.prepare: its check rewrites an array argument; call the kernel itself")
-    varying = tuple((i, n) for i, n in enumerate(positional) if n in arguments and n not in derived)
-    fixed = {n: v for n, v in arguments.items() if n not in dict(varying).values()}
+    picks = tuple(i for i, n in enumerate(positional) if n in arguments and n not in derived)
+    names = tuple(positional[i] for i in picks)              # what each call passes anew
+    fixed = {n: v for n, v in arguments.items() if n not in names}
+    leading = picks == tuple(range(len(picks)))              # the usual case: the first ones, in order
     count = len(positional)
 
     def prepared(*args, **again):
@@ -173,8 +175,7 @@ def _prepared(name, body, arguments, derived, positional, kwargs):
             raise TypeError(f"{name} (prepared): takes {count} positional arguments and the keyword "
                             f"arguments {kwargs}; got {len(args)} and {again}")
         arguments = dict(fixed)
-        for i, n in varying:
-            arguments[n] = args[i]
+        arguments.update(zip(names, args if leading else [args[i] for i in picks]))
         return body(**arguments)
     return prepared
 

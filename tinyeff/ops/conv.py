@@ -10,7 +10,8 @@ is ``conv2d_f32`` of the output gradient with the flipped, transposed weight (a 
 correlation). Which lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
 Depthwise convolution (one input channel per group) skips the GEMM: it runs the depthwise kernels
 (tinyeff/kernels/depthwise: KH*KW multiply-adds per output, which is what it costs). Other group
-counts loop over groups.
+counts loop over groups. A groups == 1 convolution that records no graph runs through an inference
+plan (ops/plan.py): its checks and lowering once per call signature, its kernels prepared.
 """
 import numpy as np
 
@@ -18,8 +19,8 @@ from tinyeff import kernels
 from tinyeff.kernels.conv import lowering
 from tinyeff.kernels.conv.lowering import flipped_weight
 from tinyeff.kernels.layout.geometry import check_conv_geometry
-from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops import plan
+from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.tensor import is_grad_enabled, make_result
 
@@ -90,7 +91,8 @@ def _inference(x, w, b, geom, relu):
     def validate():
         oh, ow = _check(x, w, b, *geom, 1)
         return oh, ow, _lowering("forward", x, w, geom)
-    return plan.run(key, validate, lambda kernel, decided: forward_pass(x, w, geom, *decided, b, relu=relu, kernel=kernel))
+    return plan.run(key, validate,
+                    lambda kernel, decided: forward_pass(x, w, geom, *decided, b, relu=relu, kernel=kernel))
 
 
 def output_size(x_shape, w_shape, geom):

@@ -2,9 +2,9 @@
 ``linear`` (x @ w.T + b with PyTorch's (out, in) weight layout), each with its backward."""
 import numpy as np
 
+from tinyeff.ops import plan
 from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.elementwise import unbroadcast
-from tinyeff.ops import plan
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.tensor import as_tensor, make_result, records_graph
 
