@@ -82,6 +82,7 @@ int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t 
  * loop over CSR rows (see csrc/sparse/spconv.c); bias may be NULL. isa: a TE_ISA_ code (pad2d, maxpool2d
  * and sprows bodies: portable, AVX2, AVX-512, NEON). */
 int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
+int tinyeff_im2col_t_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *cols);
 int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh, int64_t ow, float *x);
 int tinyeff_pad2d_f32(const float *x, int64_t planes, int64_t h, int64_t w, int64_t pad, int64_t isa, float *out);
 int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel, int64_t stride, int64_t padding, int64_t oh, int64_t ow, int64_t isa, float *out, int64_t *argmax);

@@ -86,7 +86,7 @@ def test_a_changed_setting_builds_a_new_plan(rng, monkeypatch):
         with no_grad():
             ops.conv2d(x, w)
             ops.conv2d(x, w)                               # a replay asks for no kernel
-    assert asked == ["conv2d_f32", "im2col_f32", "gemm_f32"]   # the third plan was kept
+    assert asked == ["conv2d_f32", "im2col_f32_t", "gemm_f32"]   # the third plan was kept
 
 
 def test_settings_env_reads_set_unset_and_changed(monkeypatch):

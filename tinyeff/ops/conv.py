@@ -131,10 +131,11 @@ def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False, kernel=kernel_f
     n, (oc, _, kh, kw) = x.shape[0], w.shape
     if how == "direct":
         return kernel("conv2d_f32", x)(x, w, bias, stride, padding, dilation, relu)
-    cols = kernel("im2col_f32", x)(x, kh, kw, stride, padding, dilation)     # (N*OH*OW, C*KH*KW)
-    if n == 1:      # w2d @ cols.T is one image's NCHW output as it stands: no transposing copy
-        out = kernel("gemm_f32", x)(w.reshape(oc, -1), cols.T).reshape(1, oc, oh, ow)
+    if n == 1:      # taps-major: w2d @ cols_t[0] is the image's NCHW output, no transposing copy
+        cols_t = kernel("im2col_f32_t", x)(x, kh, kw, stride, padding, dilation)    # (1, C*KH*KW, OH*OW)
+        out = kernel("gemm_f32", x)(w.reshape(oc, -1), cols_t[0]).reshape(1, oc, oh, ow)
     else:
+        cols = kernel("im2col_f32", x)(x, kh, kw, stride, padding, dilation)   # (N*OH*OW, C*KH*KW)
         out = kernel("gemm_f32", x)(cols, w.reshape(oc, -1).T)              # (N*OH*OW, OC)
         out = np.ascontiguousarray(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))
     if bias is not None:
