@@ -24,6 +24,7 @@ def is_grad_enabled():
 class no_grad(contextlib.ContextDecorator):
     """Context manager (or decorator): ops inside record no graph (evaluation, optimizer steps,
     teachers). A class rather than a generator: entering and leaving it is on every inference call."""
+
     def _recreate_cm(self):
         return type(self)()                  # as a decorator: a fresh one per call (recursion-safe)
 

@@ -22,7 +22,7 @@ from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.ops import plan
 from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.kernel_choice import kernel_for
-from tinyeff.tensor import is_grad_enabled, make_result
+from tinyeff.tensor import make_result, records_graph
 
 
 def _check(x, w, b, stride, padding, dilation, groups):
@@ -58,7 +58,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     """
     geom = (stride, padding, dilation)
     parents = (x, w) if b is None else (x, w, b)
-    records = is_grad_enabled() and any(p.requires_grad for p in parents)
+    records = records_graph(parents)
     if groups == 1 and not records:
         return make_result(_inference(x.data, w.data, None if b is None else b.data, geom, relu),
                            parents, None, "conv2d")
