@@ -4,9 +4,9 @@ The one idea: ``TINYEFF_TIER``, ``TINYEFF_CPU_FEATURES`` and ``TINYEFF_LOWERING`
 time a kernel is picked, so a setting changed at run time (a test's ``monkeypatch.setenv``, a
 benchmark capping the ISA) takes effect on the next call. ``os.environ.get`` of a name that is
 *not* set costs microseconds (the mapping raises and catches a KeyError inside), which, a few times
-per layer, was a large part of a batch-1 forward pass. ``env`` reads the same mapping without the
+per layer, is a large part of a batch-1 forward pass. ``env`` reads the same mapping without the
 exception. ``snapshot`` is every setting that decides a kernel choice, as one hashable key for the
-memos built on it (the registry's resolved kernels, the ops' inference plans).
+memos built on it (the ops' inference plans).
 
 What this leaves out: settings read once at import or on rare paths (``TINYEFF_NO_C``, cache
 directories), which keep plain ``os.environ.get``.

@@ -1,8 +1,8 @@
 """Inference plans: an op's checks, lowering and kernels resolved once per call signature, then reused.
 
 The one idea: at batch 1 a layer's kernels run in microseconds, and picking and checking them in
-Python (the op's argument checks, the conv lowering, ``kernels.get``, the kernel contract's binding
-and checks) used to cost as much again. None of that depends on the values in the arrays, only on
+Python on every call (the op's argument checks, the conv lowering, ``kernels.get``, the kernel
+contract's binding and checks) costs as much again. None of that depends on the values in the arrays, only on
 what a *plan key* holds: the op, the shapes and dtypes of its arrays, its scalar arguments, and the
 settings every kernel choice reads (``TINYEFF_TIER``, ``TINYEFF_CPU_FEATURES``, ``TINYEFF_LOWERING``,
 the C thread count, the registry's generation). So when no gradient is recorded, an op runs through
