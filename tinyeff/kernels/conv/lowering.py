@@ -83,8 +83,15 @@ def choose(pass_name, geometry, make_run):
 
 def _machine_key():
     from tinyeff.kernels import c as c_tier
-    return (f"cpu={_cpu_model()}|isa={registry.best_isa('conv2d_f32', 'c')}|"
-            f"threads={c_tier.num_threads()}|tinyeff={_version()}|build={_build_stamp()}")
+    return _machine_key_of(registry.best_isa("conv2d_f32", "c"), c_tier.num_threads())
+
+
+@functools.lru_cache(maxsize=64)
+def _machine_key_of(isa, threads):
+    """The cache key's machine part (formatted once per ISA path and thread count: choose runs
+    for every conv pass)."""
+    return (f"cpu={_cpu_model()}|isa={isa}|threads={threads}|tinyeff={_version()}|"
+            f"build={_build_stamp()}")
 
 
 @functools.lru_cache(maxsize=1)
