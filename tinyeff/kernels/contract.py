@@ -125,6 +125,7 @@ def run(spec, body, faster):
     bind = _binder(spec.name, spec.signature)
     dtypes = spec.faster_dtypes if faster else None
     check = spec.check
+    positional = tuple(spec.signature.parameters)       # the order positional arguments bind in
 
     def checked(args, kwargs, isa):
         """(the body's arguments: bound, dtype-checked, validated, derived values merged in;
@@ -145,7 +146,6 @@ def run(spec, body, faster):
     def prepare(*args, isa=None, **kwargs):
         arguments, derived = checked(args, kwargs, isa)
         return _prepared(spec.name, body, arguments, derived, positional[:len(args)], kwargs)
-    positional = tuple(spec.signature.parameters)
     functools.update_wrapper(call, body)
     call.prepare = prepare
     if not faster:
