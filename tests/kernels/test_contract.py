@@ -94,3 +94,10 @@ def test_prepare_still_rejects_bad_arguments():
     gemm = kernels.get("gemm_f32")
     with pytest.raises(ValueError, match="inner dimensions differ"):
         gemm.prepare(np.ones((2, 3), np.float32), np.ones((2, 3), np.float32))
+
+
+def test_prepared_call_binds_by_name_when_the_body_orders_its_parameters_otherwise():
+    call = contract.run(_spec(check=lambda k: {"twice": 2 * k}), lambda twice, x: x + twice, faster=True)
+    x = np.arange(3, dtype=np.float32)
+    run = call.prepare(x, 5)
+    np.testing.assert_array_equal(run(x + 1, 5), x + 11)

@@ -167,15 +167,18 @@ def _prepared(name, body, arguments, derived, positional, kwargs):
     picks = tuple(i for i, n in enumerate(positional) if n in arguments and n not in derived)
     names = tuple(positional[i] for i in picks)              # what each call passes anew
     fixed = {n: v for n, v in arguments.items() if n not in names}
-    leading = picks == tuple(range(len(picks)))              # the usual case: the first ones, in order
     count = len(positional)
+    # The usual case: the call's positional arguments are the body's first parameters, in order.
+    direct = picks == tuple(range(count)) and (_takes(body) or ())[:count] == names
 
     def prepared(*args, **again):
         if len(args) != count or again != kwargs:
             raise TypeError(f"{name} (prepared): takes {count} positional arguments and the keyword "
                             f"arguments {kwargs}; got {len(args)} and {again}")
+        if direct:
+            return body(*args, **fixed)
         arguments = dict(fixed)
-        arguments.update(zip(names, args if leading else [args[i] for i in picks]))
+        arguments.update(zip(names, [args[i] for i in picks]))
         return body(**arguments)
     return prepared
 
