@@ -250,7 +250,7 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
         return 2;
     const dc_body *body = dc_pick(isa, length);
     int64_t nblk = (oc + DC_R - 1) / DC_R, width = body->width;
-    #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
+    #pragma omp parallel for schedule(dynamic, 1) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t task = 0; task < nimg * nblk; task++) {
         int64_t b = task / nblk, blk = task % nblk;
         const float *s = src + b * img_stride, *wb = wpack + blk * ntaps * DC_R;
@@ -296,7 +296,7 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
             #pragma omp atomic write
             failed = 1;
         }
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(dynamic, 1)
         for (int64_t ci = 0; ci < nchunks; ci++) {
             if (!part)
                 continue;
