@@ -320,3 +320,13 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
     }
     return failed ? 3 : 0;
 }
+
+/* Positions the forward tile of `isa` is wide for a plane of `length` flat positions (callers
+ * weigh it against dconv_oc.c's channels-in-lanes tile). */
+int tinyeff_dconv_tile_width(int64_t isa, int64_t length, int64_t *width)
+{
+    if (!TE_ISA_OK(isa) || length < 1)
+        return TE_ISA_OK(isa) ? 1 : 2;
+    *width = dc_pick(isa, length)->width;
+    return 0;
+}

@@ -22,6 +22,7 @@ from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.ops import plan
 from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.kernel_choice import kernel_for
+from tinyeff.ops.pool import max_pool2d
 from tinyeff.tensor import make_result, records_graph
 
 
@@ -45,14 +46,17 @@ def _check(x, w, b, stride, padding, dilation, groups):
     return check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "conv2d")
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False, pool=1):
     """Convolve ``x`` (N, C, H, W) with ``w`` (OC, C/groups, KH, KW), add ``b`` (OC,).
 
-    ``relu=True`` returns ``relu(conv2d(...))``; when no gradient is recorded (``no_grad``, or no
-    input requires one) the ReLU is fused into the convolution's output pass.
+    ``relu=True`` returns ``relu(conv2d(...))`` and ``pool > 1`` then ``max_pool2d(..., pool)``;
+    when no gradient is recorded (``no_grad``, or no input requires one) the ReLU is fused into the
+    convolution's output pass, and so is the max-pool where the direct kernel runs (it computes
+    only the positions the pool keeps, and never writes the unpooled output).
 
     Returns:
-        Tensor (N, OC, OH, OW), OH = (H + 2*padding - dilation*(KH-1) - 1) // stride + 1.
+        Tensor (N, OC, OH, OW), OH = (H + 2*padding - dilation*(KH-1) - 1) // stride + 1, or
+        (N, OC, OH // pool, OW // pool) when pooled.
     Raises:
         ValueError: shapes or geometry do not fit (the message names the fix).
     """
@@ -60,8 +64,11 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     parents = (x, w) if b is None else (x, w, b)
     records = records_graph(parents)
     if groups == 1 and not records:
-        return make_result(_inference(x.data, w.data, None if b is None else b.data, geom, relu),
-                           parents, None, "conv2d")
+        out, fused = _inference(x.data, w.data, None if b is None else b.data, geom, relu, pool)
+        out = make_result(out, parents, None, "conv2d")
+        return max_pool2d(out, pool) if pool > fused else out
+    if pool > 1:
+        return max_pool2d(conv2d(x, w, b, stride, padding, dilation, groups, relu), pool)
     oh, ow = _check(x, w, b, stride, padding, dilation, groups)
     fuse = relu and not records
     if groups == 1:
@@ -83,16 +90,25 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     return relu_op(result) if relu and not fuse else result
 
 
-def _inference(x, w, b, geom, relu):
+def _inference(x, w, b, geom, relu, pool):
     """A groups == 1 convolution that records no graph, through its inference plan (ops/plan.py):
-    the checks and the lowering run once per call signature, the kernels are prepared."""
-    key = ("conv2d", x.shape, x.dtype, w.shape, w.dtype, b is None or (b.shape, b.dtype), geom, relu)
+    the checks and the lowering run once per call signature, the kernels are prepared. Bias, ReLU
+    and the max-pool go into the kernel where it has them (the direct one fuses the pool).
+
+    Returns:
+        (output array, the pool window the kernel applied: ``pool``, or 1 when the caller pools).
+    """
+    key = ("conv2d", x.shape, x.dtype, w.shape, w.dtype, b is None or (b.shape, b.dtype), geom, relu, pool)
 
     def validate():
         oh, ow = _check(x, w, b, *geom, 1)
-        return oh, ow, _lowering("forward", x, w, geom)
-    return plan.run(key, validate,
-                    lambda kernel, decided: forward_pass(x, w, geom, *decided, b, relu=relu, kernel=kernel))
+        how = _lowering("forward", x, w, geom)
+        return oh, ow, how, pool if how == "direct" else 1
+
+    def body(kernel, decided):
+        oh, ow, how, fused = decided
+        return forward_pass(x, w, geom, oh, ow, how, b, relu=relu, pool=fused, kernel=kernel), fused
+    return plan.run(key, validate, body)
 
 
 def output_size(x_shape, w_shape, geom):
@@ -124,13 +140,15 @@ def pass_on_random_data(pass_name, geometry, seed=0):
     }[pass_name]
 
 
-def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False, kernel=kernel_for):
-    """(N, OC, OH, OW) output of a groups == 1 convolution, lowered ``how`` (direct or gemm).
+def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False, pool=1, kernel=kernel_for):
+    """(N, OC, OH, OW) output of a groups == 1 convolution, lowered ``how`` (direct or gemm);
+    ``pool > 1`` (direct only) max-pools it in the kernel, (N, OC, OH // pool, OW // pool).
     ``kernel``: how kernels are looked up (an inference plan hands in its prepared ones)."""
     stride, padding, dilation = geom
     n, (oc, _, kh, kw) = x.shape[0], w.shape
     if how == "direct":
-        return kernel("conv2d_f32", x)(x, w, bias, stride, padding, dilation, relu)
+        return kernel("conv2d_f32", x)(x, w, bias, stride, padding, dilation, relu, pool)
+    assert pool == 1, "forward_pass: only the direct kernel fuses a max-pool"
     if n == 1:      # taps-major: w2d @ cols_t[0] is the image's NCHW output, no transposing copy
         cols_t = kernel("im2col_f32_t", x)(x, kh, kw, stride, padding, dilation)    # (1, C*KH*KW, OH*OW)
         out = kernel("gemm_f32", x)(w.reshape(oc, -1), cols_t[0]).reshape(1, oc, oh, ow)
