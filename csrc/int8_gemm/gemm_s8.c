@@ -50,6 +50,7 @@
 #define GROUP 16          /* last panel width is a multiple of this */
 #define MR 6              /* rows per register tile */
 #define A_BLOCK_BYTES (256 * 1024)
+#define QUAD_BOUND 258    /* largest weight sum of an int16 lane of two groups: 127 * 258 <= 32767 */
 #define CHUNK 12          /* rows per epilogue call: two register tiles; groups of 1, 2, 3, 4, 6, 12 divide it */
 
 enum { ISA_PORTABLE = TE_ISA_PORTABLE, ISA_AVX2 = TE_ISA_AVX2, ISA_VNNI = TE_ISA_AVX512_VNNI,
@@ -61,7 +62,9 @@ typedef struct {
     const int8_t *packed;
     const int32_t *colsum;
     const uint8_t *pairs_fit;     /* per panel: 1 if no int16 pair sum can saturate (AVX2 fast tile) */
+    const uint8_t *quads_fit;     /* per panel: 1 if two pair sums add inside int16 for A <= 127 */
     int a_signed;
+    int a7;                       /* every byte of A is <= 127 (set by run_gemm on the AVX2 path) */
     int isa;
     int32_t corr;                 /* subtract corr * colsum[j] from every output in column j */
     int32_t *out32;               /* int32 output, or NULL when requantizing */
@@ -123,10 +126,25 @@ static int pair_fits_int16(int w1, int w2) {
     return pos <= 128 && neg >= -128;
 }
 
+/* 1 if the int16 lane of two consecutive groups, a1 w1 + a2 w2 + a3 w3 + a4 w4, stays inside int16
+ * for every a in [0, 127]: positive weights sum to at most 258, negative ones to at least -258
+ * (127 * 258 = 32766). 7-bit weights always qualify (4 * 64 = 256). */
+static int quad_fits_int16(const int8_t *p, const int8_t *q) {
+    int pos = 0, neg = 0;
+    for (int t = 0; t < 2; t++) {
+        pos += (p[t] > 0 ? p[t] : 0) + (q[t] > 0 ? q[t] : 0);
+        neg += (p[t] < 0 ? p[t] : 0) + (q[t] < 0 ? q[t] : 0);
+    }
+    return pos <= QUAD_BOUND && neg >= -QUAD_BOUND;
+}
+
 /* pairs_fit[p] (one byte per 64-column panel): whether every pair of packed bytes (4g, 4g+1) and
- * (4g+2, 4g+3) of every column of panel p fits int16 (pair_fits_int16), so vpmaddubsw is exact. */
+ * (4g+2, 4g+3) of every column of panel p fits int16 (pair_fits_int16), so vpmaddubsw is exact.
+ * quads_fit[p]: whether, for activations <= 127, the same pair of group g plus that of group g + 1
+ * fits int16 for every g (quad_fits_int16), so two vpmaddubsw results may be added as int16. Every
+ * consecutive pair of groups is checked, so the proof holds however a tile pairs them. */
 int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum,
-                    uint8_t *pairs_fit) {
+                    uint8_t *pairs_fit, uint8_t *quads_fit) {
     if (k < 0 || n < 0 || ldb < n) return 1;
     int64_t kg = k_groups(k), npad = (n + GROUP - 1) / GROUP * GROUP;
     for (int64_t p0 = 0; p0 < npad; p0 += PANEL) {
@@ -142,7 +160,14 @@ int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *
                 }
                 fits &= pair_fits_int16(q[0], q[1]) & pair_fits_int16(q[2], q[3]);
             }
+        int quads = 1;
+        for (int64_t g = 0; g + 1 < kg; g++)
+            for (int64_t j = 0; j < w; j++) {
+                const int8_t *q = dst + (g * w + j) * 4, *r = q + w * 4;
+                quads &= quad_fits_int16(q, r) & quad_fits_int16(q + 2, r + 2);
+            }
         pairs_fit[p0 / PANEL] = (uint8_t)fits;
+        quads_fit[p0 / PANEL] = (uint8_t)quads;
     }
     for (int64_t j = 0; j < n; j++) {
         int32_t s = 0;
@@ -304,7 +329,8 @@ static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, int64_t p, c
     int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
 #ifdef TE_X86
     if (TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI) {
-        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, c->pairs_fit[p], chunk);
+        int mode = c->a7 && c->quads_fit[p] ? AVX2_QUAD : c->a7 || c->pairs_fit[p] ? AVX2_FAST : AVX2_EXACT;
+        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, mode, chunk);
         return;
     }
 #else
@@ -483,11 +509,46 @@ static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, const uint8_t 
     }
 }
 
+#ifdef TE_X86
+/* 1 if no byte of rows x len bytes (ld apart) has its top bit set, i.e. every byte is <= 127;
+ * stops at the first row that has one (an 8-bit activation usually shows one in its first rows). */
+__attribute__((target("avx2"))) static int bytes_below_128(const uint8_t *p, int64_t rows, int64_t len, int64_t ld) {
+    for (int64_t r = 0; r < rows; r++, p += ld) {
+        __m256i any = _mm256_setzero_si256();
+        int64_t i = 0;
+        for (; i + 32 <= len; i += 32) any = _mm256_or_si256(any, _mm256_loadu_si256((const __m256i *)(p + i)));
+        uint8_t rest = 0;
+        for (; i < len; i++) rest |= p[i];
+        if (_mm256_movemask_epi8(any) || (rest & 0x80)) return 0;
+    }
+    return 1;
+}
+#endif
+
+/* Whether the AVX2 tiles may rely on A <= 127 (every pair of any 8-bit weights then fits int16,
+ * and quads_fit panels may add two pairs): checked on the operand itself, once per call, so the
+ * proof is the data's, not a promise. Only the AVX2 path, unsigned A, and when some panel gains. */
+static int activations_7bit(const gemm_ctx *c) {
+#ifdef TE_X86
+    if (c->a_signed || !TE_ISA_HAS_AVX2(c->isa) || c->isa == ISA_VNNI) return 0;
+    int64_t npanels = (c->n + PANEL - 1) / PANEL, gain = 0;
+    for (int64_t p = 0; p < npanels; p++) gain |= !c->pairs_fit[p] || c->quads_fit[p];
+    if (!gain) return 0;
+    if (!c->conv) return bytes_below_128(c->a, c->m, c->k, c->lda);
+    int64_t images = c->m / (c->ph_n * c->pw_n * c->pool * c->pool);
+    return bytes_below_128(c->a, 1, images * c->hp * c->wp * c->cin, 0);
+#else
+    (void)c;
+    return 0;
+#endif
+}
+
 /* Tasks: (block of mc rows, one panel), handed out dynamically: on a shared machine a preempted
  * thread then delays only its own task, not a fixed half of the GEMM. Inside a task, chunks of up to CHUNK rows (two MR-row
  * register tiles) go through the optional row max and then the epilogue. mc is a multiple of
  * CHUNK, so a pooling group (which divides CHUNK and M) never straddles a chunk. */
-static void run_gemm(const gemm_ctx *c) {
+static void run_gemm(gemm_ctx *c) {
+    c->a7 = activations_7bit(c);
     int64_t kg = k_groups(c->k);
     int64_t npanels = (c->n + PANEL - 1) / PANEL;
     int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / CHUNK * CHUNK;
@@ -536,11 +597,12 @@ static int check_isa(int64_t isa) {
 }
 
 int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
-                             const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t a_signed,
+                             const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, const uint8_t *quads_fit,
+                             int64_t a_signed,
                              int64_t isa, int32_t *out, int64_t ldo) {
     if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n) return 1;
     if (!check_isa(isa)) return 2;
-    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, (int)(a_signed != 0), (int)isa,
+    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, quads_fit, (int)(a_signed != 0), 0, (int)isa,
                   flip_correction(isa, a_signed != 0), out, NULL, ldo, NULL, NULL, NULL, 0, 0, 0, 1};
     run_gemm(&c);
     return 0;
@@ -548,13 +610,13 @@ int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k
 
 int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
                               const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit,
-                              int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
+                              const uint8_t *quads_fit, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group,
                               int64_t isa, uint8_t *out, int64_t ldo) {
     if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n || a_zero_point < 0 || a_zero_point > 255) return 1;
     if (group < 1 || CHUNK % group != 0 || m % group != 0) return 1;
     if (!check_isa(isa)) return 2;
-    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, 0, (int)isa,
+    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, quads_fit, 0, 0, (int)isa,
                   (int32_t)a_zero_point + flip_correction(isa, 0), NULL, out, ldo, bias, multiplier, shift,
                   (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, group};
     run_gemm(&c);
@@ -568,7 +630,8 @@ int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t 
  * column order with each kernel row padded to kseg. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh,
                                      int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow,
-                                     const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t oc,
+                                     const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit,
+                                     const uint8_t *quads_fit, int64_t oc,
                                      int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
                                      const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax,
                                      int64_t isa, uint8_t *out) {
@@ -578,7 +641,7 @@ int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, in
         a_zero_point < 0 || a_zero_point > 255 || CHUNK % (pool * pool) != 0) return 1;
     if (!check_isa(isa)) return 2;
     int64_t ph_n = oh / pool, pw_n = ow / pool, m = n * ph_n * pw_n * pool * pool;
-    gemm_ctx ctx = {x, 0, m, kh * kseg, oc, packed, colsum, pairs_fit, 0, (int)isa,
+    gemm_ctx ctx = {x, 0, m, kh * kseg, oc, packed, colsum, pairs_fit, quads_fit, 0, 0, (int)isa,
                     (int32_t)a_zero_point + flip_correction(isa, 0), NULL, out, oc, bias, multiplier, shift,
                     (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, pool * pool,
                     1, c, hp, wp, stride, pool, ph_n, pw_n, kh, kseg, wp * c};

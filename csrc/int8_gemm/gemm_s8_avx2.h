@@ -44,22 +44,42 @@
         _mm256_storeu_si256((__m256i *)(tile + (I) * PANEL + 8), ACC[1]);                         \
     }
 
-/* mr rows x 16 columns (bp already points at the 16-column group inside the panel). mr, a_signed
- * and has_tail are compile-time constants after inlining, so the accumulators stay in registers. */
+/* Row I of the quad step, groups g and g + 1: the two vpmaddubsw results are added as int16 before
+ * vpmaddwd (pack_s8's quads_fit proves the sum fits for A <= 127), 64 multiply-adds per 5 instructions. */
+#define AVX2_QUAD_STEP(I, ACC, R)                                                                 \
+    if (mr > (I)) {                                                                               \
+        __m256i a0 = _mm256_set1_epi32(load4(R + 4 * g)), a1 = _mm256_set1_epi32(load4(R + 4 * g + 4)); \
+        __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(a0, b0), _mm256_maddubs_epi16(a1, c0));  \
+        __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(a0, b1), _mm256_maddubs_epi16(a1, c1));  \
+        ACC[0] = _mm256_add_epi32(ACC[0], _mm256_madd_epi16(s0, ones));                            \
+        ACC[1] = _mm256_add_epi32(ACC[1], _mm256_madd_epi16(s1, ones));                            \
+    }
+
+/* mr rows x 16 columns (bp already points at the 16-column group inside the panel). mr, a_signed,
+ * has_tail and quad are compile-time constants after inlining, so the accumulators stay in
+ * registers. quad (unsigned A <= 127 and quads_fit): full groups two at a time, the rest one by one. */
 AVX2_TARGET static inline __attribute__((always_inline)) void
 tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
-                     int64_t w, const int mr, const int a_signed, const int has_tail, int32_t *tile) {
+                     int64_t w, const int mr, const int a_signed, const int has_tail, const int quad, int32_t *tile) {
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     const __m256i zero = _mm256_setzero_si256();
     __m256i acc0[2] = {zero, zero}, acc1[2] = {zero, zero}, acc2[2] = {zero, zero}, acc3[2] = {zero, zero};
-    int64_t kg = k_groups(k), kfull = k / 4;
+    int64_t kg = k_groups(k), kfull = k / 4, kquad = quad ? kfull / 2 * 2 : 0;
     int32_t tail[AVX2_MR] = {0};
     if (has_tail)
         for (int i = 0; i < mr; i++) tail[i] = load_group(rows[i], kfull, k);
     const uint8_t *r0 = rows[0], *r1 = rows[mr > 1 ? 1 : 0], *r2 = rows[mr > 2 ? 2 : 0], *r3 = rows[mr > 3 ? 3 : 0];
     const int8_t *b = bp;
     for (int64_t s = 0; s < nseg; s++) {
-        for (int64_t g = 0; g < kg; g++, b += w * 4) {
+        int64_t g = 0;
+        for (; g < kquad; g += 2, b += w * 8) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+            __m256i c0 = _mm256_loadu_si256((const __m256i *)(b + w * 4));
+            __m256i c1 = _mm256_loadu_si256((const __m256i *)(b + w * 4 + 32));
+            AVX2_QUAD_STEP(0, acc0, r0) AVX2_QUAD_STEP(1, acc1, r1)
+            AVX2_QUAD_STEP(2, acc2, r2) AVX2_QUAD_STEP(3, acc3, r3)
+        }
+        for (; g < kg; g++, b += w * 4) {
             __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
 #define LOAD_A(i) (!has_tail || g < kfull ? load4(r##i + 4 * g) : tail[i])
             AVX2_ROW_STEP(0, acc0, LOAD_A) AVX2_ROW_STEP(1, acc1, LOAD_A)
@@ -73,13 +93,15 @@ tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_strid
 
 #define AVX2_FAST_CASE(MRV)                                                                        \
     case MRV:                                                                                      \
-        if (a_signed) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 1, 1, tile);     \
-        else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, tile);   \
-        else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, tile);              \
+        if (a_signed) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 1, 1, 0, tile);  \
+        else if (quad && k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, 1, tile); \
+        else if (quad) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, 1, tile); \
+        else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, 0, tile); \
+        else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, 0, tile);           \
         break;
 
 AVX2_TARGET static void tile_avx2_fast(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                       const int8_t *bp, int64_t w, int mr, int a_signed, int32_t *tile) {
+                                       const int8_t *bp, int64_t w, int mr, int a_signed, int quad, int32_t *tile) {
     switch (mr) {
         AVX2_FAST_CASE(1) AVX2_FAST_CASE(2) AVX2_FAST_CASE(3) AVX2_FAST_CASE(4)
         default: break;                    /* unreachable: 1 <= mr <= AVX2_MR */
@@ -142,16 +164,20 @@ AVX2_TARGET static void tile_avx2_exact(const uint8_t *const *rows, int64_t nseg
     }
 }
 
-/* nrows rows (a chunk) x one panel of width w: 16-column groups, rows in blocks the chosen tile holds. */
+/* nrows rows (a chunk) x one panel of width w: 16-column groups, rows in blocks the chosen tile holds.
+ * mode: AVX2_EXACT, AVX2_FAST (vpmaddubsw) or AVX2_QUAD (vpmaddubsw, two groups per vpmaddwd). */
+enum { AVX2_EXACT = 0, AVX2_FAST = 1, AVX2_QUAD = 2 };
+
 AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                  const int8_t *bp, int64_t w, int mr, int a_signed, int fast, int32_t *tile) {
+                                  const int8_t *bp, int64_t w, int mr, int a_signed, int mode, int32_t *tile) {
+    int fast = mode != AVX2_EXACT;
     int block = fast ? AVX2_MR : 2;
     for (int64_t v = 0; v < w / 16; v++)
         for (int i0 = 0; i0 < mr; i0 += block) {
             int rows_here = mr - i0 < block ? mr - i0 : block;
             if (fast)
                 tile_avx2_fast(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,
-                               tile + i0 * PANEL + 16 * v);
+                               mode == AVX2_QUAD, tile + i0 * PANEL + 16 * v);
             else
                 tile_avx2_exact(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,
                                 tile + i0 * PANEL + 16 * v);

@@ -24,6 +24,9 @@ def register(subparsers):
     p.add_argument("--calibration-images", type=positive_int, default=512)
     p.add_argument("--weight-bits", type=int, default=8, choices=[7, 8],
                    help="7: weight codes in [-63, 63], so AVX2's fast int8 kernel runs every layer (static mode)")
+    p.add_argument("--activation-bits", type=int, default=8, choices=[7, 8],
+                   help="7: activation codes in [0, 127] (PyTorch's reduce_range), so AVX2's fast int8 kernel "
+                        "runs 8-bit weights too (static mode)")
     p.add_argument("--qat-epochs", type=positive_int, default=2)
     p.add_argument("--qat-lr", type=positive_float, default=1e-4)
     p.add_argument("--freeze-after", type=nonnegative_int, default=1,
@@ -38,12 +41,13 @@ def register(subparsers):
 def quantize_model(model, train, args):
     """The quantized model for ``args.mode``."""
     from tinyeff import quant
-    if args.weight_bits != 8 and args.mode != "static":
-        raise ValueError(f"quantize: --weight-bits {args.weight_bits} needs --mode static ({args.mode} quantizes "
-                         "weights to 8 bits); drop --weight-bits or use --mode static")
+    for flag, bits in (("--weight-bits", args.weight_bits), ("--activation-bits", args.activation_bits)):
+        if bits != 8 and args.mode != "static":
+            raise ValueError(f"quantize: {flag} {bits} needs --mode static ({args.mode} quantizes to 8 bits); "
+                             f"drop {flag} or use --mode static")
     if args.mode == "static":
         return quant.quantize_static(model, train, args.calibration_images, args.calibration, args.per_channel,
-                                     weight_bits=args.weight_bits)
+                                     weight_bits=args.weight_bits, activation_bits=args.activation_bits)
     if args.mode == "dynamic":
         return quant.quantize_dynamic(model, args.per_channel)
     from tinyeff.train import fit
@@ -80,7 +84,7 @@ def _run(args, model, train, test):
         rows[precision] = (rounded, quant.save_lowprec(model, path, precision), rows["float32"][2] // 2)
     x = np.asarray(make_preprocess(model.preprocess)(test.images[:args.batch_size]), np.float32)
     metrics = {"mode": args.mode, "calibration": args.calibration, "per_channel": args.per_channel,
-               "weight_bits": args.weight_bits,
+               "weight_bits": args.weight_bits, "activation_bits": args.activation_bits,
                "data": args.data, "batch_size": int(len(x)), "variants": {}}
     for name, (m, file_bytes, memory_bytes) in rows.items():
         result = evaluate(m, test)
