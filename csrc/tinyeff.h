@@ -78,6 +78,9 @@ int tinyeff_maxpool2d_u8_nhwc(const uint8_t *x, int64_t n, int64_t h, int64_t w,
 /* ---- int8 residual add (csrc/int8_eltwise/add_u8.c): table lookups, int32 sum, requantization ------------ */
 int tinyeff_add_u8(const uint8_t *a, const uint8_t *b, int64_t n, const int32_t *table_a, const int32_t *table_b, int64_t multiplier, int64_t shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
+/* ---- int8 model input (csrc/int8_eltwise/quantize_u8.c): float32 -> uint8 codes, NCHW -> NHWC on request ---- */
+int tinyeff_quantize_f32_u8(const float *x, int64_t n, int64_t c, int64_t hw, double scale, int64_t zero_point, int64_t qmax, int64_t nhwc, int64_t isa, uint8_t *out, int64_t *nonfinite);
+
 /* ---- float32 dense and sparse family (csrc/im2col/im2col.c, csrc/pool/pool.c, csrc/sparse/spconv.c; wrappers in kernels/<family>/c.py) ---
  * Layouts: tinyeff/kernels/im2col/spec.py, pool/spec.py and sparse/spec.py. sprows: the direct sparse
  * loop over CSR rows (see csrc/sparse/spconv.c); bias may be NULL. isa: a TE_ISA_ code (pad2d, maxpool2d

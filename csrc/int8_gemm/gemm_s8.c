@@ -324,13 +324,21 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
 
 /* rows: the chunk's row pointers (explicit A: lda apart; implicit im2col: anywhere); p: the panel.
  * Each path walks the chunk in blocks of the rows its register tile holds. */
+#ifdef TE_X86
+static int avx2_tiles(const gemm_ctx *c) { return TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI; }
+
+/* The AVX2 tile panel p may use: two groups per vpmaddwd, vpmaddubsw, or the exact one. */
+static int avx2_mode(const gemm_ctx *c, int64_t p) {
+    return c->a7 && c->quads_fit[p] ? AVX2_QUAD : c->a7 || c->pairs_fit[p] ? AVX2_FAST : AVX2_EXACT;
+}
+#endif
+
 static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, int64_t p, const int8_t *bp, int64_t w,
                      int nrows, int32_t *chunk) {
     int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
 #ifdef TE_X86
-    if (TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI) {
-        int mode = c->a7 && c->quads_fit[p] ? AVX2_QUAD : c->a7 || c->pairs_fit[p] ? AVX2_FAST : AVX2_EXACT;
-        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, mode, chunk);
+    if (avx2_tiles(c)) {
+        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, avx2_mode(c, p), chunk);
         return;
     }
 #else
@@ -392,6 +400,26 @@ store_tile_fast_avx2(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const in
             __m256i q = te_requant8(_mm256_load_si256((const __m256i *)(tile + i * PANEL + j)), &prm[j / 8], zp, vmin, vmax);
             te_store8_avx2(q, c->out8 + (m0 + i) * c->ldo + p0 + j, ncols - j);
         }
+}
+
+/* The fused 2x2 max-pool on the AVX2 path: each window's 4 rows are one vpmaddubsw tile whose max
+ * is requantized in registers (tile_avx2_pool4), rows / 4 output rows of the panel's columns. */
+__attribute__((target("avx2"))) static void
+pool_chunk_avx2(const gemm_ctx *c, const uint8_t *const *rows, int nrows, int64_t p, const int8_t *bp,
+                int64_t w, const te_requant8_params *prm, int64_t out_row) {
+    int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
+    int64_t p0 = p * PANEL, ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
+    int quad = avx2_mode(c, p) == AVX2_QUAD;
+    avx2_pool_out po = {NULL, _mm256_set1_epi32(c->zero_point_out), _mm256_set1_epi32(c->qmin),
+                        _mm256_set1_epi32(c->qmax), NULL, 0};
+    for (int64_t v = 0; v < w / 16; v++) {
+        po.prm = prm + 2 * v;
+        po.ncols = ncols - 16 * v;
+        for (int i0 = 0; i0 < nrows; i0 += 4) {
+            po.out = c->out8 + (out_row + i0 / 4) * c->ldo + p0 + 16 * v;
+            tile_avx2_pool4(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, quad, &po);
+        }
+    }
 }
 
 __attribute__((target("avx2"))) static void
@@ -565,12 +593,17 @@ static void run_gemm(gemm_ctx *c) {
             int fast = panel_fast_prepare(c, p0, fused_bias);
 #ifdef TE_HAVE_AVX2_REQUANT
             te_requant8_params prm[PANEL / 8];
-            if (fast && !TE_ISA_HAS_AVX512(c->isa)) prepare_avx2(c, p0, fused_bias, prm);
+            /* the in-register pool needs the AVX2 epilogue's parameters even on an AVX-512 CPU */
+            int pooled = fast && c->group == 4 && avx2_tiles(c) && avx2_mode(c, p) != AVX2_EXACT;
+            if (fast && (pooled || !TE_ISA_HAS_AVX512(c->isa))) prepare_avx2(c, p0, fused_bias, prm);
 #endif
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
                 const uint8_t *ptrs[CHUNK];
                 row_pointers(c, m0, rows, ptrs);
+#ifdef TE_HAVE_AVX2_REQUANT
+                if (pooled) { pool_chunk_avx2(c, ptrs, rows, p, bp, w, prm, m0 / 4); continue; }
+#endif
                 run_tile(c, ptrs, p, bp, w, rows, chunk);
                 int64_t out_row = m0;
                 if (c->group > 1) {

@@ -55,12 +55,24 @@
         ACC[1] = _mm256_add_epi32(ACC[1], _mm256_madd_epi16(s1, ones));                            \
     }
 
+/* Where a pooled tile writes (pool4): the 2 x 8 columns' requantization parameters, the output
+ * row and how many of its 16 columns exist. */
+typedef struct {
+    const te_requant8_params *prm;
+    __m256i zp, vmin, vmax;
+    uint8_t *out;
+    int64_t ncols;
+} avx2_pool_out;
+
 /* mr rows x 16 columns (bp already points at the 16-column group inside the panel). mr, a_signed,
- * has_tail and quad are compile-time constants after inlining, so the accumulators stay in
- * registers. quad (unsigned A <= 127 and quads_fit): full groups two at a time, the rest one by one. */
+ * has_tail, quad and pool4 are compile-time constants after inlining, so the accumulators stay in
+ * registers. quad (unsigned A <= 127 and quads_fit): full groups two at a time, the rest one by one.
+ * pool4: the 4 rows are one 2x2 max-pool window (gemm_s8.c's fused pool); their max is requantized
+ * in registers and 16 bytes are written to po->out, with no int32 tile in memory. */
 AVX2_TARGET static inline __attribute__((always_inline)) void
 tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
-                     int64_t w, const int mr, const int a_signed, const int has_tail, const int quad, int32_t *tile) {
+                     int64_t w, const int mr, const int a_signed, const int has_tail, const int quad, int32_t *tile,
+                     const int pool4, const avx2_pool_out *po) {
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     const __m256i zero = _mm256_setzero_si256();
     __m256i acc0[2] = {zero, zero}, acc1[2] = {zero, zero}, acc2[2] = {zero, zero}, acc3[2] = {zero, zero};
@@ -88,16 +100,35 @@ tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_strid
         }
         r0 += seg_stride; r1 += seg_stride; r2 += seg_stride; r3 += seg_stride;
     }
+    if (pool4) {
+        __m256i m0 = _mm256_max_epi32(_mm256_max_epi32(acc0[0], acc1[0]), _mm256_max_epi32(acc2[0], acc3[0]));
+        __m256i m1 = _mm256_max_epi32(_mm256_max_epi32(acc0[1], acc1[1]), _mm256_max_epi32(acc2[1], acc3[1]));
+        te_store8_avx2(te_requant8(m0, &po->prm[0], po->zp, po->vmin, po->vmax), po->out, po->ncols);
+        if (po->ncols > 8)
+            te_store8_avx2(te_requant8(m1, &po->prm[1], po->zp, po->vmin, po->vmax), po->out + 8, po->ncols - 8);
+        return;
+    }
     AVX2_STORE_ROW(0, acc0) AVX2_STORE_ROW(1, acc1) AVX2_STORE_ROW(2, acc2) AVX2_STORE_ROW(3, acc3)
 }
 
+/* One 2x2 pooling window (4 rows) x 16 columns, requantized in registers (pool4 above). */
+AVX2_TARGET static void tile_avx2_pool4(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                        const int8_t *bp, int64_t w, int quad, const avx2_pool_out *po) {
+    if (quad && k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 1, NULL, 1, po);
+    else if (quad) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 1, NULL, 1, po);
+    else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 0, NULL, 1, po);
+    else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 0, NULL, 1, po);
+}
+
+#define AVX2_FAST_CALL(MRV, SIGNED, TAIL, QUAD) \
+    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, SIGNED, TAIL, QUAD, tile, 0, NULL)
 #define AVX2_FAST_CASE(MRV)                                                                        \
     case MRV:                                                                                      \
-        if (a_signed) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 1, 1, 0, tile);  \
-        else if (quad && k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, 1, tile); \
-        else if (quad) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, 1, tile); \
-        else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, 0, tile); \
-        else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, 0, tile);           \
+        if (a_signed) AVX2_FAST_CALL(MRV, 1, 1, 0);                                                \
+        else if (quad && k % 4) AVX2_FAST_CALL(MRV, 0, 1, 1);                                      \
+        else if (quad) AVX2_FAST_CALL(MRV, 0, 0, 1);                                               \
+        else if (k % 4) AVX2_FAST_CALL(MRV, 0, 1, 0);                                              \
+        else AVX2_FAST_CALL(MRV, 0, 0, 0);                                                         \
         break;
 
 AVX2_TARGET static void tile_avx2_fast(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,

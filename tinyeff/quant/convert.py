@@ -12,7 +12,7 @@ its float64 reference (``QLayer.simulate``), used to check the integer path.
 """
 import numpy as np
 
-from tinyeff import nn
+from tinyeff import kernels, nn
 from tinyeff.nn.surgery import replace_child, sequence_stages
 from tinyeff.models.resnet import BasicBlock, Bottleneck
 from tinyeff.quant import islands
@@ -210,10 +210,20 @@ class QuantizedModel(nn.Module):
         self.simulate = False
         self.eval()
 
-    def quantize_input(self, x):
-        check_finite_input(x, "int8 model")
-        q = quantize(x, self.input_qparams[0], self.input_qparams[1], "uint8")
-        return q if self.input_qmax == 255 else np.minimum(q, np.uint8(self.input_qmax))
+    def quantize_input(self, x, nhwc=False):
+        """uint8 codes of the float input, in its layout or (``nhwc``, a 4-D input) as (N, H, W, C):
+        one pass of the ``quantize_f32_u8`` kernel (NaN/Inf refused, clamped at ``input_qmax``)."""
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            check_finite_input(x, "int8 model")              # integers: quantize as NumPy does
+            q = np.minimum(quantize(x, self.input_qparams[0], self.input_qparams[1], "uint8"), self.input_qmax)
+            return np.ascontiguousarray(q.transpose(0, 2, 3, 1)) if nhwc else q
+        try:
+            return kernels.get("quantize_f32_u8")(x.astype(np.float32, copy=False), self.input_qparams[0],
+                                                  self.input_qparams[1], self.input_qmax, nhwc)
+        except ValueError:
+            check_finite_input(x, "int8 model")             # the message names the model and the index
+            raise
 
     def forward_int(self, q):
         """Integer output of the body for a uint8 input: int32 logits or uint8 codes."""
@@ -228,7 +238,11 @@ class QuantizedModel(nn.Module):
 
     def forward(self, x):
         data = x.data if isinstance(x, Tensor) else np.asarray(x)
-        return Tensor(self.dequantize_output(self.forward_int(self.quantize_input(data))))
+        if data.ndim == 4 and not self.simulate and isinstance(self.body, qm.QSequential):
+            out = self.body.forward_from_nhwc(self.quantize_input(data, nhwc=True))   # no NCHW copy
+        else:
+            out = self.forward_int(self.quantize_input(data))
+        return Tensor(self.dequantize_output(out))
 
     def nbytes(self):
         """Bytes of every array the integer model holds (int8 weights, packed copies, int32 biases...)."""
