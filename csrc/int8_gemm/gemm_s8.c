@@ -501,39 +501,38 @@ static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows, int64_t w
         }
 }
 
-/* Output position of row m in im2col_8_nhwc's row order (n, ph, pw, dy, dx); stepped, not divided,
- * from one row to the next. */
-typedef struct { int64_t img, ph, pw, dy, dx; } rowpos;
+/* The pooling window of row m in im2col_8_nhwc's row order (n, ph, pw, dy, dx), for m at the
+ * start of a window; stepped, not divided, from one window to the next (row_pointers). */
+typedef struct { int64_t img, ph, pw; } rowpos;
 
 static rowpos row_start(const gemm_ctx *c, int64_t m) {
     int64_t win = c->pool * c->pool, per_img = c->ph_n * c->pw_n * win;
-    int64_t r = m % per_img, wi = r / win, d = r % win;
-    rowpos p = {m / per_img, wi / c->pw_n, wi % c->pw_n, d / c->pool, d % c->pool};
+    int64_t wi = m % per_img / win;
+    rowpos p = {m / per_img, wi / c->pw_n, wi % c->pw_n};
     return p;
 }
 
-static void row_step(const gemm_ctx *c, rowpos *p) {
-    if (++p->dx < c->pool) return;
-    p->dx = 0;
-    if (++p->dy < c->pool) return;
-    p->dy = 0;
-    if (++p->pw < c->pw_n) return;
-    p->pw = 0;
-    if (++p->ph < c->ph_n) return;
-    p->ph = 0;
-    p->img++;
-}
-
-/* ptrs[0, rows): where rows m0.. of A start (the top-left of each window when conv). */
-static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, const uint8_t **ptrs) {
+/* ptrs[0, rows): where rows m0.. of A start (the top-left of each window when conv). *p is the
+ * position of row m0 (conv), stepped past the chunk: the next chunk of the task starts there, so
+ * the divisions of row_start run once per task, not once per chunk (a small-K conv has many). */
+static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, rowpos *p, const uint8_t **ptrs) {
     if (!c->conv) {
         for (int i = 0; i < rows; i++) ptrs[i] = c->a + (m0 + i) * c->lda;
         return;
     }
-    rowpos p = row_start(c, m0);
-    for (int i = 0; i < rows; i++, row_step(c, &p)) {
-        int64_t y = p.ph * c->pool + p.dy, x = p.pw * c->pool + p.dx;
-        ptrs[i] = c->a + ((p.img * c->hp + y * c->stride) * c->wp + x * c->stride) * c->cin;
+    int64_t pool = c->pool, xs = c->stride * c->cin, ys = c->stride * c->wp * c->cin;
+    /* A chunk holds whole windows (CHUNK is a multiple of pool * pool): one pointer per window, the
+     * window's rows at fixed offsets from it, in row_step's order (dx fastest). */
+    for (int i = 0; i < rows; i += (int)(pool * pool)) {
+        const uint8_t *base = c->a + ((p->img * c->hp + p->ph * pool * c->stride) * c->wp +
+                                      p->pw * pool * c->stride) * c->cin;
+        for (int64_t dy = 0; dy < pool; dy++)
+            for (int64_t dx = 0; dx < pool; dx++) ptrs[i + dy * pool + dx] = base + dy * ys + dx * xs;
+        if (++p->pw < c->pw_n) continue;
+        p->pw = 0;
+        if (++p->ph < c->ph_n) continue;
+        p->ph = 0;
+        p->img++;
     }
 }
 
@@ -597,10 +596,11 @@ static void run_gemm(gemm_ctx *c) {
             int pooled = fast && c->group == 4 && avx2_tiles(c) && avx2_mode(c, p) != AVX2_EXACT;
             if (fast && (pooled || !TE_ISA_HAS_AVX512(c->isa))) prepare_avx2(c, p0, fused_bias, prm);
 #endif
+            rowpos pos = c->conv ? row_start(c, mb * mc) : (rowpos){0, 0, 0};
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
                 const uint8_t *ptrs[CHUNK];
-                row_pointers(c, m0, rows, ptrs);
+                row_pointers(c, m0, rows, &pos, ptrs);
 #ifdef TE_HAVE_AVX2_REQUANT
                 if (pooled) { pool_chunk_avx2(c, ptrs, rows, p, bp, w, prm, m0 / 4); continue; }
 #endif
