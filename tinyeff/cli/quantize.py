@@ -24,9 +24,10 @@ def register(subparsers):
     p.add_argument("--calibration-images", type=positive_int, default=512)
     p.add_argument("--weight-bits", type=int, default=8, choices=[7, 8],
                    help="7: weight codes in [-63, 63], so AVX2's fast int8 kernel runs every layer (static mode)")
-    p.add_argument("--activation-bits", type=int, default=8, choices=[7, 8],
-                   help="7: activation codes in [0, 127] (PyTorch's reduce_range), so AVX2's fast int8 kernel "
-                        "runs 8-bit weights too (static mode)")
+    p.add_argument("--activation-bits", type=int, default=None, choices=[7, 8],
+                   help="activation codes in [0, 2**bits - 1]; static mode's default 7 (PyTorch's reduce_range) "
+                        "lets AVX2's fast int8 kernel run 8-bit weights exactly (docs/int8.md, section 9); "
+                        "dynamic and QAT use 8")
     p.add_argument("--qat-epochs", type=positive_int, default=2)
     p.add_argument("--qat-lr", type=positive_float, default=1e-4)
     p.add_argument("--freeze-after", type=nonnegative_int, default=1,
@@ -41,6 +42,8 @@ def register(subparsers):
 def quantize_model(model, train, args):
     """The quantized model for ``args.mode``."""
     from tinyeff import quant
+    if args.activation_bits is None:
+        args.activation_bits = 7 if args.mode == "static" else 8
     for flag, bits in (("--weight-bits", args.weight_bits), ("--activation-bits", args.activation_bits)):
         if bits != 8 and args.mode != "static":
             raise ValueError(f"quantize: {flag} {bits} needs --mode static ({args.mode} quantizes to 8 bits); "
@@ -107,8 +110,8 @@ def _run(args, model, train, test):
     print(f"int8: {s['accuracy_drop_points']:+.2f} points drop, {s['speedup']:.2f}x faster, "
           f"{s['file_size_ratio']:.2f}x smaller file; wrote {args.out}/metrics.json")
     from tinyeff import kernels
-    if args.mode == "static" and args.weight_bits == 8 and kernels.available("gemm_u8s8_packed", "c") and \
-            kernels.registry.best_isa("gemm_u8s8_packed") == "avx2":
-        print("note: this CPU runs int8 on AVX2 (no VNNI); --weight-bits 7 lets every layer use its ~2x faster "
-              "vpmaddubsw kernel (docs/int8.md, section 9)")
+    if args.mode == "static" and args.activation_bits == 8 and args.weight_bits == 8 and \
+            kernels.available("gemm_u8s8_packed", "c") and kernels.registry.best_isa("gemm_u8s8_packed") == "avx2":
+        print("note: this CPU runs int8 on AVX2 (no VNNI); --activation-bits 7 (or --weight-bits 7) lets every "
+              "layer use its ~2x faster vpmaddubsw kernel (docs/int8.md, section 9)")
     return 0

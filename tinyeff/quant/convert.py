@@ -97,13 +97,11 @@ def _convert_sequence(parent, qp, opts):
         elif isinstance(child, Observed) and isinstance(child.inner, RESIDUAL):
             layer = _convert_residual(child.inner, qp, child.observer.qparams(), opts)
         elif isinstance(child, Observed):                   # a float island
-            _full_range_only(child.inner, opts)
-            layer = islands.QFloat(child.inner, child.island_path, qp, child.observer.qparams())
+            layer = islands.QFloat(child.inner, child.island_path, qp, child.observer.qparams(), opts["act_qmax"])
         elif isinstance(child, nn.ReLU):
             layer = qm.QReLU(qp[1])
         elif isinstance(child, nn.ReLU6):
-            _full_range_only(child, opts)
-            layer = islands.QReLU6(qp)
+            layer = islands.QReLU6(qp, opts["act_qmax"])
         elif isinstance(child, nn.MaxPool2d):
             layer = qm.QMaxPool2d(child.kernel_size, child.stride)
         elif isinstance(child, nn.AdaptiveAvgPool2d):
@@ -124,12 +122,6 @@ def _convert_sequence(parent, qp, opts):
         qp = getattr(layer, "out_qparams", qp) if not isinstance(layer, qm.QSequential) else qp
         layers.append(layer)
     return qm.QSequential(layers), qp
-
-
-def _full_range_only(layer, opts):
-    if opts["act_qmax"] != 255:
-        raise ValueError(f"convert: activation_bits=7 is not supported with {type(layer).__name__} (a float "
-                         "island or ReLU6 keeps 8-bit codes); quantize this model with activation_bits=8")
 
 
 def _add(a_qp, b_qp, out_qp, relu, opts):
