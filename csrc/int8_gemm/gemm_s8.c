@@ -15,7 +15,10 @@
  * Paths (isa argument, chosen in Python from the CPU's flags; a kernel runs its best body not above it):
  *   AVX-512 VNNI: the tile above.
  *   AVX2 (gemm_s8_avx2.h): vpmaddubsw + vpmaddwd on panels whose weight pairs cannot saturate int16
- *     (pack_s8 checks every pair once, PackedS8.pairs_fit), otherwise operands widened to int16.
+ *     (pack_s8 checks every pair once, PackedS8.pairs_fit) or on any panel when every byte of A is
+ *     <= 127 (7-bit activations: run_gemm scans A once per call), two groups per vpmaddwd where
+ *     PackedS8.quads_fit allows it; otherwise operands widened to int16. A fused 2x2 max-pool is
+ *     taken and requantized in registers, one window per 4-row tile.
  *   NEON dot-product / NEON (gemm_s8_neon.h): sdot on a - 128, or vmull_s8 + vpadalq_s16.
  *   portable C: the same loop order in plain C, for any CPU and compiler.
  * Every tile takes its rows as pointers plus segments, so the implicit-im2col convolution below

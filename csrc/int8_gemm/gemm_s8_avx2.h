@@ -15,6 +15,13 @@
  * (PackedS8.pairs_fit); only such panels take this tile, the others the exact one below. Either
  * way the result is the exact int32 sum.
  *
+ * 7-bit activations (A <= 127, checked by gemm_s8.c on the operand itself) make every pair of any
+ * int8 weights fit (2 * 127 * 128 = 32512), so every panel takes this tile; and where pack_s8 found
+ * that four weights of a lane over two consecutive groups sum to at most 258 in each sign
+ * (PackedS8.quads_fit; 127 * 258 = 32766), the quad step adds two vpmaddubsw results as int16
+ * before one vpmaddwd: 64 multiply-adds per 5 instructions instead of 6, and 3 multiplier-port
+ * instructions instead of 4 (vpmaddubsw and vpmaddwd share those ports).
+ *
  * The exact tile widens B (16 columns x 4 k) to four int16 vectors and the 4 A bytes to int16,
  * and vpmaddwd gives lanes (column, k01) and (column, k23), added per column at the end.
  *

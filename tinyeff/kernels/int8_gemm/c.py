@@ -5,7 +5,9 @@ output and calls C; the C code only loops.
 
 The GEMM's instruction-set path is chosen at run time from the CPU's flags (never from build
 flags): AVX-512 VNNI, else AVX2 (vpmaddubsw on panels whose weight pairs cannot saturate int16,
-``PackedS8.pairs_fit``, else exact int16 widening), on ARM64 NEON dot-product, else NEON, else
+``PackedS8.pairs_fit``, or on every panel when the activations are all <= 127, the C code checks;
+two groups per vpmaddwd on ``PackedS8.quads_fit`` panels then; else exact int16 widening), on ARM64
+NEON dot-product, else NEON, else
 portable C. Every path returns the same int32 sums and the same codes. AMX is not implemented: it
 could not be tested on the machine this was written on (no amx_int8), and ``code_path()`` says so
 when the CPU does report AMX.
