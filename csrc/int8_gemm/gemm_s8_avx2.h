@@ -45,6 +45,12 @@
         ACC[1] = _mm256_add_epi32(ACC[1], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones)); \
     }
 
+#define AVX2_LOAD_ROW(I, ACC)                                                                     \
+    if (mr > (I)) {                                                                               \
+        ACC[0] = _mm256_loadu_si256((const __m256i *)(tile + (I) * PANEL));                       \
+        ACC[1] = _mm256_loadu_si256((const __m256i *)(tile + (I) * PANEL + 8));                   \
+    }
+
 #define AVX2_STORE_ROW(I, ACC)                                                                    \
     if (mr > (I)) {                                                                               \
         _mm256_storeu_si256((__m256i *)(tile + (I) * PANEL), ACC[0]);                             \
@@ -79,10 +85,13 @@ typedef struct {
 AVX2_TARGET static inline __attribute__((always_inline)) void
 tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
                      int64_t w, const int mr, const int a_signed, const int has_tail, const int quad, int32_t *tile,
-                     const int pool4, const avx2_pool_out *po) {
+                     const int pool4, const avx2_pool_out *po, const int acc_in) {
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     const __m256i zero = _mm256_setzero_si256();
     __m256i acc0[2] = {zero, zero}, acc1[2] = {zero, zero}, acc2[2] = {zero, zero}, acc3[2] = {zero, zero};
+    if (acc_in) {                        /* a later K block: continue the sums of the earlier ones */
+        AVX2_LOAD_ROW(0, acc0) AVX2_LOAD_ROW(1, acc1) AVX2_LOAD_ROW(2, acc2) AVX2_LOAD_ROW(3, acc3)
+    }
     int64_t kg = k_groups(k), kfull = k / 4, kquad = quad ? kfull / 2 * 2 : 0;
     int32_t tail[AVX2_MR] = {0};
     if (has_tail)
@@ -121,14 +130,16 @@ tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_strid
 /* One 2x2 pooling window (4 rows) x 16 columns, requantized in registers (pool4 above). */
 AVX2_TARGET static void tile_avx2_pool4(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
                                         const int8_t *bp, int64_t w, int quad, const avx2_pool_out *po) {
-    if (quad && k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 1, NULL, 1, po);
-    else if (quad) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 1, NULL, 1, po);
-    else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 0, NULL, 1, po);
-    else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 0, NULL, 1, po);
+    if (quad && k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 1, NULL, 1, po, 0);
+    else if (quad) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 1, NULL, 1, po, 0);
+    else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 0, NULL, 1, po, 0);
+    else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 0, NULL, 1, po, 0);
 }
 
 #define AVX2_FAST_CALL(MRV, SIGNED, TAIL, QUAD) \
-    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, SIGNED, TAIL, QUAD, tile, 0, NULL)
+    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, SIGNED, TAIL, QUAD, tile, 0, NULL, 0)
+#define AVX2_FAST_MORE(MRV, TAIL, QUAD) \
+    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, a_signed, TAIL, QUAD, tile, 0, NULL, 1)
 #define AVX2_FAST_CASE(MRV)                                                                        \
     case MRV:                                                                                      \
         if (a_signed) AVX2_FAST_CALL(MRV, 1, 1, 0);                                                \
@@ -137,11 +148,29 @@ AVX2_TARGET static void tile_avx2_pool4(const uint8_t *const *rows, int64_t nseg
         else if (k % 4) AVX2_FAST_CALL(MRV, 0, 1, 0);                                              \
         else AVX2_FAST_CALL(MRV, 0, 0, 0);                                                         \
         break;
+#define AVX2_MORE_CASE(MRV)                                                                        \
+    case MRV:                                                                                      \
+        if (quad && k % 4) AVX2_FAST_MORE(MRV, 1, 1);                                              \
+        else if (quad) AVX2_FAST_MORE(MRV, 0, 1);                                                  \
+        else if (k % 4) AVX2_FAST_MORE(MRV, 1, 0);                                                 \
+        else AVX2_FAST_MORE(MRV, 0, 0);                                                            \
+        break;
 
 AVX2_TARGET static void tile_avx2_fast(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
                                        const int8_t *bp, int64_t w, int mr, int a_signed, int quad, int32_t *tile) {
     switch (mr) {
         AVX2_FAST_CASE(1) AVX2_FAST_CASE(2) AVX2_FAST_CASE(3) AVX2_FAST_CASE(4)
+        default: break;                    /* unreachable: 1 <= mr <= AVX2_MR */
+    }
+}
+
+/* A later K block of a split row (tile_avx2): the sums continue from tile. a_signed stays a
+ * run-time flag here (one predictable branch per row step). */
+AVX2_TARGET static void tile_avx2_fast_more(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                            const int8_t *bp, int64_t w, int mr, int a_signed, int quad,
+                                            int32_t *tile) {
+    switch (mr) {
+        AVX2_MORE_CASE(1) AVX2_MORE_CASE(2) AVX2_MORE_CASE(3) AVX2_MORE_CASE(4)
         default: break;                    /* unreachable: 1 <= mr <= AVX2_MR */
     }
 }
@@ -206,9 +235,38 @@ AVX2_TARGET static void tile_avx2_exact(const uint8_t *const *rows, int64_t nseg
  * mode: AVX2_EXACT, AVX2_FAST (vpmaddubsw) or AVX2_QUAD (vpmaddubsw, two groups per vpmaddwd). */
 enum { AVX2_EXACT = 0, AVX2_FAST = 1, AVX2_QUAD = 2 };
 
+/* K blocks of a long row for the fast tiles: a 16-column strip of a panel is one 64-byte line every
+ * w * 4 = 256 bytes, so it lands in a quarter of L1's sets; AVX2_KC groups (16 KB of panel, 4 KB of
+ * strip) keep the strip in L1 while the chunk's row blocks reuse it. */
+#define AVX2_KC 64
+
+AVX2_TARGET static void tile_avx2_kblocked(const uint8_t *const *rows, int64_t k, const int8_t *bp, int64_t w, int mr,
+                                           int a_signed, int quad, int32_t *tile) {
+    const uint8_t *shifted[16];
+    for (int64_t kb = 0; kb < k; kb += 4 * AVX2_KC) {
+        int64_t len = k - kb < 4 * AVX2_KC ? k - kb : 4 * AVX2_KC;
+        for (int i = 0; i < mr; i++) shifted[i] = rows[i] + kb;
+        const int8_t *bk = bp + kb * w;                               /* kb / 4 groups of w * 4 bytes */
+        for (int64_t v = 0; v < w / 16; v++)
+            for (int i0 = 0; i0 < mr; i0 += AVX2_MR) {
+                int rows_here = mr - i0 < AVX2_MR ? mr - i0 : AVX2_MR;
+                if (kb == 0)
+                    tile_avx2_fast(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, quad,
+                                   tile + i0 * PANEL + 16 * v);
+                else
+                    tile_avx2_fast_more(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, quad,
+                                        tile + i0 * PANEL + 16 * v);
+            }
+    }
+}
+
 AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
                                   const int8_t *bp, int64_t w, int mr, int a_signed, int mode, int32_t *tile) {
     int fast = mode != AVX2_EXACT;
+    if (fast && nseg == 1 && k > 4 * AVX2_KC && mr <= 16) {
+        tile_avx2_kblocked(rows, k, bp, w, mr, a_signed, mode == AVX2_QUAD, tile);
+        return;
+    }
     int block = fast ? AVX2_MR : 2;
     for (int64_t v = 0; v < w / 16; v++)
         for (int i0 = 0; i0 < mr; i0 += block) {

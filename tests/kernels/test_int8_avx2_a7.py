@@ -87,7 +87,7 @@ def test_seven_bit_weights_always_fit_quads(rng):
     assert _pack_both(b).quads_fit.all()
 
 
-@pytest.mark.parametrize("m,k,n", [(1, 4, 16), (13, 37, 70), (50, 264, 130), (6, 1024, 64), (29, 3, 5)])
+@pytest.mark.parametrize("m,k,n", [(1, 4, 16), (13, 37, 70), (50, 264, 130), (6, 1024, 64), (29, 3, 5), (27, 777, 40)])
 def test_gemm_8bit_weights_7bit_activations_every_isa(m, k, n, rng):
     b = _w8(rng, k, n)
     packed = _pack_both(b)
@@ -163,3 +163,18 @@ def test_gemm_7bit_activations_hypothesis(m, k, n, seed, seven_bit_weights):
     want = a.astype(np.int32) @ b.astype(np.int32)
     for isa in paths:
         np.testing.assert_array_equal(_c("gemm_u8s8_packed", isa)(a, packed), want, err_msg=isa)
+
+
+@pytest.mark.parametrize("m,k,n", [(25, 257, 33), (13, 777, 70), (12, 1024, 16)])
+def test_gemm_long_rows_k_blocked_every_isa(m, k, n, rng):
+    """Rows longer than the AVX2 tile's K block (256) are summed block by block; tails, signed A,
+    7- and 8-bit activations, quads and pairs all continue across the blocks."""
+    b7, b8 = rng.integers(-64, 64, (k, n)).astype(np.int8), _w8(rng, k, n)
+    a7, a8 = _a7(rng, m, k), rng.integers(0, 256, (m, k)).astype(np.uint8)
+    a_s = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    for isa in _paths():
+        for a, b in ((a7, b7), (a7, b8), (a8, b7)):
+            np.testing.assert_array_equal(_c("gemm_u8s8_packed", isa)(a, _pack_both(b)),
+                                          a.astype(np.int32) @ b.astype(np.int32), err_msg=isa)
+        np.testing.assert_array_equal(_c("gemm_s8", isa)(a_s, b7), a_s.astype(np.int32) @ b7.astype(np.int32),
+                                      err_msg=isa)
