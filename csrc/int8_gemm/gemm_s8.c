@@ -54,6 +54,7 @@
 #define MR 6              /* rows per register tile */
 #define A_BLOCK_BYTES (256 * 1024)
 #define QUAD_BOUND 258    /* largest weight sum of an int16 lane of two groups: 127 * 258 <= 32767 */
+#define MIN_TASKS 32      /* row blocks per GEMM at least, when there are rows enough */
 #define CHUNK 12          /* rows per epilogue call: two register tiles; groups of 1, 2, 3, 4, 6, 12 divide it */
 
 enum { ISA_PORTABLE = TE_ISA_PORTABLE, ISA_AVX2 = TE_ISA_AVX2, ISA_VNNI = TE_ISA_AVX512_VNNI,
@@ -582,6 +583,10 @@ static void run_gemm(gemm_ctx *c) {
     int64_t kg = k_groups(c->k);
     int64_t npanels = (c->n + PANEL - 1) / PANEL;
     int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / CHUNK * CHUNK;
+    /* at least MIN_TASKS row blocks (a small-K conv has few): a thread descheduled by a busy machine
+     * then holds back the end of the GEMM by a small task, not by an eighth of it */
+    int64_t balanced = (c->m / MIN_TASKS + CHUNK - 1) / CHUNK * CHUNK;
+    if (mc > balanced) mc = balanced;
     if (mc < CHUNK) mc = CHUNK;
     int64_t nmb = (c->m + mc - 1) / mc;
 #pragma omp parallel for collapse(2) schedule(dynamic, 1) if (c->m * c->n * c->k >= TINYEFF_PARALLEL_MIN_MACS)
