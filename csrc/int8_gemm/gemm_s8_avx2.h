@@ -119,9 +119,20 @@ tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_strid
     if (pool4) {
         __m256i m0 = _mm256_max_epi32(_mm256_max_epi32(acc0[0], acc1[0]), _mm256_max_epi32(acc2[0], acc3[0]));
         __m256i m1 = _mm256_max_epi32(_mm256_max_epi32(acc0[1], acc1[1]), _mm256_max_epi32(acc2[1], acc3[1]));
-        te_store8_avx2(te_requant8(m0, &po->prm[0], po->zp, po->vmin, po->vmax), po->out, po->ncols);
-        if (po->ncols > 8)
-            te_store8_avx2(te_requant8(m1, &po->prm[1], po->zp, po->vmin, po->vmax), po->out + 8, po->ncols - 8);
+        __m256i q0 = te_requant8(m0, &po->prm[0], po->zp, po->vmin, po->vmax);
+        if (po->ncols < 16) {
+            te_store8_avx2(q0, po->out, po->ncols);
+            if (po->ncols > 8)
+                te_store8_avx2(te_requant8(m1, &po->prm[1], po->zp, po->vmin, po->vmax), po->out + 8, po->ncols - 8);
+            return;
+        }
+        __m256i q1 = te_requant8(m1, &po->prm[1], po->zp, po->vmin, po->vmax);
+        /* 16 codes in [qmin, qmax] (inside int16) -> 16 bytes, one store: pack q0 | q1 to int16 in
+         * column order, keep each low byte (the int8 or uint8 bit pattern), pack again */
+        __m256i w16 = _mm256_packs_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
+        __m256i low = _mm256_and_si256(w16, _mm256_set1_epi16(0xFF));
+        __m256i b8 = _mm256_packus_epi16(low, low);
+        _mm_storeu_si128((__m128i *)po->out, _mm256_castsi256_si128(_mm256_permute4x64_epi64(b8, 0x08)));
         return;
     }
     AVX2_STORE_ROW(0, acc0) AVX2_STORE_ROW(1, acc1) AVX2_STORE_ROW(2, acc2) AVX2_STORE_ROW(3, acc3)
