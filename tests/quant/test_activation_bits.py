@@ -93,3 +93,17 @@ def test_cli_quantize_activation_bits_7(tmp_path):
                  "--activation-bits", "7", "--calibration-images", "32", "--repeats", "1", "--out", str(out)]) == 0
     assert json.loads((out / "metrics.json").read_text())["activation_bits"] == 7
     assert io.load(out / "model.npz").info["activation_bits"] == 7
+
+
+def test_hooked_body_still_sees_its_call(rng):
+    """The NHWC fast path skips Module.__call__ of the body; a hook on it must still run."""
+    qmodel, images = _seed_cnn(rng, 7)
+    x = Tensor(images[:4].astype(np.float32) / 255)
+    with no_grad():
+        plain = qmodel(x).data
+        seen = []
+        handle = qmodel.body.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+        hooked = qmodel(x).data
+        handle.remove()
+    assert seen == [(4, 1, 28, 28)]
+    np.testing.assert_array_equal(hooked, plain)

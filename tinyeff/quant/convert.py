@@ -230,8 +230,9 @@ class QuantizedModel(nn.Module):
 
     def forward(self, x):
         data = x.data if isinstance(x, Tensor) else np.asarray(x)
-        if data.ndim == 4 and not self.simulate and isinstance(self.body, qm.QSequential):
+        if data.ndim == 4 and not self.simulate and isinstance(self.body, qm.QSequential) and qm.runs_nhwc(self.body):
             out = self.body.forward_from_nhwc(self.quantize_input(data, nhwc=True))   # no NCHW copy
+            # (a hooked body is called through Module.__call__ below, in NCHW, so its hooks run)
         else:
             out = self.forward_int(self.quantize_input(data))
         return Tensor(self.dequantize_output(out))
