@@ -39,6 +39,7 @@
 
 #include "tinyeff.h"
 #include "int8_common.h"
+#include "packed_s8.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define TE_X86 1
@@ -49,11 +50,8 @@
 #define TE_ARM64 1
 #endif
 
-#define PANEL 64          /* columns per packed panel */
-#define GROUP 16          /* last panel width is a multiple of this */
 #define MR 6              /* rows per register tile */
 #define A_BLOCK_BYTES (256 * 1024)
-#define QUAD_BOUND 258    /* largest weight sum of an int16 lane of two groups: 127 * 258 <= 32767 */
 #define MIN_TASKS 32      /* row blocks per GEMM at least, when there are rows enough */
 #define CHUNK 12          /* rows per epilogue call: two register tiles; groups of 1, 2, 3, 4, 6, 12 divide it */
 
@@ -87,13 +85,6 @@ typedef struct {
     int64_t cin, hp, wp, stride, pool, ph_n, pw_n, nseg, kseg, seg_stride;
 } gemm_ctx;
 
-static inline int64_t k_groups(int64_t k) { return (k + 3) / 4; }
-
-static inline int64_t panel_width(int64_t n, int64_t p0) {
-    int64_t rest = n - p0;
-    return rest >= PANEL ? PANEL : (rest + GROUP - 1) / GROUP * GROUP;
-}
-
 /* The 4 activation bytes of group g of row ar as a little-endian int32 (x86 byte order, what
  * vpdpbusd expects), zero past K; never reads past the row. Byte by byte, not a variable-length
  * memcpy: a library call inside a tile would force the register accumulators onto the stack. */
@@ -121,64 +112,6 @@ int64_t tinyeff_s8_isa_built(void) {
 #else
     return 1 << ISA_PORTABLE;
 #endif
-}
-
-/* 1 if a1 * w1 + a2 * w2 stays inside int16 for every a1, a2 in [0, 255]: the positive weights sum
- * to at most 128 and the negative ones to at least -128 (255 * 128 = 32640). */
-static int pair_fits_int16(int w1, int w2) {
-    int pos = (w1 > 0 ? w1 : 0) + (w2 > 0 ? w2 : 0), neg = (w1 < 0 ? w1 : 0) + (w2 < 0 ? w2 : 0);
-    return pos <= 128 && neg >= -128;
-}
-
-/* 1 if the int16 lane of two consecutive groups, a1 w1 + a2 w2 + a3 w3 + a4 w4, stays inside int16
- * for every a in [0, 127]: positive weights sum to at most 258, negative ones to at least -258
- * (127 * 258 = 32766). 7-bit weights always qualify (4 * 64 = 256). */
-static int quad_fits_int16(const int8_t *p, const int8_t *q) {
-    int pos = 0, neg = 0;
-    for (int t = 0; t < 2; t++) {
-        pos += (p[t] > 0 ? p[t] : 0) + (q[t] > 0 ? q[t] : 0);
-        neg += (p[t] < 0 ? p[t] : 0) + (q[t] < 0 ? q[t] : 0);
-    }
-    return pos <= QUAD_BOUND && neg >= -QUAD_BOUND;
-}
-
-/* pairs_fit[p] (one byte per 64-column panel): whether every pair of packed bytes (4g, 4g+1) and
- * (4g+2, 4g+3) of every column of panel p fits int16 (pair_fits_int16), so vpmaddubsw is exact.
- * quads_fit[p]: whether, for activations <= 127, the same pair of group g plus that of group g + 1
- * fits int16 for every g (quad_fits_int16), so two vpmaddubsw results may be added as int16. Every
- * consecutive pair of groups is checked, so the proof holds however a tile pairs them. */
-int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum,
-                    uint8_t *pairs_fit, uint8_t *quads_fit) {
-    if (k < 0 || n < 0 || ldb < n) return 1;
-    int64_t kg = k_groups(k), npad = (n + GROUP - 1) / GROUP * GROUP;
-    for (int64_t p0 = 0; p0 < npad; p0 += PANEL) {
-        int64_t w = panel_width(n, p0);
-        int8_t *dst = packed + p0 * kg * 4;         /* panel p starts at p * K4 * 256 bytes */
-        int fits = 1;
-        for (int64_t g = 0; g < kg; g++)
-            for (int64_t j = 0; j < w; j++) {
-                int8_t *q = dst + (g * w + j) * 4;
-                for (int64_t t = 0; t < 4; t++) {
-                    int64_t kk = 4 * g + t, col = p0 + j;
-                    q[t] = (kk < k && col < n) ? b[kk * ldb + col] : 0;
-                }
-                fits &= pair_fits_int16(q[0], q[1]) & pair_fits_int16(q[2], q[3]);
-            }
-        int quads = 1;
-        for (int64_t g = 0; g + 1 < kg; g++)
-            for (int64_t j = 0; j < w; j++) {
-                const int8_t *q = dst + (g * w + j) * 4, *r = q + w * 4;
-                quads &= quad_fits_int16(q, r) & quad_fits_int16(q + 2, r + 2);
-            }
-        pairs_fit[p0 / PANEL] = (uint8_t)fits;
-        quads_fit[p0 / PANEL] = (uint8_t)quads;
-    }
-    for (int64_t j = 0; j < n; j++) {
-        int32_t s = 0;
-        for (int64_t kk = 0; kk < k; kk++) s += b[kk * ldb + j];
-        colsum[j] = s;
-    }
-    return 0;
 }
 
 /* ---- tile kernels: rows [0, mr) of A times one panel (width w) -> tile[mr][PANEL] int32 ------ */
@@ -373,137 +306,7 @@ static int32_t flip_correction(int64_t isa, int a_signed) {
     return 0;
 }
 
-/* The fast epilogue's preconditions for one panel (see int8_common.h): every shift <= 0, and the
- * raw sum plus the folded bias, bias[j] - corr * colsum[j], stays inside int32 for any A (the raw
- * VNNI sum is bounded by K * 255 * 128). Fills fused_bias[0, PANEL) and returns 1 when they hold. */
-static int panel_fast_prepare(const gemm_ctx *c, int64_t p0, int32_t *fused_bias) {
-    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    if (!c->out8 || !TE_ISA_HAS_AVX2(c->isa)) return 0;
-    for (int64_t j = 0; j < PANEL; j++) {
-        if (j >= ncols) { fused_bias[j] = 0; continue; }
-        if (c->shift[p0 + j] > 0) return 0;
-        int64_t b = (c->bias ? c->bias[p0 + j] : 0) - (int64_t)c->corr * c->colsum[p0 + j];
-        int64_t bound = (b < 0 ? -b : b) + c->k * (int64_t)(255 * 128);
-        if (bound > INT32_MAX) return 0;
-        fused_bias[j] = (int32_t)b;
-    }
-    return 1;
-}
-
-#ifdef TE_HAVE_AVX2_REQUANT
-/* The same on 8 lanes (AVX2). */
-/* prm: the panel's per-channel parameters, 8 columns each, loaded once per task (prepare_avx2). */
-__attribute__((target("avx2"))) static void
-store_tile_fast_avx2(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t *tile,
-                     const te_requant8_params *prm) {
-    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    const __m256i zp = _mm256_set1_epi32(c->zero_point_out);
-    const __m256i vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
-    for (int64_t j = 0; j < ncols; j += 8)
-        for (int i = 0; i < mr; i++) {
-            __m256i q = te_requant8(_mm256_load_si256((const __m256i *)(tile + i * PANEL + j)), &prm[j / 8], zp, vmin, vmax);
-            te_store8_avx2(q, c->out8 + (m0 + i) * c->ldo + p0 + j, ncols - j);
-        }
-}
-
-/* The fused 2x2 max-pool on the AVX2 path: each window's 4 rows are one vpmaddubsw tile whose max
- * is requantized in registers (tile_avx2_pool4), rows / 4 output rows of the panel's columns. */
-__attribute__((target("avx2"))) static void
-pool_chunk_avx2(const gemm_ctx *c, const uint8_t *const *rows, int nrows, int64_t p, const int8_t *bp,
-                int64_t w, const te_requant8_params *prm, int64_t out_row) {
-    int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
-    int64_t p0 = p * PANEL, ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    int quad = avx2_mode(c, p) == AVX2_QUAD;
-    avx2_pool_out po = {NULL, _mm256_set1_epi32(c->zero_point_out), _mm256_set1_epi32(c->qmin),
-                        _mm256_set1_epi32(c->qmax), NULL, 0};
-    for (int64_t v = 0; v < w / 16; v++) {
-        po.prm = prm + 2 * v;
-        po.ncols = ncols - 16 * v;
-        for (int i0 = 0; i0 < nrows; i0 += 4) {
-            po.out = c->out8 + (out_row + i0 / 4) * c->ldo + p0 + 16 * v;
-            tile_avx2_pool4(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, quad, &po);
-        }
-    }
-}
-
-__attribute__((target("avx2"))) static void
-prepare_avx2(const gemm_ctx *c, int64_t p0, const int32_t *fused_bias, te_requant8_params *prm) {
-    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    for (int64_t j = 0; j < ncols; j += 8)
-        prm[j / 8] = te_requant8_load(fused_bias + j, c->multiplier + p0 + j, c->shift + p0 + j, ncols - j);
-}
-#endif
-
-#ifdef TE_HAVE_AVX512_REQUANT
-/* Requantize an mr x ncols tile with the 16-lane epilogue; fused_bias already holds -corr * colsum. */
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
-store_tile_fast(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t *tile,
-                const int32_t *fused_bias) {
-    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    const __m512i zp = _mm512_set1_epi32(c->zero_point_out);
-    const __m512i vmin = _mm512_set1_epi32(c->qmin), vmax = _mm512_set1_epi32(c->qmax);
-    for (int64_t j = 0; j < ncols; j += 16) {
-        __mmask16 m = ncols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (ncols - j)) - 1);
-        te_requant16_params prm = te_requant16_load(fused_bias + j, c->multiplier + p0 + j, c->shift + p0 + j, m);
-        for (int i = 0; i < mr; i++) {
-            __m128i q = te_requant16(_mm512_load_si512((const void *)(tile + i * PANEL + j)), &prm, zp, vmin, vmax);
-            _mm_mask_storeu_epi8(c->out8 + (m0 + i) * c->ldo + p0 + j, m, q);
-        }
-    }
-}
-#endif
-
-/* rows[0, nrows) of the chunk -> rows[0, nrows / group): the max of each group, in place. */
-#ifdef TE_X86
-__attribute__((target("avx512f"))) static void max_rows_avx512(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
-    for (int64_t r = 0; r < nrows / group; r++)
-        for (int64_t j = 0; j < w; j += 16) {
-            __m512i best = _mm512_load_si512((const void *)(chunk + r * group * PANEL + j));
-            for (int64_t i = 1; i < group; i++)
-                best = _mm512_max_epi32(best, _mm512_load_si512((const void *)(chunk + (r * group + i) * PANEL + j)));
-            _mm512_store_si512((void *)(chunk + r * PANEL + j), best);
-        }
-}
-
-__attribute__((target("avx2"))) static void max_rows_avx2(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
-    for (int64_t r = 0; r < nrows / group; r++)
-        for (int64_t j = 0; j < w; j += 8) {
-            __m256i best = _mm256_load_si256((const __m256i *)(chunk + r * group * PANEL + j));
-            for (int64_t i = 1; i < group; i++)
-                best = _mm256_max_epi32(best, _mm256_load_si256((const __m256i *)(chunk + (r * group + i) * PANEL + j)));
-            _mm256_store_si256((__m256i *)(chunk + r * PANEL + j), best);
-        }
-}
-#endif
-#ifdef TE_ARM64
-static void max_rows_neon(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
-    for (int64_t r = 0; r < nrows / group; r++)
-        for (int64_t j = 0; j < w; j += 4) {
-            int32x4_t best = vld1q_s32(chunk + r * group * PANEL + j);
-            for (int64_t i = 1; i < group; i++) best = vmaxq_s32(best, vld1q_s32(chunk + (r * group + i) * PANEL + j));
-            vst1q_s32(chunk + r * PANEL + j, best);
-        }
-}
-#endif
-
-static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows, int64_t w) {
-#ifdef TE_X86
-    if (TE_ISA_HAS_AVX512(c->isa)) { max_rows_avx512(chunk, nrows, c->group, w); return; }
-    if (TE_ISA_HAS_AVX2(c->isa)) { max_rows_avx2(chunk, nrows, c->group, w); return; }
-#endif
-#ifdef TE_ARM64
-    if (TE_ISA_HAS_NEON(c->isa)) { max_rows_neon(chunk, nrows, c->group, w); return; }
-#endif
-    for (int64_t r = 0; r < nrows / c->group; r++)
-        for (int64_t j = 0; j < w; j++) {
-            int32_t best = chunk[r * c->group * PANEL + j];
-            for (int64_t i = 1; i < c->group; i++) {
-                int32_t v = chunk[(r * c->group + i) * PANEL + j];
-                best = v > best ? v : best;
-            }
-            chunk[r * PANEL + j] = best;
-        }
-}
+#include "gemm_s8_epilogue.h"      /* requantizing stores and the row max of a chunk */
 
 /* The pooling window of row m in im2col_8_nhwc's row order (n, ph, pw, dy, dx), for m at the
  * start of a window; stepped, not divided, from one window to the next (row_pointers). */
