@@ -1,9 +1,10 @@
-"""Direct conv kernels (csrc/conv/dconv.c) per ISA path: GFLOP/s and % of that path's measured FMA peak.
+"""Direct conv kernels (csrc/conv/dconv.c, dconv_oc.c) per ISA path: GFLOP/s and % of that path's FMA peak.
 
 Layer: the seed CNN's conv2 as bench_dense.py runs it (batch 64, 32 -> 64 channels, 15x15 input,
-3x3, valid: 13x13 output). Passes: the forward ``conv2d_f32``, the input gradient (``conv2d_f32``
-of the output gradient with the flipped weight, padding 2, as ops/conv.py runs it for stride 1)
-and the weight gradient ``conv2d_wgrad_f32``. Every ISA path this CPU can run (``portable``,
+3x3, valid: 13x13 output). Passes: the forward ``conv2d_f32``, the inference forward with ReLU and
+the 2x2 max-pool fused (``pool=2``: only the 12x12 positions the pool keeps are computed, and
+counted), the input gradient (``conv2d_f32`` of the output gradient with the flipped weight,
+padding 2, as ops/conv.py runs it for stride 1) and the weight gradient ``conv2d_wgrad_f32``. Every ISA path this CPU can run (``portable``,
 ``avx2``, ``avx512`` on an AVX-512 machine) is timed in one process, interleaved round by round
 with each other and with a short run of each path's FMA peak loop (csrc/peak.c, all C threads), so
 noise from other work on a shared machine hits all of them alike.
@@ -28,6 +29,8 @@ from tinyeff.kernels.conv.lowering import flipped_weight
 N, C, SIDE, OC, K = 64, 32, 15, 64, 3
 OUT = SIDE - K + 1
 FLOPS = 2 * N * OUT * OUT * OC * C * K * K          # the same for all three passes
+POOLED = OUT // 2 * 2                               # the 2x2 max-pool keeps 12 of 13 rows and columns
+PASS_FLOPS = {"forward_pool": 2 * N * POOLED * POOLED * OC * C * K * K}   # only what it computes
 
 
 def _passes(isa, x, w, g):
@@ -35,6 +38,7 @@ def _passes(isa, x, w, g):
     wgrad = kernels.get("conv2d_wgrad_f32", "c", isa=isa)
     wf = flipped_weight(w)
     return {"forward": lambda: conv(x, w, None, 1, 0),
+            "forward_pool": lambda: conv(x, w, None, 1, 0, 1, True, 2),
             "input_grad": lambda: conv(g, wf, None, 1, K - 1),
             "weight_grad": lambda: wgrad(x, g, K, K, 1, 0)}
 
@@ -72,8 +76,9 @@ def test_dconv_seed_conv2_per_isa_interleaved(benchmark, rng, machine_info):
     print(f"{'path':9} {'pass':12} {'wall best':>9} {'peak best':>9} {'%':>5} | "
           f"{'GF/cpu-s':>8} {'peak GF/cpu-s':>13} {'% of peak':>9}")
     for (isa, name), t in times.items():
-        best, pk_best = FLOPS / min(t) / 1e9, max(peaks[isa])
-        per_cpu, pk_cpu = FLOPS / float(np.median(cpu_s[(isa, name)])) / 1e9, float(np.median(cpu_peaks[isa]))
+        flops = PASS_FLOPS.get(name, FLOPS)
+        best, pk_best = flops / min(t) / 1e9, max(peaks[isa])
+        per_cpu, pk_cpu = flops / float(np.median(cpu_s[(isa, name)])) / 1e9, float(np.median(cpu_peaks[isa]))
         benchmark.extra_info[f"{isa}_{name}"] = {
             "min_ms": 1e3 * min(t), "median_ms": 1e3 * float(np.median(t)), "gflops_best": best,
             "peak_gflops_best": pk_best, "pct_peak_best": 100 * best / pk_best,
@@ -84,6 +89,8 @@ def test_dconv_seed_conv2_per_isa_interleaved(benchmark, rng, machine_info):
     for isa in isas:                                               # a fast wrong answer is not a result
         out = _passes(isa, x, w, g)
         np.testing.assert_allclose(out["forward"](), conv_ref.conv2d_f32(x, w, None, 1, 0),
+                                   rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(out["forward_pool"](), conv_ref.conv2d_f32(x, w, None, 1, 0, 1, True, 2),
                                    rtol=1e-3, atol=1e-3)
         np.testing.assert_allclose(out["weight_grad"](), conv_ref.conv2d_wgrad_f32(x, g, K, K, 1, 0),
                                    rtol=1e-3, atol=1e-2)

@@ -24,12 +24,14 @@ magnitude, whose per-layer sparsities differ from a trained model's.
     python bench/bench_pruned_model.py                                  (quick side-by-side table)
     python bench/bench_pruned_model.py --per-isa [--paths avx2,avx512] (seed CNN per ISA path + PyTorch)
 
-``--per-isa`` runs one child process per ISA path, each with its caps set before anything is imported:
+``--per-isa`` (also ``--threads 1``) runs one child process per ISA path, each with its caps set before anything is imported:
 tinyeff through TINYEFF_CPU_FEATURES (plus OPENBLAS_CORETYPE / NUMBA_CPU_NAME for NumPy and Numba),
 PyTorch through ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS. Inside a child
 the tinyeff variants and PyTorch's dense fp32 seed CNN (same weights as the dense model, output
-checked) are timed interleaved, same thread count, and the table gives img/s and the ratios; so are
-the pruned model's two int8 versions (sparse int8 kernels where ``convert`` picks them, and dense).
+checked) and ONNX Runtime's (exported from it; ORT has no ISA cap) are timed interleaved, same
+thread count, and the table gives img/s and the ratios; so are the pruned model's two int8 versions
+(sparse int8 kernels where ``convert`` picks them, and dense): the int8-sparse row's "vs dense" is
+sparse int8 / dense int8 speed on that path (avx512 = this CPU's widest, VNNI where it has it).
 """
 import copy
 import os
@@ -206,6 +208,10 @@ def _child(path, repeats, threads):
                 return net(xt).numpy()
         np.testing.assert_allclose(torch_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
         fns["torch-dense"] = torch_dense
+        ort_dense = _ort_twin(torch, net, x, threads)
+        if ort_dense is not None:
+            np.testing.assert_allclose(ort_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
+            fns["ort-dense"] = ort_dense
     np.testing.assert_allclose(_run(seed["pruned-sparse"], x), _run(seed["pruned-masked"], x), rtol=1e-4, atol=1e-4)
     fns.update(_int8_pair(seed["pruned-masked"], x))
     times = {name: [] for name in fns}
@@ -217,7 +223,26 @@ def _child(path, repeats, threads):
         "torch_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
         "sparsity": sparsity, "threads": threads, "batch": BATCH,
         "best_s": {k: min(v) for k, v in times.items()}, "median_s": {k: float(np.median(v)) for k, v in times.items()},
+        "paired": {f"{a}/{b}": float(np.median(np.array(times[a]) / np.array(times[b])))
+                   for a, b in (("int8-dense", "int8-sparse"), ("ort-dense", "int8-sparse")) if a in times},
         "sparse_layers": list(sparse_layers(seed["pruned-sparse"]))}))
+
+
+def _ort_twin(torch, net, x, threads):
+    """ONNX Runtime's dense fp32 seed CNN (``torch.onnx.export`` of the PyTorch twin), or None without
+    onnxruntime. ORT has no ISA cap: it runs its widest path on every row."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import tempfile
+    path = os.path.join(tempfile.mkdtemp(), "seed.onnx")
+    torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), path, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, {"x": x})[0]
 
 
 def _int8_pair(pruned, x):
@@ -248,8 +273,10 @@ def per_isa(paths, repeats=7, threads=2):
     import subprocess
     import sys
     print(f"seed CNN 1x28x28, batch {BATCH}, {threads} threads, interleaved best-of; machine may be shared")
-    print("  vs dense: against dense-best (fp32 rows) or int8-dense (int8 rows)")
-    print(f"  {'path':<9}{'variant':<15}{'best img/s':>11}{'median img/s':>14}{'vs dense':>10}{'vs torch':>10}")
+    print("  vs dense: against dense-best (fp32 rows) or int8-dense (int8 rows), best and median times; "
+          "vs torch / vs ORT: against their dense fp32 model (ORT uncapped), medians")
+    print(f"  {'path':<9}{'variant':<15}{'best img/s':>11}{'median img/s':>14}{'vs dense':>10}{'(median)':>10}"
+          f"{'vs torch':>10}{'vs ORT':>10}")
     for path in paths:
         tinyeff_caps, torch_caps = ISA_CAPS[path]
         env = dict(os.environ, **tinyeff_caps, **(torch_caps or {}))
@@ -266,10 +293,14 @@ def per_isa(paths, repeats=7, threads=2):
         best, med = r["best_s"], r["median_s"]
         for name in best:
             base = "int8-dense" if name.startswith("int8") else "dense-best"
-            vs_dense = best[base] / best[name]
-            vs_torch = f"{best['torch-dense'] / best[name]:>9.2f}x" if "torch-dense" in best else f"{'-':>10}"
+            vs_dense, vs_dense_med = best[base] / best[name], med[base] / med[name]
+            peers = "".join(f"{med[peer] / med[name]:>9.2f}x" if peer in med else f"{'-':>10}"
+                            for peer in ("torch-dense", "ort-dense"))
             print(f"  {path:<9}{name:<15}{BATCH / best[name]:>11,.0f}{BATCH / med[name]:>14,.0f}"
-                  f"{vs_dense:>9.2f}x{vs_torch}")
+                  f"{vs_dense:>9.2f}x{vs_dense_med:>9.2f}x{peers}")
+        # the same round's two times share the machine's load: their ratio is the steadiest figure
+        print(f"  {'':<9}median over rounds of the in-round time ratio: "
+              + ", ".join(f"{k} {v:.2f}x" for k, v in r["paired"].items()))
         print(f"  {'':<9}(tinyeff path {r['tinyeff_isa']}, PyTorch {r['torch_capability']}, "
               f"{r['sparsity']:.1%} sparsity, sparse layers: {', '.join(r['sparse_layers'])})")
 

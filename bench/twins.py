@@ -1,5 +1,16 @@
-"""What the side-by-side benches share: one training step in each framework, and the PyTorch twins of
-tinyeff's seed CNN and ResNet-20 (same layers, same order, so weights copy index for index).
+"""What the side-by-side benches share: one training step in each framework, the PyTorch twins of
+tinyeff's seed CNN and ResNet-20 (same layers, same order, so weights copy index for index), and the
+interleaved timing loop that keeps one side's idle threads off the other side's clock.
+
+Why a pause between sides: after a call, each library's idle threads keep a core busy for a while
+before they sleep. Measured here (CPU time this process burns while its main thread sleeps, see
+``idle_cpu``): NumPy's OpenBLAS after a 2-thread GEMM, about 100 ms; ONNX Runtime's intra-op pool,
+about 50 ms; PyTorch's bundled libgomp, about 6 ms. On a 2-core machine a side that starts inside
+that window shares a core with a spinner and runs up to 2x slower. So ``run_blocks`` runs a block of
+calls of one side, then waits until the process is quiet (``quiesce``), then the next side's block;
+every side starts on cores no other side's thread is using, as it would alone. ``--check-fairness``
+in bench_vs_frameworks.py shows the pause works: a side's block times the same after a block of
+another side as after a block of its own.
 
 Imported by bench_train_step.py, bench_vs_frameworks.py and bench_thin_train.py (bench/ is on the path
 under pytest, through bench/conftest.py, and as the script's own folder when run directly).
@@ -76,23 +87,71 @@ def torch_resnet20(torch, in_channels, classes):
 
 def interleaved(benchmark, steps, rounds, **info):
     """Alternate the steps of ``steps`` (name -> callable returning the loss) ``rounds`` times under
-    pytest-benchmark, so a quiet or busy moment of the machine falls on every step alike. Records
-    each step's min and median ms in ``extra_info`` and returns name -> list of seconds."""
-    import time
-
+    pytest-benchmark, so a quiet or busy moment of the machine falls on every step alike, with the
+    process quiesced before each step (``run_blocks``). Records each step's min and median ms in
+    ``extra_info`` and returns name -> list of seconds."""
     import numpy as np
     for step in steps.values():
         assert np.isfinite(step())                                   # warm-up; a NaN step is no result
     times = {name: [] for name in steps}
 
     def one_round():
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t0)
+        for name, _, block in run_blocks(steps, list(steps))[0]:
+            times[name].extend(block)
     benchmark.extra_info.update(info)
     benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=0)
     for name, t in times.items():
         benchmark.extra_info[f"{name}_min_ms"] = 1e3 * min(t)
         benchmark.extra_info[f"{name}_median_ms"] = 1e3 * float(np.median(t))
     return times
+
+def idle_cpu(window_s):
+    """CPU seconds this process used while its main thread slept ``window_s``, per second slept:
+    the load its idle thread pools put on the machine (0 = every pool asleep, 1 = one core)."""
+    import time
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    time.sleep(window_s)
+    return (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
+
+
+def quiesce(window_s=0.005, quiet_windows=3, limit_s=1.0):
+    """Sleep until every thread pool of this process sleeps (``quiet_windows`` windows in a row
+    under 5% of a core), at most ``limit_s``. Returns (seconds waited, whether it went quiet)."""
+    import time
+    t0, quiet = time.perf_counter(), 0
+    while quiet < quiet_windows:
+        if time.perf_counter() - t0 > limit_s:
+            return time.perf_counter() - t0, False
+        quiet = quiet + 1 if idle_cpu(window_s) < 0.05 else 0
+    return time.perf_counter() - t0, True
+
+
+def run_blocks(steps, order, reps=1, pause=True, setup=None):
+    """Run ``steps`` (name -> callable) in blocks of ``reps`` timed calls, one block per name in
+    ``order``, quiescing between blocks when ``pause``; ``setup(name)``, if given, runs untimed
+    before each block's pause. Returns one (name, previous name or None, [seconds per call]) per
+    block, and how many pauses hit their time limit."""
+    import time
+    blocks, loud, previous = [], 0, None
+    for name in order:
+        if setup is not None:
+            setup(name)
+        if pause:
+            loud += not quiesce()[1]
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            steps[name]()
+            times.append(time.perf_counter() - t0)
+        blocks.append((name, previous, times))
+        previous = name
+    return blocks, loud
+
+
+def medians(blocks):
+    """name -> (median, min) seconds per call over every block of that name."""
+    import numpy as np
+    per = {}
+    for name, _, times in blocks:
+        per.setdefault(name, []).extend(times)
+    return {name: (float(np.median(t)), min(t)) for name, t in per.items()}

@@ -92,6 +92,10 @@ int tinyeff_maxpool2d_f32(const float *x, int64_t n, int64_t c, int64_t h, int64
 int tinyeff_maxpool2d_backward_f32(const float *grad_out, const int64_t *argmax, int64_t planes, int64_t ohw, int64_t hw, float *grad_x);
 int tinyeff_sprows_f32(const int64_t *indptr, const int64_t *offsets, const float *data, int64_t rows, const float *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const float *bias, int64_t relu, int64_t pool, int64_t isa, float *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
 int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int8_t *data, int64_t rows, const uint8_t *src, int64_t img_stride, int64_t nimg, int64_t length, int64_t ws, int64_t ow_valid, const int32_t *bias, int64_t isa, int32_t *out, int64_t os_img, int64_t os_row, int64_t os_h, int64_t os_w);
+/* spconv_u8s8_requant_nhwc (csrc/sparse/spconv_nhwc.c): uint8 NHWC x CSR int8 weight (indices c*KH*KW + i*KW + j)
+ * -> bias, requantization, clamp [qmin, qmax] (ReLU: qmin = zero_point_out), optional 2x2 max-pool -> uint8
+ * NHWC (N, OH / pool, OW / pool, OC); stride 1, padding holds a_zero_point. isa: portable, AVX2, AVX-512, NEON. */
+int tinyeff_spconv_u8s8_requant_nhwc(const int64_t *indptr, const int64_t *indices, const int8_t *data, int64_t oc, const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t padding, int64_t pool, int32_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t zero_point_out, int32_t qmin, int32_t qmax, int64_t isa, uint8_t *out);
 /* ---- end float32 dense and sparse family ---- */
 
 /* ---- float32 dense direct convolution (csrc/conv/dconv.c) ------------------------------------------
@@ -102,6 +106,13 @@ int tinyeff_sprows_u8s8(const int64_t *indptr, const int64_t *offsets, const int
  * a per-thread buffer. */
 int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias, int64_t relu, int64_t isa, float *out);
 int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g, int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc, int64_t length, int64_t isa, float *gw);
+/* Channels-in-lanes forward (csrc/conv/dconv_oc.c), optionally with a fused max-pool: pos lists
+ * npos flat offsets into one image of the layout, in groups of `group` reduced by max; out is
+ * (nimg, oc, npos / group). wt is (ntaps, ocp) float32, ocp a multiple of the channel block that
+ * tinyeff_dconv_oc_block reports for isa (zero columns past oc). Status 3: out of memory. */
+int tinyeff_dconv_tile_width(int64_t isa, int64_t length, int64_t *width);
+int tinyeff_dconv_oc_block(int64_t isa, int64_t *channels, int64_t *positions);
+int tinyeff_dconv_oc_f32(const float *src, int64_t img_stride, int64_t nimg, const float *wt, int64_t ocp, const int64_t *offsets, int64_t ntaps, int64_t oc, const int64_t *pos, int64_t npos, int64_t group, const float *bias, int64_t relu, int64_t isa, float *out);
 /* ---- end float32 dense direct convolution ---- */
 
 /* ---- float32 depthwise convolution (csrc/depthwise/depthwise.c; wrappers in kernels/depthwise/c.py) -------

@@ -250,7 +250,7 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
         return 2;
     const dc_body *body = dc_pick(isa, length);
     int64_t nblk = (oc + DC_R - 1) / DC_R, width = body->width;
-    #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
+    #pragma omp parallel for schedule(dynamic, 1) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t task = 0; task < nimg * nblk; task++) {
         int64_t b = task / nblk, blk = task % nblk;
         const float *s = src + b * img_stride, *wb = wpack + blk * ntaps * DC_R;
@@ -296,7 +296,7 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
             #pragma omp atomic write
             failed = 1;
         }
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(dynamic, 1)
         for (int64_t ci = 0; ci < nchunks; ci++) {
             if (!part)
                 continue;
@@ -319,4 +319,14 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
         }
     }
     return failed ? 3 : 0;
+}
+
+/* Positions the forward tile of `isa` is wide for a plane of `length` flat positions (callers
+ * weigh it against dconv_oc.c's channels-in-lanes tile). */
+int tinyeff_dconv_tile_width(int64_t isa, int64_t length, int64_t *width)
+{
+    if (!TE_ISA_OK(isa) || length < 1)
+        return TE_ISA_OK(isa) ? 1 : 2;
+    *width = dc_pick(isa, length)->width;
+    return 0;
 }

@@ -127,7 +127,7 @@ int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float 
 {
     if (n < 1 || c < 1 || hw < 1 || !(eps >= 0.0) || !TE_ISA_OK(isa))
         return 1;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (n * c * hw >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t ch = 0; ch < c; ch++) {
 #ifdef __x86_64__
         if (TE_ISA_HAS_AVX512(isa)) {
@@ -157,7 +157,7 @@ int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const 
 {
     if (n < 1 || c < 1 || hw < 1 || !TE_ISA_OK(isa))
         return 1;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (n * c * hw >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t ch = 0; ch < c; ch++) {
 #ifdef __x86_64__
         if (TE_ISA_HAS_AVX512(isa)) {

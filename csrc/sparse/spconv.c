@@ -21,8 +21,8 @@
  * spconv_vec.h (one loop, compiled for AVX-512, AVX2 + FMA and NEON) or portable C; the Python
  * wrapper picks the path from tinyeff.kernels.cpu. The int8 twin multiplies two nonzeros per
  * instruction (vpmaddwd on int16 pairs; see spconv_vec.h); its products never overflow
- * (|s8 * u8| <= 32640). Left out: blocked/bitmap formats, VNNI (vpdpbusd wants four runs'
- * bytes interleaved per lane, which costs more shuffles than it saves here).
+ * (|s8 * u8| <= 32640). Left out: blocked/bitmap formats, and VNNI here: the requantizing NHWC
+ * conv (spconv_nhwc.c, sptile8_vnni.h) has it, four nonzeros per vpdpbusd on its uint8 source.
  */
 #include <stdint.h>
 #include <stdlib.h>

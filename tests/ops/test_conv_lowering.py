@@ -107,3 +107,43 @@ def test_sequential_fuses_conv_relu_in_inference(rng, relu_requests):
     assert isinstance(model[1], nn.ReLU)
     model(x)                                 # training mode, gradients recorded: never fused
     assert relu_requests[6:] == [False, False, False]
+
+
+@pytest.fixture
+def pool_requests(monkeypatch):
+    """The ``pool`` argument of every forward pass ops.conv2d runs."""
+    from tinyeff.ops import conv as conv_op
+    seen, real = [], conv_op.forward_pass
+
+    def spy(*args, pool=1, **kwargs):
+        seen.append(pool)
+        return real(*args, pool=pool, **kwargs)
+    monkeypatch.setattr(conv_op, "forward_pass", spy)
+    return seen
+
+
+def test_sequential_fuses_the_max_pool_in_inference(rng, monkeypatch, pool_requests):
+    _need_direct()
+    monkeypatch.setenv("TINYEFF_LOWERING", "direct")
+    model = seed_cnn()
+    x = Tensor(rng.standard_normal((3, 3, 32, 32)).astype(np.float32))
+    with no_grad():
+        fused = model(x).data
+        assert pool_requests == [2, 2, 1]          # conv-ReLU-pool twice, then conv-ReLU
+        handle = model[2].register_forward_hook(lambda m, i, o: None)
+        hooked = model(x).data                     # a hook on the first pool: it must run on its own
+        handle.remove()
+    assert pool_requests[3:] == [1, 2, 1]
+    np.testing.assert_array_equal(fused, hooked)   # the same sums, max, bias and ReLU in another order
+    model(x)                                       # gradients recorded: nothing fused
+    assert pool_requests[6:] == [1, 1, 1]
+
+
+def test_overlapping_or_padded_pools_are_not_fused(rng, pool_requests):
+    layers = [nn.Conv2d(2, 4, 3), nn.ReLU()]
+    x = Tensor(rng.standard_normal((1, 2, 12, 12)).astype(np.float32))
+    with no_grad():
+        for pool in (nn.MaxPool2d(3, stride=2), nn.MaxPool2d(2, padding=1)):
+            model = nn.Sequential(*layers, pool)
+            np.testing.assert_array_equal(model(x).data, pool(layers[1](layers[0](x))).data)
+    assert pool_requests == [1, 1, 1, 1]

@@ -128,7 +128,7 @@ def test_pruned_int8_model_uses_sparse_kernels_and_matches_dense(splits, rng):
     for m in model.modules():
         if hasattr(m, "weight") and m.weight is not None and m.weight.data.ndim in (2, 4):
             m.weight.data = m.weight.data * (rng.uniform(size=m.weight.shape) >= 0.9)   # 90% zeros
-    sparse = quantize_static(model, splits[0], num_images=32)
+    sparse = quantize_static(model, splits[0], num_images=32, sparse=True)   # forced: None measures
     dense = quantize_static(model, splits[0], num_images=32, sparse=False)
     from tinyeff.quant.qmodules import QWeighted
     layers = [m for m in _leaves(sparse.body) if isinstance(m, QWeighted)]

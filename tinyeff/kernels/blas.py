@@ -1,17 +1,25 @@
-"""One BLAS thread while tinyeff's own kernels run: two thread pools must not share two cores.
+"""tinyeff's BLAS calls run on the calling thread: two thread pools must not share two cores.
 
-NumPy's BLAS (OpenBLAS) starts one worker per core, and after every call its workers keep spinning
-for a while (OpenBLAS's default thread timeout is 2^28 cycles, about 0.1 s) before they sleep. In a
-training step the linear layers call BLAS, and the next conv kernel, an OpenMP region over the same
-cores, then shares each core with a spinning BLAS worker: we measured the seed CNN's conv kernels
-1.9x slower inside a step than alone, and the whole step 10-25% slower (``bench/bench_train_step.py``,
-side by side, ``OPENBLAS_NUM_THREADS=1`` against the default). The GEMMs tinyeff sends to BLAS are
-small (linear layers, convs on tiny planes), so one BLAS thread costs them little.
+NumPy's BLAS (OpenBLAS) starts one worker per core, and after every multi-threaded call its workers
+keep spinning (a ``sched_yield`` loop) for OpenBLAS's thread timeout, 2^28 cycles, before they sleep.
+We measured that idle spin on this 2-core machine: 100 ms of CPU per call, one worker busy the whole
+time (the spin-measurement recipe is in bench/twins.py, ``idle_cpu``). Any tinyeff OpenMP kernel in
+those 100 ms shares a core with the spinning worker: inside a training step the seed CNN's conv
+kernels ran 1.9x slower than alone, and batch-256 inference of the seed CNN ran its direct convolutions
+at 17 ms a call with 2-thread BLAS between them against 9 ms with 1-thread BLAS. Even a batch-1
+linear layer wakes the workers (OpenBLAS threads a GEMV above 9216 elements). OpenBLAS reads its timeout
+only when it loads (OPENBLAS_THREAD_TIMEOUT), so the one fix left at run time is never to wake them.
 
-``blas_threads(1)`` limits every loaded BLAS library to one thread for the duration of a block, through
-threadpoolctl (the library scikit-learn uses for exactly this; it finds OpenBLAS, MKL or BLIS under
-whatever symbol names the wheel uses) and restores the previous setting afterwards. ``train.fit``,
-``predict`` and the comparison's timings run inside it; code that calls a model directly can too.
+So tinyeff's own float GEMMs go through ``matmul`` here, which sets every loaded BLAS library to one
+thread for the call and restores the previous count after it (3.7 us a call through threadpoolctl,
+the library scikit-learn uses for exactly this; it finds OpenBLAS, MKL or BLIS under whatever symbol
+names the wheel uses). The user's own NumPy keeps its threads. The GEMMs tinyeff sends to BLAS are
+small (linear layers, convolutions whose im2col lowering was measured faster; see
+kernels/conv/lowering.py, which times the lowerings through the same call), so one thread costs them
+little, and the OpenMP kernels own the cores (see tinyeff/threads.py for the whole design).
+
+``blas_threads(n)`` does the same for a whole block (``train.fit``, ``predict`` and the timings run
+inside one), which also covers the BLAS calls NumPy makes outside the GEMM kernel.
 """
 import contextlib
 
@@ -27,14 +35,41 @@ def blas_threads(n=1):
         yield
 
 
-_CONTROLLER = []
+def matmul(a, b):
+    """``a @ b`` with BLAS on the calling thread for this call only (see the module docstring).
+
+    NOTE: the BLAS thread count is one setting per process, so two Python threads multiplying at
+    once may see each other's setting; that changes only which pool runs a call, never its result.
+    """
+    raised = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
+    raised = [(lib, n) for lib, n in raised if n is not None and n > 1]
+    if not raised:
+        return a @ b
+    for lib, _ in raised:
+        lib.set_num_threads(1)
+    try:
+        return a @ b
+    finally:
+        for lib, n in raised:
+            lib.set_num_threads(n)
+
+
+_CONTROLLER = []     # [threadpoolctl controller or None, its BLAS libraries], filled on first use
 
 
 def _controller():
     if not _CONTROLLER:
         try:
             import threadpoolctl
-            _CONTROLLER.append(threadpoolctl.ThreadpoolController())
+            controller = threadpoolctl.ThreadpoolController()
+            _CONTROLLER.extend([controller, controller.select(user_api="blas").lib_controllers])
         except ImportError:          # NOTE: an optional speed-up; nothing else depends on it
-            _CONTROLLER.append(None)
+            _CONTROLLER.extend([None, ()])
     return _CONTROLLER[0]
+
+
+def _blas_libraries():
+    """The BLAS libraries loaded when first asked (NumPy's is loaded before tinyeff, so it is
+    among them), as threadpoolctl controllers."""
+    _controller()
+    return _CONTROLLER[1]

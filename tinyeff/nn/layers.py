@@ -32,11 +32,12 @@ class Conv2d(Module):
         self.weight = Parameter(init.kaiming_normal((out_channels, in_channels // groups, k, k)))
         self.bias = Parameter(init.zeros((out_channels,))) if bias else None
 
-    def forward(self, x, relu=False):
-        """``relu=True``: relu(conv(x)), fused when no gradient is recorded (Sequential asks)."""
+    def forward(self, x, relu=False, pool=1):
+        """``relu=True``: relu(conv(x)); ``pool > 1``: then a ``pool`` x ``pool`` max-pool; both
+        fused when no gradient is recorded (Sequential asks)."""
         bias = self.param("bias") if self.bias is not None else None
         return ops.conv2d(x, self.param("weight"), bias, self.stride, self.padding, self.dilation,
-                          self.groups, relu=relu)
+                          self.groups, relu=relu, pool=pool)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

@@ -124,12 +124,23 @@ class Sequential(Module):
         i = 0
         while i < len(layers):
             if i + 1 < len(layers) and _fusable_conv_relu(layers[i], layers[i + 1], x):
-                x = layers[i].forward(x, relu=True)     # no hooks on either: same as calling both
-                i += 2
+                pool = _fusable_pool(layers[i + 2] if i + 2 < len(layers) else None)
+                x = layers[i].forward(x, relu=True, pool=pool)   # no hooks: same as calling each
+                i += 2 if pool == 1 else 3
             else:
                 x = layers[i](x)
                 i += 1
         return x
+
+
+def _fusable_pool(layer):
+    """The window of a plain MaxPool2d without hooks, padding or overlap that can follow a fused
+    conv + ReLU (the convolution then computes only the positions it keeps), else 1."""
+    if type(layer) is not MaxPool2d or layer._forward_pre_hooks or layer._forward_hooks:
+        return 1
+    k = layer.kernel_size
+    fits = isinstance(k, int) and k > 1 and layer.stride == k and layer.padding == 0
+    return k if fits else 1
 
 
 def _fusable_conv_relu(layer, after, x):

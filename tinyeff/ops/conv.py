@@ -20,6 +20,7 @@ from tinyeff.kernels.conv.lowering import flipped_weight
 from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.kernel_choice import kernel_for
+from tinyeff.ops.pool import max_pool2d
 from tinyeff.tensor import is_grad_enabled, make_result
 
 
@@ -43,25 +44,29 @@ def _check(x, w, b, stride, padding, dilation, groups):
     return check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "conv2d")
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False, pool=1):
     """Convolve ``x`` (N, C, H, W) with ``w`` (OC, C/groups, KH, KW), add ``b`` (OC,).
 
-    ``relu=True`` returns ``relu(conv2d(...))``; when no gradient is recorded (``no_grad``, or no
-    input requires one) the ReLU is fused into the convolution's output pass.
+    ``relu=True`` returns ``relu(conv2d(...))`` and ``pool > 1`` then ``max_pool2d(..., pool)``;
+    when no gradient is recorded (``no_grad``, or no input requires one) the ReLU is fused into the
+    convolution's output pass, and so is the max-pool where the direct kernel runs (it computes
+    only the positions the pool keeps, and never writes the unpooled output).
 
     Returns:
-        Tensor (N, OC, OH, OW), OH = (H + 2*padding - dilation*(KH-1) - 1) // stride + 1.
+        Tensor (N, OC, OH, OW), OH = (H + 2*padding - dilation*(KH-1) - 1) // stride + 1, or
+        (N, OC, OH // pool, OW // pool) when pooled.
     Raises:
         ValueError: shapes or geometry do not fit (the message names the fix).
     """
     oh, ow = _check(x, w, b, stride, padding, dilation, groups)
     geom = (stride, padding, dilation)
     parents = (x, w) if b is None else (x, w, b)
-    fuse = relu and not (is_grad_enabled() and any(p.requires_grad for p in parents))
-    if groups == 1 and fuse:
-        how = _lowering("forward", x.data, w.data, geom)
-        out = forward_pass(x.data, w.data, geom, oh, ow, how, None if b is None else b.data, relu=True)
-        return make_result(out, parents, None, "conv2d_relu")
+    no_grad = not (is_grad_enabled() and any(p.requires_grad for p in parents))
+    if groups == 1 and no_grad and (relu or pool > 1):
+        return _inference(x, w, b, geom, oh, ow, relu, pool, parents)
+    if pool > 1:
+        return max_pool2d(conv2d(x, w, b, stride, padding, dilation, groups, relu), pool)
+    fuse = relu and no_grad
     if groups == 1:
         out, backward = _conv_dense(x.data, w.data, geom, oh, ow)
     elif groups == x.shape[1] and w.shape[1] == 1:
@@ -79,6 +84,16 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
         return gx, gw, gb
     result = make_result(out, parents, backward_all, "conv2d")
     return relu_op(result) if relu and not fuse else result
+
+
+def _inference(x, w, b, geom, oh, ow, relu, pool, parents):
+    """No gradient to record: conv + bias (+ ReLU) (+ max-pool) with every step the kernel has fused."""
+    how = _lowering("forward", x.data, w.data, geom)
+    bias = None if b is None else b.data
+    fused = pool if how == "direct" else 1
+    out = forward_pass(x.data, w.data, geom, oh, ow, how, bias, relu=relu, pool=fused)
+    out = make_result(out, parents, None, "conv2d_relu_pool" if fused > 1 else "conv2d_relu")
+    return max_pool2d(out, pool) if pool > fused else out
 
 
 def output_size(x_shape, w_shape, geom):
@@ -110,12 +125,14 @@ def pass_on_random_data(pass_name, geometry, seed=0):
     }[pass_name]
 
 
-def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False):
-    """(N, OC, OH, OW) output of a groups == 1 convolution, lowered ``how`` (direct or gemm)."""
+def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False, pool=1):
+    """(N, OC, OH, OW) output of a groups == 1 convolution, lowered ``how`` (direct or gemm);
+    ``pool > 1`` (direct only) max-pools it in the kernel, (N, OC, OH // pool, OW // pool)."""
     stride, padding, dilation = geom
     n, (oc, _, kh, kw) = x.shape[0], w.shape
     if how == "direct":
-        return kernels.get("conv2d_f32")(x, w, bias, stride, padding, dilation, relu)
+        return kernels.get("conv2d_f32")(x, w, bias, stride, padding, dilation, relu, pool)
+    assert pool == 1, "forward_pass: only the direct kernel fuses a max-pool"
     cols = kernel_for("im2col_f32", x)(x, kh, kw, stride, padding, dilation)  # (N*OH*OW, C*KH*KW)
     out = kernel_for("gemm_f32", x)(cols, w.reshape(oc, -1).T)               # (N*OH*OW, OC)
     out = np.ascontiguousarray(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))

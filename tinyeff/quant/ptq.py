@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyeff.quant.convert import convert
 from tinyeff.quant.prepare import prepare
+from tinyeff.quant.sparse_choice import choose_sparse_kernels
 from tinyeff.tensor import Tensor, no_grad
 
 __all__ = ["calibrate", "quantize_static", "calibration_images"]
@@ -57,11 +58,13 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
         num_images: how many calibration images (a few hundred is enough for min-max/MSE ranges).
         calibration: activation observer: "minmax", "moving-average", "percentile" or "mse".
         per_channel: per-output-channel weight scales (else per tensor).
-        sparse: see ``convert``; None picks the sparse int8 kernels for layers >= 50% sparse.
+        sparse: see ``convert``; None picks the sparse int8 kernels for layers >= 50% sparse, then, in a
+            model that has such layers, gives each of those and each dense stride-1 conv whichever
+            kernels were measured faster here (``sparse_choice``).
         weight_bits: 8, or 7 (codes in [-63, 63]: AVX2's fast int8 kernel on every layer).
         activation_bits: 7 (codes in [0, 127], PyTorch's reduce_range: AVX2's fast kernel for any
             weights, two k groups per vpmaddwd where the weights allow; the default, at a measured
-            0.00-0.17 points on Fashion-MNIST, docs/int8.md section 9), or 8 (see ``convert``).
+            0.00-0.17 points on Fashion-MNIST, docs/int8.md section 10), or 8 (see ``convert``).
     Returns:
         QuantizedModel (see convert.py).
     Raises:
@@ -71,4 +74,9 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
     prepared = prepare(model, calibration, **observer_kwargs)
     calibrate(prepared, images)
     info = {"mode": "static", "calibration": calibration, "calibration_images": int(len(images))}
-    return convert(prepared, per_channel, weight_calibration, sparse, info, weight_bits, activation_bits)
+    qmodel = convert(prepared, per_channel, weight_calibration, sparse, info, weight_bits, activation_bits)
+    if sparse is None and any(getattr(m, "sparse", False) for m in qmodel.body.modules()):
+        from tinyeff.data.transforms import make_preprocess
+        preprocess = make_preprocess(getattr(prepared, "preprocess", None))
+        choose_sparse_kernels(qmodel, np.asarray(preprocess(images[:256]), dtype=np.float32))
+    return qmodel

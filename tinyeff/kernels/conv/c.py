@@ -1,17 +1,29 @@
-"""C tier of the dense direct convolution: marshalling over csrc/conv/dconv.c (forward, weight gradient).
+"""C tier of the dense direct convolution: marshalling over csrc/conv/dconv.c (forward, weight
+gradient) and csrc/conv/dconv_oc.c (forward with output channels in the lanes, fused max-pool).
 
 Both lower the input with ``layout.direct.direct_conv_layout``, the flat-shift form in which every
 kernel tap reads one contiguous run, so no im2col matrix is written. The bodies (arguments checked
 by spec.py) pack the weight into the kernel's register blocks (4 output channels per block,
-zero-padded) and lay the output gradient on the padded grid the weight-gradient loop walks.
+zero-padded; or transposed, a tap's channels side by side) and lay the output gradient on the
+padded grid the weight-gradient loop walks.
+The forward pass has two tiles. dconv.c's holds positions in its lanes and computes whole tiles
+of the flat plane, the columns ow >= OW included; dconv_oc.c's holds output channels and computes
+only the positions kept. ``_channels_in_lanes`` takes the one computing fewer multiply-adds,
+counting padded channels on both sides and the tiles' rounding; a fused max-pool needs dconv_oc.c.
 """
+import functools
+
 import numpy as np
 
 from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
-from tinyeff.kernels.layout.direct import dense_tap_offsets, direct_conv_layout
+from tinyeff.kernels.layout.direct import dense_tap_offsets, direct_conv_layout, output_positions
 
 BLOCK_OC = 4     # DC_R in csrc/conv/dconv.c
+# dconv_oc.c's tile must do at most this fraction of dconv.c's multiply-adds to be taken: it also
+# transposes its sums to channel planes and sets up a pointer per position (the seed CNN's first
+# conv, 27 taps, would save 6% of the multiply-adds and runs 20-30% slower with it)
+OC_TILE_MARGIN = 0.9
 
 
 def pack_weight(w2d):
@@ -23,20 +35,67 @@ def pack_weight(w2d):
     return np.ascontiguousarray(packed.reshape(blocks, BLOCK_OC, taps).transpose(0, 2, 1))
 
 
+def pack_weight_t(w2d, ocp):
+    """(OC, T) -> (T, ocp): each tap's output channels side by side, zero columns up to ocp."""
+    oc, taps = w2d.shape
+    packed = np.zeros((taps, ocp), dtype=np.float32)
+    packed[:, :oc] = w2d.T
+    return packed
+
+
+@functools.lru_cache(maxsize=16)
+def oc_block(code):
+    """(channels, positions) of dconv_oc.c's register block on ISA path ``code``."""
+    out = ffi().new("int64_t[2]")
+    check(lib().tinyeff_dconv_oc_block(code, out, out + 1), "dconv_oc_block")
+    return int(out[0]), int(out[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _channels_in_lanes(code, n, oc, length, oh, ow):
+    """Whether dconv_oc.c's tile computes fewer multiply-adds than dconv.c's on this layer."""
+    width = ffi().new("int64_t[1]")
+    check(lib().tinyeff_dconv_tile_width(code, length, width), "dconv_tile_width")
+    positions_in_lanes = -(-length // width[0]) * width[0] * -(-oc // BLOCK_OC) * BLOCK_OC
+    cb, p = oc_block(code)
+    channels_in_lanes = -(-n * oh * ow // p) * p / n * -(-oc // cb) * cb
+    return channels_in_lanes < OC_TILE_MARGIN * positions_in_lanes
+
+
 ISAS = ("portable", "avx2", "avx512", "neon")
 
 
 @implements("conv2d_f32", "c", isa=ISAS)
-def conv2d_f32(x, w, bias, stride, padding, dilation, relu, isa=None):
+def conv2d_f32(x, w, bias, stride, padding, dilation, relu, pool, isa=None):
     oc, c, kh, kw = w.shape
     src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation)
     offsets = dense_tap_offsets(c, kh, kw, stride, dilation, src.shape[2], ws)
+    code = isa_code("conv2d_f32", isa)
+    if pool > 1 or _channels_in_lanes(code, x.shape[0], oc, length, oh, ow):
+        return _conv_oc(src, img_stride, x.shape[0], w, bias, offsets, (oh, ow, ws), relu, pool, code)
     wpack = pack_weight(w.reshape(oc, -1))
     out = np.empty((x.shape[0], oc, oh, ow), dtype=np.float32)
     b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
     check(lib().tinyeff_dconv_f32(ptr("float", src), img_stride, x.shape[0], ptr("float", wpack),
                                   ptr("int64_t", offsets), offsets.size, oc, length, ws, oh, ow, b,
-                                  int(relu), isa_code("conv2d_f32", isa), ptr("float", out)), "dconv_f32")
+                                  int(relu), code, ptr("float", out)), "dconv_f32")
+    return out
+
+
+def _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code):
+    """dconv_oc.c's forward: (N, OC, OH // pool, OW // pool), max-pooled when pool > 1."""
+    oh, ow, ws = plane
+    oc = w.shape[0]
+    cb = oc_block(code)[0]
+    ocp = -(-oc // cb) * cb
+    wt = pack_weight_t(w.reshape(oc, -1), ocp)
+    pos = output_positions(oh, ow, ws, pool)
+    out = np.empty((n, oc, oh // pool, ow // pool), dtype=np.float32)
+    b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
+    check(lib().tinyeff_dconv_oc_f32(ptr("float", src), img_stride, n, ptr("float", wt), ocp,
+                                     ptr("int64_t", offsets), offsets.size, oc, ptr("int64_t", pos),
+                                     pos.size, pool * pool, b, int(relu), code, ptr("float", out)),
+          "dconv_oc_f32")
     return out
 
 

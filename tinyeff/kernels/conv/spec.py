@@ -4,13 +4,16 @@
 must match; here they are im2col + one GEMM, the lowering ``ops/conv.py`` uses when no faster tier
 is on. The input gradient needs no kernel of its own for stride 1: it is ``conv2d_f32`` of the
 output gradient with the flipped, transposed weight (``lowering.flipped_weight``). When the op picks
-the direct kernel over im2col + GEMM is ``lowering.py``'s business.
+the direct kernel over im2col + GEMM is ``lowering.py``'s business. ``conv2d_f32(..., pool=k)``
+also applies a following non-overlapping k x k max-pool (an inference fusion: the C tier then
+computes only the positions the pool keeps); the reference pools its full output.
 """
 import numpy as np
 
 from tinyeff.kernels.contract import Tolerance, case, define
 from tinyeff.kernels.im2col.spec import im2col_f32
 from tinyeff.kernels.layout.geometry import check_conv_geometry
+from tinyeff.kernels.sparse.spec import max_pool_blocks
 
 
 def check_conv_args(x, w, bias, stride, padding, dilation, name="conv2d_f32"):
@@ -23,6 +26,15 @@ def check_conv_args(x, w, bias, stride, padding, dilation, name="conv2d_f32"):
     if bias is not None and bias.shape != (w.shape[0],):
         raise ValueError(f"{name}: bias has shape {bias.shape}, expected ({w.shape[0]},)")
     return check_conv_geometry(x.shape, w.shape[2], w.shape[3], stride, padding, dilation, name)
+
+
+def check_forward(x, w, bias, stride, padding, dilation, pool):
+    """Validate a forward call, fused max-pool included; return the derived (OH, OW)."""
+    oh, ow = check_conv_args(x, w, bias, stride, padding, dilation)
+    if not isinstance(pool, (int, np.integer)) or isinstance(pool, bool) or not 1 <= pool <= min(oh, ow):
+        raise ValueError(f"conv2d_f32: pool={pool!r} must be an int from 1 (no pooling) to the conv "
+                         f"output's smaller side {min(oh, ow)}")
+    return {"oh": oh, "ow": ow, "pool": int(pool)}
 
 
 def check_wgrad_args(x, g, kh, kw, stride, padding, dilation, name="conv2d_wgrad_f32"):
@@ -44,6 +56,9 @@ def _oh_ow(pair):
 # planes shorter and longer than the 64/96-position register tiles, every geometry knob on
 CONVS = [(1, 1, 5, 5, 1, 3, 1, 0, 1), (2, 3, 9, 7, 5, 3, 1, 1, 1), (1, 4, 13, 11, 6, 3, 2, 1, 1),
          (2, 2, 12, 12, 3, 3, 1, 2, 2), (1, 3, 17, 10, 9, 1, 1, 0, 1), (1, 5, 11, 11, 4, 5, 1, 2, 1)]
+# (N, C, H, W, OC, pool) with a 3x3 valid conv: odd outputs (floor drops a row and a column),
+# channel counts off every path's channel block, a batch whose positions do not fill the last tile
+POOLED = [(2, 3, 10, 10, 32, 2), (3, 5, 9, 12, 17, 2), (1, 2, 11, 11, 40, 3), (5, 4, 6, 6, 64, 2)]
 F32_SUMS = Tolerance(rtol=1e-4, atol=1e-4, why="float32 sums in a different order than BLAS")
 
 
@@ -53,6 +68,10 @@ def conv2d_cases(rng):
         wt = rng.standard_normal((oc, c, k, k)).astype(np.float32)
         yield case(x, wt, None, s, p, d)
         yield case(x, wt, rng.standard_normal(oc).astype(np.float32), s, p, d, relu=True)
+    for i, (n, c, h, w, oc, pool) in enumerate(POOLED):
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        wt = rng.standard_normal((oc, c, 3, 3)).astype(np.float32)
+        yield case(x, wt, rng.standard_normal(oc).astype(np.float32), 1, 0, 1, relu=bool(i % 2), pool=pool)
 
 
 def conv2d_wgrad_cases(rng):
@@ -62,22 +81,22 @@ def conv2d_wgrad_cases(rng):
                    rng.standard_normal((n, oc, oh, ow)).astype(np.float32), k, k, s, p, d)
 
 
-@define("conv2d_f32", check=lambda x, w, bias, stride, padding, dilation:
-        _oh_ow(check_conv_args(x, w, bias, stride, padding, dilation)),
-        cases=conv2d_cases, tolerance=F32_SUMS,
+@define("conv2d_f32", check=check_forward, cases=conv2d_cases, tolerance=F32_SUMS,
         faster_dtypes={"x": np.float32, "w": np.float32, "bias": np.float32})
-def conv2d_f32(x, w, bias=None, stride=1, padding=0, dilation=1, relu=False, *, oh, ow):
-    """Cross-correlate x (N, C, H, W) with w (OC, C, KH, KW), add bias (OC,), maybe ReLU.
+def conv2d_f32(x, w, bias=None, stride=1, padding=0, dilation=1, relu=False, pool=1, *, oh, ow):
+    """Cross-correlate x (N, C, H, W) with w (OC, C, KH, KW), add bias (OC,), maybe ReLU, maybe
+    max-pool: ``pool > 1`` fuses a following ``pool`` x ``pool`` max-pool with stride ``pool``, no
+    padding, floor mode (``MaxPool2d(pool)``).
 
-    Returns (N, OC, OH, OW), C-contiguous, in x's dtype; faster tiers match it up to float32
-    accumulation order.
+    Returns (N, OC, OH // pool, OW // pool), C-contiguous, in x's dtype; faster tiers match it up
+    to float32 accumulation order.
     """
     n, oc = x.shape[0], w.shape[0]
     cols = im2col_f32(x, w.shape[2], w.shape[3], stride, padding, dilation)   # (N*OH*OW, C*KH*KW)
     out = (cols @ w.reshape(oc, -1).T).reshape(n, oh, ow, oc).transpose(0, 3, 1, 2)
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
-    return np.ascontiguousarray(np.maximum(out, 0) if relu else out)
+    return np.ascontiguousarray(max_pool_blocks(np.maximum(out, 0) if relu else out, pool))
 
 
 @define("conv2d_wgrad_f32", check=lambda x, g, kh, kw, stride, padding, dilation:

@@ -1,11 +1,13 @@
 """GEMM contract and reference. Inside a GEMM, M x K times K x N gives M x N (row-major).
 
 ``gemm_f32`` is float32 BLAS through NumPy: on this machine NumPy's BLAS is the bar the faster tiers
-have to beat, so the reference is also a strong baseline, not a triple loop. ``check_matmul`` is the
+have to beat, so the reference is also a strong baseline, not a triple loop. It calls BLAS on the
+calling thread (kernels/blas.py: tinyeff's OpenMP kernels own the cores). ``check_matmul`` is the
 operand check every GEMM (float and int8, ``kernels/int8_gemm/``) runs.
 """
 import numpy as np
 
+from tinyeff.kernels.blas import matmul
 from tinyeff.kernels.contract import Tolerance, case, define
 
 
@@ -39,5 +41,5 @@ def gemm_f32(a, b):
     if a.dtype == np.float16 and b.dtype == np.float16:
         # NumPy has no float16 BLAS (its generic loop is ~37x slower here); accumulate in float32
         # through BLAS and round once, which is also what 16-bit hardware does.
-        return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.float16)
-    return a @ b
+        return matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
+    return matmul(a, b)

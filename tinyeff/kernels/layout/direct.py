@@ -73,6 +73,23 @@ def dense_tap_offsets(c, kh, kw, stride, dilation, hs, ws):
     return offsets
 
 
+@functools.lru_cache(maxsize=256)
+def output_positions(oh, ow, ws, pool=1):
+    """Flat offset ``oh * WS + ow`` of every output position a layer keeps, in one image of the layout.
+
+    ``pool == 1``: all OH x OW positions, row-major. ``pool > 1``: the positions of each
+    ``pool`` x ``pool`` window of a following max-pool (stride ``pool``, floor mode) side by side,
+    windows row-major, so each run of ``pool * pool`` offsets is one pooled output; the rows and
+    columns no window covers are left out. Cached per geometry; the array is read-only.
+    """
+    ph, pw = oh // pool, ow // pool
+    i = np.arange(ph)[:, None, None, None] * pool + np.arange(pool)[None, None, :, None]   # (PH, 1, k, 1)
+    j = np.arange(pw)[None, :, None, None] * pool + np.arange(pool)[None, None, None, :]   # (1, PW, 1, k)
+    offsets = np.ascontiguousarray((i * ws + j).reshape(-1), dtype=np.int64)
+    offsets.flags.writeable = False
+    return offsets
+
+
 def direct_conv_plan(x, packed, stride, padding, dilation, pad_value, acc_dtype, pool=1):
     """Everything a direct sparse conv loop needs for one call, built the same way for every tier.
 

@@ -9,6 +9,7 @@ checked by spec.py's ``implement_direct_tier``.
 import numpy as np
 
 from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
+from tinyeff.kernels.contract import implements
 from tinyeff.kernels.layout.direct import direct_conv_plan
 from tinyeff.kernels.sparse.spec import implement_direct_tier
 
@@ -59,3 +60,23 @@ def _linear(x, packed, bias, relu, acc_dtype, isa=None):
 # Validation and the four registered signatures live in spec.py (one copy for every tier).
 spconv_f32_csr, splinear_f32_csr, spconv_u8s8_csr, splinear_u8s8_csr = implement_direct_tier(
     "c", _conv, _linear, isa=ISAS)
+
+
+# the requantizing NHWC conv adds a VNNI body: four nonzeros per vpdpbusd (csrc/sparse/sptile8_vnni.h)
+NHWC_ISAS = ("portable", "avx2", "avx512", "avx512_vnni", "neon")
+
+
+@implements("spconv_u8s8_requant_nhwc", "c", isa=NHWC_ISAS)
+def spconv_u8s8_requant_nhwc(x, packed, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool,
+                             qmin, qmax, oh, ow, isa=None):
+    n, h, w, c = x.shape
+    oc, _, kh, kw = packed.shape
+    out = np.empty((n, oh // pool, ow // pool, oc), dtype=np.uint8)
+    if out.size:
+        status = lib().tinyeff_spconv_u8s8_requant_nhwc(
+            ptr("int64_t", packed.indptr), ptr("int64_t", packed.indices), ptr("int8_t", packed.data), oc,
+            ptr("uint8_t", np.ascontiguousarray(x)), n, h, w, c, kh, kw, padding, pool, int(a_zero_point),
+            ptr("int32_t", bias), ptr("int32_t", multiplier), ptr("int32_t", shift), int(zero_point_out),
+            qmin, qmax, isa_code("spconv_u8s8_requant_nhwc", isa), ptr("uint8_t", out))
+        check(status, "spconv_u8s8_requant_nhwc")
+    return out

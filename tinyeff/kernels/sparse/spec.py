@@ -9,14 +9,19 @@ taps and add ``value * (shifted input plane)`` into the output plane, so the wor
 to nnz. ``layout/direct.py`` holds the lowering that makes that loop one flat axpy, whatever the
 stride; ``implement_direct_tier`` registers a tier's four kernels around its two loops.
 
+``spconv_u8s8_requant_nhwc`` is the integer layer the dense int8 model runs, for a pruned weight:
+uint8 NHWC in, bias + requantization + ReLU (+ 2x2 max-pool) fused, uint8 NHWC out, so it drops into
+the NHWC pipeline of ``tinyeff/quant`` where ``conv2d_u8s8_requant_nhwc`` would run (the C loop:
+csrc/sparse/spconv_nhwc.c). ``spconv_u8s8_csr`` keeps the raw int32 sums and strided convolutions.
+
 What this file leaves out: blocked or bitmap formats (CSR with the direct loop already runs at
-memory speed on unstructured sparsity; see bench/bench_sparse.py), and requantization of the int32
-accumulators (``kernels/int8_eltwise/``).
+memory speed on unstructured sparsity; see bench/bench_sparse.py).
 """
 import numpy as np
 
 from tinyeff.kernels.contract import Tolerance, case, define, implements
 from tinyeff.kernels.im2col.spec import im2col_f32
+from tinyeff.kernels.int8_eltwise.spec import random_requant, requant_args, requantize_s32
 from tinyeff.kernels.layout.csr import SparseWeight, pack_sparse, unpack_sparse
 from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.kernels.layout.packed_s8 import K_MAX
@@ -96,6 +101,31 @@ def check_spconv_u8s8(x, packed, bias, stride, padding, dilation, pad_value):
         raise ValueError(f"spconv_u8s8_csr: pad_value={pad_value} (the input zero point) is outside uint8's range")
 
 
+def check_spconv_requant_nhwc(x, packed, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool,
+                              qmin, qmax, relu):
+    name = "spconv_u8s8_requant_nhwc"
+    if x.ndim != 4:
+        raise ValueError(f"{name}: input must be N x H x W x C, got shape {x.shape}")
+    n, h, w, c = x.shape
+    if not isinstance(packed, SparseWeight) or len(packed.shape) != 4 or packed.data.dtype != np.int8:
+        raise TypeError(f"{name}: weight must be pack_sparse of an int8 (OC, C, KH, KW) weight")
+    if x.dtype != np.uint8 or packed.shape[1] != c:
+        raise ValueError(f"{name}: need a uint8 (N, H, W, C) input whose C matches the weight's, got "
+                         f"{x.dtype} {x.shape} and weight {packed.shape}")
+    if c * packed.shape[2] * packed.shape[3] > K_MAX:
+        raise ValueError(f"{name}: more than {K_MAX} taps per output could overflow int32; split the input channels")
+    if not 0 <= int(a_zero_point) <= 255:
+        raise ValueError(f"{name}: a_zero_point={a_zero_point} is outside uint8's range")
+    _, _, kh, kw = packed.shape
+    oh, ow = check_conv_geometry((n, c, h, w), kh, kw, 1, padding, 1, name)
+    if pool not in (1, 2) or pool > min(oh, ow):
+        raise ValueError(f"{name}: pool={pool!r} must be 1 or 2 (a 2x2 / stride-2 max-pool) and fit the "
+                         f"{oh}x{ow} output")
+    args = requant_args(packed.shape[0], bias, multiplier, shift, zero_point_out, qmin, qmax, np.uint8, relu, name)
+    del args["out_dtype"]
+    return {**args, "pool": int(pool), "oh": oh, "ow": ow}
+
+
 def check_splinear_u8s8(x, packed, bias):
     check_sparse_args(x, packed, bias, np.uint8, np.int8, np.int32, False, "splinear_u8s8_csr")
 
@@ -140,6 +170,31 @@ def spconv_u8s8_cases(rng):
                        pad_value=int(rng.integers(0, 256)))
     extreme = np.full((4, 3, 3, 3), -128, np.int8)                 # |sum| at its largest
     yield case(np.full((1, 3, 6, 6), 255, np.uint8), pack_sparse(extreme), None, 1, 1, 1, pad_value=255)
+
+
+NHWC_BLOCK = 16    # images the C tier interleaves per block (SPN_NB in csrc/sparse/spconv_nhwc.c)
+
+# (N, H, W, C, OC, K, padding, pool): batches around the 16-image block, one-pixel rows (OW = 1),
+# odd planes, floor-mode pools that drop a row and a column, one input channel
+REQUANT_CONVS = [(1, 5, 5, 1, 1, 3, 0, 1), (17, 9, 7, 3, 5, 3, 1, 2), (16, 3, 3, 4, 6, 3, 0, 1),
+                 (33, 13, 13, 8, 17, 3, 0, 2), (2, 6, 5, 17, 16, 3, 2, 1), (5, 7, 8, 2, 3, 1, 0, 2)]
+
+
+def spconv_requant_nhwc_cases(rng):
+    for i, (n, h, w, c, oc, k, p, pool) in enumerate(REQUANT_CONVS):
+        for sparsity in (0.0, 0.5, 0.9, 1.0):
+            wt = _prune(rng, rng.integers(-128, 128, (oc, c, k, k), dtype=np.int8), sparsity)
+            # small multipliers: every channel takes the vector requantization; wide ones (shift > 0 too)
+            # and large biases: the exact int64 fallback
+            low, high, span = (1e-5, 1e-2, 2**16) if (i + int(10 * sparsity)) % 2 == 0 else (1e-4, 4.0, 2**31 - 1)
+            bias = rng.integers(-span, span, oc, dtype=np.int32) if i % 3 else None
+            yield case(rng.integers(0, 256, (n, h, w, c), dtype=np.uint8), pack_sparse(wt), p,
+                       int(rng.integers(0, 256)), bias, *random_requant(rng, oc, low, high), int(rng.integers(0, 256)),
+                       pool=pool, relu=bool(i % 2))
+    extreme = np.full((4, 3, 3, 3), -128, np.int8)                 # |sum| at its largest, both signs
+    for x_value, z in ((255, 0), (0, 255)):
+        yield case(np.full((3, 6, 6, 3), x_value, np.uint8), pack_sparse(extreme), 1, z, None,
+                   *random_requant(rng, 4, 1e-6, 1e-4), 128, pool=2)
 
 
 def splinear_u8s8_cases(rng):
@@ -208,6 +263,34 @@ def spconv_u8s8_csr(x, packed, bias=None, stride=1, padding=0, dilation=1, pad_v
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
     return np.ascontiguousarray(out.astype(np.int32))
+
+
+@define("spconv_u8s8_requant_nhwc", check=check_spconv_requant_nhwc, cases=spconv_requant_nhwc_cases)
+def spconv_u8s8_requant_nhwc(x, packed, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool=1,
+                             qmin=None, qmax=None, relu=False, *, oh, ow):
+    """Sparse integer conv on NHWC, requantized to uint8: the pruned twin of ``conv2d_u8s8_requant_nhwc``.
+
+    Per output: ``acc = sum w * (x - a_zero_point)`` over the window (padding holds ``a_zero_point``,
+    i.e. real 0), exact; with ``pool=2`` the max of each 2x2 / stride-2 window of ``acc`` (floor mode);
+    then ``requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin, qmax, relu)``. Equal,
+    bit for bit, to the dense layer run on the unpacked weight.
+
+    Args:
+        x: uint8 (N, H, W, C). packed: SparseWeight of a (OC, C, KH, KW) int8 weight.
+        padding: zero padding (stride and dilation are 1). a_zero_point: the input zero point.
+        bias, multiplier, shift, zero_point_out, qmin, qmax, relu: as in ``requantize_s32``.
+        pool: 1, or 2 for a following 2x2 / stride-2 max-pool.
+    Returns:
+        uint8 (N, OH // pool, OW // pool, OC), C-contiguous.
+    """
+    w = unpack_sparse(packed)
+    oc = w.shape[0]
+    acc = _dense_conv(x.transpose(0, 3, 1, 2), w, 1, padding, 1, a_zero_point, np.int64)      # (N, OC, OH, OW)
+    acc = acc - int(a_zero_point) * w.reshape(oc, -1).astype(np.int64).sum(axis=1).reshape(1, -1, 1, 1)
+    acc = max_pool_blocks(acc, pool).transpose(0, 2, 3, 1)                                      # (N, PH, PW, OC)
+    out = requantize_s32(np.ascontiguousarray(acc.reshape(-1, oc).astype(np.int32)), bias, multiplier, shift,
+                         zero_point_out, qmin, qmax, relu)
+    return out.reshape(acc.shape)
 
 
 @define("splinear_u8s8_csr", check=check_splinear_u8s8, cases=splinear_u8s8_cases)

@@ -7,6 +7,7 @@ import numpy as np
 
 from tinyeff import kernels
 from tinyeff.kernels.layout.csr import pack_sparse   # NOTE: format builder, not a compute kernel
+from tinyeff.kernels.sparse.spec import NHWC_BLOCK
 from tinyeff.quant.qmodules.base import QLayer, fixed_point_qm, requant_float, to_nchw, to_nhwc
 from tinyeff.quant.qmodules.simple import QMaxPool2d
 
@@ -101,8 +102,10 @@ class QConv2d(QWeighted):
     The dense path runs on NHWC (``im2col_u8_nhwc``'s columns (kh, kw, c), each kernel row padded to
     4 bytes), so its packed weight is ``weight_q.transpose(0, 2, 3, 1)`` with zero rows there; a
     requantized conv is one ``conv2d_u8s8_requant_nhwc`` call (the C tier never builds the im2col
-    matrix), the raw int32 output layer im2col + GEMM. ``forward`` on NCHW converts at its two ends. The sparse
-    path (``spconv_u8s8_csr``) is NCHW and converts the other way in ``forward_nhwc``.
+    matrix), the raw int32 output layer im2col + GEMM. ``forward`` on NCHW converts at its two ends. A sparse
+    requantized stride-1 conv is the same pipeline step on the CSR weight (``spconv_u8s8_requant_nhwc``:
+    NHWC uint8 in and out, requantization, ReLU and max-pool fused); the other sparse layers (strided,
+    or the raw int32 output layer) run ``spconv_u8s8_csr`` on NCHW and convert in ``forward_nhwc``.
     """
     nhwc = True
 
@@ -112,6 +115,8 @@ class QConv2d(QWeighted):
             raise ValueError(f"QConv2d: weight_q must be (OC, C, KH, KW), got shape {weight_q.shape}")
         super().__init__(weight_q, weight_scale, bias_q, in_qparams, out_qparams, relu, sparse, act_qmax)
         self.stride, self.padding = int(stride), int(padding)
+        self.sparse_nhwc = self.sparse and self.stride == 1 and out_qparams is not None
+        self._twin = {}                      # a plain dict, not a child module: hooks and nbytes skip it
 
     ROW_ALIGN = 4       # one VNNI group: a 1-channel 3x3 kernel row (3 bytes) becomes one 4-byte group
 
@@ -133,7 +138,7 @@ class QConv2d(QWeighted):
         return to_nchw(out2d.reshape(n, oh, ow, -1))
 
     def forward(self, q):
-        if not self.sparse:
+        if not self.sparse or self.sparse_nhwc:
             return to_nchw(self.forward_nhwc(to_nhwc(q)))
         n, oc = q.shape[0], self.weight_q.shape[0]
         oh, ow = self._out_hw(*q.shape[2:])
@@ -148,11 +153,18 @@ class QConv2d(QWeighted):
         ``pool=2`` also applies a following 2x2 / stride-2 max-pool (see ``can_fuse_pool``): the
         GEMM takes the max of each window's int32 sums and requantizes once per window.
         """
+        z_in = self.in_qparams[1]
+        if self.sparse_nhwc and q.shape[0] < NHWC_BLOCK:
+            # fewer images than the sparse kernel interleaves per block: most of its lanes would be idle
+            return self._dense_twin().forward_nhwc(q, pool=pool)
+        if self.sparse_nhwc:
+            return kernels.get("spconv_u8s8_requant_nhwc")(q, self.packed, self.padding, z_in, self.bias_q,
+                                                            self.multiplier, self.shift, self.out_qparams[1],
+                                                            pool=pool, relu=self.relu)
         if self.sparse:
             return to_nhwc(self.forward(to_nchw(q)))
         n, h, w, _ = q.shape
         _, _, kh, kw = self.weight_q.shape
-        z_in = self.in_qparams[1]
         if self.out_qparams is not None:       # conv + requant (+ max-pool), no im2col matrix in the C tier
             return kernels.get("conv2d_u8s8_requant_nhwc")(q, self.packed, kh, kw, self.stride, self.padding, z_in,
                                                             self.bias_q, self.multiplier, self.shift,
@@ -163,10 +175,17 @@ class QConv2d(QWeighted):
                                              row_align=self.ROW_ALIGN)                  # (N*OH*OW, KH*KW*C)
         return self._gemm(cols).reshape(n, oh, ow, -1)                                  # int32 sums
 
+    def _dense_twin(self):
+        """This layer on the dense kernels, built on first use (small batches) and kept."""
+        if "dense" not in self._twin:
+            self._twin["dense"] = QConv2d(self.weight_q, self.weight_scale, self.bias_q, self.in_qparams,
+                                          self.out_qparams, self.stride, self.padding, self.relu, sparse=False)
+        return self._twin["dense"]
+
     def can_fuse_pool(self, layer):
         """True if ``layer`` is a max-pool this conv's GEMM can apply on its int32 sums (2x2, stride 2)."""
-        return (isinstance(layer, QMaxPool2d) and layer.kernel_size == layer.stride == 2 and not self.sparse
-                and self.out_qparams is not None)
+        return (isinstance(layer, QMaxPool2d) and layer.kernel_size == layer.stride == 2
+                and (self.sparse_nhwc or not self.sparse) and self.out_qparams is not None)
 
     def simulate(self, q):
         _, _, kh, kw = self.weight_q.shape
