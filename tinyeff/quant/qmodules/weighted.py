@@ -160,7 +160,7 @@ class QConv2d(QWeighted):
         if self.sparse_nhwc:
             return kernels.get("spconv_u8s8_requant_nhwc")(q, self.packed, self.padding, z_in, self.bias_q,
                                                             self.multiplier, self.shift, self.out_qparams[1],
-                                                            pool=pool, relu=self.relu)
+                                                            pool=pool, qmax=self.act_qmax, relu=self.relu)
         if self.sparse:
             return to_nhwc(self.forward(to_nchw(q)))
         n, h, w, _ = q.shape
@@ -179,7 +179,8 @@ class QConv2d(QWeighted):
         """This layer on the dense kernels, built on first use (small batches) and kept."""
         if "dense" not in self._twin:
             self._twin["dense"] = QConv2d(self.weight_q, self.weight_scale, self.bias_q, self.in_qparams,
-                                          self.out_qparams, self.stride, self.padding, self.relu, sparse=False)
+                                          self.out_qparams, self.stride, self.padding, self.relu, sparse=False,
+                                          act_qmax=self.act_qmax)
         return self._twin["dense"]
 
     def can_fuse_pool(self, layer):
