@@ -57,6 +57,20 @@ def test_im2col_f32(benchmark, rng, machine_info, layer, tier):
     np.testing.assert_array_equal(cols, im2col_ref.im2col_f32(x, 3, 3, 1, padding))
 
 
+@pytest.mark.parametrize("layer", ["seed-conv2", "seed-conv3"])
+@pytest.mark.parametrize("name", ["im2col_f32", "im2col_f32_t"])
+def test_im2col_batch1(benchmark, rng, machine_info, layer, name):
+    """Batch-1 inference: the rows layout (then a transposing copy after the GEMM) against the
+    taps-major one (``w2d @ cols_t[0]`` is NCHW as it stands), C tier, one group per layer."""
+    c, h, _, padding = LAYERS[layer]
+    im2col = _kernel(name, "c")
+    x = rng.standard_normal((1, c, h, h)).astype(np.float32)
+    benchmark.group = f"im2col batch 1 {layer} C={c} {h}x{h}"
+    benchmark.extra_info.update(machine_info, kernel=name, bytes_written=x.nbytes * 9)
+    cols = benchmark.pedantic(im2col, args=(x, 3, 3, 1, padding), rounds=200, warmup_rounds=5)
+    np.testing.assert_array_equal(cols, getattr(im2col_ref, name)(x, 3, 3, 1, padding))
+
+
 @pytest.mark.parametrize("layer", list(LAYERS))
 def test_conv_forward_dense(benchmark, rng, machine_info, peak_gflops, layer):
     c, h, oc, padding = LAYERS[layer]

@@ -16,7 +16,8 @@ Script mode, one square GEMM against PyTorch, every variant interleaved in every
     python bench/bench_int8.py [--size 1024] [--threads 2] [--repeats 15] [--isa avx2]
 tinyeff's C GEMM on each ISA path that can run (int32 out, and requantized to uint8 like torch's),
 with 8-bit weights (AVX2: the exact tile wherever a weight pair could saturate int16) and 7-bit
-weights (AVX2: vpmaddubsw everywhere), against ``torch.ops.quantized.linear`` (x86 engine, uint8
+weights (AVX2: vpmaddubsw everywhere), each on 8-bit activations (a8) and on the same codes halved
+(a7, in [0, 127]: vpmaddubsw for any weights, two groups per vpmaddwd for 7-bit ones), against ``torch.ops.quantized.linear`` (x86 engine, uint8
 out) fed 7-bit activation codes, as its default qconfig's reduce_range gives it (fbgemm's AVX2
 kernel saturates otherwise). ``--isa avx2`` sets TINYEFF_CPU_FEATURES=avx2,fma and PyTorch's caps
 (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS, FBGEMM_ENABLE_INSTRUCTIONS=AVX2)
@@ -188,7 +189,8 @@ def test_torch_quantized_linear(benchmark, rng, machine_info, shape):
 def _gemm_variants(rng, size):
     """dict name -> zero-argument callable, for tinyeff's paths and bit widths."""
     from tinyeff.kernels.int8_gemm import c as c_int8
-    a = rng.integers(0, 256, (size, size), dtype=np.uint8)
+    a8 = rng.integers(0, 256, (size, size), dtype=np.uint8)
+    acts = {8: a8, 7: a8 >> 1}                    # 7-bit activations: the codes torch gets (reduce_range)
     bias = rng.integers(-1000, 1000, size).astype(np.int32)
     multiplier, shift = fixed_point.quantize_multiplier(rng.uniform(1e-5, 1e-4, size))
     fns = {}
@@ -196,9 +198,11 @@ def _gemm_variants(rng, size):
         b = rng.integers(lo, hi, (size, size), dtype=np.int8)
         packed = c_int8.pack_s8(b)
         for isa in c_int8.available_isas()[1:]:               # portable C is far slower: left out
-            fns[f"tinyeff {isa} w{bits} int32"] = lambda p=packed, i=isa: c_int8.gemm_u8s8_packed(a, p, isa=i)
-            fns[f"tinyeff {isa} w{bits} uint8"] = lambda p=packed, i=isa: c_int8.gemm_u8s8_requant(
-                a, p, 128, bias, multiplier, shift, 0, isa=i)
+            for abits, a in acts.items():
+                name = f"tinyeff {isa} w{bits}a{abits}"
+                fns[f"{name} int32"] = lambda a=a, p=packed, i=isa: c_int8.gemm_u8s8_packed(a, p, isa=i)
+                fns[f"{name} uint8"] = lambda a=a, p=packed, i=isa: c_int8.gemm_u8s8_requant(
+                    a, p, 64 if abits == 7 else 128, bias, multiplier, shift, 0, isa=i)
     return fns
 
 

@@ -1,7 +1,8 @@
 """tinyeff's integer seed CNN against LiteRT (TFLite + XNNPACK) full-integer, side by side in one process.
 
 The same float weights on both sides: tinyeff's seed CNN (random init: speed does not depend on
-training) is quantized by ``quantize_static`` (8-bit weights, and 7-bit with ``--weight-bits 7``);
+training) is quantized by ``quantize_static`` (``--weight-bits 8 7`` and ``--activation-bits 8 7``:
+every combination, named ``tinyeff-w{bits}a{bits}``);
 a Keras copy of it (NHWC, the Linear after the flatten re-ordered from tinyeff's NCHW flatten) is
 converted by the TFLite converter to a full-integer model (int8 weights per channel, int8
 activations, int8 input and output: ``TFLITE_BUILTINS_INT8``), calibrated on the same images.
@@ -17,7 +18,7 @@ so on an AVX-512 machine LiteRT's figures are its best path, while tinyeff's fol
 TINYEFF_CPU_FEATURES: the script prints both.
 
     python bench/bench_int8_vs_litert.py --tf-path /tmp/tfcpu [--threads 1 2] [--repeats 21]
-        [--geometries cifar fmnist] [--weight-bits 8 7] [--settle-ms 50]
+        [--geometries cifar fmnist] [--weight-bits 8 7] [--activation-bits 8 7] [--settle-ms 50]
 """
 import argparse
 import os
@@ -146,6 +147,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--geometries", nargs="+", default=["cifar", "fmnist"], choices=list(GEOMETRIES))
     parser.add_argument("--weight-bits", type=int, nargs="+", default=[8, 7], choices=[7, 8])
+    parser.add_argument("--activation-bits", type=int, nargs="+", default=[8, 7], choices=[7, 8])
     parser.add_argument("--settle-ms", type=float, default=50.0, help="idle time before every timed call")
     args = parser.parse_args(argv)
     from tinyeff import Tensor, models, no_grad
@@ -165,8 +167,9 @@ def main(argv=None):
             ref = model(Tensor(x)).data
         keras = np.load(path + ".keras_logits.npy")
         assert np.abs(keras - ref).max() <= 1e-3 * max(1.0, np.abs(ref).max()), "Keras copy differs from tinyeff"
-        qmodels = {f"tinyeff-w{bits}": quantize_static(model, images, num_images=BATCH, weight_bits=bits)
-                   for bits in args.weight_bits}
+        qmodels = {f"tinyeff-w{wb}a{ab}": quantize_static(model, images, num_images=BATCH, weight_bits=wb,
+                                                          activation_bits=ab)
+                   for wb in args.weight_bits for ab in args.activation_bits}
         for threads in args.threads:
             c_kernels.set_num_threads(threads)
             fns = {name: (lambda x, q=q: q(Tensor(x)).data) for name, q in qmodels.items()}

@@ -28,8 +28,9 @@ Two questions, each answered as a speed ratio tinyeff / torch (>= 1.0: tinyeff i
 Weights are freshly initialized and calibrated on random images: speed does not depend on training.
 ``--torch-qconfig default`` gives PyTorch its engine's default qconfig instead (x86/fbgemm: histogram
 observer with ``reduce_range``, 7-bit activations, so its AVX2 vpmaddubsw kernels cannot saturate),
-the fair setting on a CPU without VNNI. ``--weight-bits 7`` quantizes tinyeff's weights to 7 bits
-(AVX2's vpmaddubsw tile on every layer). ``--isa avx2`` caps both sides to AVX2 before torch is
+the fair setting on a CPU without VNNI. ``--weight-bits 7`` quantizes tinyeff's weights to 7 bits;
+``--activation-bits`` (default 7, quantize_static's default, the same reduce_range) sets its
+activations: with 7 bits AVX2's vpmaddubsw tile runs every layer whatever the weights. ``--isa avx2`` caps both sides to AVX2 before torch is
 imported: TINYEFF_CPU_FEATURES=avx2,fma, and for PyTorch ATEN_CPU_CAPABILITY=avx2,
 ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2 and FBGEMM_ENABLE_INSTRUCTIONS=AVX2 (fbgemm
 ignores the others and would otherwise run its AVX-512 VNNI kernels).
@@ -40,7 +41,7 @@ frameworks does not leave a second pool spinning on the cores.
         extra_info: framework, engine, threads, ops, gops, images_per_s, and speed_ratio_vs_x86 /
         speed_ratio_vs_fbgemm (tinyeff / torch) from an interleaved measurement inside the same test
     python bench/bench_int8_vs_torch.py [--threads 1 2] [--repeats 21] [--isa avx2] [--torch-qconfig default]
-                                        [--weight-bits 7] [--models-only]
+                                        [--weight-bits 7] [--activation-bits 8] [--models-only]
         side-by-side tables per thread count (frameworks interleaved in every repeat, medians)
 Torch cases are skipped with the reason when torch is not importable (pip install torch).
 """
@@ -87,12 +88,13 @@ def _torch_or_skip():
 
 # ---------------------------------------------------------------- models and layers, both frameworks
 
-def seed_cnn_int8(geometry, batch, rng, weight_bits=8):
+def seed_cnn_int8(geometry, batch, rng, weight_bits=8, activation_bits=7):
     """(float seed CNN, its tinyeff int8 model calibrated on the batch, float32 batch (N, C, H, W) in [0, 1])."""
     c, side = GEOMETRIES[geometry]
     images = rng.integers(0, 256, (batch, c, side, side), dtype=np.uint8)
     model = models.create("seed-cnn", in_channels=c, num_classes=10, input_size=side).eval()
-    qmodel = quantize_static(model, images, num_images=batch, weight_bits=weight_bits)
+    qmodel = quantize_static(model, images, num_images=batch, weight_bits=weight_bits,
+                             activation_bits=activation_bits)
     return model, qmodel, images.astype(np.float32) / np.float32(255)      # scale_01, the default preprocess
 
 
@@ -358,6 +360,7 @@ def main(argv=None):
     parser.add_argument("--isa", choices=list(ISA_CAPS), help="cap tinyeff and PyTorch to this ISA (see above)")
     parser.add_argument("--torch-qconfig", default="minmax", choices=["minmax", "default"])
     parser.add_argument("--weight-bits", type=int, default=8, choices=[7, 8])
+    parser.add_argument("--activation-bits", type=int, default=7, choices=[7, 8])
     parser.add_argument("--models-only", action="store_true", help="skip the per-layer tables")
     args = parser.parse_args(argv)
     if args.isa:
@@ -369,7 +372,8 @@ def main(argv=None):
         print(f"NOTE: {reason}; timing tinyeff only")
     layer_sets, model_sets = [], []
     for name in args.geometries:
-        _, qmodel, x = seed_cnn_int8(name, LAYER_BATCH, np.random.default_rng(1234), args.weight_bits)
+        _, qmodel, x = seed_cnn_int8(name, LAYER_BATCH, np.random.default_rng(1234), args.weight_bits,
+                                     args.activation_bits)
         for conv, layer, q, pool in ([] if args.models_only else conv_cases(qmodel, x)):
             oc, c, _, _ = layer.weight_q.shape
             for mode_pool in sorted({1, pool}):
@@ -377,13 +381,14 @@ def main(argv=None):
                 check_layer_outputs(fns)
                 label = f"{name} {conv} {c}->{oc} {q.shape[1]}x{q.shape[2]}" + (" +pool" if mode_pool == 2 else "")
                 layer_sets.append((label, fns, 2 * conv_macs(layer, q)))
-        model, qmodel, x = seed_cnn_int8(name, MODEL_BATCH, np.random.default_rng(1234), args.weight_bits)
+        model, qmodel, x = seed_cnn_int8(name, MODEL_BATCH, np.random.default_rng(1234), args.weight_bits,
+                                         args.activation_bits)
         fns = model_fns(torch, model, qmodel, x, args.torch_qconfig)
         check_model_outputs(fns, model, x)
         model_sets.append((f"{name} seed CNN {x.shape[1]}x{x.shape[2]}x{x.shape[3]}", fns))
     from tinyeff.kernels.int8_gemm import c as c_int8
     print(f"cpu flags: {','.join(sorted(f for f, on in cpu.features().items() if on))}; tinyeff {c_int8.code_path()}; "
-          f"weight bits {args.weight_bits}; torch qconfig {args.torch_qconfig}; "
+          f"weight bits {args.weight_bits}, activation bits {args.activation_bits}; torch qconfig {args.torch_qconfig}; "
           f"caps: {', '.join(f'{k}={v}' for k, v in ISA_CAPS.get(args.isa, {}).items()) or 'none'}")
     if torch is not None:
         print(f"torch {torch.__version__}, quantized engines {torch.backends.quantized.supported_engines}")

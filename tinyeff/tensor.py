@@ -21,18 +21,36 @@ def is_grad_enabled():
     return getattr(_grad_mode, "enabled", True)
 
 
-@contextlib.contextmanager
-def no_grad():
-    """Context manager: ops inside record no graph (evaluation, optimizer steps, teachers)."""
-    previous = is_grad_enabled()
-    _grad_mode.enabled = False
-    try:
-        yield
-    finally:
-        _grad_mode.enabled = previous
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (or decorator): ops inside record no graph (evaluation, optimizer steps,
+    teachers). A class rather than a generator: entering and leaving it is on every inference call."""
+
+    def _recreate_cm(self):
+        return type(self)()                  # as a decorator: a fresh one per call (recursion-safe)
+
+    def __enter__(self):
+        self._previous = getattr(_grad_mode, "enabled", True)
+        _grad_mode.enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        _grad_mode.enabled = self._previous
+        return False
+
+
+def records_graph(parents):
+    """True if an op on ``parents`` records a graph: grad mode is on and one of them requires grad."""
+    if not getattr(_grad_mode, "enabled", True):
+        return False
+    for p in parents:
+        if p.requires_grad:
+            return True
+    return False
 
 
 def _as_array(data, dtype):
+    if dtype is None and type(data) is np.ndarray:  # what every op hands make_result
+        return data
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (np.ndarray, np.generic)):   # NumPy arrays and scalars keep their dtype
@@ -247,7 +265,7 @@ def make_result(data, parents, backward, op):
         op: a short name for debugging and profiling.
     """
     out = Tensor(data)
-    if is_grad_enabled() and any(p.requires_grad for p in parents):
+    if records_graph(parents):
         out.requires_grad = True
         out._parents = tuple(parents)
         out._backward = backward

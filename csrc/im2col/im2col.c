@@ -59,6 +59,47 @@ int tinyeff_im2col_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t 
     return 0;
 }
 
+/* The taps-major layout, (N, C*KH*KW, OH*OW): one row per weight tap (c, kh, kw), its OH*OW
+ * positions in order, so w2d (OC, C*KH*KW) @ cols_t[n] is image n's (OC, OH*OW) output, already
+ * NCHW (batch-1 inference: no transposing copy). A row is OH runs of OW input floats, each run one
+ * contiguous copy at stride 1, where the layout above stores a tap's OW values C*KH*KW floats
+ * apart. OpenMP over (n, c) planes: each owns KH*KW consecutive rows. */
+int tinyeff_im2col_t_f32(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
+                         int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh,
+                         int64_t ow, float *cols)
+{
+    if (n < 0 || c < 1 || kh < 1 || kw < 1 || stride < 1 || dilation < 1 || padding < 0)
+        return 1;
+    int64_t positions = oh * ow;
+    #pragma omp parallel for schedule(static) if (n * c * kh * kw * positions >= TINYEFF_PARALLEL_MIN_ELEMS)
+    for (int64_t t = 0; t < n * c; t++) {
+        const float *plane = x + t * h * w;
+        for (int64_t ki = 0; ki < kh; ki++) {
+            for (int64_t kj = 0; kj < kw; kj++) {
+                float *dst = cols + (t * kh * kw + ki * kw + kj) * positions;
+                int64_t off = kj * dilation - padding, lo, hi;
+                valid_cols(off, stride, w, ow, &lo, &hi);
+                for (int64_t i = 0; i < oh; i++, dst += ow) {
+                    int64_t y = i * stride - padding + ki * dilation;
+                    int64_t a = (y >= 0 && y < h) ? lo : ow, b = (y >= 0 && y < h) ? hi : ow;
+                    const float *src = plane + y * w + off;
+                    for (int64_t j = 0; j < a; j++)
+                        dst[j] = 0.0f;
+                    if (stride == 1)
+                        for (int64_t j = a; j < b; j++)
+                            dst[j] = src[j];
+                    else
+                        for (int64_t j = a; j < b; j++)
+                            dst[j] = src[j * stride];
+                    for (int64_t j = b; j < ow; j++)
+                        dst[j] = 0.0f;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 int tinyeff_col2im_f32(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
                        int64_t kw, int64_t stride, int64_t padding, int64_t dilation, int64_t oh,
                        int64_t ow, float *x)

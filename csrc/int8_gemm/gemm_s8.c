@@ -15,7 +15,10 @@
  * Paths (isa argument, chosen in Python from the CPU's flags; a kernel runs its best body not above it):
  *   AVX-512 VNNI: the tile above.
  *   AVX2 (gemm_s8_avx2.h): vpmaddubsw + vpmaddwd on panels whose weight pairs cannot saturate int16
- *     (pack_s8 checks every pair once, PackedS8.pairs_fit), otherwise operands widened to int16.
+ *     (pack_s8 checks every pair once, PackedS8.pairs_fit) or on any panel when every byte of A is
+ *     <= 127 (7-bit activations: run_gemm scans A once per call), two groups per vpmaddwd where
+ *     PackedS8.quads_fit allows it; otherwise operands widened to int16. A fused 2x2 max-pool is
+ *     taken and requantized in registers, one window per 4-row tile.
  *   NEON dot-product / NEON (gemm_s8_neon.h): sdot on a - 128, or vmull_s8 + vpadalq_s16.
  *   portable C: the same loop order in plain C, for any CPU and compiler.
  * Every tile takes its rows as pointers plus segments, so the implicit-im2col convolution below
@@ -36,6 +39,7 @@
 
 #include "tinyeff.h"
 #include "int8_common.h"
+#include "packed_s8.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define TE_X86 1
@@ -46,10 +50,9 @@
 #define TE_ARM64 1
 #endif
 
-#define PANEL 64          /* columns per packed panel */
-#define GROUP 16          /* last panel width is a multiple of this */
 #define MR 6              /* rows per register tile */
 #define A_BLOCK_BYTES (256 * 1024)
+#define MIN_TASKS 32      /* row blocks per GEMM at least, when there are rows enough */
 #define CHUNK 12          /* rows per epilogue call: two register tiles; groups of 1, 2, 3, 4, 6, 12 divide it */
 
 enum { ISA_PORTABLE = TE_ISA_PORTABLE, ISA_AVX2 = TE_ISA_AVX2, ISA_VNNI = TE_ISA_AVX512_VNNI,
@@ -61,7 +64,9 @@ typedef struct {
     const int8_t *packed;
     const int32_t *colsum;
     const uint8_t *pairs_fit;     /* per panel: 1 if no int16 pair sum can saturate (AVX2 fast tile) */
+    const uint8_t *quads_fit;     /* per panel: 1 if two pair sums add inside int16 for A <= 127 */
     int a_signed;
+    int a7;                       /* every byte of A is <= 127 (set by run_gemm on the AVX2 path) */
     int isa;
     int32_t corr;                 /* subtract corr * colsum[j] from every output in column j */
     int32_t *out32;               /* int32 output, or NULL when requantizing */
@@ -79,13 +84,6 @@ typedef struct {
     int conv;
     int64_t cin, hp, wp, stride, pool, ph_n, pw_n, nseg, kseg, seg_stride;
 } gemm_ctx;
-
-static inline int64_t k_groups(int64_t k) { return (k + 3) / 4; }
-
-static inline int64_t panel_width(int64_t n, int64_t p0) {
-    int64_t rest = n - p0;
-    return rest >= PANEL ? PANEL : (rest + GROUP - 1) / GROUP * GROUP;
-}
 
 /* The 4 activation bytes of group g of row ar as a little-endian int32 (x86 byte order, what
  * vpdpbusd expects), zero past K; never reads past the row. Byte by byte, not a variable-length
@@ -114,42 +112,6 @@ int64_t tinyeff_s8_isa_built(void) {
 #else
     return 1 << ISA_PORTABLE;
 #endif
-}
-
-/* 1 if a1 * w1 + a2 * w2 stays inside int16 for every a1, a2 in [0, 255]: the positive weights sum
- * to at most 128 and the negative ones to at least -128 (255 * 128 = 32640). */
-static int pair_fits_int16(int w1, int w2) {
-    int pos = (w1 > 0 ? w1 : 0) + (w2 > 0 ? w2 : 0), neg = (w1 < 0 ? w1 : 0) + (w2 < 0 ? w2 : 0);
-    return pos <= 128 && neg >= -128;
-}
-
-/* pairs_fit[p] (one byte per 64-column panel): whether every pair of packed bytes (4g, 4g+1) and
- * (4g+2, 4g+3) of every column of panel p fits int16 (pair_fits_int16), so vpmaddubsw is exact. */
-int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum,
-                    uint8_t *pairs_fit) {
-    if (k < 0 || n < 0 || ldb < n) return 1;
-    int64_t kg = k_groups(k), npad = (n + GROUP - 1) / GROUP * GROUP;
-    for (int64_t p0 = 0; p0 < npad; p0 += PANEL) {
-        int64_t w = panel_width(n, p0);
-        int8_t *dst = packed + p0 * kg * 4;         /* panel p starts at p * K4 * 256 bytes */
-        int fits = 1;
-        for (int64_t g = 0; g < kg; g++)
-            for (int64_t j = 0; j < w; j++) {
-                int8_t *q = dst + (g * w + j) * 4;
-                for (int64_t t = 0; t < 4; t++) {
-                    int64_t kk = 4 * g + t, col = p0 + j;
-                    q[t] = (kk < k && col < n) ? b[kk * ldb + col] : 0;
-                }
-                fits &= pair_fits_int16(q[0], q[1]) & pair_fits_int16(q[2], q[3]);
-            }
-        pairs_fit[p0 / PANEL] = (uint8_t)fits;
-    }
-    for (int64_t j = 0; j < n; j++) {
-        int32_t s = 0;
-        for (int64_t kk = 0; kk < k; kk++) s += b[kk * ldb + j];
-        colsum[j] = s;
-    }
-    return 0;
 }
 
 /* ---- tile kernels: rows [0, mr) of A times one panel (width w) -> tile[mr][PANEL] int32 ------ */
@@ -299,12 +261,21 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
 
 /* rows: the chunk's row pointers (explicit A: lda apart; implicit im2col: anywhere); p: the panel.
  * Each path walks the chunk in blocks of the rows its register tile holds. */
+#ifdef TE_X86
+static int avx2_tiles(const gemm_ctx *c) { return TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI; }
+
+/* The AVX2 tile panel p may use: two groups per vpmaddwd, vpmaddubsw, or the exact one. */
+static int avx2_mode(const gemm_ctx *c, int64_t p) {
+    return c->a7 && c->quads_fit[p] ? AVX2_QUAD : c->a7 || c->pairs_fit[p] ? AVX2_FAST : AVX2_EXACT;
+}
+#endif
+
 static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, int64_t p, const int8_t *bp, int64_t w,
                      int nrows, int32_t *chunk) {
     int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
 #ifdef TE_X86
-    if (TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI) {
-        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, c->pairs_fit[p], chunk);
+    if (avx2_tiles(c)) {
+        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, avx2_mode(c, p), chunk);
         return;
     }
 #else
@@ -335,162 +306,90 @@ static int32_t flip_correction(int64_t isa, int a_signed) {
     return 0;
 }
 
-/* The fast epilogue's preconditions for one panel (see int8_common.h): every shift <= 0, and the
- * raw sum plus the folded bias, bias[j] - corr * colsum[j], stays inside int32 for any A (the raw
- * VNNI sum is bounded by K * 255 * 128). Fills fused_bias[0, PANEL) and returns 1 when they hold. */
-static int panel_fast_prepare(const gemm_ctx *c, int64_t p0, int32_t *fused_bias) {
-    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    if (!c->out8 || !TE_ISA_HAS_AVX2(c->isa)) return 0;
-    for (int64_t j = 0; j < PANEL; j++) {
-        if (j >= ncols) { fused_bias[j] = 0; continue; }
-        if (c->shift[p0 + j] > 0) return 0;
-        int64_t b = (c->bias ? c->bias[p0 + j] : 0) - (int64_t)c->corr * c->colsum[p0 + j];
-        int64_t bound = (b < 0 ? -b : b) + c->k * (int64_t)(255 * 128);
-        if (bound > INT32_MAX) return 0;
-        fused_bias[j] = (int32_t)b;
-    }
-    return 1;
-}
+#include "gemm_s8_epilogue.h"      /* requantizing stores and the row max of a chunk */
 
-#ifdef TE_HAVE_AVX2_REQUANT
-/* The same on 8 lanes (AVX2). */
-/* prm: the panel's per-channel parameters, 8 columns each, loaded once per task (prepare_avx2). */
-__attribute__((target("avx2"))) static void
-store_tile_fast_avx2(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t *tile,
-                     const te_requant8_params *prm) {
-    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    const __m256i zp = _mm256_set1_epi32(c->zero_point_out);
-    const __m256i vmin = _mm256_set1_epi32(c->qmin), vmax = _mm256_set1_epi32(c->qmax);
-    for (int64_t j = 0; j < ncols; j += 8)
-        for (int i = 0; i < mr; i++) {
-            __m256i q = te_requant8(_mm256_load_si256((const __m256i *)(tile + i * PANEL + j)), &prm[j / 8], zp, vmin, vmax);
-            te_store8_avx2(q, c->out8 + (m0 + i) * c->ldo + p0 + j, ncols - j);
-        }
-}
-
-__attribute__((target("avx2"))) static void
-prepare_avx2(const gemm_ctx *c, int64_t p0, const int32_t *fused_bias, te_requant8_params *prm) {
-    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    for (int64_t j = 0; j < ncols; j += 8)
-        prm[j / 8] = te_requant8_load(fused_bias + j, c->multiplier + p0 + j, c->shift + p0 + j, ncols - j);
-}
-#endif
-
-#ifdef TE_HAVE_AVX512_REQUANT
-/* Requantize an mr x ncols tile with the 16-lane epilogue; fused_bias already holds -corr * colsum. */
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
-store_tile_fast(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const int32_t *tile,
-                const int32_t *fused_bias) {
-    int64_t ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    const __m512i zp = _mm512_set1_epi32(c->zero_point_out);
-    const __m512i vmin = _mm512_set1_epi32(c->qmin), vmax = _mm512_set1_epi32(c->qmax);
-    for (int64_t j = 0; j < ncols; j += 16) {
-        __mmask16 m = ncols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (ncols - j)) - 1);
-        te_requant16_params prm = te_requant16_load(fused_bias + j, c->multiplier + p0 + j, c->shift + p0 + j, m);
-        for (int i = 0; i < mr; i++) {
-            __m128i q = te_requant16(_mm512_load_si512((const void *)(tile + i * PANEL + j)), &prm, zp, vmin, vmax);
-            _mm_mask_storeu_epi8(c->out8 + (m0 + i) * c->ldo + p0 + j, m, q);
-        }
-    }
-}
-#endif
-
-/* rows[0, nrows) of the chunk -> rows[0, nrows / group): the max of each group, in place. */
-#ifdef TE_X86
-__attribute__((target("avx512f"))) static void max_rows_avx512(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
-    for (int64_t r = 0; r < nrows / group; r++)
-        for (int64_t j = 0; j < w; j += 16) {
-            __m512i best = _mm512_load_si512((const void *)(chunk + r * group * PANEL + j));
-            for (int64_t i = 1; i < group; i++)
-                best = _mm512_max_epi32(best, _mm512_load_si512((const void *)(chunk + (r * group + i) * PANEL + j)));
-            _mm512_store_si512((void *)(chunk + r * PANEL + j), best);
-        }
-}
-
-__attribute__((target("avx2"))) static void max_rows_avx2(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
-    for (int64_t r = 0; r < nrows / group; r++)
-        for (int64_t j = 0; j < w; j += 8) {
-            __m256i best = _mm256_load_si256((const __m256i *)(chunk + r * group * PANEL + j));
-            for (int64_t i = 1; i < group; i++)
-                best = _mm256_max_epi32(best, _mm256_load_si256((const __m256i *)(chunk + (r * group + i) * PANEL + j)));
-            _mm256_store_si256((__m256i *)(chunk + r * PANEL + j), best);
-        }
-}
-#endif
-#ifdef TE_ARM64
-static void max_rows_neon(int32_t *chunk, int64_t nrows, int64_t group, int64_t w) {
-    for (int64_t r = 0; r < nrows / group; r++)
-        for (int64_t j = 0; j < w; j += 4) {
-            int32x4_t best = vld1q_s32(chunk + r * group * PANEL + j);
-            for (int64_t i = 1; i < group; i++) best = vmaxq_s32(best, vld1q_s32(chunk + (r * group + i) * PANEL + j));
-            vst1q_s32(chunk + r * PANEL + j, best);
-        }
-}
-#endif
-
-static void max_rows(const gemm_ctx *c, int32_t *chunk, int64_t nrows, int64_t w) {
-#ifdef TE_X86
-    if (TE_ISA_HAS_AVX512(c->isa)) { max_rows_avx512(chunk, nrows, c->group, w); return; }
-    if (TE_ISA_HAS_AVX2(c->isa)) { max_rows_avx2(chunk, nrows, c->group, w); return; }
-#endif
-#ifdef TE_ARM64
-    if (TE_ISA_HAS_NEON(c->isa)) { max_rows_neon(chunk, nrows, c->group, w); return; }
-#endif
-    for (int64_t r = 0; r < nrows / c->group; r++)
-        for (int64_t j = 0; j < w; j++) {
-            int32_t best = chunk[r * c->group * PANEL + j];
-            for (int64_t i = 1; i < c->group; i++) {
-                int32_t v = chunk[(r * c->group + i) * PANEL + j];
-                best = v > best ? v : best;
-            }
-            chunk[r * PANEL + j] = best;
-        }
-}
-
-/* Output position of row m in im2col_8_nhwc's row order (n, ph, pw, dy, dx); stepped, not divided,
- * from one row to the next. */
-typedef struct { int64_t img, ph, pw, dy, dx; } rowpos;
+/* The pooling window of row m in im2col_8_nhwc's row order (n, ph, pw, dy, dx), for m at the
+ * start of a window; stepped, not divided, from one window to the next (row_pointers). */
+typedef struct { int64_t img, ph, pw; } rowpos;
 
 static rowpos row_start(const gemm_ctx *c, int64_t m) {
     int64_t win = c->pool * c->pool, per_img = c->ph_n * c->pw_n * win;
-    int64_t r = m % per_img, wi = r / win, d = r % win;
-    rowpos p = {m / per_img, wi / c->pw_n, wi % c->pw_n, d / c->pool, d % c->pool};
+    int64_t wi = m % per_img / win;
+    rowpos p = {m / per_img, wi / c->pw_n, wi % c->pw_n};
     return p;
 }
 
-static void row_step(const gemm_ctx *c, rowpos *p) {
-    if (++p->dx < c->pool) return;
-    p->dx = 0;
-    if (++p->dy < c->pool) return;
-    p->dy = 0;
-    if (++p->pw < c->pw_n) return;
-    p->pw = 0;
-    if (++p->ph < c->ph_n) return;
-    p->ph = 0;
-    p->img++;
-}
-
-/* ptrs[0, rows): where rows m0.. of A start (the top-left of each window when conv). */
-static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, const uint8_t **ptrs) {
+/* ptrs[0, rows): where rows m0.. of A start (the top-left of each window when conv). *p is the
+ * position of row m0 (conv), stepped past the chunk: the next chunk of the task starts there, so
+ * the divisions of row_start run once per task, not once per chunk (a small-K conv has many). */
+static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, rowpos *p, const uint8_t **ptrs) {
     if (!c->conv) {
         for (int i = 0; i < rows; i++) ptrs[i] = c->a + (m0 + i) * c->lda;
         return;
     }
-    rowpos p = row_start(c, m0);
-    for (int i = 0; i < rows; i++, row_step(c, &p)) {
-        int64_t y = p.ph * c->pool + p.dy, x = p.pw * c->pool + p.dx;
-        ptrs[i] = c->a + ((p.img * c->hp + y * c->stride) * c->wp + x * c->stride) * c->cin;
+    int64_t pool = c->pool, xs = c->stride * c->cin, ys = c->stride * c->wp * c->cin;
+    /* A chunk holds whole windows (CHUNK is a multiple of pool * pool): one pointer per window, the
+     * window's rows at fixed offsets from it, in row_step's order (dx fastest). */
+    for (int i = 0; i < rows; i += (int)(pool * pool)) {
+        const uint8_t *base = c->a + ((p->img * c->hp + p->ph * pool * c->stride) * c->wp +
+                                      p->pw * pool * c->stride) * c->cin;
+        for (int64_t dy = 0; dy < pool; dy++)
+            for (int64_t dx = 0; dx < pool; dx++) ptrs[i + dy * pool + dx] = base + dy * ys + dx * xs;
+        if (++p->pw < c->pw_n) continue;
+        p->pw = 0;
+        if (++p->ph < c->ph_n) continue;
+        p->ph = 0;
+        p->img++;
     }
+}
+
+#ifdef TE_X86
+/* 1 if no byte of rows x len bytes (ld apart) has its top bit set, i.e. every byte is <= 127;
+ * stops at the first row that has one (an 8-bit activation usually shows one in its first rows). */
+__attribute__((target("avx2"))) static int bytes_below_128(const uint8_t *p, int64_t rows, int64_t len, int64_t ld) {
+    for (int64_t r = 0; r < rows; r++, p += ld) {
+        __m256i any = _mm256_setzero_si256();
+        int64_t i = 0;
+        for (; i + 32 <= len; i += 32) any = _mm256_or_si256(any, _mm256_loadu_si256((const __m256i *)(p + i)));
+        uint8_t rest = 0;
+        for (; i < len; i++) rest |= p[i];
+        if (_mm256_movemask_epi8(any) || (rest & 0x80)) return 0;
+    }
+    return 1;
+}
+#endif
+
+/* Whether the AVX2 tiles may rely on A <= 127 (every pair of any 8-bit weights then fits int16,
+ * and quads_fit panels may add two pairs): checked on the operand itself, once per call, so the
+ * proof is the data's, not a promise. Only the AVX2 path, unsigned A, and when some panel gains. */
+static int activations_7bit(const gemm_ctx *c) {
+#ifdef TE_X86
+    if (c->a_signed || !TE_ISA_HAS_AVX2(c->isa) || c->isa == ISA_VNNI) return 0;
+    int64_t npanels = (c->n + PANEL - 1) / PANEL, gain = 0;
+    for (int64_t p = 0; p < npanels; p++) gain |= !c->pairs_fit[p] || c->quads_fit[p];
+    if (!gain) return 0;
+    if (!c->conv) return bytes_below_128(c->a, c->m, c->k, c->lda);
+    int64_t images = c->m / (c->ph_n * c->pw_n * c->pool * c->pool);
+    return bytes_below_128(c->a, 1, images * c->hp * c->wp * c->cin, 0);
+#else
+    (void)c;
+    return 0;
+#endif
 }
 
 /* Tasks: (block of mc rows, one panel), handed out dynamically: on a shared machine a preempted
  * thread then delays only its own task, not a fixed half of the GEMM. Inside a task, chunks of up to CHUNK rows (two MR-row
  * register tiles) go through the optional row max and then the epilogue. mc is a multiple of
  * CHUNK, so a pooling group (which divides CHUNK and M) never straddles a chunk. */
-static void run_gemm(const gemm_ctx *c) {
+static void run_gemm(gemm_ctx *c) {
+    c->a7 = activations_7bit(c);
     int64_t kg = k_groups(c->k);
     int64_t npanels = (c->n + PANEL - 1) / PANEL;
     int64_t mc = A_BLOCK_BYTES / (c->k > 0 ? c->k : 1) / CHUNK * CHUNK;
+    /* at least MIN_TASKS row blocks (a small-K conv has few): a thread descheduled by a busy machine
+     * then holds back the end of the GEMM by a small task, not by an eighth of it */
+    int64_t balanced = (c->m / MIN_TASKS + CHUNK - 1) / CHUNK * CHUNK;
+    if (mc > balanced) mc = balanced;
     if (mc < CHUNK) mc = CHUNK;
     int64_t nmb = (c->m + mc - 1) / mc;
 #pragma omp parallel for collapse(2) schedule(dynamic, 1) if (c->m * c->n * c->k >= TINYEFF_PARALLEL_MIN_MACS)
@@ -504,12 +403,18 @@ static void run_gemm(const gemm_ctx *c) {
             int fast = panel_fast_prepare(c, p0, fused_bias);
 #ifdef TE_HAVE_AVX2_REQUANT
             te_requant8_params prm[PANEL / 8];
-            if (fast && !TE_ISA_HAS_AVX512(c->isa)) prepare_avx2(c, p0, fused_bias, prm);
+            /* the in-register pool needs the AVX2 epilogue's parameters even on an AVX-512 CPU */
+            int pooled = fast && c->group == 4 && avx2_tiles(c) && avx2_mode(c, p) != AVX2_EXACT;
+            if (fast && (pooled || !TE_ISA_HAS_AVX512(c->isa))) prepare_avx2(c, p0, fused_bias, prm);
 #endif
+            rowpos pos = c->conv ? row_start(c, mb * mc) : (rowpos){0, 0, 0};
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
                 const uint8_t *ptrs[CHUNK];
-                row_pointers(c, m0, rows, ptrs);
+                row_pointers(c, m0, rows, &pos, ptrs);
+#ifdef TE_HAVE_AVX2_REQUANT
+                if (pooled) { pool_chunk_avx2(c, ptrs, rows, p, bp, w, prm, m0 / 4); continue; }
+#endif
                 run_tile(c, ptrs, p, bp, w, rows, chunk);
                 int64_t out_row = m0;
                 if (c->group > 1) {
@@ -536,11 +441,12 @@ static int check_isa(int64_t isa) {
 }
 
 int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
-                             const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t a_signed,
+                             const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, const uint8_t *quads_fit,
+                             int64_t a_signed,
                              int64_t isa, int32_t *out, int64_t ldo) {
     if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n) return 1;
     if (!check_isa(isa)) return 2;
-    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, (int)(a_signed != 0), (int)isa,
+    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, quads_fit, (int)(a_signed != 0), 0, (int)isa,
                   flip_correction(isa, a_signed != 0), out, NULL, ldo, NULL, NULL, NULL, 0, 0, 0, 1};
     run_gemm(&c);
     return 0;
@@ -548,13 +454,13 @@ int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k
 
 int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n,
                               const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit,
-                              int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
+                              const uint8_t *quads_fit, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t group,
                               int64_t isa, uint8_t *out, int64_t ldo) {
     if (m < 0 || k < 0 || n < 0 || lda < k || ldo < n || a_zero_point < 0 || a_zero_point > 255) return 1;
     if (group < 1 || CHUNK % group != 0 || m % group != 0) return 1;
     if (!check_isa(isa)) return 2;
-    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, 0, (int)isa,
+    gemm_ctx c = {a, lda, m, k, n, packed, colsum, pairs_fit, quads_fit, 0, 0, (int)isa,
                   (int32_t)a_zero_point + flip_correction(isa, 0), NULL, out, ldo, bias, multiplier, shift,
                   (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, group};
     run_gemm(&c);
@@ -568,7 +474,8 @@ int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t 
  * column order with each kernel row padded to kseg. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh,
                                      int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow,
-                                     const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, int64_t oc,
+                                     const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit,
+                                     const uint8_t *quads_fit, int64_t oc,
                                      int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier,
                                      const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax,
                                      int64_t isa, uint8_t *out) {
@@ -578,7 +485,7 @@ int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, in
         a_zero_point < 0 || a_zero_point > 255 || CHUNK % (pool * pool) != 0) return 1;
     if (!check_isa(isa)) return 2;
     int64_t ph_n = oh / pool, pw_n = ow / pool, m = n * ph_n * pw_n * pool * pool;
-    gemm_ctx ctx = {x, 0, m, kh * kseg, oc, packed, colsum, pairs_fit, 0, (int)isa,
+    gemm_ctx ctx = {x, 0, m, kh * kseg, oc, packed, colsum, pairs_fit, quads_fit, 0, 0, (int)isa,
                     (int32_t)a_zero_point + flip_correction(isa, 0), NULL, out, oc, bias, multiplier, shift,
                     (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax, pool * pool,
                     1, c, hp, wp, stride, pool, ph_n, pw_n, kh, kseg, wp * c};

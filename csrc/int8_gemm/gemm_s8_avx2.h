@@ -15,6 +15,13 @@
  * (PackedS8.pairs_fit); only such panels take this tile, the others the exact one below. Either
  * way the result is the exact int32 sum.
  *
+ * 7-bit activations (A <= 127, checked by gemm_s8.c on the operand itself) make every pair of any
+ * int8 weights fit (2 * 127 * 128 = 32512), so every panel takes this tile; and where pack_s8 found
+ * that four weights of a lane over two consecutive groups sum to at most 258 in each sign
+ * (PackedS8.quads_fit; 127 * 258 = 32766), the quad step adds two vpmaddubsw results as int16
+ * before one vpmaddwd: 64 multiply-adds per 5 instructions instead of 6, and 3 multiplier-port
+ * instructions instead of 4 (vpmaddubsw and vpmaddwd share those ports).
+ *
  * The exact tile widens B (16 columns x 4 k) to four int16 vectors and the 4 A bytes to int16,
  * and vpmaddwd gives lanes (column, k01) and (column, k23), added per column at the end.
  *
@@ -38,28 +45,69 @@
         ACC[1] = _mm256_add_epi32(ACC[1], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones)); \
     }
 
+#define AVX2_LOAD_ROW(I, ACC)                                                                     \
+    if (mr > (I)) {                                                                               \
+        ACC[0] = _mm256_loadu_si256((const __m256i *)(tile + (I) * PANEL));                       \
+        ACC[1] = _mm256_loadu_si256((const __m256i *)(tile + (I) * PANEL + 8));                   \
+    }
+
 #define AVX2_STORE_ROW(I, ACC)                                                                    \
     if (mr > (I)) {                                                                               \
         _mm256_storeu_si256((__m256i *)(tile + (I) * PANEL), ACC[0]);                             \
         _mm256_storeu_si256((__m256i *)(tile + (I) * PANEL + 8), ACC[1]);                         \
     }
 
-/* mr rows x 16 columns (bp already points at the 16-column group inside the panel). mr, a_signed
- * and has_tail are compile-time constants after inlining, so the accumulators stay in registers. */
+/* Row I of the quad step, groups g and g + 1: the two vpmaddubsw results are added as int16 before
+ * vpmaddwd (pack_s8's quads_fit proves the sum fits for A <= 127), 64 multiply-adds per 5 instructions. */
+#define AVX2_QUAD_STEP(I, ACC, R)                                                                 \
+    if (mr > (I)) {                                                                               \
+        __m256i a0 = _mm256_set1_epi32(load4(R + 4 * g)), a1 = _mm256_set1_epi32(load4(R + 4 * g + 4)); \
+        __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(a0, b0), _mm256_maddubs_epi16(a1, c0));  \
+        __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(a0, b1), _mm256_maddubs_epi16(a1, c1));  \
+        ACC[0] = _mm256_add_epi32(ACC[0], _mm256_madd_epi16(s0, ones));                            \
+        ACC[1] = _mm256_add_epi32(ACC[1], _mm256_madd_epi16(s1, ones));                            \
+    }
+
+/* Where a pooled tile writes (pool4): the 2 x 8 columns' requantization parameters, the output
+ * row and how many of its 16 columns exist. */
+typedef struct {
+    const te_requant8_params *prm;
+    __m256i zp, vmin, vmax;
+    uint8_t *out;
+    int64_t ncols;
+} avx2_pool_out;
+
+/* mr rows x 16 columns (bp already points at the 16-column group inside the panel). mr, a_signed,
+ * has_tail, quad and pool4 are compile-time constants after inlining, so the accumulators stay in
+ * registers. quad (unsigned A <= 127 and quads_fit): full groups two at a time, the rest one by one.
+ * pool4: the 4 rows are one 2x2 max-pool window (gemm_s8.c's fused pool); their max is requantized
+ * in registers and 16 bytes are written to po->out, with no int32 tile in memory. */
 AVX2_TARGET static inline __attribute__((always_inline)) void
 tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
-                     int64_t w, const int mr, const int a_signed, const int has_tail, int32_t *tile) {
+                     int64_t w, const int mr, const int a_signed, const int has_tail, const int quad, int32_t *tile,
+                     const int pool4, const avx2_pool_out *po, const int acc_in) {
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     const __m256i zero = _mm256_setzero_si256();
     __m256i acc0[2] = {zero, zero}, acc1[2] = {zero, zero}, acc2[2] = {zero, zero}, acc3[2] = {zero, zero};
-    int64_t kg = k_groups(k), kfull = k / 4;
+    if (acc_in) {                        /* a later K block: continue the sums of the earlier ones */
+        AVX2_LOAD_ROW(0, acc0) AVX2_LOAD_ROW(1, acc1) AVX2_LOAD_ROW(2, acc2) AVX2_LOAD_ROW(3, acc3)
+    }
+    int64_t kg = k_groups(k), kfull = k / 4, kquad = quad ? kfull / 2 * 2 : 0;
     int32_t tail[AVX2_MR] = {0};
     if (has_tail)
         for (int i = 0; i < mr; i++) tail[i] = load_group(rows[i], kfull, k);
     const uint8_t *r0 = rows[0], *r1 = rows[mr > 1 ? 1 : 0], *r2 = rows[mr > 2 ? 2 : 0], *r3 = rows[mr > 3 ? 3 : 0];
     const int8_t *b = bp;
     for (int64_t s = 0; s < nseg; s++) {
-        for (int64_t g = 0; g < kg; g++, b += w * 4) {
+        int64_t g = 0;
+        for (; g < kquad; g += 2, b += w * 8) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+            __m256i c0 = _mm256_loadu_si256((const __m256i *)(b + w * 4));
+            __m256i c1 = _mm256_loadu_si256((const __m256i *)(b + w * 4 + 32));
+            AVX2_QUAD_STEP(0, acc0, r0) AVX2_QUAD_STEP(1, acc1, r1)
+            AVX2_QUAD_STEP(2, acc2, r2) AVX2_QUAD_STEP(3, acc3, r3)
+        }
+        for (; g < kg; g++, b += w * 4) {
             __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
 #define LOAD_A(i) (!has_tail || g < kfull ? load4(r##i + 4 * g) : tail[i])
             AVX2_ROW_STEP(0, acc0, LOAD_A) AVX2_ROW_STEP(1, acc1, LOAD_A)
@@ -68,20 +116,72 @@ tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_strid
         }
         r0 += seg_stride; r1 += seg_stride; r2 += seg_stride; r3 += seg_stride;
     }
+    if (pool4) {
+        __m256i m0 = _mm256_max_epi32(_mm256_max_epi32(acc0[0], acc1[0]), _mm256_max_epi32(acc2[0], acc3[0]));
+        __m256i m1 = _mm256_max_epi32(_mm256_max_epi32(acc0[1], acc1[1]), _mm256_max_epi32(acc2[1], acc3[1]));
+        __m256i q0 = te_requant8(m0, &po->prm[0], po->zp, po->vmin, po->vmax);
+        if (po->ncols < 16) {
+            te_store8_avx2(q0, po->out, po->ncols);
+            if (po->ncols > 8)
+                te_store8_avx2(te_requant8(m1, &po->prm[1], po->zp, po->vmin, po->vmax), po->out + 8, po->ncols - 8);
+            return;
+        }
+        __m256i q1 = te_requant8(m1, &po->prm[1], po->zp, po->vmin, po->vmax);
+        /* 16 codes in [qmin, qmax] (inside int16) -> 16 bytes, one store: pack q0 | q1 to int16 in
+         * column order, keep each low byte (the int8 or uint8 bit pattern), pack again */
+        __m256i w16 = _mm256_packs_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
+        __m256i low = _mm256_and_si256(w16, _mm256_set1_epi16(0xFF));
+        __m256i b8 = _mm256_packus_epi16(low, low);
+        _mm_storeu_si128((__m128i *)po->out, _mm256_castsi256_si128(_mm256_permute4x64_epi64(b8, 0x08)));
+        return;
+    }
     AVX2_STORE_ROW(0, acc0) AVX2_STORE_ROW(1, acc1) AVX2_STORE_ROW(2, acc2) AVX2_STORE_ROW(3, acc3)
 }
 
+/* One 2x2 pooling window (4 rows) x 16 columns, requantized in registers (pool4 above). */
+AVX2_TARGET static void tile_avx2_pool4(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                        const int8_t *bp, int64_t w, int quad, const avx2_pool_out *po) {
+    if (quad && k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 1, NULL, 1, po, 0);
+    else if (quad) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 1, NULL, 1, po, 0);
+    else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 0, NULL, 1, po, 0);
+    else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 0, NULL, 1, po, 0);
+}
+
+#define AVX2_FAST_CALL(MRV, SIGNED, TAIL, QUAD) \
+    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, SIGNED, TAIL, QUAD, tile, 0, NULL, 0)
+#define AVX2_FAST_MORE(MRV, TAIL, QUAD) \
+    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, a_signed, TAIL, QUAD, tile, 0, NULL, 1)
 #define AVX2_FAST_CASE(MRV)                                                                        \
     case MRV:                                                                                      \
-        if (a_signed) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 1, 1, tile);     \
-        else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 1, tile);   \
-        else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, 0, 0, tile);              \
+        if (a_signed) AVX2_FAST_CALL(MRV, 1, 1, 0);                                                \
+        else if (quad && k % 4) AVX2_FAST_CALL(MRV, 0, 1, 1);                                      \
+        else if (quad) AVX2_FAST_CALL(MRV, 0, 0, 1);                                               \
+        else if (k % 4) AVX2_FAST_CALL(MRV, 0, 1, 0);                                              \
+        else AVX2_FAST_CALL(MRV, 0, 0, 0);                                                         \
+        break;
+#define AVX2_MORE_CASE(MRV)                                                                        \
+    case MRV:                                                                                      \
+        if (quad && k % 4) AVX2_FAST_MORE(MRV, 1, 1);                                              \
+        else if (quad) AVX2_FAST_MORE(MRV, 0, 1);                                                  \
+        else if (k % 4) AVX2_FAST_MORE(MRV, 1, 0);                                                 \
+        else AVX2_FAST_MORE(MRV, 0, 0);                                                            \
         break;
 
 AVX2_TARGET static void tile_avx2_fast(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                       const int8_t *bp, int64_t w, int mr, int a_signed, int32_t *tile) {
+                                       const int8_t *bp, int64_t w, int mr, int a_signed, int quad, int32_t *tile) {
     switch (mr) {
         AVX2_FAST_CASE(1) AVX2_FAST_CASE(2) AVX2_FAST_CASE(3) AVX2_FAST_CASE(4)
+        default: break;                    /* unreachable: 1 <= mr <= AVX2_MR */
+    }
+}
+
+/* A later K block of a split row (tile_avx2): the sums continue from tile. a_signed stays a
+ * run-time flag here (one predictable branch per row step). */
+AVX2_TARGET static void tile_avx2_fast_more(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
+                                            const int8_t *bp, int64_t w, int mr, int a_signed, int quad,
+                                            int32_t *tile) {
+    switch (mr) {
+        AVX2_MORE_CASE(1) AVX2_MORE_CASE(2) AVX2_MORE_CASE(3) AVX2_MORE_CASE(4)
         default: break;                    /* unreachable: 1 <= mr <= AVX2_MR */
     }
 }
@@ -142,16 +242,49 @@ AVX2_TARGET static void tile_avx2_exact(const uint8_t *const *rows, int64_t nseg
     }
 }
 
-/* nrows rows (a chunk) x one panel of width w: 16-column groups, rows in blocks the chosen tile holds. */
+/* nrows rows (a chunk) x one panel of width w: 16-column groups, rows in blocks the chosen tile holds.
+ * mode: AVX2_EXACT, AVX2_FAST (vpmaddubsw) or AVX2_QUAD (vpmaddubsw, two groups per vpmaddwd). */
+enum { AVX2_EXACT = 0, AVX2_FAST = 1, AVX2_QUAD = 2 };
+
+/* K blocks of a long row for the fast tiles: a 16-column strip of a panel is one 64-byte line every
+ * w * 4 = 256 bytes, so it lands in a quarter of L1's sets; AVX2_KC groups (16 KB of panel, 4 KB of
+ * strip) keep the strip in L1 while the chunk's row blocks reuse it. */
+#define AVX2_KC 64
+
+AVX2_TARGET static void tile_avx2_kblocked(const uint8_t *const *rows, int64_t k, const int8_t *bp, int64_t w, int mr,
+                                           int a_signed, int quad, int32_t *tile) {
+    const uint8_t *shifted[16];
+    for (int64_t kb = 0; kb < k; kb += 4 * AVX2_KC) {
+        int64_t len = k - kb < 4 * AVX2_KC ? k - kb : 4 * AVX2_KC;
+        for (int i = 0; i < mr; i++) shifted[i] = rows[i] + kb;
+        const int8_t *bk = bp + kb * w;                               /* kb / 4 groups of w * 4 bytes */
+        for (int64_t v = 0; v < w / 16; v++)
+            for (int i0 = 0; i0 < mr; i0 += AVX2_MR) {
+                int rows_here = mr - i0 < AVX2_MR ? mr - i0 : AVX2_MR;
+                if (kb == 0)
+                    tile_avx2_fast(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, quad,
+                                   tile + i0 * PANEL + 16 * v);
+                else
+                    tile_avx2_fast_more(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, quad,
+                                        tile + i0 * PANEL + 16 * v);
+            }
+    }
+}
+
 AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                  const int8_t *bp, int64_t w, int mr, int a_signed, int fast, int32_t *tile) {
+                                  const int8_t *bp, int64_t w, int mr, int a_signed, int mode, int32_t *tile) {
+    int fast = mode != AVX2_EXACT;
+    if (fast && nseg == 1 && k > 4 * AVX2_KC && mr <= 16) {
+        tile_avx2_kblocked(rows, k, bp, w, mr, a_signed, mode == AVX2_QUAD, tile);
+        return;
+    }
     int block = fast ? AVX2_MR : 2;
     for (int64_t v = 0; v < w / 16; v++)
         for (int i0 = 0; i0 < mr; i0 += block) {
             int rows_here = mr - i0 < block ? mr - i0 : block;
             if (fast)
                 tile_avx2_fast(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,
-                               tile + i0 * PANEL + 16 * v);
+                               mode == AVX2_QUAD, tile + i0 * PANEL + 16 * v);
             else
                 tile_avx2_exact(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,
                                 tile + i0 * PANEL + 16 * v);

@@ -64,3 +64,40 @@ def test_registered_tiers_show_the_reference_signature():
         if kernels.available("maxpool2d_f32", tier):
             params = list(inspect.signature(kernels.get("maxpool2d_f32", tier)).parameters)
             assert params[:5] == list(ref.parameters)
+
+
+def test_prepared_call_checks_once_and_matches_the_call():
+    checks = []
+
+    def check(x, k):
+        checks.append(x.shape)
+        return {"twice": 2 * k}
+    call = contract.run(_spec(check=check), lambda x, k, scale, twice: x * scale + twice, faster=True)
+    x = np.arange(3, dtype=np.float32)
+    run = call.prepare(x, 1, scale=3)
+    np.testing.assert_array_equal(run(x + 1, 1, scale=3), call(x + 1, 1, scale=3))   # new values, same shape
+    assert len(checks) == 2                   # the prepare and the plain call; the runner checked nothing
+    with pytest.raises(TypeError, match="positional arguments"):
+        run(x, 1, scale=4)                    # keyword arguments are part of what was prepared
+
+
+def test_prepare_refuses_what_it_cannot_replay():
+    call = contract.run(_spec(), lambda x, k: x * k, faster=False)
+    with pytest.raises(TypeError, match="pass arrays positionally"):
+        call.prepare(np.ones(2), k=np.ones(2))
+    rewrites = contract.run(_spec(check=lambda x: {"x": x + 1}), lambda x: x, faster=False)
+    with pytest.raises(ValueError, match="rewrites an array argument"):
+        rewrites.prepare(np.ones(2), 1)
+
+
+def test_prepare_still_rejects_bad_arguments():
+    gemm = kernels.get("gemm_f32")
+    with pytest.raises(ValueError, match="inner dimensions differ"):
+        gemm.prepare(np.ones((2, 3), np.float32), np.ones((2, 3), np.float32))
+
+
+def test_prepared_call_binds_by_name_when_the_body_orders_its_parameters_otherwise():
+    call = contract.run(_spec(check=lambda k: {"twice": 2 * k}), lambda twice, x: x + twice, faster=True)
+    x = np.arange(3, dtype=np.float32)
+    run = call.prepare(x, 5)
+    np.testing.assert_array_equal(run(x + 1, 5), x + 11)

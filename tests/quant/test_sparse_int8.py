@@ -36,7 +36,7 @@ def test_sparse_conv_nchw_forward_equals_nhwc_forward(rng):
     q = rng.integers(0, 256, (17, c, 11, 9), dtype=np.uint8)     # one 16-image block and a partial one
     np.testing.assert_array_equal(conv.forward(q), qm.to_nchw(conv.forward_nhwc(qm.to_nhwc(q))))
     dense = qm.QConv2d(conv.weight_q, conv.weight_scale, conv.bias_q, conv.in_qparams, conv.out_qparams,
-                       conv.stride, conv.padding, relu=conv.relu, sparse=False)
+                       conv.stride, conv.padding, relu=conv.relu, sparse=False, act_qmax=conv.act_qmax)
     np.testing.assert_array_equal(conv.forward(q), dense.forward(q))
 
 

@@ -87,5 +87,9 @@ def test_cli_quantize_suggests_7_bits_on_avx2(tmp_path, capsys, monkeypatch):
     model = models.create("seed-cnn", in_channels=1, num_classes=10, input_size=28, width=0.25)
     io.save(model, tmp_path / "float.npz")
     assert main(["quantize", str(tmp_path / "float.npz"), "--data", "synthetic", "--calibration-images", "16",
-                 "--repeats", "1", "--out", str(tmp_path / "q")]) == 0
-    assert "--weight-bits 7" in capsys.readouterr().out
+                 "--activation-bits", "8", "--repeats", "1", "--out", str(tmp_path / "q")]) == 0
+    out = capsys.readouterr().out
+    assert "--activation-bits 7" in out and "--weight-bits 7" in out
+    assert main(["quantize", str(tmp_path / "float.npz"), "--data", "synthetic", "--calibration-images", "16",
+                 "--repeats", "1", "--out", str(tmp_path / "q7")]) == 0
+    assert "--activation-bits 7" not in capsys.readouterr().out        # the default is already 7

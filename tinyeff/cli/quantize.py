@@ -24,6 +24,10 @@ def register(subparsers):
     p.add_argument("--calibration-images", type=positive_int, default=512)
     p.add_argument("--weight-bits", type=int, default=8, choices=[7, 8],
                    help="7: weight codes in [-63, 63], so AVX2's fast int8 kernel runs every layer (static mode)")
+    p.add_argument("--activation-bits", type=int, default=None, choices=[7, 8],
+                   help="activation codes in [0, 2**bits - 1]; static mode's default 7 (PyTorch's reduce_range) "
+                        "lets AVX2's fast int8 kernel run 8-bit weights exactly (docs/int8.md, section 9); "
+                        "dynamic and QAT use 8")
     p.add_argument("--qat-epochs", type=positive_int, default=2)
     p.add_argument("--qat-lr", type=positive_float, default=1e-4)
     p.add_argument("--freeze-after", type=nonnegative_int, default=1,
@@ -38,12 +42,15 @@ def register(subparsers):
 def quantize_model(model, train, args):
     """The quantized model for ``args.mode``."""
     from tinyeff import quant
-    if args.weight_bits != 8 and args.mode != "static":
-        raise ValueError(f"quantize: --weight-bits {args.weight_bits} needs --mode static ({args.mode} quantizes "
-                         "weights to 8 bits); drop --weight-bits or use --mode static")
+    if args.activation_bits is None:
+        args.activation_bits = 7 if args.mode == "static" else 8
+    for flag, bits in (("--weight-bits", args.weight_bits), ("--activation-bits", args.activation_bits)):
+        if bits != 8 and args.mode != "static":
+            raise ValueError(f"quantize: {flag} {bits} needs --mode static ({args.mode} quantizes to 8 bits); "
+                             f"drop {flag} or use --mode static")
     if args.mode == "static":
         return quant.quantize_static(model, train, args.calibration_images, args.calibration, args.per_channel,
-                                     weight_bits=args.weight_bits)
+                                     weight_bits=args.weight_bits, activation_bits=args.activation_bits)
     if args.mode == "dynamic":
         return quant.quantize_dynamic(model, args.per_channel)
     from tinyeff.train import fit
@@ -80,7 +87,7 @@ def _run(args, model, train, test):
         rows[precision] = (rounded, quant.save_lowprec(model, path, precision), rows["float32"][2] // 2)
     x = np.asarray(make_preprocess(model.preprocess)(test.images[:args.batch_size]), np.float32)
     metrics = {"mode": args.mode, "calibration": args.calibration, "per_channel": args.per_channel,
-               "weight_bits": args.weight_bits,
+               "weight_bits": args.weight_bits, "activation_bits": args.activation_bits,
                "data": args.data, "batch_size": int(len(x)), "variants": {}}
     for name, (m, file_bytes, memory_bytes) in rows.items():
         result = evaluate(m, test)
@@ -103,8 +110,8 @@ def _run(args, model, train, test):
     print(f"int8: {s['accuracy_drop_points']:+.2f} points drop, {s['speedup']:.2f}x faster, "
           f"{s['file_size_ratio']:.2f}x smaller file; wrote {args.out}/metrics.json")
     from tinyeff import kernels
-    if args.mode == "static" and args.weight_bits == 8 and kernels.available("gemm_u8s8_packed", "c") and \
-            kernels.registry.best_isa("gemm_u8s8_packed") == "avx2":
-        print("note: this CPU runs int8 on AVX2 (no VNNI); --weight-bits 7 lets every layer use its ~2x faster "
-              "vpmaddubsw kernel (docs/int8.md, section 9)")
+    if args.mode == "static" and args.activation_bits == 8 and args.weight_bits == 8 and \
+            kernels.available("gemm_u8s8_packed", "c") and kernels.registry.best_isa("gemm_u8s8_packed") == "avx2":
+        print("note: this CPU runs int8 on AVX2 (no VNNI); --activation-bits 7 (or --weight-bits 7) lets every "
+              "layer use its ~2x faster vpmaddubsw kernel (docs/int8.md, section 9)")
     return 0

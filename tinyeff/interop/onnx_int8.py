@@ -33,9 +33,14 @@ def _qp_consts(g, prefix, qparams):
             g.const(f"{prefix}.zero_point", np.uint8(qparams[1])))
 
 
-def quantize_linear(g, x, qparams, prefix):
-    """Float tensor ``x`` -> QuantizeLinear to uint8 with ``qparams``."""
-    return _Q(g.node("QuantizeLinear", [x, *_qp_consts(g, prefix, qparams)], f"{prefix}.q"), qparams)
+def quantize_linear(g, x, qparams, prefix, qmax=255):
+    """Float tensor ``x`` -> QuantizeLinear to uint8 with ``qparams``, then a uint8 Clip at ``qmax``
+    when the model has 7-bit activations (``act_qmax`` 127: QuantizeLinear alone saturates at 255)."""
+    q = g.node("QuantizeLinear", [x, *_qp_consts(g, prefix, qparams)], f"{prefix}.q")
+    if qmax < 255:
+        q = g.node("Clip", [q, g.const(f"{prefix}.qmin", np.uint8(0)), g.const(f"{prefix}.qmax", np.uint8(qmax))],
+                   f"{prefix}.q7")
+    return _Q(q, qparams)
 
 
 def dequantize_linear(g, t, prefix):
@@ -55,7 +60,7 @@ def _finish(g, y, layer, prefix):
         y = g.node("Relu", [y], f"{prefix}.relu")
     if layer.out_qparams is None:       # the model's raw int32 output: float acc * s_in * s_w
         return y
-    return quantize_linear(g, y, layer.out_qparams, prefix)
+    return quantize_linear(g, y, layer.out_qparams, prefix, layer.act_qmax)
 
 
 def _weighted(g, layer, t, prefix):
@@ -81,7 +86,7 @@ def _add(g, layer, a, b, prefix):
     y = g.node("Add", [dequantize_linear(g, a, f"{prefix}.a"), dequantize_linear(g, b, f"{prefix}.b")], prefix)
     if layer.relu:
         y = g.node("Relu", [y], f"{prefix}.relu")
-    return quantize_linear(g, y, layer.out_qparams, prefix)
+    return quantize_linear(g, y, layer.out_qparams, prefix, layer.act_qmax)
 
 
 def _block(g, block, t, prefix):
@@ -96,7 +101,7 @@ def float_island(g, layer, t, prefix):
     """A ``QFloat`` island: dequantize, the float module's own ONNX nodes, quantize."""
     from tinyeff.interop.onnx_float import emit
     y = emit(g, layer.module, dequantize_linear(g, t, prefix), f"{prefix}.float")
-    return quantize_linear(g, y, layer.out_qparams, prefix)
+    return quantize_linear(g, y, layer.out_qparams, prefix, layer.act_qmax)
 
 
 def relu6(g, layer, t, prefix):
@@ -140,5 +145,5 @@ def emit_quantized(g, model, x):
     if not isinstance(getattr(model, "body", None), qm.QLayer):
         raise ValueError(f"export_onnx: {type(model).__name__} is not a statically quantized model; "
                          "export the float model, or quantize it with `tinyeff quantize --mode static`")
-    out = emit_layer(g, model.body, quantize_linear(g, x, model.input_qparams, "input"), "body")
+    out = emit_layer(g, model.body, quantize_linear(g, x, model.input_qparams, "input", model.input_qmax), "body")
     return dequantize_linear(g, out, "output") if isinstance(out, _Q) else out

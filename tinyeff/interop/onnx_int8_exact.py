@@ -35,7 +35,7 @@ def _per_channel(values, rank):
     return values.reshape((1, -1, 1, 1) if rank == 4 else (1, -1))
 
 
-def requantize(g, acc64, multiplier, shift, z_out, relu, rank, prefix):
+def requantize(g, acc64, multiplier, shift, z_out, relu, rank, prefix, qmax=255):
     """int64 sums (already including the bias) -> uint8, exactly as ``requantize_s32``."""
     multiplier, shift = np.asarray(multiplier, np.int64), np.asarray(shift, np.int64)
     left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
@@ -55,7 +55,7 @@ def requantize(g, acc64, multiplier, shift, z_out, relu, rank, prefix):
     threshold = g.node("Add", [c("half_mask", (2 ** right - 1) >> 1), negative], f"{prefix}.threshold")
     up = g.node("Cast", [g.node("Greater", [rem, threshold], f"{prefix}.up")], f"{prefix}.up64", to=I64)
     q = g.node("Add", [g.node("Add", [floor, up], f"{prefix}.rounded"), c("z_out", int(z_out))], f"{prefix}.zp")
-    q = g.node("Clip", [q, c("qmin", int(z_out) if relu else 0), c("qmax", 255)], f"{prefix}.clamp")
+    q = g.node("Clip", [q, c("qmin", int(z_out) if relu else 0), c("qmax", int(qmax))], f"{prefix}.clamp")
     return g.node("Cast", [q], f"{prefix}.u8", to=U8)
 
 
@@ -78,7 +78,8 @@ def _weighted(g, layer, t, prefix):
                                                                                                   rank).shape))],
                       f"{prefix}.real")
         return g.node("Cast", [real], f"{prefix}.out", to=FLOAT)
-    q = requantize(g, acc, layer.multiplier, layer.shift, layer.out_qparams[1], layer.relu, rank, f"{prefix}.rq")
+    q = requantize(g, acc, layer.multiplier, layer.shift, layer.out_qparams[1], layer.relu, rank, f"{prefix}.rq",
+                   layer.act_qmax)
     return _Q(q, layer.out_qparams)
 
 
@@ -89,7 +90,8 @@ def _add(g, layer, a, b, prefix):
                         f"{prefix}.{name}.gather")
         return values
     total = g.node("Add", [looked_up(a, layer.table_a, "a"), looked_up(b, layer.table_b, "b")], f"{prefix}.sum")
-    q = requantize(g, total, layer.multiplier, layer.shift, layer.out_qparams[1], layer.relu, 0, f"{prefix}.rq")
+    q = requantize(g, total, layer.multiplier, layer.shift, layer.out_qparams[1], layer.relu, 0, f"{prefix}.rq",
+                   layer.act_qmax)
     return _Q(q, layer.out_qparams)
 
 
@@ -145,5 +147,6 @@ def emit_quantized_exact(g, model, x, example_shape):
     """Nodes for a ``QuantizedModel`` on float input ``x``; returns the float output's name."""
     from tinyeff.interop.onnx_int8 import dequantize_linear, quantize_linear
     probe = model.quantize_input(np.zeros((1, *example_shape), np.float32))
-    out, _ = emit_layer(g, model.body, quantize_linear(g, x, model.input_qparams, "input"), probe, "body")
+    x_q = quantize_linear(g, x, model.input_qparams, "input", model.input_qmax)
+    out, _ = emit_layer(g, model.body, x_q, probe, "body")
     return dequantize_linear(g, out, "output") if isinstance(out, _Q) else out

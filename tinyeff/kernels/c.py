@@ -11,6 +11,8 @@ import importlib
 import importlib.util
 import os
 
+from tinyeff.kernels import cpu, registry
+
 # Status codes returned by every exported C function (csrc/tinyeff.h, "status codes").
 _STATUS = {1: "an argument the Python wrapper should have rejected",
            2: "a code path this CPU or build does not have",
@@ -29,7 +31,7 @@ def _module():
 
 def lib():
     """The compiled library (``ffi``, ``lib``); only call after ``load()`` returned None."""
-    return _module().lib
+    return (_loaded[0] if _loaded else _module()).lib      # on every kernel call: no extra call
 
 
 def ffi():
@@ -39,14 +41,20 @@ def ffi():
 
 def ptr(ctype, a):
     """A typed C pointer into contiguous array ``a`` (no copy): ``ptr("float", x)``."""
-    return ffi().from_buffer(f"{ctype}[]", a)
+    return (_loaded[0] if _loaded else _module()).ffi.from_buffer(ctype + "[]", a)
+
+
+_codes = {}      # (name, isa, usable paths, registry generation) -> code: runs on every C kernel call
 
 
 def isa_code(name, isa=None):
     """The C ``isa`` argument for kernel ``name``: ``isa`` (a path name) checked against the paths
     that can run here, or the widest one; codes as in csrc/tinyeff.h."""
-    from tinyeff.kernels import cpu, registry
-    return cpu.CODE[registry.resolve_isa(name, "c", isa)]
+    key = (name, isa, cpu.usable_paths(), registry.generation())
+    code = _codes.get(key)
+    if code is None:
+        code = _codes[key] = cpu.CODE[registry.resolve_isa(name, "c", isa)]   # raises if unusable
+    return code
 
 
 def isa_built():
@@ -85,7 +93,6 @@ def code_paths():
     reason = load_error()
     if reason is not None:
         return [f"C tier off: {reason}"]
-    from tinyeff.kernels import registry
     lines = []
     for family in registry.FAMILIES:
         name = f"tinyeff.kernels.{family}.c"

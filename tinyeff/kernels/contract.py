@@ -15,6 +15,13 @@ and a check or body never re-reads a default the reference already chose. The re
 written the same way: its keyword-only parameters (after ``*``) are the derived values, not part of
 the public signature.
 
+Called per layer per step, the binding and checking cost more than a small kernel (batch-1 inference).
+So every kernel also has ``fn.prepare(*args, **kwargs)``: it checks one call in full and returns a
+runner that calls the body directly, the derived values kept, on later calls whose positional
+arguments have the same shapes and dtypes (and the same values for scalars). Checks depend only on
+those for the kernels an inference plan prepares (ops/plan.py keys its plans on them): the arguments
+are validated once per shape, not once per call.
+
 ``faster_dtypes`` is the one rule the reference relaxes: it accepts float64 (gradient checks) and
 float16, while the faster tiers take float32 only.
 """
@@ -118,19 +125,29 @@ def run(spec, body, faster):
     bind = _binder(spec.name, spec.signature)
     dtypes = spec.faster_dtypes if faster else None
     check = spec.check
+    positional = tuple(spec.signature.parameters)       # the order positional arguments bind in
 
-    def call(*args, isa=None, **kwargs):
+    def checked(args, kwargs, isa):
+        """(the body's arguments: bound, dtype-checked, validated, derived values merged in;
+        the derived values alone)."""
         arguments = bind(args, kwargs)
         if dtypes:
             _check_dtypes(spec.name, arguments, dtypes)
-        if check:
-            derived = check(**_pick(arguments, check_takes))
-            if derived is not None:
-                arguments.update(derived)       # a check returns a dict of derived values, or None
+        derived = check(**_pick(arguments, check_takes)) if check else None
+        if derived:
+            arguments.update(derived)           # a check returns a dict of derived values, or None
         if isa is not None:
             arguments["isa"] = isa
-        return body(**_pick(arguments, body_takes))
+        return _pick(arguments, body_takes), derived or {}
+
+    def call(*args, isa=None, **kwargs):
+        return body(**checked(args, kwargs, isa)[0])
+
+    def prepare(*args, isa=None, **kwargs):
+        arguments, derived = checked(args, kwargs, isa)
+        return _prepared(spec.name, body, arguments, derived, positional[:len(args)], kwargs)
     functools.update_wrapper(call, body)
+    call.prepare = prepare
     if not faster:
         call.__doc__ = body.__doc__
     else:
@@ -138,6 +155,32 @@ def run(spec, body, faster):
             f"\n\n{inspect.cleandoc(body.__doc__)}" if body.__doc__ else "")
     call.__signature__ = spec.signature
     return call
+
+
+def _prepared(name, body, arguments, derived, positional, kwargs):
+    """``prepare``'s runner: ``body`` on ``arguments`` (checked), the ``positional`` ones replaced
+    by each call's; keyword arguments (the same on every call) and derived values stay as checked."""
+    if any(isinstance(v, np.ndarray) for v in kwargs.values()):
+        raise TypeError(f"{name}.prepare: pass arrays positionally (they change from call to call)")
+    if any(isinstance(derived[n], np.ndarray) for n in positional if n in derived):
+        raise ValueError(f"{name}.prepare: its check rewrites an array argument; call the kernel itself")
+    picks = tuple(i for i, n in enumerate(positional) if n in arguments and n not in derived)
+    names = tuple(positional[i] for i in picks)              # what each call passes anew
+    fixed = {n: v for n, v in arguments.items() if n not in names}
+    count = len(positional)
+    # The usual case: the call's positional arguments are the body's first parameters, in order.
+    direct = picks == tuple(range(count)) and (_takes(body) or ())[:count] == names
+
+    def prepared(*args, **again):
+        if len(args) != count or again != kwargs:
+            raise TypeError(f"{name} (prepared): takes {count} positional arguments and the keyword "
+                            f"arguments {kwargs}; got {len(args)} and {again}")
+        if direct:
+            return body(*args, **fixed)
+        arguments = dict(fixed)
+        arguments.update(zip(names, [args[i] for i in picks]))
+        return body(**arguments)
+    return prepared
 
 
 def define(name, check=None, cases=None, tolerance=EXACT, faster_dtypes=None):

@@ -19,8 +19,9 @@ paths, and a list naming a feature the CPU lacks can never select code the CPU c
 import ctypes
 import ctypes.util
 import functools
-import os
 import platform
+
+from tinyeff.kernels import settings
 
 PATHS = ("portable", "avx2", "avx512", "avx512_vnni", "neon", "neon_dotprod")
 CODE = {path: code for code, path in enumerate(PATHS)}    # the C side's ``isa`` argument (tinyeff.h)
@@ -104,7 +105,7 @@ def _effective(cap):
 
 
 def _cap():
-    return os.environ.get("TINYEFF_CPU_FEATURES")
+    return settings.env("TINYEFF_CPU_FEATURES")
 
 
 def features():

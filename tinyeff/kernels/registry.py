@@ -20,11 +20,10 @@ What this file leaves out: the kernels themselves (one folder per family, ``kern
 how a call is checked (``contract.py``) and how the tiers are loaded (``kernels/__init__.py``).
 """
 import functools
-import os
 import warnings
 
 from tinyeff.errors import KernelUnavailable
-from tinyeff.kernels import cpu
+from tinyeff.kernels import cpu, settings
 
 TIERS = ("ref", "numba", "c")
 # The kernel folders (kernels/<family>/{spec,numba,c}.py), in load order: a family's spec may use an
@@ -46,11 +45,19 @@ _warned = set()
 # (register, disable_tier).
 _resolved = {}         # (name, tier, isa, TINYEFF_TIER, usable paths) -> function
 _paths = {}            # (name, tier, usable paths) -> the ones this tier has bodies for
+_changes = [0]         # how many times the registry changed: memos built above it compare this
 
 
 def _forget():
     _resolved.clear()
     _paths.clear()
+    _changes[0] += 1
+
+
+def generation():
+    """A number that changes whenever a kernel is registered or a tier disabled (for memos of
+    resolved kernels outside this module, such as the ops' inference plans)."""
+    return _changes[0]
 
 
 def register(name, tier, isa=None):
@@ -172,7 +179,7 @@ def why_unavailable(name, tier):
 
 
 def _forced_tier():
-    forced = os.environ.get("TINYEFF_TIER", "").strip()
+    forced = (settings.env("TINYEFF_TIER") or "").strip()
     if forced and forced not in TIERS:
         raise ValueError(f"TINYEFF_TIER={forced!r} is not one of {TIERS}; unset it or pick one")
     return forced or None
@@ -199,7 +206,7 @@ def get(name, tier=None, isa=None):
     Raises:
         KernelUnavailable: the tier or ISA path asked for cannot run here (the message says why).
     """
-    key = (name, tier, isa, os.environ.get("TINYEFF_TIER"), cpu.usable_paths())
+    key = (name, tier, isa, settings.env("TINYEFF_TIER"), cpu.usable_paths())
     fn = _resolved.get(key)
     if fn is None:
         fn = _resolved[key] = _resolve(name, tier, isa)     # raises (and memoizes nothing) if unusable
@@ -225,6 +232,8 @@ def _bound(name, tier, isa):
     fn = _kernels[name][tier]
     bound = functools.partial(fn, isa=isa)
     functools.update_wrapper(bound, fn)
+    if hasattr(fn, "prepare"):
+        bound.prepare = functools.partial(fn.prepare, isa=isa)
     return bound
 
 

@@ -53,9 +53,10 @@ class Linear(Module):
         self.weight = Parameter(init.kaiming_normal((out_features, in_features)))
         self.bias = Parameter(init.zeros((out_features,))) if bias else None
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """``relu=True``: relu(linear(x)), fused when no gradient is recorded (Sequential asks)."""
         bias = self.param("bias") if self.bias is not None else None
-        return ops.linear(x, self.param("weight"), bias)
+        return ops.linear(x, self.param("weight"), bias, relu=relu)
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}"

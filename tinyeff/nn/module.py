@@ -98,8 +98,10 @@ class Module:
     def param(self, name):
         """Parameter ``name`` as the forward pass should see it: every transform applied in order."""
         value = self._parameters[name]
-        for fn in self._param_transforms.get(name, {}).values():
-            value = fn(value)
+        transforms = self._param_transforms.get(name)
+        if transforms:
+            for fn in transforms.values():
+                value = fn(value)
         return value
 
     # --- traversal --------------------------------------------------------------------------------
@@ -234,6 +236,8 @@ class Module:
         raise TypeError(f"{type(self).__name__} does not define forward(); subclasses of Module must")
 
     def __call__(self, *inputs):
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*inputs)         # the common case, kept short: it runs per layer
         for hook in list(self._forward_pre_hooks.values()):
             hook(self, inputs)
         output = self.forward(*inputs)

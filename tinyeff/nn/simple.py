@@ -1,6 +1,6 @@
 """Layers without parameters: activations, pooling, flatten, dropout, identity, and Sequential."""
 from tinyeff import ops
-from tinyeff.nn.layers import Conv2d
+from tinyeff.nn.layers import Conv2d, Linear
 from tinyeff.nn.module import Module
 from tinyeff.tensor import is_grad_enabled
 
@@ -124,8 +124,12 @@ class Sequential(Module):
         i = 0
         while i < len(layers):
             if i + 1 < len(layers) and _fusable_conv_relu(layers[i], layers[i + 1], x):
-                pool = _fusable_pool(layers[i + 2] if i + 2 < len(layers) else None)
-                x = layers[i].forward(x, relu=True, pool=pool)   # no hooks: same as calling each
+                if type(layers[i]) is Conv2d:            # a Linear fuses the ReLU only
+                    pool = _fusable_pool(layers[i + 2] if i + 2 < len(layers) else None)
+                    x = layers[i].forward(x, relu=True, pool=pool)   # no hooks: same as calling each
+                else:
+                    pool = 1
+                    x = layers[i].forward(x, relu=True)
                 i += 2 if pool == 1 else 3
             else:
                 x = layers[i](x)
@@ -144,11 +148,11 @@ def _fusable_pool(layer):
 
 
 def _fusable_conv_relu(layer, after, x):
-    """A plain Conv2d then a plain ReLU, without hooks (an observer must see the real conv output),
-    and no gradient to record: the convolution applies the ReLU in its output pass."""
-    if type(layer) is not Conv2d or type(after) is not ReLU:
+    """A plain Conv2d or Linear then a plain ReLU, without hooks (an observer must see the real
+    output), and no gradient to record: the layer applies the ReLU in its output pass."""
+    if type(after) is not ReLU or type(layer) not in (Conv2d, Linear):
         return False
-    if any(m._forward_pre_hooks or m._forward_hooks for m in (layer, after)):
+    if layer._forward_pre_hooks or layer._forward_hooks or after._forward_pre_hooks or after._forward_hooks:
         return False
     return not is_grad_enabled() or not (getattr(x, "requires_grad", False)
                                          or any(p.requires_grad for p in layer.parameters()))

@@ -11,7 +11,8 @@ correlation); for stride s, s*s such correlations, one per phase (kernels/conv/p
 lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
 Depthwise convolution (one input channel per group) skips the GEMM: it runs the depthwise kernels
 (tinyeff/kernels/depthwise: KH*KW multiply-adds per output, which is what it costs). Other group
-counts loop over groups.
+counts loop over groups. A groups == 1 convolution that records no graph runs through an inference
+plan (ops/plan.py): its checks and lowering once per call signature, its kernels prepared.
 """
 import numpy as np
 
@@ -20,10 +21,11 @@ from tinyeff.kernels.conv import lowering
 from tinyeff.kernels.conv.lowering import flipped_weight
 from tinyeff.kernels.conv.phases import strided_input_grad
 from tinyeff.kernels.layout.geometry import check_conv_geometry
+from tinyeff.ops import plan
 from tinyeff.ops.elementwise import relu as relu_op
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.ops.pool import max_pool2d
-from tinyeff.tensor import is_grad_enabled, make_result
+from tinyeff.tensor import make_result, records_graph
 
 
 def _check(x, w, b, stride, padding, dilation, groups):
@@ -60,15 +62,17 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False, 
     Raises:
         ValueError: shapes or geometry do not fit (the message names the fix).
     """
-    oh, ow = _check(x, w, b, stride, padding, dilation, groups)
     geom = (stride, padding, dilation)
     parents = (x, w) if b is None else (x, w, b)
-    no_grad = not (is_grad_enabled() and any(p.requires_grad for p in parents))
-    if groups == 1 and no_grad and (relu or pool > 1):
-        return _inference(x, w, b, geom, oh, ow, relu, pool, parents)
+    records = records_graph(parents)
+    if groups == 1 and not records:
+        out, fused = _inference(x.data, w.data, None if b is None else b.data, geom, relu, pool)
+        out = make_result(out, parents, None, "conv2d")
+        return max_pool2d(out, pool) if pool > fused else out
     if pool > 1:
         return max_pool2d(conv2d(x, w, b, stride, padding, dilation, groups, relu), pool)
-    fuse = relu and no_grad
+    oh, ow = _check(x, w, b, stride, padding, dilation, groups)
+    fuse = relu and not records
     if groups == 1:
         out, backward = _conv_dense(x.data, w.data, geom, oh, ow)
     elif groups == x.shape[1] and w.shape[1] == 1:
@@ -88,14 +92,25 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, relu=False, 
     return relu_op(result) if relu and not fuse else result
 
 
-def _inference(x, w, b, geom, oh, ow, relu, pool, parents):
-    """No gradient to record: conv + bias (+ ReLU) (+ max-pool) with every step the kernel has fused."""
-    how = _lowering("forward", x.data, w.data, geom)
-    bias = None if b is None else b.data
-    fused = pool if how == "direct" else 1
-    out = forward_pass(x.data, w.data, geom, oh, ow, how, bias, relu=relu, pool=fused)
-    out = make_result(out, parents, None, "conv2d_relu_pool" if fused > 1 else "conv2d_relu")
-    return max_pool2d(out, pool) if pool > fused else out
+def _inference(x, w, b, geom, relu, pool):
+    """A groups == 1 convolution that records no graph, through its inference plan (ops/plan.py):
+    the checks and the lowering run once per call signature, the kernels are prepared. Bias, ReLU
+    and the max-pool go into the kernel where it has them (the direct one fuses the pool).
+
+    Returns:
+        (output array, the pool window the kernel applied: ``pool``, or 1 when the caller pools).
+    """
+    key = ("conv2d", x.shape, x.dtype, w.shape, w.dtype, b is None or (b.shape, b.dtype), geom, relu, pool)
+
+    def validate():
+        oh, ow = _check(x, w, b, *geom, 1)
+        how = _lowering("forward", x, w, geom)
+        return oh, ow, how, pool if how == "direct" else 1
+
+    def body(kernel, decided):
+        oh, ow, how, fused = decided
+        return forward_pass(x, w, geom, oh, ow, how, b, relu=relu, pool=fused, kernel=kernel), fused
+    return plan.run(key, validate, body)
 
 
 def output_size(x_shape, w_shape, geom):
@@ -127,17 +142,22 @@ def pass_on_random_data(pass_name, geometry, seed=0):
     }[pass_name]
 
 
-def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False, pool=1):
+def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False, pool=1, kernel=kernel_for):
     """(N, OC, OH, OW) output of a groups == 1 convolution, lowered ``how`` (direct or gemm);
-    ``pool > 1`` (direct only) max-pools it in the kernel, (N, OC, OH // pool, OW // pool)."""
+    ``pool > 1`` (direct only) max-pools it in the kernel, (N, OC, OH // pool, OW // pool).
+    ``kernel``: how kernels are looked up (an inference plan hands in its prepared ones)."""
     stride, padding, dilation = geom
     n, (oc, _, kh, kw) = x.shape[0], w.shape
     if how == "direct":
-        return kernels.get("conv2d_f32")(x, w, bias, stride, padding, dilation, relu, pool)
+        return kernel("conv2d_f32", x)(x, w, bias, stride, padding, dilation, relu, pool)
     assert pool == 1, "forward_pass: only the direct kernel fuses a max-pool"
-    cols = kernel_for("im2col_f32", x)(x, kh, kw, stride, padding, dilation)  # (N*OH*OW, C*KH*KW)
-    out = kernel_for("gemm_f32", x)(cols, w.reshape(oc, -1).T)               # (N*OH*OW, OC)
-    out = np.ascontiguousarray(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))
+    if n == 1:      # taps-major: w2d @ cols_t[0] is the image's NCHW output, no transposing copy
+        cols_t = kernel("im2col_f32_t", x)(x, kh, kw, stride, padding, dilation)    # (1, C*KH*KW, OH*OW)
+        out = kernel("gemm_f32", x)(w.reshape(oc, -1), cols_t[0]).reshape(1, oc, oh, ow)
+    else:
+        cols = kernel("im2col_f32", x)(x, kh, kw, stride, padding, dilation)   # (N*OH*OW, C*KH*KW)
+        out = kernel("gemm_f32", x)(cols, w.reshape(oc, -1).T)              # (N*OH*OW, OC)
+        out = np.ascontiguousarray(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))
     if bias is not None:
         out += bias.reshape(1, -1, 1, 1)
     return np.maximum(out, 0, out=out) if relu else out

@@ -6,8 +6,9 @@ neg) are built from primitives and have no backward of their own.
 """
 import numpy as np
 
+from tinyeff.ops import plan
 from tinyeff.ops.kernel_choice import kernel_for
-from tinyeff.tensor import Tensor, as_tensor, make_result
+from tinyeff.tensor import Tensor, as_tensor, make_result, records_graph
 
 
 def unbroadcast(grad, shape):
@@ -86,6 +87,9 @@ def log(a):
 
 
 def relu(a):
+    if not records_graph((a,)):
+        out = plan.run(("relu", a.shape, a.dtype), None, lambda kernel, _: kernel("relu_f32", a.data)(a.data))
+        return make_result(out, (a,), None, "relu")
     # The backward kernel reads the output, not a saved mask: no extra array stays alive.
     out = kernel_for("relu_f32", a.data)(a.data)
     return make_result(out, (a,), lambda g: (kernel_for("relu_backward_f32", g)(g, out),), "relu")

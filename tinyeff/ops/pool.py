@@ -3,6 +3,7 @@ average-pool as a mean over im2col windows, and global average pooling."""
 import numpy as np
 
 from tinyeff.kernels.layout.geometry import check_pool_geometry
+from tinyeff.ops import plan
 from tinyeff.ops.kernel_choice import kernel_for
 from tinyeff.ops.reduce import mean
 from tinyeff.tensor import is_grad_enabled, make_result
@@ -12,6 +13,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max over square windows; ``stride`` defaults to ``kernel_size``. x is (N, C, H, W)."""
     stride = stride or kernel_size
     need_grad = is_grad_enabled() and x.requires_grad     # only a backward pass needs the indices
+    if not need_grad:
+        key = ("max_pool2d", x.shape, x.dtype, kernel_size, stride, padding)
+        out = plan.run(key, None, lambda kernel, _: kernel("maxpool2d_f32", x.data)(
+            x.data, kernel_size, stride, padding, with_argmax=False)[0])
+        return make_result(out, (x,), None, "max_pool2d")
     out, argmax = kernel_for("maxpool2d_f32", x.data)(x.data, kernel_size, stride, padding, with_argmax=need_grad)
 
     def backward(g):

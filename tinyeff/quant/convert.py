@@ -12,13 +12,15 @@ its float64 reference (``QLayer.simulate``), used to check the integer path.
 """
 import numpy as np
 
-from tinyeff import nn
+from tinyeff import kernels, nn
 from tinyeff.nn.surgery import replace_child, sequence_stages
 from tinyeff.models.resnet import BasicBlock, Bottleneck
 from tinyeff.quant import islands
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant.observers import make_observer
-from tinyeff.quant.prepare import CHAINS, RESIDUAL, SKIP, Observed, PreparedModel, integer_stages, residual_body
+from tinyeff.quant.prepare import (CHAINS, RESIDUAL, SKIP, Observed, PreparedModel, integer_stages, observed_modules,
+                                   residual_body)
+from tinyeff.quant.qmodules.base import act_qmax
 from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
@@ -72,8 +74,8 @@ def _weighted(layer, in_qp, out_qp, relu, opts):
         bias_q = np.clip(np.rint(b / acc_scale), -2**31, 2**31 - 1).astype(np.int32)
     if isinstance(layer, nn.Conv2d):
         return qm.QConv2d(w_q, w_scale, bias_q, in_qp, out_qp, layer.stride, layer.padding, relu,
-                          opts["sparse"])
-    return qm.QLinear(w_q, w_scale, bias_q, in_qp, out_qp, relu, opts["sparse"])
+                          opts["sparse"], opts["act_qmax"])
+    return qm.QLinear(w_q, w_scale, bias_q, in_qp, out_qp, relu, opts["sparse"], opts["act_qmax"])
 
 
 def _unobserved(module):
@@ -95,11 +97,11 @@ def _convert_sequence(parent, qp, opts):
         elif isinstance(child, Observed) and isinstance(child.inner, RESIDUAL):
             layer = _convert_residual(child.inner, qp, child.observer.qparams(), opts)
         elif isinstance(child, Observed):                   # a float island
-            layer = islands.QFloat(child.inner, child.island_path, qp, child.observer.qparams())
+            layer = islands.QFloat(child.inner, child.island_path, qp, child.observer.qparams(), opts["act_qmax"])
         elif isinstance(child, nn.ReLU):
             layer = qm.QReLU(qp[1])
         elif isinstance(child, nn.ReLU6):
-            layer = islands.QReLU6(qp)
+            layer = islands.QReLU6(qp, opts["act_qmax"])
         elif isinstance(child, nn.MaxPool2d):
             layer = qm.QMaxPool2d(child.kernel_size, child.stride)
         elif isinstance(child, nn.AdaptiveAvgPool2d):
@@ -122,10 +124,14 @@ def _convert_sequence(parent, qp, opts):
     return qm.QSequential(layers), qp
 
 
+def _add(a_qp, b_qp, out_qp, relu, opts):
+    return qm.QAdd(a_qp, b_qp, out_qp, relu=relu, act_qmax=opts["act_qmax"])
+
+
 def _convert_residual(block, qp_in, out_qp, opts):
     """Inverted residual / MBConv with its identity add: body, then QAdd (no ReLU)."""
     body, body_qp = _convert_sequence(residual_body(block)[1], qp_in, opts)
-    return islands.QResidual(body, None, qm.QAdd(body_qp, qp_in, out_qp, relu=False))
+    return islands.QResidual(body, None, _add(body_qp, qp_in, out_qp, False, opts))
 
 
 def _convert_bottleneck(block, qp_in, opts):
@@ -138,7 +144,7 @@ def _convert_bottleneck(block, qp_in, opts):
     shortcut, skip_qp = None, qp_in
     if isinstance(block.shortcut, nn.Sequential):
         shortcut, skip_qp = _convert_sequence(block.shortcut, qp_in, opts)
-    add = qm.QAdd(conv3.out_qparams, skip_qp, block.relu3.observer.qparams(), relu=True)
+    add = _add(conv3.out_qparams, skip_qp, block.relu3.observer.qparams(), True, opts)
     return islands.QResidual(qm.QSequential([conv1, conv2, conv3]), shortcut, add)
 
 
@@ -153,7 +159,7 @@ def _convert_block(block, qp_in, opts):
     shortcut, skip_qp = None, qp_in
     if isinstance(block.shortcut, nn.Sequential):
         shortcut, skip_qp = _convert_sequence(block.shortcut, qp_in, opts)
-    add = qm.QAdd(conv2.out_qparams, skip_qp, block.relu2.observer.qparams(), relu=True)
+    add = _add(conv2.out_qparams, skip_qp, block.relu2.observer.qparams(), True, opts)
     block_q = qm.QBasicBlock(conv1, conv2, shortcut, add)
     block_q.out_qparams = add.out_qparams
     return block_q
@@ -184,9 +190,11 @@ class QuantizedModel(nn.Module):
         info: JSON-able description (mode, calibration, per_channel).
     """
 
-    def __init__(self, body, input_qparams, arch=None, preprocess=None, info=None, output_qparams=None):
+    def __init__(self, body, input_qparams, arch=None, preprocess=None, info=None, output_qparams=None,
+                 input_qmax=255):
         super().__init__()
         self.body = body
+        self.input_qmax = int(input_qmax)        # 127 for 7-bit activations: the input codes too
         self.input_qparams = (np.float32(input_qparams[0]), int(input_qparams[1]))
         self.output_qparams = None if output_qparams is None else (np.float32(output_qparams[0]),
                                                                     int(output_qparams[1]))
@@ -194,9 +202,20 @@ class QuantizedModel(nn.Module):
         self.simulate = False
         self.eval()
 
-    def quantize_input(self, x):
-        check_finite_input(x, "int8 model")
-        return quantize(x, self.input_qparams[0], self.input_qparams[1], "uint8")
+    def quantize_input(self, x, nhwc=False):
+        """uint8 codes of the float input, in its layout or (``nhwc``, a 4-D input) as (N, H, W, C):
+        one pass of the ``quantize_f32_u8`` kernel (NaN/Inf refused, clamped at ``input_qmax``)."""
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            check_finite_input(x, "int8 model")              # integers: quantize as NumPy does
+            q = np.minimum(quantize(x, self.input_qparams[0], self.input_qparams[1], "uint8"), self.input_qmax)
+            return np.ascontiguousarray(q.transpose(0, 2, 3, 1)) if nhwc else q
+        try:
+            return kernels.get("quantize_f32_u8")(x.astype(np.float32, copy=False), self.input_qparams[0],
+                                                  self.input_qparams[1], self.input_qmax, nhwc)
+        except ValueError:
+            check_finite_input(x, "int8 model")             # the message names the model and the index
+            raise
 
     def forward_int(self, q):
         """Integer output of the body for a uint8 input: int32 logits or uint8 codes."""
@@ -211,7 +230,12 @@ class QuantizedModel(nn.Module):
 
     def forward(self, x):
         data = x.data if isinstance(x, Tensor) else np.asarray(x)
-        return Tensor(self.dequantize_output(self.forward_int(self.quantize_input(data))))
+        if data.ndim == 4 and not self.simulate and isinstance(self.body, qm.QSequential) and qm.runs_nhwc(self.body):
+            out = self.body.forward_from_nhwc(self.quantize_input(data, nhwc=True))   # no NCHW copy
+            # (a hooked body is called through Module.__call__ below, in NCHW, so its hooks run)
+        else:
+            out = self.forward_int(self.quantize_input(data))
+        return Tensor(self.dequantize_output(out))
 
     def nbytes(self):
         """Bytes of every array the integer model holds (int8 weights, packed copies, int32 biases...)."""
@@ -221,7 +245,8 @@ class QuantizedModel(nn.Module):
         return f"{self.info}, {self.nbytes()} bytes"
 
 
-def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None, info=None, weight_bits=8):
+def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None, info=None, weight_bits=8,
+            activation_bits=8):
     """Build the integer model from a calibrated ``PreparedModel``.
 
     Args:
@@ -232,6 +257,11 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
             ``qmodules.SPARSE_MIN`` sparse.
         weight_bits: 8, or 7 for weight codes in [-63, 63] (see ``quantize_weight``); recorded in the
             model header.
+        activation_bits: 8, or 7: every activation (the input too) gets codes in [0, 127] (scale
+            range / 127, requantization clamped at 127), PyTorch's ``reduce_range``. Then no pair of
+            u8 x s8 products can saturate int16 (2 * 127 * 128 < 32768), so AVX2's vpmaddubsw runs
+            8-bit weights exactly as well; the codes are the model's, the same on every ISA path.
+            Sets the observers' ``quant_max``. Recorded in the model header.
     Returns:
         QuantizedModel.
     Raises:
@@ -240,8 +270,11 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
     if not isinstance(prepared, PreparedModel):
         raise TypeError(f"convert: expected a PreparedModel from prepare()/prepare_qat(), got {type(prepared).__name__}")
     check_weight_bits(weight_bits)
+    qmax = act_qmax(activation_bits)
+    for _, module in observed_modules(prepared):
+        module.observer.quant_max = qmax                  # the input's observer included
     opts = {"per_channel": per_channel, "weight_calibration": weight_calibration, "sparse": sparse,
-            "weight_bits": weight_bits}
+            "weight_bits": weight_bits, "act_qmax": qmax}
     input_qp = prepared.input.observer.qparams()
     inner = prepared.model
     if isinstance(inner, BasicBlock):
@@ -251,6 +284,6 @@ def convert(prepared, per_channel=True, weight_calibration="minmax", sparse=None
         body, output_qp = _convert_sequence(inner, input_qp, opts)
     _raw_output(body)
     info = {"per_channel": per_channel, "weight_calibration": weight_calibration, "weight_bits": weight_bits,
-            **(info or {})}
+            "activation_bits": activation_bits, **(info or {})}
     return QuantizedModel(body, input_qp, getattr(prepared, "arch", None), getattr(prepared, "preprocess", None),
-                          info, output_qp)
+                          info, output_qp, qmax)

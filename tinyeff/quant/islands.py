@@ -32,24 +32,26 @@ class QFloat(qm.QLayer):
     """Dequantize -> float ``module`` -> quantize. ``path`` names the module in the folded float model."""
     compute_dtype = "fp32"      # what tinyeff.flops reports its MACs as
 
-    def __init__(self, module, path, in_qparams, out_qparams):
+    def __init__(self, module, path, in_qparams, out_qparams, act_qmax=255):
         super().__init__()
         self.module, self.path = module.eval(), path          # a child: flops and timing hooks see its layers
         self.in_qparams, self.out_qparams = _qp(in_qparams), _qp(out_qparams)
+        self.act_qmax = int(act_qmax)                         # 127 for 7-bit activations
 
     def forward(self, q):
         s_in, z_in = self.in_qparams
         x = (np.float32(s_in) * (q.astype(np.int32) - z_in)).astype(np.float32)
         with no_grad():
             y = self.module(Tensor(x)).data
-        return quantize(y, self.out_qparams[0], self.out_qparams[1], "uint8")
+        return np.minimum(quantize(y, self.out_qparams[0], self.out_qparams[1], "uint8"), np.uint8(self.act_qmax))
 
     def nbytes(self):
         return sum(int(a.nbytes) for a in self.module.state_dict().values())
 
     def record(self):
         spec = {"type": "QFloat", "path": self.path, "module": type(self.module).__name__,
-                "in_qparams": _qp_json(self.in_qparams), "out_qparams": _qp_json(self.out_qparams)}
+                "in_qparams": _qp_json(self.in_qparams), "out_qparams": _qp_json(self.out_qparams),
+                "act_qmax": self.act_qmax}
         return spec, dict(self.module.state_dict())
 
     @classmethod
@@ -59,7 +61,7 @@ class QFloat(qm.QLayer):
             raise ValueError(f"float island {spec['path']!r}: the file has no architecture to rebuild it from")
         module = copy.deepcopy(skeleton.get_submodule(spec["path"]))
         module.load_state_dict(arrays)
-        return cls(module, spec["path"], spec["in_qparams"], spec["out_qparams"])
+        return cls(module, spec["path"], spec["in_qparams"], spec["out_qparams"], spec.get("act_qmax", 255))
 
     def __repr__(self):
         return f"QFloat({self.path}: {type(self.module).__name__}, float32 between dequantize/quantize)"
@@ -69,11 +71,11 @@ class QReLU6(qm.QLayer):
     """min(max(x, 0), 6) on a uint8 grid: a clamp of the codes, (scale, zero_point) unchanged."""
     nhwc = True
 
-    def __init__(self, qparams):
+    def __init__(self, qparams, act_qmax=255):
         super().__init__()
         scale, self.zero_point = float(qparams[0]), int(qparams[1])
-        self.scale = scale
-        self.six = int(min(255, self.zero_point + round(6.0 / scale)))
+        self.scale, self.act_qmax = scale, int(act_qmax)
+        self.six = int(min(self.act_qmax, self.zero_point + round(6.0 / scale)))
 
     def forward(self, q):
         return np.clip(q, self.zero_point, self.six).astype(np.uint8)
@@ -81,11 +83,11 @@ class QReLU6(qm.QLayer):
     forward_nhwc = forward
 
     def record(self):
-        return {"type": "QReLU6", "qparams": [self.scale, self.zero_point]}, {}
+        return {"type": "QReLU6", "qparams": [self.scale, self.zero_point], "act_qmax": self.act_qmax}, {}
 
     @classmethod
     def from_record(cls, spec, arrays):
-        return cls(spec["qparams"])
+        return cls(spec["qparams"], spec.get("act_qmax", 255))
 
 
 class QResidual(qm.QLayer):

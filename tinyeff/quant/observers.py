@@ -39,6 +39,7 @@ class Observer:
     def __init__(self, dtype="uint8", symmetric=False, per_channel=False, axis=0):
         qrange(dtype)                                   # validates dtype
         self.dtype, self.symmetric, self.per_channel, self.axis = dtype, symmetric, per_channel, axis
+        self.quant_max = qrange(dtype)[1]               # 127 for 7-bit activations (convert sets it)
         self.count = 0                                  # number of observe() calls with data
         self.frozen = False
 
@@ -68,7 +69,7 @@ class Observer:
     def qparams(self):
         """(scale, zero_point) for the observed range; degenerate ranges give (1, 0)."""
         lo, hi = self.min_max()
-        return compute_qparams(lo, hi, self.dtype, self.symmetric)
+        return compute_qparams(lo, hi, self.dtype, self.symmetric, self.quant_max)
 
     def __repr__(self):
         return (f"{type(self).__name__}(dtype={self.dtype}, symmetric={self.symmetric}, "
@@ -169,7 +170,7 @@ class MSEObserver(Observer):
         self._hist.add(rows, first=not self.count)
 
     def _best(self, x, n, lo, hi):
-        qmin, qmax = qrange(self.dtype)
+        qmin, qmax = qrange(self.dtype)[0], self.quant_max
         fractions = np.linspace(1.0 / self.steps, 1.0, self.steps)
         if self.symmetric:
             bound = max(-min(lo, 0.0), max(hi, 0.0))

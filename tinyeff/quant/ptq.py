@@ -49,7 +49,7 @@ def calibrate(prepared, images, batch_size=128, preprocess=None):
 
 
 def quantize_static(model, data, num_images=512, calibration="minmax", per_channel=True, sparse=None,
-                    weight_calibration="minmax", seed=0, weight_bits=8, **observer_kwargs):
+                    weight_calibration="minmax", seed=0, weight_bits=8, activation_bits=7, **observer_kwargs):
     """Quantize a trained float ``model`` to an integer-only ``QuantizedModel``.
 
     Args:
@@ -62,6 +62,9 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
             model that has such layers, gives each of those and each dense stride-1 conv whichever
             kernels were measured faster here (``sparse_choice``).
         weight_bits: 8, or 7 (codes in [-63, 63]: AVX2's fast int8 kernel on every layer).
+        activation_bits: 7 (codes in [0, 127], PyTorch's reduce_range: AVX2's fast kernel for any
+            weights, two k groups per vpmaddwd where the weights allow; the default, at a measured
+            0.00-0.17 points on Fashion-MNIST, docs/int8.md section 10), or 8 (see ``convert``).
     Returns:
         QuantizedModel (see convert.py).
     Raises:
@@ -71,7 +74,7 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
     prepared = prepare(model, calibration, **observer_kwargs)
     calibrate(prepared, images)
     info = {"mode": "static", "calibration": calibration, "calibration_images": int(len(images))}
-    qmodel = convert(prepared, per_channel, weight_calibration, sparse, info, weight_bits)
+    qmodel = convert(prepared, per_channel, weight_calibration, sparse, info, weight_bits, activation_bits)
     if sparse is None and any(getattr(m, "sparse", False) for m in qmodel.body.modules()):
         from tinyeff.data.transforms import make_preprocess
         preprocess = make_preprocess(getattr(prepared, "preprocess", None))

@@ -40,7 +40,7 @@ def layer_record(layer):
     spec = {"type": type(layer).__name__}
     if isinstance(layer, qm.QWeighted):
         spec.update(in_qparams=_qp_json(layer.in_qparams), out_qparams=_qp_json(layer.out_qparams),
-                    relu=bool(layer.relu), sparse=bool(layer.sparse))
+                    relu=bool(layer.relu), sparse=bool(layer.sparse), act_qmax=layer.act_qmax)
         if isinstance(layer, qm.QConv2d):
             spec.update(stride=layer.stride, padding=layer.padding)
         return spec, {"weight_q": layer.weight_q, "weight_scale": layer.weight_scale, "bias_q": layer.bias_q}
@@ -52,7 +52,7 @@ def layer_record(layer):
         spec.update(kernel_size=layer.kernel_size, stride=layer.stride)
     elif isinstance(layer, qm.QAdd):
         spec.update(a_qparams=_qp_json(layer.a_qparams), b_qparams=_qp_json(layer.b_qparams),
-                    out_qparams=_qp_json(layer.out_qparams), relu=bool(layer.relu))
+                    out_qparams=_qp_json(layer.out_qparams), relu=bool(layer.relu), act_qmax=layer.act_qmax)
     return spec, {}
 
 
@@ -61,16 +61,18 @@ def layer_from_record(spec, arrays):
     kind = spec["type"]
     if kind == "QConv2d":
         return qm.QConv2d(arrays["weight_q"], arrays["weight_scale"], arrays["bias_q"], _qp(spec["in_qparams"]),
-                          _qp(spec["out_qparams"]), spec["stride"], spec["padding"], spec["relu"], spec["sparse"])
+                          _qp(spec["out_qparams"]), spec["stride"], spec["padding"], spec["relu"], spec["sparse"],
+                          spec.get("act_qmax", 255))
     if kind == "QLinear":
         return qm.QLinear(arrays["weight_q"], arrays["weight_scale"], arrays["bias_q"], _qp(spec["in_qparams"]),
-                          _qp(spec["out_qparams"]), spec["relu"], spec["sparse"])
+                          _qp(spec["out_qparams"]), spec["relu"], spec["sparse"], spec.get("act_qmax", 255))
     if kind == "QReLU":
         return qm.QReLU(spec["zero_point"])
     if kind == "QMaxPool2d":
         return qm.QMaxPool2d(spec["kernel_size"], spec["stride"])
     if kind == "QAdd":
-        return qm.QAdd(_qp(spec["a_qparams"]), _qp(spec["b_qparams"]), _qp(spec["out_qparams"]), spec["relu"])
+        return qm.QAdd(_qp(spec["a_qparams"]), _qp(spec["b_qparams"]), _qp(spec["out_qparams"]), spec["relu"],
+                       spec.get("act_qmax", 255))
     if kind == "QReLU6":
         return islands.QReLU6.from_record(spec, arrays)
     return qm.LAYERS[kind]()                                   # QGlobalAvgPool, QFlatten: no state
@@ -132,6 +134,7 @@ def model_to_record(model, arrays):
     if isinstance(model, DynamicModel):
         return model.to_record(arrays)
     return {"type": "QuantizedModel", "input_qparams": [float(model.input_qparams[0]), model.input_qparams[1]],
+            "input_qmax": model.input_qmax,
             "output_qparams": None if model.output_qparams is None else
             [float(model.output_qparams[0]), model.output_qparams[1]],
             "body": tree_to_record(model.body, "body", arrays)}
@@ -159,7 +162,7 @@ def model_from_record(spec, arrays, arch=None):
     if spec["type"] == "DynamicModel":
         return DynamicModel.from_record(spec, arrays)
     return QuantizedModel(tree_from_record(spec["body"], arrays, folded_skeleton(arch)), spec["input_qparams"],
-                          output_qparams=spec.get("output_qparams"))
+                          output_qparams=spec.get("output_qparams"), input_qmax=spec.get("input_qmax", 255))
 
 
 def save_quantized(model, path, **header_fields):

@@ -28,7 +28,7 @@ def qrange(dtype):
     return QRANGES[key]
 
 
-def compute_qparams(min_val, max_val, dtype="uint8", symmetric=False):
+def compute_qparams(min_val, max_val, dtype="uint8", symmetric=False, qmax=None):
     """Scale and zero point covering [min_val, max_val] (widened to include 0).
 
     Args:
@@ -36,11 +36,13 @@ def compute_qparams(min_val, max_val, dtype="uint8", symmetric=False):
         dtype: "uint8" or "int8"; the integer codes' range.
         symmetric: zero point fixed at the middle of the range (0 for int8, 128 for uint8) and the
             range made symmetric: ``scale = max(|min|, |max|) / ((qmax - qmin) / 2)``.
+        qmax: a smaller top code than the dtype's (127: 7-bit activations in a uint8, ``activation_bits``).
     Returns:
         (scale float32, zero_point int32), scalars or arrays of ``min_val``'s shape. A degenerate
         range (max == min == 0, or non-finite) gives scale 1 and zero point 0.
     """
-    qmin, qmax = qrange(dtype)
+    qmin, top = qrange(dtype)
+    qmax = top if qmax is None else int(qmax)
     lo = np.minimum(np.asarray(min_val, np.float64), 0.0)
     hi = np.maximum(np.asarray(max_val, np.float64), 0.0)
     if symmetric:

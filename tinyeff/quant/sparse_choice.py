@@ -20,8 +20,9 @@ def kernel_twin(layer):
     """The same integer layer with the other kind of kernel (sparse <-> dense)."""
     args = (layer.weight_q, layer.weight_scale, layer.bias_q, layer.in_qparams, layer.out_qparams)
     if isinstance(layer, QConv2d):
-        return QConv2d(*args, layer.stride, layer.padding, relu=layer.relu, sparse=not layer.sparse)
-    return QLinear(*args, relu=layer.relu, sparse=not layer.sparse)
+        return QConv2d(*args, layer.stride, layer.padding, relu=layer.relu, sparse=not layer.sparse,
+                       act_qmax=layer.act_qmax)
+    return QLinear(*args, relu=layer.relu, sparse=not layer.sparse, act_qmax=layer.act_qmax)
 
 
 def _candidate(layer):

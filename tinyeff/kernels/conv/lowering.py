@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from tinyeff.kernels import cache, registry
+from tinyeff.kernels import cache, registry, settings
 
 MODES = ("direct", "gemm", "measure")
 PASSES = ("forward", "input_grad", "weight_grad")
@@ -42,7 +42,7 @@ CACHE_FILE = "conv_lowering.json"
 
 def mode():
     """The lowering mode: ``TINYEFF_LOWERING`` or ``measure``."""
-    value = os.environ.get("TINYEFF_LOWERING", "").strip() or "measure"
+    value = (settings.env("TINYEFF_LOWERING") or "").strip() or "measure"
     if value not in MODES:
         raise ValueError(f"TINYEFF_LOWERING={value!r} is not one of {MODES}; unset it or pick one")
     return value
@@ -86,8 +86,15 @@ def choose(pass_name, geometry, make_run):
 
 def _machine_key():
     from tinyeff.kernels import c as c_tier
-    return (f"cpu={_cpu_model()}|isa={registry.best_isa('conv2d_f32', 'c')}|"
-            f"threads={c_tier.num_threads()}|tinyeff={_version()}|build={_build_stamp()}")
+    return _machine_key_of(registry.best_isa("conv2d_f32", "c"), c_tier.num_threads())
+
+
+@functools.lru_cache(maxsize=64)
+def _machine_key_of(isa, threads):
+    """The cache key's machine part (formatted once per ISA path and thread count: choose runs
+    for every conv pass)."""
+    return (f"cpu={_cpu_model()}|isa={isa}|threads={threads}|tinyeff={_version()}|"
+            f"build={_build_stamp()}")
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,6 +19,16 @@ def im2col_f32(x, kh, kw, stride, padding, dilation, oh, ow):
     return cols
 
 
+@implements("im2col_f32_t", "c")
+def im2col_f32_t(x, kh, kw, stride, padding, dilation, oh, ow):
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    cols = np.empty((n, c * kh * kw, oh * ow), dtype=np.float32)
+    check(lib().tinyeff_im2col_t_f32(ptr("float", x), n, c, h, w, kh, kw, stride, padding, dilation,
+                                     oh, ow, ptr("float", cols)), "im2col_f32_t")
+    return cols
+
+
 @implements("col2im_f32", "c")
 def col2im_f32(cols, x_shape, kh, kw, stride, padding, dilation, oh, ow):
     n, c, h, w = x_shape

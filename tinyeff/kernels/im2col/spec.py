@@ -4,6 +4,9 @@ Layout (fixed for every tier): ``cols`` has one row per output pixel and one col
 ``(N*OH*OW, C*KH*KW)``, rows ordered (n, oh, ow) and columns (c, kh, kw). A Conv2d weight
 ``(OC, C, KH, KW)`` reshaped to ``(OC, C*KH*KW)`` then gives ``out = cols @ w2d.T``.
 
+``im2col_f32_t`` is the same unfolding taps-major, ``(N, C*KH*KW, OH*OW)``: one image's
+``w2d @ cols_t[n]`` is then its NCHW output without a transposing copy (batch-1 inference).
+
 ``col2im`` is the exact adjoint of ``im2col`` (overlapping windows add up), which is what the
 backward pass needs. The 8-bit versions (``im2col_u8``, ``im2col_s8``) use the same layout and pad
 with the input zero point, which stands for real 0. Reference version: a loop over the KH*KW taps,
@@ -37,6 +40,11 @@ def unfold(x, kh, kw, stride, padding, dilation, oh, ow, pad_value=0):
 
 def check_im2col(x, kh, kw, stride, padding, dilation):
     oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "im2col_f32")
+    return {"oh": oh, "ow": ow}
+
+
+def check_im2col_t(x, kh, kw, stride, padding, dilation):
+    oh, ow = check_conv_geometry(x.shape, kh, kw, stride, padding, dilation, "im2col_f32_t")
     return {"oh": oh, "ow": ow}
 
 
@@ -120,6 +128,19 @@ def im2col_f32(x, kh, kw, stride=1, padding=0, dilation=1, *, oh, ow):
     Padding is zeros. Faster tiers accept float32 only; the reference accepts any float dtype.
     """
     return unfold(x, kh, kw, stride, padding, dilation, oh, ow)
+
+
+@define("im2col_f32_t", check=check_im2col_t, cases=im2col_cases, tolerance=COPY,
+        faster_dtypes={"x": np.float32})
+def im2col_f32_t(x, kh, kw, stride=1, padding=0, dilation=1, *, oh, ow):
+    """``im2col_f32`` taps-major: (N, C*KH*KW, OH*OW), C-contiguous, same dtype.
+
+    Row (n, c*KH*KW + kh*KW + kw) holds that tap's OH*OW positions in order, so ``w2d @ cols_t[n]``
+    is image n's (OC, OH*OW) output, already NCHW: batch-1 inference needs no transposing copy.
+    """
+    n, c = x.shape[:2]
+    cols = unfold(x, kh, kw, stride, padding, dilation, oh, ow)              # (N*OH*OW, C*KH*KW)
+    return np.ascontiguousarray(cols.reshape(n, oh * ow, c * kh * kw).transpose(0, 2, 1))
 
 
 @define("col2im_f32", check=check_col2im, cases=col2im_cases, tolerance=SUMS,

@@ -53,7 +53,7 @@ def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, b
     if out.size:
         status = lib().tinyeff_conv2d_u8s8_requant_nhwc(
             ptr("uint8_t", xp), n, xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
-            ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), ptr("uint8_t", packed.pairs_fit),
+            ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), ptr("uint8_t", packed.pairs_fit), ptr("uint8_t", packed.quads_fit),
             packed.n, int(a_zero_point),
             ptr("int32_t", bias), ptr("int32_t", multiplier), ptr("int32_t", shift), int(zero_point_out),
             qmin, qmax, isa_code(name, isa), ptr("uint8_t", out))

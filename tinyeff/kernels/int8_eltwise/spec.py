@@ -4,8 +4,9 @@ The one idea: quantized inference is integer arithmetic end to end. Activations 
 uint8 (``x = scale_x * (q_x - zero_point_x)``), weights symmetric int8 per output channel, products
 are summed in int32 and *requantized* back to 8 bits with a fixed-point multiplier and a rounding
 shift (``layout/fixed_point.py``; ``docs/int8.md`` derives the formula once), never a float. This
-file is the executable spec every faster tier (numba.py, c.py over csrc/int8_eltwise/requant.c and
-csrc/int8_eltwise/add_u8.c) meets bit for bit.
+file is the executable spec every faster tier (numba.py, c.py over csrc/int8_eltwise/requant.c,
+csrc/int8_eltwise/add_u8.c and csrc/int8_eltwise/quantize_u8.c) meets bit for bit. ``quantize_f32_u8``
+is the other end: the float input to uint8 codes, the model's first step.
 """
 import numpy as np
 
@@ -86,11 +87,32 @@ def check_add_u8(a, b, table_a, table_b, name):
     return tables
 
 
-def check_add(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu):
+def check_add(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu, qmax):
     table_a, table_b = check_add_u8(a, b, table_a, table_b, "add_u8")
-    args = requant_args(1, None, multiplier, shift, zero_point_out, None, None, np.uint8, relu, "add_u8")
+    args = requant_args(1, None, multiplier, shift, zero_point_out, None, qmax, np.uint8, relu, "add_u8")
     return {"table_a": table_a, "table_b": table_b, "multiplier": args["multiplier"][0],
             "shift": args["shift"][0], "qmin": args["qmin"], "qmax": args["qmax"]}
+
+
+def check_quantize_f32(x, scale, zero_point, qmax, nhwc):
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+        raise TypeError(f"quantize_f32_u8: expected a float32 array, got {getattr(x, 'dtype', type(x).__name__)} "
+                        "(cast with .astype(np.float32))")
+    if nhwc and x.ndim != 4:
+        raise ValueError(f"quantize_f32_u8: nhwc=True needs an (N, C, H, W) input, got shape {x.shape}")
+    scale = np.float32(scale)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"quantize_f32_u8: scale must be a positive finite float, got {scale}")
+    if not 0 <= int(zero_point) <= int(qmax) <= 255:
+        raise ValueError(f"quantize_f32_u8: need 0 <= zero_point <= qmax <= 255, got {zero_point}, {qmax}")
+    return {"x": np.ascontiguousarray(x), "scale": scale, "zero_point": int(zero_point), "qmax": int(qmax)}
+
+
+def refuse_nonfinite(x, count):
+    """Raise the ValueError of an input holding ``count`` NaN/Inf values (never returns)."""
+    first = np.unravel_index(int(np.flatnonzero(~np.isfinite(x))[0]), x.shape)
+    raise ValueError(f"quantize_f32_u8: the input holds {count:,} NaN/Inf value(s) (first at index "
+                     f"{tuple(int(i) for i in first)}); integer codes cannot represent them")
 
 
 # ------------------------------------------------------------------------------------ cases
@@ -124,8 +146,24 @@ def add_cases(rng):
         b = rng.integers(0, 256, shape, dtype=np.uint8)
         yield case(a, b, table_a, table_b, multiplier, shift, int(rng.integers(0, 256)))
         yield case(a, b, table_a, table_b, multiplier, shift, 7, relu=True)
+        yield case(a, b, table_a, table_b, multiplier, shift, 7, relu=True, qmax=127)
     big = np.full(256, 2**30 - 1, np.int32)                      # the largest sum the check allows
     yield case(np.full(9, 255, np.uint8), np.zeros(9, np.uint8), big, -big, *quantize_multiplier(1e-6), 128)
+
+
+def quantize_cases(rng):
+    for shape in [(1, 1, 1, 1), (2, 1, 5, 7), (3, 3, 4, 5), (2, 3, 17, 19), (1, 5, 3, 3), (7,), (4, 33)]:
+        x = rng.uniform(-2, 3, shape).astype(np.float32)
+        scale, zp = np.float32(rng.uniform(0.005, 0.05)), int(rng.integers(0, 128))
+        yield case(x, scale, zp)
+        yield case(x, scale, zp, qmax=127)
+        if len(shape) == 4:
+            yield case(x, scale, zp, nhwc=True)
+            yield case(x, scale, zp, qmax=127, nhwc=True)
+    ties = (np.arange(-40, 40, dtype=np.float32) + np.float32(0.5)) * np.float32(0.25)   # x / scale = k + 0.5
+    yield case(ties.reshape(2, 1, 5, 8), np.float32(0.25), 20)
+    huge = np.array([3e38, -3e38, 1e-40, -1e-40, 0.0, -0.0, 2**24 + 1, -(2**24 + 1)], np.float32)
+    yield case(huge.reshape(1, 2, 2, 2), np.float32(1e-3), 255, nhwc=True)
 
 
 # ------------------------------------------------------------------------------------ reference
@@ -157,7 +195,7 @@ def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin=None, qmax
 
 
 @define("add_u8", check=check_add, cases=add_cases)
-def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False, *, qmin, qmax):
+def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False, qmax=None, *, qmin):
     """Add two uint8 tensors through per-input int32 tables, then requantize (a residual add).
 
     ``out = requantize_s32(table_a[a] + table_b[b], None, multiplier, shift, zero_point_out, relu)``
@@ -169,6 +207,7 @@ def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False
         table_a, table_b: int32 (256,), with max|table_a| + max|table_b| < 2**31.
         multiplier, shift: int32 scalars from ``quantize_multiplier`` (one per tensor).
         zero_point_out: output zero point (0..255); ``relu`` clamps at it.
+        qmax: the top output code (default 255; 127 for 7-bit activations).
     Returns:
         uint8 array of ``a``'s shape.
     Raises:
@@ -177,3 +216,26 @@ def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, relu=False
     total = (table_a[a] + table_b[b]).reshape(-1, 1)                       # int32, exact by the check
     out = requantize_s32(total, None, multiplier, shift, zero_point_out, qmin, qmax)
     return out.reshape(a.shape)
+
+
+@define("quantize_f32_u8", check=check_quantize_f32, cases=quantize_cases)
+def quantize_f32_u8(x, scale, zero_point, qmax=255, nhwc=False):
+    """Float32 to uint8 codes, ``clamp(rint(x / scale) + zero_point, 0, qmax)``: an integer model's input.
+
+    Args:
+        x: float32 array, any shape ((N, C, H, W) when ``nhwc``).
+        scale: positive float32; zero_point: 0..qmax.
+        qmax: the top code: 255, or 127 for 7-bit activations.
+        nhwc: return (N, H, W, C) (the layout the integer convolutions run on) instead of x's layout.
+    Returns:
+        uint8 array of x's shape (transposed to NHWC when ``nhwc``).
+    Raises:
+        TypeError/ValueError: x is not float32, bad parameters, or x holds NaN/Inf (an integer
+            model would hide them behind finite logits).
+    """
+    bad = ~np.isfinite(x)
+    if bad.any():
+        refuse_nonfinite(x, int(bad.sum()))
+    with np.errstate(over="ignore"):                                          # huge x / tiny scale -> inf -> qmax
+        q = np.clip(np.rint(x / scale) + zero_point, 0, qmax).astype(np.uint8)   # float32 division, ties to even
+    return np.ascontiguousarray(q.transpose(0, 2, 3, 1)) if nhwc else q

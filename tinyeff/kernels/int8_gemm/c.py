@@ -5,7 +5,9 @@ output and calls C; the C code only loops.
 
 The GEMM's instruction-set path is chosen at run time from the CPU's flags (never from build
 flags): AVX-512 VNNI, else AVX2 (vpmaddubsw on panels whose weight pairs cannot saturate int16,
-``PackedS8.pairs_fit``, else exact int16 widening), on ARM64 NEON dot-product, else NEON, else
+``PackedS8.pairs_fit``, or on every panel when the activations are all <= 127, the C code checks;
+two groups per vpmaddwd on ``PackedS8.quads_fit`` panels then; else exact int16 widening), on ARM64
+NEON dot-product, else NEON, else
 portable C. Every path returns the same int32 sums and the same codes. AMX is not implemented: it
 could not be tested on the machine this was written on (no amx_int8), and ``code_path()`` says so
 when the CPU does report AMX.
@@ -50,7 +52,8 @@ def _gemm_packed(a, packed, a_signed, isa):
     if m and packed.n:
         status = _c.lib().tinyeff_gemm_u8s8_packed(
             _ptr("uint8_t[]", a), k, m, k, packed.n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit), int(a_signed),
+            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit),
+            _ptr("uint8_t[]", packed.quads_fit), int(a_signed),
             _c.isa_code("gemm_u8s8_packed", isa),
             _ptr("int32_t[]", out), packed.n)
         _c.check(status, "gemm_u8s8_packed")
@@ -63,13 +66,14 @@ def pack_s8(b):
     b = np.ascontiguousarray(b)
     data = np.empty(packed_size(k, n), dtype=np.int8)
     colsum = np.empty(n, dtype=np.int32)
-    pairs_fit = np.ones(num_panels(n), dtype=np.uint8)
+    pairs_fit, quads_fit = np.ones(num_panels(n), dtype=np.uint8), np.ones(num_panels(n), dtype=np.uint8)
     if data.size:
         _c.check(_c.lib().tinyeff_pack_s8(_ptr("int8_t[]", b), n, k, n, _ptr("int8_t[]", data),
-                                          _ptr("int32_t[]", colsum), _ptr("uint8_t[]", pairs_fit)), "pack_s8")
+                                          _ptr("int32_t[]", colsum), _ptr("uint8_t[]", pairs_fit),
+                                          _ptr("uint8_t[]", quads_fit)), "pack_s8")
     else:
         colsum[:] = 0
-    return PackedS8(data=data, colsum=colsum, k=k, n=n, pairs_fit=pairs_fit)
+    return PackedS8(data=data, colsum=colsum, k=k, n=n, pairs_fit=pairs_fit, quads_fit=quads_fit)
 
 
 @implements("gemm_u8s8_packed", "c", isa=GEMM_ISAS)
@@ -100,7 +104,8 @@ def gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_ou
     if m and n:
         status = _c.lib().tinyeff_gemm_u8s8_requant(
             _ptr("uint8_t[]", a), k, m, k, n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit), int(a_zero_point),
+            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit),
+            _ptr("uint8_t[]", packed.quads_fit), int(a_zero_point),
             _ptr("int32_t[]", bias),
             _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax,
             group, _c.isa_code("gemm_u8s8_packed", isa), _ptr("uint8_t[]", out), n)

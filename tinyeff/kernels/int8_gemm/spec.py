@@ -15,7 +15,7 @@ from tinyeff.kernels.contract import case, define
 from tinyeff.kernels.gemm.spec import check_matmul
 from tinyeff.kernels.int8_eltwise.spec import random_requant, requant_args, requantize_s32
 from tinyeff.kernels.layout.packed_s8 import (GROUP, PANEL, PackedS8, check_k, check_packed, pairs_fit_int16,
-                                               unpack_s8)
+                                               quads_fit_int16, unpack_s8)
 
 ROWMAX_GROUPS = (1, 2, 3, 4, 6, 12)     # the C epilogue pools within chunks of 12 rows
 
@@ -186,7 +186,8 @@ def pack_s8(b):
         panels.append(panel.reshape(k4, 4, -1).transpose(0, 2, 1).ravel())  # (K4, w, 4)
     data = np.concatenate(panels) if panels else np.zeros(0, np.int8)
     colsum = b.astype(np.int32).sum(axis=0, dtype=np.int32)
-    return PackedS8(data=data, colsum=colsum, k=k, n=n, pairs_fit=pairs_fit_int16(padded))
+    return PackedS8(data=data, colsum=colsum, k=k, n=n, pairs_fit=pairs_fit_int16(padded),
+                    quads_fit=quads_fit_int16(padded))
 
 
 @define("gemm_u8s8_packed", check=check_gemm_packed, cases=gemm_packed_cases)

@@ -12,7 +12,12 @@ int8 GEMM (``kernels/int8_gemm/``) and by csrc/int8_gemm/gemm_s8.c:
 ``pairs_fit`` (one flag per panel): every pair of k (4g, 4g+1) and (4g+2, 4g+3) in every column has
 positive weights summing to at most 128 and negative ones to at least -128, so ``a1*w1 + a2*w2``
 fits int16 for any uint8 a and AVX2's saturating ``vpmaddubsw`` is exact there (7-bit weights, in
-[-64, 63], always qualify; docs/int8.md section 9).
+[-64, 63], always qualify; docs/int8.md section 9). Activations <= 127 (7-bit activations) make
+every pair of any int8 weights fit (2 * 127 * 128 < 32768); the GEMM checks that on the operand.
+``quads_fit`` (one flag per panel): for activations <= 127, the int16 lane of group g plus the same
+lane of group g + 1 (4 weights of one column) also fits, for every g: positive weights sum to at
+most 258 and negative ones to at least -258 (127 * 258 = 32766), so the AVX2 tile may add two
+``vpmaddubsw`` results before widening (7-bit weights always qualify: 4 * 64 = 256).
 
 Overflow bound: a u8 x s8 product is at most 255*128 in magnitude, so K <= 65536 keeps every int32
 sum exact (65536 * 32640 < 2**31). Every tier rejects larger K rather than wrap.
@@ -36,6 +41,8 @@ class PackedS8:
         colsum: int32 (N,), ``sum_k b[k, n]``: the zero-point correction term.
         k, n: the logical weight shape.
         pairs_fit: uint8 (number of panels,), 1 where no k pair of the panel can saturate int16.
+        quads_fit: uint8 (number of panels,), 1 where no lane of two consecutive groups can saturate
+            int16 for activations <= 127.
         layout: layout tag, checked by every consumer.
     """
     data: np.ndarray
@@ -43,6 +50,7 @@ class PackedS8:
     k: int
     n: int
     pairs_fit: np.ndarray
+    quads_fit: np.ndarray
     layout: str = LAYOUT
 
 
@@ -56,6 +64,19 @@ def pairs_fit_int16(padded):
     weight has positive entries summing to <= 128 and negative ones to >= -128 (see ``pairs_fit``)."""
     w = padded.astype(np.int32).reshape(-1, 2, padded.shape[1])
     ok = ((np.maximum(w, 0).sum(axis=1) <= 128) & (np.minimum(w, 0).sum(axis=1) >= -128)).all(axis=0)
+    return np.array([ok[p0:p0 + PANEL].all() for p0 in range(0, padded.shape[1], PANEL)], dtype=np.uint8)
+
+
+QUAD_BOUND = 258       # 127 * 258 = 32766: the largest weight sum of a two-group int16 lane
+
+
+def quads_fit_int16(padded):
+    """uint8 (panels,): 1 where, for every group g and every column of a (K4*4, N16) zero-padded weight,
+    rows (4g + t, 4g + t + 1, 4g + 4 + t, 4g + 5 + t), t in {0, 2}, have positive entries summing to
+    <= 258 and negative ones to >= -258 (see ``quads_fit``)."""
+    w = padded.astype(np.int32).reshape(-1, 2, 2, padded.shape[1])          # (K4, lane t, pair, N)
+    pos, neg = np.maximum(w, 0).sum(axis=2), np.minimum(w, 0).sum(axis=2)    # (K4, 2, N) per group
+    ok = ((pos[:-1] + pos[1:] <= QUAD_BOUND) & (neg[:-1] + neg[1:] >= -QUAD_BOUND)).all(axis=(0, 1))
     return np.array([ok[p0:p0 + PANEL].all() for p0 in range(0, padded.shape[1], PANEL)], dtype=np.uint8)
 
 
@@ -79,10 +100,11 @@ def check_packed(packed, k, name):
     if packed.k != k:
         raise ValueError(f"{name}: activation has K={k} columns but the packed weight has K={packed.k} "
                          f"rows (weight shape ({packed.k}, {packed.n}))")
-    fit = packed.pairs_fit
-    if not isinstance(fit, np.ndarray) or fit.dtype != np.uint8 or fit.shape != (num_panels(packed.n),):
-        raise ValueError(f"{name}: packed.pairs_fit must be uint8 ({num_panels(packed.n)},), one flag per "
-                         "64-column panel; re-pack the weight with pack_s8")
+    for field in ("pairs_fit", "quads_fit"):
+        fit = getattr(packed, field)
+        if not isinstance(fit, np.ndarray) or fit.dtype != np.uint8 or fit.shape != (num_panels(packed.n),):
+            raise ValueError(f"{name}: packed.{field} must be uint8 ({num_panels(packed.n)},), one flag per "
+                             "64-column panel; re-pack the weight with pack_s8")
 
 
 def unpack_s8(packed):

@@ -23,11 +23,19 @@ def fixed_point_qm(real):
     return quantize_multiplier(np.asarray(real, np.float64))
 
 
-def requant_float(y, out_qparams, relu):
-    """Float reference requantization: rint(y / s_out) + z_out, clamped (at z_out for a fused ReLU)."""
+def requant_float(y, out_qparams, relu, qmax=255):
+    """Float reference requantization: rint(y / s_out) + z_out, clamped to [0, qmax] (at z_out for a fused ReLU)."""
     s_out, z_out = out_qparams
     q = np.rint(y / np.float64(s_out)) + z_out
-    return np.clip(q, z_out if relu else 0, 255).astype(np.uint8)
+    return np.clip(q, z_out if relu else 0, qmax).astype(np.uint8)
+
+
+def act_qmax(activation_bits):
+    """The top uint8 code of ``activation_bits``-bit activations: 255, or 127 for 7 bits."""
+    if activation_bits not in (7, 8):
+        raise ValueError(f"quantize: activation_bits={activation_bits!r} is not supported; use 8 (codes 0..255) "
+                         "or 7 (codes 0..127, which lets AVX2's vpmaddubsw run any int8 weights exactly)")
+    return (1 << activation_bits) - 1
 
 
 class QLayer(Module):

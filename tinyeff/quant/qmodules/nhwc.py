@@ -34,6 +34,11 @@ class QSequential(QLayer):
     def forward_nhwc(self, q):
         return self._run(q, in_nhwc=True, out_nhwc=True)
 
+    def forward_from_nhwc(self, q):
+        """(N, H, W, C) input, output in the model's own layout (NCHW if it is 4-D): what
+        ``QuantizedModel`` runs after quantizing its input straight to NHWC."""
+        return self._run(q, in_nhwc=True, out_nhwc=False)
+
     def _run(self, q, in_nhwc, out_nhwc):
         nhwc = in_nhwc                                     # layout of q while it is 4-D
         layers, i = self.layers, 0

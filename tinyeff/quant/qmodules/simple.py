@@ -81,9 +81,10 @@ class QAdd(QLayer):
     LEFT_SHIFT = 20     # headroom: |q - z| <= 255 < 2**8, so (q - z) << 20 < 2**28 fits int32
     nhwc = True
 
-    def __init__(self, a_qparams, b_qparams, out_qparams, relu=True):
+    def __init__(self, a_qparams, b_qparams, out_qparams, relu=True, act_qmax=255):
         super().__init__()
         self.a_qparams, self.b_qparams, self.out_qparams, self.relu = a_qparams, b_qparams, out_qparams, relu
+        self.act_qmax = int(act_qmax)            # 127 for 7-bit activations (see QWeighted)
         twice_max = 2.0 * max(float(a_qparams[0]), float(b_qparams[0]))
         self.table_a = self._table(a_qparams, float(a_qparams[0]) / twice_max)
         self.table_b = self._table(b_qparams, float(b_qparams[0]) / twice_max)
@@ -99,11 +100,11 @@ class QAdd(QLayer):
     def forward(self, a, b):
         # table_a[a] + table_b[b] (int32, |.| < 2**29), requantized: one pass in add_u8
         return kernels.get("add_u8")(a, b, self.table_a, self.table_b, self.multiplier, self.shift,
-                                     self.out_qparams[1], relu=self.relu)
+                                     self.out_qparams[1], qmax=self.act_qmax, relu=self.relu)
 
     forward_nhwc = forward        # elementwise with per-tensor parameters: any layout
 
     def simulate(self, a, b):
         (sa, za), (sb, zb) = self.a_qparams, self.b_qparams
         y = np.float64(sa) * (a.astype(np.float64) - za) + np.float64(sb) * (b.astype(np.float64) - zb)
-        return requant_float(y, self.out_qparams, self.relu)
+        return requant_float(y, self.out_qparams, self.relu, self.act_qmax)

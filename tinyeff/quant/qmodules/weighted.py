@@ -15,10 +15,16 @@ SPARSE_MIN = 0.5     # a layer whose weight is at least this sparse runs through
 
 
 class QWeighted(QLayer):
-    """Shared by QConv2d and QLinear: int8 weight (OC, K...), per-channel scales, int32 bias, requant."""
+    """Shared by QConv2d and QLinear: int8 weight (OC, K...), per-channel scales, int32 bias, requant.
 
-    def __init__(self, weight_q, weight_scale, bias_q, in_qparams, out_qparams, relu=False, sparse=None):
+    ``act_qmax``: the top code of the requantized output, 255, or 127 for a model with 7-bit
+    activations (``activation_bits=7``; the next layer's GEMM then finds its input <= 127).
+    """
+
+    def __init__(self, weight_q, weight_scale, bias_q, in_qparams, out_qparams, relu=False, sparse=None,
+                 act_qmax=255):
         super().__init__()
+        self.act_qmax = int(act_qmax)
         if weight_q.dtype != np.int8:
             raise TypeError(f"{type(self).__name__}: weight_q must be int8, got {weight_q.dtype}")
         self.weight_q = np.ascontiguousarray(weight_q)
@@ -46,7 +52,7 @@ class QWeighted(QLayer):
     def with_out_qparams(self, out_qparams):
         """The same layer requantizing to ``out_qparams`` (None: return the raw int32 sums)."""
         return type(self)(self.weight_q, self.weight_scale, self.bias_q, self.in_qparams, out_qparams,
-                          relu=self.relu, sparse=self.sparse, **self._geometry())
+                          relu=self.relu, sparse=self.sparse, act_qmax=self.act_qmax, **self._geometry())
 
     def _geometry(self):
         return {}
@@ -68,14 +74,15 @@ class QWeighted(QLayer):
             acc = kernels.get("gemm_u8s8_packed")(cols, self.packed)
             return acc - np.int32(z_in) * self.packed.colsum + self.bias_q
         return kernels.get("gemm_u8s8_requant")(cols, self.packed, z_in, self.bias_q, self.multiplier,
-                                                  self.shift, self.out_qparams[1], relu=self.relu)
+                                                  self.shift, self.out_qparams[1], qmax=self.act_qmax,
+                                                  relu=self.relu)
 
     def _finish(self, acc2d):
         """int32 (M, OC) sums including bias -> requantized uint8, or int32 for the output layer."""
         if self.out_qparams is None:
             return acc2d
         return kernels.get("requantize_s32")(np.ascontiguousarray(acc2d), None, self.multiplier, self.shift,
-                                             self.out_qparams[1], relu=self.relu)
+                                             self.out_qparams[1], qmax=self.act_qmax, relu=self.relu)
 
     def _simulate_2d(self, cols):
         """Float64 reference of ``_gemm`` on uint8 cols (M, K)."""
@@ -86,7 +93,7 @@ class QWeighted(QLayer):
         y = x @ w.T + self.bias_q * self.acc_scale                                    # (M, OC)
         if self.out_qparams is None:
             return np.rint(y / self.acc_scale).astype(np.int32)
-        return requant_float(y, self.out_qparams, self.relu)
+        return requant_float(y, self.out_qparams, self.relu, self.act_qmax)
 
 
 class QConv2d(QWeighted):
@@ -103,10 +110,10 @@ class QConv2d(QWeighted):
     nhwc = True
 
     def __init__(self, weight_q, weight_scale, bias_q, in_qparams, out_qparams, stride=1, padding=0,
-                 relu=False, sparse=None):
+                 relu=False, sparse=None, act_qmax=255):
         if weight_q.ndim != 4:
             raise ValueError(f"QConv2d: weight_q must be (OC, C, KH, KW), got shape {weight_q.shape}")
-        super().__init__(weight_q, weight_scale, bias_q, in_qparams, out_qparams, relu, sparse)
+        super().__init__(weight_q, weight_scale, bias_q, in_qparams, out_qparams, relu, sparse, act_qmax)
         self.stride, self.padding = int(stride), int(padding)
         self.sparse_nhwc = self.sparse and self.stride == 1 and out_qparams is not None
         self._twin = {}                      # a plain dict, not a child module: hooks and nbytes skip it
@@ -153,7 +160,7 @@ class QConv2d(QWeighted):
         if self.sparse_nhwc:
             return kernels.get("spconv_u8s8_requant_nhwc")(q, self.packed, self.padding, z_in, self.bias_q,
                                                             self.multiplier, self.shift, self.out_qparams[1],
-                                                            pool=pool, relu=self.relu)
+                                                            pool=pool, qmax=self.act_qmax, relu=self.relu)
         if self.sparse:
             return to_nhwc(self.forward(to_nchw(q)))
         n, h, w, _ = q.shape
@@ -161,7 +168,8 @@ class QConv2d(QWeighted):
         if self.out_qparams is not None:       # conv + requant (+ max-pool), no im2col matrix in the C tier
             return kernels.get("conv2d_u8s8_requant_nhwc")(q, self.packed, kh, kw, self.stride, self.padding, z_in,
                                                             self.bias_q, self.multiplier, self.shift,
-                                                            self.out_qparams[1], pool=pool, relu=self.relu)
+                                                            self.out_qparams[1], pool=pool, qmax=self.act_qmax,
+                                                            relu=self.relu)
         oh, ow = self._out_hw(h, w)
         cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in,
                                              row_align=self.ROW_ALIGN)                  # (N*OH*OW, KH*KW*C)
@@ -171,7 +179,8 @@ class QConv2d(QWeighted):
         """This layer on the dense kernels, built on first use (small batches) and kept."""
         if "dense" not in self._twin:
             self._twin["dense"] = QConv2d(self.weight_q, self.weight_scale, self.bias_q, self.in_qparams,
-                                          self.out_qparams, self.stride, self.padding, self.relu, sparse=False)
+                                          self.out_qparams, self.stride, self.padding, self.relu, sparse=False,
+                                          act_qmax=self.act_qmax)
         return self._twin["dense"]
 
     def can_fuse_pool(self, layer):
