@@ -16,12 +16,10 @@ Run:  PYTHONPATH=. python bench/bench_threads.py [--threads 2] [--rounds 10] [--
 """
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
-from twins import medians, run_blocks, tinyeff_step
+from twins import medians, rerun_in_child, run_blocks, tinyeff_step
 
 CAPS = {"avx2": {"TINYEFF_CPU_FEATURES": "avx2,fma", "OPENBLAS_CORETYPE": "Haswell",
                  "NUMBA_CPU_NAME": "haswell"}}
@@ -78,10 +76,7 @@ def main(argv=None):
     if args.child:
         return run(args)
     env = dict(os.environ, **CAPS.get(args.isa, {}))
-    with tempfile.TemporaryDirectory() as cache:
-        env["TINYEFF_CACHE_DIR"] = cache
-        argv = sys.argv[1:] if argv is None else list(argv)
-        return subprocess.call([sys.executable, os.path.abspath(__file__), *argv, "--child"], env=env)
+    return rerun_in_child(__file__, argv, env)
 
 
 if __name__ == "__main__":

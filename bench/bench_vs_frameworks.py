@@ -38,12 +38,11 @@ Needs: pip install torch==2.13.0 onnxruntime (a missing peer is skipped with tha
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
-from twins import medians, run_blocks, tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
+from twins import medians, rerun_in_child, run_blocks, tinyeff_step, torch_resnet20, torch_seed_cnn, torch_step
 
 FIGURES = ("train-seed", "train-resnet20", "infer-seed", "latency-seed")
 CAPS = {"avx2": {"TINYEFF_CPU_FEATURES": "avx2,fma", "OPENBLAS_CORETYPE": "Haswell",
@@ -263,10 +262,7 @@ def main(argv=None):
         env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")     # this checkout's tinyeff
-    with tempfile.TemporaryDirectory() as cache:
-        env["TINYEFF_CACHE_DIR"] = cache
-        argv = sys.argv[1:] if argv is None else list(argv)
-        return subprocess.call([sys.executable, os.path.abspath(__file__), *argv, "--child"], env=env)
+    return rerun_in_child(__file__, argv, env)
 
 
 if __name__ == "__main__":

@@ -155,3 +155,18 @@ def medians(blocks):
     for name, _, times in blocks:
         per.setdefault(name, []).extend(times)
     return {name: (float(np.median(t)), min(t)) for name, t in per.items()}
+
+
+def rerun_in_child(script, argv, env):
+    """Run ``script`` again with ``argv + --child`` in a child process started with ``env`` and an
+    empty lowering cache in a temporary directory; return its exit code. The ISA caps and thread
+    counts must be in the environment before NumPy, PyTorch and tinyeff load, so a bench measures in
+    a child (and a new user's first run measures its lowerings: the cache starts empty)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(env, TINYEFF_CACHE_DIR=cache)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        return subprocess.call([sys.executable, os.path.abspath(script), *argv, "--child"], env=env)

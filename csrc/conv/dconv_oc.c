@@ -63,12 +63,6 @@ typedef struct {
 #define DO_P 4
 #define DO_FMA(a, b, c) ((a) * (b) + (c))
 #include "dconv_oc_body.h"
-#undef DO_SFX
-#undef DO_TARGET
-#undef DO_VB
-#undef DO_CV
-#undef DO_P
-#undef DO_FMA
 
 #ifdef __x86_64__
 #define DO_SFX avx2
@@ -78,12 +72,6 @@ typedef struct {
 #define DO_P 6
 #define DO_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #include "dconv_oc_body.h"
-#undef DO_SFX
-#undef DO_TARGET
-#undef DO_VB
-#undef DO_CV
-#undef DO_P
-#undef DO_FMA
 
 #define DO_SFX avx512
 #define DO_TARGET __attribute__((target("avx512f")))
@@ -92,12 +80,6 @@ typedef struct {
 #define DO_P 12
 #define DO_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #include "dconv_oc_body.h"
-#undef DO_SFX
-#undef DO_TARGET
-#undef DO_VB
-#undef DO_CV
-#undef DO_P
-#undef DO_FMA
 #endif
 
 #ifdef __aarch64__
@@ -108,12 +90,6 @@ typedef struct {
 #define DO_P 6
 #define DO_FMA(a, b, c) ((do_vf_neon)vfmaq_f32((float32x4_t)(c), (float32x4_t)(a), (float32x4_t)(b)))
 #include "dconv_oc_body.h"
-#undef DO_SFX
-#undef DO_TARGET
-#undef DO_VB
-#undef DO_CV
-#undef DO_P
-#undef DO_FMA
 #endif
 
 /* The best body not above isa. */

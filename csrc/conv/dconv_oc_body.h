@@ -7,6 +7,7 @@
  *   DO_CV             vectors of output channels per register block (DO_CV * DO_VL channels)
  *   DO_P              output positions per register block
  *   DO_FMA(a, b, c)   a * b + c on vectors (one fused instruction where the ISA has one)
+ * (this file undefines them at its end, so the next path defines its own)
  * The tile keeps DO_P x DO_CV accumulators in registers across all taps: per tap it loads DO_CV
  * weight vectors (DO_CV * DO_VL consecutive output channels of that tap) and broadcasts one input
  * float per position, DO_CV + DO_P loads feeding DO_P * DO_CV FMAs. Each position has its own
@@ -61,3 +62,9 @@ static const do_body DO_NAME(do_body) = {DO_NAME(do_tile), DO_CV * DO_VL, DO_P};
 #undef DO_NAME
 #undef DO_CAT
 #undef DO_CAT2
+#undef DO_SFX
+#undef DO_TARGET
+#undef DO_VB
+#undef DO_CV
+#undef DO_P
+#undef DO_FMA

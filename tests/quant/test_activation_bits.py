@@ -63,21 +63,13 @@ def test_activation_bits_7_saved_and_loaded(tmp_path, rng):
 
 
 @pytest.mark.parametrize("weight_bits,in_channels,size", [(8, 1, 28), (7, 1, 28), (8, 3, 32)])
-def test_activation_bits_7_same_logits_on_every_gemm_path(weight_bits, in_channels, size, rng, monkeypatch):
+def test_activation_bits_7_same_logits_on_every_gemm_path(weight_bits, in_channels, size, rng,
+                                                          assert_same_logits_on_every_cap):
     if not kernels.available("gemm_u8s8_packed", "c"):
         pytest.skip(kernels.why_unavailable("gemm_u8s8_packed", "c"))
     qmodel, images = _seed_cnn(rng, 7, weight_bits, in_channels, size)
     x = Tensor(images[:8].astype(np.float32) / 255)
-    logits = {}
-    for cap in (None, "avx2,fma", ""):
-        if cap is None:
-            monkeypatch.delenv("TINYEFF_CPU_FEATURES", raising=False)
-        else:
-            monkeypatch.setenv("TINYEFF_CPU_FEATURES", cap)
-        with no_grad():
-            logits[cap] = qmodel(x).data
-    for cap, out in logits.items():
-        np.testing.assert_array_equal(out, logits[None], err_msg=f"TINYEFF_CPU_FEATURES={cap!r}")
+    assert_same_logits_on_every_cap(qmodel, x)
 
 
 def test_activation_bits_rejects_other_widths(rng):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tinyeff import Tensor, io, kernels, models, no_grad
+from tinyeff import Tensor, io, kernels, models
 from tinyeff.cli import main
 from tinyeff.quant import quantize_static, save_quantized
 from tinyeff.quant.convert import quantize_weight
@@ -40,21 +40,12 @@ def test_weight_bits_7_recorded_in_header_and_every_panel_fits(tmp_path, rng):
     assert io.load(tmp_path / "q.npz").info["weight_bits"] == 7
 
 
-def test_weight_bits_7_same_logits_on_every_gemm_path(rng, monkeypatch):
+def test_weight_bits_7_same_logits_on_every_gemm_path(rng, assert_same_logits_on_every_cap):
     if not kernels.available("gemm_u8s8_packed", "c"):
         pytest.skip(kernels.why_unavailable("gemm_u8s8_packed", "c"))
     qmodel, images = _seed_cnn_7bit(rng)
     x = Tensor(images[:8].astype(np.float32) / 255)
-    logits = {}
-    for cap in (None, "avx2,fma", ""):
-        if cap is None:
-            monkeypatch.delenv("TINYEFF_CPU_FEATURES", raising=False)
-        else:
-            monkeypatch.setenv("TINYEFF_CPU_FEATURES", cap)
-        with no_grad():
-            logits[cap] = qmodel(x).data
-    for cap, out in logits.items():
-        np.testing.assert_array_equal(out, logits[None], err_msg=f"TINYEFF_CPU_FEATURES={cap!r}")
+    assert_same_logits_on_every_cap(qmodel, x)
 
 
 def test_cli_quantize_weight_bits_7(tmp_path):
