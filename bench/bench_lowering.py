@@ -2,7 +2,7 @@
 
 For every groups == 1 convolution of the seed CNN (batch 64), ResNet-20 (batch 128) and MobileNet
 (batch 64; its depthwise convolutions have their own path), all at 3x32x32, and for each pass
-(forward, input gradient, weight gradient), this asks kernels/conv/lowering.py for its choice as a new
+(forward, input gradient, weight gradient) at the geometry ops/conv.py runs it (``op_passes``), this asks kernels/conv/lowering.py for its choice as a new
 user would get it (``TINYEFF_LOWERING=measure``, an empty cache directory), then times both
 lowerings again, interleaved, best of 5 each, and prints one table row: direct ms, im2col + BLAS ms,
 the choice and its time over im2col + BLAS's (the median over rounds of the back-to-back ratio,
@@ -47,6 +47,21 @@ def conv_geometries(name, kwargs, batch):
     return found
 
 
+def op_passes(geometry):
+    """The (pass, geometry) pairs ops/conv.py's ``_conv_dense`` asks the lowering for, which are not
+    always the layer's own: a strided 1x1 convolution runs all three passes at stride 1 on its input's
+    subsample, and a padded stride-1 convolution runs its forward pass and weight gradient unpadded
+    on the input padded once (its input gradient keeps the layer's geometry)."""
+    n, c, h, w, oc, kh, kw, stride, padding, dilation = geometry
+    if kh == kw == 1 and padding == 0 and stride > 1:
+        sub = (n, c, -(-h // stride), -(-w // stride), oc, 1, 1, 1, 0, 1)
+        return [(pass_name, sub) for pass_name in lowering.PASSES]
+    if stride == 1 and padding > 0:
+        padded = (n, c, h + 2 * padding, w + 2 * padding, oc, kh, kw, 1, 0, dilation)
+        return [("forward", padded), ("input_grad", geometry), ("weight_grad", padded)]
+    return [(pass_name, geometry) for pass_name in lowering.PASSES]
+
+
 def test_lowering_table(benchmark, machine_info, monkeypatch, tmp_path):
     if not kernels.available("conv2d_f32", "c"):
         pytest.skip(kernels.why_unavailable("conv2d_f32", "c"))
@@ -57,8 +72,8 @@ def test_lowering_table(benchmark, machine_info, monkeypatch, tmp_path):
 
     def table():
         for label, (name, kwargs, batch) in MODELS.items():
-            for geometry in conv_geometries(name, kwargs, batch):
-                for pass_name in lowering.PASSES:
+            for layer_geometry in conv_geometries(name, kwargs, batch):
+                for pass_name, geometry in op_passes(layer_geometry):
                     choice = lowering.choose(pass_name, geometry, conv_op.pass_on_random_data)
                     run = conv_op.pass_on_random_data(pass_name, geometry, seed=1)
                     row = {"model": label, "geometry": geometry, "pass": pass_name,
