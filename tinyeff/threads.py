@@ -23,7 +23,7 @@ between two OpenMP kernels. The alternatives, and why not:
   copy: if PyTorch is imported first, its libgomp spins and tinyeff shares it. Measured (seed CNN
   training step, batch 64, load ~5 on 2 cores): 2 threads took 0.31x the speed of 1 thread with
   PyTorch imported first, 0.94x with tinyeff's passive default. Import tinyeff first or set
-  OMP_WAIT_POLICY=PASSIVE in the environment.
+  OMP_WAIT_POLICY=PASSIVE in the environment (importing tinyeff after PyTorch without it warns).
 
 Small kernels stay on one thread: every kernel's OpenMP region in csrc/ forks only above a work
 threshold (TINYEFF_PARALLEL_MIN_MACS / _ELEMS in csrc/tinyeff.h), so batch-1 inference of the seed CNN

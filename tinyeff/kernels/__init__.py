@@ -9,11 +9,19 @@ that cannot load is recorded (with its reason) and warned about once; see ``regi
 import importlib
 import importlib.util
 import os
+import sys
+import warnings
 
 # NOTE: our OpenMP regions are short and many (one per kernel call). With GNU OpenMP's default, idle
 # threads spin between them, which on a shared 2-core machine starves every other process.
 # Passive waiting costs microseconds per region. Set before
 # the C extension (and its libgomp) loads; an explicit user setting wins.
+if "OMP_WAIT_POLICY" not in os.environ and "torch" in sys.modules:
+    # PyTorch's libgomp loaded first with its spinning default, and the C extension will share it.
+    warnings.warn("tinyeff: PyTorch was imported first, so tinyeff's OpenMP kernels share its "
+                  "libgomp, whose idle threads spin (a 2-thread training step ran at 0.31x its "
+                  "1-thread speed); import tinyeff first or set OMP_WAIT_POLICY=PASSIVE",
+                  RuntimeWarning, stacklevel=2)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from tinyeff.kernels import registry  # noqa: E402
