@@ -88,10 +88,8 @@ static int64_t dc_max_offset(const int64_t *off, int64_t n)
 #define DC_WT 4
 #define DC_FMA(a, b, c) ((a) * (b) + (c))
 #include "dconv_body.h"
-#undef DC_SFX
 #undef DC_TARGET
 #undef DC_VB
-#undef DC_FV
 #undef DC_WR
 #undef DC_WT
 #undef DC_FMA
@@ -120,13 +118,9 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #define DC_SFX avx2
 #define DC_FV 3
 #include "dconv_body.h"
-#undef DC_SFX
-#undef DC_FV
 #define DC_SFX avx2_2
 #define DC_FV 2
 #include "dconv_body.h"
-#undef DC_SFX
-#undef DC_FV
 #undef DC_TARGET
 #undef DC_VB
 #undef DC_WR
@@ -143,23 +137,15 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #define DC_SFX avx512
 #define DC_FV 6
 #include "dconv_body.h"
-#undef DC_SFX
-#undef DC_FV
 #define DC_SFX avx512_4
 #define DC_FV 4
 #include "dconv_body.h"
-#undef DC_SFX
-#undef DC_FV
 #define DC_SFX avx512_3
 #define DC_FV 3
 #include "dconv_body.h"
-#undef DC_SFX
-#undef DC_FV
 #define DC_SFX avx512_2
 #define DC_FV 2
 #include "dconv_body.h"
-#undef DC_SFX
-#undef DC_FV
 #undef DC_TARGET
 #undef DC_VB
 #undef DC_WR
@@ -177,10 +163,8 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #define DC_WT 6
 #define DC_FMA(a, b, c) ((dc_vf_neon)vfmaq_f32((float32x4_t)(c), (float32x4_t)(a), (float32x4_t)(b)))
 #include "dconv_body.h"
-#undef DC_SFX
 #undef DC_TARGET
 #undef DC_VB
-#undef DC_FV
 #undef DC_WR
 #undef DC_WT
 #undef DC_FMA

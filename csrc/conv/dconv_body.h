@@ -1,6 +1,7 @@
 /* dconv_body.h: the direct-convolution micro-kernels of dconv.c, written once over a vector width.
  *
- * dconv.c includes this file once per ISA path, after defining:
+ * dconv.c includes this file once per ISA path and tile width, after defining (DC_SFX and DC_FV
+ * are undefined at the end of this file, the ISA's parameters are left for its next width):
  *   DC_SFX            name suffix of this instantiation (portable, avx2, avx512, neon, ...)
  *   DC_TARGET         the function attribute that enables the ISA (empty for baseline code)
  *   DC_VB             vector width in bytes (16, 32 or 64); DC_VL = DC_VB / 4 floats
@@ -259,3 +260,5 @@ static const dc_body DC_NAME(dc_body) = {DC_NAME(dc_tile), DC_NAME(dc_tile_part)
 #undef DC_NAME
 #undef DC_CAT
 #undef DC_CAT2
+#undef DC_FV
+#undef DC_SFX
