@@ -51,13 +51,17 @@ int64_t tinyeff_has_openmp(void);
 /* ---- FMA peak (csrc/peak.c): flops done by a register-only FMA loop of `iters` steps on every
  * OpenMP thread, at the widest body not above isa; the caller times it. */
 int tinyeff_fma_peak(int64_t isa, int64_t iters, double *flops);
+/* ---- int8 peak (csrc/int8_gemm/peak_s8.c): multiply-adds done by a register-only loop of the int8
+ * GEMM tile's step on every OpenMP thread; quad = 1: AVX2's two-group step (status 3 elsewhere). */
+int tinyeff_int8_peak(int64_t isa, int64_t quad, int64_t iters, double *macs);
 
 /* ---- int8 GEMM family (csrc/int8_gemm/gemm_s8.c) -------------------------------------------------------
  * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 / TE_ISA_AVX512 (the AVX2 tiles), TE_ISA_AVX512_VNNI, TE_ISA_NEON or
  * TE_ISA_NEON_DOTPROD; a code not compiled in (tinyeff_s8_isa_built(), the mask of those) gets status 2.
  * Packed weight layout: see tinyeff/kernels/layout/packed_s8.py; pairs_fit: one byte per 64-column panel
- * (pack_s8 writes it), 1 when the AVX2 vpmaddubsw tile is exact on that panel; quads_fit: 1 when, for
- * activations <= 127, two vpmaddubsw results of consecutive groups may be added as int16. */
+ * (pack_s8 writes it), 1 when the AVX2 vpmaddubsw tile is exact on that panel; quads_fit: one byte per
+ * panel and group of 4 k (panel-major), 1 when, for activations <= 127, the vpmaddubsw results of that
+ * group and the next may be added as int16. */
 int64_t tinyeff_s8_isa_built(void);
 int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum, uint8_t *pairs_fit, uint8_t *quads_fit);
 int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, const uint8_t *quads_fit, int64_t a_signed, int64_t isa, int32_t *out, int64_t ldo);

@@ -64,7 +64,8 @@ typedef struct {
     const int8_t *packed;
     const int32_t *colsum;
     const uint8_t *pairs_fit;     /* per panel: 1 if no int16 pair sum can saturate (AVX2 fast tile) */
-    const uint8_t *quads_fit;     /* per panel: 1 if two pair sums add inside int16 for A <= 127 */
+    const uint8_t *quads_fit;     /* per panel and group g: 1 if the pair sums of g and g + 1 add inside
+                                     int16 for A <= 127 (K4 bytes per panel) */
     int a_signed;
     int a7;                       /* every byte of A is <= 127 (set by run_gemm on the AVX2 path) */
     int isa;
@@ -264,22 +265,34 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
 #ifdef TE_X86
 static int avx2_tiles(const gemm_ctx *c) { return TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI; }
 
-/* The AVX2 tile panel p may use: two groups per vpmaddwd, vpmaddubsw, or the exact one. */
+/* The AVX2 tile panel p may use: vpmaddubsw with two groups per vpmaddwd where quads_fit allows,
+ * vpmaddubsw, or the exact one. */
 static int avx2_mode(const gemm_ctx *c, int64_t p) {
-    return c->a7 && c->quads_fit[p] ? AVX2_QUAD : c->a7 || c->pairs_fit[p] ? AVX2_FAST : AVX2_EXACT;
+    return c->a7 ? AVX2_QUAD : c->pairs_fit[p] ? AVX2_FAST : AVX2_EXACT;
+}
+
+/* Panel p's quads_fit flags (one per packed group), or NULL (single steps only) when fewer than a
+ * quarter of its groups may start a quad step: the walk that follows the flags costs a test per
+ * step, which the few quad steps of, say, uniformly random 8-bit weights do not pay back. */
+static const uint8_t *panel_quads(const gemm_ctx *c, int64_t p) {
+    int64_t kg = k_groups(c->k), set = 0;
+    const uint8_t *qf = c->quads_fit + p * kg;
+    for (int64_t g = 0; g < kg; g++) set += qf[g];
+    return 4 * set >= kg ? qf : NULL;
 }
 #endif
 
+/* qf: panel p's quads_fit when the AVX2 quad step may run (panel_quads), else NULL */
 static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, int64_t p, const int8_t *bp, int64_t w,
-                     int nrows, int32_t *chunk) {
+                     int nrows, const uint8_t *qf, int32_t *chunk) {
     int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
 #ifdef TE_X86
     if (avx2_tiles(c)) {
-        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, avx2_mode(c, p), chunk);
+        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, avx2_mode(c, p), qf, chunk);
         return;
     }
 #else
-    (void)p;
+    (void)p, (void)qf;
 #endif
     for (int i0 = 0; i0 < nrows; i0 += MR) {
         int mr = nrows - i0 < MR ? nrows - i0 : MR;
@@ -365,8 +378,11 @@ __attribute__((target("avx2"))) static int bytes_below_128(const uint8_t *p, int
 static int activations_7bit(const gemm_ctx *c) {
 #ifdef TE_X86
     if (c->a_signed || !TE_ISA_HAS_AVX2(c->isa) || c->isa == ISA_VNNI) return 0;
-    int64_t npanels = (c->n + PANEL - 1) / PANEL, gain = 0;
-    for (int64_t p = 0; p < npanels; p++) gain |= !c->pairs_fit[p] || c->quads_fit[p];
+    int64_t npanels = (c->n + PANEL - 1) / PANEL, kg = k_groups(c->k), gain = 0;
+    for (int64_t p = 0; p < npanels; p++) {
+        gain |= !c->pairs_fit[p];
+        for (int64_t g = 0; g < kg; g++) gain |= c->quads_fit[p * kg + g];
+    }
     if (!gain) return 0;
     if (!c->conv) return bytes_below_128(c->a, c->m, c->k, c->lda);
     int64_t images = c->m / (c->ph_n * c->pw_n * c->pool * c->pool);
@@ -407,15 +423,19 @@ static void run_gemm(gemm_ctx *c) {
             int pooled = fast && c->group == 4 && avx2_tiles(c) && avx2_mode(c, p) != AVX2_EXACT;
             if (fast && (pooled || !TE_ISA_HAS_AVX512(c->isa))) prepare_avx2(c, p0, fused_bias, prm);
 #endif
+            const uint8_t *qf = NULL;
+#ifdef TE_X86
+            if (avx2_tiles(c) && avx2_mode(c, p) == AVX2_QUAD) qf = panel_quads(c, p);
+#endif
             rowpos pos = c->conv ? row_start(c, mb * mc) : (rowpos){0, 0, 0};
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
                 const uint8_t *ptrs[CHUNK];
                 row_pointers(c, m0, rows, &pos, ptrs);
 #ifdef TE_HAVE_AVX2_REQUANT
-                if (pooled) { pool_chunk_avx2(c, ptrs, rows, p, bp, w, prm, m0 / 4); continue; }
+                if (pooled) { pool_chunk_avx2(c, ptrs, rows, p, bp, w, qf, prm, m0 / 4); continue; }
 #endif
-                run_tile(c, ptrs, p, bp, w, rows, chunk);
+                run_tile(c, ptrs, p, bp, w, rows, qf, chunk);
                 int64_t out_row = m0;
                 if (c->group > 1) {
                     max_rows(c, chunk, rows, w);
