@@ -60,8 +60,8 @@ int tinyeff_int8_peak(int64_t isa, int64_t quad, int64_t iters, double *macs);
  * TE_ISA_NEON_DOTPROD; a code not compiled in (tinyeff_s8_isa_built(), the mask of those) gets status 2.
  * Packed weight layout: see tinyeff/kernels/layout/packed_s8.py; pairs_fit: one byte per 64-column panel
  * (pack_s8 writes it), 1 when the AVX2 vpmaddubsw tile is exact on that panel; quads_fit: one byte per
- * panel and group of 4 k (panel-major), 1 when, for activations <= 127, the vpmaddubsw results of that
- * group and the next may be added as int16. */
+ * 16 columns and group of 4 k (K4 bytes per 16 columns), 1 when, for activations <= 127, the
+ * vpmaddubsw results of that group and the next may be added as int16 in those columns. */
 int64_t tinyeff_s8_isa_built(void);
 int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum, uint8_t *pairs_fit, uint8_t *quads_fit);
 int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, const uint8_t *quads_fit, int64_t a_signed, int64_t isa, int32_t *out, int64_t ldo);

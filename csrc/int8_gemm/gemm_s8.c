@@ -271,20 +271,25 @@ static int avx2_mode(const gemm_ctx *c, int64_t p) {
     return c->a7 ? AVX2_QUAD : c->pairs_fit[p] ? AVX2_FAST : AVX2_EXACT;
 }
 
-/* Panel p's quads_fit flags (one per packed group), or NULL (single steps only) when fewer than a
- * quarter of its groups may start a quad step: the walk that follows the flags costs a test per
- * step, which the few quad steps of, say, uniformly random 8-bit weights do not pay back. */
-static const uint8_t *panel_quads(const gemm_ctx *c, int64_t p) {
-    int64_t kg = k_groups(c->k), set = 0;
-    const uint8_t *qf = c->quads_fit + p * kg;
-    for (int64_t g = 0; g < kg; g++) set += qf[g];
-    return 4 * set >= kg ? qf : NULL;
+/* qf[v]: the quads_fit flags (one per packed group) of panel p's 16-column group v, or NULL (single
+ * steps only) when fewer than a quarter of them are set: the walk that follows the flags costs a
+ * test per step, which the few quad steps of, say, uniformly random 8-bit weights do not pay back. */
+static void panel_quads(const gemm_ctx *c, int64_t p, const uint8_t **qf) {
+    int64_t kg = k_groups(c->k), w = panel_width(c->n, p * PANEL);
+    for (int64_t v = 0; v < PANEL / GROUP; v++) {
+        qf[v] = NULL;
+        if (v * GROUP >= w) continue;
+        const uint8_t *f = c->quads_fit + (p * (PANEL / GROUP) + v) * kg;
+        int64_t set = 0;
+        for (int64_t g = 0; g < kg; g++) set += f[g];
+        if (4 * set >= kg) qf[v] = f;
+    }
 }
 #endif
 
-/* qf: panel p's quads_fit when the AVX2 quad step may run (panel_quads), else NULL */
+/* qf: panel p's quads_fit per 16 columns where the AVX2 quad step may run (panel_quads), else NULLs */
 static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, int64_t p, const int8_t *bp, int64_t w,
-                     int nrows, const uint8_t *qf, int32_t *chunk) {
+                     int nrows, const uint8_t *const *qf, int32_t *chunk) {
     int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
 #ifdef TE_X86
     if (avx2_tiles(c)) {
@@ -378,11 +383,9 @@ __attribute__((target("avx2"))) static int bytes_below_128(const uint8_t *p, int
 static int activations_7bit(const gemm_ctx *c) {
 #ifdef TE_X86
     if (c->a_signed || !TE_ISA_HAS_AVX2(c->isa) || c->isa == ISA_VNNI) return 0;
-    int64_t npanels = (c->n + PANEL - 1) / PANEL, kg = k_groups(c->k), gain = 0;
-    for (int64_t p = 0; p < npanels; p++) {
-        gain |= !c->pairs_fit[p];
-        for (int64_t g = 0; g < kg; g++) gain |= c->quads_fit[p * kg + g];
-    }
+    int64_t npanels = (c->n + PANEL - 1) / PANEL, nflags = (c->n + GROUP - 1) / GROUP * k_groups(c->k), gain = 0;
+    for (int64_t p = 0; p < npanels; p++) gain |= !c->pairs_fit[p];
+    for (int64_t i = 0; i < nflags; i++) gain |= c->quads_fit[i];
     if (!gain) return 0;
     if (!c->conv) return bytes_below_128(c->a, c->m, c->k, c->lda);
     int64_t images = c->m / (c->ph_n * c->pw_n * c->pool * c->pool);
@@ -423,9 +426,9 @@ static void run_gemm(gemm_ctx *c) {
             int pooled = fast && c->group == 4 && avx2_tiles(c) && avx2_mode(c, p) != AVX2_EXACT;
             if (fast && (pooled || !TE_ISA_HAS_AVX512(c->isa))) prepare_avx2(c, p0, fused_bias, prm);
 #endif
-            const uint8_t *qf = NULL;
+            const uint8_t *qf[PANEL / GROUP] = {NULL, NULL, NULL, NULL};
 #ifdef TE_X86
-            if (avx2_tiles(c) && avx2_mode(c, p) == AVX2_QUAD) qf = panel_quads(c, p);
+            if (avx2_tiles(c) && avx2_mode(c, p) == AVX2_QUAD) panel_quads(c, p, qf);
 #endif
             rowpos pos = c->conv ? row_start(c, mb * mc) : (rowpos){0, 0, 0};
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {

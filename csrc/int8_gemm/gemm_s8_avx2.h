@@ -17,13 +17,13 @@
  *
  * 7-bit activations (A <= 127, checked by gemm_s8.c on the operand itself) make every pair of any
  * int8 weights fit (2 * 127 * 128 = 32512), so every panel takes this tile; and where pack_s8 found
- * that four weights of a lane over groups g and g + 1 sum to at most 258 in each sign in every
- * column of the panel (PackedS8.quads_fit[p, g]; 127 * 258 = 32766), the quad step adds the two
+ * that four weights of a lane over groups g and g + 1 sum to at most 258 in each sign in every one
+ * of the tile's 16 columns (PackedS8.quads_fit[c, g]; 127 * 258 = 32766), the quad step adds the two
  * vpmaddubsw results as int16 before one vpmaddwd: 64 multiply-adds per 5 vector instructions
  * instead of 6. The flag is per group, so trained 8-bit weights (which break the bound at a few
- * groups of each panel) take the quad step wherever it holds and single steps elsewhere: the walk
- * over a segment's groups pairs g with g + 1 when the flag allows and steps one group otherwise,
- * the same decisions for every tile of the panel, so the branch predicts well.
+ * groups of each 16 columns) take the quad step wherever it holds and single steps elsewhere: the
+ * walk over a segment's groups pairs g with g + 1 when the flag allows and steps one group
+ * otherwise, the same decisions for every tile of those columns, so the branches predict well.
  *
  * The exact tile widens B (16 columns x 4 k) to four int16 vectors and the 4 A bytes to int16,
  * and vpmaddwd gives lanes (column, k01) and (column, k23), added per column at the end.
@@ -84,8 +84,8 @@ typedef struct {
 
 /* mr rows x 16 columns (bp already points at the 16-column group inside the panel). mr, a_signed,
  * has_tail, quad and pool4 are compile-time constants after inlining, so the accumulators stay in
- * registers. quad (unsigned A <= 127): qf (the panel's quads_fit from this K position on, segment
- * after segment) says where two full groups may share one vpmaddwd; the rest go one by one.
+ * registers. quad (unsigned A <= 127): qf (the quads_fit of these 16 columns from this K position
+ * on, segment after segment) says where two full groups may share one vpmaddwd; the rest go one by one.
  * pool4: the 4 rows are one 2x2 max-pool window (gemm_s8.c's fused pool); their max is requantized
  * in registers and 16 bytes are written to po->out, with no int32 tile in memory. */
 AVX2_TARGET static inline __attribute__((always_inline)) void
@@ -182,7 +182,7 @@ AVX2_TARGET static void tile_avx2_pool4(const uint8_t *const *rows, int64_t nseg
         else AVX2_FAST_MORE(MRV, 0, 0, 0);                                                         \
         break;
 
-/* qf: the panel's quads_fit from this K position (quad steps where it allows), or NULL (single steps) */
+/* qf: these 16 columns' quads_fit from this K position (quad steps where it allows), or NULL (single steps) */
 AVX2_TARGET static void tile_avx2_fast(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
                                        const int8_t *bp, int64_t w, int mr, int a_signed, const uint8_t *qf,
                                        int32_t *tile) {
@@ -271,15 +271,16 @@ enum { AVX2_EXACT = 0, AVX2_FAST = 1, AVX2_QUAD = 2 };
 #define AVX2_KC 64
 
 AVX2_TARGET static void tile_avx2_kblocked(const uint8_t *const *rows, int64_t k, const int8_t *bp, int64_t w, int mr,
-                                           int a_signed, const uint8_t *qf, int32_t *tile) {
+                                           int a_signed, const uint8_t *const *qf, int32_t *tile) {
     const uint8_t *shifted[16];
     for (int64_t kb = 0; kb < k; kb += 4 * AVX2_KC) {
         int64_t len = k - kb < 4 * AVX2_KC ? k - kb : 4 * AVX2_KC;
         for (int i = 0; i < mr; i++) shifted[i] = rows[i] + kb;
         const int8_t *bk = bp + kb * w;                               /* kb / 4 groups of w * 4 bytes */
-        const uint8_t *qk = qf ? qf + kb / 4 : NULL;    /* a quad never straddles two blocks: a block's walk ends it */
         for (int64_t v = 0; v < w / 16; v++)
             for (int i0 = 0; i0 < mr; i0 += AVX2_MR) {
+                /* a quad never straddles two K blocks: each block's walk ends at its end */
+                const uint8_t *qk = qf[v] ? qf[v] + kb / 4 : NULL;
                 int rows_here = mr - i0 < AVX2_MR ? mr - i0 : AVX2_MR;
                 if (kb == 0)
                     tile_avx2_fast(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, qk,
@@ -291,11 +292,13 @@ AVX2_TARGET static void tile_avx2_kblocked(const uint8_t *const *rows, int64_t k
     }
 }
 
+/* qf[v]: the quads_fit flags of 16-column group v (NULL: single steps), read in AVX2_QUAD mode only */
 AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                  const int8_t *bp, int64_t w, int mr, int a_signed, int mode, const uint8_t *qf,
-                                  int32_t *tile) {
+                                  const int8_t *bp, int64_t w, int mr, int a_signed, int mode,
+                                  const uint8_t *const *qf, int32_t *tile) {
+    static const uint8_t *const none[PANEL / GROUP] = {NULL, NULL, NULL, NULL};
     int fast = mode != AVX2_EXACT;
-    if (mode != AVX2_QUAD) qf = NULL;
+    if (mode != AVX2_QUAD) qf = none;
     if (fast && nseg == 1 && k > 4 * AVX2_KC && mr <= 16) {
         tile_avx2_kblocked(rows, k, bp, w, mr, a_signed, qf, tile);
         return;
@@ -305,7 +308,7 @@ AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int6
         for (int i0 = 0; i0 < mr; i0 += block) {
             int rows_here = mr - i0 < block ? mr - i0 : block;
             if (fast)
-                tile_avx2_fast(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed, qf,
+                tile_avx2_fast(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed, qf[v],
                                tile + i0 * PANEL + 16 * v);
             else
                 tile_avx2_exact(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,

@@ -79,10 +79,10 @@ def _w8(rng, k, n):
                                        ((64, 64, 64, 67), 0)])
 def test_quads_fit_bound(lane, fits):
     """Column 5, pair (k 0, 1) of group 1 and of group 2: 127 * 258 = 32766 fits, 127 * 259 does not;
-    only the flag of groups (1, 2) depends on it, and the last group has no successor."""
+    only the flag of groups (1, 2) of columns 0-15 depends on it; the last group has no successor."""
     b = np.zeros((16, 20), np.int8)
     b[4, 5], b[5, 5], b[8, 5], b[9, 5] = lane
-    assert _pack_both(b).quads_fit.tolist() == [[1, fits, 1, 0]]
+    assert _pack_both(b).quads_fit.tolist() == [[1, fits, 1, 0], [1, 1, 1, 0]]
 
 
 def test_quads_fit_flags_each_consecutive_pair_of_groups():
@@ -98,12 +98,12 @@ def test_quads_fit_flags_each_consecutive_pair_of_groups():
     assert _pack_both(b).quads_fit.tolist() == [[1, 1, 1, 0]]
 
 
-def test_quads_fit_is_per_panel(rng):
-    """One column over the bound clears the flag of its own 64-column panel only."""
+def test_quads_fit_is_per_16_columns(rng):
+    """One column over the bound clears the flag of its own 16 columns only (the AVX2 tile's width)."""
     b = rng.integers(-30, 31, (64, 150)).astype(np.int8)
-    b[[8, 9, 12, 13], 70] = 127, 127, 5, 0    # groups 2 and 3, column 70 (panel 1): 259
+    b[[8, 9, 12, 13], 70] = 127, 127, 5, 0    # groups 2 and 3, column 70 (columns 64-79): 259
     flags = _pack_both(b).quads_fit
-    assert flags.shape == (3, 16) and flags[:, :-1].sum() == 3 * 15 - 1 and flags[1, 2] == 0
+    assert flags.shape == (10, 16) and flags[:, :-1].sum() == 10 * 15 - 1 and flags[4, 2] == 0
 
 
 def test_seven_bit_weights_always_fit_quads(rng):

@@ -18,7 +18,7 @@ from tinyeff.kernels import c as _c
 from tinyeff.kernels import cpu
 from tinyeff.kernels import registry
 from tinyeff.kernels.contract import implements
-from tinyeff.kernels.layout.packed_s8 import PackedS8, num_panels, packed_size
+from tinyeff.kernels.layout.packed_s8 import GROUP, PackedS8, num_panels, packed_size
 
 GEMM_ISAS = ("portable", "avx2", "avx512_vnni", "neon", "neon_dotprod")   # csrc/gemm_s8*.{c,h} tiles
 
@@ -67,7 +67,7 @@ def pack_s8(b):
     data = np.empty(packed_size(k, n), dtype=np.int8)
     colsum = np.empty(n, dtype=np.int32)
     pairs_fit = np.ones(num_panels(n), dtype=np.uint8)
-    quads_fit = np.zeros((num_panels(n), -(-k // 4)), dtype=np.uint8)
+    quads_fit = np.zeros((-(-n // GROUP), -(-k // 4)), dtype=np.uint8)
     if data.size:
         _c.check(_c.lib().tinyeff_pack_s8(_ptr("int8_t[]", b), n, k, n, _ptr("int8_t[]", data),
                                           _ptr("int32_t[]", colsum), _ptr("uint8_t[]", pairs_fit),
