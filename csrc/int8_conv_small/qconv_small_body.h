@@ -1,0 +1,154 @@
+/* qconv_small_body.h: the vector window of qconv_small.c, written once over a vector width and
+ * included once per x86 path (QS_AVX2: 4 ymm per 32 output channels, vpmaddubsw + vpmaddwd;
+ * QS_VNNI: 2 zmm, vpdpbusd). Everything named here gets the path's suffix via QS().
+ *
+ * One window = the pool x pool output pixels whose max becomes one output element (1 pixel when
+ * pool is 1). Per pixel and per group of 4 taps: one broadcast of the pixel's 4 input bytes
+ * against the block's packed weights (32 columns x 4 k, what the group step consumes), so every
+ * pixel runs exactly the groups its kernel has and nothing else: no row setup, no int32 tile in
+ * memory. The running max of the pixels' raw sums stays in registers and is requantized there.
+ */
+#if defined(QS_AVX2)
+#define QS(name) qs_##name##_avx2
+#define QS_TARGET __attribute__((target("avx2")))
+#define QS_NV 4
+typedef __m256i qs_vec_avx2;
+#define qs_vec qs_vec_avx2
+#define QS_ZERO() _mm256_setzero_si256()
+#define QS_MIN() _mm256_set1_epi32(INT32_MIN)
+#define QS_BCAST(x) _mm256_set1_epi32(x)
+#define QS_LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
+/* vpmaddubsw pairs are exact when A <= 127 or every weight pair fits int16; else exact8 splits A */
+#define QS_DOT(acc, a, w) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), ones))
+#define QS_DOT_HI(acc, a, w) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), k128))
+#define QS_CAN_SPLIT 1
+#define QS_MAX(a, b) _mm256_max_epi32(a, b)
+#define QS_STORE(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+#elif defined(QS_VNNI)
+#define QS(name) qs_##name##_vnni
+#define QS_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define QS_NV 2
+typedef __m512i qs_vec_vnni;
+#define qs_vec qs_vec_vnni
+#define QS_ZERO() _mm512_setzero_si512()
+#define QS_MIN() _mm512_set1_epi32(INT32_MIN)
+#define QS_BCAST(x) _mm512_set1_epi32(x)
+#define QS_LOADW(p) _mm512_loadu_si512((const void *)(p))
+#define QS_DOT(acc, a, w) _mm512_dpbusd_epi32(acc, a, w)   /* exact for any bytes */
+#define QS_DOT_HI(acc, a, w) ((void)(a), (acc))
+#define QS_CAN_SPLIT 0
+#define QS_MAX(a, b) _mm512_max_epi32(a, b)
+#define QS_STORE(p, v) _mm512_storeu_si512((void *)(p), v)
+#else
+#error "define QS_AVX2 or QS_VNNI before including qconv_small_body.h"
+#endif
+
+#define QS_LANES (QS_BLOCK / QS_NV)              /* int32 lanes per vector */
+
+/* best: the window's max raw sums (32 columns) -> 32 requantized codes, the first ncols stored. */
+QS_TARGET static inline __attribute__((always_inline)) void
+QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out) {
+    if (!e->fast) {
+        int32_t raw[QS_BLOCK];
+        for (int v = 0; v < QS_NV; v++) QS_STORE(raw + v * QS_LANES, best[v]);
+        qs_requant_slow(raw, e, ncols, out);
+        return;
+    }
+#if defined(QS_AVX2)
+    const __m256i zp = _mm256_set1_epi32(e->zero_point), vmin = _mm256_set1_epi32(e->qmin);
+    const __m256i vmax = _mm256_set1_epi32(e->qmax);
+    __m256i q[4];
+    for (int v = 0; v < 4; v++) q[v] = te_requant8(best[v], &e->p8[v], zp, vmin, vmax);
+    /* codes are in [0, 255]: two saturating packs, then the dwords back in column order */
+    __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    if (ncols >= QS_BLOCK) { _mm256_storeu_si256((__m256i *)out, b); return; }
+    uint8_t tmp[QS_BLOCK];
+    _mm256_storeu_si256((__m256i *)tmp, b);
+    memcpy(out, tmp, (size_t)ncols);
+#else
+    const __m512i zp = _mm512_set1_epi32(e->zero_point), vmin = _mm512_set1_epi32(e->qmin);
+    const __m512i vmax = _mm512_set1_epi32(e->qmax);
+    for (int v = 0; v < 2; v++) {
+        int64_t left = ncols - 16 * v;
+        if (left <= 0) break;
+        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        _mm_mask_storeu_epi8(out + 16 * v, m, te_requant16(best[v], &e->p16[v], zp, vmin, vmax));
+    }
+#endif
+}
+
+/* One group of 4 input bytes x against the block's 32 columns of packed weights wb. exact8 (AVX2,
+ * a compile-time constant): the input has bytes > 127 and the weight pairs do not fit int16, so x
+ * is split as (x & 127) + 128 * (x >> 7) and each half gets its own exact vpmaddubsw. */
+#define QS_GROUP(x, wb)                                                                           \
+    do {                                                                                          \
+        uint32_t x_ = (x);                                                                        \
+        if (!QS_CAN_SPLIT || !exact8) {                                                           \
+            qs_vec a = QS_BCAST((int32_t)x_);                                                     \
+            for (int v = 0; v < QS_NV; v++) acc[v] = QS_DOT(acc[v], a, QS_LOADW(wb + v * 4 * QS_LANES)); \
+        } else {                                                                                  \
+            qs_vec lo = QS_BCAST((int32_t)(x_ & 0x7F7F7F7Fu)), hi = QS_BCAST((int32_t)((x_ >> 7) & 0x01010101u)); \
+            for (int v = 0; v < QS_NV; v++) acc[v] = QS_DOT_HI(QS_DOT(acc[v], lo, QS_LOADW(wb + v * 4 * QS_LANES)), \
+                                                             hi, QS_LOADW(wb + v * 4 * QS_LANES)); \
+        }                                                                                         \
+    } while (0)
+
+/* The raw sums of one pixel (origin p) for the block's 32 columns, into acc. nd, ng (direct
+ * groups, gathered bytes) are compile-time constants where the caller specializes them. */
+QS_TARGET static inline __attribute__((always_inline)) void
+QS(pixel)(const uint8_t *p, const qs_geom *g, const int8_t *wb, const int nd, const int ng, const int exact8,
+          qs_vec *acc) {
+#if defined(QS_AVX2)
+    const __m256i ones = _mm256_set1_epi16(1), k128 = _mm256_set1_epi16(128);
+#endif
+    for (int v = 0; v < QS_NV; v++) acc[v] = QS_ZERO();
+    for (int d = 0; d < nd; d++, wb += 4 * QS_BLOCK) QS_GROUP((uint32_t)qs_load4(p + g->doff[d]), wb);
+    if (ng) {
+        uint32_t x = 0;
+        for (int t = 0; t < ng; t++) x |= (uint32_t)p[g->goff[t]] << (8 * t);
+        QS_GROUP(x, wb);
+    }
+}
+
+/* One block of 32 columns for a run of windows: out[i * ldo + j] for window i, j < ncols. */
+QS_TARGET static inline __attribute__((always_inline)) void
+QS(windows_fixed)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb, const qs_epi *e,
+                  int64_t ncols, uint8_t *out, int64_t ldo, const int nd, const int ng, const int exact8) {
+    for (int64_t i = 0; i < nwin; i++, row0 += g->win_step, out += ldo) {
+        qs_vec best[QS_NV], acc[QS_NV];
+        for (int v = 0; v < QS_NV; v++) best[v] = QS_MIN();
+        for (int q = 0; q < g->npix; q++) {
+            QS(pixel)(row0 + g->pix_off[q], g, wb, nd, ng, exact8, acc);
+            for (int v = 0; v < QS_NV; v++) best[v] = QS_MAX(best[v], acc[v]);
+        }
+        QS(epilogue)(best, e, ncols, out);
+    }
+}
+
+/* The common group counts get their own copies, with the loops over groups fully unrolled. */
+QS_TARGET static void QS(windows)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb,
+                                  const qs_epi *e, int64_t ncols, uint8_t *out, int64_t ldo) {
+    if (QS_CAN_SPLIT && g->exact8) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 1);
+    else if (g->nd == 3 && g->ng == 0) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 3, 0, 0);  /* C = 1 */
+    else if (g->nd == 6 && g->ng == 3) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0);  /* C = 3 */
+    else QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 0);
+}
+
+#undef QS
+#undef QS_TARGET
+#undef QS_NV
+#undef qs_vec
+#undef QS_ZERO
+#undef QS_MIN
+#undef QS_BCAST
+#undef QS_LOADW
+#undef QS_DOT
+#undef QS_MAX
+#undef QS_STORE
+#undef QS_DOT_HI
+#undef QS_CAN_SPLIT
+#undef QS_GROUP
+#undef QS_LANES
+#undef QS_AVX2
+#undef QS_VNNI
