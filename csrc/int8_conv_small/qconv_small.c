@@ -200,7 +200,7 @@ static void qs_row(const qs_geom *g, const uint8_t *row0, const uint8_t *x_end, 
     qs_windows_portable(g, row0 + safe * g->win_step, nwin - safe, wb, e, ncols, out + safe * ldo, ldo);
 }
 
-int tinyeff_qconv_small_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c,
+int tinyeff_conv2d_u8s8_smallc_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c,
                                           int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh,
                                           int64_t ow, const int8_t *packed, const int32_t *colsum,
                                           int64_t pairs_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias,
@@ -212,7 +212,7 @@ int tinyeff_qconv_small_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t h
         !qs_geometry(c, kh, kw, wp, stride, pool, &g) || oc > QS_MAX_BLOCKS * QS_BLOCK) return 1;
     if (!qs_isa_ok(isa)) return 2;
     int64_t ph_n = oh / pool, pw_n = ow / pool, rows = n * ph_n, nblocks = (oc + QS_BLOCK - 1) / QS_BLOCK;
-    int64_t groups = g.nd + (g.ng > 0), taps = kh * kw * c;
+    int64_t groups = g.nd + (g.ng > 0);
     const uint8_t *x_end = x + n * hp * wp * c;
 #ifdef QS_X86
     g.exact8 = 0;
@@ -226,10 +226,12 @@ int tinyeff_qconv_small_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t h
                     (int32_t)a_zero_point, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax};
 #ifdef QS_X86
         if (isa != TE_ISA_PORTABLE) qs_prepare_fast(&e, ncols, groups * 4, (int)isa);
+#else
+        (void)ncols;
 #endif
         epi[b] = e;
     }
-#pragma omp parallel for schedule(dynamic, 4) if (rows * pw_n * g.npix * oc * taps >= TINYEFF_PARALLEL_MIN_MACS)
+#pragma omp parallel for schedule(dynamic, 4) if (rows * pw_n * g.npix * oc * kh * kw * c >= TINYEFF_PARALLEL_MIN_MACS)
     for (int64_t t = 0; t < rows; t++) {
         int64_t img = t / ph_n, py = t % ph_n;
         const uint8_t *row0 = x + (img * hp + py * pool * stride) * wp * c;

@@ -14,15 +14,15 @@ from tinyeff.kernels.int8_conv.c import _pad_nhwc
 SMALL_ISAS = ("portable", "avx2", "avx512_vnni")
 
 
-@implements("qconv_small_u8s8_requant_nhwc", "c", isa=SMALL_ISAS)
-def qconv_small_u8s8_requant_nhwc(x, packed, stride, padding, a_zero_point, bias, multiplier, shift,
+@implements("conv2d_u8s8_smallc_nhwc", "c", isa=SMALL_ISAS)
+def conv2d_u8s8_smallc_nhwc(x, packed, stride, padding, a_zero_point, bias, multiplier, shift,
                                   zero_point_out, pool, qmin, qmax, oh, ow, isa=None):
-    name = "qconv_small_u8s8_requant_nhwc"
+    name = "conv2d_u8s8_smallc_nhwc"
     oc, c, kh, kw = packed.shape
     xp = _pad_nhwc(x, int(padding), 0, int(a_zero_point))
     out = np.empty((x.shape[0], oh // pool, ow // pool, oc), dtype=np.uint8)
     if out.size:
-        status = lib().tinyeff_qconv_small_u8s8_requant_nhwc(
+        status = lib().tinyeff_conv2d_u8s8_smallc_nhwc(
             ptr("uint8_t", xp), xp.shape[0], xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
             ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), int(packed.pairs_fit), oc,
             int(a_zero_point), ptr("int32_t", bias), ptr("int32_t", multiplier), ptr("int32_t", shift),

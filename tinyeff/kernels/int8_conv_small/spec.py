@@ -1,6 +1,6 @@
 """Integer convolution for few input channels (a first layer): contract, weight packing, reference.
 
-``qconv_small_u8s8_requant_nhwc`` is ``conv2d_u8s8_requant_nhwc`` (conv + requant + ReLU + fused
+``conv2d_u8s8_smallc_nhwc`` is ``conv2d_u8s8_requant_nhwc`` (conv + requant + ReLU + fused
 2x2 max-pool on NHWC) with a weight packed for output channels in the vector lanes: the C tier
 (csrc/int8_conv_small/qconv_small.c) broadcasts each output pixel's 4-byte tap groups against 32
 output channels at a time, so a kernel with few taps (C = 1: 9, C = 3: 27) runs only the groups it
@@ -46,7 +46,7 @@ def fits(oc, kh, kw, c, pool=1):
 
 @dataclass(frozen=True)
 class PackedConvSmall:
-    """A conv weight (OC, C, KH, KW) packed for ``qconv_small_u8s8_requant_nhwc``.
+    """A conv weight (OC, C, KH, KW) packed for ``conv2d_u8s8_smallc_nhwc``.
 
     Attributes:
         data: int8 (ceil(OC / 32) * groups * 128,): per block of 32 output channels, per tap group,
@@ -92,7 +92,7 @@ def pack_conv_small(weight):
 
 def _check(x, packed, stride, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool, qmin, qmax,
            relu):
-    name = "qconv_small_u8s8_requant_nhwc"
+    name = "conv2d_u8s8_smallc_nhwc"
     if not isinstance(packed, PackedConvSmall) or packed.layout != LAYOUT:
         raise TypeError(f"{name}: expected the weight from pack_conv_small (layout {LAYOUT})")
     oc, c, kh, kw = packed.shape
@@ -130,8 +130,8 @@ def cases(rng):
                *random_requant(rng, 36), 7, pool=2, relu=True)
 
 
-@define("qconv_small_u8s8_requant_nhwc", check=_check, cases=cases)
-def qconv_small_u8s8_requant_nhwc(x, packed, stride, padding, a_zero_point, bias, multiplier, shift, zero_point_out,
+@define("conv2d_u8s8_smallc_nhwc", check=_check, cases=cases)
+def conv2d_u8s8_smallc_nhwc(x, packed, stride, padding, a_zero_point, bias, multiplier, shift, zero_point_out,
                                   pool=1, qmin=None, qmax=None, relu=False, *, oh, ow):
     """Integer conv (+ fused ReLU, + fused 2x2 max-pool) on NHWC for a ``pack_conv_small`` weight.
 
