@@ -15,7 +15,6 @@
 typedef __m256i qs_vec_avx2;
 #define qs_vec qs_vec_avx2
 #define QS_ZERO() _mm256_setzero_si256()
-#define QS_MIN() _mm256_set1_epi32(INT32_MIN)
 #define QS_BCAST(x) _mm256_set1_epi32(x)
 #define QS_LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
 /* vpmaddubsw pairs are exact when A <= 127 or every weight pair fits int16; else exact8 splits A */
@@ -31,7 +30,6 @@ typedef __m256i qs_vec_avx2;
 typedef __m512i qs_vec_vnni;
 #define qs_vec qs_vec_vnni
 #define QS_ZERO() _mm512_setzero_si512()
-#define QS_MIN() _mm512_set1_epi32(INT32_MIN)
 #define QS_BCAST(x) _mm512_set1_epi32(x)
 #define QS_LOADW(p) _mm512_loadu_si512((const void *)(p))
 #define QS_DOT(acc, a, w) _mm512_dpbusd_epi32(acc, a, w)   /* exact for any bytes */
@@ -69,12 +67,14 @@ QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out) {
 #else
     const __m512i zp = _mm512_set1_epi32(e->zero_point), vmin = _mm512_set1_epi32(e->qmin);
     const __m512i vmax = _mm512_set1_epi32(e->qmax);
-    for (int v = 0; v < 2; v++) {
-        int64_t left = ncols - 16 * v;
-        if (left <= 0) break;
-        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        _mm_mask_storeu_epi8(out + 16 * v, m, te_requant16(best[v], &e->p16[v], zp, vmin, vmax));
+    __m128i q0 = te_requant16(best[0], &e->p16[0], zp, vmin, vmax);
+    __m128i q1 = te_requant16(best[1], &e->p16[1], zp, vmin, vmax);
+    if (ncols >= QS_BLOCK) {           /* one plain store: a masked vpmovdb to memory is slow */
+        _mm256_storeu_si256((__m256i *)out, _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1));
+        return;
     }
+    __mmask32 m = (__mmask32)((1u << ncols) - 1);
+    _mm256_mask_storeu_epi8(out, m, _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1));
 #endif
 }
 
@@ -114,11 +114,12 @@ QS(pixel)(const uint8_t *p, const qs_geom *g, const int8_t *wb, const int nd, co
 /* One block of 32 columns for a run of windows: out[i * ldo + j] for window i, j < ncols. */
 QS_TARGET static inline __attribute__((always_inline)) void
 QS(windows_fixed)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb, const qs_epi *e,
-                  int64_t ncols, uint8_t *out, int64_t ldo, const int nd, const int ng, const int exact8) {
+                  int64_t ncols, uint8_t *out, int64_t ldo, const int nd, const int ng, const int exact8,
+                  const int npix) {
     for (int64_t i = 0; i < nwin; i++, row0 += g->win_step, out += ldo) {
         qs_vec best[QS_NV], acc[QS_NV];
-        for (int v = 0; v < QS_NV; v++) best[v] = QS_MIN();
-        for (int q = 0; q < g->npix; q++) {
+        QS(pixel)(row0, g, wb, nd, ng, exact8, best);            /* pix_off[0] is 0: the window's origin */
+        for (int q = 1; q < npix; q++) {
             QS(pixel)(row0 + g->pix_off[q], g, wb, nd, ng, exact8, acc);
             for (int v = 0; v < QS_NV; v++) best[v] = QS_MAX(best[v], acc[v]);
         }
@@ -129,10 +130,15 @@ QS(windows_fixed)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int
 /* The common group counts get their own copies, with the loops over groups fully unrolled. */
 QS_TARGET static void QS(windows)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb,
                                   const qs_epi *e, int64_t ncols, uint8_t *out, int64_t ldo) {
-    if (QS_CAN_SPLIT && g->exact8) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 1);
-    else if (g->nd == 3 && g->ng == 0) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 3, 0, 0);  /* C = 1 */
-    else if (g->nd == 6 && g->ng == 3) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0);  /* C = 3 */
-    else QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 0);
+    int np = g->npix;
+    if (QS_CAN_SPLIT && g->exact8) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 1, np);
+    else if (g->nd == 3 && g->ng == 0 && np == 4)                                    /* C = 1, 2x2 pool */
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 3, 0, 0, 4);
+    else if (g->nd == 6 && g->ng == 3 && np == 4)                                    /* C = 3, 2x2 pool */
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 4);
+    else if (g->nd == 6 && g->ng == 3)                                               /* C = 3, no pool */
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 1);
+    else QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 0, np);
 }
 
 #undef QS
@@ -140,7 +146,6 @@ QS_TARGET static void QS(windows)(const qs_geom *g, const uint8_t *row0, int64_t
 #undef QS_NV
 #undef qs_vec
 #undef QS_ZERO
-#undef QS_MIN
 #undef QS_BCAST
 #undef QS_LOADW
 #undef QS_DOT
