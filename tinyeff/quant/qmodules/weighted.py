@@ -184,13 +184,15 @@ class QConv2d(QWeighted):
         return self._gemm(cols).reshape(n, oh, ow, -1)                                  # int32 sums
 
     SMALL_C = 4                              # input channels up to which a layer is a "first layer"
-    SMALL_ISAS = ("avx2", "avx512_vnni")     # paths where qconv_small beats the GEMM (it has no NEON body)
+    SMALL_ISAS = ("avx2", "avx512_vnni")     # paths where the small-channel kernel beats the GEMM (no NEON body)
+    SMALL_OC_BLOCK = 32                      # its output channels come in blocks of 32: 16 would waste half
 
     def _small_weight(self, pool):
-        """The weight packed for ``conv2d_u8s8_smallc_nhwc`` when that kernel takes this layer
-        (few input channels, an x86 vector path), built on first use and kept; else None."""
+        """The weight packed for ``conv2d_u8s8_smallc_nhwc`` when that kernel takes this layer (few
+        input channels, whole 32-channel blocks, an x86 vector path), built on first use and kept;
+        else None."""
         oc, c, kh, kw = self.weight_q.shape
-        if c > self.SMALL_C or not small_conv_fits(oc, kh, kw, c, pool):
+        if c > self.SMALL_C or oc % self.SMALL_OC_BLOCK or not small_conv_fits(oc, kh, kw, c, pool):
             return None
         if registry.best_isa("conv2d_u8s8_smallc_nhwc", "c") not in self.SMALL_ISAS:
             return None
