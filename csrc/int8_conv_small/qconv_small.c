@@ -95,26 +95,26 @@ static void qs_requant_slow(const int32_t *raw, const qs_epi *e, int64_t ncols, 
 
 /* ---- portable: any CPU, and the windows whose vector loads would pass the image's end ---------- */
 
-static void qs_pixel_portable(const uint8_t *p, const qs_geom *g, const int8_t *wb, int32_t *acc) {
+static void qs_pixel_portable(const uint8_t *p, const qs_geom *g, const int8_t *wb, int64_t width, int32_t *acc) {
     memset(acc, 0, sizeof(int32_t) * QS_BLOCK);
-    for (int d = 0; d < g->nd; d++, wb += 4 * QS_BLOCK)
+    for (int d = 0; d < g->nd; d++, wb += 4 * width)
         for (int t = 0; t < 4; t++) {
             if (g->drow_byte[d] + t >= g->row_bytes) continue;        /* a zero weight: not read */
             int32_t a = p[g->doff[d] + t];
-            for (int j = 0; j < QS_BLOCK; j++) acc[j] += a * wb[4 * j + t];
+            for (int64_t j = 0; j < width; j++) acc[j] += a * wb[4 * j + t];
         }
     for (int t = 0; t < g->ng; t++) {
         int32_t a = p[g->goff[t]];
-        for (int j = 0; j < QS_BLOCK; j++) acc[j] += a * wb[4 * j + t];
+        for (int64_t j = 0; j < width; j++) acc[j] += a * wb[4 * j + t];
     }
 }
 
 static void qs_windows_portable(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb,
-                                const qs_epi *e, int64_t ncols, uint8_t *out, int64_t ldo) {
+                                const qs_epi *e, int64_t ncols, uint8_t *out, int64_t ldo, int64_t width) {
     for (int64_t i = 0; i < nwin; i++, row0 += g->win_step, out += ldo) {
         int32_t best[QS_BLOCK], acc[QS_BLOCK];
         for (int q = 0; q < g->npix; q++) {
-            qs_pixel_portable(row0 + g->pix_off[q], g, wb, acc);
+            qs_pixel_portable(row0 + g->pix_off[q], g, wb, width, acc);
             for (int j = 0; j < QS_BLOCK; j++) best[j] = q == 0 || acc[j] > best[j] ? acc[j] : best[j];
         }
         qs_requant_slow(best, e, ncols, out);
@@ -184,20 +184,20 @@ static int qs_isa_ok(int64_t isa) {
 /* One pooled output row of one 32-column block: the vector body for every window whose loads stay
  * inside the image (x_end), the portable one for the rest. */
 static void qs_row(const qs_geom *g, const uint8_t *row0, const uint8_t *x_end, int64_t nwin, const int8_t *wb,
-                   const qs_epi *e, int64_t ncols, uint8_t *out, int64_t ldo, int isa) {
+                   const qs_epi *e, int64_t ncols, int64_t width, uint8_t *out, int64_t ldo, int isa) {
     int64_t safe = 0;
 #ifdef QS_X86
     if (isa != TE_ISA_PORTABLE) {
         int64_t room = (int64_t)(x_end - row0) - g->reach;      /* window i is safe if i * step <= room */
         safe = room < 0 ? 0 : room / g->win_step + 1;
         safe = safe < nwin ? safe : nwin;
-        if (isa == TE_ISA_AVX512_VNNI) qs_windows_vnni(g, row0, safe, wb, e, ncols, out, ldo);
-        else qs_windows_avx2(g, row0, safe, wb, e, ncols, out, ldo);
+        if (isa == TE_ISA_AVX512_VNNI) qs_windows_vnni(g, row0, safe, wb, e, ncols, out, ldo, width);
+        else qs_windows_avx2(g, row0, safe, wb, e, ncols, out, ldo, width);
     }
 #else
     (void)x_end; (void)isa;
 #endif
-    qs_windows_portable(g, row0 + safe * g->win_step, nwin - safe, wb, e, ncols, out + safe * ldo, ldo);
+    qs_windows_portable(g, row0 + safe * g->win_step, nwin - safe, wb, e, ncols, out + safe * ldo, ldo, width);
 }
 
 int tinyeff_conv2d_u8s8_smallc_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c,
@@ -237,7 +237,8 @@ int tinyeff_conv2d_u8s8_smallc_nhwc(const uint8_t *x, int64_t n, int64_t hp, int
         const uint8_t *row0 = x + (img * hp + py * pool * stride) * wp * c;
         for (int64_t b = 0; b < nblocks; b++) {
             int64_t j0 = b * QS_BLOCK, ncols = oc - j0 < QS_BLOCK ? oc - j0 : QS_BLOCK;
-            qs_row(&g, row0, x_end, pw_n, packed + b * groups * 4 * QS_BLOCK, &epi[b], ncols,
+            int64_t width = ncols > QS_BLOCK / 2 ? QS_BLOCK : QS_BLOCK / 2;   /* a last block of 16 */
+            qs_row(&g, row0, x_end, pw_n, packed + b * groups * 4 * QS_BLOCK, &epi[b], ncols, width,
                    out + t * pw_n * oc + j0, oc, (int)isa);
         }
     }

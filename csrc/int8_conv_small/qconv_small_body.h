@@ -43,12 +43,13 @@ typedef __m512i qs_vec_vnni;
 
 #define QS_LANES (QS_BLOCK / QS_NV)              /* int32 lanes per vector */
 
-/* best: the window's max raw sums (32 columns) -> 32 requantized codes, the first ncols stored. */
+/* best: the window's max raw sums (nv vectors: a block of 32 columns, or 16) -> requantized codes,
+ * the first ncols stored. */
 QS_TARGET static inline __attribute__((always_inline)) void
-QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out) {
+QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out, const int nv) {
     if (!e->fast) {
         int32_t raw[QS_BLOCK];
-        for (int v = 0; v < QS_NV; v++) QS_STORE(raw + v * QS_LANES, best[v]);
+        for (int v = 0; v < nv; v++) QS_STORE(raw + v * QS_LANES, best[v]);
         qs_requant_slow(raw, e, ncols, out);
         return;
     }
@@ -56,7 +57,16 @@ QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out) {
     const __m256i zp = _mm256_set1_epi32(e->zero_point), vmin = _mm256_set1_epi32(e->qmin);
     const __m256i vmax = _mm256_set1_epi32(e->qmax);
     __m256i q[4];
-    for (int v = 0; v < 4; v++) q[v] = te_requant8(best[v], &e->p8[v], zp, vmin, vmax);
+    for (int v = 0; v < nv; v++) q[v] = te_requant8(best[v], &e->p8[v], zp, vmin, vmax);
+    if (nv == 2) {                     /* 16 columns: pack to int16, the two quarters of q1 after q0's */
+        __m256i w16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);
+        __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+        if (ncols >= 16) { _mm_storeu_si128((__m128i *)out, b); return; }
+        uint8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, b);
+        memcpy(out, tmp, (size_t)ncols);
+        return;
+    }
     /* codes are in [0, 255]: two saturating packs, then the dwords back in column order */
     __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
@@ -68,6 +78,11 @@ QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out) {
     const __m512i zp = _mm512_set1_epi32(e->zero_point), vmin = _mm512_set1_epi32(e->qmin);
     const __m512i vmax = _mm512_set1_epi32(e->qmax);
     __m128i q0 = te_requant16(best[0], &e->p16[0], zp, vmin, vmax);
+    if (nv == 1) {
+        if (ncols >= 16) _mm_storeu_si128((__m128i *)out, q0);
+        else _mm_mask_storeu_epi8(out, (__mmask16)((1u << ncols) - 1), q0);
+        return;
+    }
     __m128i q1 = te_requant16(best[1], &e->p16[1], zp, vmin, vmax);
     if (ncols >= QS_BLOCK) {           /* one plain store: a masked vpmovdb to memory is slow */
         _mm256_storeu_si256((__m256i *)out, _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1));
@@ -86,24 +101,24 @@ QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out) {
         uint32_t x_ = (x);                                                                        \
         if (!QS_CAN_SPLIT || !exact8) {                                                           \
             qs_vec a = QS_BCAST((int32_t)x_);                                                     \
-            for (int v = 0; v < QS_NV; v++) acc[v] = QS_DOT(acc[v], a, QS_LOADW(wb + v * 4 * QS_LANES)); \
+            for (int v = 0; v < nv; v++) acc[v] = QS_DOT(acc[v], a, QS_LOADW(wb + v * 4 * QS_LANES)); \
         } else {                                                                                  \
             qs_vec lo = QS_BCAST((int32_t)(x_ & 0x7F7F7F7Fu)), hi = QS_BCAST((int32_t)((x_ >> 7) & 0x01010101u)); \
-            for (int v = 0; v < QS_NV; v++) acc[v] = QS_DOT_HI(QS_DOT(acc[v], lo, QS_LOADW(wb + v * 4 * QS_LANES)), \
+            for (int v = 0; v < nv; v++) acc[v] = QS_DOT_HI(QS_DOT(acc[v], lo, QS_LOADW(wb + v * 4 * QS_LANES)), \
                                                              hi, QS_LOADW(wb + v * 4 * QS_LANES)); \
         }                                                                                         \
     } while (0)
 
-/* The raw sums of one pixel (origin p) for the block's 32 columns, into acc. nd, ng (direct
- * groups, gathered bytes) are compile-time constants where the caller specializes them. */
+/* The raw sums of one pixel (origin p) for the block's nv vectors of columns, into acc. nd, ng
+ * (direct groups, gathered bytes) are compile-time constants where the caller specializes them. */
 QS_TARGET static inline __attribute__((always_inline)) void
 QS(pixel)(const uint8_t *p, const qs_geom *g, const int8_t *wb, const int nd, const int ng, const int exact8,
-          qs_vec *acc) {
+          const int nv, qs_vec *acc) {
 #if defined(QS_AVX2)
     const __m256i ones = _mm256_set1_epi16(1), k128 = _mm256_set1_epi16(128);
 #endif
-    for (int v = 0; v < QS_NV; v++) acc[v] = QS_ZERO();
-    for (int d = 0; d < nd; d++, wb += 4 * QS_BLOCK) QS_GROUP((uint32_t)qs_load4(p + g->doff[d]), wb);
+    for (int v = 0; v < nv; v++) acc[v] = QS_ZERO();
+    for (int d = 0; d < nd; d++, wb += 4 * QS_LANES * nv) QS_GROUP((uint32_t)qs_load4(p + g->doff[d]), wb);
     if (ng) {
         uint32_t x = 0;
         for (int t = 0; t < ng; t++) x |= (uint32_t)p[g->goff[t]] << (8 * t);
@@ -111,34 +126,42 @@ QS(pixel)(const uint8_t *p, const qs_geom *g, const int8_t *wb, const int nd, co
     }
 }
 
-/* One block of 32 columns for a run of windows: out[i * ldo + j] for window i, j < ncols. */
+/* One block of columns (nv vectors) for a run of windows: out[i * ldo + j] for window i, j < ncols. */
 QS_TARGET static inline __attribute__((always_inline)) void
 QS(windows_fixed)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb, const qs_epi *e,
                   int64_t ncols, uint8_t *out, int64_t ldo, const int nd, const int ng, const int exact8,
-                  const int npix) {
+                  const int npix, const int nv) {
     for (int64_t i = 0; i < nwin; i++, row0 += g->win_step, out += ldo) {
         qs_vec best[QS_NV], acc[QS_NV];
-        QS(pixel)(row0, g, wb, nd, ng, exact8, best);            /* pix_off[0] is 0: the window's origin */
+        QS(pixel)(row0, g, wb, nd, ng, exact8, nv, best);        /* pix_off[0] is 0: the window's origin */
         for (int q = 1; q < npix; q++) {
-            QS(pixel)(row0 + g->pix_off[q], g, wb, nd, ng, exact8, acc);
-            for (int v = 0; v < QS_NV; v++) best[v] = QS_MAX(best[v], acc[v]);
+            QS(pixel)(row0 + g->pix_off[q], g, wb, nd, ng, exact8, nv, acc);
+            for (int v = 0; v < nv; v++) best[v] = QS_MAX(best[v], acc[v]);
         }
-        QS(epilogue)(best, e, ncols, out);
+        QS(epilogue)(best, e, ncols, out, nv);
     }
 }
 
 /* The common group counts get their own copies, with the loops over groups fully unrolled. */
-QS_TARGET static void QS(windows)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb,
-                                  const qs_epi *e, int64_t ncols, uint8_t *out, int64_t ldo) {
+QS_TARGET static inline __attribute__((always_inline)) void
+QS(windows_nv)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb, const qs_epi *e,
+               int64_t ncols, uint8_t *out, int64_t ldo, const int nv) {
     int np = g->npix;
-    if (QS_CAN_SPLIT && g->exact8) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 1, np);
+    if (QS_CAN_SPLIT && g->exact8) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 1, np, nv);
     else if (g->nd == 3 && g->ng == 0 && np == 4)                                    /* C = 1, 2x2 pool */
-        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 3, 0, 0, 4);
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 3, 0, 0, 4, nv);
     else if (g->nd == 6 && g->ng == 3 && np == 4)                                    /* C = 3, 2x2 pool */
-        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 4);
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 4, nv);
     else if (g->nd == 6 && g->ng == 3)                                               /* C = 3, no pool */
-        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 1);
-    else QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 0, np);
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 1, nv);
+    else QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 0, np, nv);
+}
+
+/* A block of 32 columns, or of 16 (the last block, when the output channels end there). */
+QS_TARGET static void QS(windows)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb,
+                                  const qs_epi *e, int64_t ncols, uint8_t *out, int64_t ldo, int64_t width) {
+    if (width == QS_BLOCK) QS(windows_nv)(g, row0, nwin, wb, e, ncols, out, ldo, QS_NV);
+    else QS(windows_nv)(g, row0, nwin, wb, e, ncols, out, ldo, QS_NV / 2);
 }
 
 #undef QS

@@ -106,7 +106,7 @@ def test_rejects_what_it_does_not_take(rng):
 
 def test_qconv2d_first_layer_runs_it_with_the_same_codes(rng):
     """QConv2d takes the small-channel kernel for a few-channel layer on the x86 vector paths (not
-    for a wide one, nor for 16 output channels); its fused conv + pool codes equal the GEMM conv's on the layer's packed weight."""
+    for a wide one, nor for 8 output channels); its fused conv + pool codes equal the GEMM conv's on the layer's packed weight."""
     from tinyeff.quant import qmodules as qm
     wq = rng.integers(-128, 128, (32, 1, 3, 3), dtype=np.int8)
     layer = qm.QConv2d(wq, rng.uniform(1e-3, 1e-2, 32).astype(np.float32), rng.integers(-999, 999, 32).astype(np.int32),
@@ -117,9 +117,9 @@ def test_qconv2d_first_layer_runs_it_with_the_same_codes(rng):
     wide = qm.QConv2d(np.zeros((8, 32, 3, 3), np.int8), np.ones(8, np.float32), np.zeros(8, np.int32),
                       (np.float32(1), 0), (np.float32(1), 0))
     assert wide._small_weight(1) is None
-    narrow = qm.QConv2d(np.zeros((16, 3, 3, 3), np.int8), np.ones(16, np.float32), np.zeros(16, np.int32),
+    narrow = qm.QConv2d(np.zeros((8, 3, 3, 3), np.int8), np.ones(8, np.float32), np.zeros(8, np.int32),
                         (np.float32(1), 0), (np.float32(1), 0))
-    assert narrow._small_weight(1) is None                     # half of each 32-channel block would idle
+    assert narrow._small_weight(1) is None                     # half of its 16-channel block would idle
     want = kernels.get("conv2d_u8s8_requant_nhwc")(x, layer.packed, 3, 3, 1, 0, 0, layer.bias_q, layer.multiplier,
                                                     layer.shift, 0, pool=2, qmax=127, relu=True)
     np.testing.assert_array_equal(layer.forward_nhwc(x, pool=2), want)

@@ -49,8 +49,9 @@ class PackedConvSmall:
     """A conv weight (OC, C, KH, KW) packed for ``conv2d_u8s8_smallc_nhwc``.
 
     Attributes:
-        data: int8 (ceil(OC / 32) * groups * 128,): per block of 32 output channels, per tap group,
-            32 columns x 4 bytes (byte t of column j at 4 j + t; zero past OC and on padding).
+        data: int8: per block of 32 output channels (the last one 16 wide when OC ends in its first
+            half), per tap group, the block's columns x 4 bytes (byte t of column j at 4 j + t;
+            zero past OC and on padding).
         colsum: int32 (OC,), the sum of each output channel's weights (zero-point correction).
         pairs_fit: True if every weight pair (bytes 0-1, 2-3 of a group) has positive entries
             summing to <= 128 and negative ones to >= -128: AVX2's vpmaddubsw is then exact for any
@@ -77,17 +78,18 @@ def pack_conv_small(weight):
     rows = weight.transpose(2, 3, 1, 0).reshape(kh, kw * c, oc)       # (row, byte in row, column)
     direct, gathered = tap_groups(kh, kw, c)
     nblocks = -(-oc // BLOCK)
-    groups = np.zeros((len(direct) + bool(gathered), 4, nblocks * BLOCK), np.int8)
+    width = nblocks * BLOCK - (BLOCK // 2 if 0 < oc % BLOCK <= BLOCK // 2 else 0)   # a last block of 16
+    groups = np.zeros((len(direct) + bool(gathered), 4, width), np.int8)
     for g, (r, b0) in enumerate(direct):
         n = min(4, kw * c - b0)
         groups[g, :n, :oc] = rows[r, b0:b0 + n]
     for t, (r, b) in enumerate(gathered):
         groups[-1, t, :oc] = rows[r, b]
-    data = groups.reshape(len(groups), 4, nblocks, BLOCK).transpose(2, 0, 3, 1)   # (block, group, column, t)
+    data = [groups[:, :, j0:j0 + BLOCK].transpose(0, 2, 1).reshape(-1) for j0 in range(0, width, BLOCK)]
     pairs = groups.astype(np.int32).reshape(len(groups), 2, 2, -1)
     fit = ((np.maximum(pairs, 0).sum(axis=2) <= 128) & (np.minimum(pairs, 0).sum(axis=2) >= -128)).all()
     colsum = weight.reshape(oc, -1).astype(np.int32).sum(axis=1).astype(np.int32)
-    return PackedConvSmall(np.ascontiguousarray(data).reshape(-1), colsum, bool(fit), weight)
+    return PackedConvSmall(np.concatenate(data), colsum, bool(fit), weight)
 
 
 def _check(x, packed, stride, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool, qmin, qmax,

@@ -185,11 +185,11 @@ class QConv2d(QWeighted):
 
     SMALL_C = 4                              # input channels up to which a layer is a "first layer"
     SMALL_ISAS = ("avx2", "avx512_vnni")     # paths where the small-channel kernel beats the GEMM (no NEON body)
-    SMALL_OC_BLOCK = 32                      # its output channels come in blocks of 32: 16 would waste half
+    SMALL_OC_BLOCK = 16                      # its output channels come in blocks of 32 (the last one 16 wide)
 
     def _small_weight(self, pool):
         """The weight packed for ``conv2d_u8s8_smallc_nhwc`` when that kernel takes this layer (few
-        input channels, whole 32-channel blocks, an x86 vector path), built on first use and kept;
+        input channels, whole 16-channel blocks, an x86 vector path), built on first use and kept;
         else None."""
         oc, c, kh, kw = self.weight_q.shape
         if c > self.SMALL_C or oc % self.SMALL_OC_BLOCK or not small_conv_fits(oc, kh, kw, c, pool):
