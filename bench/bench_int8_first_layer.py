@@ -8,8 +8,9 @@ output channels, padding 1, no pool), batch 256. Every variant runs once per rou
 order, so a busy machine slows all of them alike; the speed-up is the median of the per-round
 ratios. Outputs are checked equal first.
 
-    python bench/bench_int8_first_layer.py [--threads 2] [--rounds 60] [--a8]
-(``--a8``: 8-bit activations, [0, 255]; the default is 7-bit, [0, 127], what quantize_static gives.)
+    python bench/bench_int8_first_layer.py [--threads 2] [--rounds 60] [--a8] [--w7]
+(``--a8``: 8-bit activations, [0, 255]; the default is 7-bit, [0, 127], what quantize_static gives;
+``--w7``: 7-bit weights, which let AVX2 share one vpmaddwd between two groups.)
 Run under ``TINYEFF_CPU_FEATURES=avx2,fma`` to see the AVX2 path alone.
 """
 import argparse
@@ -31,11 +32,11 @@ LAYERS = {"seed-fmnist": (1, 28, 32, 0, 2), "seed-cifar": (3, 32, 32, 0, 2), "re
 PATHS = ("avx2", "avx512_vnni")
 
 
-def layer_calls(name, rng, top=128, batch=BATCH):
+def layer_calls(name, rng, top=128, batch=BATCH, weight_top=128):
     """dict variant -> zero-argument call, for both kernels on each usable x86 path."""
     c, size, oc, padding, pool = LAYERS[name]
     x = rng.integers(0, top, (batch, size, size, c), dtype=np.uint8)
-    w = rng.integers(-128, 128, (oc, c, 3, 3), dtype=np.int8)
+    w = rng.integers(-weight_top, weight_top, (oc, c, 3, 3), dtype=np.int8)
     small, gemm = pack_conv_small(w), kernels.get("pack_s8")(gemm_weight(w))
     args = (3, rng.integers(-999, 999, oc).astype(np.int32), *random_requant(rng, oc, 1e-4, 1e-2), 0)
     calls = {}
@@ -74,13 +75,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=c_kernels.num_threads())
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--a8", action="store_true", help="8-bit activations (default 7-bit)")
+    parser.add_argument("--w7", action="store_true", help="7-bit weights, [-64, 63] (default 8-bit)")
     args = parser.parse_args(argv)
     c_kernels.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     print(f"batch {BATCH}, {args.threads} thread(s), {'8' if args.a8 else '7'}-bit activations, "
+          f"{'7' if args.w7 else '8'}-bit weights, "
           f"median of {args.rounds} shuffled rounds")
     for name in LAYERS:
-        calls = layer_calls(name, rng, 256 if args.a8 else 128)
+        calls = layer_calls(name, rng, 256 if args.a8 else 128, weight_top=64 if args.w7 else 128)
         outs = {k: f() for k, f in calls.items()}
         first = next(iter(outs.values()))
         assert all(np.array_equal(first, o) for o in outs.values()), "kernels disagree"

@@ -24,7 +24,8 @@
  * and requantize 8 or 16 lanes at once when that cannot saturate (as the GEMM's fast epilogue).
  * The AVX2 path multiplies with vpmaddubsw, exact when A <= 127 (checked on the image) or when
  * every weight pair fits int16 (the caller's pairs_fit); otherwise it splits each input byte in
- * two (qconv_small_body.h), at twice the multiplies.
+ * two (qconv_small_body.h), at twice the multiplies. With A <= 127 and the caller's quads_fit (7-bit
+ * weights always), two groups share one vpmaddwd.
  * Threads: OpenMP over (image, pooled output row), handed out dynamically.
  */
 #include <string.h>
@@ -43,6 +44,7 @@ typedef struct {
     int64_t win_step, row_bytes, reach;                     /* reach: bytes a window may load */
     int nd, ng, npix;
     int exact8;                 /* AVX2: split the input bytes (see qconv_small_body.h) */
+    int quad;                   /* AVX2: two groups per vpmaddwd (see qconv_small_body.h) */
 } qs_geom;
 
 typedef struct {
@@ -62,6 +64,7 @@ static int qs_geometry(int64_t c, int64_t kh, int64_t kw, int64_t wp, int64_t st
     int64_t rb = kw * c, full = rb / 4, rem = rb % 4, ys = wp * c;
     int gather = rem && rem * kh <= 4;
     g->exact8 = 0;
+    g->quad = 0;
     int64_t per_row = gather ? full : (rb + 3) / 4;
     if (kh * per_row > QS_MAX_DIRECT || pool < 1 || pool > 2) return 0;
     g->nd = (int)(kh * per_row);
@@ -203,7 +206,7 @@ static void qs_row(const qs_geom *g, const uint8_t *row0, const uint8_t *x_end, 
 int tinyeff_conv2d_u8s8_smallc_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c,
                                           int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh,
                                           int64_t ow, const int8_t *packed, const int32_t *colsum,
-                                          int64_t pairs_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias,
+                                          int64_t pairs_fit, int64_t quads_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias,
                                           const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out,
                                           int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out) {
     qs_geom g;
@@ -215,9 +218,11 @@ int tinyeff_conv2d_u8s8_smallc_nhwc(const uint8_t *x, int64_t n, int64_t hp, int
     int64_t groups = g.nd + (g.ng > 0);
     const uint8_t *x_end = x + n * hp * wp * c;
 #ifdef QS_X86
-    g.exact8 = 0;
-    if (isa == TE_ISA_AVX2 || isa == TE_ISA_AVX512)      /* is vpmaddubsw exact on the bytes as they are? */
-        g.exact8 = !pairs_fit && !qs_below_128(x, n * hp * wp * c);
+    if (isa == TE_ISA_AVX2 || isa == TE_ISA_AVX512) {    /* is vpmaddubsw exact on the bytes as they are? */
+        int a7 = (!pairs_fit || quads_fit) && qs_below_128(x, n * hp * wp * c);
+        g.exact8 = !pairs_fit && !a7;
+        g.quad = quads_fit && a7;
+    }
 #endif
     qs_epi epi[QS_MAX_BLOCKS];                   /* each block's epilogue, prepared once per call */
     for (int64_t b = 0; b < nblocks; b++) {

@@ -20,7 +20,10 @@ typedef __m256i qs_vec_avx2;
 /* vpmaddubsw pairs are exact when A <= 127 or every weight pair fits int16; else exact8 splits A */
 #define QS_DOT(acc, a, w) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), ones))
 #define QS_DOT_HI(acc, a, w) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), k128))
+#define QS_DOT_PAIR(acc, a0, w0, a1, w1) \
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(a0, w0), _mm256_maddubs_epi16(a1, w1)), ones))
 #define QS_CAN_SPLIT 1
+#define QS_HAS_QUAD 1
 #define QS_MAX(a, b) _mm256_max_epi32(a, b)
 #define QS_STORE(p, v) _mm256_storeu_si256((__m256i *)(p), v)
 #elif defined(QS_VNNI)
@@ -34,7 +37,9 @@ typedef __m512i qs_vec_vnni;
 #define QS_LOADW(p) _mm512_loadu_si512((const void *)(p))
 #define QS_DOT(acc, a, w) _mm512_dpbusd_epi32(acc, a, w)   /* exact for any bytes */
 #define QS_DOT_HI(acc, a, w) ((void)(a), (acc))
+#define QS_DOT_PAIR(acc, a0, w0, a1, w1) QS_DOT(QS_DOT(acc, a0, w0), a1, w1)
 #define QS_CAN_SPLIT 0
+#define QS_HAS_QUAD 0
 #define QS_MAX(a, b) _mm512_max_epi32(a, b)
 #define QS_STORE(p, v) _mm512_storeu_si512((void *)(p), v)
 #else
@@ -109,33 +114,51 @@ QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out, c
         }                                                                                         \
     } while (0)
 
+/* Groups i and i + 1 at once (AVX2, quad): their vpmaddubsw results added as int16 before one
+ * vpmaddwd, exact when the input is <= 127 and the weight's quads_fit holds (four weights of a lane
+ * sum to at most 258 in each sign: 127 * 258 < 32768). */
+#define QS_QUAD(x0, x1, w0, w1)                                                                   \
+    do {                                                                                          \
+        qs_vec a0 = QS_BCAST((int32_t)(x0)), a1 = QS_BCAST((int32_t)(x1));                        \
+        for (int v = 0; v < nv; v++)                                                              \
+            acc[v] = QS_DOT_PAIR(acc[v], a0, QS_LOADW(w0 + v * 4 * QS_LANES), a1, QS_LOADW(w1 + v * 4 * QS_LANES)); \
+    } while (0)
+
 /* The raw sums of one pixel (origin p) for the block's nv vectors of columns, into acc. nd, ng
- * (direct groups, gathered bytes) are compile-time constants where the caller specializes them. */
+ * (direct groups, gathered bytes), exact8 and quad are compile-time constants where the caller
+ * specializes them. */
 QS_TARGET static inline __attribute__((always_inline)) void
 QS(pixel)(const uint8_t *p, const qs_geom *g, const int8_t *wb, const int nd, const int ng, const int exact8,
-          const int nv, qs_vec *acc) {
+          const int quad, const int nv, qs_vec *acc) {
 #if defined(QS_AVX2)
     const __m256i ones = _mm256_set1_epi16(1), k128 = _mm256_set1_epi16(128);
 #endif
-    for (int v = 0; v < nv; v++) acc[v] = QS_ZERO();
-    for (int d = 0; d < nd; d++, wb += 4 * QS_LANES * nv) QS_GROUP((uint32_t)qs_load4(p + g->doff[d]), wb);
+    uint32_t xs[QS_MAX_DIRECT + 1];
+    for (int d = 0; d < nd; d++) xs[d] = (uint32_t)qs_load4(p + g->doff[d]);
     if (ng) {
         uint32_t x = 0;
         for (int t = 0; t < ng; t++) x |= (uint32_t)p[g->goff[t]] << (8 * t);
-        QS_GROUP(x, wb);
+        xs[nd] = x;
     }
+    const int ngroups = nd + (ng > 0);
+    const int64_t step = 4 * QS_LANES * nv;                  /* bytes of packed weight per group */
+    for (int v = 0; v < nv; v++) acc[v] = QS_ZERO();
+    int i = 0;
+    if (QS_HAS_QUAD && quad)
+        for (; i + 1 < ngroups; i += 2) QS_QUAD(xs[i], xs[i + 1], wb + i * step, wb + (i + 1) * step);
+    for (; i < ngroups; i++) QS_GROUP(xs[i], wb + i * step);
 }
 
 /* One block of columns (nv vectors) for a run of windows: out[i * ldo + j] for window i, j < ncols. */
 QS_TARGET static inline __attribute__((always_inline)) void
 QS(windows_fixed)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb, const qs_epi *e,
                   int64_t ncols, uint8_t *out, int64_t ldo, const int nd, const int ng, const int exact8,
-                  const int npix, const int nv) {
+                  const int quad, const int npix, const int nv) {
     for (int64_t i = 0; i < nwin; i++, row0 += g->win_step, out += ldo) {
         qs_vec best[QS_NV], acc[QS_NV];
-        QS(pixel)(row0, g, wb, nd, ng, exact8, nv, best);        /* pix_off[0] is 0: the window's origin */
+        QS(pixel)(row0, g, wb, nd, ng, exact8, quad, nv, best);  /* pix_off[0] is 0: the window's origin */
         for (int q = 1; q < npix; q++) {
-            QS(pixel)(row0 + g->pix_off[q], g, wb, nd, ng, exact8, nv, acc);
+            QS(pixel)(row0 + g->pix_off[q], g, wb, nd, ng, exact8, quad, nv, acc);
             for (int v = 0; v < nv; v++) best[v] = QS_MAX(best[v], acc[v]);
         }
         QS(epilogue)(best, e, ncols, out, nv);
@@ -146,15 +169,20 @@ QS(windows_fixed)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int
 QS_TARGET static inline __attribute__((always_inline)) void
 QS(windows_nv)(const qs_geom *g, const uint8_t *row0, int64_t nwin, const int8_t *wb, const qs_epi *e,
                int64_t ncols, uint8_t *out, int64_t ldo, const int nv) {
-    int np = g->npix;
-    if (QS_CAN_SPLIT && g->exact8) QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 1, np, nv);
-    else if (g->nd == 3 && g->ng == 0 && np == 4)                                    /* C = 1, 2x2 pool */
-        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 3, 0, 0, 4, nv);
-    else if (g->nd == 6 && g->ng == 3 && np == 4)                                    /* C = 3, 2x2 pool */
-        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 4, nv);
+    int np = g->npix, quad = QS_HAS_QUAD && g->quad;
+    if (QS_CAN_SPLIT && g->exact8)
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 1, 0, np, nv);
+    else if (g->nd == 3 && g->ng == 0 && np == 4 && quad)                            /* C = 1, 2x2 pool */
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 3, 0, 0, 1, 4, nv);
+    else if (g->nd == 3 && g->ng == 0 && np == 4)
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 3, 0, 0, 0, 4, nv);
+    else if (g->nd == 6 && g->ng == 3 && np == 4 && quad)                            /* C = 3, 2x2 pool */
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 1, 4, nv);
+    else if (g->nd == 6 && g->ng == 3 && np == 4)
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 0, 4, nv);
     else if (g->nd == 6 && g->ng == 3)                                               /* C = 3, no pool */
-        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, 1, nv);
-    else QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 0, np, nv);
+        QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, 6, 3, 0, quad, 1, nv);
+    else QS(windows_fixed)(g, row0, nwin, wb, e, ncols, out, ldo, g->nd, g->ng, 0, quad, np, nv);
 }
 
 /* A block of 32 columns, or of 16 (the last block, when the output channels end there). */
@@ -177,6 +205,9 @@ QS_TARGET static void QS(windows)(const qs_geom *g, const uint8_t *row0, int64_t
 #undef QS_DOT_HI
 #undef QS_CAN_SPLIT
 #undef QS_GROUP
+#undef QS_QUAD
+#undef QS_DOT_PAIR
+#undef QS_HAS_QUAD
 #undef QS_LANES
 #undef QS_AVX2
 #undef QS_VNNI

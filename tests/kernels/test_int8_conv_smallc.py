@@ -6,7 +6,8 @@ What can break it: the tap groups (1 channel: one 4-byte group per kernel row re
 the row; 3 channels: the rows' ninth bytes gathered into one group), loads past the end of the
 image on the last windows (which take the portable body), output-channel blocks of 32 with tails,
 the AVX2 vpmaddubsw pairs (exact for inputs <= 127, for weight pairs that fit int16, and with the
-input bytes split in two otherwise: u8 255 x s8 -128), and the vector epilogue's fallback.
+input bytes split in two otherwise: u8 255 x s8 -128), two groups per vpmaddwd (7-bit weights on
+inputs <= 127: 127 x 64 x 4 on a lane), and the vector epilogue's fallback.
 """
 import numpy as np
 import pytest
@@ -49,22 +50,23 @@ def test_tap_groups_of_first_layers():
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(0, 3), h=st.integers(1, 13), w=st.integers(1, 13), c=st.integers(1, 4),
        k=st.sampled_from([1, 2, 3, 5]), stride=st.integers(1, 2), padding=st.integers(0, 2),
-       pool=st.sampled_from([1, 2]), oc=st.integers(1, 70), seven_bit=st.booleans(), seed=st.integers(0, 2**31 - 1))
-def test_matches_reference_hypothesis(n, h, w, c, k, stride, padding, pool, oc, seven_bit, seed):
+       pool=st.sampled_from([1, 2]), oc=st.integers(1, 70), seven_bit=st.booleans(), w7=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_matches_reference_hypothesis(n, h, w, c, k, stride, padding, pool, oc, seven_bit, w7, seed):
     oh, ow = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
     if min(oh, ow) < pool or not small.fits(oc, k, k, c, pool):
         return
     rng = np.random.default_rng(seed)
     top = 128 if seven_bit else 256
     x = rng.integers(0, top, (n, h, w, c), dtype=np.uint8)
-    wq = rng.integers(-128, 128, (oc, c, k, k), dtype=np.int8)
+    wq = rng.integers(-64, 64, (oc, c, k, k), dtype=np.int8) if w7 else rng.integers(-128, 128, (oc, c, k, k), dtype=np.int8)
     requant = (rng.integers(-2**15, 2**15, oc, dtype=np.int32), *random_requant(rng, oc, 1e-4, 1e-1))
     _check_all_paths(x, wq, stride, padding, int(rng.integers(0, top)), requant, int(rng.integers(0, 256)),
                      pool, relu=bool(seed % 2))
 
 
 @pytest.mark.parametrize("c", [1, 3])
-@pytest.mark.parametrize("x_value,w_value", [(255, -128), (255, 127), (127, -128), (0, 127)])
+@pytest.mark.parametrize("x_value,w_value", [(255, -128), (255, 127), (127, -128), (0, 127), (127, -64), (127, 63)])
 def test_extremes(c, x_value, w_value):
     """Constant codes at both ends: 255 x -128 saturates a vpmaddubsw pair unless the bytes are split;
     the border (zero point 0) differs from the image by up to 255."""

@@ -24,7 +24,7 @@ def conv2d_u8s8_smallc_nhwc(x, packed, stride, padding, a_zero_point, bias, mult
     if out.size:
         status = lib().tinyeff_conv2d_u8s8_smallc_nhwc(
             ptr("uint8_t", xp), xp.shape[0], xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
-            ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), int(packed.pairs_fit), oc,
+            ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), int(packed.pairs_fit), int(packed.quads_fit), oc,
             int(a_zero_point), ptr("int32_t", bias), ptr("int32_t", multiplier), ptr("int32_t", shift),
             int(zero_point_out), qmin, qmax, isa_code(name, isa), ptr("uint8_t", out))
         check(status, name)

@@ -56,11 +56,16 @@ class PackedConvSmall:
         pairs_fit: True if every weight pair (bytes 0-1, 2-3 of a group) has positive entries
             summing to <= 128 and negative ones to >= -128: AVX2's vpmaddubsw is then exact for any
             uint8 input, not only for inputs <= 127.
+        quads_fit: True if, for groups 2i and 2i + 1, the four weights of each int16 lane (the pair
+            of each group) have positive entries summing to <= 258 and negative ones to >= -258:
+            for inputs <= 127 AVX2 then adds the two vpmaddubsw results as int16 (127 * 258 < 2^15).
+            7-bit weights ([-64, 63]) always qualify.
         weight: the (OC, C, KH, KW) int8 weight itself (what the reference computes with).
     """
     data: np.ndarray
     colsum: np.ndarray
     pairs_fit: bool
+    quads_fit: bool
     weight: np.ndarray
     layout: str = LAYOUT
 
@@ -89,7 +94,14 @@ def pack_conv_small(weight):
     pairs = groups.astype(np.int32).reshape(len(groups), 2, 2, -1)
     fit = ((np.maximum(pairs, 0).sum(axis=2) <= 128) & (np.minimum(pairs, 0).sum(axis=2) >= -128)).all()
     colsum = weight.reshape(oc, -1).astype(np.int32).sum(axis=1).astype(np.int32)
-    return PackedConvSmall(np.concatenate(data), colsum, bool(fit), weight)
+    return PackedConvSmall(np.concatenate(data), colsum, bool(fit), _quads_fit(groups), weight)
+
+
+def _quads_fit(groups):
+    """``PackedConvSmall.quads_fit`` of the (groups, 4, columns) weight."""
+    even = len(groups) // 2 * 2
+    quads = groups[:even].astype(np.int32).reshape(even // 2, 2, 2, 2, groups.shape[2])   # (quad, group, pair, t, column)
+    return bool((np.maximum(quads, 0).sum(axis=(1, 3)) <= 258).all() and (np.minimum(quads, 0).sum(axis=(1, 3)) >= -258).all())
 
 
 def _check(x, packed, stride, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool, qmin, qmax,
@@ -124,6 +136,11 @@ def cases(rng):
         bias = rng.integers(-2**16, 2**16, oc, dtype=np.int32)
         yield case(x, pack_conv_small(weight), s, p, int(rng.integers(0, top)), bias, multiplier, shift,
                    int(rng.integers(0, 256)), pool=min(pool, 2), relu=bool(i % 2))
+    # 7-bit weights (quads_fit: two groups per vpmaddwd on AVX2) on 7-bit and on 8-bit inputs
+    for c, top in [(1, 128), (3, 128), (3, 256)]:
+        weight = rng.integers(-64, 64, (32, c, 3, 3), dtype=np.int8)
+        yield case(rng.integers(0, top, (2, 9, 10, c), dtype=np.uint8), pack_conv_small(weight), 1, 0, 5,
+                   None, *random_requant(rng, 32, 1e-4, 1e-2), 3, pool=2, relu=True)
     # extremes: 255 x -128 on every tap (8-bit input), and 127 x -128 with weights whose pairs fit
     yield case(np.full((2, 6, 7, 3), 255, np.uint8), pack_conv_small(np.full((4, 3, 3, 3), -128, np.int8)),
                1, 1, 0, None, *random_requant(rng, 4), 128, pool=2)
