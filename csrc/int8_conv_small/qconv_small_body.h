@@ -7,6 +7,9 @@
  * against the block's packed weights (32 columns x 4 k, what the group step consumes), so every
  * pixel runs exactly the groups its kernel has and nothing else: no row setup, no int32 tile in
  * memory. The running max of the pixels' raw sums stays in registers and is requantized there.
+ * A block is 32 columns, or 16 (nv halved) for the last one when the output channels end there.
+ * AVX2 variants, compile-time flags of one body: exact8 (input bytes split in two: any input, any
+ * weight) and quad (two groups per vpmaddwd: input <= 127 and the weight's quads_fit).
  */
 #if defined(QS_AVX2)
 #define QS(name) qs_##name##_avx2
