@@ -68,7 +68,7 @@ static void spn_requant_c(const int32_t *acc, int64_t n, int64_t bias, int32_t m
 /* ---- vector bodies ---------------------------------------------------------------------------- */
 #ifdef __x86_64__
 #define SIMD_AVX2
-#define SPN_NW 3                  /* 2 x 3 accumulators of 16 ymm registers, plus the pair shuffles */
+#define SPN_NW 5                  /* 2 x 5 accumulators of 16 ymm registers, plus the pair shuffles */
 #define SPN_NARROW spn_run_c
 #include "simd.h"
 #include "spconv_nhwc_vec.h"
@@ -84,6 +84,7 @@ static void spn_requant_c(const int32_t *acc, int64_t n, int64_t bias, int32_t m
 #undef SPN_NW
 #undef SPN_NARROW
 #include "sptile8_vnni.h"
+#include "sptile8_avx2.h"
 #endif
 #ifdef __aarch64__
 #define SIMD_NEON
@@ -93,12 +94,15 @@ static void spn_requant_c(const int32_t *acc, int64_t n, int64_t bias, int32_t m
 #endif
 
 typedef void (*spn_run_fn)(const int64_t *, const int8_t *, int64_t, const int16_t *, int64_t, int64_t, int32_t *);
+typedef void (*spn_quad_fn)(const int64_t *, const int32_t *, int64_t, const uint8_t *, int64_t, int64_t, int32_t *);
 typedef void (*spn_pool_fn)(const int32_t *, const int32_t *, int64_t, int32_t *);
 typedef void (*spn_requant_fn)(const int32_t *, int64_t, int64_t, int32_t, int32_t, int32_t, int32_t, int32_t,
                                uint8_t *);
 
 typedef struct {
-    spn_run_fn run;                /* on the int16 source; NULL: the VNNI quads on the uint8 one */
+    spn_run_fn run;                /* on the int16 source; NULL: quads only */
+    spn_quad_fn quad;              /* four nonzeros at a time on the uint8 source; NULL: none */
+    int any_byte;                  /* quad is exact for every uint8 (VNNI); else only for bytes <= 127 */
     spn_pool_fn pool2;
     spn_requant_fn requant;        /* the fast one: shift <= 0 and no int32 overflow */
 } spn_path;
@@ -106,15 +110,15 @@ typedef struct {
 static spn_path spn_pick(int64_t isa)
 {
 #ifdef __x86_64__
-    if (isa == TE_ISA_AVX512_VNNI) return (spn_path){NULL, spn_pool2_avx512, spn_requant_avx512};
-    if (TE_ISA_HAS_AVX512(isa)) return (spn_path){spn_run_avx512, spn_pool2_avx512, spn_requant_avx512};
-    if (TE_ISA_HAS_AVX2(isa)) return (spn_path){spn_run_avx2, spn_pool2_avx2, spn_requant_avx2};
+    if (isa == TE_ISA_AVX512_VNNI) return (spn_path){NULL, spn_run_vnni, 1, spn_pool2_avx512, spn_requant_avx512};
+    if (TE_ISA_HAS_AVX512(isa)) return (spn_path){spn_run_avx512, NULL, 0, spn_pool2_avx512, spn_requant_avx512};
+    if (TE_ISA_HAS_AVX2(isa)) return (spn_path){spn_run_avx2, getenv("SPN_NOQUAD") ? NULL : spn_run_avx2_u8, 0, spn_pool2_avx2, spn_requant_avx2};
 #endif
 #ifdef __aarch64__
-    if (TE_ISA_HAS_NEON(isa)) return (spn_path){spn_run_neon, spn_pool2_neon, spn_requant_neon};
+    if (TE_ISA_HAS_NEON(isa)) return (spn_path){spn_run_neon, NULL, 0, spn_pool2_neon, spn_requant_neon};
 #endif
     (void)isa;
-    return (spn_path){spn_run_c, spn_pool2_c, spn_requant_c};
+    return (spn_path){spn_run_c, NULL, 0, spn_pool2_c, spn_requant_c};
 }
 
 /* The layer's geometry and per-channel constants, shared read-only by the threads. */
@@ -152,10 +156,13 @@ static inline void spn_transpose16(spn_u8x16 r[16])
 
 /* Images n0 .. n0 + nb - 1 of NHWC x into the interior of src (C, HP, WP, SPN_NB); lanes >= nb and
  * the border keep what they hold (the zero point, set once per thread; stale lanes are never stored).
- * Per pixel, 16 images x 16 channels at a time through one byte transpose; int16 (src) or uint8 (src8). */
-static void spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_t *src, uint8_t *src8)
+ * Per pixel, 16 images x 16 channels at a time through one byte transpose; int16 (src) or uint8 (src8).
+ * Returns the largest byte stored (the AVX2 quads are exact up to 127). */
+static uint8_t spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_t *src, uint8_t *src8)
 {
     const int64_t plane = L->hp * L->wp * SPN_NB, image = L->h * L->w * L->c, c16 = nb == SPN_NB ? L->c / 16 * 16 : 0;
+    spn_u8x16 top = {0};
+    uint8_t top1 = 0;
     for (int64_t y = 0; y < L->h; y++)
         for (int64_t xx = 0; xx < L->w; xx++) {
             const int64_t at = ((y + L->pad) * L->wp + xx + L->pad) * SPN_NB;
@@ -167,6 +174,8 @@ static void spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_t *
                 spn_transpose16(r);
                 for (int ci = 0; ci < 16; ci++) {
                     spn_i16x16 wide = __builtin_convertvector(r[ci], spn_i16x16);
+                    const spn_u8x16 gt = (spn_u8x16)(top > r[ci]);      /* unsigned compare: a max */
+                    top = (top & gt) | (r[ci] & ~gt);
                     if (src8)
                         memcpy(src8 + at + (c0 + ci) * plane, &r[ci], 16);
                     else
@@ -175,32 +184,32 @@ static void spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_t *
             }
             for (int64_t b = 0; b < nb; b++)
                 for (int64_t ci = c16; ci < L->c; ci++) {
+                    top1 = px[b * image + ci] > top1 ? px[b * image + ci] : top1;
                     if (src8)
                         src8[at + ci * plane + b] = px[b * image + ci];
                     else
                         src[at + ci * plane + b] = px[b * image + ci];
                 }
         }
+    for (int i = 0; i < 16; i++)
+        top1 = top[i] > top1 ? top[i] : top1;
+    return top1;
 }
 
-/* One band (pooled row r) of one block: every channel's sums, max, codes; then the NHWC transpose. */
+/* One band (pooled row r) of one block: every channel's sums, max, codes; then the NHWC transpose.
+ * src8 non-NULL: the sums come from the quads on the uint8 source, else from the int16 one. */
 static void spn_band(const spn_layer *L, const spn_path *P, const int16_t *src, const uint8_t *src8, int64_t r,
                      int64_t nb, int32_t *acc, int32_t *pooled, uint8_t *codes, uint8_t *out)
 {
     const int64_t run = L->pw * L->pool * SPN_NB, n = L->pw * SPN_NB, stride = SPN_RUN_STRIDE(run);
-    (void)src8;                               /* read by the x86 VNNI path only */
     for (int64_t o = 0; o < L->oc; o++) {
-        const int64_t j0 = L->indptr[o], nnz = L->indptr[o + 1] - j0;
+        const int64_t j0 = L->indptr[o], nnz = L->indptr[o + 1] - j0, g0 = src8 ? L->gptr[o] : 0;
         for (int64_t dy = 0; dy < L->pool; dy++) {
             const int64_t p0 = (r * L->pool + dy) * L->wp * SPN_NB;
-#ifdef __x86_64__
-            if (!P->run) {
-                const int64_t g0 = L->gptr[o];
-                spn_run_vnni(L->off4 + 4 * g0, L->w4 + g0, L->gptr[o + 1] - g0, src8, p0, run, acc + dy * stride);
-                continue;
-            }
-#endif
-            P->run(L->off + j0, L->data + j0, nnz, src, p0, run, acc + dy * stride);
+            if (src8)
+                P->quad(L->off4 + 4 * g0, L->w4 + g0, L->gptr[o + 1] - g0, src8, p0, run, acc + dy * stride);
+            else
+                P->run(L->off + j0, L->data + j0, nnz, src, p0, run, acc + dy * stride);
         }
         const int32_t *sums = acc;
         if (L->pool == 2) {
@@ -229,38 +238,56 @@ static void spn_band(const spn_layer *L, const spn_path *P, const int16_t *src, 
     }
 }
 
+/* One block's source: uint8 where the path has quads, and the block's bytes let them run exactly
+ * (returns src8), else int16 (widened from the uint8 copy if there is one; returns NULL). */
+static const uint8_t *spn_source(const spn_layer *L, const spn_path *P, const uint8_t *xb, int64_t nb, int64_t len,
+                                 int16_t *src16, uint8_t *src8)
+{
+    if (!P->quad) {
+        spn_fill(L, xb, nb, src16, NULL);
+        return NULL;
+    }
+    const uint8_t top = spn_fill(L, xb, nb, NULL, src8);
+    if (P->any_byte || (top <= 127 && L->zero_point_in <= 127))
+        return src8;
+    for (int64_t i = 0; i < len; i++)           /* a byte above 127: the int16 pair tile, on the same bytes */
+        src16[i] = src8[i];
+    return NULL;
+}
+
 static int spn_layer_run(const spn_layer *L, const spn_path *P, const uint8_t *x, int64_t n, uint8_t *out)
 {
     const int64_t blocks = (n + SPN_NB - 1) / SPN_NB, src_len = L->c * L->hp * L->wp * SPN_NB;
-    const int64_t stride = SPN_RUN_STRIDE(L->pw * L->pool * SPN_NB), quads = P->run == NULL;
+    const int64_t stride = SPN_RUN_STRIDE(L->pw * L->pool * SPN_NB);
     int failed = 0;
     #pragma omp parallel if (blocks > 1 && n * L->ph * L->pw * L->indptr[L->oc] >= TINYEFF_PARALLEL_MIN_MACS)
     {
-        /* the source in its path's width, SPN_SLACK zero positions past its end */
-        void *src = malloc((size_t)(src_len + SPN_SLACK) * (quads ? 1 : 2));
+        /* the sources the path reads (uint8 for quads, int16 for pairs), SPN_SLACK zero positions past their ends */
+        uint8_t *src8 = P->quad ? malloc((size_t)(src_len + SPN_SLACK)) : NULL;
+        int16_t *src16 = P->run ? malloc((size_t)(src_len + SPN_SLACK) * sizeof *src16) : NULL;
         int32_t *acc = malloc((size_t)(2 * stride + L->pw * SPN_NB) * sizeof *acc);
         uint8_t *codes = malloc((size_t)(L->oc * L->pw * SPN_NB));
-        if (!src || !acc || !codes) {
+        const int ok = acc && codes && (src8 || !P->quad) && (src16 || !P->run);
+        if (!ok) {
             #pragma omp atomic write
             failed = 1;
-        } else if (quads) {
-            memset(src, L->zero_point_in, (size_t)src_len);
-            memset((uint8_t *)src + src_len, 0, SPN_SLACK);
-        } else {
-            for (int64_t i = 0; i < src_len + SPN_SLACK; i++)
-                ((int16_t *)src)[i] = i < src_len ? (int16_t)L->zero_point_in : 0;
         }
+        if (ok && src8) {
+            memset(src8, L->zero_point_in, (size_t)src_len);
+            memset(src8 + src_len, 0, SPN_SLACK);
+        }
+        for (int64_t i = 0; ok && src16 && i < src_len + SPN_SLACK; i++)
+            src16[i] = i < src_len ? (int16_t)L->zero_point_in : 0;
         #pragma omp for schedule(dynamic, 1)
         for (int64_t blk = 0; blk < blocks; blk++) {
-            if (!src || !acc || !codes) continue;
+            if (!ok) continue;
             const int64_t n0 = blk * SPN_NB, nb = n - n0 < SPN_NB ? n - n0 : SPN_NB;
-            int16_t *s16 = quads ? NULL : src;
-            uint8_t *s8 = quads ? src : NULL;
-            spn_fill(L, x + n0 * L->h * L->w * L->c, nb, s16, s8);
+            const uint8_t *s8 = spn_source(L, P, x + n0 * L->h * L->w * L->c, nb, src_len, src16, src8);
             for (int64_t r = 0; r < L->ph; r++)
-                spn_band(L, P, s16, s8, r, nb, acc, acc + 2 * stride, codes, out + n0 * L->ph * L->pw * L->oc);
+                spn_band(L, P, src16, s8, r, nb, acc, acc + 2 * stride, codes, out + n0 * L->ph * L->pw * L->oc);
         }
-        free(src);
+        free(src8);
+        free(src16);
         free(acc);
         free(codes);
     }
@@ -339,7 +366,7 @@ int tinyeff_spconv_u8s8_requant_nhwc(const int64_t *indptr, const int64_t *indic
             off[j] = ((ci * hp + i) * wp + jj) * SPN_NB;
         }
         spn_channels(indptr, data, oc, a_zero_point, bias, shift, folded, fast);
-        status = P.run ? 0 : spn_quads(indptr, off, data, oc, &gptr, &off4, &w4);
+        status = P.quad ? spn_quads(indptr, off, data, oc, &gptr, &off4, &w4) : 0;
         if (status == 0) {
             const spn_layer L = {h, w, c, hp, wp, padding, pool, oc, ph, pw, indptr, off, data, gptr, off4, w4,
                                  folded, multiplier, shift, fast, a_zero_point, zero_point_out, qmin, qmax};

@@ -31,6 +31,9 @@ SIMD_TARGET static void V(spn_run)(const int64_t *off, const int8_t *val, int64_
 #if SP_NW > 3
         case 3: V(sp16_tile)(off, val, nnz, src, p0 + q0, m, acc + q0, 3); break;
 #endif
+#if SP_NW > 4
+        case 4: V(sp16_tile)(off, val, nnz, src, p0 + q0, m, acc + q0, 4); break;
+#endif
         default: V(sp16_tile)(off, val, nnz, src, p0 + q0, m, acc + q0, SP_NW); break;
         }
     }
