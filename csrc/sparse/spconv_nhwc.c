@@ -157,12 +157,12 @@ static inline void spn_transpose16(spn_u8x16 r[16])
 /* Images n0 .. n0 + nb - 1 of NHWC x into the interior of src (C, HP, WP, SPN_NB); lanes >= nb and
  * the border keep what they hold (the zero point, set once per thread; stale lanes are never stored).
  * Per pixel, 16 images x 16 channels at a time through one byte transpose; int16 (src) or uint8 (src8).
- * Returns the largest byte stored (the AVX2 quads are exact up to 127). */
+ * Returns the OR of the bytes stored: bit 7 set if any is above 127 (the AVX2 quads' limit). */
 static uint8_t spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_t *src, uint8_t *src8)
 {
     const int64_t plane = L->hp * L->wp * SPN_NB, image = L->h * L->w * L->c, c16 = nb == SPN_NB ? L->c / 16 * 16 : 0;
-    spn_u8x16 top = {0};
-    uint8_t top1 = 0;
+    spn_u8x16 bits = {0};
+    uint8_t bits1 = 0;
     for (int64_t y = 0; y < L->h; y++)
         for (int64_t xx = 0; xx < L->w; xx++) {
             const int64_t at = ((y + L->pad) * L->wp + xx + L->pad) * SPN_NB;
@@ -172,19 +172,18 @@ static uint8_t spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_
                 for (int b = 0; b < 16; b++)
                     memcpy(&r[b], px + b * image + c0, 16);
                 spn_transpose16(r);
-                for (int ci = 0; ci < 16; ci++) {
+                for (int ci = 0; src8 && ci < 16; ci++) {
+                    bits |= r[ci];
+                    memcpy(src8 + at + (c0 + ci) * plane, &r[ci], 16);
+                }
+                for (int ci = 0; !src8 && ci < 16; ci++) {
                     spn_i16x16 wide = __builtin_convertvector(r[ci], spn_i16x16);
-                    const spn_u8x16 gt = (spn_u8x16)(top > r[ci]);      /* unsigned compare: a max */
-                    top = (top & gt) | (r[ci] & ~gt);
-                    if (src8)
-                        memcpy(src8 + at + (c0 + ci) * plane, &r[ci], 16);
-                    else
-                        memcpy(src + at + (c0 + ci) * plane, &wide, sizeof wide);
+                    memcpy(src + at + (c0 + ci) * plane, &wide, sizeof wide);
                 }
             }
             for (int64_t b = 0; b < nb; b++)
                 for (int64_t ci = c16; ci < L->c; ci++) {
-                    top1 = px[b * image + ci] > top1 ? px[b * image + ci] : top1;
+                    bits1 |= px[b * image + ci];
                     if (src8)
                         src8[at + ci * plane + b] = px[b * image + ci];
                     else
@@ -192,8 +191,8 @@ static uint8_t spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_
                 }
         }
     for (int i = 0; i < 16; i++)
-        top1 = top[i] > top1 ? top[i] : top1;
-    return top1;
+        bits1 |= bits[i];
+    return bits1;
 }
 
 /* One band (pooled row r) of one block: every channel's sums, max, codes; then the NHWC transpose.
@@ -238,21 +237,27 @@ static void spn_band(const spn_layer *L, const spn_path *P, const int16_t *src, 
     }
 }
 
-/* One block's source: uint8 where the path has quads, and the block's bytes let them run exactly
- * (returns src8), else int16 (widened from the uint8 copy if there is one; returns NULL). */
-static const uint8_t *spn_source(const spn_layer *L, const spn_path *P, const uint8_t *xb, int64_t nb, int64_t len,
-                                 int16_t *src16, uint8_t *src8)
+/* One block's source: uint8 where the path has quads and the block's bytes let them run exactly (*s8 =
+ * src8), else int16 (*s8 = NULL; widened from the uint8 copy where there is one, into an int16 buffer
+ * made on first need). Returns 0, or 3 when that buffer cannot be allocated. */
+static int spn_source(const spn_layer *L, const spn_path *P, const uint8_t *xb, int64_t nb, int64_t len,
+                      int16_t **src16, uint8_t *src8, const uint8_t **s8)
 {
+    *s8 = NULL;
     if (!P->quad) {
-        spn_fill(L, xb, nb, src16, NULL);
-        return NULL;
+        spn_fill(L, xb, nb, *src16, NULL);
+        return 0;
     }
-    const uint8_t top = spn_fill(L, xb, nb, NULL, src8);
-    if (P->any_byte || (top <= 127 && L->zero_point_in <= 127))
-        return src8;
-    for (int64_t i = 0; i < len; i++)           /* a byte above 127: the int16 pair tile, on the same bytes */
-        src16[i] = src8[i];
-    return NULL;
+    const uint8_t bits = spn_fill(L, xb, nb, NULL, src8);
+    if (P->any_byte || !((bits | L->zero_point_in) & 0x80)) {
+        *s8 = src8;
+        return 0;
+    }
+    if (!*src16 && !(*src16 = malloc((size_t)(len + SPN_SLACK) * sizeof **src16)))
+        return 3;
+    for (int64_t i = 0; i < len + SPN_SLACK; i++)  /* a byte above 127: the int16 pairs, on the same bytes */
+        (*src16)[i] = src8[i];
+    return 0;
 }
 
 static int spn_layer_run(const spn_layer *L, const spn_path *P, const uint8_t *x, int64_t n, uint8_t *out)
@@ -262,29 +267,32 @@ static int spn_layer_run(const spn_layer *L, const spn_path *P, const uint8_t *x
     int failed = 0;
     #pragma omp parallel if (blocks > 1 && n * L->ph * L->pw * L->indptr[L->oc] >= TINYEFF_PARALLEL_MIN_MACS)
     {
-        /* the sources the path reads (uint8 for quads, int16 for pairs), SPN_SLACK zero positions past their ends */
+        /* the source the path reads first (uint8 for quads, else int16), SPN_SLACK zero positions past its end */
         uint8_t *src8 = P->quad ? malloc((size_t)(src_len + SPN_SLACK)) : NULL;
-        int16_t *src16 = P->run ? malloc((size_t)(src_len + SPN_SLACK) * sizeof *src16) : NULL;
+        int16_t *src16 = P->quad ? NULL : malloc((size_t)(src_len + SPN_SLACK) * sizeof *src16);
         int32_t *acc = malloc((size_t)(2 * stride + L->pw * SPN_NB) * sizeof *acc);
         uint8_t *codes = malloc((size_t)(L->oc * L->pw * SPN_NB));
-        const int ok = acc && codes && (src8 || !P->quad) && (src16 || !P->run);
-        if (!ok) {
-            #pragma omp atomic write
-            failed = 1;
-        }
+        int ok = acc && codes && (src8 || src16);
         if (ok && src8) {
             memset(src8, L->zero_point_in, (size_t)src_len);
             memset(src8 + src_len, 0, SPN_SLACK);
         }
-        for (int64_t i = 0; ok && src16 && i < src_len + SPN_SLACK; i++)
-            src16[i] = i < src_len ? (int16_t)L->zero_point_in : 0;
+        if (ok && src16) {
+            for (int64_t i = 0; i < src_len; i++)
+                src16[i] = (int16_t)L->zero_point_in;
+            memset(src16 + src_len, 0, SPN_SLACK * sizeof *src16);
+        }
         #pragma omp for schedule(dynamic, 1)
         for (int64_t blk = 0; blk < blocks; blk++) {
-            if (!ok) continue;
             const int64_t n0 = blk * SPN_NB, nb = n - n0 < SPN_NB ? n - n0 : SPN_NB;
-            const uint8_t *s8 = spn_source(L, P, x + n0 * L->h * L->w * L->c, nb, src_len, src16, src8);
-            for (int64_t r = 0; r < L->ph; r++)
+            const uint8_t *s8 = NULL;
+            ok = ok && spn_source(L, P, x + n0 * L->h * L->w * L->c, nb, src_len, &src16, src8, &s8) == 0;
+            for (int64_t r = 0; ok && r < L->ph; r++)
                 spn_band(L, P, src16, s8, r, nb, acc, acc + 2 * stride, codes, out + n0 * L->ph * L->pw * L->oc);
+        }
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
         }
         free(src8);
         free(src16);

@@ -2,6 +2,7 @@
 import copy
 
 import numpy as np
+import pytest
 
 from tinyeff import models
 from tinyeff.compress import prune
@@ -44,14 +45,38 @@ def test_choose_sparse_kernels_times_every_sparse_layer_and_keeps_the_integers(r
     """Each sparse layer (and stride-1 conv) is timed against its twin; whichever stays, the output is unchanged."""
     from tinyeff.quant.sparse_choice import choose_sparse_kernels
     sparse, dense, x = _pruned_pair(rng)
-    candidates = [i for i, m in enumerate(sparse.body.layers) if getattr(m, "sparse", False)
+    layers = sparse.body.layers
+    candidates = [i for i, m in enumerate(layers) if getattr(m, "sparse", False)
                   or (isinstance(m, qm.QConv2d) and m.stride == 1 and m.out_qparams is not None)]
+    flatten = next(i for i, m in enumerate(layers) if isinstance(m, qm.QFlatten))   # then the requantized fc1
     decisions = choose_sparse_kernels(sparse, x, repeats=1)
-    assert sorted(decisions) == candidates
+    assert sorted(decisions) == sorted(set(candidates) - {flatten + 1} | {flatten})
     for i, d in decisions.items():
-        assert d["sparse"] == (d["sparse_s"] <= d["dense_s"]) == sparse.body.layers[i].sparse
+        layer = sparse.body.layers[i]
+        if i == flatten:                    # fc1 as a conv over the whole map, where that was faster
+            conv_s = min(d["sparse_conv_s"], d["dense_conv_s"])
+            assert d["linear_as_conv"] == (conv_s < d["flatten_linear_s"]) == isinstance(layer, qm.QConv2d)
+            continue
+        assert d["sparse"] == (d["sparse_s"] <= d["dense_s"]) == layer.sparse
     q = sparse.quantize_input(x)
     np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("top", [127, 255])
+def test_linear_as_conv_gives_the_linear_layers_codes(sparse, top, rng):
+    """A requantized linear layer on the NCHW flatten of a (C, H, W) map and its conv over the whole map
+    (read in NHWC, no transpose) give the same codes: dense and sparse kernels, 7- and 8-bit inputs."""
+    from tinyeff.quant.sparse_choice import linear_as_conv
+    n, c, h, w, out = 19, 6, 3, 2, 9
+    weight = rng.integers(-128, 128, (out, c * h * w), dtype=np.int8)
+    weight[rng.random(weight.shape) < 0.8] = 0
+    linear = qm.QLinear(weight, rng.uniform(1e-3, 1e-2, out), rng.integers(-500, 500, out), (0.02, 3), (0.05, 1),
+                        relu=True, sparse=sparse, act_qmax=top)
+    q = rng.integers(0, top + 1, (n, c, h, w), dtype=np.uint8)
+    conv = linear_as_conv(linear, q.shape, sparse)
+    np.testing.assert_array_equal(conv.forward_nhwc(qm.to_nhwc(q)).reshape(n, out), linear(q.reshape(n, -1)))
+    assert linear_as_conv(linear, (n, c * h * w, 1, 1), sparse) is None        # nothing to gain on a 1x1 map
 
 
 def test_sparse_conv_below_one_block_runs_dense_kernels_with_the_same_integers(rng):
