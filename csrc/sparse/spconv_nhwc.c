@@ -85,6 +85,7 @@ static void spn_requant_c(const int32_t *acc, int64_t n, int64_t bias, int32_t m
 #undef SPN_NARROW
 #include "sptile8_vnni.h"
 #include "sptile8_avx2.h"
+#include "spn_fill32.h"
 #endif
 #ifdef __aarch64__
 #define SIMD_NEON
@@ -132,6 +133,7 @@ typedef struct {
     const int32_t *multiplier, *shift;
     const uint8_t *fast;                            /* per channel: the vector requantization is exact */
     int32_t zero_point_in, zero_point, qmin, qmax;
+    int fill32;                                     /* x86 with AVX2: spn_fill32.h's 32-channel transposes */
 } spn_layer;
 
 /* ---- 16 x 16 byte transposes: the two layout changes, portable vector code ---------------------
@@ -167,7 +169,14 @@ static uint8_t spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_
         for (int64_t xx = 0; xx < L->w; xx++) {
             const int64_t at = ((y + L->pad) * L->wp + xx + L->pad) * SPN_NB;
             const uint8_t *px = x + (y * L->w + xx) * L->c;
-            for (int64_t c0 = 0; c0 < c16; c0 += 16) {
+            int64_t c0 = 0;
+#ifdef __x86_64__
+            if (L->fill32 && src8 && nb == SPN_NB) {
+                c0 = L->c / 32 * 32;
+                bits1 |= spn_fill32_px(px, image, c0, src8 + at, plane);
+            }
+#endif
+            for (; c0 < c16; c0 += 16) {
                 spn_u8x16 r[16];
                 for (int b = 0; b < 16; b++)
                     memcpy(&r[b], px + b * image + c0, 16);
@@ -377,7 +386,8 @@ int tinyeff_spconv_u8s8_requant_nhwc(const int64_t *indptr, const int64_t *indic
         status = P.quad ? spn_quads(indptr, off, data, oc, &gptr, &off4, &w4) : 0;
         if (status == 0) {
             const spn_layer L = {h, w, c, hp, wp, padding, pool, oc, ph, pw, indptr, off, data, gptr, off4, w4,
-                                 folded, multiplier, shift, fast, a_zero_point, zero_point_out, qmin, qmax};
+                                 folded, multiplier, shift, fast, a_zero_point, zero_point_out, qmin, qmax,
+                                 TE_ISA_HAS_AVX2(isa)};
             status = spn_layer_run(&L, &P, x, n, out);
         }
     }

@@ -53,19 +53,21 @@ def test_spconv_requant_nhwc_bit_exact(tier, n, c, h, w, oc, k, padding, pool, s
 
 
 @pytest.mark.parametrize("tier", PATHS)
-@pytest.mark.parametrize("late_byte, z_in", [(None, 127), (200, 0), (127, 128)])
-def test_spconv_requant_nhwc_seven_bit_blocks(tier, late_byte, z_in, rng):
+@pytest.mark.parametrize("late_byte, z_in, c", [(None, 127, 8), (200, 0, 40), (127, 128, 8), (None, 0, 48),
+                                                (255, 0, 48)])
+def test_spconv_requant_nhwc_seven_bit_blocks(tier, late_byte, z_in, c, rng):
     """7-bit blocks run AVX2's vpmaddubsw quads, exact only while no byte exceeds 127: one byte above it
-    in the last 16-image block, or a zero point above it (the padding), sends that block or the layer to
-    the int16 pairs. Weights at -128 and 127 with inputs at 127 are the quads' largest pair sums."""
+    in the last 16-image block (or in its 32-channel transposes, c >= 32), or a zero point above it (the
+    padding), sends that block or the layer to the int16 pairs. Weights at -128 and 127 with inputs at
+    127 are the quads' largest pair sums."""
     kernel = kernel_or_skip(NAME, tier)
-    wt = _weight(rng, (24, 8, 3, 3), 0.5, False)
-    wt[:, :4][wt[:, :4] != 0] = -128
-    wt[:, 4:][wt[:, 4:] != 0] = 127
-    x = rng.integers(0, 128, (37, 7, 6, 8), dtype=np.uint8)
+    wt = _weight(rng, (24, c, 3, 3), 0.5, False)
+    wt[:, :c // 2][wt[:, :c // 2] != 0] = -128
+    wt[:, c // 2:][wt[:, c // 2:] != 0] = 127
+    x = rng.integers(0, 128, (37, 7, 6, c), dtype=np.uint8)
     x[:3] = 127
     if late_byte is not None:
-        x[-1, 2, 3, 5] = late_byte
+        x[-6, 2, 3, 5] = late_byte                 # in the second block, a full one
     multiplier, shift = random_requant(rng, 24, 1e-6, 1e-3)
     args = (x, pack_sparse(wt), 1, z_in, None, multiplier, shift, 3)
     for pool in (1, 2):
