@@ -95,7 +95,8 @@ static void spn_requant_c(const int32_t *acc, int64_t n, int64_t bias, int32_t m
 #endif
 
 typedef void (*spn_run_fn)(const int64_t *, const int8_t *, int64_t, const int16_t *, int64_t, int64_t, int32_t *);
-typedef void (*spn_quad_fn)(const int64_t *, const int32_t *, int64_t, const uint8_t *, int64_t, int64_t, int32_t *);
+typedef void (*spn_quad_fn)(const int64_t *, const int32_t *, int64_t, const uint8_t *, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, int32_t *);
 typedef void (*spn_pool_fn)(const int32_t *, const int32_t *, int64_t, int32_t *);
 typedef void (*spn_requant_fn)(const int32_t *, int64_t, int64_t, int32_t, int32_t, int32_t, int32_t, int32_t,
                                uint8_t *);
@@ -212,13 +213,12 @@ static void spn_band(const spn_layer *L, const spn_path *P, const int16_t *src, 
     const int64_t run = L->pw * L->pool * SPN_NB, n = L->pw * SPN_NB, stride = SPN_RUN_STRIDE(run);
     for (int64_t o = 0; o < L->oc; o++) {
         const int64_t j0 = L->indptr[o], nnz = L->indptr[o + 1] - j0, g0 = src8 ? L->gptr[o] : 0;
-        for (int64_t dy = 0; dy < L->pool; dy++) {
-            const int64_t p0 = (r * L->pool + dy) * L->wp * SPN_NB;
-            if (src8)
-                P->quad(L->off4 + 4 * g0, L->w4 + g0, L->gptr[o + 1] - g0, src8, p0, run, acc + dy * stride);
-            else
-                P->run(L->off + j0, L->data + j0, nnz, src, p0, run, acc + dy * stride);
-        }
+        const int64_t p0 = r * L->pool * L->wp * SPN_NB;
+        if (src8)                                 /* the band's rows in one call */
+            P->quad(L->off4 + 4 * g0, L->w4 + g0, L->gptr[o + 1] - g0, src8, p0, run, L->pool, L->wp * SPN_NB, stride,
+                    acc);
+        for (int64_t dy = 0; !src8 && dy < L->pool; dy++)
+            P->run(L->off + j0, L->data + j0, nnz, src, p0 + dy * L->wp * SPN_NB, run, acc + dy * stride);
         const int32_t *sums = acc;
         if (L->pool == 2) {
             P->pool2(acc, acc + stride, L->pw, pooled);

@@ -23,9 +23,11 @@
 #define SPN_A2_TARGET __attribute__((target("avx2")))
 #define SPN_A2_NV 2               /* 32-position vectors a tile: 2 x 4 accumulators, 2 constants, 6 temporaries */
 
+/* The sums of positions vpos[v] .. vpos[v] + 31 (from p0) into acc + apos[v], v < nv: the vectors of a
+ * tile may lie in different rows of a band. */
 static inline __attribute__((always_inline)) SPN_A2_TARGET void
 spn_a2_tile(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_t *src, int64_t p0,
-            int32_t *acc, const int nv)
+            const int64_t *vpos, const int64_t *apos, int32_t *acc, const int nv)
 {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i a[SPN_A2_NV][4];
@@ -37,10 +39,10 @@ spn_a2_tile(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_
         const uint8_t *s2 = src + off4[4 * g + 2] + p0, *s3 = src + off4[4 * g + 3] + p0;
         const __m256i w = _mm256_set1_epi32(w4[g]);
         for (int v = 0; v < nv; v++) {
-            __m256i x0 = _mm256_loadu_si256((const __m256i *)(s0 + 32 * v));
-            __m256i x1 = _mm256_loadu_si256((const __m256i *)(s1 + 32 * v));
-            __m256i x2 = _mm256_loadu_si256((const __m256i *)(s2 + 32 * v));
-            __m256i x3 = _mm256_loadu_si256((const __m256i *)(s3 + 32 * v));
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(s0 + vpos[v]));
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(s1 + vpos[v]));
+            __m256i x2 = _mm256_loadu_si256((const __m256i *)(s2 + vpos[v]));
+            __m256i x3 = _mm256_loadu_si256((const __m256i *)(s3 + vpos[v]));
             __m256i lo01 = _mm256_unpacklo_epi8(x0, x1), hi01 = _mm256_unpackhi_epi8(x0, x1);
             __m256i lo23 = _mm256_unpacklo_epi8(x2, x3), hi23 = _mm256_unpackhi_epi8(x2, x3);
             __m256i q0 = _mm256_maddubs_epi16(_mm256_unpacklo_epi16(lo01, lo23), w);
@@ -54,7 +56,7 @@ spn_a2_tile(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_
         }
     }
     for (int v = 0; v < nv; v++) {
-        int32_t *o = acc + 32 * v;
+        int32_t *o = acc + apos[v];
         _mm256_storeu_si256((__m256i *)o, _mm256_permute2x128_si256(a[v][0], a[v][1], 0x20));
         _mm256_storeu_si256((__m256i *)(o + 8), _mm256_permute2x128_si256(a[v][2], a[v][3], 0x20));
         _mm256_storeu_si256((__m256i *)(o + 16), _mm256_permute2x128_si256(a[v][0], a[v][1], 0x31));
@@ -62,16 +64,29 @@ spn_a2_tile(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_
     }
 }
 
-/* acc[q] for q < cnt (a multiple of 16, rounded up to 32: the slack) of one row's quads, tiles of up to
- * SPN_A2_NV 32-position vectors. Same arguments as spn_run_vnni. */
+#define SPN_A2_MAXV 64            /* vectors of one call: a band of up to 2 rows of 1024 positions */
+
+/* Row y < rows of one output channel's band: acc[y * acc_step + q] for q < cnt (a multiple of 16, rounded
+ * up to 32: the slack) from positions p0 + y * row_step + q; the band's rows share tiles of SPN_A2_NV
+ * vectors (a 5-vector row pair is 5 tiles of 2, not 2 x (2 + 2 + 1)). Same quads as spn_run_vnni. */
 static SPN_A2_TARGET void spn_run_avx2_u8(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_t *src,
-                                          int64_t p0, int64_t cnt, int32_t *acc)
+                                          int64_t p0, int64_t cnt, int64_t rows, int64_t row_step, int64_t acc_step,
+                                          int32_t *acc)
 {
-    const int64_t vectors = (cnt + 31) / 32;
-    int64_t v0 = 0;
-    for (; v0 + SPN_A2_NV <= vectors; v0 += SPN_A2_NV)
-        spn_a2_tile(off4, w4, groups, src, p0 + 32 * v0, acc + 32 * v0, SPN_A2_NV);
-    if (v0 < vectors)
-        spn_a2_tile(off4, w4, groups, src, p0 + 32 * v0, acc + 32 * v0, 1);
+    const int64_t per_row = (cnt + 31) / 32;
+    int64_t vpos[SPN_A2_MAXV + SPN_A2_NV], apos[SPN_A2_MAXV + SPN_A2_NV], n = 0;
+    for (int64_t y = 0; y < rows; y++)
+        for (int64_t v = 0; v < per_row; v++) {
+            vpos[n] = y * row_step + 32 * v;
+            apos[n++] = y * acc_step + 32 * v;
+            if (n == SPN_A2_MAXV || (y == rows - 1 && v == per_row - 1)) {      /* flush the list */
+                int64_t v0 = 0;
+                for (; v0 + SPN_A2_NV <= n; v0 += SPN_A2_NV)
+                    spn_a2_tile(off4, w4, groups, src, p0, vpos + v0, apos + v0, acc, SPN_A2_NV);
+                if (v0 < n)
+                    spn_a2_tile(off4, w4, groups, src, p0, vpos + v0, apos + v0, acc, 1);
+                n = 0;
+            }
+        }
 }
 #endif
