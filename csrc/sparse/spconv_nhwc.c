@@ -20,8 +20,11 @@
  * sum w x + (b - z * rowsum(w)).
  *
  * Threads: OpenMP over image blocks. isa: spconv_nhwc_vec.h's bodies (AVX-512, AVX2, NEON; the
- * x86 ones share spconv_vec.h's int16 tile, sptile16.h) or portable C. Left out: stride and dilation
- * other than 1 (spconv_u8s8_csr's phase planes handle those), pools other than 2x2.
+ * x86 ones share spconv_vec.h's int16 tile, sptile16.h) or portable C; on x86 the sums of four nonzeros
+ * at a time on a uint8 copy instead: VNNI's vpdpbusd (sptile8_vnni.h) for any bytes, AVX2's vpmaddubsw
+ * (sptile8_avx2.h, also the AVX-512 path's) for a block whose bytes are all <= 127, as 7-bit
+ * activations are; spn_fill checks each block as it lays it out. Left out: stride and dilation other
+ * than 1 (spconv_u8s8_csr's phase planes handle those), pools other than 2x2.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -113,8 +116,8 @@ static spn_path spn_pick(int64_t isa)
 {
 #ifdef __x86_64__
     if (isa == TE_ISA_AVX512_VNNI) return (spn_path){NULL, spn_run_vnni, 1, spn_pool2_avx512, spn_requant_avx512};
-    if (TE_ISA_HAS_AVX512(isa)) return (spn_path){spn_run_avx512, NULL, 0, spn_pool2_avx512, spn_requant_avx512};
-    if (TE_ISA_HAS_AVX2(isa)) return (spn_path){spn_run_avx2, getenv("SPN_NOQUAD") ? NULL : spn_run_avx2_u8, 0, spn_pool2_avx2, spn_requant_avx2};
+    if (TE_ISA_HAS_AVX512(isa)) return (spn_path){spn_run_avx512, spn_run_avx2_u8, 0, spn_pool2_avx512, spn_requant_avx512};
+    if (TE_ISA_HAS_AVX2(isa)) return (spn_path){spn_run_avx2, spn_run_avx2_u8, 0, spn_pool2_avx2, spn_requant_avx2};
 #endif
 #ifdef __aarch64__
     if (TE_ISA_HAS_NEON(isa)) return (spn_path){spn_run_neon, NULL, 0, spn_pool2_neon, spn_requant_neon};
