@@ -28,8 +28,9 @@ magnitude, whose per-layer sparsities differ from a trained model's.
 tinyeff through TINYEFF_CPU_FEATURES (plus OPENBLAS_CORETYPE / NUMBA_CPU_NAME for NumPy and Numba),
 PyTorch through ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS. Inside a child
 the tinyeff variants and PyTorch's dense fp32 seed CNN (same weights as the dense model, output
-checked) and ONNX Runtime's (exported from it; ORT has no ISA cap) are timed interleaved, same
-thread count, and the table gives img/s and the ratios; so are the pruned model's two int8 versions
+checked) and ONNX Runtime's (exported from it; ORT has no ISA cap; with its spinning thread pool, the
+default, and without: ort-nospin) are timed interleaved, same thread count, and the table gives img/s
+and the ratios, with the median of the in-round ratios; so are the pruned model's two int8 versions
 (sparse int8 kernels where ``convert`` picks them, and dense): the int8-sparse row's "vs dense" is
 sparse int8 / dense int8 speed on that path (avx512 = this CPU's widest, VNNI where it has it).
 """
@@ -208,10 +209,11 @@ def _child(path, repeats, threads):
                 return net(xt).numpy()
         np.testing.assert_allclose(torch_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
         fns["torch-dense"] = torch_dense
-        ort_dense = _ort_twin(torch, net, x, threads)
-        if ort_dense is not None:
-            np.testing.assert_allclose(ort_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
-            fns["ort-dense"] = ort_dense
+        for name, spinning in (("ort-dense", True), ("ort-nospin", False)):
+            ort_dense = _ort_twin(torch, net, x, threads, spinning)
+            if ort_dense is not None:
+                np.testing.assert_allclose(ort_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
+                fns[name] = ort_dense
     np.testing.assert_allclose(_run(seed["pruned-sparse"], x), _run(seed["pruned-masked"], x), rtol=1e-4, atol=1e-4)
     fns.update(_int8_pair(seed["pruned-masked"], x))
     times = {name: [] for name in fns}
@@ -224,13 +226,20 @@ def _child(path, repeats, threads):
         "sparsity": sparsity, "threads": threads, "batch": BATCH,
         "best_s": {k: min(v) for k, v in times.items()}, "median_s": {k: float(np.median(v)) for k, v in times.items()},
         "paired": {f"{a}/{b}": float(np.median(np.array(times[a]) / np.array(times[b])))
-                   for a, b in (("int8-dense", "int8-sparse"), ("ort-dense", "int8-sparse")) if a in times},
+                   for a, b in PAIRED if a in times},
         "sparse_layers": list(sparse_layers(seed["pruned-sparse"]))}))
 
 
-def _ort_twin(torch, net, x, threads):
+# in-round time ratios the table reports (a / b: how many times faster b ran than a in the same round)
+PAIRED = (("int8-dense", "int8-sparse"), ("ort-dense", "int8-sparse"), ("ort-nospin", "int8-sparse"),
+          ("torch-dense", "int8-sparse"))
+
+
+def _ort_twin(torch, net, x, threads, spinning=True):
     """ONNX Runtime's dense fp32 seed CNN (``torch.onnx.export`` of the PyTorch twin), or None without
-    onnxruntime. ORT has no ISA cap: it runs its widest path on every row."""
+    onnxruntime. ORT has no ISA cap: it runs its widest path on every row. ``spinning``: ORT's default,
+    its pool's threads spin between runs; without it (``session.intra_op.allow_spinning`` 0) they sleep,
+    which on a loaded machine can be the faster of the two, so both are timed."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -241,6 +250,7 @@ def _ort_twin(torch, net, x, threads):
                       dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     return lambda: session.run(None, {"x": x})[0]
 
