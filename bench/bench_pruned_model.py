@@ -215,7 +215,8 @@ def _child(path, repeats, threads):
                 np.testing.assert_allclose(ort_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
                 fns[name] = ort_dense
     np.testing.assert_allclose(_run(seed["pruned-sparse"], x), _run(seed["pruned-masked"], x), rtol=1e-4, atol=1e-4)
-    fns.update(_int8_pair(seed["pruned-masked"], x))
+    int8_fns, int8_kernels = _int8_pair(seed["pruned-masked"], x)
+    fns.update(int8_fns)
     times = {name: [] for name in fns}
     for _ in range(repeats):                       # interleaved: load changes hit every variant alike
         for name, fn in fns.items():
@@ -227,7 +228,7 @@ def _child(path, repeats, threads):
         "best_s": {k: min(v) for k, v in times.items()}, "median_s": {k: float(np.median(v)) for k, v in times.items()},
         "paired": {f"{a}/{b}": float(np.median(np.array(times[a]) / np.array(times[b])))
                    for a, b in PAIRED if a in times},
-        "sparse_layers": list(sparse_layers(seed["pruned-sparse"]))}))
+        "sparse_layers": list(sparse_layers(seed["pruned-sparse"])), "int8_kernels": int8_kernels}))
 
 
 # in-round time ratios the table reports (a / b: how many times faster b ran than a in the same round)
@@ -256,15 +257,18 @@ def _ort_twin(torch, net, x, threads, spinning=True):
 
 
 def _int8_pair(pruned, x):
-    """The pruned model quantized twice (same calibration): its sparse int8 kernels where convert
-    picks them (layers >= 50% sparse), and the dense int8 kernels everywhere; identical outputs."""
+    """The pruned model quantized twice (same calibration): its sparse int8 kernels where
+    ``quantize_static`` measured them faster (``quant/sparse_choice.py``), and the dense int8 kernels
+    everywhere; identical outputs. Returns their two forward functions and the sparse one's kernels."""
     from tinyeff.quant.ptq import quantize_static
     images = np.random.default_rng(1).integers(0, 256, (BATCH,) + x.shape[1:], dtype=np.uint8)
     sparse = quantize_static(copy.deepcopy(pruned), images, num_images=BATCH, sparse=None)
     dense = quantize_static(copy.deepcopy(pruned), images, num_images=BATCH, sparse=False)
     q = sparse.quantize_input(x)
     np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
-    return {"int8-dense": lambda: dense.forward_int(q), "int8-sparse": lambda: sparse.forward_int(q)}
+    kinds = [f"{type(m).__name__[1:]}{'(sparse)' if m.sparse else ''}" for m in sparse.body.layers
+             if hasattr(m, "sparse")]            # what sparse_choice kept, as measured at quantization
+    return {"int8-dense": lambda: dense.forward_int(q), "int8-sparse": lambda: sparse.forward_int(q)}, kinds
 
 
 def _best_of_fn(fn, n):
@@ -313,6 +317,7 @@ def per_isa(paths, repeats=7, threads=2):
               + ", ".join(f"{k} {v:.2f}x" for k, v in r["paired"].items()))
         print(f"  {'':<9}(tinyeff path {r['tinyeff_isa']}, PyTorch {r['torch_capability']}, "
               f"{r['sparsity']:.1%} sparsity, sparse layers: {', '.join(r['sparse_layers'])})")
+        print(f"  {'':<9}(int8-sparse layers: {', '.join(r['int8_kernels'])})")
 
 
 if __name__ == "__main__":
