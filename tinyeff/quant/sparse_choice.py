@@ -18,6 +18,8 @@ flatten of its (N, 1, 1, OUT) output, which is a reshape in either layout.
 """
 import time
 
+import numpy as np
+
 from tinyeff.quant.qmodules import QConv2d, QFlatten, QLinear, QSequential, QWeighted
 from tinyeff.quant.qmodules.base import to_nchw, to_nhwc
 from tinyeff.quant.qmodules.nhwc import runs_nhwc
@@ -49,18 +51,22 @@ def _runner(layer, nxt, q, nhwc):
     return q, (lambda m: m(q)), False, False
 
 
-def _best_of(fns, repeats):
-    """Fastest of ``repeats`` calls each, the functions alternating after a warm-up (as ``kernels.stopwatch``
-    times one function), so load that comes and goes on a shared machine hits them alike."""
+def _race(fns, repeats):
+    """Time ``fns`` in ``repeats`` rounds, one call each per round after a warm-up. Returns (the fastest
+    call of each, the index of the winner): the function whose median over rounds of its time over the
+    first function's time in the same round is least. A round's calls share the machine's load, so on a
+    shared machine the in-round ratio is steadier than either time (a kernel that happens to be timed
+    while another process runs loses one round, not the choice)."""
     for fn in fns:
         fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
+    times = np.empty((repeats, len(fns)))
+    for r in range(repeats):
         for k, fn in enumerate(fns):
             t0 = time.perf_counter()
             fn()
-            best[k] = min(best[k], time.perf_counter() - t0)
-    return best
+            times[r, k] = time.perf_counter() - t0
+    ratios = np.median(times / times[:, :1], axis=0)
+    return [float(t) for t in times.min(axis=0)], int(np.argmin(ratios))
 
 
 def linear_as_conv(linear, shape, sparse):
@@ -82,22 +88,22 @@ def _choose_linear_as_conv(flatten, linear, q, repeats):
     convs = [m for m in (linear_as_conv(linear, (n, c, h, w), s) for s in (True, False)) if m is not None]
     if not convs:
         return None, None
-    times = _best_of([lambda: linear(flatten.forward_nhwc(q))] + [lambda m=m: m.forward_nhwc(q) for m in convs],
+    times, k = _race([lambda: linear(flatten.forward_nhwc(q))] + [lambda m=m: m.forward_nhwc(q) for m in convs],
                      repeats)
-    k = min(range(len(times)), key=times.__getitem__)
     best = convs[k - 1] if k else None
     return best, {"linear_as_conv": best is not None, "sparse": bool(best is not None and best.sparse),
                   "flatten_linear_s": times[0], **{f"{'sparse' if m.sparse else 'dense'}_conv_s": t
                                                    for m, t in zip(convs, times[1:])}}
 
 
-def choose_sparse_kernels(qmodel, x, repeats=7):
+def choose_sparse_kernels(qmodel, x, repeats=11):
     """Give each candidate layer of ``qmodel.body`` (see ``_candidate``) the faster of its sparse and dense kernels.
 
     Args:
         qmodel: a ``QuantizedModel`` whose body is a ``QSequential`` (other bodies are left as they are).
         x: a float input batch, preprocessed as the model expects (N, C, H, W).
-        repeats: timed calls per kernel, alternating (the fastest of each counts).
+        repeats: rounds, each timing every kernel once (``_race``: the median in-round time ratio
+            decides; the fastest call of each is reported).
     Returns:
         dict layer index -> {"sparse": bool chosen, "sparse_s": seconds, "dense_s": seconds}; for a
         flatten + linear pair, at the flatten's index, ``_choose_linear_as_conv``'s decision.
@@ -123,9 +129,9 @@ def choose_sparse_kernels(qmodel, x, repeats=7):
         if _candidate(layer) and not chosen:
             twin = kernel_twin(layer)
             if not fused or twin.can_fuse_pool(nxt):       # both must run the same step
-                t_layer, t_twin = _best_of([lambda: run(layer), lambda: run(twin)], repeats)
+                (t_layer, t_twin), k = _race([lambda: run(layer), lambda: run(twin)], repeats)
                 t_sparse, t_dense = (t_layer, t_twin) if layer.sparse else (t_twin, t_layer)
-                if t_twin < t_layer:
+                if k == 1:
                     body._modules[str(i)] = layer = twin
                 decisions[i] = {"sparse": layer.sparse, "sparse_s": t_sparse, "dense_s": t_dense}
         q = run(layer)
