@@ -134,7 +134,8 @@ def weight_grad(x, g, kh, kw, stride, padding, dilation, oh, ow, isa=None, rows=
     src, img_stride, ws, _, _, length = direct_conv_layout(x, kh, kw, stride, padding, dilation)
     code = isa_code("conv2d_wgrad_f32", isa)
     if rows is None:
-        rows = ow % lib().tinyeff_dconv_vector_floats(code) == 0
+        vl = lib().tinyeff_dconv_vector_floats(code)
+        rows = ow % vl == 0 or (2 * ow == vl and oh % 2 == 0)
     if rows:
         gpad, glen = np.ascontiguousarray(g), oh * ow
     else:
