@@ -333,11 +333,13 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
 }
 
 /* How many image chunks the weight gradient splits the batch into. Each (channel, tap) register
- * block of a chunk reduces its vector sums horizontally once, so the chunk is as large as lets its
+ * block of a chunk reduces its vector sums horizontally once, so a chunk is as large as lets its
  * input stay in L2 while every block reads it (the output gradient rows of one channel block are
- * read by one sweep over the taps only, so they need no room there): on ResNet-20's 8x8 planes
- * 256 KB counting both held 6 images, a 48-vector sum per reduction. The count is rounded up to a
- * multiple of the threads, which take one chunk at a time. */
+ * read by one sweep over the taps only, so they need no room there), but there are at least
+ * DC_WCHUNKS_PER_THREAD per thread, handed out dynamically: on a machine shared with other work a
+ * thread is often preempted, and with a few large chunks the others wait for it. */
+#define DC_WCHUNKS_PER_THREAD 8
+
 static int64_t dc_wgrad_chunks(int64_t nimg, int64_t img_bytes, int parallel)
 {
     int64_t chunk = DC_L2_BYTES / (img_bytes > 0 ? img_bytes : 1), threads = 1;
@@ -348,7 +350,8 @@ static int64_t dc_wgrad_chunks(int64_t nimg, int64_t img_bytes, int parallel)
         threads = omp_get_max_threads();
 #endif
     (void)parallel;
-    nchunks = (nchunks + threads - 1) / threads * threads;
+    if (threads > 1 && nchunks < DC_WCHUNKS_PER_THREAD * threads)
+        nchunks = DC_WCHUNKS_PER_THREAD * threads;
     return nchunks < nimg ? nchunks : nimg;
 }
 
