@@ -14,7 +14,8 @@
  *            computes fewer positions runs (dc_pick).
  *   weights  gw[o, t] = sum_n sum_p g[n, o, p] * src[n, off[t] + p], with g laid on the same
  *            padded grid (zeros at ow >= OW and from `length` to a whole number of vectors), or,
- *            when every output row is whole vectors, g as it is, walked row by row. A
+ *            when every output row is whole vectors (or half a vector, two rows then sharing
+ *            one: an 8x8 plane on AVX-512), g as it is, walked row by row. A
  *            block of DC_WR channels x DC_WT taps keeps its vector accumulators over p and over
  *            a chunk of images small enough to stay in L2, and is reduced horizontally once per
  *            chunk.
@@ -28,8 +29,9 @@
  *              (or 4 ch x 4, 3 or 2 vec when that wastes less of a small plane)
  *   neon       16 B      4 ch x 5 vec = 20 acc   4 ch x 6 taps = 24 acc  32 q
  * Threads: OpenMP over (image, channel block) for the forward pass (row tiles: about one image's
- * tiles per task); for the weight gradient over
- * image chunks, each thread summing into its own buffer, added up under a critical section.
+ * tiles for a group of channel blocks per task); for the weight gradient over image chunks
+ * (dynamic, several per thread), each thread summing into its own buffer, added up under a
+ * critical section.
  * The caller packs the forward weight as (ceil(OC/DC_R), taps, DC_R) with zero rows.
  */
 #include <stdint.h>
