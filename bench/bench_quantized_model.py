@@ -133,7 +133,7 @@ def _sequence_steps(seq, prefix):
 
 def layer_steps(qmodel):
     """(label, fn) per step of the integer forward, with the NHWC layout and conv+pool fusion it uses."""
-    steps = [("quantize input (NHWC)", lambda x: qm.to_nhwc(qmodel.quantize_input(x)))]
+    steps = [("quantize input (NHWC)", lambda x: qmodel.quantize_input(x, nhwc=True))]   # what forward runs
     steps += _sequence_steps(qmodel.body, "")
     steps.append(("dequantize output", qmodel.dequantize_output))
     return steps

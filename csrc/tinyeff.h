@@ -67,6 +67,14 @@ int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t 
  * any isa of the GEMM. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, const uint8_t *quads_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
+/* ---- int8 small-channel convolution (csrc/int8_conv_small/qconv_small.c) ---------------------------------
+ * conv2d_u8s8_requant_nhwc's contract for kernels of at most 16 tap groups (a first layer: C = 1 or 3),
+ * output channels in the vector lanes; packed: tinyeff/kernels/int8_conv_small/spec.py's layout (blocks of
+ * 32 columns); pairs_fit: 1 if every weight pair fits int16 (AVX2's vpmaddubsw exact for 8-bit inputs);
+ * quads_fit: 1 if two consecutive groups may share one vpmaddwd for inputs <= 127;
+ * isa: portable, or on x86-64 avx2 / avx512 (the AVX2 body) / avx512_vnni. */
+int tinyeff_conv2d_u8s8_smallc_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, int64_t pairs_fit, int64_t quads_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
+
 /* ---- int8 requantization, im2col and max-pool (csrc/int8_eltwise/requant.c, csrc/im2col/im2col_8.c) ------------- */
 /* isa: requantize_s32 has portable, AVX2, AVX-512 and NEON bodies; the max-pools portable, AVX2, NEON. */
 int tinyeff_requantize_s32(const int32_t *acc, int64_t lda, int64_t m, int64_t n, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out, int64_t ldo);
