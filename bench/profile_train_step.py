@@ -7,8 +7,10 @@ rest of ``loss.backward()`` is the autograd engine ("autograd"). Kernels: every 
 registry hands out is timed too (a kernel inside an op's forward is counted in both tables, so the
 kernel table says how much of an op is its kernels and how much is NumPy and Python around them).
 Phases: forward, loss, backward, optimizer step. Medians over ``--steps`` steps after a warm-up.
+``--compare`` runs the same model layer by layer too (no BatchNorm + ReLU fusion), alternating a
+step of each, so the two columns see the same load.
 
-Run:  PYTHONPATH=. python bench/profile_train_step.py [--threads 1] [--steps 5] [--batch 128]
+Run:  PYTHONPATH=. python bench/profile_train_step.py [--threads 1] [--steps 5] [--batch 128] [--compare]
       (cap the ISA with TINYEFF_CPU_FEATURES=avx2,fma OPENBLAS_CORETYPE=Haswell).
 The timers cost a few microseconds per op and kernel call; compare profiles made with this script,
 and take whole-step ratios from bench/bench_vs_frameworks.py.
@@ -38,25 +40,26 @@ class Clock:
         return {k: float(np.median([s.get(k, 0.0) for s in self.steps])) for k in keys}
 
 
-def instrument(clock):
-    """Wrap make_result (forward attribution, backward closures) and the registry's kernels."""
+def instrument():
+    """Wrap make_result (forward attribution, backward closures) and the registry's kernels; each
+    charges the clock in ``state["clock"]`` (the variant whose step is running)."""
     from tinyeff import kernels, tensor
     from tinyeff.ops import kernel_choice
 
-    state = {"last": None}
+    state = {"last": None, "clock": None}
     make_result = tensor.make_result
 
     def timed_make_result(data, parents, backward, op):
         now = time.perf_counter()
         if state["last"] is not None:
-            clock.add(("fwd", op), now - state["last"])
+            state["clock"].add(("fwd", op), now - state["last"])
         if backward is not None:
             inner = backward
 
             def backward(g, _inner=inner, _op=op):
                 t0 = time.perf_counter()
                 out = _inner(g)
-                clock.add(("bwd", _op), time.perf_counter() - t0)
+                state["clock"].add(("bwd", _op), time.perf_counter() - t0)
                 return out
         out = make_result(data, parents, backward, op)
         state["last"] = time.perf_counter()
@@ -70,7 +73,7 @@ def instrument(clock):
         def run(*args, **kwargs):
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
-            clock.add(("kernel", name), time.perf_counter() - t0)
+            state["clock"].add(("kernel", name), time.perf_counter() - t0)
             return out
         return run
 
@@ -82,53 +85,76 @@ def instrument(clock):
     return state
 
 
-def run(args):
+def _setup(fused, args):
+    from tinyeff import models, optim
+    from tinyeff.models.resnet import set_fused
+
+    rng = np.random.default_rng(0)
+    model = models.create("resnet20", in_channels=3, num_classes=10)
+    set_fused(model, fused)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x = rng.standard_normal((args.batch, 3, 32, 32)).astype(np.float32)
+    return model, opt, x, rng.integers(0, 10, args.batch)
+
+
+def _step(model, opt, x, y, clock, state):
     import tinyeff
     import tinyeff.nn.functional as F
-    from tinyeff import models, optim
     from tinyeff.kernels.blas import blas_threads
+
+    with blas_threads(1):
+        t0 = time.perf_counter()
+        state["clock"], state["last"] = clock, t0
+        logits = model(tinyeff.Tensor(x))
+        t1 = time.perf_counter()
+        loss = F.cross_entropy(logits, y)
+        t2 = time.perf_counter()
+        state["last"] = None
+        opt.zero_grad()
+        loss.backward()
+        t3 = time.perf_counter()
+        opt.step()
+        t4 = time.perf_counter()
+    for key, seconds in (("forward", t1 - t0), ("loss", t2 - t1), ("backward", t3 - t2),
+                         ("optimizer", t4 - t3), ("step", t4 - t0)):
+        clock.add(("phase", key), seconds)
+
+
+def run(args):
+    """Steps of each variant, alternating (fused first, then layer by layer when ``--compare``)."""
     from tinyeff.threads import set_threads
 
     set_threads(args.threads)
-    rng = np.random.default_rng(0)
-    model = models.create("resnet20", in_channels=3, num_classes=10)
-    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    x = rng.standard_normal((args.batch, 3, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 10, args.batch)
-    clock = Clock()
-    state = instrument(clock)
+    variants = {"fused": _setup(True, args)}
+    if args.compare:
+        variants["unfused"] = _setup(False, args)
+    clocks = {name: Clock() for name in variants}
+    state = instrument()
     for i in range(args.steps + 1):
-        with blas_threads(1):
-            t0 = time.perf_counter()
-            state["last"] = t0
-            logits = model(tinyeff.Tensor(x))
-            t1 = time.perf_counter()
-            loss = F.cross_entropy(logits, y)
-            t2 = time.perf_counter()
-            state["last"] = None
-            opt.zero_grad()
-            loss.backward()
-            t3 = time.perf_counter()
-            opt.step()
-            t4 = time.perf_counter()
-        for key, seconds in (("forward", t1 - t0), ("loss", t2 - t1), ("backward", t3 - t2),
-                             ("optimizer", t4 - t3), ("step", t4 - t0)):
-            clock.add(("phase", key), seconds)
-        if i == 0:
-            clock.now.clear()                   # warm-up: lowering choices, first-touch pages
-        else:
-            clock.next_step()
-    return clock.medians()
+        for name, (model, opt, x, y) in variants.items():
+            _step(model, opt, x, y, clocks[name], state)
+            if i == 0:
+                clocks[name].now.clear()        # warm-up: lowering choices, first-touch pages
+            else:
+                clocks[name].next_step()
+    return {name: clock.medians() for name, clock in clocks.items()}
 
 
-def report(med):
-    bwd_ops = sum(v for (kind, _), v in med.items() if kind == "bwd")
-    med[("phase", "autograd engine")] = med[("phase", "backward")] - bwd_ops
+def report(results):
+    for med in results.values():
+        bwd_ops = sum(v for (kind, _), v in med.items() if kind == "bwd")
+        med[("phase", "autograd engine")] = med[("phase", "backward")] - bwd_ops
+    names = list(results)
+    keys = set().union(*results.values())
+    print("median ms per step: " + "  ".join(f"{n:>8s}" for n in names)
+          + ("   fused/unfused" if len(names) > 1 else ""))
     for kind in ("phase", "fwd", "bwd", "kernel"):
-        rows = sorted(((v, k) for (kd, k), v in med.items() if kd == kind), reverse=True)
-        print(f"-- {kind} (median ms per step)")
-        for v, k in rows:
-            print(f"   {k:28s} {1e3 * v:8.1f}")
+        rows = sorted((k for kd, k in keys if kd == kind), key=lambda k: -results[names[0]].get((kind, k), 0))
+        print(f"-- {kind}")
+        for k in rows:
+            vals = [results[n].get((kind, k), 0.0) for n in names]
+            ratio = f"   {vals[0] / vals[1]:.2f}" if len(vals) > 1 and vals[1] > 0 else ""
+            print(f"   {k:24s} " + "  ".join(f"{1e3 * v:8.1f}" for v in vals) + ratio)
 
 
 def main(argv=None):
@@ -136,6 +162,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--compare", action="store_true",
+                        help="also run the model layer by layer (set_fused(model, False)), interleaved")
     args = parser.parse_args(argv)
     report(run(args))
 
