@@ -8,7 +8,10 @@
  *   backward: pass 1 sums grad_out and grad_out * (x - mean); pass 2 writes grad_x.
  * Fusions, so that a ResNet block's batch norm, residual add and ReLU are one pass each way:
  *   forward:  pass 2 adds the residual (if given) and applies the ReLU (if asked) as it writes y.
- *   backward: with the forward's beta (a ReLU and no residual), both passes mask grad_out where
+ *   backward: with the forward's output (a ReLU after a residual), grad_out is masked where it was
+ *             0 into grad_masked (the shortcut's gradient), channel by channel in the same parallel
+ *             loop, and the two passes read that.
+ *             With the forward's beta (a ReLU and no residual), both passes mask grad_out where
  *             the ReLU output was 0. The mask is recomputed from x with the forward's own float32
  *             expression, (x - mean) * (invstd * gamma) + beta > 0, so it is bit for bit the
  *             forward's (no contraction into FMA: the extension builds with -std=c11) and the
@@ -145,6 +148,23 @@ static void backward_channel(const float *grad_out, const float *x, const float 
     }
 }
 
+/* grad_out * (out > 0) for one channel's planes, into grad_masked: the gradient a fused forward with
+ * a residual hands to its shortcut, then the batch norm's own grad_out. out > 0 is tested on the
+ * bits, as csrc/relu/relu.c does (so gcc vectorizes it): a float is > 0 iff its int32 pattern is in
+ * (0, 0x7F800000]. */
+static void relu_mask_channel(const float *grad_out, const float *out, int64_t n, int64_t c, int64_t hw,
+                              int64_t ch, float *grad_masked)
+{
+    for (int64_t b = 0; b < n; b++) {
+        const float *gp = grad_out + (b * c + ch) * hw;
+        const int32_t *bits = (const int32_t *)out + (b * c + ch) * hw;
+        float *mp = grad_masked + (b * c + ch) * hw;
+        #pragma omp simd
+        for (int64_t i = 0; i < hw; i++)
+            mp[i] = gp[i] * (float)((bits[i] > 0) & (bits[i] <= 0x7F800000));
+    }
+}
+
 /* ---- vector bodies: bnorm_vec.h once per ISA path -------------------------------------------- */
 #define SIMD_BODY "bnorm_vec.h"
 #include "simd_each.h"
@@ -185,33 +205,39 @@ int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float 
 
 int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const float *mean,
                                    const float *invstd, const float *gamma, const float *relu_beta,
-                                   int64_t n, int64_t c, int64_t hw, int64_t isa, float *grad_x,
-                                   float *grad_gamma, float *grad_beta)
+                                   const float *relu_out, int64_t n, int64_t c, int64_t hw,
+                                   int64_t isa, float *grad_x, float *grad_gamma, float *grad_beta,
+                                   float *grad_masked)
 {
-    if (n < 1 || c < 1 || hw < 1 || !TE_ISA_OK(isa))
+    if (n < 1 || c < 1 || hw < 1 || !TE_ISA_OK(isa) || (relu_out && (relu_beta || !grad_masked)))
         return 1;
     #pragma omp parallel for schedule(static) if (n * c * hw >= TINYEFF_PARALLEL_MIN_ELEMS)
     for (int64_t ch = 0; ch < c; ch++) {
+        const float *grad_out_ch = grad_out;     /* masked first when the mask comes from the output */
+        if (relu_out) {
+            relu_mask_channel(grad_out, relu_out, n, c, hw, ch, grad_masked);
+            grad_out_ch = grad_masked;
+        }
 #ifdef __x86_64__
         if (TE_ISA_HAS_AVX512(isa)) {
-            bn_backward_channel_avx512(grad_out, x, mean, invstd, gamma, relu_beta, n, c, hw, ch, grad_x,
+            bn_backward_channel_avx512(grad_out_ch, x, mean, invstd, gamma, relu_beta, n, c, hw, ch, grad_x,
                                        grad_gamma, grad_beta);
             continue;
         }
         if (TE_ISA_HAS_AVX2(isa)) {
-            bn_backward_channel_avx2(grad_out, x, mean, invstd, gamma, relu_beta, n, c, hw, ch, grad_x,
+            bn_backward_channel_avx2(grad_out_ch, x, mean, invstd, gamma, relu_beta, n, c, hw, ch, grad_x,
                                      grad_gamma, grad_beta);
             continue;
         }
 #endif
 #ifdef __aarch64__
         if (TE_ISA_HAS_NEON(isa)) {
-            bn_backward_channel_neon(grad_out, x, mean, invstd, gamma, relu_beta, n, c, hw, ch, grad_x,
+            bn_backward_channel_neon(grad_out_ch, x, mean, invstd, gamma, relu_beta, n, c, hw, ch, grad_x,
                                      grad_gamma, grad_beta);
             continue;
         }
 #endif
-        backward_channel(grad_out, x, mean, invstd, gamma, relu_beta, n, c, hw, ch, grad_x, grad_gamma,
+        backward_channel(grad_out_ch, x, mean, invstd, gamma, relu_beta, n, c, hw, ch, grad_x, grad_gamma,
                          grad_beta);
     }
     return 0;

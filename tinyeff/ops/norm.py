@@ -9,9 +9,8 @@ Training goes through the ``batchnorm_train_f32`` / ``batchnorm_backward_f32`` k
 the best tier, two passes over memory each way; other dtypes on the NumPy reference, which is the
 spec of the math). They also take what follows batch norm in a ResNet block, so ``relu=True`` and
 ``residual=`` cost no pass of their own: ``relu(batch_norm(x) + residual)`` is one op. Its backward
-masks the gradient inside the batch-norm kernel (mask recomputed from x) when there is no residual;
-with a residual, the shortcut needs the masked gradient as an array, so ReLU's backward makes it
-first. Evaluation stays plain NumPy here.
+masks the gradient inside the batch-norm kernel: recomputed from x when there is no residual; with
+a residual, from the output, into an array (the shortcut's gradient) that the kernel then reads. Evaluation stays plain NumPy here.
 """
 import numpy as np
 
@@ -59,10 +58,12 @@ def _batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps,
 
     def backward(g):
         g = g.astype(x.dtype, copy=False).reshape(x4.shape)
-        if relu and res is not None:
-            g = kernel_for("relu_backward_f32", g)(g, out)                  # the shortcut's gradient too
-        gx, g_gamma, g_beta = kernel_for("batchnorm_backward_f32", x4)(
-            g, x4, mean, invstd, gamma, relu_beta=beta if relu and res is None else None)
+        if relu and res is not None:                                       # the shortcut's gradient too
+            gx, g_gamma, g_beta, g = kernel_for("batchnorm_add_relu_backward_f32", x4)(g, x4, mean, invstd,
+                                                                                     gamma, out)
+        else:
+            gx, g_gamma, g_beta = kernel_for("batchnorm_backward_f32", x4)(
+                g, x4, mean, invstd, gamma, relu_beta=beta if relu else None)
         grads = (gx.reshape(x.shape), g_gamma.astype(weight.dtype), g_beta.astype(bias.dtype))
         return grads if res is None else (*grads, g.reshape(x.shape))
     parents = (x, weight, bias) if residual is None else (x, weight, bias, residual)

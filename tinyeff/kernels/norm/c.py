@@ -44,6 +44,21 @@ def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma, relu_beta=None, isa
     grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
     beta = ffi().NULL if relu_beta is None else _ptr(np.ascontiguousarray(relu_beta))
     check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
-                                               _ptr(gamma), beta, n, c, h * w, isa_code(name, isa),
-                                               _ptr(grad_x), _ptr(grad_gamma), _ptr(grad_beta)), name)
+                                               _ptr(gamma), beta, ffi().NULL, n, c, h * w, isa_code(name, isa),
+                                               _ptr(grad_x), _ptr(grad_gamma), _ptr(grad_beta), ffi().NULL), name)
     return grad_x, grad_gamma, grad_beta
+
+
+@implements("batchnorm_add_relu_backward_f32", "c", isa=ISAS)
+def batchnorm_add_relu_backward_f32(grad_out, x, mean, invstd, gamma, out, isa=None):
+    name = "batchnorm_add_relu_backward_f32"
+    n, c, h, w = x.shape
+    grad_out, x, mean, invstd, gamma, out = (np.ascontiguousarray(a)
+                                             for a in (grad_out, x, mean, invstd, gamma, out))
+    grad_x, masked = np.empty_like(x), np.empty_like(x)
+    grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
+    check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
+                                               _ptr(gamma), ffi().NULL, _ptr(out), n, c, h * w,
+                                               isa_code(name, isa), _ptr(grad_x), _ptr(grad_gamma),
+                                               _ptr(grad_beta), _ptr(masked)), name)
+    return grad_x, grad_gamma, grad_beta, masked

@@ -167,3 +167,43 @@ def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma, relu_beta=None):
     grad_x = (invstd.reshape(BSHAPE) / m) * (m * g_hat - g_hat.sum(axis=AXES).reshape(BSHAPE)
                                              - x_hat * (g_hat * x_hat).sum(axis=AXES).reshape(BSHAPE))
     return grad_x.astype(x.dtype, copy=False), grad_gamma, grad_beta
+
+
+def check_add_relu_backward(grad_out, x, mean, invstd, gamma, out):
+    check_batchnorm_backward(grad_out, x, mean, invstd, gamma, name="batchnorm_add_relu_backward_f32")
+    if out.shape != x.shape:
+        raise ValueError(f"batchnorm_add_relu_backward_f32: out has shape {out.shape}, x {x.shape}; pass the "
+                         "output batchnorm_train_f32 returned with relu=True and this residual")
+
+
+def batchnorm_add_relu_backward_cases(rng):
+    for grad_out, x, mean, invstd, gamma in (c.args for c in batchnorm_backward_cases(rng) if not c.kwargs):
+        out = np.maximum(rng.standard_normal(x.shape), 0).astype(np.float32)
+        yield case(grad_out, x, mean, invstd, gamma, out)
+
+
+@define("batchnorm_add_relu_backward_f32", check=check_add_relu_backward, cases=batchnorm_add_relu_backward_cases,
+        tolerance=F32_SUMS, faster_dtypes={"grad_out": np.float32, "x": np.float32, "mean": np.float32,
+                                           "invstd": np.float32, "gamma": np.float32, "out": np.float32})
+def batchnorm_add_relu_backward_f32(grad_out, x, mean, invstd, gamma, out):
+    """Gradients of ``out = relu(batch_norm(x) + residual)`` (the forward with ``relu`` and a residual).
+
+    ``grad_residual = grad_out * (out > 0)`` (ReLU's backward), and the batch norm's gradients are
+    ``batchnorm_backward_f32`` of that. One kernel, so the masked gradient is made and used while each
+    channel is in cache, in one parallel loop.
+
+    Args:
+        grad_out, x, out: (N, C, H, W): the gradient of the loss with respect to ``out``, the forward's
+            input and its output.
+        mean, invstd, gamma: (C,) as for ``batchnorm_backward_f32``.
+
+    Returns:
+        (grad_x, grad_gamma, grad_beta, grad_residual): as ``batchnorm_backward_f32``, and
+        ``grad_residual`` (N, C, H, W) in grad_out's dtype.
+
+    Raises:
+        ValueError: shapes do not match.
+    """
+    with np.errstate(invalid="ignore"):      # inf * 0 is NaN, as ReLU's own backward gives
+        masked = grad_out * (out > 0)
+    return (*batchnorm_backward_f32(masked, x, mean, invstd, gamma), masked)
