@@ -8,6 +8,7 @@ vector bodies (csrc/norm/bnorm_vec.h: AVX-512, AVX2, NEON) are picked at run tim
 """
 import numpy as np
 
+from tinyeff.kernels import buffers
 from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 
@@ -25,7 +26,7 @@ def batchnorm_train_f32(x, gamma, beta, eps, relu=False, residual=None, isa=None
     name = "batchnorm_train_f32"
     n, c, h, w = x.shape
     x, gamma, beta = (np.ascontiguousarray(a) for a in (x, gamma, beta))
-    y = np.empty_like(x)
+    y = buffers.empty_like(x)
     mean, var, invstd = (np.empty(c, dtype=np.float32) for _ in range(3))
     res = ffi().NULL if residual is None else _ptr(np.ascontiguousarray(residual))
     check(lib().tinyeff_batchnorm_train_f32(_ptr(x), _ptr(gamma), _ptr(beta), res, int(bool(relu)), n, c,
@@ -40,7 +41,7 @@ def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma, relu_beta=None, isa
     n, c, h, w = x.shape
     grad_out, x, mean, invstd, gamma = (np.ascontiguousarray(a)
                                         for a in (grad_out, x, mean, invstd, gamma))
-    grad_x = np.empty_like(x)
+    grad_x = buffers.empty_like(x)
     grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
     beta = ffi().NULL if relu_beta is None else _ptr(np.ascontiguousarray(relu_beta))
     check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
@@ -55,7 +56,7 @@ def batchnorm_add_relu_backward_f32(grad_out, x, mean, invstd, gamma, out, isa=N
     n, c, h, w = x.shape
     grad_out, x, mean, invstd, gamma, out = (np.ascontiguousarray(a)
                                              for a in (grad_out, x, mean, invstd, gamma, out))
-    grad_x, masked = np.empty_like(x), np.empty_like(x)
+    grad_x, masked = buffers.empty_like(x), buffers.empty_like(x)
     grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
     check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
                                                _ptr(gamma), ffi().NULL, _ptr(out), n, c, h * w,
