@@ -7,7 +7,8 @@ rest of ``loss.backward()`` is the autograd engine ("autograd"). Kernels: every 
 registry hands out is timed too (a kernel inside an op's forward is counted in both tables, so the
 kernel table says how much of an op is its kernels and how much is NumPy and Python around them).
 Phases: forward, loss, backward, optimizer step. Medians over ``--steps`` steps after a warm-up.
-``--compare`` runs the same model layer by layer too (no BatchNorm + ReLU fusion), alternating a
+``--compare`` also runs the model as it ran before the fusions ("unfused": layer by layer, no
+BatchNorm + ReLU fusion, and every output in fresh memory: kernels/buffers.py off), alternating a
 step of each, so the two columns see the same load.
 
 Run:  PYTHONPATH=. python bench/profile_train_step.py [--threads 1] [--steps 5] [--batch 128] [--compare]
@@ -97,11 +98,13 @@ def _setup(fused, args):
     return model, opt, x, rng.integers(0, 10, args.batch)
 
 
-def _step(model, opt, x, y, clock, state):
+def _step(model, opt, x, y, clock, state, pool_min_bytes):
     import tinyeff
     import tinyeff.nn.functional as F
+    from tinyeff.kernels import buffers
     from tinyeff.kernels.blas import blas_threads
 
+    buffers.MIN_BYTES = pool_min_bytes
     with blas_threads(1):
         t0 = time.perf_counter()
         state["clock"], state["last"] = clock, t0
@@ -122,7 +125,10 @@ def _step(model, opt, x, y, clock, state):
 
 def run(args):
     """Steps of each variant, alternating (fused first, then layer by layer when ``--compare``)."""
+    from tinyeff.kernels import buffers
     from tinyeff.threads import set_threads
+
+    pool_min = {"fused": buffers.MIN_BYTES, "unfused": 1 << 62}     # unfused: no array is pooled
 
     set_threads(args.threads)
     variants = {"fused": _setup(True, args)}
@@ -132,7 +138,7 @@ def run(args):
     state = instrument()
     for i in range(args.steps + 1):
         for name, (model, opt, x, y) in variants.items():
-            _step(model, opt, x, y, clocks[name], state)
+            _step(model, opt, x, y, clocks[name], state, pool_min[name])
             if i == 0:
                 clocks[name].now.clear()        # warm-up: lowering choices, first-touch pages
             else:
