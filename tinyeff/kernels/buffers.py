@@ -23,6 +23,19 @@ import numpy as np
 MIN_BYTES = 1 << 20
 MAX_BYTES = 1 << 30
 
+
+
+def _references_when_free():
+    """What ``sys.getrefcount`` says, inside the loop of ``empty``, of an array only the pool's list
+    refers to: 3 on CPython 3.11 (the list, the loop variable, the call's argument); measured rather
+    than assumed, because newer interpreters skip some of those counts. Any other reference (a
+    Tensor, a view's ``base``, a local variable anywhere) makes it larger."""
+    arrays = [np.empty(1)]
+    for a in arrays:
+        return sys.getrefcount(a)
+
+
+FREE_REFERENCES = _references_when_free()
 _lock = threading.Lock()
 _pool = {}                      # (shape, dtype) -> arrays handed out before (in use or free)
 _pooled_bytes = [0]
@@ -39,8 +52,7 @@ def empty(shape, dtype=np.float32):
     with _lock:
         arrays = _pool.setdefault(key, [])
         for a in arrays:
-            # references: the pool's list, the loop variable and getrefcount's argument
-            if sys.getrefcount(a) == 3:
+            if sys.getrefcount(a) == FREE_REFERENCES:
                 return a
         if _pooled_bytes[0] + nbytes > MAX_BYTES:
             return np.empty(shape, dtype)
