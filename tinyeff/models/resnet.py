@@ -22,7 +22,8 @@ from tinyeff import nn
 def bn_relu(owner, bn, relu, x, residual=None):
     """``relu(bn(x) + residual)`` (no add when ``residual`` is None), fused into one batch-norm op
     when ``owner.fuse`` is on and both layers are plain, else layer by layer."""
-    if owner.fuse and _plain(bn, nn.BatchNorm2d) and _plain(relu, nn.ReLU):
+    same = residual is None or (residual.shape == x.shape and residual.dtype == x.dtype)
+    if owner.fuse and same and _plain(bn, nn.BatchNorm2d) and _plain(relu, nn.ReLU):
         return bn.forward(x, relu=True, residual=residual)
     out = bn(x)
     return relu(out if residual is None else out + residual)

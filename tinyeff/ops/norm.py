@@ -10,7 +10,8 @@ the best tier, two passes over memory each way; other dtypes on the NumPy refere
 spec of the math). They also take what follows batch norm in a ResNet block, so ``relu=True`` and
 ``residual=`` cost no pass of their own: ``relu(batch_norm(x) + residual)`` is one op. Its backward
 masks the gradient inside the batch-norm kernel: recomputed from x when there is no residual; with
-a residual, from the output, into an array (the shortcut's gradient) that the kernel then reads. Evaluation stays plain NumPy here.
+a residual, from the output, into an array (the shortcut's gradient) that the kernel then reads.
+Evaluation stays plain NumPy here.
 """
 import numpy as np
 
