@@ -14,6 +14,10 @@ mostly measure the scheduler; the robust efficiency figure is flops per CPU-seco
 (``time.process_time``, all threads, preempted time excluded) against the peak loop's flops per
 CPU-second, both medians: ``pct_peak_cpu``. It counts OpenMP threads spinning at a barrier as
 busy, so it can only understate the kernel.
+``test_dconv_resnet20_per_isa_interleaved`` does the same for every 3x3 convolution geometry of
+ResNet-20 at batch 128 (16, 32 and 64 channels on 32x32, 16x16 and 8x8 planes at stride 1, and the
+two stride-2 ones), each pass as ops/conv.py runs it: the stride-1 forward and weight gradient on the
+input padded once, the input gradient through ``conv2d_xgrad_f32`` (phases of the stride).
 Run: OMP_NUM_THREADS=2 python -m pytest bench/bench_dconv.py -s --benchmark-json=out.json
 """
 import time
@@ -94,3 +98,66 @@ def test_dconv_seed_conv2_per_isa_interleaved(benchmark, rng, machine_info):
                                    rtol=1e-3, atol=1e-3)
         np.testing.assert_allclose(out["weight_grad"](), conv_ref.conv2d_wgrad_f32(x, g, K, K, 1, 0),
                                    rtol=1e-3, atol=1e-2)
+
+
+# ResNet-20 at batch 128: (C, side, OC, stride) of its 3x3 convolutions, padding 1
+R20 = [(16, 32, 16, 1), (32, 16, 32, 1), (64, 8, 64, 1), (16, 32, 32, 2), (32, 16, 64, 2)]
+R20_N = 128
+
+
+def _r20_passes(isa, c, side, oc, stride, rng):
+    conv = kernels.get("conv2d_f32", "c", isa=isa)
+    wgrad = kernels.get("conv2d_wgrad_f32", "c", isa=isa)
+    xgrad = kernels.get("conv2d_xgrad_f32", "c", isa=isa)
+    x = rng.standard_normal((R20_N, c, side, side)).astype(np.float32)
+    w = rng.standard_normal((oc, c, K, K)).astype(np.float32)
+    g = rng.standard_normal((R20_N, oc, side // stride, side // stride)).astype(np.float32)
+    xp, pad = (kernels.get("pad2d_f32")(x, 1), 0) if stride == 1 else (x, 1)
+    return {"forward": lambda: conv(xp, w, None, stride, pad),
+            "input_grad": lambda: xgrad(g, w, x.shape, stride, 1),
+            "weight_grad": lambda: wgrad(xp, g, K, K, stride, pad)}
+
+
+def test_dconv_resnet20_per_isa_interleaved(benchmark, rng, machine_info):
+    if not kernels.available("conv2d_f32", "c"):
+        pytest.skip(kernels.why_unavailable("conv2d_f32", "c"))
+    from tinyeff.kernels import c as c_tier
+    isas = registry.isa_paths("conv2d_f32", "c")
+    runs, flops = {}, {}
+    for c, side, oc, stride in R20:
+        for isa in isas:
+            for name, fn in _r20_passes(isa, c, side, oc, stride, rng).items():
+                key = (f"{c}->{oc} {side}x{side} s{stride}", isa, name)
+                runs[key], flops[key] = fn, 2 * R20_N * (side // stride) ** 2 * oc * c * K * K
+    for fn in runs.values():
+        fn()                                                       # warm-up
+    cpu_s = {key: [] for key in runs}
+    cpu_peaks = {isa: [] for isa in isas}
+
+    def one_round():
+        for isa in isas:
+            cpu_peaks[isa].append(peak.fma_peak_gflops(isa, iters=1_000_000, repeats=1, clock="cpu"))
+        for key, fn in runs.items():
+            c0 = time.process_time()
+            fn()
+            cpu_s[key].append(time.process_time() - c0)
+
+    benchmark.group = f"direct conv ResNet-20 N={R20_N} 3x3 layers, per ISA path"
+    benchmark.extra_info.update(machine_info, c_threads=c_tier.num_threads())
+    benchmark.pedantic(one_round, rounds=7, warmup_rounds=0)
+    print(f"\n{benchmark.group}, {c_tier.num_threads()} C threads, interleaved, 7 rounds")
+    print(f"{'layer':18} {'path':9} {'pass':12} {'GF/cpu-s':>8} {'% of peak':>9}")
+    for (layer, isa, name), t in cpu_s.items():
+        per_cpu = flops[(layer, isa, name)] / float(np.median(t)) / 1e9
+        pct = 100 * per_cpu / float(np.median(cpu_peaks[isa]))
+        benchmark.extra_info[f"{layer} {isa} {name}"] = {"gflops_per_cpu_s": per_cpu, "pct_peak_cpu": pct}
+        print(f"{layer:18} {isa:9} {name:12} {per_cpu:8.1f} {pct:8.0f}%")
+    c, side, oc, stride = R20[3]                                   # a fast wrong answer is not a result
+    for isa in isas:
+        x = rng.standard_normal((4, c, side, side)).astype(np.float32)
+        w = rng.standard_normal((oc, c, K, K)).astype(np.float32)
+        g = rng.standard_normal((4, oc, side // stride, side // stride)).astype(np.float32)
+        np.testing.assert_allclose(kernels.get("conv2d_xgrad_f32", "c", isa=isa)(g, w, x.shape, stride, 1),
+                                   conv_ref.conv2d_xgrad_f32(g, w, x.shape, stride, 1), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(kernels.get("conv2d_wgrad_f32", "c", isa=isa)(x, g, K, K, stride, 1),
+                                   conv_ref.conv2d_wgrad_f32(x, g, K, K, stride, 1), rtol=1e-3, atol=1e-2)

@@ -12,7 +12,8 @@ Peaks (per core, this machine): int8 VNNI ~630 GOP/s, AVX-512 float32 ~160 GFLOP
 Run: python -m pytest bench/bench_int8.py --benchmark-json=out.json  (not in the default tests).
 ``TINYEFF_BENCH_QUICK=1`` keeps only the small shapes (used by ``tinyeff bench kernels``).
 
-Script mode, one square GEMM against PyTorch, every variant interleaved in every repeat (medians):
+Script mode, one square GEMM against PyTorch, every variant interleaved in every repeat (medians),
+with each path's measured int8 peak (kernels/peak.py) and each tinyeff row's best run as a share of it:
     python bench/bench_int8.py [--size 1024] [--threads 2] [--repeats 15] [--isa avx2]
 tinyeff's C GEMM on each ISA path that can run (int32 out, and requantized to uint8 like torch's),
 with 8-bit weights (AVX2: the exact tile wherever a weight pair could saturate int16) and 7-bit
@@ -253,13 +254,29 @@ def main(argv=None):
             fn()
             times[name].append(time.perf_counter() - t0)
     ops = 2 * args.size ** 3
+    peaks = _peaks(c_int8.available_isas()[1:])
     print(f"{c_int8.code_path()}; caps: {args.isa or 'none'}; {args.size}^3, {args.threads} thread(s), "
           f"median of {args.repeats} interleaved repeats")
+    print("  int8 peak, GOP/s (kernels/peak.py, 2 ops per multiply-add, best of 20 short runs): " +
+          ", ".join(f"{isa} {step} {2 * g:.0f}" for (isa, step), g in peaks.items()))
     torch_t = np.median(times.get("torch x86 quantized.linear uint8", [np.nan]))
     for name, t in times.items():
         best, t = float(np.min(t)), float(np.median(t))
+        isa = name.split()[1] if name.startswith("tinyeff") else None
+        pct = f"{100 * ops / best / 2e9 / peaks[isa, 'step']:5.0f}% of step peak" if (isa, "step") in peaks else ""
         print(f"  {name:<36}{1e3 * t:>9.2f} ms{ops / t / 1e9:>8.1f} GOP/s{torch_t / t:>7.2f}x torch"
-              f"   | best {ops / best / 1e9:>7.1f} GOP/s")
+              f"   | best {ops / best / 1e9:>7.1f} GOP/s {pct}")
+
+
+def _peaks(isas):
+    """{(isa, "step" or "quad"): GMAC/s} of the int8 tile's step (and AVX2's quad step) per path."""
+    from tinyeff.kernels import peak
+    out = {}
+    for isa in isas:
+        out[isa, "step"] = peak.int8_peak_gmacs(isa)
+        if isa in ("avx2", "avx512"):
+            out[isa, "quad"] = peak.int8_peak_gmacs(isa, quad=True)
+    return out
 
 
 if __name__ == "__main__":

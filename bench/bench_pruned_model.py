@@ -28,8 +28,9 @@ magnitude, whose per-layer sparsities differ from a trained model's.
 tinyeff through TINYEFF_CPU_FEATURES (plus OPENBLAS_CORETYPE / NUMBA_CPU_NAME for NumPy and Numba),
 PyTorch through ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS. Inside a child
 the tinyeff variants and PyTorch's dense fp32 seed CNN (same weights as the dense model, output
-checked) and ONNX Runtime's (exported from it; ORT has no ISA cap) are timed interleaved, same
-thread count, and the table gives img/s and the ratios; so are the pruned model's two int8 versions
+checked) and ONNX Runtime's (exported from it; ORT has no ISA cap; with its spinning thread pool, the
+default, and without: ort-nospin) are timed interleaved, same thread count, and the table gives img/s
+and the ratios, with the median of the in-round ratios; so are the pruned model's two int8 versions
 (sparse int8 kernels where ``convert`` picks them, and dense): the int8-sparse row's "vs dense" is
 sparse int8 / dense int8 speed on that path (avx512 = this CPU's widest, VNNI where it has it).
 """
@@ -208,12 +209,14 @@ def _child(path, repeats, threads):
                 return net(xt).numpy()
         np.testing.assert_allclose(torch_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
         fns["torch-dense"] = torch_dense
-        ort_dense = _ort_twin(torch, net, x, threads)
-        if ort_dense is not None:
-            np.testing.assert_allclose(ort_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
-            fns["ort-dense"] = ort_dense
+        for name, spinning in (("ort-dense", True), ("ort-nospin", False)):
+            ort_dense = _ort_twin(torch, net, x, threads, spinning)
+            if ort_dense is not None:
+                np.testing.assert_allclose(ort_dense(), _run(seed["dense"], x), rtol=1e-3, atol=1e-3)
+                fns[name] = ort_dense
     np.testing.assert_allclose(_run(seed["pruned-sparse"], x), _run(seed["pruned-masked"], x), rtol=1e-4, atol=1e-4)
-    fns.update(_int8_pair(seed["pruned-masked"], x))
+    int8_fns, int8_kernels = _int8_pair(seed["pruned-masked"], x)
+    fns.update(int8_fns)
     times = {name: [] for name in fns}
     for _ in range(repeats):                       # interleaved: load changes hit every variant alike
         for name, fn in fns.items():
@@ -224,13 +227,20 @@ def _child(path, repeats, threads):
         "sparsity": sparsity, "threads": threads, "batch": BATCH,
         "best_s": {k: min(v) for k, v in times.items()}, "median_s": {k: float(np.median(v)) for k, v in times.items()},
         "paired": {f"{a}/{b}": float(np.median(np.array(times[a]) / np.array(times[b])))
-                   for a, b in (("int8-dense", "int8-sparse"), ("ort-dense", "int8-sparse")) if a in times},
-        "sparse_layers": list(sparse_layers(seed["pruned-sparse"]))}))
+                   for a, b in PAIRED if a in times},
+        "sparse_layers": list(sparse_layers(seed["pruned-sparse"])), "int8_kernels": int8_kernels}))
 
 
-def _ort_twin(torch, net, x, threads):
+# in-round time ratios the table reports (a / b: how many times faster b ran than a in the same round)
+PAIRED = (("int8-dense", "int8-sparse"), ("ort-dense", "int8-sparse"), ("ort-nospin", "int8-sparse"),
+          ("torch-dense", "int8-sparse"))
+
+
+def _ort_twin(torch, net, x, threads, spinning=True):
     """ONNX Runtime's dense fp32 seed CNN (``torch.onnx.export`` of the PyTorch twin), or None without
-    onnxruntime. ORT has no ISA cap: it runs its widest path on every row."""
+    onnxruntime. ORT has no ISA cap: it runs its widest path on every row. ``spinning``: ORT's default,
+    its pool's threads spin between runs; without it (``session.intra_op.allow_spinning`` 0) they sleep,
+    which on a loaded machine can be the faster of the two, so both are timed."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -241,20 +251,24 @@ def _ort_twin(torch, net, x, threads):
                       dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     return lambda: session.run(None, {"x": x})[0]
 
 
 def _int8_pair(pruned, x):
-    """The pruned model quantized twice (same calibration): its sparse int8 kernels where convert
-    picks them (layers >= 50% sparse), and the dense int8 kernels everywhere; identical outputs."""
+    """The pruned model quantized twice (same calibration): its sparse int8 kernels where
+    ``quantize_static`` measured them faster (``quant/sparse_choice.py``), and the dense int8 kernels
+    everywhere; identical outputs. Returns their two forward functions and the sparse one's kernels."""
     from tinyeff.quant.ptq import quantize_static
     images = np.random.default_rng(1).integers(0, 256, (BATCH,) + x.shape[1:], dtype=np.uint8)
     sparse = quantize_static(copy.deepcopy(pruned), images, num_images=BATCH, sparse=None)
     dense = quantize_static(copy.deepcopy(pruned), images, num_images=BATCH, sparse=False)
     q = sparse.quantize_input(x)
     np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
-    return {"int8-dense": lambda: dense.forward_int(q), "int8-sparse": lambda: sparse.forward_int(q)}
+    kinds = [f"{type(m).__name__[1:]}{'(sparse)' if m.sparse else ''}" for m in sparse.body.layers
+             if hasattr(m, "sparse")]            # what sparse_choice kept, as measured at quantization
+    return {"int8-dense": lambda: dense.forward_int(q), "int8-sparse": lambda: sparse.forward_int(q)}, kinds
 
 
 def _best_of_fn(fn, n):
@@ -303,6 +317,7 @@ def per_isa(paths, repeats=7, threads=2):
               + ", ".join(f"{k} {v:.2f}x" for k, v in r["paired"].items()))
         print(f"  {'':<9}(tinyeff path {r['tinyeff_isa']}, PyTorch {r['torch_capability']}, "
               f"{r['sparsity']:.1%} sparsity, sparse layers: {', '.join(r['sparse_layers'])})")
+        print(f"  {'':<9}(int8-sparse layers: {', '.join(r['int8_kernels'])})")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,14 @@ batch itself: speed and size do not depend on training; accuracy is measured by
 
     pytest bench/bench_quantized_model.py --benchmark-json=quant.json   (pytest-benchmark)
     python bench/bench_quantized_model.py [--threads 1 2] [--repeats 31] [--models seed-cnn] [--input cifar]
+        [--cpu-time]
         side-by-side table per thread count (variants interleaved in every repeat, medians), then
         each integer model's time per layer, in the layout and fusion its forward uses (residual
-        blocks split into conv1, conv2, shortcut and add)
+        blocks split into conv1, conv2, shortcut and add); for the seed CNN's convs and linears also
+        GMAC/s and the percentage of the int8 peak (kernels/peak.py: a register-only loop of the
+        int8 tile's step on the same ISA path and thread count; on AVX2 against both the
+        vpmaddubsw pair step's peak and the quad step's, which 7-bit activations reach where
+        ``quads_fit`` allows, with the share of group pairs it allows)
 The int8 kernels' ISA path follows the CPU, capped by TINYEFF_CPU_FEATURES (``=avx2,fma``: the AVX2
 path on an AVX-512 machine); the script prints the path it ran.
 """
@@ -28,6 +33,7 @@ import pytest
 
 from tinyeff import Tensor, io, models, no_grad
 from tinyeff.kernels import c as c_kernels
+from tinyeff.kernels import cpu, peak
 from tinyeff.quant import qmodules as qm
 from tinyeff.quant import quantize_static, save_quantized
 
@@ -123,33 +129,78 @@ def _sequence_steps(seq, prefix):
         elif isinstance(layer, qm.QBasicBlock):
             steps += _block_steps(layer, f"{prefix}{i - 1} block")
         elif isinstance(layer, qm.QConv2d) and i < len(layers) and layer.can_fuse_pool(layers[i]):
-            steps.append((label + " + QMaxPool2d (fused)", lambda q, layer=layer: layer.forward_nhwc(q, pool=2)))
+            steps.append((label + " + QMaxPool2d (fused)", lambda q, layer=layer: layer.forward_nhwc(q, pool=2),
+                          lambda q, layer=layer: _macs(layer, q, pool=2)))
             i += 1
         else:
             steps.append((label, lambda q, layer=layer: layer.forward_nhwc(q) if q.ndim == 4 and layer.nhwc
-                          else layer.forward(q)))
+                          else layer.forward(q), lambda q, layer=layer: _macs(layer, q)))
     return steps
+
+
+def _macs(layer, q, pool=1):
+    """(multiply-adds the layer's integer kernel does on input q, the share of group pairs where
+    AVX2 may take the quad step), or None for a layer without a dense int8 GEMM. A fused pool's
+    dropped rows are not computed."""
+    if not isinstance(layer, (qm.QConv2d, qm.QLinear)) or layer.sparse:
+        return None
+    oc, k = layer.weight_q.shape[0], layer.weight_q[0].size
+    if isinstance(layer, qm.QLinear):
+        rows = q.shape[0]
+    else:
+        oh, ow = layer._out_hw(q.shape[1], q.shape[2])
+        rows = q.shape[0] * (oh // pool * pool) * (ow // pool * pool)
+    quads = layer.packed.quads_fit[:, :-1]
+    return rows * oc * k, float(quads.mean()) if quads.size and int(q.max()) <= 127 else 0.0
 
 
 def layer_steps(qmodel):
     """(label, fn) per step of the integer forward, with the NHWC layout and conv+pool fusion it uses."""
-    steps = [("quantize input (NHWC)", lambda x: qm.to_nhwc(qmodel.quantize_input(x)))]
+    steps = [("quantize input (NHWC)", lambda x: qmodel.quantize_input(x, nhwc=True))]   # what forward runs
     steps += _sequence_steps(qmodel.body, "")
     steps.append(("dequantize output", qmodel.dequantize_output))
-    return steps
+    return [step if len(step) == 3 else (*step, lambda q: None) for step in steps]
 
 
-def per_layer(qmodel, x, repeats):
-    """Median milliseconds per step of ``layer_steps``."""
+def per_layer(qmodel, x, repeats, cpu_time=False):
+    """(label, milliseconds, (MACs, quad share) or None) per step of ``layer_steps``: the median wall
+    time, or with ``cpu_time`` the least CPU time of the calling thread (time.thread_time: blind to
+    the time other jobs hold the core, so meaningful with one C thread only)."""
     steps = layer_steps(qmodel)
-    times = [[] for _ in steps]
+    times, work = [[] for _ in steps], [None] * len(steps)
+    clock = time.thread_time if cpu_time else time.perf_counter
     for _ in range(repeats + 1):                                   # the first pass is a warm-up
         value = x
-        for j, (_, fn) in enumerate(steps):
-            t0 = time.perf_counter()
+        for j, (_, fn, macs) in enumerate(steps):
+            work[j] = macs(value)
+            t0 = clock()
             value = fn(value)
-            times[j].append(time.perf_counter() - t0)
-    return [(label, 1e3 * float(np.median(t[1:]))) for (label, _), t in zip(steps, times)]
+            times[j].append(clock() - t0)
+    pick = np.min if cpu_time else np.median
+    return [(label, 1e3 * float(pick(t[1:])), w) for (label, _, _), t, w in zip(steps, times, work)]
+
+
+def int8_peaks():
+    """GMAC/s of the int8 tile's step on the ISA path in use, at the current thread count:
+    {False: the pair (or only) step, True: AVX2's quad step, where the path has one}."""
+    isa = cpu.best_path()
+    peaks = {False: peak.int8_peak_gmacs(isa)}
+    if isa in ("avx2", "avx512"):
+        peaks[True] = peak.int8_peak_gmacs(isa, quad=True)
+    return isa, peaks
+
+
+def print_layers(rows, peaks):
+    for label, ms, work in rows:
+        line = f"  {label:<40}{ms:>8.3f} ms"
+        if work is not None:
+            macs, quads = work
+            gmacs = macs / ms / 1e6
+            line += f"{gmacs:>8.1f} GMAC/s {100 * gmacs / peaks[False]:>5.1f}% of step peak"
+            if True in peaks:
+                line += f", {100 * gmacs / peaks[True]:>5.1f}% of quad peak ({100 * quads:.0f}% quad pairs)"
+        print(line)
+    print(f"  {'sum':<40}{sum(ms for _, ms, _ in rows):>8.3f} ms")
 
 
 def main(argv=None):
@@ -158,6 +209,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--models", nargs="+", default=["seed-cnn", "resnet20"])
     parser.add_argument("--input", default="fmnist", choices=list(INPUTS), help="fmnist: 1x28x28, cifar: 3x32x32")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="per-layer table: least CPU time of the calling thread, not median wall time "
+                             "(robust on a shared machine; use with --threads 1)")
     args = parser.parse_args(argv)
     from tinyeff.kernels.int8_gemm import c as c_int8
     print(f"{c_int8.code_path()}; TINYEFF_CPU_FEATURES={os.environ.get('TINYEFF_CPU_FEATURES', '(unset)')}")
@@ -174,15 +228,16 @@ def main(argv=None):
                 t = medians[variant]
                 print(f"{name:<10}{variant:<15}{t:>10.4f}{base_t / t:>8.2f}x{file_bytes:>12}"
                       f"{base_f / file_bytes:>7.2f}x{memory_bytes:>10}")
+        isa, peaks = int8_peaks()
+        print("int8 peak (%s, %d thread(s), best of 20 runs): %s GMAC/s" % (
+            isa, threads, ", ".join(f"{'quad' if q else 'step'} {v:.1f}" for q, v in peaks.items())))
         for name, (table, x) in tables.items():
             for variant in ("int8", "int8-w7"):
                 if variant not in table:
                     continue
-                rows = per_layer(table[variant][0], x, args.repeats)
-                print(f"{name} {variant}, per layer ({threads} thread(s)):")
-                for label, ms in rows:
-                    print(f"  {label:<40}{ms:>8.3f} ms")
-                print(f"  {'sum':<40}{sum(ms for _, ms in rows):>8.3f} ms")
+                clock = "least thread CPU time" if args.cpu_time else "median wall time"
+                print(f"{name} {variant}, per layer ({threads} thread(s), {clock}):")
+                print_layers(per_layer(table[variant][0], x, args.repeats, args.cpu_time), peaks)
 
 
 if __name__ == "__main__":

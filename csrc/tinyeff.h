@@ -51,13 +51,17 @@ int64_t tinyeff_has_openmp(void);
 /* ---- FMA peak (csrc/peak.c): flops done by a register-only FMA loop of `iters` steps on every
  * OpenMP thread, at the widest body not above isa; the caller times it. */
 int tinyeff_fma_peak(int64_t isa, int64_t iters, double *flops);
+/* ---- int8 peak (csrc/int8_gemm/peak_s8.c): multiply-adds done by a register-only loop of the int8
+ * GEMM tile's step on every OpenMP thread; quad = 1: AVX2's two-group step (status 3 elsewhere). */
+int tinyeff_int8_peak(int64_t isa, int64_t quad, int64_t iters, double *macs);
 
 /* ---- int8 GEMM family (csrc/int8_gemm/gemm_s8.c) -------------------------------------------------------
  * isa: TE_ISA_PORTABLE, TE_ISA_AVX2 / TE_ISA_AVX512 (the AVX2 tiles), TE_ISA_AVX512_VNNI, TE_ISA_NEON or
  * TE_ISA_NEON_DOTPROD; a code not compiled in (tinyeff_s8_isa_built(), the mask of those) gets status 2.
  * Packed weight layout: see tinyeff/kernels/layout/packed_s8.py; pairs_fit: one byte per 64-column panel
- * (pack_s8 writes it), 1 when the AVX2 vpmaddubsw tile is exact on that panel; quads_fit: 1 when, for
- * activations <= 127, two vpmaddubsw results of consecutive groups may be added as int16. */
+ * (pack_s8 writes it), 1 when the AVX2 vpmaddubsw tile is exact on that panel; quads_fit: one byte per
+ * 16 columns and group of 4 k (K4 bytes per 16 columns), 1 when, for activations <= 127, the
+ * vpmaddubsw results of that group and the next may be added as int16 in those columns. */
 int64_t tinyeff_s8_isa_built(void);
 int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum, uint8_t *pairs_fit, uint8_t *quads_fit);
 int tinyeff_gemm_u8s8_packed(const uint8_t *a, int64_t lda, int64_t m, int64_t k, int64_t n, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, const uint8_t *quads_fit, int64_t a_signed, int64_t isa, int32_t *out, int64_t ldo);
@@ -66,6 +70,14 @@ int tinyeff_gemm_u8s8_requant(const uint8_t *a, int64_t lda, int64_t m, int64_t 
  * image (hp, wp include the padding, and (ow - 1) * stride * c + roundup(kw * c, 4) <= wp * c);
  * any isa of the GEMM. */
 int tinyeff_conv2d_u8s8_requant_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, const uint8_t *pairs_fit, const uint8_t *quads_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
+
+/* ---- int8 small-channel convolution (csrc/int8_conv_small/qconv_small.c) ---------------------------------
+ * conv2d_u8s8_requant_nhwc's contract for kernels of at most 16 tap groups (a first layer: C = 1 or 3),
+ * output channels in the vector lanes; packed: tinyeff/kernels/int8_conv_small/spec.py's layout (blocks of
+ * 32 columns); pairs_fit: 1 if every weight pair fits int16 (AVX2's vpmaddubsw exact for 8-bit inputs);
+ * quads_fit: 1 if two consecutive groups may share one vpmaddwd for inputs <= 127;
+ * isa: portable, or on x86-64 avx2 / avx512 (the AVX2 body) / avx512_vnni. */
+int tinyeff_conv2d_u8s8_smallc_nhwc(const uint8_t *x, int64_t n, int64_t hp, int64_t wp, int64_t c, int64_t kh, int64_t kw, int64_t stride, int64_t pool, int64_t oh, int64_t ow, const int8_t *packed, const int32_t *colsum, int64_t pairs_fit, int64_t quads_fit, int64_t oc, int64_t a_zero_point, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int64_t zero_point_out, int64_t qmin, int64_t qmax, int64_t isa, uint8_t *out);
 
 /* ---- int8 requantization, im2col and max-pool (csrc/int8_eltwise/requant.c, csrc/im2col/im2col_8.c) ------------- */
 /* isa: requantize_s32 has portable, AVX2, AVX-512 and NEON bodies; the max-pools portable, AVX2, NEON. */

@@ -14,7 +14,8 @@
  *            computes fewer positions runs (dc_pick).
  *   weights  gw[o, t] = sum_n sum_p g[n, o, p] * src[n, off[t] + p], with g laid on the same
  *            padded grid (zeros at ow >= OW and from `length` to a whole number of vectors), or,
- *            when every output row is whole vectors, g as it is, walked row by row. A
+ *            when every output row is whole vectors (or half a vector, two rows then sharing
+ *            one: an 8x8 plane on AVX-512), g as it is, walked row by row. A
  *            block of DC_WR channels x DC_WT taps keeps its vector accumulators over p and over
  *            a chunk of images small enough to stay in L2, and is reduced horizontally once per
  *            chunk.
@@ -28,8 +29,9 @@
  *              (or 4 ch x 4, 3 or 2 vec when that wastes less of a small plane)
  *   neon       16 B      4 ch x 5 vec = 20 acc   4 ch x 6 taps = 24 acc  32 q
  * Threads: OpenMP over (image, channel block) for the forward pass (row tiles: about one image's
- * tiles per task); for the weight gradient over
- * image chunks, each thread summing into its own buffer, added up under a critical section.
+ * tiles for a group of channel blocks per task); for the weight gradient over image chunks
+ * (dynamic, several per thread), each thread summing into its own buffer, added up under a
+ * critical section.
  * The caller packs the forward weight as (ceil(OC/DC_R), taps, DC_R) with zero rows.
  */
 #include <stdint.h>
@@ -42,11 +44,15 @@
 #include <arm_neon.h>
 #endif
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "tinyeff.h"
 
 #define DC_R 4                     /* forward: output channels per register block (every ISA) */
 #define DC_TILE_MAX 96             /* forward: widest tile in positions (AVX-512, 6 x 16) */
-#define DC_L2_BYTES (256 * 1024)   /* weight gradient: image chunk budget */
+#define DC_L2_BYTES (512 * 1024)   /* weight gradient: input bytes of one image chunk */
 
 typedef void (*dc_tile_fn)(const float *s, const int64_t *off, int64_t ntaps, const float *wb,
                            int64_t cnt, float *tile);
@@ -109,12 +115,25 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
     return _mm512_maskz_loadu_ps(m, p);
 }
 
+/* Two half vectors, from a and from b, in one (two output rows of an 8x8 plane in a zmm). */
+__attribute__((target("avx2"))) static inline __m256 dc_halves_avx2(const float *a, const float *b)
+{
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(a)), _mm_loadu_ps(b), 1);
+}
+
+__attribute__((target("avx512f"))) static inline __m512 dc_halves_avx512(const float *a, const float *b)
+{
+    __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(a)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(b)), 1));
+}
+
 #define DC_TARGET __attribute__((target("avx2,fma")))
 #define DC_VB 32
 #define DC_WR 3
 #define DC_WT 4
 #define DC_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define DC_LOAD_PART(p, n) dc_part_avx2(p, n)
+#define DC_LOAD_HALVES(a, b) dc_halves_avx2(a, b)
 #define DC_SFX avx2
 #define DC_FV 3
 #include "dconv_body.h"
@@ -127,6 +146,7 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #undef DC_WT
 #undef DC_FMA
 #undef DC_LOAD_PART
+#undef DC_LOAD_HALVES
 
 #define DC_TARGET __attribute__((target("avx512f")))
 #define DC_VB 64
@@ -134,6 +154,7 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #define DC_WT 6
 #define DC_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define DC_LOAD_PART(p, n) dc_part_avx512(p, n)
+#define DC_LOAD_HALVES(a, b) dc_halves_avx512(a, b)
 #define DC_SFX avx512
 #define DC_FV 6
 #include "dconv_body.h"
@@ -152,6 +173,7 @@ __attribute__((target("avx512f"))) static inline __m512 dc_part_avx512(const flo
 #undef DC_WT
 #undef DC_FMA
 #undef DC_LOAD_PART
+#undef DC_LOAD_HALVES
 #endif
 
 #ifdef __aarch64__
@@ -234,7 +256,18 @@ static void dc_forward_flat(const dc_body *body, const float *src, int64_t img_s
 /* Forward in row mode: the vectors of every output row (the last one of a row shifted left to end
  * at OW), numbered across the whole batch and taken fv to a tile, so a tile may span two images:
  * on an 8x8 plane (8 vectors of 8 floats) 3-vector tiles per image would compute 9. The last tile
- * repeats the batch's last vector (same sums, stored twice). */
+ * repeats the batch's last vector (same sums, stored twice). A task walks its vectors with
+ * counters (image b, row i, vector k of the row) rather than dividing per vector: with a few
+ * dozen taps three divisions per vector cost as much as the tile's FMAs.
+ * Loop order: a task is about one image's tiles for a group of channel blocks, each tile run for
+ * every block of the group before the next tile, so the input lines a tile reads are still in L1
+ * for the group's next block. That matters where each line feeds few taps: a stride-2 input
+ * gradient's phases read every channel plane once or twice per position (the 1 x 1 phase of a
+ * 3 x 3 kernel, once), and block by block each block streamed them from L2 again. The group's
+ * packed weights (taps x 4 floats per block) are kept within DC_WGROUP_BYTES so they share L1
+ * with the tile's input; with 576 taps (64 channels, 3x3) that is one block, the order before. */
+#define DC_WGROUP_BYTES (12 * 1024)
+
 static void dc_forward_rows(const dc_body *body, const float *src, int64_t img_stride, int64_t nimg,
                             const float *wpack, const int64_t *offsets, int64_t ntaps, int64_t oc,
                             int64_t length, int64_t ws, int64_t oh, int64_t ow, const float *bias,
@@ -242,25 +275,41 @@ static void dc_forward_rows(const dc_body *body, const float *src, int64_t img_s
 {
     int64_t vl = body->vl, fv = body->fv, per_row = (ow + vl - 1) / vl, plane = oh * ow;
     int64_t nvec = nimg * oh * per_row, ntile = (nvec + fv - 1) / fv, nblk = (oc + DC_R - 1) / DC_R;
-    /* A task is about one image's tiles for one channel block, the blocks of a chunk next to each
-     * other, so the chunk's input stays in L2 while every block reads it. */
+    int64_t group = DC_WGROUP_BYTES / (ntaps * DC_R * (int64_t)sizeof(float));
+    group = group < 1 ? 1 : group > nblk ? nblk : group;
+    int64_t ngroup = (nblk + group - 1) / group;
     int64_t chunk = oh * per_row / fv > 1 ? oh * per_row / fv : 1, nchunk = (ntile + chunk - 1) / chunk;
     #pragma omp parallel for schedule(static) if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
-    for (int64_t task = 0; task < nchunk * nblk; task++) {
-        int64_t blk = task % nblk, t0 = task / nblk * chunk, nr = oc - blk * DC_R;
+    for (int64_t task = 0; task < nchunk * ngroup; task++) {
+        int64_t blk0 = task % ngroup * group, t0 = task / ngroup * chunk;
+        int64_t blk1 = blk0 + group < nblk ? blk0 + group : nblk;
         int64_t t1 = t0 + chunk < ntile ? t0 + chunk : ntile;
+        int64_t j = t0 * fv, b = j / (oh * per_row), i = j / per_row % oh, k = j % per_row;
         for (int64_t t = t0; t < t1; t++) {
             int64_t vpos[8], vdst[8];              /* fv <= 6 on every path */
-            for (int64_t v = 0; v < fv; v++) {
-                int64_t j = t * fv + v < nvec ? t * fv + v : nvec - 1;
-                int64_t b = j / (oh * per_row), i = j / per_row % oh, k = j % per_row;
+            for (int64_t v = 0; v < fv; v++, j++) {
+                if (j >= nvec) {                   /* only in the batch's last tile, never at v = 0 */
+                    vpos[v] = vpos[v - 1];
+                    vdst[v] = vdst[v - 1];
+                    continue;
+                }
                 int64_t col = k * vl + vl <= ow ? k * vl : ow - vl;
                 vpos[v] = b * img_stride + i * ws + col;
                 vdst[v] = b * oc * plane + i * ow + col;
+                if (++k == per_row) {
+                    k = 0;
+                    if (++i == oh) {
+                        i = 0;
+                        b++;
+                    }
+                }
             }
-            body->rtile(src, offsets, ntaps, wpack + blk * ntaps * DC_R, vpos, vdst,
-                        out + blk * DC_R * plane, plane, nr < DC_R ? nr : DC_R,
-                        bias ? bias + blk * DC_R : NULL, relu);
+            for (int64_t blk = blk0; blk < blk1; blk++) {
+                int64_t nr = oc - blk * DC_R;
+                body->rtile(src, offsets, ntaps, wpack + blk * ntaps * DC_R, vpos, vdst,
+                            out + blk * DC_R * plane, plane, nr < DC_R ? nr : DC_R,
+                            bias ? bias + blk * DC_R : NULL, relu);
+            }
         }
     }
 }
@@ -285,6 +334,29 @@ int tinyeff_dconv_f32(const float *src, int64_t img_stride, int64_t nimg, const 
     return 0;
 }
 
+/* How many image chunks the weight gradient splits the batch into. Each (channel, tap) register
+ * block of a chunk reduces its vector sums horizontally once, so a chunk is as large as lets its
+ * input stay in L2 while every block reads it (the output gradient rows of one channel block are
+ * read by one sweep over the taps only, so they need no room there), but there are at least
+ * DC_WCHUNKS_PER_THREAD per thread, handed out dynamically: on a machine shared with other work a
+ * thread is often preempted, and with a few large chunks the others wait for it. */
+#define DC_WCHUNKS_PER_THREAD 8
+
+static int64_t dc_wgrad_chunks(int64_t nimg, int64_t img_bytes, int parallel)
+{
+    int64_t chunk = DC_L2_BYTES / (img_bytes > 0 ? img_bytes : 1), threads = 1;
+    chunk = chunk < 1 ? 1 : chunk > nimg ? nimg : chunk;
+    int64_t nchunks = (nimg + chunk - 1) / chunk;
+#ifdef _OPENMP
+    if (parallel)
+        threads = omp_get_max_threads();
+#endif
+    (void)parallel;
+    if (threads > 1 && nchunks < DC_WCHUNKS_PER_THREAD * threads)
+        nchunks = DC_WCHUNKS_PER_THREAD * threads;
+    return nchunks < nimg ? nchunks : nimg;
+}
+
 int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, const float *g,
                             int64_t glen, const int64_t *offsets, int64_t ntaps, int64_t oc,
                             int64_t length, int64_t rows, int64_t ws, int64_t ow, int64_t isa,
@@ -295,13 +367,14 @@ int tinyeff_dconv_wgrad_f32(const float *src, int64_t img_stride, int64_t nimg, 
     if (!TE_ISA_OK(isa))
         return 2;
     const dc_body *body = dc_pick(isa, 1, length, 1, 1, 1).body;
-    if (rows ? ow < 1 || ow % body->vl || glen != rows * ow || length != (rows - 1) * ws + ow
+    int row_ok = ow >= 1 && (ow % body->vl == 0 || (2 * ow == body->vl && rows % 2 == 0));
+    if (rows ? !row_ok || glen != rows * ow || length != (rows - 1) * ws + ow
              : glen < (length + 15) / 16 * 16)
         return 1;
-    int64_t img_bytes = (img_stride + oc * glen) * (int64_t)sizeof(float);
-    int64_t chunk = DC_L2_BYTES / (img_bytes > 0 ? img_bytes : 1);
-    chunk = chunk < 1 ? 1 : chunk > nimg ? nimg : chunk;
-    int64_t nchunks = (nimg + chunk - 1) / chunk, failed = 0;
+    int64_t nchunks = dc_wgrad_chunks(nimg, img_stride * (int64_t)sizeof(float),
+                                      nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS);
+    int64_t chunk = (nimg + nchunks - 1) / nchunks, failed = 0;
+    nchunks = (nimg + chunk - 1) / chunk;
     memset(gw, 0, sizeof(float) * oc * ntaps);
     #pragma omp parallel if (nimg * oc * length * ntaps >= TINYEFF_PARALLEL_MIN_MACS)
     {

@@ -11,6 +11,7 @@
  *                     build uses -std=c11, whose default -ffp-contract=off never fuses `c += a * b`)
  *   DC_LOAD_PART(p, n)  the first n floats at p (n may be <= 0 or >= DC_VL), zeros after them,
  *                     never touching memory past p + n: a masked load where the ISA has one
+ *   DC_LOAD_HALVES(a, b)  (optional) DC_VL / 2 floats from a, then DC_VL / 2 from b
  * Accumulators are small arrays indexed only by constants once the fixed-count loops unroll, so
  * the compiler keeps them in registers (checked in the generated code: no stack traffic in the
  * tap loop). Register budget per ISA: accumulators + loads + one broadcast <= registers (16 ymm on
@@ -124,6 +125,24 @@ DC_TARGET static void DC_NAME(dc_rtile)(const float *s, const int64_t *off, int6
     }
 }
 
+#ifndef DC_LOAD_HALVES
+/* Two output rows of DC_VL / 2 floats in one vector: the first half from a, the second from b.
+ * (Paths with a vector insert define DC_LOAD_HALVES as a half load and an insert: built lane by
+ * lane, a 64-byte vector went through the stack.) */
+#define DC_LOAD_HALVES(a, b) DC_NAME(dc_load_halves)(a, b)
+#define DC_LOAD_HALVES_GENERIC
+DC_TARGET static inline __attribute__((always_inline)) DC_VF DC_NAME(dc_load_halves)(const float *a,
+                                                                                  const float *b)
+{
+    DC_VF v;
+    for (int i = 0; i < DC_VL / 2; i++) {
+        v[i] = a[i];
+        v[i + DC_VL / 2] = b[i];
+    }
+    return v;
+}
+#endif
+
 /* Weight gradient: DC_WR channels x DC_WT taps, each accumulator a vector of partial sums over
  * positions, carried across images b0 .. b1-1 and reduced horizontally once at the end. Per
  * vector of positions: DC_WR gradient loads + DC_WT input loads feed DC_WR * DC_WT FMAs. Channel
@@ -140,6 +159,7 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
                        const int64_t *off, int64_t nt, int64_t length, int64_t rows, int64_t xrow,
                        int64_t grow, float *part, int64_t ldp, const int tail, const int rowmode)
 {
+    const int pairs = rowmode == 2;
     DC_VF c[DC_WR][DC_WT];
     for (int r = 0; r < DC_WR; r++)
         for (int k = 0; k < DC_WT; k++)
@@ -156,7 +176,7 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
         for (int k = 0; k < DC_WT; k++)
             xs[k] = sb + off[k < nt ? k : nt - 1];
         int64_t p0 = tail ? full : 0, end = rowmode ? length : tail ? full + 1 : safe ? whole : full;
-        for (int64_t i = 0; i < (rowmode ? rows : 1); i++) {
+        for (int64_t i = 0; i < (rowmode ? rows : 1); i += pairs ? 2 : 1) {
             for (int64_t p = p0; p < end; p += DC_VL) {
                 DC_VF gv[DC_WR];
                 for (int r = 0; r < DC_WR; r++)
@@ -165,6 +185,8 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
                     DC_VF xv;
                     if (tail)
                         xv = DC_LOAD_PART(xs[k] + p, length - p);
+                    else if (pairs)
+                        xv = DC_LOAD_HALVES(xs[k], xs[k] + xrow);
                     else
                         xv = *(const DC_VFU *)(xs[k] + p);
                     for (int r = 0; r < DC_WR; r++)
@@ -172,9 +194,9 @@ void DC_NAME(dc_wpass)(const float *src, int64_t img_stride, int64_t src_len, co
                 }
             }
             for (int r = 0; r < DC_WR && rowmode; r++)
-                gr[r] += grow;
+                gr[r] += pairs ? 2 * grow : grow;
             for (int k = 0; k < DC_WT && rowmode; k++)
-                xs[k] += xrow;
+                xs[k] += pairs ? 2 * xrow : xrow;
         }
     }
     float sums[DC_WR][DC_WT];          /* constant indices only on c, so it stays in registers */
@@ -202,7 +224,18 @@ void DC_NAME(dc_wpass_main)(const float *src, int64_t img_stride, int64_t src_le
                       0, part, ldp, 0, 0);
 }
 
-/* Row mode gets its own copy, so the flat loop keeps the code it had without the row steps. */
+/* Row mode gets its own copies (whole vectors per row; pairs of half-vector rows), so the flat
+ * loop keeps the code it had without the row steps. */
+DC_TARGET static __attribute__((noinline))
+void DC_NAME(dc_wpass_pairs)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
+                             int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
+                             const int64_t *off, int64_t nt, int64_t length, int64_t rows,
+                             int64_t xrow, int64_t grow, float *part, int64_t ldp)
+{
+    DC_NAME(dc_wpass)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length, rows,
+                      xrow, grow, part, ldp, 0, 2);
+}
+
 DC_TARGET static __attribute__((noinline))
 void DC_NAME(dc_wpass_rows)(const float *src, int64_t img_stride, int64_t src_len, const float *g,
                             int64_t g_img, int64_t glen, int64_t b0, int64_t b1, int64_t nr,
@@ -223,7 +256,8 @@ void DC_NAME(dc_wpass_tail)(const float *src, int64_t img_stride, int64_t src_le
 }
 
 /* rows == 0: the flat pass over `length` positions (g on the padded grid, channel stride glen);
- * rows > 0: `rows` output rows of `length` positions (a multiple of DC_VL), the input rows xrow
+ * rows > 0: `rows` output rows of `length` positions (a multiple of DC_VL, or half a vector with
+ * rows even: two rows per vector), the input rows xrow
  * floats apart and the gradient rows grow apart (g dense: no padded copy of it, no thrown-away
  * columns). */
 static void DC_NAME(dc_wblock)(const float *src, int64_t img_stride, int64_t src_len,
@@ -231,6 +265,11 @@ static void DC_NAME(dc_wblock)(const float *src, int64_t img_stride, int64_t src
                                int64_t nr, const int64_t *off, int64_t nt, int64_t length,
                                int64_t rows, int64_t xrow, int64_t grow, float *part, int64_t ldp)
 {
+    if (rows && length % DC_VL) {          /* length == DC_VL / 2, rows even (dconv.c checks) */
+        DC_NAME(dc_wpass_pairs)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length,
+                                rows, xrow, grow, part, ldp);
+        return;
+    }
     if (rows) {
         DC_NAME(dc_wpass_rows)(src, img_stride, src_len, g, g_img, glen, b0, b1, nr, off, nt, length,
                                rows, xrow, grow, part, ldp);
@@ -252,6 +291,10 @@ static const dc_body DC_NAME(dc_body) = {DC_NAME(dc_tile), DC_NAME(dc_tile_part)
 #ifdef DC_LOAD_PART_GENERIC
 #undef DC_LOAD_PART
 #undef DC_LOAD_PART_GENERIC
+#endif
+#ifdef DC_LOAD_HALVES_GENERIC
+#undef DC_LOAD_HALVES
+#undef DC_LOAD_HALVES_GENERIC
 #endif
 #undef DC_VFU
 #undef DC_VI

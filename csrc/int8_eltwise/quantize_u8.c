@@ -11,7 +11,8 @@
  * (rounding is monotonic), so the clamp gives the same code.
  *
  * Paths: AVX2 (8 floats per step; vdivps), portable C. NHWC with c > 1 quantizes one image row of
- * each channel into a small buffer and interleaves the bytes. OpenMP splits the images.
+ * each channel into a small buffer and interleaves the bytes (byte shuffles for 3 channels on
+ * AVX2). OpenMP splits the images.
  */
 #include <math.h>
 
@@ -63,6 +64,32 @@ static int64_t quantize_run(const float *x, int64_t n, float scale, float zp, fl
     return quantize_portable(x, n, scale, zp, qmax, out);
 }
 
+#ifdef QU8_X86
+/* Three channel rows (QU8_ROW apart in buf) -> len positions x 3 bytes: per 16 positions, output
+ * byte k of 48 is channel k % 3 of position k / 3, one byte shuffle per (16-byte block, channel). */
+__attribute__((target("avx2"))) static void interleave3_avx2(const uint8_t *buf, int64_t len, uint8_t *out) {
+    int8_t idx[3][3][16];
+    for (int m = 0; m < 3; m++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 16; k++) idx[m][j][k] = (int8_t)((16 * m + k) % 3 == j ? (16 * m + k) / 3 : -1);
+    __m128i sel[3][3];
+    for (int m = 0; m < 3; m++)
+        for (int j = 0; j < 3; j++) sel[m][j] = _mm_loadu_si128((const __m128i *)idx[m][j]);
+    int64_t p = 0;
+    for (; p + 16 <= len; p += 16) {
+        __m128i ch[3];
+        for (int j = 0; j < 3; j++) ch[j] = _mm_loadu_si128((const __m128i *)(buf + j * QU8_ROW + p));
+        for (int m = 0; m < 3; m++) {
+            __m128i o = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(ch[0], sel[m][0]), _mm_shuffle_epi8(ch[1], sel[m][1])),
+                                     _mm_shuffle_epi8(ch[2], sel[m][2]));
+            _mm_storeu_si128((__m128i *)(out + 3 * p + 16 * m), o);
+        }
+    }
+    for (; p < len; p++)
+        for (int j = 0; j < 3; j++) out[3 * p + j] = buf[j * QU8_ROW + p];
+}
+#endif
+
 /* One image (c, hw) -> (hw, c): QU8_ROW positions of every channel, then interleaved. */
 static int64_t quantize_image_nhwc(const float *x, int64_t c, int64_t hw, float scale, float zp, float qmax,
                                    int64_t isa, uint8_t *out) {
@@ -74,6 +101,9 @@ static int64_t quantize_image_nhwc(const float *x, int64_t c, int64_t hw, float 
             int64_t cc = c - c0 < 4 ? c - c0 : 4;
             for (int64_t j = 0; j < cc; j++)
                 bad += quantize_run(x + (c0 + j) * hw + p0, len, scale, zp, qmax, isa, buf + j * QU8_ROW);
+#ifdef QU8_X86
+            if (c == 3 && TE_ISA_HAS_AVX2(isa)) { interleave3_avx2(buf, len, out + p0 * 3); continue; }   /* RGB */
+#endif
             for (int64_t p = 0; p < len; p++)
                 for (int64_t j = 0; j < cc; j++) out[(p0 + p) * c + c0 + j] = buf[j * QU8_ROW + p];
         }

@@ -17,7 +17,8 @@
  *   AVX2 (gemm_s8_avx2.h): vpmaddubsw + vpmaddwd on panels whose weight pairs cannot saturate int16
  *     (pack_s8 checks every pair once, PackedS8.pairs_fit) or on any panel when every byte of A is
  *     <= 127 (7-bit activations: run_gemm scans A once per call), two groups per vpmaddwd where
- *     PackedS8.quads_fit allows it; otherwise operands widened to int16. A fused 2x2 max-pool is
+ *     PackedS8.quads_fit allows it (per 16 columns and group; gemm_s8_a7.h picks the tile per
+ *     panel); otherwise operands widened to int16. A fused 2x2 max-pool is
  *     taken and requantized in registers, one window per 4-row tile.
  *   NEON dot-product / NEON (gemm_s8_neon.h): sdot on a - 128, or vmull_s8 + vpadalq_s16.
  *   portable C: the same loop order in plain C, for any CPU and compiler.
@@ -64,7 +65,8 @@ typedef struct {
     const int8_t *packed;
     const int32_t *colsum;
     const uint8_t *pairs_fit;     /* per panel: 1 if no int16 pair sum can saturate (AVX2 fast tile) */
-    const uint8_t *quads_fit;     /* per panel: 1 if two pair sums add inside int16 for A <= 127 */
+    const uint8_t *quads_fit;     /* per panel and group g: 1 if the pair sums of g and g + 1 add inside
+                                     int16 for A <= 127 (K4 bytes per panel) */
     int a_signed;
     int a7;                       /* every byte of A is <= 127 (set by run_gemm on the AVX2 path) */
     int isa;
@@ -259,27 +261,21 @@ static void store_tile(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const 
     }
 }
 
+#include "gemm_s8_a7.h"         /* avx2_tiles, avx2_mode, panel_quads, activations_7bit */
+
 /* rows: the chunk's row pointers (explicit A: lda apart; implicit im2col: anywhere); p: the panel.
- * Each path walks the chunk in blocks of the rows its register tile holds. */
-#ifdef TE_X86
-static int avx2_tiles(const gemm_ctx *c) { return TE_ISA_HAS_AVX2(c->isa) && c->isa != ISA_VNNI; }
-
-/* The AVX2 tile panel p may use: two groups per vpmaddwd, vpmaddubsw, or the exact one. */
-static int avx2_mode(const gemm_ctx *c, int64_t p) {
-    return c->a7 && c->quads_fit[p] ? AVX2_QUAD : c->a7 || c->pairs_fit[p] ? AVX2_FAST : AVX2_EXACT;
-}
-#endif
-
+ * Each path walks the chunk in blocks of the rows its register tile holds. qf: panel p's
+ * quads_fit per 16 columns where the AVX2 quad step may run (panel_quads), else NULLs. */
 static void run_tile(const gemm_ctx *c, const uint8_t *const *rows, int64_t p, const int8_t *bp, int64_t w,
-                     int nrows, int32_t *chunk) {
+                     int nrows, const uint8_t *const *qf, int32_t *chunk) {
     int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
 #ifdef TE_X86
     if (avx2_tiles(c)) {
-        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, avx2_mode(c, p), chunk);
+        tile_avx2(rows, nseg, seg_stride, k, bp, w, nrows, c->a_signed, avx2_mode(c, p), qf, chunk);
         return;
     }
 #else
-    (void)p;
+    (void)p, (void)qf;
 #endif
     for (int i0 = 0; i0 < nrows; i0 += MR) {
         int mr = nrows - i0 < MR ? nrows - i0 : MR;
@@ -343,39 +339,6 @@ static void row_pointers(const gemm_ctx *c, int64_t m0, int rows, rowpos *p, con
     }
 }
 
-#ifdef TE_X86
-/* 1 if no byte of rows x len bytes (ld apart) has its top bit set, i.e. every byte is <= 127;
- * stops at the first row that has one (an 8-bit activation usually shows one in its first rows). */
-__attribute__((target("avx2"))) static int bytes_below_128(const uint8_t *p, int64_t rows, int64_t len, int64_t ld) {
-    for (int64_t r = 0; r < rows; r++, p += ld) {
-        __m256i any = _mm256_setzero_si256();
-        int64_t i = 0;
-        for (; i + 32 <= len; i += 32) any = _mm256_or_si256(any, _mm256_loadu_si256((const __m256i *)(p + i)));
-        uint8_t rest = 0;
-        for (; i < len; i++) rest |= p[i];
-        if (_mm256_movemask_epi8(any) || (rest & 0x80)) return 0;
-    }
-    return 1;
-}
-#endif
-
-/* Whether the AVX2 tiles may rely on A <= 127 (every pair of any 8-bit weights then fits int16,
- * and quads_fit panels may add two pairs): checked on the operand itself, once per call, so the
- * proof is the data's, not a promise. Only the AVX2 path, unsigned A, and when some panel gains. */
-static int activations_7bit(const gemm_ctx *c) {
-#ifdef TE_X86
-    if (c->a_signed || !TE_ISA_HAS_AVX2(c->isa) || c->isa == ISA_VNNI) return 0;
-    int64_t npanels = (c->n + PANEL - 1) / PANEL, gain = 0;
-    for (int64_t p = 0; p < npanels; p++) gain |= !c->pairs_fit[p] || c->quads_fit[p];
-    if (!gain) return 0;
-    if (!c->conv) return bytes_below_128(c->a, c->m, c->k, c->lda);
-    int64_t images = c->m / (c->ph_n * c->pw_n * c->pool * c->pool);
-    return bytes_below_128(c->a, 1, images * c->hp * c->wp * c->cin, 0);
-#else
-    (void)c;
-    return 0;
-#endif
-}
 
 /* Tasks: (block of mc rows, one panel), handed out dynamically: on a shared machine a preempted
  * thread then delays only its own task, not a fixed half of the GEMM. Inside a task, chunks of up to CHUNK rows (two MR-row
@@ -407,15 +370,19 @@ static void run_gemm(gemm_ctx *c) {
             int pooled = fast && c->group == 4 && avx2_tiles(c) && avx2_mode(c, p) != AVX2_EXACT;
             if (fast && (pooled || !TE_ISA_HAS_AVX512(c->isa))) prepare_avx2(c, p0, fused_bias, prm);
 #endif
+            const uint8_t *qf[PANEL / GROUP] = {NULL, NULL, NULL, NULL};
+#ifdef TE_X86
+            if (avx2_tiles(c) && avx2_mode(c, p) == AVX2_QUAD) panel_quads(c, p, qf);
+#endif
             rowpos pos = c->conv ? row_start(c, mb * mc) : (rowpos){0, 0, 0};
             for (int64_t m0 = mb * mc; m0 < mend; m0 += CHUNK) {
                 int rows = (int)(mend - m0 < CHUNK ? mend - m0 : CHUNK);
                 const uint8_t *ptrs[CHUNK];
                 row_pointers(c, m0, rows, &pos, ptrs);
 #ifdef TE_HAVE_AVX2_REQUANT
-                if (pooled) { pool_chunk_avx2(c, ptrs, rows, p, bp, w, prm, m0 / 4); continue; }
+                if (pooled) { pool_chunk_avx2(c, ptrs, rows, p, bp, w, qf, prm, m0 / 4); continue; }
 #endif
-                run_tile(c, ptrs, p, bp, w, rows, chunk);
+                run_tile(c, ptrs, p, bp, w, rows, qf, chunk);
                 int64_t out_row = m0;
                 if (c->group > 1) {
                     max_rows(c, chunk, rows, w);

@@ -17,10 +17,13 @@
  *
  * 7-bit activations (A <= 127, checked by gemm_s8.c on the operand itself) make every pair of any
  * int8 weights fit (2 * 127 * 128 = 32512), so every panel takes this tile; and where pack_s8 found
- * that four weights of a lane over two consecutive groups sum to at most 258 in each sign
- * (PackedS8.quads_fit; 127 * 258 = 32766), the quad step adds two vpmaddubsw results as int16
- * before one vpmaddwd: 64 multiply-adds per 5 instructions instead of 6, and 3 multiplier-port
- * instructions instead of 4 (vpmaddubsw and vpmaddwd share those ports).
+ * that four weights of a lane over groups g and g + 1 sum to at most 258 in each sign in every one
+ * of the tile's 16 columns (PackedS8.quads_fit[c, g]; 127 * 258 = 32766), the quad step adds the two
+ * vpmaddubsw results as int16 before one vpmaddwd: 64 multiply-adds per 5 vector instructions
+ * instead of 6. The flag is per group, so trained 8-bit weights (which break the bound at a few
+ * groups of each 16 columns) take the quad step wherever it holds and single steps elsewhere: the
+ * walk over a segment's groups pairs g with g + 1 when the flag allows and steps one group
+ * otherwise, the same decisions for every tile of those columns, so the branches predict well.
  *
  * The exact tile widens B (16 columns x 4 k) to four int16 vectors and the 4 A bytes to int16,
  * and vpmaddwd gives lanes (column, k01) and (column, k23), added per column at the end.
@@ -44,6 +47,8 @@
         ACC[0] = _mm256_add_epi32(ACC[0], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones)); \
         ACC[1] = _mm256_add_epi32(ACC[1], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones)); \
     }
+
+#define AVX2_LOAD_G(i) load4(r##i + 4 * g)      /* a full group's 4 bytes of row pointer r<i> */
 
 #define AVX2_LOAD_ROW(I, ACC)                                                                     \
     if (mr > (I)) {                                                                               \
@@ -79,20 +84,21 @@ typedef struct {
 
 /* mr rows x 16 columns (bp already points at the 16-column group inside the panel). mr, a_signed,
  * has_tail, quad and pool4 are compile-time constants after inlining, so the accumulators stay in
- * registers. quad (unsigned A <= 127 and quads_fit): full groups two at a time, the rest one by one.
+ * registers. quad (unsigned A <= 127): qf (the quads_fit of these 16 columns from this K position
+ * on, segment after segment) says where two full groups may share one vpmaddwd; the rest go one by one.
  * pool4: the 4 rows are one 2x2 max-pool window (gemm_s8.c's fused pool); their max is requantized
  * in registers and 16 bytes are written to po->out, with no int32 tile in memory. */
 AVX2_TARGET static inline __attribute__((always_inline)) void
 tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k, const int8_t *bp,
-                     int64_t w, const int mr, const int a_signed, const int has_tail, const int quad, int32_t *tile,
-                     const int pool4, const avx2_pool_out *po, const int acc_in) {
+                     int64_t w, const int mr, const int a_signed, const int has_tail, const int quad,
+                     const uint8_t *qf, int32_t *tile, const int pool4, const avx2_pool_out *po, const int acc_in) {
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     const __m256i zero = _mm256_setzero_si256();
     __m256i acc0[2] = {zero, zero}, acc1[2] = {zero, zero}, acc2[2] = {zero, zero}, acc3[2] = {zero, zero};
     if (acc_in) {                        /* a later K block: continue the sums of the earlier ones */
         AVX2_LOAD_ROW(0, acc0) AVX2_LOAD_ROW(1, acc1) AVX2_LOAD_ROW(2, acc2) AVX2_LOAD_ROW(3, acc3)
     }
-    int64_t kg = k_groups(k), kfull = k / 4, kquad = quad ? kfull / 2 * 2 : 0;
+    int64_t kg = k_groups(k), kfull = k / 4;
     int32_t tail[AVX2_MR] = {0};
     if (has_tail)
         for (int i = 0; i < mr; i++) tail[i] = load_group(rows[i], kfull, k);
@@ -100,12 +106,20 @@ tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_strid
     const int8_t *b = bp;
     for (int64_t s = 0; s < nseg; s++) {
         int64_t g = 0;
-        for (; g < kquad; g += 2, b += w * 8) {
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
-            __m256i c0 = _mm256_loadu_si256((const __m256i *)(b + w * 4));
-            __m256i c1 = _mm256_loadu_si256((const __m256i *)(b + w * 4 + 32));
-            AVX2_QUAD_STEP(0, acc0, r0) AVX2_QUAD_STEP(1, acc1, r1)
-            AVX2_QUAD_STEP(2, acc2, r2) AVX2_QUAD_STEP(3, acc3, r3)
+        const uint8_t *qs = quad ? qf + s * kg : NULL;
+        while (quad && g + 1 < kfull) {
+            for (; g + 1 < kfull && qs[g]; g += 2, b += w * 8) {        /* a run of quad steps */
+                __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+                __m256i c0 = _mm256_loadu_si256((const __m256i *)(b + w * 4));
+                __m256i c1 = _mm256_loadu_si256((const __m256i *)(b + w * 4 + 32));
+                AVX2_QUAD_STEP(0, acc0, r0) AVX2_QUAD_STEP(1, acc1, r1)
+                AVX2_QUAD_STEP(2, acc2, r2) AVX2_QUAD_STEP(3, acc3, r3)
+            }
+            for (; g < kfull && !(g + 1 < kfull && qs[g]); g++, b += w * 4) {   /* single steps */
+                __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+                AVX2_ROW_STEP(0, acc0, AVX2_LOAD_G) AVX2_ROW_STEP(1, acc1, AVX2_LOAD_G)
+                AVX2_ROW_STEP(2, acc2, AVX2_LOAD_G) AVX2_ROW_STEP(3, acc3, AVX2_LOAD_G)
+            }
         }
         for (; g < kg; g++, b += w * 4) {
             __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
@@ -140,45 +154,49 @@ tile_avx2_fast_fixed(const uint8_t *const *rows, int64_t nseg, int64_t seg_strid
 
 /* One 2x2 pooling window (4 rows) x 16 columns, requantized in registers (pool4 above). */
 AVX2_TARGET static void tile_avx2_pool4(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                        const int8_t *bp, int64_t w, int quad, const avx2_pool_out *po) {
-    if (quad && k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 1, NULL, 1, po, 0);
-    else if (quad) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 1, NULL, 1, po, 0);
-    else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 0, NULL, 1, po, 0);
-    else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 0, NULL, 1, po, 0);
+                                        const int8_t *bp, int64_t w, const uint8_t *qf, const avx2_pool_out *po) {
+    if (qf && k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 1, qf, NULL, 1, po, 0);
+    else if (qf) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 1, qf, NULL, 1, po, 0);
+    else if (k % 4) tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 1, 0, NULL, NULL, 1, po, 0);
+    else tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, 4, 0, 0, 0, NULL, NULL, 1, po, 0);
 }
 
 #define AVX2_FAST_CALL(MRV, SIGNED, TAIL, QUAD) \
-    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, SIGNED, TAIL, QUAD, tile, 0, NULL, 0)
-#define AVX2_FAST_MORE(MRV, TAIL, QUAD) \
-    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, a_signed, TAIL, QUAD, tile, 0, NULL, 1)
+    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, SIGNED, TAIL, QUAD, qf, tile, 0, NULL, 0)
+#define AVX2_FAST_MORE(MRV, SIGNED, TAIL, QUAD) \
+    tile_avx2_fast_fixed(rows, nseg, seg_stride, k, bp, w, MRV, SIGNED, TAIL, QUAD, qf, tile, 0, NULL, 1)
 #define AVX2_FAST_CASE(MRV)                                                                        \
     case MRV:                                                                                      \
         if (a_signed) AVX2_FAST_CALL(MRV, 1, 1, 0);                                                \
-        else if (quad && k % 4) AVX2_FAST_CALL(MRV, 0, 1, 1);                                      \
-        else if (quad) AVX2_FAST_CALL(MRV, 0, 0, 1);                                               \
+        else if (qf && k % 4) AVX2_FAST_CALL(MRV, 0, 1, 1);                                        \
+        else if (qf) AVX2_FAST_CALL(MRV, 0, 0, 1);                                                 \
         else if (k % 4) AVX2_FAST_CALL(MRV, 0, 1, 0);                                              \
         else AVX2_FAST_CALL(MRV, 0, 0, 0);                                                         \
         break;
 #define AVX2_MORE_CASE(MRV)                                                                        \
     case MRV:                                                                                      \
-        if (quad && k % 4) AVX2_FAST_MORE(MRV, 1, 1);                                              \
-        else if (quad) AVX2_FAST_MORE(MRV, 0, 1);                                                  \
-        else if (k % 4) AVX2_FAST_MORE(MRV, 1, 0);                                                 \
-        else AVX2_FAST_MORE(MRV, 0, 0);                                                            \
+        if (a_signed) AVX2_FAST_MORE(MRV, 1, 1, 0);                                                \
+        else if (qf && k % 4) AVX2_FAST_MORE(MRV, 0, 1, 1);                                        \
+        else if (qf) AVX2_FAST_MORE(MRV, 0, 0, 1);                                                 \
+        else if (k % 4) AVX2_FAST_MORE(MRV, 0, 1, 0);                                              \
+        else AVX2_FAST_MORE(MRV, 0, 0, 0);                                                         \
         break;
 
+/* qf: these 16 columns' quads_fit from this K position (quad steps where it allows), or NULL (single steps) */
 AVX2_TARGET static void tile_avx2_fast(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                       const int8_t *bp, int64_t w, int mr, int a_signed, int quad, int32_t *tile) {
+                                       const int8_t *bp, int64_t w, int mr, int a_signed, const uint8_t *qf,
+                                       int32_t *tile) {
     switch (mr) {
         AVX2_FAST_CASE(1) AVX2_FAST_CASE(2) AVX2_FAST_CASE(3) AVX2_FAST_CASE(4)
         default: break;                    /* unreachable: 1 <= mr <= AVX2_MR */
     }
 }
 
-/* A later K block of a split row (tile_avx2): the sums continue from tile. a_signed stays a
- * run-time flag here (one predictable branch per row step). */
+/* A later K block of a split row (tile_avx2): the sums continue from tile. a_signed is a
+ * compile-time constant here too: as a run-time flag its 0x80 vector took one of the 16 registers
+ * and gcc spilled accumulators. */
 AVX2_TARGET static void tile_avx2_fast_more(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                            const int8_t *bp, int64_t w, int mr, int a_signed, int quad,
+                                            const int8_t *bp, int64_t w, int mr, int a_signed, const uint8_t *qf,
                                             int32_t *tile) {
     switch (mr) {
         AVX2_MORE_CASE(1) AVX2_MORE_CASE(2) AVX2_MORE_CASE(3) AVX2_MORE_CASE(4)
@@ -243,7 +261,8 @@ AVX2_TARGET static void tile_avx2_exact(const uint8_t *const *rows, int64_t nseg
 }
 
 /* nrows rows (a chunk) x one panel of width w: 16-column groups, rows in blocks the chosen tile holds.
- * mode: AVX2_EXACT, AVX2_FAST (vpmaddubsw) or AVX2_QUAD (vpmaddubsw, two groups per vpmaddwd). */
+ * mode: AVX2_EXACT, AVX2_FAST (vpmaddubsw) or AVX2_QUAD (vpmaddubsw, two groups per vpmaddwd where
+ * the panel's quads_fit, qf, allows). */
 enum { AVX2_EXACT = 0, AVX2_FAST = 1, AVX2_QUAD = 2 };
 
 /* K blocks of a long row for the fast tiles: a 16-column strip of a panel is one 64-byte line every
@@ -252,7 +271,7 @@ enum { AVX2_EXACT = 0, AVX2_FAST = 1, AVX2_QUAD = 2 };
 #define AVX2_KC 64
 
 AVX2_TARGET static void tile_avx2_kblocked(const uint8_t *const *rows, int64_t k, const int8_t *bp, int64_t w, int mr,
-                                           int a_signed, int quad, int32_t *tile) {
+                                           int a_signed, const uint8_t *const *qf, int32_t *tile) {
     const uint8_t *shifted[16];
     for (int64_t kb = 0; kb < k; kb += 4 * AVX2_KC) {
         int64_t len = k - kb < 4 * AVX2_KC ? k - kb : 4 * AVX2_KC;
@@ -260,22 +279,28 @@ AVX2_TARGET static void tile_avx2_kblocked(const uint8_t *const *rows, int64_t k
         const int8_t *bk = bp + kb * w;                               /* kb / 4 groups of w * 4 bytes */
         for (int64_t v = 0; v < w / 16; v++)
             for (int i0 = 0; i0 < mr; i0 += AVX2_MR) {
+                /* a quad never straddles two K blocks: each block's walk ends at its end */
+                const uint8_t *qk = qf[v] ? qf[v] + kb / 4 : NULL;
                 int rows_here = mr - i0 < AVX2_MR ? mr - i0 : AVX2_MR;
                 if (kb == 0)
-                    tile_avx2_fast(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, quad,
+                    tile_avx2_fast(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, qk,
                                    tile + i0 * PANEL + 16 * v);
                 else
-                    tile_avx2_fast_more(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, quad,
+                    tile_avx2_fast_more(shifted + i0, 1, 0, len, bk + 64 * v, w, rows_here, a_signed, qk,
                                         tile + i0 * PANEL + 16 * v);
             }
     }
 }
 
+/* qf[v]: the quads_fit flags of 16-column group v (NULL: single steps), read in AVX2_QUAD mode only */
 AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int64_t seg_stride, int64_t k,
-                                  const int8_t *bp, int64_t w, int mr, int a_signed, int mode, int32_t *tile) {
+                                  const int8_t *bp, int64_t w, int mr, int a_signed, int mode,
+                                  const uint8_t *const *qf, int32_t *tile) {
+    static const uint8_t *const none[PANEL / GROUP] = {NULL, NULL, NULL, NULL};
     int fast = mode != AVX2_EXACT;
+    if (mode != AVX2_QUAD) qf = none;
     if (fast && nseg == 1 && k > 4 * AVX2_KC && mr <= 16) {
-        tile_avx2_kblocked(rows, k, bp, w, mr, a_signed, mode == AVX2_QUAD, tile);
+        tile_avx2_kblocked(rows, k, bp, w, mr, a_signed, qf, tile);
         return;
     }
     int block = fast ? AVX2_MR : 2;
@@ -283,8 +308,8 @@ AVX2_TARGET static void tile_avx2(const uint8_t *const *rows, int64_t nseg, int6
         for (int i0 = 0; i0 < mr; i0 += block) {
             int rows_here = mr - i0 < block ? mr - i0 : block;
             if (fast)
-                tile_avx2_fast(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,
-                               mode == AVX2_QUAD, tile + i0 * PANEL + 16 * v);
+                tile_avx2_fast(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed, qf[v],
+                               tile + i0 * PANEL + 16 * v);
             else
                 tile_avx2_exact(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, rows_here, a_signed,
                                 tile + i0 * PANEL + 16 * v);

@@ -44,10 +44,9 @@ store_tile_fast_avx2(const gemm_ctx *c, int64_t m0, int64_t p0, int mr, const in
  * is requantized in registers (tile_avx2_pool4), rows / 4 output rows of the panel's columns. */
 __attribute__((target("avx2"))) static void
 pool_chunk_avx2(const gemm_ctx *c, const uint8_t *const *rows, int nrows, int64_t p, const int8_t *bp,
-                int64_t w, const te_requant8_params *prm, int64_t out_row) {
+                int64_t w, const uint8_t *const *qf, const te_requant8_params *prm, int64_t out_row) {
     int64_t nseg = c->conv ? c->nseg : 1, seg_stride = c->conv ? c->seg_stride : 0, k = c->conv ? c->kseg : c->k;
     int64_t p0 = p * PANEL, ncols = c->n - p0 < PANEL ? c->n - p0 : PANEL;
-    int quad = avx2_mode(c, p) == AVX2_QUAD;
     avx2_pool_out po = {NULL, _mm256_set1_epi32(c->zero_point_out), _mm256_set1_epi32(c->qmin),
                         _mm256_set1_epi32(c->qmax), NULL, 0};
     for (int64_t v = 0; v < w / 16; v++) {
@@ -55,7 +54,7 @@ pool_chunk_avx2(const gemm_ctx *c, const uint8_t *const *rows, int nrows, int64_
         po.ncols = ncols - 16 * v;
         for (int i0 = 0; i0 < nrows; i0 += 4) {
             po.out = c->out8 + (out_row + i0 / 4) * c->ldo + p0 + 16 * v;
-            tile_avx2_pool4(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, quad, &po);
+            tile_avx2_pool4(rows + i0, nseg, seg_stride, k, bp + 64 * v, w, qf[v], &po);
         }
     }
 }

@@ -1,7 +1,8 @@
 /* pack_s8.c: int8 weights (K, N) -> the packed panels the GEMM tiles stream (packed_s8.h), their
  * column sums, and the two per-panel proofs the AVX2 tiles rely on (gemm_s8_avx2.h):
  *   pairs_fit: no vpmaddubsw pair sum can saturate int16 for any uint8 activation;
- *   quads_fit: for activations <= 127, two groups' pair sums still fit one int16 lane.
+ *   quads_fit: for activations <= 127, two consecutive groups' pair sums still fit one int16 lane
+ *     (per 16 columns and group).
  * Spec: pack_s8 in tinyeff/kernels/int8_gemm/spec.py (flags: layout/packed_s8.py), bit for bit.
  */
 #include "tinyeff.h"
@@ -30,9 +31,12 @@ static int quad_fits_int16(const int8_t *p, const int8_t *q) {
 
 /* pairs_fit[p] (one byte per 64-column panel): whether every pair of packed bytes (4g, 4g+1) and
  * (4g+2, 4g+3) of every column of panel p fits int16 (pair_fits_int16), so vpmaddubsw is exact.
- * quads_fit[p]: whether, for activations <= 127, the same pair of group g plus that of group g + 1
- * fits int16 for every g (quad_fits_int16), so two vpmaddubsw results may be added as int16. Every
- * consecutive pair of groups is checked, so the proof holds however a tile pairs them. */
+ * quads_fit[c * K4 + g] (one byte per 16 columns c and group g): whether, for activations <= 127,
+ * the same pair of group g plus that of group g + 1 fits int16 in every one of those 16 columns
+ * (quad_fits_int16), so the tile, which holds 16 columns, may add those two vpmaddubsw results
+ * as int16; 0 for the last group, which has no successor. Per group and 16 columns, not per
+ * panel: trained 8-bit weights break the bound in a few places only, and the tile takes the quad
+ * step everywhere else. */
 int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *packed, int32_t *colsum,
                     uint8_t *pairs_fit, uint8_t *quads_fit) {
     if (k < 0 || n < 0 || ldb < n) return 1;
@@ -50,14 +54,18 @@ int tinyeff_pack_s8(const int8_t *b, int64_t ldb, int64_t k, int64_t n, int8_t *
                 }
                 fits &= pair_fits_int16(q[0], q[1]) & pair_fits_int16(q[2], q[3]);
             }
-        int quads = 1;
-        for (int64_t g = 0; g + 1 < kg; g++)
-            for (int64_t j = 0; j < w; j++) {
-                const int8_t *q = dst + (g * w + j) * 4, *r = q + w * 4;
-                quads &= quad_fits_int16(q, r) & quad_fits_int16(q + 2, r + 2);
+        for (int64_t j0 = 0; j0 < w; j0 += GROUP) {          /* one row of flags per 16 columns */
+            uint8_t *quads = quads_fit + (p0 + j0) / GROUP * kg;
+            for (int64_t g = 0; g < kg; g++) {
+                int ok = g + 1 < kg;
+                for (int64_t j = j0; ok && j < j0 + GROUP; j++) {
+                    const int8_t *q = dst + (g * w + j) * 4, *r = q + w * 4;
+                    ok = quad_fits_int16(q, r) & quad_fits_int16(q + 2, r + 2);
+                }
+                quads[g] = (uint8_t)ok;
             }
+        }
         pairs_fit[p0 / PANEL] = (uint8_t)fits;
-        quads_fit[p0 / PANEL] = (uint8_t)quads;
     }
     for (int64_t j = 0; j < n; j++) {
         int32_t s = 0;

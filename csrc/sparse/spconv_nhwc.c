@@ -20,8 +20,11 @@
  * sum w x + (b - z * rowsum(w)).
  *
  * Threads: OpenMP over image blocks. isa: spconv_nhwc_vec.h's bodies (AVX-512, AVX2, NEON; the
- * x86 ones share spconv_vec.h's int16 tile, sptile16.h) or portable C. Left out: stride and dilation
- * other than 1 (spconv_u8s8_csr's phase planes handle those), pools other than 2x2.
+ * x86 ones share spconv_vec.h's int16 tile, sptile16.h) or portable C; on x86 the sums of four nonzeros
+ * at a time on a uint8 copy instead: VNNI's vpdpbusd (sptile8_vnni.h) for any bytes, AVX2's vpmaddubsw
+ * (sptile8_avx2.h, also the AVX-512 path's) for a block whose bytes are all <= 127, as 7-bit
+ * activations are; spn_fill checks each block as it lays it out. Left out: stride and dilation other
+ * than 1 (spconv_u8s8_csr's phase planes handle those), pools other than 2x2.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,7 +71,7 @@ static void spn_requant_c(const int32_t *acc, int64_t n, int64_t bias, int32_t m
 /* ---- vector bodies ---------------------------------------------------------------------------- */
 #ifdef __x86_64__
 #define SIMD_AVX2
-#define SPN_NW 3                  /* 2 x 3 accumulators of 16 ymm registers, plus the pair shuffles */
+#define SPN_NW 5                  /* 2 x 5 accumulators of 16 ymm registers, plus the pair shuffles */
 #define SPN_NARROW spn_run_c
 #include "simd.h"
 #include "spconv_nhwc_vec.h"
@@ -84,6 +87,8 @@ static void spn_requant_c(const int32_t *acc, int64_t n, int64_t bias, int32_t m
 #undef SPN_NW
 #undef SPN_NARROW
 #include "sptile8_vnni.h"
+#include "sptile8_avx2.h"
+#include "spn_fill32.h"
 #endif
 #ifdef __aarch64__
 #define SIMD_NEON
@@ -93,12 +98,16 @@ static void spn_requant_c(const int32_t *acc, int64_t n, int64_t bias, int32_t m
 #endif
 
 typedef void (*spn_run_fn)(const int64_t *, const int8_t *, int64_t, const int16_t *, int64_t, int64_t, int32_t *);
+typedef void (*spn_quad_fn)(const int64_t *, const int32_t *, int64_t, const uint8_t *, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, int32_t *);
 typedef void (*spn_pool_fn)(const int32_t *, const int32_t *, int64_t, int32_t *);
 typedef void (*spn_requant_fn)(const int32_t *, int64_t, int64_t, int32_t, int32_t, int32_t, int32_t, int32_t,
                                uint8_t *);
 
 typedef struct {
-    spn_run_fn run;                /* on the int16 source; NULL: the VNNI quads on the uint8 one */
+    spn_run_fn run;                /* on the int16 source; NULL: quads only */
+    spn_quad_fn quad;              /* four nonzeros at a time on the uint8 source; NULL: none */
+    int any_byte;                  /* quad is exact for every uint8 (VNNI); else only for bytes <= 127 */
     spn_pool_fn pool2;
     spn_requant_fn requant;        /* the fast one: shift <= 0 and no int32 overflow */
 } spn_path;
@@ -106,15 +115,15 @@ typedef struct {
 static spn_path spn_pick(int64_t isa)
 {
 #ifdef __x86_64__
-    if (isa == TE_ISA_AVX512_VNNI) return (spn_path){NULL, spn_pool2_avx512, spn_requant_avx512};
-    if (TE_ISA_HAS_AVX512(isa)) return (spn_path){spn_run_avx512, spn_pool2_avx512, spn_requant_avx512};
-    if (TE_ISA_HAS_AVX2(isa)) return (spn_path){spn_run_avx2, spn_pool2_avx2, spn_requant_avx2};
+    if (isa == TE_ISA_AVX512_VNNI) return (spn_path){NULL, spn_run_vnni, 1, spn_pool2_avx512, spn_requant_avx512};
+    if (TE_ISA_HAS_AVX512(isa)) return (spn_path){spn_run_avx512, spn_run_avx2_u8, 0, spn_pool2_avx512, spn_requant_avx512};
+    if (TE_ISA_HAS_AVX2(isa)) return (spn_path){spn_run_avx2, spn_run_avx2_u8, 0, spn_pool2_avx2, spn_requant_avx2};
 #endif
 #ifdef __aarch64__
-    if (TE_ISA_HAS_NEON(isa)) return (spn_path){spn_run_neon, spn_pool2_neon, spn_requant_neon};
+    if (TE_ISA_HAS_NEON(isa)) return (spn_path){spn_run_neon, NULL, 0, spn_pool2_neon, spn_requant_neon};
 #endif
     (void)isa;
-    return (spn_path){spn_run_c, spn_pool2_c, spn_requant_c};
+    return (spn_path){spn_run_c, NULL, 0, spn_pool2_c, spn_requant_c};
 }
 
 /* The layer's geometry and per-channel constants, shared read-only by the threads. */
@@ -128,6 +137,7 @@ typedef struct {
     const int32_t *multiplier, *shift;
     const uint8_t *fast;                            /* per channel: the vector requantization is exact */
     int32_t zero_point_in, zero_point, qmin, qmax;
+    int fill32;                                     /* x86 with AVX2: spn_fill32.h's 32-channel transposes */
 } spn_layer;
 
 /* ---- 16 x 16 byte transposes: the two layout changes, portable vector code ---------------------
@@ -152,56 +162,66 @@ static inline void spn_transpose16(spn_u8x16 r[16])
 
 /* Images n0 .. n0 + nb - 1 of NHWC x into the interior of src (C, HP, WP, SPN_NB); lanes >= nb and
  * the border keep what they hold (the zero point, set once per thread; stale lanes are never stored).
- * Per pixel, 16 images x 16 channels at a time through one byte transpose; int16 (src) or uint8 (src8). */
-static void spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_t *src, uint8_t *src8)
+ * Per pixel, 16 images x 16 channels at a time through one byte transpose; int16 (src) or uint8 (src8).
+ * Returns the OR of the bytes stored: bit 7 set if any is above 127 (the AVX2 quads' limit). */
+static uint8_t spn_fill(const spn_layer *L, const uint8_t *x, int64_t nb, int16_t *src, uint8_t *src8)
 {
     const int64_t plane = L->hp * L->wp * SPN_NB, image = L->h * L->w * L->c, c16 = nb == SPN_NB ? L->c / 16 * 16 : 0;
+    spn_u8x16 bits = {0};
+    uint8_t bits1 = 0;
     for (int64_t y = 0; y < L->h; y++)
         for (int64_t xx = 0; xx < L->w; xx++) {
             const int64_t at = ((y + L->pad) * L->wp + xx + L->pad) * SPN_NB;
             const uint8_t *px = x + (y * L->w + xx) * L->c;
-            for (int64_t c0 = 0; c0 < c16; c0 += 16) {
+            int64_t c0 = 0;
+#ifdef __x86_64__
+            if (L->fill32 && src8 && nb == SPN_NB) {
+                c0 = L->c / 32 * 32;
+                bits1 |= spn_fill32_px(px, image, c0, src8 + at, plane);
+            }
+#endif
+            for (; c0 < c16; c0 += 16) {
                 spn_u8x16 r[16];
                 for (int b = 0; b < 16; b++)
                     memcpy(&r[b], px + b * image + c0, 16);
                 spn_transpose16(r);
-                for (int ci = 0; ci < 16; ci++) {
+                for (int ci = 0; src8 && ci < 16; ci++) {
+                    bits |= r[ci];
+                    memcpy(src8 + at + (c0 + ci) * plane, &r[ci], 16);
+                }
+                for (int ci = 0; !src8 && ci < 16; ci++) {
                     spn_i16x16 wide = __builtin_convertvector(r[ci], spn_i16x16);
-                    if (src8)
-                        memcpy(src8 + at + (c0 + ci) * plane, &r[ci], 16);
-                    else
-                        memcpy(src + at + (c0 + ci) * plane, &wide, sizeof wide);
+                    memcpy(src + at + (c0 + ci) * plane, &wide, sizeof wide);
                 }
             }
             for (int64_t b = 0; b < nb; b++)
                 for (int64_t ci = c16; ci < L->c; ci++) {
+                    bits1 |= px[b * image + ci];
                     if (src8)
                         src8[at + ci * plane + b] = px[b * image + ci];
                     else
                         src[at + ci * plane + b] = px[b * image + ci];
                 }
         }
+    for (int i = 0; i < 16; i++)
+        bits1 |= bits[i];
+    return bits1;
 }
 
-/* One band (pooled row r) of one block: every channel's sums, max, codes; then the NHWC transpose. */
+/* One band (pooled row r) of one block: every channel's sums, max, codes; then the NHWC transpose.
+ * src8 non-NULL: the sums come from the quads on the uint8 source, else from the int16 one. */
 static void spn_band(const spn_layer *L, const spn_path *P, const int16_t *src, const uint8_t *src8, int64_t r,
                      int64_t nb, int32_t *acc, int32_t *pooled, uint8_t *codes, uint8_t *out)
 {
     const int64_t run = L->pw * L->pool * SPN_NB, n = L->pw * SPN_NB, stride = SPN_RUN_STRIDE(run);
-    (void)src8;                               /* read by the x86 VNNI path only */
     for (int64_t o = 0; o < L->oc; o++) {
-        const int64_t j0 = L->indptr[o], nnz = L->indptr[o + 1] - j0;
-        for (int64_t dy = 0; dy < L->pool; dy++) {
-            const int64_t p0 = (r * L->pool + dy) * L->wp * SPN_NB;
-#ifdef __x86_64__
-            if (!P->run) {
-                const int64_t g0 = L->gptr[o];
-                spn_run_vnni(L->off4 + 4 * g0, L->w4 + g0, L->gptr[o + 1] - g0, src8, p0, run, acc + dy * stride);
-                continue;
-            }
-#endif
-            P->run(L->off + j0, L->data + j0, nnz, src, p0, run, acc + dy * stride);
-        }
+        const int64_t j0 = L->indptr[o], nnz = L->indptr[o + 1] - j0, g0 = src8 ? L->gptr[o] : 0;
+        const int64_t p0 = r * L->pool * L->wp * SPN_NB;
+        if (src8)                                 /* the band's rows in one call */
+            P->quad(L->off4 + 4 * g0, L->w4 + g0, L->gptr[o + 1] - g0, src8, p0, run, L->pool, L->wp * SPN_NB, stride,
+                    acc);
+        for (int64_t dy = 0; !src8 && dy < L->pool; dy++)
+            P->run(L->off + j0, L->data + j0, nnz, src, p0 + dy * L->wp * SPN_NB, run, acc + dy * stride);
         const int32_t *sums = acc;
         if (L->pool == 2) {
             P->pool2(acc, acc + stride, L->pw, pooled);
@@ -229,38 +249,65 @@ static void spn_band(const spn_layer *L, const spn_path *P, const int16_t *src, 
     }
 }
 
+/* One block's source: uint8 where the path has quads and the block's bytes let them run exactly (*s8 =
+ * src8), else int16 (*s8 = NULL; widened from the uint8 copy where there is one, into an int16 buffer
+ * made on first need). Returns 0, or 3 when that buffer cannot be allocated. */
+static int spn_source(const spn_layer *L, const spn_path *P, const uint8_t *xb, int64_t nb, int64_t len,
+                      int16_t **src16, uint8_t *src8, const uint8_t **s8)
+{
+    *s8 = NULL;
+    if (!P->quad) {
+        spn_fill(L, xb, nb, *src16, NULL);
+        return 0;
+    }
+    const uint8_t bits = spn_fill(L, xb, nb, NULL, src8);
+    if (P->any_byte || !((bits | L->zero_point_in) & 0x80)) {
+        *s8 = src8;
+        return 0;
+    }
+    if (!*src16 && !(*src16 = malloc((size_t)(len + SPN_SLACK) * sizeof **src16)))
+        return 3;
+    for (int64_t i = 0; i < len + SPN_SLACK; i++)  /* a byte above 127: the int16 pairs, on the same bytes */
+        (*src16)[i] = src8[i];
+    return 0;
+}
+
 static int spn_layer_run(const spn_layer *L, const spn_path *P, const uint8_t *x, int64_t n, uint8_t *out)
 {
     const int64_t blocks = (n + SPN_NB - 1) / SPN_NB, src_len = L->c * L->hp * L->wp * SPN_NB;
-    const int64_t stride = SPN_RUN_STRIDE(L->pw * L->pool * SPN_NB), quads = P->run == NULL;
+    const int64_t stride = SPN_RUN_STRIDE(L->pw * L->pool * SPN_NB);
     int failed = 0;
     #pragma omp parallel if (blocks > 1 && n * L->ph * L->pw * L->indptr[L->oc] >= TINYEFF_PARALLEL_MIN_MACS)
     {
-        /* the source in its path's width, SPN_SLACK zero positions past its end */
-        void *src = malloc((size_t)(src_len + SPN_SLACK) * (quads ? 1 : 2));
+        /* the source the path reads first (uint8 for quads, else int16), SPN_SLACK zero positions past its end */
+        uint8_t *src8 = P->quad ? malloc((size_t)(src_len + SPN_SLACK)) : NULL;
+        int16_t *src16 = P->quad ? NULL : malloc((size_t)(src_len + SPN_SLACK) * sizeof *src16);
         int32_t *acc = malloc((size_t)(2 * stride + L->pw * SPN_NB) * sizeof *acc);
         uint8_t *codes = malloc((size_t)(L->oc * L->pw * SPN_NB));
-        if (!src || !acc || !codes) {
-            #pragma omp atomic write
-            failed = 1;
-        } else if (quads) {
-            memset(src, L->zero_point_in, (size_t)src_len);
-            memset((uint8_t *)src + src_len, 0, SPN_SLACK);
-        } else {
-            for (int64_t i = 0; i < src_len + SPN_SLACK; i++)
-                ((int16_t *)src)[i] = i < src_len ? (int16_t)L->zero_point_in : 0;
+        int ok = acc && codes && (src8 || src16);
+        if (ok && src8) {
+            memset(src8, L->zero_point_in, (size_t)src_len);
+            memset(src8 + src_len, 0, SPN_SLACK);
+        }
+        if (ok && src16) {
+            for (int64_t i = 0; i < src_len; i++)
+                src16[i] = (int16_t)L->zero_point_in;
+            memset(src16 + src_len, 0, SPN_SLACK * sizeof *src16);
         }
         #pragma omp for schedule(dynamic, 1)
         for (int64_t blk = 0; blk < blocks; blk++) {
-            if (!src || !acc || !codes) continue;
             const int64_t n0 = blk * SPN_NB, nb = n - n0 < SPN_NB ? n - n0 : SPN_NB;
-            int16_t *s16 = quads ? NULL : src;
-            uint8_t *s8 = quads ? src : NULL;
-            spn_fill(L, x + n0 * L->h * L->w * L->c, nb, s16, s8);
-            for (int64_t r = 0; r < L->ph; r++)
-                spn_band(L, P, s16, s8, r, nb, acc, acc + 2 * stride, codes, out + n0 * L->ph * L->pw * L->oc);
+            const uint8_t *s8 = NULL;
+            ok = ok && spn_source(L, P, x + n0 * L->h * L->w * L->c, nb, src_len, &src16, src8, &s8) == 0;
+            for (int64_t r = 0; ok && r < L->ph; r++)
+                spn_band(L, P, src16, s8, r, nb, acc, acc + 2 * stride, codes, out + n0 * L->ph * L->pw * L->oc);
         }
-        free(src);
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        free(src8);
+        free(src16);
         free(acc);
         free(codes);
     }
@@ -339,10 +386,11 @@ int tinyeff_spconv_u8s8_requant_nhwc(const int64_t *indptr, const int64_t *indic
             off[j] = ((ci * hp + i) * wp + jj) * SPN_NB;
         }
         spn_channels(indptr, data, oc, a_zero_point, bias, shift, folded, fast);
-        status = P.run ? 0 : spn_quads(indptr, off, data, oc, &gptr, &off4, &w4);
+        status = P.quad ? spn_quads(indptr, off, data, oc, &gptr, &off4, &w4) : 0;
         if (status == 0) {
             const spn_layer L = {h, w, c, hp, wp, padding, pool, oc, ph, pw, indptr, off, data, gptr, off4, w4,
-                                 folded, multiplier, shift, fast, a_zero_point, zero_point_out, qmin, qmax};
+                                 folded, multiplier, shift, fast, a_zero_point, zero_point_out, qmin, qmax,
+                                 TE_ISA_HAS_AVX2(isa)};
             status = spn_layer_run(&L, &P, x, n, out);
         }
     }

@@ -31,6 +31,9 @@ SIMD_TARGET static void V(spn_run)(const int64_t *off, const int8_t *val, int64_
 #if SP_NW > 3
         case 3: V(sp16_tile)(off, val, nnz, src, p0 + q0, m, acc + q0, 3); break;
 #endif
+#if SP_NW > 4
+        case 4: V(sp16_tile)(off, val, nnz, src, p0 + q0, m, acc + q0, 4); break;
+#endif
         default: V(sp16_tile)(off, val, nnz, src, p0 + q0, m, acc + q0, SP_NW); break;
         }
     }
@@ -60,6 +63,17 @@ SIMD_TARGET static void V(spn_run)(const int64_t *off, const int8_t *val, int64_
 }
 #endif
 
+SIMD_INLINE vi V(spn_max)(vi a, vi b)        /* one vpmaxsd / vmax.s32 */
+{
+#if defined(SIMD_AVX512)
+    return (vi)_mm512_max_epi32((__m512i)a, (__m512i)b);
+#elif defined(SIMD_AVX2)
+    return (vi)_mm256_max_epi32((__m256i)a, (__m256i)b);
+#else
+    return vmaxq_s32(a, b);
+#endif
+}
+
 /* out[q * SPN_NB + b] = max of the 2x2 window of pooled column q, image b: rows r0 and r1, columns 2q, 2q + 1. */
 SIMD_TARGET static void V(spn_pool2)(const int32_t *r0, const int32_t *r1, int64_t pw, int32_t *out)
 {
@@ -68,10 +82,7 @@ SIMD_TARGET static void V(spn_pool2)(const int32_t *r0, const int32_t *r1, int64
             const int64_t a = 2 * q * SPN_NB + b;
             vi x0 = V(vload_i)(r0 + a), x1 = V(vload_i)(r0 + a + SPN_NB);
             vi y0 = V(vload_i)(r1 + a), y1 = V(vload_i)(r1 + a + SPN_NB);
-            vi m0 = x0 > x1, m1 = y0 > y1;
-            vi x = (x0 & m0) | (x1 & ~m0), y = (y0 & m1) | (y1 & ~m1);
-            vi m = x > y;
-            V(vstore_i)(out + q * SPN_NB + b, (x & m) | (y & ~m));
+            V(vstore_i)(out + q * SPN_NB + b, V(spn_max)(V(spn_max)(x0, x1), V(spn_max)(y0, y1)));
         }
 }
 
@@ -101,8 +112,13 @@ SIMD_TARGET static void V(spn_requant)(const int32_t *acc, int64_t n, int64_t bi
     p.mask = _mm256_set1_epi32((int32_t)((1u << -shift) - 1u));
     p.half = _mm256_srli_epi32(p.mask, 1);
     const __m256i zp = _mm256_set1_epi32(zero_point), lo = _mm256_set1_epi32(qmin), hi = _mm256_set1_epi32(qmax);
-    for (int64_t q = 0; q < n; q += 8)
-        te_store8_avx2(te_requant8(_mm256_loadu_si256((const __m256i *)(acc + q)), &p, zp, lo, hi), codes + q, 8);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t q = 0; q < n; q += 16) {      /* codes in [0, 255]: the saturating packs are exact */
+        __m256i r0 = te_requant8(_mm256_loadu_si256((const __m256i *)(acc + q)), &p, zp, lo, hi);
+        __m256i r1 = te_requant8(_mm256_loadu_si256((const __m256i *)(acc + q + 8)), &p, zp, lo, hi);
+        __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(r0, r1), _mm256_setzero_si256());
+        _mm_storeu_si128((__m128i *)(codes + q), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b, order)));
+    }
 #else
     const int32x4_t b = vdupq_n_s32(bias), m = vdupq_n_s32(multiplier), s = vdupq_n_s32(shift);
     const int32x4_t zp = vdupq_n_s32(zero_point), lo = vdupq_n_s32(qmin), hi = vdupq_n_s32(qmax);

@@ -78,8 +78,8 @@ spn_quad_half(const int64_t *off4, const int32_t *w4, int64_t groups, const uint
 
 /* acc[q] for q < cnt (a multiple of 16; rounded up to 32 or 64: the slack) of one row's quads: tiles of
  * up to SPN_NQ 64-position vectors, and a last 32-position vector when at most 32 positions remain. */
-static SPN_VNNI_TARGET void spn_run_vnni(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_t *src,
-                                         int64_t p0, int64_t cnt, int32_t *acc)
+static SPN_VNNI_TARGET void spn_run_vnni_row(const int64_t *off4, const int32_t *w4, int64_t groups,
+                                             const uint8_t *src, int64_t p0, int64_t cnt, int32_t *acc)
 {
     const int64_t full = cnt % 64 > 32 ? cnt / 64 + 1 : cnt / 64;      /* 64-position vectors */
     for (int64_t v0 = 0; v0 < full; v0 += SPN_NQ) {
@@ -93,5 +93,14 @@ static SPN_VNNI_TARGET void spn_run_vnni(const int64_t *off4, const int32_t *w4,
     }
     if (64 * full < cnt)
         spn_quad_half(off4, w4, groups, src, p0 + 64 * full, acc + 64 * full);
+}
+
+/* Rows y < rows of a band, row y from p0 + y * row_step into acc + y * acc_step (spn_run_avx2_u8's arguments). */
+static SPN_VNNI_TARGET void spn_run_vnni(const int64_t *off4, const int32_t *w4, int64_t groups, const uint8_t *src,
+                                         int64_t p0, int64_t cnt, int64_t rows, int64_t row_step, int64_t acc_step,
+                                         int32_t *acc)
+{
+    for (int64_t y = 0; y < rows; y++)
+        spn_run_vnni_row(off4, w4, groups, src, p0 + y * row_step, cnt, acc + y * acc_step);
 }
 #endif

@@ -2,6 +2,7 @@
 import copy
 
 import numpy as np
+import pytest
 
 from tinyeff import models
 from tinyeff.compress import prune
@@ -44,14 +45,56 @@ def test_choose_sparse_kernels_times_every_sparse_layer_and_keeps_the_integers(r
     """Each sparse layer (and stride-1 conv) is timed against its twin; whichever stays, the output is unchanged."""
     from tinyeff.quant.sparse_choice import choose_sparse_kernels
     sparse, dense, x = _pruned_pair(rng)
-    candidates = [i for i, m in enumerate(sparse.body.layers) if getattr(m, "sparse", False)
+    layers = sparse.body.layers
+    candidates = [i for i, m in enumerate(layers) if getattr(m, "sparse", False)
                   or (isinstance(m, qm.QConv2d) and m.stride == 1 and m.out_qparams is not None)]
+    flatten = next(i for i, m in enumerate(layers) if isinstance(m, qm.QFlatten))   # then the requantized fc1
     decisions = choose_sparse_kernels(sparse, x, repeats=1)
-    assert sorted(decisions) == candidates
+    assert sorted(decisions) == sorted(set(candidates) - {flatten + 1} | {flatten})
     for i, d in decisions.items():
-        assert d["sparse"] == (d["sparse_s"] <= d["dense_s"]) == sparse.body.layers[i].sparse
+        layer = sparse.body.layers[i]
+        assert min(v for k, v in d.items() if k.endswith("_s")) > 0
+        if i == flatten:                    # fc1 as a conv over the whole map, where that was faster
+            assert d["linear_as_conv"] == isinstance(layer, qm.QConv2d)
+            assert d["sparse"] == (d["linear_as_conv"] and layer.sparse)
+            continue
+        assert d["sparse"] == layer.sparse
     q = sparse.quantize_input(x)
     np.testing.assert_array_equal(sparse.forward_int(q), dense.forward_int(q))
+
+
+def test_race_picks_by_the_in_round_ratio():
+    """The kernel that is slower in most rounds loses, even if one of its calls was the fastest of all."""
+    import time
+
+    from tinyeff.quant.sparse_choice import _race
+    calls = {"a": 0}
+
+    def a():                                # fast once (its first timed call), slow every other round
+        calls["a"] += 1
+        time.sleep(0 if calls["a"] == 2 else 0.004)
+
+    def b():
+        time.sleep(0.002)
+    (t_a, t_b), winner = _race([a, b], 5)
+    assert t_a < t_b and winner == 1
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("top", [127, 255])
+def test_linear_as_conv_gives_the_linear_layers_codes(sparse, top, rng):
+    """A requantized linear layer on the NCHW flatten of a (C, H, W) map and its conv over the whole map
+    (read in NHWC, no transpose) give the same codes: dense and sparse kernels, 7- and 8-bit inputs."""
+    from tinyeff.quant.sparse_choice import linear_as_conv
+    n, c, h, w, out = 19, 6, 3, 2, 9
+    weight = rng.integers(-128, 128, (out, c * h * w), dtype=np.int8)
+    weight[rng.random(weight.shape) < 0.8] = 0
+    linear = qm.QLinear(weight, rng.uniform(1e-3, 1e-2, out), rng.integers(-500, 500, out), (0.02, 3), (0.05, 1),
+                        relu=True, sparse=sparse, act_qmax=top)
+    q = rng.integers(0, top + 1, (n, c, h, w), dtype=np.uint8)
+    conv = linear_as_conv(linear, q.shape, sparse)
+    np.testing.assert_array_equal(conv.forward_nhwc(qm.to_nhwc(q)).reshape(n, out), linear(q.reshape(n, -1)))
+    assert linear_as_conv(linear, (n, c * h * w, 1, 1), sparse) is None        # nothing to gain on a 1x1 map
 
 
 def test_sparse_conv_below_one_block_runs_dense_kernels_with_the_same_integers(rng):

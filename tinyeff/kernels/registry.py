@@ -29,7 +29,7 @@ TIERS = ("ref", "numba", "c")
 # The kernel folders (kernels/<family>/{spec,numba,c}.py), in load order: a family's spec may use an
 # earlier family's reference (conv's uses im2col's, the int8 GEMM's uses the requantization).
 FAMILIES = ("gemm", "im2col", "pad", "pool", "relu", "norm", "conv", "depthwise", "sparse", "int8_eltwise",
-            "int8_gemm", "int8_conv")
+            "int8_gemm", "int8_conv", "int8_conv_small")
 PREFERENCE = ("c", "numba", "ref")
 
 _kernels = {}          # name -> {tier: function}

@@ -5,9 +5,9 @@ NCHW. Backward rebuilds ``cols`` (one more memory-bound copy, instead of keeping
 input alive between the passes): grad_w = g.T @ cols, grad_cols = g @ w2d, grad_x = col2im(grad_cols).
 Every array op here goes through a registry kernel, so faster tiers replace it without touching
 layers. float32 convolutions may skip im2col on the direct kernels (csrc/conv/dconv.c): ``conv2d_f32``
-computes the output, ``conv2d_wgrad_f32`` the weight gradient, and for stride 1 the input gradient
-is ``conv2d_f32`` of the output gradient with the flipped, transposed weight (a "full"
-correlation); for stride s, s*s such correlations, one per phase (kernels/conv/phases.py). Which
+computes the output, ``conv2d_wgrad_f32`` the weight gradient and ``conv2d_xgrad_f32`` the input
+gradient: for stride 1 a "full" correlation of the output gradient with the flipped, transposed
+weight; for stride s, s*s such correlations, one per phase (kernels/conv/phases.py). Which
 lowering each pass takes is measured on this machine (kernels/conv/lowering.py).
 Depthwise convolution (one input channel per group) skips the GEMM: it runs the depthwise kernels
 (tinyeff/kernels/depthwise: KH*KW multiply-adds per output, which is what it costs). Other group
@@ -19,7 +19,6 @@ import numpy as np
 from tinyeff import kernels
 from tinyeff.kernels.conv import lowering
 from tinyeff.kernels.conv.lowering import flipped_weight
-from tinyeff.kernels.conv.phases import strided_input_grad
 from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.ops import plan
 from tinyeff.ops.elementwise import relu as relu_op
@@ -164,13 +163,13 @@ def forward_pass(x, w, geom, oh, ow, how, bias=None, relu=False, pool=1, kernel=
 
 
 def input_grad_pass(g, w, x_shape, geom, how):
-    """grad_x (N, C, H, W) from grad_out ``g``. Direct, stride 1: the forward kernel on ``g``
-    with the flipped, transposed weight (a "full" correlation); stride > 1: one such correlation
-    per phase of the stride (kernels/conv/phases.py); gemm: g @ w2d, then col2im."""
+    """grad_x (N, C, H, W) from grad_out ``g``. Direct: ``conv2d_xgrad_f32``, one correlation of
+    ``g`` with the flipped taps per phase of the stride (kernels/conv/phases.py); dilated (stride 1):
+    the forward kernel on ``g`` with the flipped, transposed weight; gemm: g @ w2d, then col2im."""
     stride, padding, dilation = geom
     oc, _, kh, kw = w.shape
-    if how == "direct" and stride > 1:
-        return strided_input_grad(g, w, x_shape, stride, padding, kernels.get("conv2d_f32"))
+    if how == "direct" and dilation == 1:
+        return kernels.get("conv2d_xgrad_f32")(g, w, x_shape, stride, padding, dilation)
     if how == "direct":
         full = dilation * (kh - 1) - padding
         return kernels.get("conv2d_f32")(g, flipped_weight(w), None, 1, full, dilation)

@@ -16,7 +16,9 @@ import functools
 
 import numpy as np
 
+from tinyeff.kernels import registry
 from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
+from tinyeff.kernels.conv import phases
 from tinyeff.kernels.contract import implements
 from tinyeff.kernels.layout.direct import dense_tap_offsets, direct_conv_layout, output_positions
 
@@ -80,19 +82,29 @@ def forward(x, w, bias, stride, padding, dilation, relu, pool=1, isa=None, mode=
     src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation)
     offsets = dense_tap_offsets(c, kh, kw, stride, dilation, src.shape[2], ws)
     code = isa_code("conv2d_f32", isa)
-    if pool > 1 or (mode == "auto" and _channels_in_lanes(code, x.shape[0], oc, length, oh, ow)):
-        return _conv_oc(src, img_stride, x.shape[0], w, bias, offsets, (oh, ow, ws), relu, pool, code)
+    return _on_layout(ptr("float", src), img_stride, x.shape[0], w, bias, offsets, (oh, ow, ws),
+                      relu, pool, code, mode)
+
+
+def _on_layout(src, img_stride, n, w, bias, offsets, plane, relu, pool, code, mode="auto"):
+    """The forward pass on a laid-out input: ``src`` a C pointer to image 0's first output
+    position, images ``img_stride`` floats apart, rows ``ws`` wide (``plane`` = (OH, OW, WS))."""
+    oh, ow, ws = plane
+    oc, length = w.shape[0], (oh - 1) * ws + ow
+    if pool > 1 or (mode == "auto" and _channels_in_lanes(code, n, oc, length, oh, ow)):
+        return _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code)
     wpack = pack_weight(w.reshape(oc, -1))
-    out = np.empty((x.shape[0], oc, oh, ow), dtype=np.float32)
+    out = np.empty((n, oc, oh, ow), dtype=np.float32)
     b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
-    check(lib().tinyeff_dconv_f32(ptr("float", src), img_stride, x.shape[0], ptr("float", wpack),
-                                  ptr("int64_t", offsets), offsets.size, oc, length, ws, oh, ow, b,
-                                  int(relu), FORWARD_MODES[mode], code, ptr("float", out)), "dconv_f32")
+    check(lib().tinyeff_dconv_f32(src, img_stride, n, ptr("float", wpack), ptr("int64_t", offsets),
+                                  offsets.size, oc, length, ws, oh, ow, b, int(relu),
+                                  FORWARD_MODES[mode], code, ptr("float", out)), "dconv_f32")
     return out
 
 
 def _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code):
-    """dconv_oc.c's forward: (N, OC, OH // pool, OW // pool), max-pooled when pool > 1."""
+    """dconv_oc.c's forward: (N, OC, OH // pool, OW // pool), max-pooled when pool > 1 (``src``
+    a C pointer, as for _on_layout)."""
     oh, ow, ws = plane
     oc = w.shape[0]
     cb = oc_block(code)[0]
@@ -101,7 +113,7 @@ def _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code):
     pos = output_positions(oh, ow, ws, pool)
     out = np.empty((n, oc, oh // pool, ow // pool), dtype=np.float32)
     b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
-    check(lib().tinyeff_dconv_oc_f32(ptr("float", src), img_stride, n, ptr("float", wt), ocp,
+    check(lib().tinyeff_dconv_oc_f32(src, img_stride, n, ptr("float", wt), ocp,
                                      ptr("int64_t", offsets), offsets.size, oc, ptr("int64_t", pos),
                                      pos.size, pool * pool, b, int(relu), code, ptr("float", out)),
           "dconv_oc_f32")
@@ -122,7 +134,8 @@ def weight_grad(x, g, kh, kw, stride, padding, dilation, oh, ow, isa=None, rows=
     src, img_stride, ws, _, _, length = direct_conv_layout(x, kh, kw, stride, padding, dilation)
     code = isa_code("conv2d_wgrad_f32", isa)
     if rows is None:
-        rows = ow % lib().tinyeff_dconv_vector_floats(code) == 0
+        vl = lib().tinyeff_dconv_vector_floats(code)
+        rows = ow % vl == 0 or (2 * ow == vl and oh % 2 == 0)
     if rows:
         gpad, glen = np.ascontiguousarray(g), oh * ow
     else:
@@ -136,3 +149,37 @@ def weight_grad(x, g, kh, kw, stride, padding, dilation, oh, ow, isa=None, rows=
                                         oh if rows else 0, ws, ow, code, ptr("float", gw)),
           "dconv_wgrad_f32")
     return gw
+
+
+@implements("conv2d_xgrad_f32", "c", isa=ISAS)
+def conv2d_xgrad_f32(g, w, x_shape, stride, padding, oh, ow, isa=None):
+    return input_grad(g, w, x_shape, stride, padding, isa)
+
+
+def input_grad(g, w, x_shape, stride, padding, isa=None):
+    """The body of ``conv2d_xgrad_f32``: one stride-1 correlation of ``g`` per phase of the stride
+    (phases.py), each reading its window of ``g`` padded once: the window is a pointer into the
+    padded array (no copy of ``g`` per phase), and the phase's rows and columns of ``grad_x`` are
+    filled from its output (at stride 1, the one phase's output is ``grad_x``)."""
+    n, c, h, wd = x_shape
+    oc = w.shape[0]
+    code = isa_code("conv2d_xgrad_f32", isa)
+    rows_cols = phases.phase_windows(w.shape[2:], stride, padding, (h, wd), g.shape[2:])
+    pad = max([0] + [v for rows, cols in rows_cols for v in rows.crop + cols.crop])
+    gp = registry.get("pad2d_f32")(g, pad) if pad else np.ascontiguousarray(g)
+    hp, wp = gp.shape[2:]
+    src = ptr("float", gp)
+    gx = None
+    if stride > 1 or len(rows_cols) != 1:
+        gx = (np.empty if len(rows_cols) == stride * stride else np.zeros)(x_shape, dtype=np.float32)
+    for rows, cols in rows_cols:
+        wphase = np.ascontiguousarray(w[:, :, rows.taps][:, :, :, cols.taps].transpose(1, 0, 2, 3))
+        offsets = dense_tap_offsets(oc, len(rows.taps), len(cols.taps), 1, 1, hp, wp)
+        corner = (pad - rows.crop[0]) * wp + pad - cols.crop[0]      # the window's first element
+        part = _on_layout(src + corner, oc * hp * wp, n, wphase, None, offsets,
+                          (rows.count, cols.count, wp), False, 1, code)
+        if gx is None:
+            return part
+        gx[:, :, rows.first:rows.first + stride * rows.count:stride,
+           cols.first:cols.first + stride * cols.count:stride] = part
+    return gx

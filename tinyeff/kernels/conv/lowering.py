@@ -49,15 +49,13 @@ def mode():
 
 
 def direct_applies(pass_name, geometry):
-    """Whether the direct kernels implement this pass (the input gradient at stride 1 needs a square
-    kernel and padding within the kernel's reach: a "full" correlation with the flipped weight; at
-    a larger stride, dilation 1: one correlation per phase, kernels/conv/phases.py)."""
+    """Whether the direct kernels implement this pass (the input gradient at dilation 1: one
+    correlation per phase of the stride, kernels/conv/phases.py; dilated, at stride 1 only, with a
+    square kernel and padding within its reach: a "full" correlation with the flipped weight)."""
     _, _, _, _, _, kh, kw, stride, padding, dilation = geometry
-    if pass_name != "input_grad":
+    if pass_name != "input_grad" or dilation == 1:
         return True
-    if stride > 1:
-        return dilation == 1
-    return kh == kw and dilation * (kh - 1) - padding >= 0
+    return stride == 1 and kh == kw and dilation * (kh - 1) - padding >= 0
 
 
 def choose(pass_name, geometry, make_run):

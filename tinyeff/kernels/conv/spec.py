@@ -1,9 +1,11 @@
 """Dense convolution contract and reference: the forward pass and the weight gradient, as whole ops.
 
-``conv2d_f32`` and ``conv2d_wgrad_f32`` are what a direct convolution tier (c.py, csrc/conv/dconv.c)
-must match; here they are im2col + one GEMM, the lowering ``ops/conv.py`` uses when no faster tier
-is on. The input gradient needs no kernel of its own for stride 1: it is ``conv2d_f32`` of the
-output gradient with the flipped, transposed weight (``lowering.flipped_weight``). When the op picks
+``conv2d_f32``, ``conv2d_wgrad_f32`` and ``conv2d_xgrad_f32`` (the input gradient, dilation 1) are
+what a direct convolution tier (c.py, csrc/conv/dconv.c) must match; here they are im2col + one
+GEMM (col2im for the input gradient), the lowering ``ops/conv.py`` uses when no faster tier is on.
+The C tier computes the input gradient as one stride-1 correlation per phase of the stride
+(phases.py); a dilated one at stride 1 is ``conv2d_f32`` of the output gradient with the flipped,
+transposed weight (``lowering.flipped_weight``). When the op picks
 the direct kernel over im2col + GEMM is ``lowering.py``'s business. ``conv2d_f32(..., pool=k)``
 also applies a following non-overlapping k x k max-pool (an inference fusion: the C tier then
 computes only the positions the pool keeps); the reference pools its full output.
@@ -11,7 +13,7 @@ computes only the positions the pool keeps); the reference pools its full output
 import numpy as np
 
 from tinyeff.kernels.contract import Tolerance, case, define
-from tinyeff.kernels.im2col.spec import im2col_f32
+from tinyeff.kernels.im2col.spec import col2im_f32, im2col_f32
 from tinyeff.kernels.layout.geometry import check_conv_geometry
 from tinyeff.kernels.sparse.spec import max_pool_blocks
 
@@ -48,6 +50,25 @@ def check_wgrad_args(x, g, kh, kw, stride, padding, dilation, name="conv2d_wgrad
     return oh, ow
 
 
+def check_xgrad_args(g, w, x_shape, stride, padding, dilation):
+    """Validate an input-gradient call once; return the normalized x_shape and (OH, OW)."""
+    name = "conv2d_xgrad_f32"
+    if len(x_shape) != 4 or w.ndim != 4 or int(x_shape[1]) != w.shape[1]:
+        raise ValueError(f"{name}: need x_shape (N, C, H, W) and w (OC, C, KH, KW) with the same C; "
+                         f"got x_shape {tuple(x_shape)} and w {w.shape}")
+    if dilation != 1:
+        raise ValueError(f"{name}: dilation={dilation}; the phase decomposition needs dilation 1 "
+                         "(run a dilated convolution's input gradient through im2col: col2im_f32)")
+    x_shape = tuple(int(v) for v in x_shape)
+    oh, ow = check_conv_geometry(x_shape, w.shape[2], w.shape[3], stride, padding, dilation, name)
+    if g.ndim != 4 or g.shape != (x_shape[0], w.shape[0], oh, ow):
+        raise ValueError(f"{name}: grad_out has shape {g.shape}, expected {(x_shape[0], w.shape[0], oh, ow)} "
+                         f"for input {x_shape} and weight {w.shape}")
+    if g.dtype != w.dtype:
+        raise TypeError(f"{name}: grad_out is {g.dtype} but w is {w.dtype}; cast one of them")
+    return {"x_shape": x_shape, "oh": oh, "ow": ow}
+
+
 def _oh_ow(pair):
     return {"oh": pair[0], "ow": pair[1]}
 
@@ -72,6 +93,20 @@ def conv2d_cases(rng):
         x = rng.standard_normal((n, c, h, w)).astype(np.float32)
         wt = rng.standard_normal((oc, c, 3, 3)).astype(np.float32)
         yield case(x, wt, rng.standard_normal(oc).astype(np.float32), 1, 0, 1, relu=bool(i % 2), pool=pool)
+
+
+# (N, C, H, W, OC, KH, KW, stride, padding): strides 1 to 3, padding 0, within and beyond the
+# kernel's reach, kernels smaller than the stride (rows no tap reaches), odd sizes, non-square
+XGRADS = [(2, 3, 9, 7, 5, 3, 3, 1, 1), (1, 2, 8, 9, 3, 3, 2, 1, 0), (1, 2, 7, 7, 3, 3, 3, 1, 3),
+          (2, 3, 32, 32, 5, 3, 3, 2, 1), (1, 4, 11, 13, 6, 3, 3, 2, 1), (2, 2, 10, 9, 3, 1, 1, 2, 0),
+          (1, 3, 12, 12, 4, 5, 5, 3, 2), (1, 2, 9, 9, 3, 4, 4, 2, 3), (2, 3, 9, 10, 4, 3, 2, 2, 1)]
+
+
+def conv2d_xgrad_cases(rng):
+    for n, c, h, w, oc, kh, kw, s, p in XGRADS:
+        oh, ow = check_conv_geometry((n, c, h, w), kh, kw, s, p, 1, "conv2d_xgrad_cases")
+        yield case(rng.standard_normal((n, oc, oh, ow)).astype(np.float32),
+                   rng.standard_normal((oc, c, kh, kw)).astype(np.float32), (n, c, h, w), s, p, 1)
 
 
 def conv2d_wgrad_cases(rng):
@@ -109,3 +144,13 @@ def conv2d_wgrad_f32(x, g, kh, kw, stride=1, padding=0, dilation=1):
     cols = im2col_f32(x, kh, kw, stride, padding, dilation)                   # (N*OH*OW, C*KH*KW)
     g2d = g.transpose(0, 2, 3, 1).reshape(-1, oc)                              # (N*OH*OW, OC)
     return (g2d.T @ cols).reshape(oc, x.shape[1], kh, kw)
+
+
+@define("conv2d_xgrad_f32", check=check_xgrad_args, cases=conv2d_xgrad_cases, tolerance=F32_SUMS,
+        faster_dtypes={"g": np.float32, "w": np.float32})
+def conv2d_xgrad_f32(g, w, x_shape, stride=1, padding=0, dilation=1, *, oh, ow):
+    """Input gradient of conv2d (dilation 1): grad_out g (N, OC, OH, OW) times w (OC, C, KH, KW),
+    scattered back onto the input, x_shape = (N, C, H, W). Returns (N, C, H, W) in g's dtype."""
+    oc, c, kh, kw = w.shape
+    gcols = g.transpose(0, 2, 3, 1).reshape(-1, oc) @ w.reshape(oc, -1)       # (N*OH*OW, C*KH*KW)
+    return col2im_f32(gcols, x_shape, kh, kw, stride, padding, dilation)

@@ -6,7 +6,7 @@ output and calls C; the C code only loops.
 The GEMM's instruction-set path is chosen at run time from the CPU's flags (never from build
 flags): AVX-512 VNNI, else AVX2 (vpmaddubsw on panels whose weight pairs cannot saturate int16,
 ``PackedS8.pairs_fit``, or on every panel when the activations are all <= 127, the C code checks;
-two groups per vpmaddwd on ``PackedS8.quads_fit`` panels then; else exact int16 widening), on ARM64
+two groups per vpmaddwd where ``PackedS8.quads_fit`` allows; else exact int16 widening), on ARM64
 NEON dot-product, else NEON, else
 portable C. Every path returns the same int32 sums and the same codes. AMX is not implemented: it
 could not be tested on the machine this was written on (no amx_int8), and ``code_path()`` says so
@@ -18,7 +18,7 @@ from tinyeff.kernels import c as _c
 from tinyeff.kernels import cpu
 from tinyeff.kernels import registry
 from tinyeff.kernels.contract import implements
-from tinyeff.kernels.layout.packed_s8 import PackedS8, num_panels, packed_size
+from tinyeff.kernels.layout.packed_s8 import GROUP, PackedS8, num_panels, packed_size
 
 GEMM_ISAS = ("portable", "avx2", "avx512_vnni", "neon", "neon_dotprod")   # csrc/gemm_s8*.{c,h} tiles
 
@@ -66,7 +66,8 @@ def pack_s8(b):
     b = np.ascontiguousarray(b)
     data = np.empty(packed_size(k, n), dtype=np.int8)
     colsum = np.empty(n, dtype=np.int32)
-    pairs_fit, quads_fit = np.ones(num_panels(n), dtype=np.uint8), np.ones(num_panels(n), dtype=np.uint8)
+    pairs_fit = np.ones(num_panels(n), dtype=np.uint8)
+    quads_fit = np.zeros((-(-n // GROUP), -(-k // 4)), dtype=np.uint8)
     if data.size:
         _c.check(_c.lib().tinyeff_pack_s8(_ptr("int8_t[]", b), n, k, n, _ptr("int8_t[]", data),
                                           _ptr("int32_t[]", colsum), _ptr("uint8_t[]", pairs_fit),

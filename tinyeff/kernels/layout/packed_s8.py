@@ -14,10 +14,12 @@ positive weights summing to at most 128 and negative ones to at least -128, so `
 fits int16 for any uint8 a and AVX2's saturating ``vpmaddubsw`` is exact there (7-bit weights, in
 [-64, 63], always qualify; docs/int8.md section 9). Activations <= 127 (7-bit activations) make
 every pair of any int8 weights fit (2 * 127 * 128 < 32768); the GEMM checks that on the operand.
-``quads_fit`` (one flag per panel): for activations <= 127, the int16 lane of group g plus the same
-lane of group g + 1 (4 weights of one column) also fits, for every g: positive weights sum to at
-most 258 and negative ones to at least -258 (127 * 258 = 32766), so the AVX2 tile may add two
-``vpmaddubsw`` results before widening (7-bit weights always qualify: 4 * 64 = 256).
+``quads_fit`` (one flag per 16 columns and group, shape (ceil(N / 16), K4)): entry [c, g] is 1
+when, for activations <= 127, the int16 lane of group g plus the same lane of group g + 1 (4 weights
+of one column) fits in each of columns 16c .. 16c + 15: positive weights sum to at most 258 and
+negative ones to at least -258 (127 * 258 = 32766), so the AVX2 tile, which holds 16 columns, may
+add those two ``vpmaddubsw`` results before widening; the last group has no successor (0). 7-bit weights always qualify (4 * 64 = 256); trained
+8-bit weights break the bound at a few groups only, and the tile takes the quad step at the others.
 
 Overflow bound: a u8 x s8 product is at most 255*128 in magnitude, so K <= 65536 keeps every int32
 sum exact (65536 * 32640 < 2**31). Every tier rejects larger K rather than wrap.
@@ -41,8 +43,8 @@ class PackedS8:
         colsum: int32 (N,), ``sum_k b[k, n]``: the zero-point correction term.
         k, n: the logical weight shape.
         pairs_fit: uint8 (number of panels,), 1 where no k pair of the panel can saturate int16.
-        quads_fit: uint8 (number of panels,), 1 where no lane of two consecutive groups can saturate
-            int16 for activations <= 127.
+        quads_fit: uint8 (ceil(N / 16), K4): [c, g] is 1 where no lane of groups g and g + 1 of
+            columns 16c .. 16c + 15 can saturate int16 for activations <= 127.
         layout: layout tag, checked by every consumer.
     """
     data: np.ndarray
@@ -71,13 +73,16 @@ QUAD_BOUND = 258       # 127 * 258 = 32766: the largest weight sum of a two-grou
 
 
 def quads_fit_int16(padded):
-    """uint8 (panels,): 1 where, for every group g and every column of a (K4*4, N16) zero-padded weight,
-    rows (4g + t, 4g + t + 1, 4g + 4 + t, 4g + 5 + t), t in {0, 2}, have positive entries summing to
-    <= 258 and negative ones to >= -258 (see ``quads_fit``)."""
-    w = padded.astype(np.int32).reshape(-1, 2, 2, padded.shape[1])          # (K4, lane t, pair, N)
+    """uint8 (N16 / 16, K4): [c, g] is 1 where, in each of columns 16c .. 16c + 15 of a (K4*4, N16)
+    zero-padded weight, rows (4g + t, 4g + t + 1, 4g + 4 + t, 4g + 5 + t), t in {0, 2}, have positive
+    entries summing to <= 258 and negative ones to >= -258; 0 for the last group (see ``quads_fit``)."""
+    k4 = padded.shape[0] // 4
+    w = padded.astype(np.int32).reshape(k4, 2, 2, padded.shape[1])          # (K4, lane t, pair, N)
     pos, neg = np.maximum(w, 0).sum(axis=2), np.minimum(w, 0).sum(axis=2)    # (K4, 2, N) per group
-    ok = ((pos[:-1] + pos[1:] <= QUAD_BOUND) & (neg[:-1] + neg[1:] >= -QUAD_BOUND)).all(axis=(0, 1))
-    return np.array([ok[p0:p0 + PANEL].all() for p0 in range(0, padded.shape[1], PANEL)], dtype=np.uint8)
+    ok = np.zeros((k4, padded.shape[1]), dtype=bool)                        # (K4, N16): g with g + 1
+    ok[:-1] = ((pos[:-1] + pos[1:] <= QUAD_BOUND) & (neg[:-1] + neg[1:] >= -QUAD_BOUND)).all(axis=1)
+    groups = ok.reshape(k4, padded.shape[1] // GROUP, GROUP).all(axis=2).T   # (N16 / 16, K4)
+    return np.ascontiguousarray(groups, dtype=np.uint8)
 
 
 def packed_size(k, n):
@@ -100,11 +105,13 @@ def check_packed(packed, k, name):
     if packed.k != k:
         raise ValueError(f"{name}: activation has K={k} columns but the packed weight has K={packed.k} "
                          f"rows (weight shape ({packed.k}, {packed.n}))")
-    for field in ("pairs_fit", "quads_fit"):
+    shapes = {"pairs_fit": ((num_panels(packed.n),), "one flag per 64-column panel"),
+              "quads_fit": ((-(-packed.n // GROUP), -(-packed.k // 4)), "one flag per 16 columns and group of 4 k")}
+    for field, (shape, what) in shapes.items():
         fit = getattr(packed, field)
-        if not isinstance(fit, np.ndarray) or fit.dtype != np.uint8 or fit.shape != (num_panels(packed.n),):
-            raise ValueError(f"{name}: packed.{field} must be uint8 ({num_panels(packed.n)},), one flag per "
-                             "64-column panel; re-pack the weight with pack_s8")
+        if not isinstance(fit, np.ndarray) or fit.dtype != np.uint8 or fit.shape != shape:
+            raise ValueError(f"{name}: packed.{field} must be uint8 {shape}, {what}; re-pack the weight "
+                             "with pack_s8")
 
 
 def unpack_s8(packed):

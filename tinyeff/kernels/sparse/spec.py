@@ -192,9 +192,12 @@ def spconv_requant_nhwc_cases(rng):
                        int(rng.integers(0, 256)), bias, *random_requant(rng, oc, low, high), int(rng.integers(0, 256)),
                        pool=pool, relu=bool(i % 2))
     extreme = np.full((4, 3, 3, 3), -128, np.int8)                 # |sum| at its largest, both signs
-    for x_value, z in ((255, 0), (0, 255)):
-        yield case(np.full((3, 6, 6, 3), x_value, np.uint8), pack_sparse(extreme), 1, z, None,
+    for x_value, z in ((255, 0), (0, 255), (127, 127)):           # 127: AVX2's vpmaddubsw quads at their limit
+        yield case(np.full((17, 6, 6, 3), x_value, np.uint8), pack_sparse(extreme), 1, z, None,
                    *random_requant(rng, 4, 1e-6, 1e-4), 128, pool=2)
+    wt = _prune(rng, rng.integers(-128, 128, (9, 5, 3, 3), dtype=np.int8), 0.7)   # 7-bit activations
+    yield case(rng.integers(0, 128, (20, 8, 7, 5), dtype=np.uint8), pack_sparse(wt), 1, 3, None,
+               *random_requant(rng, 9, 1e-5, 1e-3), 7, pool=2, relu=True)
 
 
 def splinear_u8s8_cases(rng):

@@ -6,6 +6,9 @@ reference, ``forward`` the integer path through ``tinyeff.kernels``.
 import numpy as np
 
 from tinyeff import kernels
+from tinyeff.kernels import registry
+from tinyeff.kernels.int8_conv_small.spec import fits as small_conv_fits
+from tinyeff.kernels.int8_conv_small.spec import pack_conv_small  # NOTE: format builder, not a compute kernel
 from tinyeff.kernels.layout.csr import pack_sparse   # NOTE: format builder, not a compute kernel
 from tinyeff.kernels.sparse.spec import NHWC_BLOCK
 from tinyeff.quant.qmodules.base import QLayer, fixed_point_qm, requant_float, to_nchw, to_nhwc
@@ -165,6 +168,11 @@ class QConv2d(QWeighted):
             return to_nhwc(self.forward(to_nchw(q)))
         n, h, w, _ = q.shape
         _, _, kh, kw = self.weight_q.shape
+        small = self._small_weight(pool) if self.out_qparams is not None else None
+        if small is not None:                  # a first layer: output channels in the lanes
+            return kernels.get("conv2d_u8s8_smallc_nhwc")(q, small, self.stride, self.padding, z_in, self.bias_q,
+                                                                 self.multiplier, self.shift, self.out_qparams[1],
+                                                                 pool=pool, qmax=self.act_qmax, relu=self.relu)
         if self.out_qparams is not None:       # conv + requant (+ max-pool), no im2col matrix in the C tier
             return kernels.get("conv2d_u8s8_requant_nhwc")(q, self.packed, kh, kw, self.stride, self.padding, z_in,
                                                             self.bias_q, self.multiplier, self.shift,
@@ -174,6 +182,23 @@ class QConv2d(QWeighted):
         cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in,
                                              row_align=self.ROW_ALIGN)                  # (N*OH*OW, KH*KW*C)
         return self._gemm(cols).reshape(n, oh, ow, -1)                                  # int32 sums
+
+    SMALL_C = 4                              # input channels up to which a layer is a "first layer"
+    SMALL_ISAS = ("avx2", "avx512_vnni")     # paths where the small-channel kernel beats the GEMM (no NEON body)
+    SMALL_OC_BLOCK = 16                      # its output channels come in blocks of 32 (the last one 16 wide)
+
+    def _small_weight(self, pool):
+        """The weight packed for ``conv2d_u8s8_smallc_nhwc`` when that kernel takes this layer (few
+        input channels, whole 16-channel blocks, an x86 vector path), built on first use and kept;
+        else None."""
+        oc, c, kh, kw = self.weight_q.shape
+        if c > self.SMALL_C or oc % self.SMALL_OC_BLOCK or not small_conv_fits(oc, kh, kw, c, pool):
+            return None
+        if registry.best_isa("conv2d_u8s8_smallc_nhwc", "c") not in self.SMALL_ISAS:
+            return None
+        if "small" not in self._twin:
+            self._twin["small"] = pack_conv_small(self.weight_q)
+        return self._twin["small"]
 
     def _dense_twin(self):
         """This layer on the dense kernels, built on first use (small batches) and kept."""
