@@ -142,10 +142,14 @@ int tinyeff_dwconv_wgrad_f32(const float *x, const float *g, int64_t n, int64_t 
 
 /* ---- float32 batch norm, training (csrc/norm/bnorm.c; wrappers in kernels/norm/c.py) --------------
  * NCHW with hw = H * W; an (N, C) input is hw = 1. Outputs as tinyeff/kernels/norm/spec.py: y and
- * grad_x (N, C, H, W); mean, var (biased), invstd, grad_gamma and grad_beta (C,).
+ * grad_x (N, C, H, W); mean, var (biased), invstd, grad_gamma and grad_beta (C,). Forward epilogue:
+ * residual (N, C, H, W) or NULL is added to y, then relu != 0 clamps y at 0. Backward: relu_beta
+ * non-NULL (the forward's beta) masks grad_out where the forward's ReLU output, recomputed from x,
+ * was 0 (a forward with ReLU and no residual); or relu_out non-NULL (the forward's output, a forward with
+ * a residual and ReLU) masks it by relu_out > 0 into grad_masked (N, C, H, W), the shortcut's gradient.
  * isa: a TE_ISA_ code (bodies: portable, and bnorm_vec.h for AVX2, AVX-512, NEON). */
-int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw, double eps, int64_t isa, float *y, float *mean, float *var, float *invstd);
-int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const float *mean, const float *invstd, const float *gamma, int64_t n, int64_t c, int64_t hw, int64_t isa, float *grad_x, float *grad_gamma, float *grad_beta);
+int tinyeff_batchnorm_train_f32(const float *x, const float *gamma, const float *beta, const float *residual, int64_t relu, int64_t n, int64_t c, int64_t hw, double eps, int64_t isa, float *y, float *mean, float *var, float *invstd);
+int tinyeff_batchnorm_backward_f32(const float *grad_out, const float *x, const float *mean, const float *invstd, const float *gamma, const float *relu_beta, const float *relu_out, int64_t n, int64_t c, int64_t hw, int64_t isa, float *grad_x, float *grad_gamma, float *grad_beta, float *grad_masked);
 /* ---- end float32 batch norm ---- */
 
 /* ---- float32 ReLU (csrc/relu/relu.c; wrappers in kernels/relu/c.py) ----------------------

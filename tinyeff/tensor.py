@@ -13,6 +13,8 @@ import threading
 
 import numpy as np
 
+from tinyeff.kernels import buffers
+
 _grad_mode = threading.local()
 
 
@@ -150,7 +152,7 @@ class Tensor:
                 if pg is None or not parent.requires_grad:
                     continue
                 key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
+                grads[key] = pg if key not in grads else _sum(grads[key], pg)
             node._parents, node._backward = (), _released   # free the graph as we go
 
     # --- operators (the maths lives in tinyeff/ops) -----------------------------------------------
@@ -223,6 +225,15 @@ class Tensor:
 
     def relu(self):
         return ops.relu(self)
+
+
+def _sum(a, b):
+    """a + b as a new array, in recycled memory when it is large (kernels/buffers.py: a fresh
+    activation-sized array costs a page fault per 4 KB). A new array, never ``a`` updated in place:
+    a backward may hand one array to several parents."""
+    if a.shape != b.shape:
+        return a + b
+    return np.add(a, b, out=buffers.empty(a.shape, np.result_type(a, b)))
 
 
 def _released(grad):

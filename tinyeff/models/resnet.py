@@ -9,12 +9,40 @@ the shortcut study (a plain network of the same depth).
 ``stem="cifar"`` (the default, what saved files mean) is one 3x3 stride-1 conv; ``stem="imagenet"``
 is torchvision's 7x7 stride-2 conv and 3x3 stride-2 max-pool, for 224x224 inputs. ResNet-50 uses
 bottleneck blocks (1x1 reduce, 3x3, 1x1 expand to 4x the width; stride on the 3x3 as torchvision).
+
+Training speed: every BatchNorm-then-ReLU (with the shortcut added in between at a block's end) runs
+as one batch-norm op (``bn_relu``), which saves the separate ReLU and add passes over memory each way.
+It applies only to a plain BatchNorm2d and ReLU with no hooks (an observer must see each layer's
+own output); ``set_fused(model, False)`` runs every layer on its own, with the same results up to
+float rounding.
 """
 from tinyeff import nn
 
 
+def bn_relu(owner, bn, relu, x, residual=None):
+    """``relu(bn(x) + residual)`` (no add when ``residual`` is None), fused into one batch-norm op
+    when ``owner.fuse`` is on and both layers are plain, else layer by layer."""
+    same = residual is None or (residual.shape == x.shape and residual.dtype == x.dtype)
+    if owner.fuse and same and _plain(bn, nn.BatchNorm2d) and _plain(relu, nn.ReLU):
+        return bn.forward(x, relu=True, residual=residual)
+    out = bn(x)
+    return relu(out if residual is None else out + residual)
+
+
+def set_fused(model, on):
+    """Turn the BatchNorm + (add +) ReLU fusion on or off in every ResNet stem and block of ``model``."""
+    for module in model.modules():
+        if isinstance(module, (ResNet, BasicBlock, Bottleneck)):
+            module.fuse = bool(on)
+
+
+def _plain(layer, kind):
+    return type(layer) is kind and not (layer._forward_pre_hooks or layer._forward_hooks)
+
+
 class BasicBlock(nn.Module):
     """conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU."""
+    fuse = True
 
     def __init__(self, in_channels, out_channels, stride=1, shortcut=True):
         super().__init__()
@@ -32,15 +60,14 @@ class BasicBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x):
-        out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
-        if self.use_shortcut:
-            out = out + self.shortcut(x)
-        return self.relu2(out)
+        out = self.conv2(bn_relu(self, self.bn1, self.relu1, self.conv1(x)))
+        return bn_relu(self, self.bn2, self.relu2, out, self.shortcut(x) if self.use_shortcut else None)
 
 
 class Bottleneck(nn.Module):
     """conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1-BN (4x ``width`` channels), plus shortcut, ReLU."""
     expansion = 4
+    fuse = True
 
     def __init__(self, in_channels, width, stride=1, shortcut=True):
         super().__init__()
@@ -62,17 +89,17 @@ class Bottleneck(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x):
-        out = self.relu2(self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x))))))
-        out = self.bn3(self.conv3(out))
-        if self.use_shortcut:
-            out = out + self.shortcut(x)
-        return self.relu3(out)
+        out = bn_relu(self, self.bn1, self.relu1, self.conv1(x))
+        out = self.conv3(bn_relu(self, self.bn2, self.relu2, self.conv2(out)))
+        return bn_relu(self, self.bn3, self.relu3, out, self.shortcut(x) if self.use_shortcut else None)
 
 
 STEMS = ("cifar", "imagenet")
 
 
 class ResNet(nn.Module):
+    fuse = True
+
     def __init__(self, blocks_per_stage, widths, strides, in_channels=3, num_classes=10, shortcut=True,
                  stem="cifar", block=BasicBlock):
         super().__init__()
@@ -100,7 +127,7 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = bn_relu(self, self.bn1, self.relu, self.conv1(x))
         if "maxpool" in self._modules:
             x = self.maxpool(x)
         return self.fc(self.flatten(self.pool(self.layers(x))))

@@ -71,9 +71,11 @@ class _BatchNorm(Module):
         self.register_buffer("running_mean", init.zeros((num_features,)))
         self.register_buffer("running_var", init.ones((num_features,)))
 
-    def forward(self, x):
+    def forward(self, x, relu=False, residual=None):
+        """``relu`` / ``residual``: relu(bn(x) + residual) in the batch-norm kernel's own passes (a
+        ResNet block asks for it when no hook needs to see the batch norm's own output)."""
         return ops.batch_norm(x, self.param("weight"), self.param("bias"), self.running_mean,
-                              self.running_var, self.training, self.momentum, self.eps)
+                              self.running_var, self.training, self.momentum, self.eps, relu, residual)
 
     def extra_repr(self):
         return str(self.num_features)

@@ -7,6 +7,8 @@ PyTorch's update equations (Sutskever et al. 2013 form):
     g = g + momentum * buf  if nesterov  else  buf
     p = p - lr * g
 """
+import numpy as np
+
 from tinyeff.optim.optimizer import Optimizer
 
 
@@ -19,14 +21,19 @@ class SGD(Optimizer):
         self.weight_decay = weight_decay
 
     def update(self, p, grad, state):
-        g = grad + self.weight_decay * p.data if self.weight_decay else grad
+        # One scratch array per call, updated in place (four temporaries per parameter otherwise);
+        # the same float operations in the same order as the equations above, so the same bits.
+        scratch = np.multiply(p.data, self.weight_decay) if self.weight_decay else np.empty_like(p.data)
+        g = grad
+        if self.weight_decay:
+            scratch += grad
+            g = scratch
         if self.momentum:
-            if "momentum_buffer" not in state:
-                state["momentum_buffer"] = g.copy()
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
             else:
-                buf = state["momentum_buffer"]
                 buf *= self.momentum
-                buf += (1 - self.dampening) * g
-            buf = state["momentum_buffer"]
+                buf += g if self.dampening == 0 else (1 - self.dampening) * g
             g = g + self.momentum * buf if self.nesterov else buf
-        p.data -= self.lr * g
+        p.data -= np.multiply(g, self.lr, out=scratch)

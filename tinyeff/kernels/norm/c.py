@@ -8,7 +8,8 @@ vector bodies (csrc/norm/bnorm_vec.h: AVX-512, AVX2, NEON) are picked at run tim
 """
 import numpy as np
 
-from tinyeff.kernels.c import check, isa_code, lib, ptr
+from tinyeff.kernels import buffers
+from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 
 
@@ -21,27 +22,44 @@ ISAS = ("portable", "avx2", "avx512", "neon")   # csrc/norm/bnorm.c: portable lo
 
 
 @implements("batchnorm_train_f32", "c", isa=ISAS)
-def batchnorm_train_f32(x, gamma, beta, eps, isa=None):
+def batchnorm_train_f32(x, gamma, beta, eps, relu=False, residual=None, isa=None):
     name = "batchnorm_train_f32"
     n, c, h, w = x.shape
     x, gamma, beta = (np.ascontiguousarray(a) for a in (x, gamma, beta))
-    y = np.empty_like(x)
+    y = buffers.empty_like(x)
     mean, var, invstd = (np.empty(c, dtype=np.float32) for _ in range(3))
-    check(lib().tinyeff_batchnorm_train_f32(_ptr(x), _ptr(gamma), _ptr(beta), n, c, h * w,
-                                            float(eps), isa_code(name, isa), _ptr(y), _ptr(mean), _ptr(var),
-                                            _ptr(invstd)), name)
+    res = ffi().NULL if residual is None else _ptr(np.ascontiguousarray(residual))
+    check(lib().tinyeff_batchnorm_train_f32(_ptr(x), _ptr(gamma), _ptr(beta), res, int(bool(relu)), n, c,
+                                            h * w, float(eps), isa_code(name, isa), _ptr(y), _ptr(mean),
+                                            _ptr(var), _ptr(invstd)), name)
     return y, mean, var, invstd
 
 
 @implements("batchnorm_backward_f32", "c", isa=ISAS)
-def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma, isa=None):
+def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma, relu_beta=None, isa=None):
     name = "batchnorm_backward_f32"
     n, c, h, w = x.shape
     grad_out, x, mean, invstd, gamma = (np.ascontiguousarray(a)
                                         for a in (grad_out, x, mean, invstd, gamma))
-    grad_x = np.empty_like(x)
+    grad_x = buffers.empty_like(x)
+    grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
+    beta = ffi().NULL if relu_beta is None else _ptr(np.ascontiguousarray(relu_beta))
+    check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
+                                               _ptr(gamma), beta, ffi().NULL, n, c, h * w, isa_code(name, isa),
+                                               _ptr(grad_x), _ptr(grad_gamma), _ptr(grad_beta), ffi().NULL), name)
+    return grad_x, grad_gamma, grad_beta
+
+
+@implements("batchnorm_add_relu_backward_f32", "c", isa=ISAS)
+def batchnorm_add_relu_backward_f32(grad_out, x, mean, invstd, gamma, out, isa=None):
+    name = "batchnorm_add_relu_backward_f32"
+    n, c, h, w = x.shape
+    grad_out, x, mean, invstd, gamma, out = (np.ascontiguousarray(a)
+                                             for a in (grad_out, x, mean, invstd, gamma, out))
+    grad_x, masked = buffers.empty_like(x), buffers.empty_like(x)
     grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
     check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
-                                               _ptr(gamma), n, c, h * w, isa_code(name, isa), _ptr(grad_x),
-                                               _ptr(grad_gamma), _ptr(grad_beta)), name)
-    return grad_x, grad_gamma, grad_beta
+                                               _ptr(gamma), ffi().NULL, _ptr(out), n, c, h * w,
+                                               isa_code(name, isa), _ptr(grad_x), _ptr(grad_gamma),
+                                               _ptr(grad_beta), _ptr(masked)), name)
+    return grad_x, grad_gamma, grad_beta, masked
