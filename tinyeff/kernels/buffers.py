@@ -10,20 +10,31 @@ keeps those arrays and hands one out again once nothing refers to it any more.
 "Nothing refers to it": CPython counts references, and every NumPy view of an array holds one to
 it (``view.base``), so an array whose only references are this pool's is free to reuse, whatever
 views were made of it and dropped. Only arrays of at least ``MIN_BYTES`` are pooled (small ones
-come from the allocator's free lists without faults), and at most ``MAX_BYTES`` in all: past that,
+come from the allocator's free lists without faults), and at most ``MAX_BYTES`` in all (1 GiB, less on small machines): past that,
 ``empty`` falls back to ``np.empty``. ``clear()`` drops every pooled array (the memory of the ones
 still in use is freed when their last user lets go).
 What this leaves out: memory other code allocates (NumPy temporaries, other kernels' outputs).
 """
+import os
 import sys
 import threading
 
 import numpy as np
 
 MIN_BYTES = 1 << 20
-MAX_BYTES = 1 << 30
 
 
+def _max_bytes():
+    """1 GiB, or an eighth of the machine's memory if that is less: a 1-4 GB board (a Raspberry Pi)
+    must not keep a quarter of its RAM in dead activations."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):          # no sysconf names (Windows)
+        return 1 << 30
+    return min(1 << 30, ram // 8)
+
+
+MAX_BYTES = _max_bytes()
 
 def _references_when_free():
     """What ``sys.getrefcount`` says, inside the loop of ``empty``, of an array only the pool's list

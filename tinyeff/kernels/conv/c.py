@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from tinyeff.kernels import registry
+from tinyeff.kernels import buffers, registry
 from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.conv import phases
 from tinyeff.kernels.contract import implements
@@ -94,7 +94,7 @@ def _on_layout(src, img_stride, n, w, bias, offsets, plane, relu, pool, code, mo
     if pool > 1 or (mode == "auto" and _channels_in_lanes(code, n, oc, length, oh, ow)):
         return _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code)
     wpack = pack_weight(w.reshape(oc, -1))
-    out = np.empty((n, oc, oh, ow), dtype=np.float32)
+    out = buffers.empty((n, oc, oh, ow))
     b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
     check(lib().tinyeff_dconv_f32(src, img_stride, n, ptr("float", wpack), ptr("int64_t", offsets),
                                   offsets.size, oc, length, ws, oh, ow, b, int(relu),
@@ -111,7 +111,7 @@ def _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code):
     ocp = -(-oc // cb) * cb
     wt = pack_weight_t(w.reshape(oc, -1), ocp)
     pos = output_positions(oh, ow, ws, pool)
-    out = np.empty((n, oc, oh // pool, ow // pool), dtype=np.float32)
+    out = buffers.empty((n, oc, oh // pool, ow // pool))
     b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
     check(lib().tinyeff_dconv_oc_f32(src, img_stride, n, ptr("float", wt), ocp,
                                      ptr("int64_t", offsets), offsets.size, oc, ptr("int64_t", pos),
@@ -140,7 +140,8 @@ def weight_grad(x, g, kh, kw, stride, padding, dilation, oh, ow, isa=None, rows=
         gpad, glen = np.ascontiguousarray(g), oh * ow
     else:
         glen = -(-oh * ws // 16) * 16                            # whole vectors of every ISA
-        gpad = np.zeros((n, oc, glen), dtype=np.float32)        # g on the padded grid
+        gpad = buffers.empty((n, oc, glen))                     # g on the padded grid
+        gpad.fill(0.0)
         gpad[:, :, :oh * ws].reshape(n, oc, oh, ws)[:, :, :, :ow] = g
     offsets = dense_tap_offsets(c, kh, kw, stride, dilation, src.shape[2], ws)
     gw = np.empty((oc, c, kh, kw), dtype=np.float32)
@@ -171,7 +172,9 @@ def input_grad(g, w, x_shape, stride, padding, isa=None):
     src = ptr("float", gp)
     gx = None
     if stride > 1 or len(rows_cols) != 1:
-        gx = (np.empty if len(rows_cols) == stride * stride else np.zeros)(x_shape, dtype=np.float32)
+        gx = buffers.empty(x_shape)
+        if len(rows_cols) != stride * stride:                    # phases with no taps stay zero
+            gx.fill(0.0)
     for rows, cols in rows_cols:
         wphase = np.ascontiguousarray(w[:, :, rows.taps][:, :, :, cols.taps].transpose(1, 0, 2, 3))
         offsets = dense_tap_offsets(oc, len(rows.taps), len(cols.taps), 1, 1, hp, wp)
