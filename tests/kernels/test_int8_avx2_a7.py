@@ -145,9 +145,13 @@ def test_conv_mixed_quad_flags_every_isa(c, oc, pool, rng):
     x[0] = rng.integers(0, 128, (11, 10, c))
     rows = _w8_mixed(rng, 3 * kseg, oc).reshape(3, kseg, oc)
     rows[:, 3 * c:] = 0                                   # the padding rows of each kernel row stay zero
-    packed = _pack_both(np.ascontiguousarray(rows.reshape(-1, oc)))
-    bias = rng.integers(-3000, 3000, oc).astype(np.int32)
-    multiplier, shift = quantize_multiplier(rng.uniform(2e-6, 2e-4, oc))
+    _assert_conv_every_isa(x, _pack_both(np.ascontiguousarray(rows.reshape(-1, oc))), pool, rng)
+
+
+def _assert_conv_every_isa(x, packed, pool, rng):
+    """A 3x3, padding-1 requantizing conv of ``x`` gives the reference's codes on every path."""
+    bias = rng.integers(-3000, 3000, packed.n).astype(np.int32)
+    multiplier, shift = quantize_multiplier(rng.uniform(2e-6, 2e-4, packed.n))
     args = (x, packed, 3, 3, 1, 1, 100, bias, multiplier, shift, 5)
     want = _ref("conv2d_u8s8_requant_nhwc")(*args, pool=pool, relu=True, qmax=127)
     for isa in _paths():
@@ -198,14 +202,7 @@ def test_conv_implicit_7bit_activations_every_isa(c, oc, pool, rng):
     w = _w8(rng, oc, c * 9).reshape(oc, c, 3, 3)
     rows = w.transpose(0, 2, 3, 1).reshape(oc, 3, 3 * c)
     rows = np.pad(rows, ((0, 0), (0, 0), (0, -(3 * c) % ROW_ALIGN))).reshape(oc, -1)
-    packed = _pack_both(np.ascontiguousarray(rows.T))
-    bias = rng.integers(-3000, 3000, oc).astype(np.int32)
-    multiplier, shift = quantize_multiplier(rng.uniform(2e-6, 2e-4, oc))
-    args = (x, packed, 3, 3, 1, 1, 100, bias, multiplier, shift, 5)
-    want = _ref("conv2d_u8s8_requant_nhwc")(*args, pool=pool, relu=True, qmax=127)
-    for isa in _paths():
-        got = _c("conv2d_u8s8_requant_nhwc", isa)(*args, pool=pool, relu=True, qmax=127)
-        np.testing.assert_array_equal(got, want, err_msg=isa)
+    _assert_conv_every_isa(x, _pack_both(np.ascontiguousarray(rows.T)), pool, rng)
 
 
 @settings(max_examples=30, deadline=None)
