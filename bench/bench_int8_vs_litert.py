@@ -18,16 +18,17 @@ so on an AVX-512 machine LiteRT's figures are its best path, while tinyeff's fol
 TINYEFF_CPU_FEATURES: the script prints both.
 
     python bench/bench_int8_vs_litert.py --tf-path /tmp/tfcpu [--threads 1 2] [--repeats 21]
-        [--geometries cifar fmnist] [--weight-bits 8 7] [--activation-bits 8 7] [--settle-ms 50]
+        [--geometries cifar fmnist] [--weight-bits 8 7] [--activation-bits 8 7] [--block 5]
 """
 import argparse
 import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+from twins import medians, run_blocks
 
 GEOMETRIES = {"fmnist": (1, 28), "cifar": (3, 32)}          # input (C, H = W)
 BATCH = 256
@@ -120,22 +121,21 @@ def litert_fn(path, threads):
     return run
 
 
-def interleaved(fns, x, repeats, settle_s):
-    """Median and best seconds per call; every repeat runs every fn once. ``settle_s`` of sleep before
-    each timed call lets the previous framework's pool go idle: XNNPACK's workers spin-wait after a
-    run and would otherwise take a core from the next framework (tinyeff's OpenMP threads sleep at
-    once, OMP_WAIT_POLICY=PASSIVE), which measures the neighbour, not the kernels."""
-    times = {name: [] for name in fns}
+def interleaved(fns, x, repeats, block):
+    """Median and best seconds per call. Every repeat runs a block of ``block`` back-to-back calls of
+    each fn in turn, and the process is quiesced before each block (``twins.quiesce``): XNNPACK's
+    workers spin-wait after a run and would otherwise take a core from the next framework, which
+    measures the neighbour, not the kernels. Back-to-back calls inside a block are what a batch-256
+    inference loop runs; the first call of a block pays for the sleep before it (caches, a virtual
+    CPU the host gave away), so ``block=1`` measures wake-up as much as kernels."""
     for fn in fns.values():
         fn(x)                                                                      # warm-up
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            time.sleep(settle_s)
-            t0 = time.perf_counter()
-            fn(x)
-            times[name].append(time.perf_counter() - t0)
-    return ({name: float(np.median(t)) for name, t in times.items()},
-            {name: float(np.min(t)) for name, t in times.items()})
+    steps = {name: (lambda fn=fn: fn(x)) for name, fn in fns.items()}
+    blocks, loud = run_blocks(steps, list(steps) * repeats, reps=block)
+    if loud:
+        print(f"NOTE: {loud} pauses ended before the process went quiet (a pool that never sleeps?)")
+    per = medians(blocks)
+    return {name: m for name, (m, _) in per.items()}, {name: b for name, (_, b) in per.items()}
 
 
 def main(argv=None):
@@ -148,7 +148,8 @@ def main(argv=None):
     parser.add_argument("--geometries", nargs="+", default=["cifar", "fmnist"], choices=list(GEOMETRIES))
     parser.add_argument("--weight-bits", type=int, nargs="+", default=[8, 7], choices=[7, 8])
     parser.add_argument("--activation-bits", type=int, nargs="+", default=[8, 7], choices=[7, 8])
-    parser.add_argument("--settle-ms", type=float, default=50.0, help="idle time before every timed call")
+    parser.add_argument("--block", type=int, default=5, help="back-to-back calls per side in each repeat "
+                                                             "(the process is quiesced between blocks)")
     args = parser.parse_args(argv)
     from tinyeff import Tensor, models, no_grad
     from tinyeff.kernels import c as c_kernels
@@ -179,9 +180,9 @@ def main(argv=None):
                 for name, fn in fns.items():
                     err = np.abs(fn(x) - ref).max()
                     assert err <= tol, f"{name}: logits differ from float32 by {err:.3g} (> {tol:.3g})"
-                medians, best = interleaved(fns, x, args.repeats, args.settle_ms / 1e3)
+                medians, best = interleaved(fns, x, args.repeats, args.block)
             print(f"\n{geometry} seed CNN {c}x{side}x{side}, batch {BATCH}, {threads} thread(s), "
-                  f"{args.repeats} interleaved repeats: median, then best (the least disturbed repeat)")
+                  f"{args.repeats} interleaved repeats of {args.block} calls per side: median, then best call")
             for name, t in medians.items():
                 b = best[name]
                 print(f"  {name:<12}{1e3 * t:>9.2f} ms{BATCH / t:>9.0f} img/s{medians['litert'] / t:>7.2f}x LiteRT"

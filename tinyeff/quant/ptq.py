@@ -60,7 +60,8 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
         per_channel: per-output-channel weight scales (else per tensor).
         sparse: see ``convert``; None picks the sparse int8 kernels for layers >= 50% sparse, then, in a
             model that has such layers, gives each of those and each dense stride-1 conv whichever
-            kernels were measured faster here (``sparse_choice``).
+            kernels were measured faster here (``sparse_choice``); in any model, a flatten + linear
+            pair runs as a conv over the NHWC map where that was measured faster.
         weight_bits: 8, or 7 (codes in [-63, 63]: AVX2's fast int8 kernel on every layer).
         activation_bits: 7 (codes in [0, 127], PyTorch's reduce_range: AVX2's fast kernel for any
             weights, two k groups per vpmaddwd where the weights allow; the default, at a measured
@@ -75,8 +76,10 @@ def quantize_static(model, data, num_images=512, calibration="minmax", per_chann
     calibrate(prepared, images)
     info = {"mode": "static", "calibration": calibration, "calibration_images": int(len(images))}
     qmodel = convert(prepared, per_channel, weight_calibration, sparse, info, weight_bits, activation_bits)
-    if sparse is None and any(getattr(m, "sparse", False) for m in qmodel.body.modules()):
+    if sparse is None:                  # kernels chosen by measurement, not forced
         from tinyeff.data.transforms import make_preprocess
         preprocess = make_preprocess(getattr(prepared, "preprocess", None))
-        choose_sparse_kernels(qmodel, np.asarray(preprocess(images[:256]), dtype=np.float32))
+        has_sparse = any(getattr(m, "sparse", False) for m in qmodel.body.modules())
+        choose_sparse_kernels(qmodel, np.asarray(preprocess(images[:256]), dtype=np.float32),
+                              sparse_twins=has_sparse)
     return qmodel

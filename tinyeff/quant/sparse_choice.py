@@ -96,7 +96,7 @@ def _choose_linear_as_conv(flatten, linear, q, repeats):
                                                    for m, t in zip(convs, times[1:])}}
 
 
-def choose_sparse_kernels(qmodel, x, repeats=11):
+def choose_sparse_kernels(qmodel, x, repeats=11, sparse_twins=True):
     """Give each candidate layer of ``qmodel.body`` (see ``_candidate``) the faster of its sparse and dense kernels.
 
     Args:
@@ -104,6 +104,8 @@ def choose_sparse_kernels(qmodel, x, repeats=11):
         x: a float input batch, preprocessed as the model expects (N, C, H, W).
         repeats: rounds, each timing every kernel once (``_race``: the median in-round time ratio
             decides; the fastest call of each is reported).
+        sparse_twins: False leaves every layer's kind of kernel as it is and only decides the
+            flatten + linear pairs (a dense model: its linear layer as a dense conv skips the transpose).
     Returns:
         dict layer index -> {"sparse": bool chosen, "sparse_s": seconds, "dense_s": seconds}; for a
         flatten + linear pair, at the flatten's index, ``_choose_linear_as_conv``'s decision.
@@ -126,7 +128,7 @@ def choose_sparse_kernels(qmodel, x, repeats=11):
                 layers[i], layers[i + 1] = conv, layer
                 layer, nxt = conv, layer
         q, run, fused, nhwc = _runner(layer, nxt, q, nhwc)
-        if _candidate(layer) and not chosen:
+        if sparse_twins and _candidate(layer) and not chosen:
             twin = kernel_twin(layer)
             if not fused or twin.can_fuse_pool(nxt):       # both must run the same step
                 (t_layer, t_twin), k = _race([lambda: run(layer), lambda: run(twin)], repeats)
