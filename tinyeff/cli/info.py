@@ -49,10 +49,11 @@ def run(args):
           f"{', '.join(info['isa_built']) or 'C tier off'})")
     for line in info["c_code_paths"]:
         print(line)
-    print("\nkernel                      tier    ISA path      why other tiers are off")
+    width = max([26] + [len(row["kernel"]) + 2 for row in info["kernels"]])     # the longest name, a gap
+    print(f"\n{'kernel':<{width + 2}}{'tier':<8}{'ISA path':<14}why other tiers are off")
     for row in info["kernels"]:
         off = "; ".join(f"{t}: {r}" for t, r in row["tiers"].items() if r != "ok" and t != row["active"])
-        print(f"  {row['kernel']:<26}{row['active']:<8}{row['isa'] or '-':<14}{off}")
+        print(f"  {row['kernel']:<{width}}{row['active']:<8}{row['isa'] or '-':<14}{off}")
     energy = info["energy"]
     print("\nenergy meters:")
     if isinstance(energy, dict) and "error" in energy:
