@@ -16,10 +16,7 @@ flatten, and the sparse NHWC kernel with the requantization fused. ``choose_spar
 conv, sparse and dense, against flatten + linear, and where one is faster the body runs it, then the
 flatten of its (N, 1, 1, OUT) output, which is a reshape in either layout.
 """
-import time
-
-import numpy as np
-
+from tinyeff.kernels.stopwatch import race
 from tinyeff.quant.qmodules import QConv2d, QFlatten, QLinear, QSequential, QWeighted
 from tinyeff.quant.qmodules.base import to_nchw, to_nhwc
 from tinyeff.quant.qmodules.nhwc import runs_nhwc
@@ -51,24 +48,6 @@ def _runner(layer, nxt, q, nhwc):
     return q, (lambda m: m(q)), False, False
 
 
-def _race(fns, repeats):
-    """Time ``fns`` in ``repeats`` rounds, one call each per round after a warm-up. Returns (the fastest
-    call of each, the index of the winner): the function whose median over rounds of its time over the
-    first function's time in the same round is least. A round's calls share the machine's load, so on a
-    shared machine the in-round ratio is steadier than either time (a kernel that happens to be timed
-    while another process runs loses one round, not the choice)."""
-    for fn in fns:
-        fn()
-    times = np.empty((repeats, len(fns)))
-    for r in range(repeats):
-        for k, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            times[r, k] = time.perf_counter() - t0
-    ratios = np.median(times / times[:, :1], axis=0)
-    return [float(t) for t in times.min(axis=0)], int(np.argmin(ratios))
-
-
 def linear_as_conv(linear, shape, sparse):
     """``linear`` (a requantized QLinear on the NCHW flatten of an (N, C, H, W) map) as the QConv2d with
     one (H, W) kernel on that map: the same sums term by term, so the same codes. None if it does not apply."""
@@ -88,8 +67,8 @@ def _choose_linear_as_conv(flatten, linear, q, repeats):
     convs = [m for m in (linear_as_conv(linear, (n, c, h, w), s) for s in (True, False)) if m is not None]
     if not convs:
         return None, None
-    times, k = _race([lambda: linear(flatten.forward_nhwc(q))] + [lambda m=m: m.forward_nhwc(q) for m in convs],
-                     repeats)
+    times, k, _ = race([lambda: linear(flatten.forward_nhwc(q))] + [lambda m=m: m.forward_nhwc(q) for m in convs],
+                       repeats)
     best = convs[k - 1] if k else None
     return best, {"linear_as_conv": best is not None, "sparse": bool(best is not None and best.sparse),
                   "flatten_linear_s": times[0], **{f"{'sparse' if m.sparse else 'dense'}_conv_s": t
@@ -102,7 +81,7 @@ def choose_sparse_kernels(qmodel, x, repeats=11, sparse_twins=True):
     Args:
         qmodel: a ``QuantizedModel`` whose body is a ``QSequential`` (other bodies are left as they are).
         x: a float input batch, preprocessed as the model expects (N, C, H, W).
-        repeats: rounds, each timing every kernel once (``_race``: the median in-round time ratio
+        repeats: rounds, each timing every kernel once (``kernels.stopwatch.race``: the median in-round time ratio
             decides; the fastest call of each is reported).
         sparse_twins: False leaves every layer's kind of kernel as it is and only decides the
             flatten + linear pairs (a dense model: its linear layer as a dense conv skips the transpose).
@@ -131,7 +110,7 @@ def choose_sparse_kernels(qmodel, x, repeats=11, sparse_twins=True):
         if sparse_twins and _candidate(layer) and not chosen:
             twin = kernel_twin(layer)
             if not fused or twin.can_fuse_pool(nxt):       # both must run the same step
-                (t_layer, t_twin), k = _race([lambda: run(layer), lambda: run(twin)], repeats)
+                (t_layer, t_twin), k, _ = race([lambda: run(layer), lambda: run(twin)], repeats)
                 t_sparse, t_dense = (t_layer, t_twin) if layer.sparse else (t_twin, t_layer)
                 if k == 1:
                     body._modules[str(i)] = layer = twin

@@ -29,11 +29,11 @@ import functools
 import importlib.metadata
 import os
 import platform
-import time
 
 import numpy as np
 
 from tinyeff.kernels import cache, registry, settings
+from tinyeff.kernels.stopwatch import race
 
 MODES = ("direct", "gemm", "measure")
 PASSES = ("forward", "input_grad", "weight_grad")
@@ -145,27 +145,15 @@ def _measured(machine, pass_name, geometry, make_run):
 
 def measure(run, repeats=5):
     """Time both lowerings of one pass, ``run("direct")`` and ``run("gemm")``, back to back in
-    each of ``repeats`` rounds (the order alternating), and decide by the median of the rounds'
-    time ratios: on a machine shared with other work, two runs a few milliseconds apart see about
-    the same load, while the best single time of each is often luck.
+    each of ``repeats`` rounds, and decide by the median of the rounds' time ratios
+    (``stopwatch.race``).
 
     Returns:
         dict with ``direct_s`` and ``gemm_s`` (best of the rounds), ``direct_over_gemm`` (the
         median ratio) and ``choice``.
     """
-    order = ["direct", "gemm"]
-    for how in order:
-        run(how)                                 # warm-up: caches, page faults, thread wake-up
-    times = {how: [] for how in order}
-    for _ in range(repeats):
-        for how in order:
-            t0 = time.perf_counter()
-            run(how)
-            times[how].append(time.perf_counter() - t0)
-        order.reverse()
-    ratios = sorted(d / max(g, 1e-12) for d, g in zip(times["direct"], times["gemm"]))
-    ratio = ratios[len(ratios) // 2]
-    return {"direct_s": min(times["direct"]), "gemm_s": min(times["gemm"]),
+    (gemm_s, direct_s), _, (_, ratio) = race([lambda: run("gemm"), lambda: run("direct")], repeats)
+    return {"direct_s": direct_s, "gemm_s": gemm_s,
             "direct_over_gemm": ratio, "choice": "direct" if ratio <= 1.0 else "gemm"}
 
 
