@@ -37,29 +37,28 @@ def batchnorm_train_f32(x, gamma, beta, eps, relu=False, residual=None, isa=None
 
 @implements("batchnorm_backward_f32", "c", isa=ISAS)
 def batchnorm_backward_f32(grad_out, x, mean, invstd, gamma, relu_beta=None, isa=None):
-    name = "batchnorm_backward_f32"
-    n, c, h, w = x.shape
-    grad_out, x, mean, invstd, gamma = (np.ascontiguousarray(a)
-                                        for a in (grad_out, x, mean, invstd, gamma))
-    grad_x = buffers.empty_like(x)
-    grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
-    beta = ffi().NULL if relu_beta is None else _ptr(np.ascontiguousarray(relu_beta))
-    check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
-                                               _ptr(gamma), beta, ffi().NULL, n, c, h * w, isa_code(name, isa),
-                                               _ptr(grad_x), _ptr(grad_gamma), _ptr(grad_beta), ffi().NULL), name)
-    return grad_x, grad_gamma, grad_beta
+    beta = None if relu_beta is None else np.ascontiguousarray(relu_beta)
+    return _backward("batchnorm_backward_f32", grad_out, x, mean, invstd, gamma, beta, None, isa)[:3]
 
 
 @implements("batchnorm_add_relu_backward_f32", "c", isa=ISAS)
 def batchnorm_add_relu_backward_f32(grad_out, x, mean, invstd, gamma, out, isa=None):
-    name = "batchnorm_add_relu_backward_f32"
+    return _backward("batchnorm_add_relu_backward_f32", grad_out, x, mean, invstd, gamma, None,
+                     np.ascontiguousarray(out), isa)
+
+
+def _backward(name, grad_out, x, mean, invstd, gamma, relu_beta, out, isa):
+    """The one C backward: the ReLU mask recomputed from x with ``relu_beta``, or read from the
+    fused output ``out`` (then the masked gradient, the shortcut's, is written too)."""
     n, c, h, w = x.shape
-    grad_out, x, mean, invstd, gamma, out = (np.ascontiguousarray(a)
-                                             for a in (grad_out, x, mean, invstd, gamma, out))
-    grad_x, masked = buffers.empty_like(x), buffers.empty_like(x)
+    grad_out, x, mean, invstd, gamma = (np.ascontiguousarray(a) for a in (grad_out, x, mean, invstd, gamma))
+    grad_x = buffers.empty_like(x)
+    masked = None if out is None else buffers.empty_like(x)
     grad_gamma, grad_beta = np.empty(c, dtype=np.float32), np.empty(c, dtype=np.float32)
-    check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd),
-                                               _ptr(gamma), ffi().NULL, _ptr(out), n, c, h * w,
+    null = ffi().NULL
+    check(lib().tinyeff_batchnorm_backward_f32(_ptr(grad_out), _ptr(x), _ptr(mean), _ptr(invstd), _ptr(gamma),
+                                               null if relu_beta is None else _ptr(relu_beta),
+                                               null if out is None else _ptr(out), n, c, h * w,
                                                isa_code(name, isa), _ptr(grad_x), _ptr(grad_gamma),
-                                               _ptr(grad_beta), _ptr(masked)), name)
+                                               _ptr(grad_beta), null if masked is None else _ptr(masked)), name)
     return grad_x, grad_gamma, grad_beta, masked
