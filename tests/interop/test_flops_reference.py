@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch: pip install torch")
 ptflops = pytest.importorskip("ptflops", reason="needs ptflops: pip install ptflops")
-torch_reference = pytest.importorskip("torch_reference")
+torch_reference = pytest.importorskip("torch_reference", reason="tests/interop/torch_reference.py needs torch: pip install torch")
 
 from tinyeff import models, nn  # noqa: E402
 from tinyeff.flops import count  # noqa: E402

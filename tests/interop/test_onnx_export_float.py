@@ -6,7 +6,7 @@ from tinyeff import io, models, nn
 from tinyeff.cli import main
 from tinyeff.interop.export import compare_onnxruntime, export_onnx
 
-from interop_helpers import randomize_batch_norm
+from interop_helpers import need, randomize_batch_norm
 
 CASES = [  # (name, kwargs, per-sample input shape): small widths keep the suite fast
     ("seed-cnn", {"in_channels": 1, "input_size": 28}, (1, 28, 28)),
@@ -47,7 +47,7 @@ def test_pruned_model_exports_its_masked_weights(ort, tmp_path, rng):
     from tinyeff.compress.prune import prune
     model = randomize_batch_norm(models.create("seed-cnn", in_channels=1, input_size=28), rng)
     prune(model, 0.8)
-    onnx = pytest.importorskip("onnx")
+    onnx = need("onnx", "'tinyeff[onnx]'")
     export_onnx(model, tmp_path / "p.onnx", (1, 28, 28))
     stored = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "p.onnx")).graph.initializer}
     assert np.mean(stored["0.weight"] == 0) >= 0.79

@@ -24,13 +24,13 @@ def run(model, x):
 @pytest.mark.parametrize("arch,width,size", [("resnet18", 16, 64), ("mobilenet_v2", 64, 32)])
 def test_torch_onnx_export_with_folded_batch_norm_imports(arch, width, size, tmp_path, rng):
     torch = need("torch", "torch")
-    torch_reference = pytest.importorskip("torch_reference")
+    torch_reference = pytest.importorskip("torch_reference", reason="tests/interop/torch_reference.py needs torch: pip install torch")
     ref = torch_reference.build(arch, num_classes=6, width=width)
     x = rng.standard_normal((2, 3, size, size)).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")              # torch's notice that the TorchScript exporter is deprecated
         torch.onnx.export(ref, torch.from_numpy(x), str(tmp_path / "t.onnx"), dynamo=False)
-    onnx = pytest.importorskip("onnx")
+    onnx = need("onnx", "'tinyeff[onnx]'")
     assert not any(n.op_type == "BatchNormalization" for n in onnx.load(str(tmp_path / "t.onnx")).graph.node)
     model = import_onnx(tmp_path / "t.onnx", arch)
     with torch.no_grad():
@@ -44,7 +44,7 @@ def test_graph_with_batch_norm_folded_into_conv_biases_imports(tmp_path, rng):
     from tinyeff.quant import fold_batchnorm
     model = randomize_batch_norm(models.create("mobilenet_v2", num_classes=3), rng)   # import assumes full width
     export_onnx(fold_batchnorm(model), tmp_path / "f.onnx", (3, 32, 32))
-    onnx = pytest.importorskip("onnx")
+    onnx = need("onnx", "'tinyeff[onnx]'")
     assert not any(n.op_type == "BatchNormalization" for n in onnx.load(str(tmp_path / "f.onnx")).graph.node)
     back = import_onnx(tmp_path / "f.onnx", "mobilenet_v2")
     x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)

@@ -15,7 +15,7 @@ from tinyeff.interop.torch_import import import_state_dict
 from tinyeff.tensor import Tensor, no_grad
 
 torch = need("torch", "torch (CPU build: pip install torch --index-url https://download.pytorch.org/whl/cpu)")
-torch_reference = pytest.importorskip("torch_reference")
+torch_reference = pytest.importorskip("torch_reference", reason="tests/interop/torch_reference.py needs torch: pip install torch")
 
 
 def outputs(ref, model, x):
