@@ -36,6 +36,7 @@ def _max_bytes():
 
 MAX_BYTES = _max_bytes()
 
+
 def _references_when_free():
     """What ``sys.getrefcount`` says, inside the loop of ``empty``, of an array only the pool's list
     refers to: 3 on CPython 3.11 (the list, the loop variable, the call's argument); measured rather
