@@ -13,12 +13,19 @@ thread count, XNNPACK's int8 kernels via the default op resolver).
 Building the .tflite needs TensorFlow (the converter); ai-edge-litert alone only runs models. The
 conversion runs in a child process whose PYTHONPATH is ``--tf-path`` (e.g. a
 ``pip install --target DIR tensorflow-cpu``, kept out of the test environment), and the model is
-cached in ``--cache``. XNNPACK picks its kernels from the CPU (cpuinfo) with no cap we know of,
-so on an AVX-512 machine LiteRT's figures are its best path, while tinyeff's follow
-TINYEFF_CPU_FEATURES: the script prints both.
+cached in ``--cache``.
+
+Both sides run the same ISA level. tinyeff follows TINYEFF_CPU_FEATURES; XNNPACK has no setting, so
+when tinyeff runs its AVX2 path (``--litert-isa auto``, the default) LiteRT is capped to AVX2 too by
+clearing the features above AVX2 in its cpuinfo table before its first interpreter
+(``litert_isa.py`` explains how, and refuses when the table does not match the CPU).
+``--litert-isa native`` runs LiteRT on everything the CPU has (on an AVX-512 VNNI machine, its VNNI
+kernels). One process holds one LiteRT ISA: XNNPACK reads the table once. The first line printed
+says which ISA each side ran.
 
     python bench/bench_int8_vs_litert.py --tf-path /tmp/tfcpu [--threads 1 2] [--repeats 21]
         [--geometries cifar fmnist] [--weight-bits 8 7] [--activation-bits 8 7] [--block 5]
+        [--litert-isa auto|avx2|native]
 """
 import argparse
 import os
@@ -121,6 +128,20 @@ def litert_fn(path, threads):
     return run
 
 
+def litert_isa_label(choice, tinyeff_isa):
+    """Caps LiteRT as asked (before any interpreter exists) and says what it runs."""
+    import litert_isa
+    if choice == "native" or (choice == "auto" and tinyeff_isa != "avx2"):
+        return "XNNPACK's own CPU detection (not capped)"
+    try:
+        cleared = litert_isa.cap_avx2()
+    except litert_isa.CapError as err:
+        if choice == "avx2":
+            raise SystemExit(f"cannot cap LiteRT at AVX2: {err}; run with --litert-isa native") from None
+        return f"NOT capped ({err})"
+    return ("capped at AVX2 (cleared " + ", ".join(cleared) + ")") if cleared else "AVX2 (the CPU has no more)"
+
+
 def interleaved(fns, x, repeats, block):
     """Median and best seconds per call. Every repeat runs a block of ``block`` back-to-back calls of
     each fn in turn, and the process is quiesced before each block (``twins.quiesce``): XNNPACK's
@@ -150,13 +171,15 @@ def main(argv=None):
     parser.add_argument("--activation-bits", type=int, nargs="+", default=[8, 7], choices=[7, 8])
     parser.add_argument("--block", type=int, default=5, help="back-to-back calls per side in each repeat "
                                                              "(the process is quiesced between blocks)")
+    parser.add_argument("--litert-isa", choices=["auto", "avx2", "native"], default="auto",
+                        help="cap LiteRT's XNNPACK at AVX2, or not (auto: cap when tinyeff's int8 path is AVX2)")
     args = parser.parse_args(argv)
     from tinyeff import Tensor, models, no_grad
     from tinyeff.kernels import c as c_kernels
     from tinyeff.kernels.int8_gemm import c as c_int8
     from tinyeff.quant import quantize_static
     print(f"tinyeff {c_int8.code_path()}; TINYEFF_CPU_FEATURES={os.environ.get('TINYEFF_CPU_FEATURES', '(unset)')}; "
-          "LiteRT: XNNPACK's own CPU detection (not capped)")
+          f"LiteRT: {litert_isa_label(args.litert_isa, c_int8.best_isa())}")
     for geometry in args.geometries:
         c, side = GEOMETRIES[geometry]
         rng = np.random.default_rng(1234)
