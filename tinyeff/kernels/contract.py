@@ -20,7 +20,10 @@ So every kernel also has ``fn.prepare(*args, **kwargs)``: it checks one call in 
 runner that calls the body directly, the derived values kept, on later calls whose positional
 arguments have the same shapes and dtypes (and the same values for scalars). Checks depend only on
 those for the kernels an inference plan prepares (ops/plan.py keys its plans on them): the arguments
-are validated once per shape, not once per call.
+are validated once per shape, not once per call. ``fn.prepare(*args, varying=k, **kwargs)`` is the
+form for callers whose other arguments are constants, arrays included (a quantized layer's packed
+weight and requantization vectors: tinyeff/quant/qmodules/plans.py): its runner takes only the first
+k positional arguments, and everything else stays as checked and normalized once.
 
 ``faster_dtypes`` is the one rule the reference relaxes: it accepts float64 (gradient checks) and
 float16, while the faster tiers take float32 only.
@@ -143,8 +146,10 @@ def run(spec, body, faster):
     def call(*args, isa=None, **kwargs):
         return body(**checked(args, kwargs, isa)[0])
 
-    def prepare(*args, isa=None, **kwargs):
+    def prepare(*args, isa=None, varying=None, **kwargs):
         arguments, derived = checked(args, kwargs, isa)
+        if varying is not None:
+            return _prepared_constants(spec.name, body, arguments, derived, positional[:varying])
         return _prepared(spec.name, body, arguments, derived, positional[:len(args)], kwargs)
     functools.update_wrapper(call, body)
     call.prepare = prepare
@@ -180,6 +185,26 @@ def _prepared(name, body, arguments, derived, positional, kwargs):
         arguments = dict(fixed)
         arguments.update(zip(names, [args[i] for i in picks]))
         return body(**arguments)
+    return prepared
+
+
+def _prepared_constants(name, body, arguments, derived, names):
+    """``prepare(..., varying=k)``'s runner: ``body`` on the arguments as checked, the first k
+    (``names``) replaced by each call's, which passes exactly those; every other argument, arrays
+    included, is a constant of the caller (a quantized layer's packed weight, bias, multiplier)."""
+    if any(isinstance(derived.get(n), np.ndarray) for n in names):
+        raise ValueError(f"{name}.prepare: its check rewrites a varying array; call the kernel itself")
+    fixed = {n: v for n, v in arguments.items() if n not in names}
+    count = len(names)
+    direct = (_takes(body) or ())[:count] == names
+
+    def prepared(*args):
+        if len(args) != count:
+            raise TypeError(f"{name} (prepared): takes the {count} varying argument(s) {', '.join(names)}; "
+                            f"got {len(args)}")
+        if direct:
+            return body(*args, **fixed)
+        return body(**fixed, **dict(zip(names, args)))
     return prepared
 
 

@@ -41,6 +41,7 @@ def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, qmin, qmax
 
 @implements("quantize_f32_u8", "c", isa=("portable", "avx2"))
 def quantize_f32_u8(x, scale, zero_point, qmax, nhwc, isa=None):
+    x = np.ascontiguousarray(x)
     n, c, hw = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3]) if x.ndim == 4 else (1, 1, x.size)
     out = np.empty((x.shape[0], x.shape[2], x.shape[3], x.shape[1]) if nhwc else x.shape, dtype=np.uint8)
     bad = ffi().new("int64_t *")
