@@ -170,17 +170,26 @@ class QConv2d(QWeighted):
         _, _, kh, kw = self.weight_q.shape
         small = self._small_weight(pool) if self.out_qparams is not None else None
         if small is not None:                  # a first layer: output channels in the lanes
-            return self._plans.call(("small", pool, id(small)), "conv2d_u8s8_smallc_nhwc", (q,), small, self.stride,
-                                    self.padding, z_in, self.bias_q, self.multiplier, self.shift,
-                                    self.out_qparams[1], pool=pool, qmax=self.act_qmax, relu=self.relu)
+            return self._conv_small(q, small, pool)
         if self.out_qparams is not None:       # conv + requant (+ max-pool), no im2col matrix in the C tier
-            return self._plans.call(("conv", pool), "conv2d_u8s8_requant_nhwc", (q,), self.packed, kh, kw,
-                                    self.stride, self.padding, z_in, self.bias_q, self.multiplier, self.shift,
-                                    self.out_qparams[1], pool=pool, qmax=self.act_qmax, relu=self.relu)
+            return self._conv_gemm(q, pool)
         oh, ow = self._out_hw(h, w)
         cols = self._plans.call("im2col", "im2col_u8_nhwc", (q,), kh, kw, self.stride, self.padding, 1, z_in,
                                 row_align=self.ROW_ALIGN)                               # (N*OH*OW, KH*KW*C)
         return self._gemm(cols).reshape(n, oh, ow, -1)                                  # int32 sums
+
+    def _conv_gemm(self, q, pool):
+        """The requantized conv (+ fused pool) on the implicit-im2col GEMM (``self.packed``)."""
+        _, _, kh, kw = self.weight_q.shape
+        return self._plans.call(("conv", pool), "conv2d_u8s8_requant_nhwc", (q,), self.packed, kh, kw, self.stride,
+                                self.padding, self.in_qparams[1], self.bias_q, self.multiplier, self.shift,
+                                self.out_qparams[1], pool=pool, qmax=self.act_qmax, relu=self.relu)
+
+    def _conv_small(self, q, small, pool):
+        """The same conv on the small-channel kernel (output channels in the vector lanes)."""
+        return self._plans.call(("small", pool, id(small)), "conv2d_u8s8_smallc_nhwc", (q,), small, self.stride,
+                                self.padding, self.in_qparams[1], self.bias_q, self.multiplier, self.shift,
+                                self.out_qparams[1], pool=pool, qmax=self.act_qmax, relu=self.relu)
 
     SMALL_C = 4                              # input channels up to which a layer is a "first layer"
     SMALL_ISAS = ("avx2", "avx512_vnni")     # paths where the small-channel kernel beats the GEMM (no NEON body)

@@ -1,0 +1,147 @@
+"""Small-batch latency of the int8 seed CNN with and without its prepared kernel calls, interleaved in one process.
+
+An integer layer checks its kernel arguments once per input signature and replays a prepared body
+after (tinyeff/quant/qmodules/plans.py); ``TINYEFF_INT8_PLANS=0`` checks every call in full, as
+before. This script times both on the same model and inputs, round by round (the order alternating),
+and reports each one's median time per forward pass and the median of their in-round ratios. The
+outputs of the two paths are compared first: they must be identical.
+
+    PYTHONPATH=. python bench/bench_int8_latency.py [--batch 1 8 256] [--input fmnist cifar] [--threads 1]
+        [--rounds 41] [--profile]
+
+``--profile``: for each batch, one cProfile run of each path: the share of the forward pass spent
+inside the C kernels, and the Python functions that take the most of the rest (cProfile slows
+Python calls, so the Python share it shows is an upper bound).
+The ISA path follows the CPU, capped by TINYEFF_CPU_FEATURES (``=avx2,fma``: the AVX2 path on an
+AVX-512 machine); the script prints the path it ran.
+"""
+import argparse
+import cProfile
+import os
+import pstats
+import time
+
+import numpy as np
+
+from tinyeff import Tensor, models, no_grad
+from tinyeff.kernels import c as c_kernels
+from tinyeff.kernels import cpu
+from tinyeff.quant import quantize_static
+from tinyeff.quant.qmodules.plans import SWITCH
+
+INPUTS = {"fmnist": (1, 28), "cifar": (3, 32)}                   # (C, H = W)
+CALIBRATION = 256
+MODES = {"full checks": "0", "prepared": None}                    # TINYEFF_INT8_PLANS per mode
+
+
+def int8_seed_cnn(channels, size, rng):
+    """The static int8 seed CNN (fresh weights, calibrated as bench_quantized_model.py does) and a
+    float input pool of CALIBRATION images."""
+    x = rng.standard_normal((CALIBRATION, channels, size, size)).astype(np.float32)
+    images = np.clip(x * 64 + 128, 0, 255).astype(np.uint8)
+    model = models.create("seed-cnn", in_channels=channels, num_classes=10, input_size=size).eval()
+    return quantize_static(model, images, num_images=CALIBRATION), x
+
+
+def set_mode(mode):
+    value = MODES[mode]
+    if value is None:
+        os.environ.pop(SWITCH, None)
+    else:
+        os.environ[SWITCH] = value
+
+
+def forward(model, x):
+    with no_grad():
+        return model(Tensor(x)).data
+
+
+def interleaved(model, x, rounds):
+    """{mode: median seconds per forward}, and the median in-round ratio full/prepared."""
+    block = max(1, int(2e-3 / _once(model, x)))                    # calls per timing: about 2 ms
+    times = {mode: [] for mode in MODES}
+    order = list(MODES)
+    for _ in range(rounds):
+        for mode in order:
+            set_mode(mode)
+            forward(model, x)                                        # the mode's plan (or none) in place
+            t0 = time.perf_counter()
+            for _ in range(block):
+                forward(model, x)
+            times[mode].append((time.perf_counter() - t0) / block)
+        order.reverse()
+    set_mode("prepared")
+    ratio = np.median(np.array(times["full checks"]) / np.array(times["prepared"]))
+    return {mode: float(np.median(t)) for mode, t in times.items()}, float(ratio)
+
+
+def _once(model, x):
+    forward(model, x)
+    t0 = time.perf_counter()
+    forward(model, x)
+    return max(time.perf_counter() - t0, 1e-6)
+
+
+def same_outputs(model, x):
+    outs = []
+    for mode in MODES:
+        set_mode(mode)
+        outs.append(forward(model, x))
+        outs.append(forward(model, x))                               # a replay too
+    set_mode("prepared")
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+def profile(model, x, calls):
+    """Per mode: (microseconds per forward under cProfile, share inside C kernels, top Python functions)."""
+    rows = {}
+    for mode in MODES:
+        set_mode(mode)
+        forward(model, x)
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(calls):
+            forward(model, x)
+        prof.disable()
+        stats = pstats.Stats(prof).stats                             # (file, line, fn) -> (cc, nc, tt, ct, callers)
+        total = sum(v[2] for v in stats.values())
+        in_c = sum(v[2] for k, v in stats.items() if "_tinyeff_c.tinyeff_" in k[2])
+        python = sorted(((v[2], f"{os.path.basename(k[0])}:{k[2]}") for k, v in stats.items()
+                         if "_tinyeff_c" not in k[2]), reverse=True)[:6]
+        rows[mode] = (1e6 * total / calls, in_c / total, [(1e6 * t / calls, name) for t, name in python])
+    set_mode("prepared")
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 256])
+    parser.add_argument("--input", nargs="+", default=list(INPUTS), choices=list(INPUTS))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=41)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    c_kernels.set_num_threads(args.threads)
+    print(f"ISA path {cpu.best_path()} (TINYEFF_CPU_FEATURES={os.environ.get('TINYEFF_CPU_FEATURES', '(unset)')}), "
+          f"{args.threads} C thread(s), load average {os.getloadavg()[0]:.2f}; median of {args.rounds} "
+          "interleaved rounds")
+    print(f"{'input':<8}{'batch':>6}{'full checks us':>16}{'prepared us':>13}{'full/prepared':>15}")
+    rng = np.random.default_rng(1234)
+    for name in args.input:
+        model, pool = int8_seed_cnn(*INPUTS[name], rng)
+        for batch in args.batch:
+            x = pool[:batch].copy()
+            same_outputs(model, x)
+            medians, ratio = interleaved(model, x, args.rounds)
+            print(f"{name:<8}{batch:>6}{1e6 * medians['full checks']:>16.1f}{1e6 * medians['prepared']:>13.1f}"
+                  f"{ratio:>14.2f}x")
+            if args.profile:
+                for mode, (us, share, top) in profile(model, x, max(20, 2000 // batch)).items():
+                    print(f"    {mode} under cProfile: {us:.0f} us per forward, {100 * share:.0f}% in C kernels; "
+                          "most Python: " + ", ".join(f"{fn} {t:.1f}" for t, fn in top))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
