@@ -9,9 +9,9 @@ outputs of the two paths are compared first: they must be identical.
     PYTHONPATH=. python bench/bench_int8_latency.py [--batch 1 8 256] [--input fmnist cifar] [--threads 1]
         [--rounds 41] [--profile]
 
-``--profile``: for each batch, one cProfile run of each path: the share of the forward pass spent
-inside the C kernels, and the Python functions that take the most of the rest (cProfile slows
-Python calls, so the Python share it shows is an upper bound).
+``--profile``: for each batch and path, the time per forward pass spent inside C kernel calls
+(each call timed) and in Python (the rest), and the Python functions that take the most of it
+(ranked by cProfile).
 The ISA path follows the CPU, capped by TINYEFF_CPU_FEATURES (``=avx2,fma``: the AVX2 path on an
 AVX-512 machine); the script prints the path it ran.
 """
@@ -93,8 +93,61 @@ def same_outputs(model, x):
         np.testing.assert_array_equal(out, outs[0])
 
 
-def profile(model, x, calls):
-    """Per mode: (microseconds per forward under cProfile, share inside C kernels, top Python functions)."""
+class _TimedLib:
+    """The C library with each kernel call's wall time added up (the kernel vs Python split)."""
+
+    def __init__(self, lib):
+        self.lib, self.seconds = lib, 0.0
+
+    def __getattr__(self, name):
+        fn = getattr(self.lib, name)
+        if name == "tinyeff_get_num_threads":                  # a setting read, not a kernel
+            return fn
+
+        def timed(*args):
+            t0 = time.perf_counter()
+            status = fn(*args)
+            self.seconds += time.perf_counter() - t0
+            return status
+        return timed
+
+
+class _TimedExtension:
+    def __init__(self, module):
+        self.ffi, self.lib = module.ffi, _TimedLib(module.lib)
+
+
+def _forget_plans(model):
+    for m in model.modules():
+        if hasattr(m, "_plans"):
+            m._plans.forget()
+
+
+def kernel_share(model, x, calls):
+    """Per mode: (microseconds per forward, microseconds of it inside C kernel calls), with every C
+    call timed (prepared bodies hold the library's functions, so the plans are rebuilt around it)."""
+    rows, real = {}, c_kernels._loaded[0]
+    c_kernels._loaded[0] = timed = _TimedExtension(real)
+    try:
+        _forget_plans(model)
+        for mode in MODES:
+            set_mode(mode)
+            forward(model, x)
+            timed.lib.seconds = 0.0
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                forward(model, x)
+            rows[mode] = (1e6 * (time.perf_counter() - t0) / calls, 1e6 * timed.lib.seconds / calls)
+    finally:
+        c_kernels._loaded[0] = real
+        _forget_plans(model)
+        set_mode("prepared")
+    return rows
+
+
+def top_python(model, x, calls, count=6):
+    """Per mode: the Python functions with the most own time per forward under cProfile (which slows
+    Python calls: read the ranking, not the microseconds)."""
     rows = {}
     for mode in MODES:
         set_mode(mode)
@@ -105,11 +158,9 @@ def profile(model, x, calls):
             forward(model, x)
         prof.disable()
         stats = pstats.Stats(prof).stats                             # (file, line, fn) -> (cc, nc, tt, ct, callers)
-        total = sum(v[2] for v in stats.values())
-        in_c = sum(v[2] for k, v in stats.items() if "_tinyeff_c.tinyeff_" in k[2])
         python = sorted(((v[2], f"{os.path.basename(k[0])}:{k[2]}") for k, v in stats.items()
-                         if "_tinyeff_c" not in k[2]), reverse=True)[:6]
-        rows[mode] = (1e6 * total / calls, in_c / total, [(1e6 * t / calls, name) for t, name in python])
+                         if "_tinyeff_c" not in k[2]), reverse=True)[:count]
+        rows[mode] = [(1e6 * t / calls, name) for t, name in python]
     set_mode("prepared")
     return rows
 
@@ -137,9 +188,12 @@ def main(argv=None):
             print(f"{name:<8}{batch:>6}{1e6 * medians['full checks']:>16.1f}{1e6 * medians['prepared']:>13.1f}"
                   f"{ratio:>14.2f}x")
             if args.profile:
-                for mode, (us, share, top) in profile(model, x, max(20, 2000 // batch)).items():
-                    print(f"    {mode} under cProfile: {us:.0f} us per forward, {100 * share:.0f}% in C kernels; "
-                          "most Python: " + ", ".join(f"{fn} {t:.1f}" for t, fn in top))
+                calls = max(20, 2000 // batch)
+                top = top_python(model, x, calls)
+                for mode, (total, in_c) in kernel_share(model, x, calls).items():
+                    print(f"    {mode:<12} {total:7.1f} us per forward: {in_c:6.1f} in C kernels, "
+                          f"{total - in_c:6.1f} in Python; most Python (cProfile): "
+                          + ", ".join(fn for _, fn in top[mode]))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

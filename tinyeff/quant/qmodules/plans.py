@@ -59,7 +59,10 @@ class LayerPlans:
         """
         if settings.env(SWITCH) == "0":
             return kernels.get(name)(*arrays, *args, **kwargs)
-        key = (site, settings_key(), cpu.usable_paths()) + tuple((a.shape, a.dtype) for a in arrays)
+        x = arrays[0]
+        key = (site, x.shape, x.dtype, settings_key(), cpu.usable_paths())
+        if len(arrays) > 1:
+            key += tuple((a.shape, a.dtype) for a in arrays[1:])
         runner = self._runners.get(key)
         if runner is None:
             runner = kernels.get(name).prepare(*arrays, *args, varying=len(arrays), **kwargs)  # checks: may raise
