@@ -10,8 +10,8 @@ outputs of the two paths are compared first: they must be identical.
         [--rounds 41] [--profile]
 
 ``--profile``: for each batch and path, the time per forward pass spent inside C kernel calls
-(each call timed) and in Python (the rest), and the Python functions that take the most of it
-(ranked by cProfile).
+(each call timed; the two paths interleaved again) and in Python (the rest), and the Python
+functions that take the most of it (ranked by cProfile).
 The ISA path follows the CPU, capped by TINYEFF_CPU_FEATURES (``=avx2,fma``: the AVX2 path on an
 AVX-512 machine); the script prints the path it ran.
 """
@@ -123,26 +123,30 @@ def _forget_plans(model):
             m._plans.forget()
 
 
-def kernel_share(model, x, calls):
-    """Per mode: (microseconds per forward, microseconds of it inside C kernel calls), with every C
-    call timed (prepared bodies hold the library's functions, so the plans are rebuilt around it)."""
-    rows, real = {}, c_kernels._loaded[0]
+def kernel_share(model, x, rounds, block):
+    """Per mode: (median microseconds per forward, median microseconds of it inside C kernel calls),
+    over ``rounds`` interleaved rounds of ``block`` forwards, with every C call timed (prepared bodies
+    hold the library's functions, so the plans are rebuilt around the timed library)."""
+    times, real = {mode: [] for mode in MODES}, c_kernels._loaded[0]
     c_kernels._loaded[0] = timed = _TimedExtension(real)
+    order = list(MODES)
     try:
         _forget_plans(model)
-        for mode in MODES:
-            set_mode(mode)
-            forward(model, x)
-            timed.lib.seconds = 0.0
-            t0 = time.perf_counter()
-            for _ in range(calls):
+        for _ in range(rounds):
+            for mode in order:
+                set_mode(mode)
                 forward(model, x)
-            rows[mode] = (1e6 * (time.perf_counter() - t0) / calls, 1e6 * timed.lib.seconds / calls)
+                timed.lib.seconds = 0.0
+                t0 = time.perf_counter()
+                for _ in range(block):
+                    forward(model, x)
+                times[mode].append((time.perf_counter() - t0, timed.lib.seconds))
+            order.reverse()
     finally:
         c_kernels._loaded[0] = real
         _forget_plans(model)
         set_mode("prepared")
-    return rows
+    return {mode: tuple(1e6 * np.median(np.array(t), axis=0) / block) for mode, t in times.items()}
 
 
 def top_python(model, x, calls, count=6):
@@ -190,7 +194,7 @@ def main(argv=None):
             if args.profile:
                 calls = max(20, 2000 // batch)
                 top = top_python(model, x, calls)
-                for mode, (total, in_c) in kernel_share(model, x, calls).items():
+                for mode, (total, in_c) in kernel_share(model, x, args.rounds, max(1, calls // 20)).items():
                     print(f"    {mode:<12} {total:7.1f} us per forward: {in_c:6.1f} in C kernels, "
                           f"{total - in_c:6.1f} in Python; most Python (cProfile): "
                           + ", ".join(fn for _, fn in top[mode]))
