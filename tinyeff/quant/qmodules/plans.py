@@ -71,11 +71,8 @@ class LayerPlans:
             self._runners[key] = runner
         return runner(*arrays)
 
-    def __copy__(self):
-        return LayerPlans()          # a copied layer prepares its own calls, on its own arrays
-
-    def __deepcopy__(self, memo):
-        return LayerPlans()
+    def __reduce__(self):
+        return LayerPlans, ()        # copied or pickled: empty; a copy prepares calls on its own arrays
 
     def forget(self):
         """Drop every prepared call (rebuilt on the next calls)."""
