@@ -69,3 +69,18 @@ def test_prepared_runner_takes_only_the_varying_arguments(rng):
     runner = fn.prepare(acc, None, np.int32(2**30), np.int32(-3), 5, varying=1)
     with pytest.raises(TypeError, match="takes the 1 varying argument"):
         runner(acc, None)
+
+
+def test_bound_runner_marshals_only_the_activation_and_output(rng, monkeypatch):
+    name = "conv2d_u8s8_requant_nhwc"
+    if not kernels.available(name, "c"):
+        pytest.skip(kernels.why_unavailable(name, "c"))
+    from tinyeff.kernels.int8_conv import c as conv_c
+    spec = registry.spec(name)
+    args, kwargs = next(iter(spec.cases(rng)))
+    runner = kernels.get(name, "c").prepare(*args, varying=1, **kwargs)
+    pointers = []
+    real = conv_c.ptr
+    monkeypatch.setattr(conv_c, "ptr", lambda kind, a: pointers.append(kind) or real(kind, a))
+    contract.assert_matches(spec, runner(args[0]), spec.reference(*args, **kwargs))
+    assert pointers == ["uint8_t", "uint8_t"]               # the padded input and the output; the weight's were kept

@@ -23,7 +23,8 @@ those for the kernels an inference plan prepares (ops/plan.py keys its plans on 
 are validated once per shape, not once per call. ``fn.prepare(*args, varying=k, **kwargs)`` is the
 form for callers whose other arguments are constants, arrays included (a quantized layer's packed
 weight and requantization vectors: tinyeff/quant/qmodules/plans.py): its runner takes only the first
-k positional arguments, and everything else stays as checked and normalized once.
+k positional arguments (of the shapes and dtypes it was prepared with), everything else stays as
+checked and normalized once, and a C body with a ``bind`` (see ``implements``) marshals it once.
 
 ``faster_dtypes`` is the one rule the reference relaxes: it accepts float64 (gradient checks) and
 float16, while the faster tiers take float32 only.
