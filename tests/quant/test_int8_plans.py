@@ -82,11 +82,19 @@ def test_every_bad_input_gets_the_one_line_error_not_only_the_first(rng):
             add.forward(a, a[:, :3])
 
 
-def test_a_new_batch_size_is_checked_and_gets_its_own_plan(rng):
+def _reference(layer, x, monkeypatch):
+    """``layer.forward_nhwc(x)`` on the reference kernels, every call checked in full."""
+    with monkeypatch.context() as m:
+        m.setenv(plans.SWITCH, "0")
+        m.setenv("TINYEFF_TIER", "ref")
+        return layer.forward_nhwc(x)
+
+
+def test_a_new_batch_size_is_checked_and_gets_its_own_plan(rng, monkeypatch):
     conv = _conv(rng)
     for n in (1, 4, 1):
         x = rng.integers(0, 256, (n, 6, 6, 3), dtype=np.uint8)
-        np.testing.assert_array_equal(conv.forward_nhwc(x), conv.simulate(x.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1))
+        np.testing.assert_array_equal(conv.forward_nhwc(x), _reference(conv, x, monkeypatch))
     assert len(conv._plans) == 2
 
 
@@ -143,11 +151,14 @@ def test_switch_off_checks_every_call(rng, monkeypatch):
     assert len(asked) == 2 and len(conv._plans) == 0
 
 
-def test_a_copied_layer_prepares_its_own_calls(rng):
+def test_a_copied_layer_prepares_its_own_calls(rng, monkeypatch):
     import copy
     conv, x = _conv(rng), rng.integers(0, 256, (1, 6, 6, 3), dtype=np.uint8)
-    conv.forward_nhwc(x)
+    before = conv.forward_nhwc(x)
     twin = copy.deepcopy(conv)
     assert len(twin._plans) == 0
-    twin.bias_q[:] = 0                                  # its own arrays, not the original's
-    np.testing.assert_array_equal(twin.forward_nhwc(x), twin.simulate(x.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1))
+    twin.bias_q[:] = -2**20                             # its own arrays, not the original's
+    got = twin.forward_nhwc(x)
+    np.testing.assert_array_equal(got, _reference(twin, x, monkeypatch))
+    assert not np.array_equal(got, before)
+    np.testing.assert_array_equal(conv.forward_nhwc(x), before)

@@ -43,8 +43,9 @@ class QLayer(Module):
     """Base: ``simulate`` defaults to ``forward`` (exact layers), ``nbytes`` sums the arrays held.
 
     An ``nn.Module``, so forward hooks see integer layers as they see float ones (``tinyeff.flops``
-    counts and times them that way). Kernels are called through ``self._plans.call`` (plans.py). ``nhwc = True`` marks a layer that also has ``forward_nhwc``
-    on (N, H, W, C) activations. Arrays are plain attributes, not parameters: nothing here trains.
+    counts and times them that way). ``nhwc = True`` marks a layer that also has ``forward_nhwc``
+    on (N, H, W, C) activations. Arrays are plain attributes, not parameters: nothing here trains,
+    so a layer's kernel calls are prepared once per input signature (``self._plans``, plans.py).
     """
     arrays = ()
     nhwc = False
