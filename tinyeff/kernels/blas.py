@@ -20,9 +20,16 @@ little, and the OpenMP kernels own the cores (see tinyeff/threads.py for the who
 
 ``blas_threads(n)`` does the same for a whole block (``train.fit``, ``predict`` and the timings run
 inside one), which also covers the BLAS calls NumPy makes outside the GEMM kernel.
+
+``one_thread()`` is the cheap form for one inference pass (nn/simple.py's Sequential enters it when
+no gradient is recorded): it sets the libraries to one thread once, on entry, and ``matmul`` inside
+it calls BLAS straight away. At batch 1 the per-call switch (a query and two sets through
+threadpoolctl, 3-5 us) cost as much as the seed CNN's small GEMMs themselves. Every GEMM still runs
+on one BLAS thread, so the results are the same bits.
 """
 import contextlib
 import sys
+import threading
 
 
 @contextlib.contextmanager
@@ -42,17 +49,54 @@ def matmul(a, b):
     NOTE: the BLAS thread count is one setting per process, so two Python threads multiplying at
     once may see each other's setting; that changes only which pool runs a call, never its result.
     """
-    raised = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
-    raised = [(lib, n) for lib, n in raised if n is not None and n > 1]
+    if getattr(_held, "depth", 0):           # inside one_thread(): set once for the whole block
+        return a @ b
+    raised = _lower_to_one()
     if not raised:
         return a @ b
-    for lib, _ in raised:
-        lib.set_num_threads(1)
     try:
         return a @ b
     finally:
-        for lib, n in raised:
-            lib.set_num_threads(n)
+        _restore(raised)
+
+
+_held = threading.local()      # depth: how many one_thread() blocks this thread is inside
+
+
+class one_thread:
+    """Within the block, BLAS libraries run on one thread: set once on entry, restored on exit, and
+    ``matmul`` skips its per-call switch. Nested blocks cost an attribute read.
+
+    NOTE: everything in the block that calls BLAS runs on one thread, a hook's NumPy included; a
+    thread count raised inside the block (``set_threads``) holds until it ends.
+    """
+    __slots__ = ("raised",)
+
+    def __enter__(self):
+        depth = getattr(_held, "depth", 0)
+        self.raised = _lower_to_one() if depth == 0 else ()
+        _held.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc):
+        _held.depth -= 1
+        if self.raised:
+            _restore(self.raised)
+        return False
+
+
+def _lower_to_one():
+    """Set every loaded BLAS library running more than one thread to one; [(library, its count)]."""
+    raised = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
+    raised = [(lib, n) for lib, n in raised if n is not None and n > 1]
+    for lib, _ in raised:
+        lib.set_num_threads(1)
+    return raised
+
+
+def _restore(raised):
+    for lib, n in raised:
+        lib.set_num_threads(n)
 
 
 _CONTROLLER = []     # [threadpoolctl controller or None, its BLAS libraries, len(sys.modules) then]

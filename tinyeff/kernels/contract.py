@@ -25,6 +25,10 @@ form for callers whose other arguments are constants, arrays included (a quantiz
 weight and requantization vectors: tinyeff/quant/qmodules/plans.py): its runner takes only the first
 k positional arguments (of the shapes and dtypes it was prepared with), everything else stays as
 checked and normalized once, and a C body with a ``bind`` (see ``implements``) marshals it once.
+A body that declares a ``prepared`` parameter gets ``prepared=True`` from a prepared runner (an
+inference plan's), False from a plain call: its other array arguments are then a layer's weights,
+the same from call to call, and it may keep what it derives from them while they are unchanged
+(kernels/weight_cache.py checks that exactly).
 
 ``faster_dtypes`` is the one rule the reference relaxes: it accepts float64 (gradient checks) and
 float16, while the faster tiers take float32 only.
@@ -150,6 +154,8 @@ def run(spec, body, faster, bind=None):
 
     def prepare(*args, isa=None, varying=None, **kwargs):
         arguments, derived = checked(args, kwargs, isa)
+        if body_takes and "prepared" in body_takes:
+            arguments["prepared"] = True
         if varying is not None:
             return _prepared_constants(spec.name, body, arguments, derived, positional[:varying], bind)
         return _prepared(spec.name, body, arguments, derived, positional[:len(args)], kwargs)

@@ -1,5 +1,9 @@
-"""Layers without parameters: activations, pooling, flatten, dropout, identity, and Sequential."""
+"""Layers without parameters: activations, pooling, flatten, dropout, identity, and Sequential.
+
+Sequential fuses a conv or linear layer with the ReLU (and max-pool) after it when no gradient is
+recorded, and runs an inference pass with BLAS set to one thread once for the whole pass."""
 from tinyeff import ops
+from tinyeff.kernels.blas import one_thread
 from tinyeff.nn.layers import Conv2d, Linear
 from tinyeff.nn.module import Module
 from tinyeff.tensor import is_grad_enabled
@@ -120,6 +124,12 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
+        if is_grad_enabled():
+            return self._run(x)
+        with one_thread():      # inference: BLAS held at one thread once, not per GEMM (kernels/blas.py)
+            return self._run(x)
+
+    def _run(self, x):
         layers = list(self._modules.values())
         i = 0
         while i < len(layers):

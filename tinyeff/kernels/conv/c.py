@@ -11,12 +11,15 @@ of the flat plane, the columns ow >= OW included, or whole vectors inside each o
 (``mode``, dconv_plan.h picks); dconv_oc.c's holds output channels and computes only the
 positions kept. ``_channels_in_lanes`` takes the one computing fewer multiply-adds,
 counting padded channels on both sides and the tiles' rounding; a fused max-pool needs dconv_oc.c.
+Under an inference plan (``prepared``: the runner kernels/contract.py prepares) the packed weight
+is kept between calls while the weight's bytes are unchanged (kernels/weight_cache.py); every
+other call, training's among them, packs it anew.
 """
 import functools
 
 import numpy as np
 
-from tinyeff.kernels import buffers, registry
+from tinyeff.kernels import buffers, registry, weight_cache
 from tinyeff.kernels.c import check, ffi, isa_code, lib, ptr
 from tinyeff.kernels.conv import phases
 from tinyeff.kernels.contract import implements
@@ -29,8 +32,9 @@ BLOCK_OC = 4     # DC_R in csrc/conv/dconv.c
 OC_TILE_MARGIN = 0.9
 
 
-def pack_weight(w2d):
-    """(OC, T) -> (ceil(OC/4), T, 4): each block's 4 weights of one tap side by side."""
+def pack_weight(w):
+    """(OC, ...) -> (ceil(OC/4), T, 4), T the taps: each block's 4 weights of one tap side by side."""
+    w2d = w.reshape(w.shape[0], -1)
     oc, taps = w2d.shape
     blocks = -(-oc // BLOCK_OC)
     packed = np.zeros((blocks * BLOCK_OC, taps), dtype=np.float32)
@@ -38,8 +42,9 @@ def pack_weight(w2d):
     return np.ascontiguousarray(packed.reshape(blocks, BLOCK_OC, taps).transpose(0, 2, 1))
 
 
-def pack_weight_t(w2d, ocp):
-    """(OC, T) -> (T, ocp): each tap's output channels side by side, zero columns up to ocp."""
+def pack_weight_t(w, ocp):
+    """(OC, ...) -> (T, ocp), T the taps: each tap's output channels side by side, zero columns up to ocp."""
+    w2d = w.reshape(w.shape[0], -1)
     oc, taps = w2d.shape
     packed = np.zeros((taps, ocp), dtype=np.float32)
     packed[:, :oc] = w2d.T
@@ -70,30 +75,38 @@ FORWARD_MODES = {"auto": 0, "flat": 1, "rows": 2}
 
 
 @implements("conv2d_f32", "c", isa=ISAS)
-def conv2d_f32(x, w, bias, stride, padding, dilation, relu, pool, isa=None):
-    return forward(x, w, bias, stride, padding, dilation, relu, pool, isa)
+def conv2d_f32(x, w, bias, stride, padding, dilation, relu, pool, isa=None, prepared=False):
+    return forward(x, w, bias, stride, padding, dilation, relu, pool, isa, keep_packed=prepared)
 
 
-def forward(x, w, bias, stride, padding, dilation, relu, pool=1, isa=None, mode="auto"):
+def forward(x, w, bias, stride, padding, dilation, relu, pool=1, isa=None, mode="auto", keep_packed=False):
     """The body of ``conv2d_f32`` (arguments checked). ``mode`` forces dconv.c's flat or row tiles
     (tests run both on every ISA path); ``auto`` takes whichever of them and dconv_oc.c's tile
-    computes fewer multiply-adds."""
+    computes fewer multiply-adds. ``keep_packed``: reuse the packed weight while ``w`` is unchanged
+    (kernels/weight_cache.py)."""
     oc, c, kh, kw = w.shape
     src, img_stride, ws, oh, ow, length = direct_conv_layout(x, kh, kw, stride, padding, dilation)
     offsets = dense_tap_offsets(c, kh, kw, stride, dilation, src.shape[2], ws)
     code = isa_code("conv2d_f32", isa)
+    pack = weight_cache.packed if keep_packed else _pack_now
     return _on_layout(ptr("float", src), img_stride, x.shape[0], w, bias, offsets, (oh, ow, ws),
-                      relu, pool, code, mode)
+                      relu, pool, code, mode, pack)
 
 
-def _on_layout(src, img_stride, n, w, bias, offsets, plane, relu, pool, code, mode="auto"):
+def _pack_now(w, pack, *args):
+    """``weight_cache.packed``'s signature, packing on every call."""
+    return pack(w, *args)
+
+
+def _on_layout(src, img_stride, n, w, bias, offsets, plane, relu, pool, code, mode="auto", pack=_pack_now):
     """The forward pass on a laid-out input: ``src`` a C pointer to image 0's first output
-    position, images ``img_stride`` floats apart, rows ``ws`` wide (``plane`` = (OH, OW, WS))."""
+    position, images ``img_stride`` floats apart, rows ``ws`` wide (``plane`` = (OH, OW, WS));
+    ``pack(w, pack_fn, *args)`` packs the weight (or reuses its packing)."""
     oh, ow, ws = plane
     oc, length = w.shape[0], (oh - 1) * ws + ow
     if pool > 1 or (mode == "auto" and _channels_in_lanes(code, n, oc, length, oh, ow)):
-        return _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code)
-    wpack = pack_weight(w.reshape(oc, -1))
+        return _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code, pack)
+    wpack = pack(w, pack_weight)
     out = buffers.empty((n, oc, oh, ow))
     b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
     check(lib().tinyeff_dconv_f32(src, img_stride, n, ptr("float", wpack), ptr("int64_t", offsets),
@@ -102,14 +115,14 @@ def _on_layout(src, img_stride, n, w, bias, offsets, plane, relu, pool, code, mo
     return out
 
 
-def _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code):
+def _conv_oc(src, img_stride, n, w, bias, offsets, plane, relu, pool, code, pack=_pack_now):
     """dconv_oc.c's forward: (N, OC, OH // pool, OW // pool), max-pooled when pool > 1 (``src``
     a C pointer, as for _on_layout)."""
     oh, ow, ws = plane
     oc = w.shape[0]
     cb = oc_block(code)[0]
     ocp = -(-oc // cb) * cb
-    wt = pack_weight_t(w.reshape(oc, -1), ocp)
+    wt = pack(w, pack_weight_t, ocp)
     pos = output_positions(oh, ow, ws, pool)
     out = buffers.empty((n, oc, oh // pool, ow // pool))
     b = ffi().NULL if bias is None else ptr("float", np.ascontiguousarray(bias))
