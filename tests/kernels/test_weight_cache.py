@@ -80,3 +80,11 @@ def test_non_contiguous_weight_is_not_cached(rng):
     weight_cache.packed(w, pack, 2.0)
     np.testing.assert_array_equal(weight_cache.packed(w, pack, 2.0), w * 2.0)
     assert len(calls) == 2
+
+
+def test_read_only_weight_is_cached(rng):
+    pack, calls = _counting_pack()
+    w = rng.standard_normal((3, 4)).astype(np.float32)
+    w.flags.writeable = False
+    first = weight_cache.packed(w, pack, 2.0)
+    assert weight_cache.packed(w, pack, 2.0) is first and len(calls) == 1
