@@ -10,8 +10,8 @@ shares a core with it and runs up to 2x slower.
 
 The design: tinyeff's OpenMP kernels own the cores, and everything else tinyeff calls runs on the
 calling thread. Its float GEMMs call BLAS through ``kernels/blas.matmul``, one BLAS thread per call
-(the user's own NumPy keeps its threads), so OpenBLAS's workers are never woken and never spin
-between two OpenMP kernels. The alternatives, and why not:
+(the user's own NumPy keeps its threads; an inference pass through ``Sequential`` sets it once for
+the pass), so OpenBLAS's workers are never woken and never spin between two OpenMP kernels. The alternatives, and why not:
 
 - BLAS owns the cores, OpenMP runs one thread: most of tinyeff's work (direct convolutions, pooling,
   batch norm, int8 GEMMs) is its own C, so that would leave a core idle most of the time.

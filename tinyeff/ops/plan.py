@@ -17,7 +17,9 @@ the C thread count, the registry's generation). So when no gradient is recorded,
 
 Validation thus happens once per key, at the op's boundary, and a bad input never gets a plan (the
 failing call raises before anything is stored). Plans hold no arrays: weights are read on every
-call, so training, a new state dict or a pruning mask never meets a stale plan. A changed setting,
+call, so training, a new state dict or a pruning mask never meets a stale plan. (What a kernel
+derives from a weight, a conv's packed weight, is kept by the kernel under a prepared runner and
+checked against the weight's bytes on every call: kernels/weight_cache.py.) A changed setting,
 thread count or registered kernel is part of the key, so it builds a new plan. The memo is bounded
 (``MAX_PLANS``; emptied when full, as shapes rarely vary much in inference).
 
