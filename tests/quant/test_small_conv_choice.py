@@ -80,8 +80,10 @@ def test_the_winner_runs_the_layer(rng, monkeypatch, winner):
     layer, x = _first_layer(rng, c=1, oc=16), rng.integers(0, 256, (2, 11, 11, 1), dtype=np.uint8)
     ran = []
     for kind in ("small", "gemm"):
-        original = getattr(layer, f"_conv_{kind}")
-        monkeypatch.setattr(layer, f"_conv_{kind}", lambda *a, kind=kind, original=original: ran.append(kind) or original(*a))
+        def spy(*args, kind=kind, original=getattr(layer, f"_conv_{kind}")):
+            ran.append(kind)
+            return original(*args)
+        monkeypatch.setattr(layer, f"_conv_{kind}", spy)
     out = layer.forward_nhwc(x, pool=2)
     assert ran == [("small", "gemm")[winner]]
     np.testing.assert_array_equal(out, _gemm_codes(layer, x, 2))
