@@ -6,8 +6,9 @@
  * K = 12 (C = 3: K = 36, kernel rows padded to 4 bytes each) through tiles built for long K: per
  * output row it sets up rows and segments, per 16 columns it keeps an int32 tile, and the fixed
  * costs outweigh the few multiply-adds. Here the output channels are the vector lanes (32 per
- * block: 4 ymm or 2 zmm), one output pixel is a handful of broadcasts of its own 4-byte tap groups
- * against the packed weight, and a 2x2 window's max is requantized straight from registers.
+ * block: 4 ymm, 2 zmm or 8 NEON q registers), one output pixel is a handful of broadcasts of its
+ * own 4-byte tap groups against the packed weight, and a 2x2 window's max is requantized straight
+ * from registers.
  *
  * Tap groups (tinyeff/kernels/int8_conv_small/spec.py builds the weight in the same order): a
  * kernel row is kw * c consecutive bytes of the padded image. Each row gives floor(kw*c / 4)
@@ -37,7 +38,7 @@
 #include "tinyeff.h"
 #include "int8_common.h"
 
-#define QS_BLOCK 32          /* output channels per block: the lanes of 4 ymm or 2 zmm */
+#define QS_BLOCK 32          /* output channels per block: the lanes of 4 ymm, 2 zmm or 8 NEON q registers */
 #define QS_MAX_DIRECT 16     /* direct groups per kernel (64 taps): the layers this kernel is for */
 #define QS_MAX_BLOCKS 8      /* up to 256 output channels */
 
