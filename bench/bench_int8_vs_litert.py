@@ -25,7 +25,7 @@ says which ISA each side ran.
 
     python bench/bench_int8_vs_litert.py --tf-path /tmp/tfcpu [--threads 1 2] [--repeats 21]
         [--geometries cifar fmnist] [--weight-bits 8 7] [--activation-bits 8 7] [--block 5]
-        [--litert-isa auto|avx2|native]
+        [--litert-isa auto|avx2|native] [--batch 1 8 256]
 """
 import argparse
 import os
@@ -64,10 +64,11 @@ def convert_in_child(npz_path, tflite_path):
     import tensorflow as tf
     data = np.load(npz_path)
     images = data["calibration"]                                                   # (N, H, W, C) float32
+    batch = int(data["batch"])                                                     # the model's fixed batch
     weights = [(data[f"k{i}"], data[f"b{i}"]) for i in range(5)]
     L = tf.keras.layers
     net = tf.keras.Sequential([
-        tf.keras.Input(shape=images.shape[1:], batch_size=BATCH),
+        tf.keras.Input(shape=images.shape[1:], batch_size=batch),
         L.Conv2D(weights[0][0].shape[3], 3, activation="relu"), L.MaxPool2D(2),
         L.Conv2D(weights[1][0].shape[3], 3, activation="relu"), L.MaxPool2D(2),
         L.Conv2D(weights[2][0].shape[3], 3, activation="relu"), L.Flatten(),
@@ -76,8 +77,8 @@ def convert_in_child(npz_path, tflite_path):
         layer.set_weights(list(wb))
 
     def representative():
-        for start in range(0, len(images), BATCH):
-            yield [images[start:start + BATCH]]
+        for start in range(0, len(images), batch):
+            yield [images[start:start + batch]]
     converter = tf.lite.TFLiteConverter.from_keras_model(net)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
@@ -88,17 +89,19 @@ def convert_in_child(npz_path, tflite_path):
     with open(tflite_path + ".tmp", "wb") as f:
         f.write(blob)
     os.replace(tflite_path + ".tmp", tflite_path)
-    expected = net.predict(images[:BATCH], verbose=0)
+    expected = net.predict(images[:batch], verbose=0)
     np.save(tflite_path + ".keras_logits.npy", expected)
 
 
-def build_tflite(model, x_nhwc, geometry, tf_path, cache):
-    """Path of the full-integer .tflite for ``model`` (converted in a TensorFlow child process)."""
+def build_tflite(model, x_nhwc, geometry, tf_path, cache, batch=BATCH):
+    """Path of the full-integer .tflite for ``model`` at a fixed ``batch`` (converted in a TensorFlow
+    child process: the converter bakes the batch into the flatten's reshape, so XNNPACK cannot
+    resize it later)."""
     os.makedirs(cache, exist_ok=True)
-    path = os.path.join(cache, f"seed_cnn_{geometry}_b{BATCH}.tflite")
+    path = os.path.join(cache, f"seed_cnn_{geometry}_b{batch}.tflite")
     with tempfile.TemporaryDirectory() as tmp:
         npz = os.path.join(tmp, "weights.npz")
-        arrays = {"calibration": x_nhwc}
+        arrays = {"calibration": x_nhwc, "batch": np.int64(batch)}
         for i, (k, b) in enumerate(keras_weights(model, x_nhwc.shape[1])):
             arrays[f"k{i}"], arrays[f"b{i}"] = k.astype(np.float32), b.astype(np.float32)
         np.savez(npz, **arrays)
@@ -113,7 +116,7 @@ def build_tflite(model, x_nhwc, geometry, tf_path, cache):
 
 
 def litert_fn(path, threads):
-    """Zero-argument-style callable x (N, C, H, W) float32 -> float32 logits, through LiteRT."""
+    """Callable x (N, C, H, W) float32 -> float32 logits, through LiteRT (N: the model's batch)."""
     from ai_edge_litert.interpreter import Interpreter
     interp = Interpreter(model_path=path, num_threads=threads)
     interp.allocate_tensors()
@@ -165,6 +168,8 @@ def main(argv=None):
                                                          "tensorflow-cpu), used only to convert")
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tinyeff-litert"))
     parser.add_argument("--threads", type=int, nargs="+", default=[2])
+    parser.add_argument("--batch", type=int, nargs="+", default=[BATCH],
+                        help=f"batch sizes to time (1 to {BATCH}; calibration always uses {BATCH} images)")
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--geometries", nargs="+", default=["cifar", "fmnist"], choices=list(GEOMETRIES))
     parser.add_argument("--weight-bits", type=int, nargs="+", default=[8, 7], choices=[7, 8])
@@ -174,6 +179,8 @@ def main(argv=None):
     parser.add_argument("--litert-isa", choices=["auto", "avx2", "native"], default="auto",
                         help="cap LiteRT's XNNPACK at AVX2, or not (auto: cap when tinyeff's int8 path is AVX2)")
     args = parser.parse_args(argv)
+    if not all(1 <= b <= BATCH for b in args.batch):
+        parser.error(f"--batch takes sizes from 1 to {BATCH}")
     from tinyeff import Tensor, models, no_grad
     from tinyeff.kernels import c as c_kernels
     from tinyeff.kernels.int8_gemm import c as c_int8
@@ -186,30 +193,41 @@ def main(argv=None):
         images = rng.integers(0, 256, (BATCH, c, side, side), dtype=np.uint8)
         x = images.astype(np.float32) / np.float32(255)
         model = models.create("seed-cnn", in_channels=c, num_classes=10, input_size=side).eval()
-        path = build_tflite(model, np.ascontiguousarray(x.transpose(0, 2, 3, 1)), geometry, args.tf_path, args.cache)
+        x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        paths = {b: build_tflite(model, x_nhwc, geometry, args.tf_path, args.cache, b) for b in args.batch}
         with no_grad():
             ref = model(Tensor(x)).data
-        keras = np.load(path + ".keras_logits.npy")
-        assert np.abs(keras - ref).max() <= 1e-3 * max(1.0, np.abs(ref).max()), "Keras copy differs from tinyeff"
+        for b, path in paths.items():
+            keras = np.load(path + ".keras_logits.npy")
+            assert np.abs(keras - ref[:b]).max() <= 1e-3 * max(1.0, np.abs(ref).max()), "Keras copy differs"
         qmodels = {f"tinyeff-w{wb}a{ab}": quantize_static(model, images, num_images=BATCH, weight_bits=wb,
                                                           activation_bits=ab)
                    for wb in args.weight_bits for ab in args.activation_bits}
         for threads in args.threads:
             c_kernels.set_num_threads(threads)
-            fns = {name: (lambda x, q=q: q(Tensor(x)).data) for name, q in qmodels.items()}
-            fns["litert"] = litert_fn(path, threads)
-            tol = 0.1 * np.abs(ref).max()
-            with no_grad():
-                for name, fn in fns.items():
-                    err = np.abs(fn(x) - ref).max()
-                    assert err <= tol, f"{name}: logits differ from float32 by {err:.3g} (> {tol:.3g})"
-                medians, best = interleaved(fns, x, args.repeats, args.block)
-            print(f"\n{geometry} seed CNN {c}x{side}x{side}, batch {BATCH}, {threads} thread(s), "
-                  f"{args.repeats} interleaved repeats of {args.block} calls per side: median, then best call")
-            for name, t in medians.items():
-                b = best[name]
-                print(f"  {name:<12}{1e3 * t:>9.2f} ms{BATCH / t:>9.0f} img/s{medians['litert'] / t:>7.2f}x LiteRT"
-                      f"   | best {1e3 * b:>8.2f} ms{BATCH / b:>9.0f} img/s{best['litert'] / b:>7.2f}x LiteRT")
+            for batch in args.batch:
+                compare(qmodels, paths[batch], threads, x[:batch], ref[:batch], args,
+                        f"{geometry} seed CNN {c}x{side}x{side}")
+
+
+def compare(qmodels, path, threads, x, ref, args, title):
+    """Checks every side's logits against float32, then times them interleaved and prints the table."""
+    from tinyeff import Tensor, no_grad
+    batch = x.shape[0]
+    fns = {name: (lambda x, q=q: q(Tensor(x)).data) for name, q in qmodels.items()}
+    fns["litert"] = litert_fn(path, threads)
+    tol = 0.1 * np.abs(ref).max()
+    with no_grad():
+        for name, fn in fns.items():
+            err = np.abs(fn(x) - ref).max()
+            assert err <= tol, f"{name}: logits differ from float32 by {err:.3g} (> {tol:.3g})"
+        median, best = interleaved(fns, x, args.repeats, args.block)
+    print(f"\n{title}, batch {batch}, {threads} thread(s), "
+          f"{args.repeats} interleaved repeats of {args.block} calls per side: median, then best call")
+    for name, t in median.items():
+        b = best[name]
+        print(f"  {name:<12}{1e3 * t:>9.3f} ms{batch / t:>9.0f} img/s{median['litert'] / t:>7.2f}x LiteRT"
+              f"   | best {1e3 * b:>8.3f} ms{batch / b:>9.0f} img/s{best['litert'] / b:>7.2f}x LiteRT")
 
 
 if __name__ == "__main__":
