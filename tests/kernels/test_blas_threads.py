@@ -46,3 +46,15 @@ def test_matmul_equals_the_product(rng):
     a = rng.standard_normal((17, 33)).astype(np.float32)
     b = rng.standard_normal((33, 5)).astype(np.float32)
     np.testing.assert_array_equal(matmul(a, b), a @ b)    # the same BLAS call, only on one thread
+
+
+def test_a_blas_loaded_later_is_looked_up_after_the_next_import(monkeypatch):
+    """SciPy's OpenBLAS loads when Numba compiles its first np.dot, after tinyeff listed the BLAS
+    libraries; any import since the last look means a new look, so that library is limited too."""
+    import sys
+    import types
+    from tinyeff.kernels import blas
+    first = blas._controller()
+    assert blas._controller() is first                       # nothing imported: the same view
+    monkeypatch.setitem(sys.modules, "_tinyeff_test_new_module", types.ModuleType("_tinyeff_test_new_module"))
+    assert blas._controller() is not first

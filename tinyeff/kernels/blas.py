@@ -22,6 +22,7 @@ little, and the OpenMP kernels own the cores (see tinyeff/threads.py for the who
 inside one), which also covers the BLAS calls NumPy makes outside the GEMM kernel.
 """
 import contextlib
+import sys
 
 
 @contextlib.contextmanager
@@ -54,22 +55,26 @@ def matmul(a, b):
             lib.set_num_threads(n)
 
 
-_CONTROLLER = []     # [threadpoolctl controller or None, its BLAS libraries], filled on first use
+_CONTROLLER = []     # [threadpoolctl controller or None, its BLAS libraries, len(sys.modules) then]
 
 
 def _controller():
-    if not _CONTROLLER:
+    """threadpoolctl's view of the loaded BLAS libraries, looked up again whenever Python has
+    imported something since (0.3 ms): a BLAS can load after tinyeff, e.g. SciPy's OpenBLAS when
+    Numba compiles its first ``np.dot``, and one left out would spin beside our kernels. Imports
+    stop once a program runs, so a training loop pays one length check per call."""
+    if not _CONTROLLER or _CONTROLLER[2] != len(sys.modules):
         try:
             import threadpoolctl
             controller = threadpoolctl.ThreadpoolController()
-            _CONTROLLER.extend([controller, controller.select(user_api="blas").lib_controllers])
+            libraries = controller.select(user_api="blas").lib_controllers
         except ImportError:          # NOTE: an optional speed-up; nothing else depends on it
-            _CONTROLLER.extend([None, ()])
+            controller, libraries = None, ()
+        _CONTROLLER[:] = [controller, libraries, len(sys.modules)]
     return _CONTROLLER[0]
 
 
 def _blas_libraries():
-    """The BLAS libraries loaded when first asked (NumPy's is loaded before tinyeff, so it is
-    among them), as threadpoolctl controllers."""
+    """The loaded BLAS libraries (NumPy's among them), as threadpoolctl controllers."""
     _controller()
     return _CONTROLLER[1]

@@ -20,7 +20,11 @@ So every kernel also has ``fn.prepare(*args, **kwargs)``: it checks one call in 
 runner that calls the body directly, the derived values kept, on later calls whose positional
 arguments have the same shapes and dtypes (and the same values for scalars). Checks depend only on
 those for the kernels an inference plan prepares (ops/plan.py keys its plans on them): the arguments
-are validated once per shape, not once per call.
+are validated once per shape, not once per call. ``fn.prepare(*args, varying=k, **kwargs)`` is the
+form for callers whose other arguments are constants, arrays included (a quantized layer's packed
+weight and requantization vectors: tinyeff/quant/qmodules/plans.py): its runner takes only the first
+k positional arguments (of the shapes and dtypes it was prepared with), everything else stays as
+checked and normalized once, and a C body with a ``bind`` (see ``implements``) marshals it once.
 
 ``faster_dtypes`` is the one rule the reference relaxes: it accepts float64 (gradient checks) and
 float16, while the faster tiers take float32 only.
@@ -118,11 +122,12 @@ def _binder(name, signature):
     return bind
 
 
-def run(spec, body, faster):
-    """Wrap ``body`` so that it runs on arguments bound, defaulted and checked by ``spec``."""
+def run(spec, body, faster, bind=None):
+    """Wrap ``body`` so that it runs on arguments bound, defaulted and checked by ``spec`` (``bind``:
+    see ``implements``)."""
     check_takes = _takes(spec.check) if spec.check else ()
     body_takes = _takes(body)
-    bind = _binder(spec.name, spec.signature)
+    bind_args = _binder(spec.name, spec.signature)
     dtypes = spec.faster_dtypes if faster else None
     check = spec.check
     positional = tuple(spec.signature.parameters)       # the order positional arguments bind in
@@ -130,7 +135,7 @@ def run(spec, body, faster):
     def checked(args, kwargs, isa):
         """(the body's arguments: bound, dtype-checked, validated, derived values merged in;
         the derived values alone)."""
-        arguments = bind(args, kwargs)
+        arguments = bind_args(args, kwargs)
         if dtypes:
             _check_dtypes(spec.name, arguments, dtypes)
         derived = check(**_pick(arguments, check_takes)) if check else None
@@ -143,8 +148,10 @@ def run(spec, body, faster):
     def call(*args, isa=None, **kwargs):
         return body(**checked(args, kwargs, isa)[0])
 
-    def prepare(*args, isa=None, **kwargs):
+    def prepare(*args, isa=None, varying=None, **kwargs):
         arguments, derived = checked(args, kwargs, isa)
+        if varying is not None:
+            return _prepared_constants(spec.name, body, arguments, derived, positional[:varying], bind)
         return _prepared(spec.name, body, arguments, derived, positional[:len(args)], kwargs)
     functools.update_wrapper(call, body)
     call.prepare = prepare
@@ -183,6 +190,31 @@ def _prepared(name, body, arguments, derived, positional, kwargs):
     return prepared
 
 
+def _prepared_constants(name, body, arguments, derived, names, bind):
+    """``prepare(..., varying=k)``'s runner: ``body`` on the arguments as checked, the first k
+    (``names``) replaced by each call's, which passes exactly those; every other argument, arrays
+    included, is a constant of the caller (a quantized layer's packed weight, bias, multiplier).
+    Where the body has a ``bind`` taking exactly those constants, the runner is what it returns."""
+    if any(isinstance(derived.get(n), np.ndarray) for n in names):
+        raise ValueError(f"{name}.prepare: its check rewrites a varying array; call the kernel itself")
+    fixed = {n: v for n, v in arguments.items() if n not in names}
+    count = len(names)
+    if bind is not None and set(_takes(bind) or ()) == set(fixed):
+        run = bind(**fixed)
+    elif (_takes(body) or ())[:count] == names:
+        run = functools.partial(body, **fixed)
+    else:
+        def run(*args):
+            return body(**fixed, **dict(zip(names, args)))
+
+    def prepared(*args):
+        if len(args) != count:
+            raise TypeError(f"{name} (prepared): takes the {count} varying argument(s) {', '.join(names)}; "
+                            f"got {len(args)}")
+        return run(*args)
+    return prepared
+
+
 def define(name, check=None, cases=None, tolerance=EXACT, faster_dtypes=None):
     """Decorator for a reference kernel: declare ``name``'s contract and register its ``ref`` tier.
 
@@ -210,16 +242,21 @@ def define(name, check=None, cases=None, tolerance=EXACT, faster_dtypes=None):
     return decorate
 
 
-def implements(name, tier, isa=None):
+def implements(name, tier, isa=None, bind=None):
     """Decorator for a faster tier's body of kernel ``name``: register it behind the spec's checks.
 
     The body declares the (checked) arguments and derived values it needs, plus ``isa`` when the
     tier has ISA paths (``isa=`` as in ``registry.register``). Returns the registered function,
     which takes the reference's signature.
+
+    ``bind``, optional: ``bind(**constants) -> run(*varying)``, the body split in two: what depends
+    only on the constants (C pointers to a packed weight, the ISA code) marshalled once, ``run``
+    the rest per call. The body should be ``bind(...)(x)`` itself, so the two cannot drift apart.
+    ``prepare(..., varying=k)`` uses it when it takes exactly the arguments after the first k.
     """
     def decorate(body):
         spec = registry.spec(name)
-        wrapped = run(spec, body, faster=True)
+        wrapped = run(spec, body, faster=True, bind=bind)
         if isa is not None:
             wrapped.__signature__ = spec.signature.replace(parameters=[
                 *spec.signature.parameters.values(),

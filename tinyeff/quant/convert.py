@@ -12,7 +12,7 @@ its float64 reference (``QLayer.simulate``), used to check the integer path.
 """
 import numpy as np
 
-from tinyeff import kernels, nn
+from tinyeff import nn
 from tinyeff.nn.surgery import replace_child, sequence_stages
 from tinyeff.models.resnet import BasicBlock, Bottleneck
 from tinyeff.quant import islands
@@ -21,6 +21,7 @@ from tinyeff.quant.observers import make_observer
 from tinyeff.quant.prepare import (CHAINS, RESIDUAL, SKIP, Observed, PreparedModel, integer_stages, observed_modules,
                                    residual_body)
 from tinyeff.quant.qmodules.base import act_qmax
+from tinyeff.quant.qmodules.plans import LayerPlans
 from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
@@ -200,6 +201,7 @@ class QuantizedModel(nn.Module):
                                                                     int(output_qparams[1]))
         self.arch, self.preprocess, self.info = arch, preprocess, dict(info or {})
         self.simulate = False
+        self._plans = LayerPlans()               # the input quantization's kernel call (qmodules/plans.py)
         self.eval()
 
     def quantize_input(self, x, nhwc=False):
@@ -211,8 +213,8 @@ class QuantizedModel(nn.Module):
             q = np.minimum(quantize(x, self.input_qparams[0], self.input_qparams[1], "uint8"), self.input_qmax)
             return np.ascontiguousarray(q.transpose(0, 2, 3, 1)) if nhwc else q
         try:
-            return kernels.get("quantize_f32_u8")(x.astype(np.float32, copy=False), self.input_qparams[0],
-                                                  self.input_qparams[1], self.input_qmax, nhwc)
+            return self._plans.call(nhwc, "quantize_f32_u8", (x.astype(np.float32, copy=False),),
+                                    self.input_qparams[0], self.input_qparams[1], self.input_qmax, nhwc)
         except ValueError:
             check_finite_input(x, "int8 model")             # the message names the model and the index
             raise

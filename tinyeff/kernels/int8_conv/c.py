@@ -41,21 +41,34 @@ def _pad_nhwc(x, padding, extra, value):
     return out
 
 
-@implements("conv2d_u8s8_requant_nhwc", "c", isa=GEMM_ISAS)
+def _bind_conv(packed, kh, kw, stride, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool, qmin,
+               qmax, oh, ow, isa=None):
+    """``conv2d_u8s8_requant_nhwc`` for one layer: the weight's and the requantization's C
+    arguments marshalled once; returns ``run(x)`` (contract.implements' ``bind``)."""
+    name = "conv2d_u8s8_requant_nhwc"
+    conv = lib().tinyeff_conv2d_u8s8_requant_nhwc
+    weight = (ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), ptr("uint8_t", packed.pairs_fit),
+              ptr("uint8_t", packed.quads_fit), packed.n, int(a_zero_point))
+    requant = (ptr("int32_t", bias), ptr("int32_t", multiplier), ptr("int32_t", shift), int(zero_point_out),
+               qmin, qmax, isa_code(name, isa))
+    padding, z_in = int(padding), int(a_zero_point)
+
+    def run(x):
+        n, c = x.shape[0], x.shape[3]
+        kseg = -(-(kw * c) // ROW_ALIGN) * ROW_ALIGN                          # one kernel row, rounded up
+        short = (ow - 1) * stride * c + kseg - (x.shape[2] + 2 * padding) * c  # bytes the last window overruns
+        xp = _pad_nhwc(x, padding, max(0, -(-short // c)), z_in)
+        out = np.empty((n, oh // pool, ow // pool, packed.n), dtype=np.uint8)
+        if out.size:
+            status = conv(ptr("uint8_t", xp), n, xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
+                          *weight, *requant, ptr("uint8_t", out))
+            check(status, name)
+        return out
+    return run
+
+
+@implements("conv2d_u8s8_requant_nhwc", "c", isa=GEMM_ISAS, bind=_bind_conv)
 def conv2d_u8s8_requant_nhwc(x, packed, kh, kw, stride, padding, a_zero_point, bias, multiplier, shift,
                              zero_point_out, pool, qmin, qmax, oh, ow, isa=None):
-    name = "conv2d_u8s8_requant_nhwc"
-    n, c = x.shape[0], x.shape[3]
-    kseg = -(-(kw * c) // ROW_ALIGN) * ROW_ALIGN                          # one kernel row, rounded up
-    short = (ow - 1) * stride * c + kseg - (x.shape[2] + 2 * padding) * c  # bytes the last window overruns
-    xp = _pad_nhwc(x, int(padding), max(0, -(-short // c)), int(a_zero_point))
-    out = np.empty((n, oh // pool, ow // pool, packed.n), dtype=np.uint8)
-    if out.size:
-        status = lib().tinyeff_conv2d_u8s8_requant_nhwc(
-            ptr("uint8_t", xp), n, xp.shape[1], xp.shape[2], c, kh, kw, stride, pool, oh, ow,
-            ptr("int8_t", packed.data), ptr("int32_t", packed.colsum), ptr("uint8_t", packed.pairs_fit), ptr("uint8_t", packed.quads_fit),
-            packed.n, int(a_zero_point),
-            ptr("int32_t", bias), ptr("int32_t", multiplier), ptr("int32_t", shift), int(zero_point_out),
-            qmin, qmax, isa_code(name, isa), ptr("uint8_t", out))
-        check(status, name)
-    return out
+    return _bind_conv(packed, kh, kw, stride, padding, a_zero_point, bias, multiplier, shift, zero_point_out, pool,
+                      qmin, qmax, oh, ow, isa)(x)

@@ -12,42 +12,66 @@ from tinyeff.kernels.int8_eltwise.spec import refuse_nonfinite
 EPILOGUE_ISAS = ("portable", "avx2", "avx512", "neon")    # requant.c and add_u8.c bodies
 
 
-@implements("requantize_s32", "c", isa=EPILOGUE_ISAS)
+def _bind_requantize(bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, isa=None):
+    """``requantize_s32`` with its per-channel vectors marshalled once: returns ``run(acc)``."""
+    requant = lib().tinyeff_requantize_s32
+    vectors = (ptr("int32_t", bias), ptr("int32_t", multiplier), ptr("int32_t", shift), int(zero_point_out),
+               qmin, qmax, isa_code("requantize_s32", isa))
+
+    def run(acc):
+        m, n = acc.shape
+        acc = np.ascontiguousarray(acc)
+        out = np.empty((m, n), dtype=out_dtype)
+        if m and n:
+            check(requant(ptr("int32_t", acc), n, m, n, *vectors, ptr("uint8_t", out.view(np.uint8)), n),
+                  "requantize_s32")
+        return out
+    return run
+
+
+@implements("requantize_s32", "c", isa=EPILOGUE_ISAS, bind=_bind_requantize)
 def requantize_s32(acc, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, isa=None):
-    m, n = acc.shape
-    acc = np.ascontiguousarray(acc)
-    out = np.empty((m, n), dtype=out_dtype)
-    if m and n:
-        status = lib().tinyeff_requantize_s32(
-            ptr("int32_t", acc), n, m, n, ptr("int32_t", bias), ptr("int32_t", multiplier),
-            ptr("int32_t", shift), int(zero_point_out), qmin, qmax, isa_code("requantize_s32", isa),
-            ptr("uint8_t", out.view(np.uint8)), n)
-        check(status, "requantize_s32")
-    return out
+    return _bind_requantize(bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, isa)(acc)
 
 
-@implements("add_u8", "c", isa=EPILOGUE_ISAS)
+def _bind_add(table_a, table_b, multiplier, shift, zero_point_out, qmin, qmax, isa=None):
+    """``add_u8`` with its tables and requantization marshalled once: returns ``run(a, b)``."""
+    add = lib().tinyeff_add_u8
+    tables = (ptr("int32_t", table_a), ptr("int32_t", table_b), int(multiplier), int(shift), int(zero_point_out),
+              qmin, qmax, isa_code("add_u8", isa))
+
+    def run(a, b):
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        out = np.empty(a.shape, dtype=np.uint8)
+        if out.size:
+            check(add(ptr("uint8_t", a), ptr("uint8_t", b), a.size, *tables, ptr("uint8_t", out)), "add_u8")
+        return out
+    return run
+
+
+@implements("add_u8", "c", isa=EPILOGUE_ISAS, bind=_bind_add)
 def add_u8(a, b, table_a, table_b, multiplier, shift, zero_point_out, qmin, qmax, isa=None):
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    out = np.empty(a.shape, dtype=np.uint8)
-    if out.size:
-        status = lib().tinyeff_add_u8(ptr("uint8_t", a), ptr("uint8_t", b), a.size,
-                                      ptr("int32_t", table_a), ptr("int32_t", table_b), int(multiplier),
-                                      int(shift), int(zero_point_out), qmin, qmax,
-                                      isa_code("add_u8", isa), ptr("uint8_t", out))
-        check(status, "add_u8")
-    return out
+    return _bind_add(table_a, table_b, multiplier, shift, zero_point_out, qmin, qmax, isa)(a, b)
 
 
-@implements("quantize_f32_u8", "c", isa=("portable", "avx2"))
+def _bind_quantize(scale, zero_point, qmax, nhwc, isa=None):
+    """``quantize_f32_u8`` with its scalars converted once: returns ``run(x)``."""
+    quantize = lib().tinyeff_quantize_f32_u8
+    scalars = (float(scale), zero_point, qmax, int(bool(nhwc)), isa_code("quantize_f32_u8", isa))
+
+    def run(x):
+        x = np.ascontiguousarray(x)
+        n, c, hw = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3]) if x.ndim == 4 else (1, 1, x.size)
+        out = np.empty((x.shape[0], x.shape[2], x.shape[3], x.shape[1]) if nhwc else x.shape, dtype=np.uint8)
+        bad = ffi().new("int64_t *")
+        if out.size:
+            check(quantize(ptr("float", x), n, c, hw, *scalars, ptr("uint8_t", out), bad), "quantize_f32_u8")
+            if bad[0]:
+                refuse_nonfinite(x, int(bad[0]))
+        return out
+    return run
+
+
+@implements("quantize_f32_u8", "c", isa=("portable", "avx2"), bind=_bind_quantize)
 def quantize_f32_u8(x, scale, zero_point, qmax, nhwc, isa=None):
-    n, c, hw = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3]) if x.ndim == 4 else (1, 1, x.size)
-    out = np.empty((x.shape[0], x.shape[2], x.shape[3], x.shape[1]) if nhwc else x.shape, dtype=np.uint8)
-    bad = ffi().new("int64_t *")
-    if out.size:
-        check(lib().tinyeff_quantize_f32_u8(ptr("float", x), n, c, hw, float(scale), zero_point, qmax, int(bool(nhwc)),
-                                            isa_code("quantize_f32_u8", isa), ptr("uint8_t", out), bad),
-              "quantize_f32_u8")
-        if bad[0]:
-            refuse_nonfinite(x, int(bad[0]))
-    return out
+    return _bind_quantize(scale, zero_point, qmax, nhwc, isa)(x)

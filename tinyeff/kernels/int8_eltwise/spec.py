@@ -105,7 +105,7 @@ def check_quantize_f32(x, scale, zero_point, qmax, nhwc):
         raise ValueError(f"quantize_f32_u8: scale must be a positive finite float, got {scale}")
     if not 0 <= int(zero_point) <= int(qmax) <= 255:
         raise ValueError(f"quantize_f32_u8: need 0 <= zero_point <= qmax <= 255, got {zero_point}, {qmax}")
-    return {"x": np.ascontiguousarray(x), "scale": scale, "zero_point": int(zero_point), "qmax": int(qmax)}
+    return {"scale": scale, "zero_point": int(zero_point), "qmax": int(qmax)}
 
 
 def refuse_nonfinite(x, count):

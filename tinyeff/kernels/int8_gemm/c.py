@@ -45,19 +45,28 @@ def _ptr(kind, arr):
     return _c.ffi().from_buffer(kind, arr)
 
 
+def _bind_gemm_packed(packed, a_signed, isa):
+    """The C GEMM on a PackedS8, its weight marshalled once: ``run(a)`` on a validated 8-bit
+    (M, K) ``a`` returns int32 (M, N)."""
+    gemm = _c.lib().tinyeff_gemm_u8s8_packed
+    weight = (packed.n, _ptr("int8_t[]", packed.data), _ptr("int32_t[]", packed.colsum),
+              _ptr("uint8_t[]", packed.pairs_fit), _ptr("uint8_t[]", packed.quads_fit), int(a_signed),
+              _c.isa_code("gemm_u8s8_packed", isa))
+
+    def run(a):
+        a = np.ascontiguousarray(a)
+        m, k = a.shape
+        out = np.empty((m, packed.n), dtype=np.int32)
+        if m and packed.n:
+            _c.check(gemm(_ptr("uint8_t[]", a), k, m, k, *weight, _ptr("int32_t[]", out), packed.n),
+                     "gemm_u8s8_packed")
+        return out
+    return run
+
+
 def _gemm_packed(a, packed, a_signed, isa):
     """C GEMM on a validated, contiguous 8-bit ``a`` (M, K) and a PackedS8; returns int32 (M, N)."""
-    m, k = a.shape
-    out = np.empty((m, packed.n), dtype=np.int32)
-    if m and packed.n:
-        status = _c.lib().tinyeff_gemm_u8s8_packed(
-            _ptr("uint8_t[]", a), k, m, k, packed.n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit),
-            _ptr("uint8_t[]", packed.quads_fit), int(a_signed),
-            _c.isa_code("gemm_u8s8_packed", isa),
-            _ptr("int32_t[]", out), packed.n)
-        _c.check(status, "gemm_u8s8_packed")
-    return out
+    return _bind_gemm_packed(packed, a_signed, isa)(a)
 
 
 @implements("pack_s8", "c")
@@ -77,9 +86,13 @@ def pack_s8(b):
     return PackedS8(data=data, colsum=colsum, k=k, n=n, pairs_fit=pairs_fit, quads_fit=quads_fit)
 
 
-@implements("gemm_u8s8_packed", "c", isa=GEMM_ISAS)
+def _bind_u8s8_packed(packed, isa=None):
+    return _bind_gemm_packed(packed, False, isa)
+
+
+@implements("gemm_u8s8_packed", "c", isa=GEMM_ISAS, bind=_bind_u8s8_packed)
 def gemm_u8s8_packed(a, packed, isa=None):
-    return _gemm_packed(np.ascontiguousarray(a), packed, False, isa)
+    return _gemm_packed(a, packed, False, isa)
 
 
 @implements("gemm_u8s8", "c", isa=GEMM_ISAS)
@@ -95,36 +108,48 @@ def gemm_s8(a, b, isa=None):
     return _gemm_packed(a.view(np.uint8), pack_s8(b), True, isa)
 
 
-def gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, dtype,
-                 group, isa, name):
-    """The C GEMM with its requantizing (and row-max) epilogue, on checked, normalized arguments."""
+def _bind_gemm_requant(packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, dtype, group, isa,
+                      name):
+    """The C GEMM with its requantizing (and row-max) epilogue, on checked, normalized arguments,
+    everything but the activations marshalled once: returns ``run(a)``."""
     n = packed.n
-    a = np.ascontiguousarray(a)
-    m, k = a.shape
-    out = np.empty((m // group, n), dtype=dtype)
-    if m and n:
-        status = _c.lib().tinyeff_gemm_u8s8_requant(
-            _ptr("uint8_t[]", a), k, m, k, n, _ptr("int8_t[]", packed.data),
-            _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit),
-            _ptr("uint8_t[]", packed.quads_fit), int(a_zero_point),
-            _ptr("int32_t[]", bias),
-            _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax,
-            group, _c.isa_code("gemm_u8s8_packed", isa), _ptr("uint8_t[]", out), n)
-        _c.check(status, name)
-    return out
+    gemm = _c.lib().tinyeff_gemm_u8s8_requant
+    weight = (n, _ptr("int8_t[]", packed.data), _ptr("int32_t[]", packed.colsum), _ptr("uint8_t[]", packed.pairs_fit),
+              _ptr("uint8_t[]", packed.quads_fit), int(a_zero_point), _ptr("int32_t[]", bias),
+              _ptr("int32_t[]", multiplier), _ptr("int32_t[]", shift), int(zero_point_out), qmin, qmax, group,
+              _c.isa_code("gemm_u8s8_packed", isa))
+
+    def run(a):
+        a = np.ascontiguousarray(a)
+        m, k = a.shape
+        out = np.empty((m // group, n), dtype=dtype)
+        if m and n:
+            _c.check(gemm(_ptr("uint8_t[]", a), k, m, k, *weight, _ptr("uint8_t[]", out), n), name)
+        return out
+    return run
 
 
-@implements("gemm_u8s8_requant", "c", isa=GEMM_ISAS)
+def _bind_requant(packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, isa=None):
+    return _bind_gemm_requant(packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype,
+                             1, isa, "gemm_u8s8_requant")
+
+
+def _bind_requant_rowmax(packed, a_zero_point, bias, multiplier, shift, zero_point_out, group, qmin, qmax, out_dtype,
+                         isa=None):
+    return _bind_gemm_requant(packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype,
+                             group, isa, "gemm_u8s8_requant_rowmax")
+
+
+@implements("gemm_u8s8_requant", "c", isa=GEMM_ISAS, bind=_bind_requant)
 def gemm_u8s8_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax,
                       out_dtype, isa=None):
     """The requantization runs in the GEMM's epilogue, on the int32 tile still in cache."""
-    return gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax,
-                        out_dtype, 1, isa, "gemm_u8s8_requant")
+    return _bind_requant(packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax, out_dtype, isa)(a)
 
 
-@implements("gemm_u8s8_requant_rowmax", "c", isa=GEMM_ISAS)
+@implements("gemm_u8s8_requant_rowmax", "c", isa=GEMM_ISAS, bind=_bind_requant_rowmax)
 def gemm_u8s8_requant_rowmax(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, group,
                              qmin, qmax, out_dtype, isa=None):
     """The row max runs on the int32 chunk in cache, before the epilogue."""
-    return gemm_requant(a, packed, a_zero_point, bias, multiplier, shift, zero_point_out, qmin, qmax,
-                        out_dtype, group, isa, "gemm_u8s8_requant_rowmax")
+    return _bind_requant_rowmax(packed, a_zero_point, bias, multiplier, shift, zero_point_out, group, qmin, qmax,
+                                out_dtype, isa)(a)

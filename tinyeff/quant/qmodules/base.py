@@ -6,6 +6,7 @@ import numpy as np
 
 from tinyeff.kernels.layout.fixed_point import quantize_multiplier   # NOTE: a plain helper, not a registered kernel
 from tinyeff.nn.module import Module
+from tinyeff.quant.qmodules.plans import LayerPlans
 
 
 def to_nhwc(q):
@@ -43,10 +44,15 @@ class QLayer(Module):
 
     An ``nn.Module``, so forward hooks see integer layers as they see float ones (``tinyeff.flops``
     counts and times them that way). ``nhwc = True`` marks a layer that also has ``forward_nhwc``
-    on (N, H, W, C) activations. Arrays are plain attributes, not parameters: nothing here trains.
+    on (N, H, W, C) activations. Arrays are plain attributes, not parameters: nothing here trains,
+    so a layer's kernel calls are prepared once per input signature (``self._plans``, plans.py).
     """
     arrays = ()
     nhwc = False
+
+    def __init__(self):
+        super().__init__()
+        self._plans = LayerPlans()     # its kernel calls, checked once per input signature (plans.py)
 
     def simulate(self, q):
         return self.forward(q)

@@ -34,10 +34,10 @@ class QMaxPool2d(QLayer):
         self.kernel_size, self.stride = int(kernel_size), int(stride)
 
     def forward(self, q):
-        return kernels.get("maxpool2d_u8")(q, self.kernel_size, self.stride)
+        return self._plans.call("nchw", "maxpool2d_u8", (q,), self.kernel_size, self.stride)
 
     def forward_nhwc(self, q):
-        return kernels.get("maxpool2d_u8_nhwc")(q, self.kernel_size, self.stride)
+        return self._plans.call("nhwc", "maxpool2d_u8_nhwc", (q,), self.kernel_size, self.stride)
 
     def simulate(self, q):
         return kernels.get("maxpool2d_u8", "ref")(q, self.kernel_size, self.stride)
@@ -99,8 +99,8 @@ class QAdd(QLayer):
 
     def forward(self, a, b):
         # table_a[a] + table_b[b] (int32, |.| < 2**29), requantized: one pass in add_u8
-        return kernels.get("add_u8")(a, b, self.table_a, self.table_b, self.multiplier, self.shift,
-                                     self.out_qparams[1], qmax=self.act_qmax, relu=self.relu)
+        return self._plans.call("add", "add_u8", (a, b), self.table_a, self.table_b, self.multiplier, self.shift,
+                                self.out_qparams[1], qmax=self.act_qmax, relu=self.relu)
 
     forward_nhwc = forward        # elementwise with per-tensor parameters: any layout
 

@@ -75,18 +75,18 @@ class QWeighted(QLayer):
         """uint8 cols (M, K) -> uint8 (M, OC) requantized, or int32 (M, OC) when out_qparams is None."""
         z_in = self.in_qparams[1]
         if self.out_qparams is None:
-            acc = kernels.get("gemm_u8s8_packed")(cols, self.packed)
+            acc = self._plans.call("gemm", "gemm_u8s8_packed", (cols,), self.packed)
             return acc - np.int32(z_in) * self.packed.colsum + self.bias_q
-        return kernels.get("gemm_u8s8_requant")(cols, self.packed, z_in, self.bias_q, self.multiplier,
-                                                  self.shift, self.out_qparams[1], qmax=self.act_qmax,
-                                                  relu=self.relu)
+        return self._plans.call("gemm", "gemm_u8s8_requant", (cols,), self.packed, z_in, self.bias_q,
+                                self.multiplier, self.shift, self.out_qparams[1], qmax=self.act_qmax,
+                                relu=self.relu)
 
     def _finish(self, acc2d):
         """int32 (M, OC) sums including bias -> requantized uint8, or int32 for the output layer."""
         if self.out_qparams is None:
             return acc2d
-        return kernels.get("requantize_s32")(np.ascontiguousarray(acc2d), None, self.multiplier, self.shift,
-                                             self.out_qparams[1], qmax=self.act_qmax, relu=self.relu)
+        return self._plans.call("requant", "requantize_s32", (np.ascontiguousarray(acc2d),), None, self.multiplier,
+                                self.shift, self.out_qparams[1], qmax=self.act_qmax, relu=self.relu)
 
     def _simulate_2d(self, cols):
         """Float64 reference of ``_gemm`` on uint8 cols (M, K)."""
@@ -147,8 +147,8 @@ class QConv2d(QWeighted):
             return to_nchw(self.forward_nhwc(to_nhwc(q)))
         n, oc = q.shape[0], self.weight_q.shape[0]
         oh, ow = self._out_hw(*q.shape[2:])
-        acc = kernels.get("spconv_u8s8_csr")(q, self.packed, self.sparse_bias, self.stride, self.padding,
-                                             1, self.in_qparams[1])                     # (N, OC, OH, OW) int32
+        acc = self._plans.call("spconv", "spconv_u8s8_csr", (q,), self.packed, self.sparse_bias, self.stride,
+                               self.padding, 1, self.in_qparams[1])                     # (N, OC, OH, OW) int32
         acc2d = acc.transpose(0, 2, 3, 1).reshape(-1, oc)
         return self._to_nchw(self._finish(acc2d), n, oh, ow)
 
@@ -163,9 +163,9 @@ class QConv2d(QWeighted):
             # fewer images than the sparse kernel interleaves per block: most of its lanes would be idle
             return self._dense_twin().forward_nhwc(q, pool=pool)
         if self.sparse_nhwc:
-            return kernels.get("spconv_u8s8_requant_nhwc")(q, self.packed, self.padding, z_in, self.bias_q,
-                                                            self.multiplier, self.shift, self.out_qparams[1],
-                                                            pool=pool, qmax=self.act_qmax, relu=self.relu)
+            return self._plans.call(("spconv", pool), "spconv_u8s8_requant_nhwc", (q,), self.packed, self.padding,
+                                    z_in, self.bias_q, self.multiplier, self.shift, self.out_qparams[1],
+                                    pool=pool, qmax=self.act_qmax, relu=self.relu)
         if self.sparse:
             return to_nhwc(self.forward(to_nchw(q)))
         n, h, w, _ = q.shape
@@ -176,23 +176,22 @@ class QConv2d(QWeighted):
         if self.out_qparams is not None:       # conv + requant (+ max-pool), no im2col matrix in the C tier
             return self._conv_gemm(q, pool)
         oh, ow = self._out_hw(h, w)
-        cols = kernels.get("im2col_u8_nhwc")(q, kh, kw, self.stride, self.padding, 1, z_in,
-                                             row_align=self.ROW_ALIGN)                  # (N*OH*OW, KH*KW*C)
+        cols = self._plans.call("im2col", "im2col_u8_nhwc", (q,), kh, kw, self.stride, self.padding, 1, z_in,
+                                row_align=self.ROW_ALIGN)                               # (N*OH*OW, KH*KW*C)
         return self._gemm(cols).reshape(n, oh, ow, -1)                                  # int32 sums
 
     def _conv_gemm(self, q, pool):
         """The requantized conv (+ fused pool) on the implicit-im2col GEMM (``self.packed``)."""
         _, _, kh, kw = self.weight_q.shape
-        return kernels.get("conv2d_u8s8_requant_nhwc")(q, self.packed, kh, kw, self.stride, self.padding,
-                                                        self.in_qparams[1], self.bias_q, self.multiplier, self.shift,
-                                                        self.out_qparams[1], pool=pool, qmax=self.act_qmax,
-                                                        relu=self.relu)
+        return self._plans.call(("conv", pool), "conv2d_u8s8_requant_nhwc", (q,), self.packed, kh, kw, self.stride,
+                                self.padding, self.in_qparams[1], self.bias_q, self.multiplier, self.shift,
+                                self.out_qparams[1], pool=pool, qmax=self.act_qmax, relu=self.relu)
 
     def _conv_small(self, q, small, pool):
         """The same conv on the small-channel kernel (output channels in the vector lanes)."""
-        return kernels.get("conv2d_u8s8_smallc_nhwc")(q, small, self.stride, self.padding, self.in_qparams[1],
-                                                       self.bias_q, self.multiplier, self.shift, self.out_qparams[1],
-                                                       pool=pool, qmax=self.act_qmax, relu=self.relu)
+        return self._plans.call(("small", pool, id(small)), "conv2d_u8s8_smallc_nhwc", (q,), small, self.stride,
+                                self.padding, self.in_qparams[1], self.bias_q, self.multiplier, self.shift,
+                                self.out_qparams[1], pool=pool, qmax=self.act_qmax, relu=self.relu)
 
     SMALL_C = 4                              # input channels up to which a layer is a "first layer"
     SMALL_ISAS = ("avx2", "avx512_vnni")     # paths where the small-channel kernel was measured to beat the GEMM
@@ -265,7 +264,8 @@ class QLinear(QWeighted):
 
     def forward(self, q):
         if self.sparse:
-            acc = kernels.get("splinear_u8s8_csr")(np.ascontiguousarray(q), self.packed, self.sparse_bias)
+            acc = self._plans.call("splinear", "splinear_u8s8_csr", (np.ascontiguousarray(q),), self.packed,
+                                   self.sparse_bias)
             return self._finish(acc)
         return self._gemm(np.ascontiguousarray(q))
 
