@@ -6,8 +6,9 @@
  * K = 12 (C = 3: K = 36, kernel rows padded to 4 bytes each) through tiles built for long K: per
  * output row it sets up rows and segments, per 16 columns it keeps an int32 tile, and the fixed
  * costs outweigh the few multiply-adds. Here the output channels are the vector lanes (32 per
- * block: 4 ymm or 2 zmm), one output pixel is a handful of broadcasts of its own 4-byte tap groups
- * against the packed weight, and a 2x2 window's max is requantized straight from registers.
+ * block: 4 ymm, 2 zmm or 8 NEON q registers), one output pixel is a handful of broadcasts of its
+ * own 4-byte tap groups against the packed weight, and a 2x2 window's max is requantized straight
+ * from registers.
  *
  * Tap groups (tinyeff/kernels/int8_conv_small/spec.py builds the weight in the same order): a
  * kernel row is kw * c consecutive bytes of the padded image. Each row gives floor(kw*c / 4)
@@ -26,6 +27,10 @@
  * every weight pair fits int16 (the caller's pairs_fit); otherwise it splits each input byte in
  * two (qconv_small_body.h), at twice the multiplies. With A <= 127 and the caller's quads_fit (7-bit
  * weights always), two groups share one vpmaddwd.
+ * ARM64 (qconv_small_body.h): sdot (neon_dotprod) or vmull_s8 + vpadalq_s16 (neon) on the input
+ * taken as a - 128, as the int8 GEMM does; every window's sums are then raw - 128 * colsum, and
+ * the epilogue adds (128 - zp_in) * colsum back before te_requant4_neon (exact for any bias and
+ * shift, so the ARM64 paths have no slow epilogue).
  * Threads: OpenMP over (image, pooled output row), handed out dynamically.
  */
 #include <string.h>
@@ -33,7 +38,7 @@
 #include "tinyeff.h"
 #include "int8_common.h"
 
-#define QS_BLOCK 32          /* output channels per block: the lanes of 4 ymm or 2 zmm */
+#define QS_BLOCK 32          /* output channels per block: the lanes of 4 ymm, 2 zmm or 8 NEON q registers */
 #define QS_MAX_DIRECT 16     /* direct groups per kernel (64 taps): the layers this kernel is for */
 #define QS_MAX_BLOCKS 8      /* up to 256 output channels */
 
@@ -54,6 +59,10 @@ typedef struct {
 #ifdef TE_HAVE_AVX2_REQUANT
     te_requant8_params p8[4];
     te_requant16_params p16[2];
+#endif
+#ifdef TE_HAVE_NEON_REQUANT
+    /* per column, zero past ncols: the offset (128 - zp_in) * colsum (wrapping int32) and the requant */
+    int32_t off[QS_BLOCK], nbias[QS_BLOCK], nmult[QS_BLOCK], nshift[QS_BLOCK];
 #endif
 } qs_epi;
 
@@ -176,9 +185,48 @@ static void qs_prepare_fast(qs_epi *e, int64_t ncols, int64_t k, int isa) {
 }
 #endif
 
+/* ---- ARM64 vector bodies ------------------------------------------------------------------------ */
+
+#ifdef TE_HAVE_NEON_REQUANT
+#define QS_ARM 1
+
+/* Plain NEON's accumulator for 4 columns: (c0 k01, c0 k23, c1 k01, c1 k23) and the same for c2, c3. */
+typedef struct {
+    int32x4_t c01, c23;
+} qs_pair_neon;
+
+/* acc += (a - 128) x w for one 16-byte slice (4 columns x 4 k): vmull_s8 gives int16 products
+ * (|p| <= 2^14), vpadalq_s16 adds each adjacent pair into an int32 lane. */
+static inline qs_pair_neon qs_pair_dot_neon(qs_pair_neon acc, int8x16_t a, int8x16_t w) {
+    acc.c01 = vpadalq_s16(acc.c01, vmull_s8(vget_low_s8(w), vget_low_s8(a)));
+    acc.c23 = vpadalq_s16(acc.c23, vmull_high_s8(w, a));
+    return acc;
+}
+
+#define QS_NEON_DOT
+#include "qconv_small_body.h"
+#define QS_NEON
+#include "qconv_small_body.h"
+
+/* The NEON epilogue's columns, zero-padded to the block: the sums arrive as raw - 128 * colsum, so
+ * the offset is (128 - zp_in) * colsum, in wrapping int32 (exact: the corrected sum fits int32). */
+static void qs_prepare_neon(qs_epi *e, int64_t ncols) {
+    for (int64_t j = 0; j < QS_BLOCK; j++) {
+        int in = j < ncols;
+        e->off[j] = in ? (int32_t)((uint32_t)(128 - e->corr) * (uint32_t)e->colsum[j]) : 0;
+        e->nbias[j] = in && e->bias ? e->bias[j] : 0;
+        e->nmult[j] = in ? e->multiplier[j] : 0;
+        e->nshift[j] = in ? e->shift[j] : 0;
+    }
+    e->fast = 1;
+}
+#endif
+
 static int qs_isa_ok(int64_t isa) {
 #ifdef QS_X86
     return isa == TE_ISA_PORTABLE || TE_ISA_HAS_AVX2(isa);
+#elif defined(QS_ARM)
+    return isa == TE_ISA_PORTABLE || TE_ISA_HAS_NEON(isa);
 #else
     return isa == TE_ISA_PORTABLE;
 #endif
@@ -189,13 +237,18 @@ static int qs_isa_ok(int64_t isa) {
 static void qs_row(const qs_geom *g, const uint8_t *row0, const uint8_t *x_end, int64_t nwin, const int8_t *wb,
                    const qs_epi *e, int64_t ncols, int64_t width, uint8_t *out, int64_t ldo, int isa) {
     int64_t safe = 0;
-#ifdef QS_X86
+#if defined(QS_X86) || defined(QS_ARM)
     if (isa != TE_ISA_PORTABLE) {
         int64_t room = (int64_t)(x_end - row0) - g->reach;      /* window i is safe if i * step <= room */
         safe = room < 0 ? 0 : room / g->win_step + 1;
         safe = safe < nwin ? safe : nwin;
+#ifdef QS_X86
         if (isa == TE_ISA_AVX512_VNNI) qs_windows_vnni(g, row0, safe, wb, e, ncols, out, ldo, width);
         else qs_windows_avx2(g, row0, safe, wb, e, ncols, out, ldo, width);
+#else
+        if (isa == TE_ISA_NEON_DOTPROD) qs_windows_neon_dot(g, row0, safe, wb, e, ncols, out, ldo, width);
+        else qs_windows_neon(g, row0, safe, wb, e, ncols, out, ldo, width);
+#endif
     }
 #else
     (void)x_end; (void)isa;
@@ -231,6 +284,8 @@ int tinyeff_conv2d_u8s8_smallc_nhwc(const uint8_t *x, int64_t n, int64_t hp, int
                     (int32_t)a_zero_point, (int32_t)zero_point_out, (int32_t)qmin, (int32_t)qmax};
 #ifdef QS_X86
         if (isa != TE_ISA_PORTABLE) qs_prepare_fast(&e, ncols, groups * 4, (int)isa);
+#elif defined(QS_ARM)
+        if (isa != TE_ISA_PORTABLE) qs_prepare_neon(&e, ncols);
 #else
         (void)ncols;
 #endif

@@ -1,6 +1,7 @@
 /* qconv_small_body.h: the vector window of qconv_small.c, written once over a vector width and
- * included once per x86 path (QS_AVX2: 4 ymm per 32 output channels, vpmaddubsw + vpmaddwd;
- * QS_VNNI: 2 zmm, vpdpbusd). Everything named here gets the path's suffix via QS().
+ * included once per path (x86: QS_AVX2: 4 ymm per 32 output channels, vpmaddubsw + vpmaddwd;
+ * QS_VNNI: 2 zmm, vpdpbusd. ARM64: QS_NEON_DOT: 8 q registers, sdot; QS_NEON: 8 q registers, each
+ * summed as two halves by vmull_s8 + vpadalq_s16). Everything named here gets the path's suffix via QS().
  *
  * One window = the pool x pool output pixels whose max becomes one output element (1 pixel when
  * pool is 1). Per pixel and per group of 4 taps: one broadcast of the pixel's 4 input bytes
@@ -10,6 +11,13 @@
  * A block is 32 columns, or 16 (nv halved) for the last one when the output channels end there.
  * AVX2 variants, compile-time flags of one body: exact8 (input bytes split in two: any input, any
  * weight) and quad (two groups per vpmaddwd: input <= 127 and the weight's quads_fit).
+ *
+ * ARM64: a 16-byte slice of the packed block (4 columns x 4 k) is what sdot consumes, as in the
+ * int8 GEMM (csrc/int8_gemm/gemm_s8_neon.h). sdot and vmull_s8 multiply signed bytes, so the
+ * broadcast is a - 128 (a xor 0x80) and the sums are raw - 128 * colsum: the same shift for every
+ * pixel of a column, so the window's max is unchanged, and qconv_small.c adds it back in the
+ * epilogue's offset. Without sdot, a pixel keeps per column the sums of k01 and k23 apart (one
+ * vpadalq_s16 each) and folds them once per pixel (QS_FOLD) instead of once per group.
  */
 #if defined(QS_AVX2)
 #define QS(name) qs_##name##_avx2
@@ -17,6 +25,8 @@
 #define QS_NV 4
 typedef __m256i qs_vec_avx2;
 #define qs_vec qs_vec_avx2
+#define qs_bvec qs_vec_avx2
+#define qs_acc qs_vec_avx2
 #define QS_ZERO() _mm256_setzero_si256()
 #define QS_BCAST(x) _mm256_set1_epi32(x)
 #define QS_LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
@@ -35,6 +45,8 @@ typedef __m256i qs_vec_avx2;
 #define QS_NV 2
 typedef __m512i qs_vec_vnni;
 #define qs_vec qs_vec_vnni
+#define qs_bvec qs_vec_vnni
+#define qs_acc qs_vec_vnni
 #define QS_ZERO() _mm512_setzero_si512()
 #define QS_BCAST(x) _mm512_set1_epi32(x)
 #define QS_LOADW(p) _mm512_loadu_si512((const void *)(p))
@@ -45,8 +57,48 @@ typedef __m512i qs_vec_vnni;
 #define QS_HAS_QUAD 0
 #define QS_MAX(a, b) _mm512_max_epi32(a, b)
 #define QS_STORE(p, v) _mm512_storeu_si512((void *)(p), v)
+#elif defined(QS_NEON_DOT)
+#define QS(name) qs_##name##_neon_dot
+#define QS_TARGET __attribute__((target("arch=armv8.2-a+dotprod")))  /* as gemm_s8_neon.h: gcc 12 needs arch= */
+#define QS_NV 8
+#define qs_vec int32x4_t
+#define qs_bvec int8x16_t
+#define qs_acc int32x4_t
+#define QS_ZERO() vdupq_n_s32(0)
+#define QS_BCAST(x) vreinterpretq_s8_u32(vdupq_n_u32((uint32_t)(x) ^ 0x80808080u))      /* a - 128 */
+#define QS_LOADW(p) vld1q_s8(p)
+#define QS_DOT(acc, a, w) vdotq_s32(acc, w, a)   /* |(a - 128) w| <= 2^14: exact for any bytes */
+#define QS_DOT_HI(acc, a, w) ((void)(a), (acc))
+#define QS_DOT_PAIR(acc, a0, w0, a1, w1) QS_DOT(QS_DOT(acc, a0, w0), a1, w1)
+#define QS_CAN_SPLIT 0
+#define QS_HAS_QUAD 0
+#define QS_MAX(a, b) vmaxq_s32(a, b)
+#define QS_STORE(p, v) vst1q_s32(p, v)
+#elif defined(QS_NEON)
+#define QS(name) qs_##name##_neon
+#define QS_TARGET
+#define QS_NV 8
+#define qs_vec int32x4_t
+#define qs_bvec int8x16_t
+#define qs_acc qs_pair_neon
+#define QS_ZERO() vdupq_n_s32(0)
+#define QS_ACC_ZERO() ((qs_pair_neon){vdupq_n_s32(0), vdupq_n_s32(0)})
+#define QS_BCAST(x) vreinterpretq_s8_u32(vdupq_n_u32((uint32_t)(x) ^ 0x80808080u))      /* a - 128 */
+#define QS_LOADW(p) vld1q_s8(p)
+#define QS_DOT(acc, a, w) qs_pair_dot_neon(acc, a, w)
+#define QS_DOT_HI(acc, a, w) ((void)(a), (acc))
+#define QS_DOT_PAIR(acc, a0, w0, a1, w1) QS_DOT(QS_DOT(acc, a0, w0), a1, w1)
+#define QS_FOLD(acc) vpaddq_s32((acc).c01, (acc).c23)   /* (c0 k01, c0 k23, c1 ..) + (c2 .., c3 ..) -> c0..c3 */
+#define QS_CAN_SPLIT 0
+#define QS_HAS_QUAD 0
+#define QS_MAX(a, b) vmaxq_s32(a, b)
+#define QS_STORE(p, v) vst1q_s32(p, v)
 #else
-#error "define QS_AVX2 or QS_VNNI before including qconv_small_body.h"
+#error "define QS_AVX2, QS_VNNI, QS_NEON_DOT or QS_NEON before including qconv_small_body.h"
+#endif
+#ifndef QS_ACC_ZERO
+#define QS_ACC_ZERO() QS_ZERO()
+#define QS_FOLD(acc) (acc)
 #endif
 
 #define QS_LANES (QS_BLOCK / QS_NV)              /* int32 lanes per vector */
@@ -55,6 +107,26 @@ typedef __m512i qs_vec_vnni;
  * the first ncols stored. */
 QS_TARGET static inline __attribute__((always_inline)) void
 QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out, const int nv) {
+#if defined(QS_NEON) || defined(QS_NEON_DOT)
+    /* te_requant4_neon is exact for any bias and shift, so there is no slow case; off adds the
+     * -zp * colsum correction and the 128 * colsum of the flipped input back (qconv_small.c). */
+    const int32x4_t zp = vdupq_n_s32(e->zero_point), vmin = vdupq_n_s32(e->qmin), vmax = vdupq_n_s32(e->qmax);
+    uint8_t tmp[QS_BLOCK];
+    uint8_t *dst = ncols >= QS_LANES * nv ? out : tmp;
+    for (int v = 0; v < nv; v += 4) {                   /* 16 columns: four int32x4 -> one uint8x16 */
+        int16x4_t h[4];
+        for (int u = 0; u < 4; u++) {
+            const int o = QS_LANES * (v + u);
+            int32x4_t r = te_requant4_neon(vaddq_s32(best[v + u], vld1q_s32(e->off + o)), vld1q_s32(e->nbias + o),
+                                           vld1q_s32(e->nmult + o), vld1q_s32(e->nshift + o), zp, vmin, vmax);
+            h[u] = vmovn_s32(r);                        /* codes in [qmin, qmax] within [0, 255] */
+        }
+        int16x8_t lo = vcombine_s16(h[0], h[1]), hi = vcombine_s16(h[2], h[3]);
+        vst1q_u8(dst + QS_LANES * v, vcombine_u8(vmovn_u16(vreinterpretq_u16_s16(lo)),
+                                                 vmovn_u16(vreinterpretq_u16_s16(hi))));
+    }
+    if (dst == tmp) memcpy(out, tmp, (size_t)ncols);
+#else
     if (!e->fast) {
         int32_t raw[QS_BLOCK];
         for (int v = 0; v < nv; v++) QS_STORE(raw + v * QS_LANES, best[v]);
@@ -99,6 +171,7 @@ QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out, c
     __mmask32 m = (__mmask32)((1u << ncols) - 1);
     _mm256_mask_storeu_epi8(out, m, _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1));
 #endif
+#endif
 }
 
 /* One group of 4 input bytes x against the block's 32 columns of packed weights wb. exact8 (AVX2,
@@ -108,11 +181,11 @@ QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out, c
     do {                                                                                          \
         uint32_t x_ = (x);                                                                        \
         if (!QS_CAN_SPLIT || !exact8) {                                                           \
-            qs_vec a = QS_BCAST((int32_t)x_);                                                     \
-            for (int v = 0; v < nv; v++) acc[v] = QS_DOT(acc[v], a, QS_LOADW(wb + v * 4 * QS_LANES)); \
+            qs_bvec a = QS_BCAST((int32_t)x_);                                                    \
+            for (int v = 0; v < nv; v++) part[v] = QS_DOT(part[v], a, QS_LOADW(wb + v * 4 * QS_LANES)); \
         } else {                                                                                  \
-            qs_vec lo = QS_BCAST((int32_t)(x_ & 0x7F7F7F7Fu)), hi = QS_BCAST((int32_t)((x_ >> 7) & 0x01010101u)); \
-            for (int v = 0; v < nv; v++) acc[v] = QS_DOT_HI(QS_DOT(acc[v], lo, QS_LOADW(wb + v * 4 * QS_LANES)), \
+            qs_bvec lo = QS_BCAST((int32_t)(x_ & 0x7F7F7F7Fu)), hi = QS_BCAST((int32_t)((x_ >> 7) & 0x01010101u)); \
+            for (int v = 0; v < nv; v++) part[v] = QS_DOT_HI(QS_DOT(part[v], lo, QS_LOADW(wb + v * 4 * QS_LANES)), \
                                                              hi, QS_LOADW(wb + v * 4 * QS_LANES)); \
         }                                                                                         \
     } while (0)
@@ -122,9 +195,9 @@ QS(epilogue)(const qs_vec *best, const qs_epi *e, int64_t ncols, uint8_t *out, c
  * sum to at most 258 in each sign: 127 * 258 < 32768). */
 #define QS_QUAD(x0, x1, w0, w1)                                                                   \
     do {                                                                                          \
-        qs_vec a0 = QS_BCAST((int32_t)(x0)), a1 = QS_BCAST((int32_t)(x1));                        \
+        qs_bvec a0 = QS_BCAST((int32_t)(x0)), a1 = QS_BCAST((int32_t)(x1));                       \
         for (int v = 0; v < nv; v++)                                                              \
-            acc[v] = QS_DOT_PAIR(acc[v], a0, QS_LOADW(w0 + v * 4 * QS_LANES), a1, QS_LOADW(w1 + v * 4 * QS_LANES)); \
+            part[v] = QS_DOT_PAIR(part[v], a0, QS_LOADW(w0 + v * 4 * QS_LANES), a1, QS_LOADW(w1 + v * 4 * QS_LANES)); \
     } while (0)
 
 /* The raw sums of one pixel (origin p) for the block's nv vectors of columns, into acc. nd, ng
@@ -145,11 +218,13 @@ QS(pixel)(const uint8_t *p, const qs_geom *g, const int8_t *wb, const int nd, co
     }
     const int ngroups = nd + (ng > 0);
     const int64_t step = 4 * QS_LANES * nv;                  /* bytes of packed weight per group */
-    for (int v = 0; v < nv; v++) acc[v] = QS_ZERO();
+    qs_acc part[QS_NV];                  /* per vector of columns; wider than qs_vec on plain NEON */
+    for (int v = 0; v < nv; v++) part[v] = QS_ACC_ZERO();
     int i = 0;
     if (QS_HAS_QUAD && quad)
         for (; i + 1 < ngroups; i += 2) QS_QUAD(xs[i], xs[i + 1], wb + i * step, wb + (i + 1) * step);
     for (; i < ngroups; i++) QS_GROUP(xs[i], wb + i * step);
+    for (int v = 0; v < nv; v++) acc[v] = QS_FOLD(part[v]);
 }
 
 /* One block of columns (nv vectors) for a run of windows: out[i * ldo + j] for window i, j < ncols. */
@@ -199,6 +274,10 @@ QS_TARGET static void QS(windows)(const qs_geom *g, const uint8_t *row0, int64_t
 #undef QS_TARGET
 #undef QS_NV
 #undef qs_vec
+#undef qs_bvec
+#undef qs_acc
+#undef QS_ACC_ZERO
+#undef QS_FOLD
 #undef QS_ZERO
 #undef QS_BCAST
 #undef QS_LOADW
@@ -214,3 +293,5 @@ QS_TARGET static void QS(windows)(const qs_geom *g, const uint8_t *row0, int64_t
 #undef QS_LANES
 #undef QS_AVX2
 #undef QS_VNNI
+#undef QS_NEON
+#undef QS_NEON_DOT

@@ -1,8 +1,9 @@
 """C tier of the small-channel integer convolution: marshalling over csrc/int8_conv_small/qconv_small.c.
 
-Paths: AVX-512 VNNI (vpdpbusd), AVX2 (vpmaddubsw; the C code falls back to its portable body when
-the input has bytes > 127 and the weight's pairs do not fit int16), portable C. There is no NEON
-body: on ARM64 the layers keep the implicit-im2col GEMM (conv2d_u8s8_requant_nhwc), which has one.
+Paths: AVX-512 VNNI (vpdpbusd), AVX2 (vpmaddubsw; the input bytes split in two when they exceed
+127 and the weight's pairs do not fit int16), NEON dot product (sdot on a - 128), NEON (vmull_s8 +
+vpadalq_s16 on a - 128), portable C. Which layers take this kernel rather than the implicit-im2col
+GEMM is QConv2d's choice (fixed on the x86 vector paths, timed per layer elsewhere).
 Arguments arrive checked and normalized by spec.py.
 """
 import numpy as np
@@ -11,7 +12,7 @@ from tinyeff.kernels.c import check, isa_code, lib, ptr
 from tinyeff.kernels.contract import implements
 from tinyeff.kernels.int8_conv.c import _pad_nhwc
 
-SMALL_ISAS = ("portable", "avx2", "avx512_vnni")
+SMALL_ISAS = ("portable", "avx2", "avx512_vnni", "neon", "neon_dotprod")   # csrc/int8_conv_small bodies
 
 
 @implements("conv2d_u8s8_smallc_nhwc", "c", isa=SMALL_ISAS)

@@ -21,7 +21,7 @@ from tinyeff.kernels.int8_conv.spec import CONVS, check_im2col_nhwc, conv2d_u8s8
 from tinyeff.kernels.int8_eltwise.spec import random_requant, requant_args
 from tinyeff.kernels.int8_gemm.spec import pack_s8
 
-BLOCK = 32            # output channels per block: the lanes of 4 ymm (AVX2) or 2 zmm (AVX-512)
+BLOCK = 32            # output channels per block: the lanes of 4 ymm (AVX2), 2 zmm (AVX-512) or 8 q (NEON)
 MAX_DIRECT = 16       # direct groups per kernel the C tier takes (QS_MAX_DIRECT)
 MAX_OC = 256          # output channels the C tier takes (QS_MAX_BLOCKS blocks)
 LAYOUT = "qconv-small-oc32x4-v1"

@@ -11,6 +11,7 @@ from tinyeff.kernels.int8_conv_small.spec import fits as small_conv_fits
 from tinyeff.kernels.int8_conv_small.spec import pack_conv_small  # NOTE: format builder, not a compute kernel
 from tinyeff.kernels.layout.csr import pack_sparse   # NOTE: format builder, not a compute kernel
 from tinyeff.kernels.sparse.spec import NHWC_BLOCK
+from tinyeff.kernels.stopwatch import race
 from tinyeff.quant.qmodules.base import QLayer, fixed_point_qm, requant_float, to_nchw, to_nhwc
 from tinyeff.quant.qmodules.simple import QMaxPool2d
 
@@ -120,6 +121,7 @@ class QConv2d(QWeighted):
         self.stride, self.padding = int(stride), int(padding)
         self.sparse_nhwc = self.sparse and self.stride == 1 and out_qparams is not None
         self._twin = {}                      # a plain dict, not a child module: hooks and nbytes skip it
+        self.small_choice = {}               # (ISA path, pool) -> the small-vs-GEMM race (see _small_weight)
 
     ROW_ALIGN = 4       # one VNNI group: a 1-channel 3x3 kernel row (3 bytes) becomes one 4-byte group
 
@@ -168,7 +170,7 @@ class QConv2d(QWeighted):
             return to_nhwc(self.forward(to_nchw(q)))
         n, h, w, _ = q.shape
         _, _, kh, kw = self.weight_q.shape
-        small = self._small_weight(pool) if self.out_qparams is not None else None
+        small = self._small_weight(pool, q) if self.out_qparams is not None else None
         if small is not None:                  # a first layer: output channels in the lanes
             return self._conv_small(q, small, pool)
         if self.out_qparams is not None:       # conv + requant (+ max-pool), no im2col matrix in the C tier
@@ -192,21 +194,50 @@ class QConv2d(QWeighted):
                                 self.out_qparams[1], pool=pool, qmax=self.act_qmax, relu=self.relu)
 
     SMALL_C = 4                              # input channels up to which a layer is a "first layer"
-    SMALL_ISAS = ("avx2", "avx512_vnni")     # paths where the small-channel kernel beats the GEMM (no NEON body)
+    SMALL_ISAS = ("avx2", "avx512_vnni")     # paths where the small-channel kernel was measured to beat the GEMM
     SMALL_OC_BLOCK = 16                      # its output channels come in blocks of 32 (the last one 16 wide)
+    SMALL_RACE_IMAGES = 64                   # the race runs on at most this many images of the first batch
+    SMALL_RACE_REPEATS = 7
 
-    def _small_weight(self, pool):
-        """The weight packed for ``conv2d_u8s8_smallc_nhwc`` when that kernel takes this layer (few
-        input channels, whole 16-channel blocks, an x86 vector path), built on first use and kept;
-        else None."""
+    def _small_weight(self, pool, q=None):
+        """The weight packed for ``conv2d_u8s8_smallc_nhwc`` when that kernel takes this layer, built
+        on first use and kept; else None.
+
+        It takes layers with few input channels and whole 16-channel blocks. On the ``SMALL_ISAS``
+        paths it always does (measured there, docs/int8.md). On its other paths (ARM64 NEON, portable)
+        nobody here has timed it, so the layer races it against the GEMM conv on the first batch ``q``
+        it sees (the calibration batch, when ``quantize_static`` measures its kernels) and keeps the
+        outcome in ``small_choice`` per (path, pool): later calls do not time again, and a saved
+        model re-decides on the machine that loads it. Both kernels give the same codes.
+        """
         oc, c, kh, kw = self.weight_q.shape
         if c > self.SMALL_C or oc % self.SMALL_OC_BLOCK or not small_conv_fits(oc, kh, kw, c, pool):
             return None
-        if registry.best_isa("conv2d_u8s8_smallc_nhwc", "c") not in self.SMALL_ISAS:
-            return None
+        name = "conv2d_u8s8_smallc_nhwc"
+        isa = registry.best_isa(name, "c")
+        if isa not in self.SMALL_ISAS:
+            choice = self.small_choice.get((isa, pool))
+            if choice is None:
+                if q is None or q.shape[0] == 0 or registry.active_tier(name) != "c":
+                    return None                # nothing to time on, or no C kernels to race: the GEMM
+                choice = self.small_choice[(isa, pool)] = self._race_small(q, pool)
+            if not choice["small"]:
+                return None
+        return self._packed_small()
+
+    def _packed_small(self):
         if "small" not in self._twin:
             self._twin["small"] = pack_conv_small(self.weight_q)
         return self._twin["small"]
+
+    def _race_small(self, q, pool):
+        """Time the small-channel kernel against the GEMM conv on this layer's first images of ``q``
+        (``kernels.stopwatch.race``): {"small": it won, "small_s", "gemm_s": the fastest call of each}."""
+        q = q[:self.SMALL_RACE_IMAGES]
+        small = self._packed_small()
+        (small_s, gemm_s), k, _ = race([lambda: self._conv_small(q, small, pool), lambda: self._conv_gemm(q, pool)],
+                                       self.SMALL_RACE_REPEATS)
+        return {"small": k == 0, "small_s": small_s, "gemm_s": gemm_s}
 
     def _dense_twin(self):
         """This layer on the dense kernels, built on first use (small batches) and kept."""
