@@ -112,3 +112,22 @@ def test_one_thread_block_restores_blas_threads():
             pass
         assert all(lib.get_num_threads() == 1 for lib in libraries)
     assert [lib.get_num_threads() for lib in libraries] == before
+
+
+def test_qat_step_between_inferences(rng, monkeypatch):
+    """QAT rounds the weights in a parameter transform (a new array every forward)."""
+    from tinyeff.quant import prepare_qat
+    model = prepare_qat(_model())
+    model.eval()
+    x = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
+    before = _check_matches_uncached(model, x, monkeypatch)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    xb, y = rng.standard_normal((4, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 4)
+    model.train()
+    loss = cross_entropy(model(Tensor(xb)), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    model.eval()
+    after = _check_matches_uncached(model, x, monkeypatch)
+    assert not np.array_equal(after, before)
