@@ -4,7 +4,7 @@ The one idea: a direct convolution repacks its weight into the layout its regist
 (kernels/conv/c.py) on every call, 1-50 us a layer, as long as a batch-1 layer's whole kernel. At
 inference the weight is the same array holding the same values from call to call, so the packing
 can be kept. The danger is a stale packing, a silent wrong answer: weights are written in place
-(optimizers assign ``param.data[...]``, ``load_state_dict`` and ``io.load`` copy into them,
+(optimizers assign ``param.data[...]``, ``load_state_dict`` and ``io.load`` set new values,
 pruning multiplies a mask in, user code may write anything), and no version counter sees every
 write to a NumPy array. So the cache checks the values themselves: an entry keeps a copy of the
 bytes it packed, and a lookup compares the weight's bytes with that copy (one ``memcmp``, cffi's
@@ -20,8 +20,8 @@ kernel running on another thread keeps the packing it was handed.
 
 Only inference asks for it (the prepared runners of inference plans: kernels/contract.py): a
 training step changes every weight, so the check would miss at every call and the copies would cost
-memory for nothing. ``TINYEFF_WEIGHT_CACHE=0`` turns it off (every call packs, as before it
-existed); bench/bench_latency.py uses that switch to time both in one process.
+memory for nothing. ``TINYEFF_WEIGHT_CACHE=0`` turns it off (every call packs, as in
+training); bench/bench_latency.py uses that switch to time both in one process.
 """
 import weakref
 
