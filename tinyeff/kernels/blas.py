@@ -68,7 +68,9 @@ class one_thread:
     ``matmul`` skips its per-call switch. Nested blocks cost an attribute read.
 
     NOTE: everything in the block that calls BLAS runs on one thread, a hook's NumPy included; a
-    thread count raised inside the block (``set_threads``) holds until it ends.
+    thread count raised inside the block (``set_threads``, or another Python thread's block ending
+    and restoring the process-wide count) holds until it ends. As for ``matmul``, that changes
+    which pool runs a GEMM, never its result.
     """
     __slots__ = ("raised",)
 
