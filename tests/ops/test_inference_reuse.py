@@ -105,13 +105,20 @@ def test_one_thread_block_restores_blas_threads():
     libraries = blas._blas_libraries()
     if not libraries:
         pytest.skip("threadpoolctl found no BLAS library to set")
-    before = [lib.get_num_threads() for lib in libraries]
-    with blas.one_thread():
-        assert all(lib.get_num_threads() == 1 for lib in libraries)
+    saved = [lib.get_num_threads() for lib in libraries]
+    a = np.ones((2, 3), np.float32)
+    try:
+        for lib in libraries:
+            lib.set_num_threads(2)                     # a count the block must lower and restore
         with blas.one_thread():
-            pass
-        assert all(lib.get_num_threads() == 1 for lib in libraries)
-    assert [lib.get_num_threads() for lib in libraries] == before
+            assert all(lib.get_num_threads() == 2 for lib in libraries)     # no GEMM yet: untouched
+            with blas.one_thread():
+                np.testing.assert_array_equal(blas.matmul(a, a.T), a @ a.T)
+            assert all(lib.get_num_threads() == 1 for lib in libraries)     # held to the outer end
+        assert all(lib.get_num_threads() == 2 for lib in libraries)
+    finally:
+        for lib, n in zip(libraries, saved):
+            lib.set_num_threads(n)
 
 
 def test_qat_step_between_inferences(rng, monkeypatch):

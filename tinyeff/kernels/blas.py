@@ -22,8 +22,8 @@ little, and the OpenMP kernels own the cores (see tinyeff/threads.py for the who
 inside one), which also covers the BLAS calls NumPy makes outside the GEMM kernel.
 
 ``one_thread()`` is the cheap form for one inference pass (nn/simple.py's Sequential enters it when
-no gradient is recorded): it sets the libraries to one thread once, on entry, and ``matmul`` inside
-it calls BLAS straight away. At batch 1 the per-call switch (a query and two sets through
+no gradient is recorded): the block's first ``matmul`` sets the libraries to one thread, the later
+ones call BLAS straight away, and the end of the block restores them. At batch 1 the per-call switch (a query and two sets through
 threadpoolctl, 3-5 us) cost as much as the seed CNN's small GEMMs themselves. Every GEMM still runs
 on one BLAS thread, so the results are the same bits.
 """
@@ -50,6 +50,8 @@ def matmul(a, b):
     once may see each other's setting; that changes only which pool runs a call, never its result.
     """
     if getattr(_held, "depth", 0):           # inside one_thread(): set once for the whole block
+        if _held.raised is None:
+            _held.raised = _lower_to_one()
         return a @ b
     raised = _lower_to_one()
     if not raised:
@@ -60,30 +62,35 @@ def matmul(a, b):
         _restore(raised)
 
 
-_held = threading.local()      # depth: how many one_thread() blocks this thread is inside
+# per thread: depth, how many one_thread() blocks it is inside; raised, what the block's first
+# matmul lowered to one thread (None before it)
+_held = threading.local()
 
 
 class one_thread:
-    """Within the block, BLAS libraries run on one thread: set once on entry, restored on exit, and
-    ``matmul`` skips its per-call switch. Nested blocks cost an attribute read.
+    """Within the block, BLAS libraries run on one thread: set by the block's first ``matmul``
+    (a block without a GEMM costs nothing), restored when the outermost block ends; ``matmul``
+    skips its per-call switch. Nested blocks cost an attribute read.
 
     NOTE: everything in the block that calls BLAS runs on one thread, a hook's NumPy included; a
     thread count raised inside the block (``set_threads``, or another Python thread's block ending
     and restoring the process-wide count) holds until it ends. As for ``matmul``, that changes
     which pool runs a GEMM, never its result.
     """
-    __slots__ = ("raised",)
+    __slots__ = ()
 
     def __enter__(self):
         depth = getattr(_held, "depth", 0)
-        self.raised = _lower_to_one() if depth == 0 else ()
+        if depth == 0:
+            _held.raised = None
         _held.depth = depth + 1
         return self
 
     def __exit__(self, *exc):
         _held.depth -= 1
-        if self.raised:
-            _restore(self.raised)
+        if _held.depth == 0 and _held.raised:
+            _restore(_held.raised)
+            _held.raised = None
         return False
 
 
