@@ -79,7 +79,7 @@ def _forget(key):
     def callback(ref):
         entry = _entries.get(key)
         if entry is not None and entry.ref is ref:
-            del _entries[key]
+            _entries.pop(key, None)             # another thread may have cleared it meanwhile
     return callback
 
 
