@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from twins import paired_blocks
 from tinyeff import Tensor, models, no_grad
 from tinyeff.kernels import c as c_kernels
 from tinyeff.kernels import cpu
@@ -58,28 +59,9 @@ def forward(model, x):
 
 def interleaved(model, x, rounds):
     """{mode: median seconds per forward}, and the median in-round ratio full/prepared."""
-    block = max(1, int(2e-3 / _once(model, x)))                    # calls per timing: about 2 ms
-    times = {mode: [] for mode in MODES}
-    order = list(MODES)
-    for _ in range(rounds):
-        for mode in order:
-            set_mode(mode)
-            forward(model, x)                                        # the mode's plan (or none) in place
-            t0 = time.perf_counter()
-            for _ in range(block):
-                forward(model, x)
-            times[mode].append((time.perf_counter() - t0) / block)
-        order.reverse()
+    medians, ratio = paired_blocks({mode: (lambda: forward(model, x)) for mode in MODES}, rounds, setup=set_mode)
     set_mode("prepared")
-    ratio = np.median(np.array(times["full checks"]) / np.array(times["prepared"]))
-    return {mode: float(np.median(t)) for mode, t in times.items()}, float(ratio)
-
-
-def _once(model, x):
-    forward(model, x)
-    t0 = time.perf_counter()
-    forward(model, x)
-    return max(time.perf_counter() - t0, 1e-6)
+    return medians, ratio
 
 
 def same_outputs(model, x):

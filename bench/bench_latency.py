@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from twins import paired_blocks
 from tinyeff import Tensor, models, no_grad
 from tinyeff.kernels import c as c_kernels
 from tinyeff.kernels import cpu, weight_cache
@@ -49,26 +50,7 @@ def forward(model, x, mode):
 
 def interleaved(model, x, rounds):
     """{mode: median seconds per forward}, and the median in-round ratio per call / reused."""
-    block = max(1, int(2e-3 / _once(model, x)))                    # calls per timing: about 2 ms
-    times = {mode: [] for mode in MODES}
-    order = list(MODES)
-    for _ in range(rounds):
-        for mode in order:
-            forward(model, x, mode)
-            t0 = time.perf_counter()
-            for _ in range(block):
-                forward(model, x, mode)
-            times[mode].append((time.perf_counter() - t0) / block)
-        order.reverse()
-    ratio = np.median(np.array(times["per call"]) / np.array(times["reused"]))
-    return {mode: float(np.median(t)) for mode, t in times.items()}, float(ratio)
-
-
-def _once(model, x):
-    forward(model, x, "reused")
-    t0 = time.perf_counter()
-    forward(model, x, "reused")
-    return max(time.perf_counter() - t0, 1e-6)
+    return paired_blocks({mode: (lambda mode=mode: forward(model, x, mode)) for mode in MODES}, rounds)
 
 
 def same_outputs(model, x):

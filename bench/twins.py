@@ -157,6 +157,38 @@ def medians(blocks):
     return {name: (float(np.median(t)), min(t)) for name, t in per.items()}
 
 
+def paired_blocks(calls, rounds, setup=None, block_s=2e-3):
+    """Two ways of doing the same work, interleaved: ``calls`` (name -> zero-argument callable,
+    two of them) each run as one untimed call and then a timed block of calls about ``block_s``
+    long, the order reversed every round; ``setup(name)``, if given, runs before each block.
+    Returns ({name: median seconds per call}, median over rounds of the first's time / the second's).
+    For small calls (a batch-1 forward), where one timed call is mostly the clock's noise."""
+    import time
+    import numpy as np
+    names = list(calls)
+    if setup is not None:
+        setup(names[1])
+    first = calls[names[1]]
+    first()
+    t0 = time.perf_counter()
+    first()
+    block = max(1, int(block_s / max(time.perf_counter() - t0, 1e-6)))
+    times = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            if setup is not None:
+                setup(name)
+            calls[name]()                         # the way's own state (plans, caches) in place
+            t0 = time.perf_counter()
+            for _ in range(block):
+                calls[name]()
+            times[name].append((time.perf_counter() - t0) / block)
+        names.reverse()
+    a, b = list(calls)
+    ratio = float(np.median(np.array(times[a]) / np.array(times[b])))
+    return {name: float(np.median(t)) for name, t in times.items()}, ratio
+
+
 def rerun_in_child(script, argv, env):
     """Run ``script`` again with ``argv + --child`` in a child process started with ``env`` and an
     empty lowering cache in a temporary directory; return its exit code. The ISA caps and thread

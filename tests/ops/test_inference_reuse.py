@@ -40,6 +40,17 @@ def _check_matches_uncached(model, x, monkeypatch):
     return got
 
 
+def _train_step(model, opt, rng):
+    """One training step on a random batch, then back to inference mode."""
+    xb, y = rng.standard_normal((4, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 4)
+    model.train()
+    loss = cross_entropy(model(Tensor(xb)), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    model.eval()
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_reused_packing_matches_packing_every_call(batch, rng, monkeypatch):
     model, x = _model(), rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
@@ -52,14 +63,7 @@ def test_reused_packing_matches_packing_every_call(batch, rng, monkeypatch):
 def test_optimizer_step_between_inferences(rng, monkeypatch):
     model, x = _model(), rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
     before = _check_matches_uncached(model, x, monkeypatch)
-    opt = optim.Adam(model.parameters(), lr=1e-2)
-    xb, y = rng.standard_normal((4, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 4)
-    model.train()
-    loss = cross_entropy(model(Tensor(xb)), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    model.eval()
+    _train_step(model, optim.Adam(model.parameters(), lr=1e-2), rng)
     after = _check_matches_uncached(model, x, monkeypatch)
     assert not np.array_equal(after, before)
 
@@ -128,13 +132,6 @@ def test_qat_step_between_inferences(rng, monkeypatch):
     model.eval()
     x = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
     before = _check_matches_uncached(model, x, monkeypatch)
-    opt = optim.SGD(model.parameters(), lr=0.1)
-    xb, y = rng.standard_normal((4, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 4)
-    model.train()
-    loss = cross_entropy(model(Tensor(xb)), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    model.eval()
+    _train_step(model, optim.SGD(model.parameters(), lr=0.1), rng)
     after = _check_matches_uncached(model, x, monkeypatch)
     assert not np.array_equal(after, before)
