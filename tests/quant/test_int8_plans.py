@@ -162,3 +162,29 @@ def test_a_copied_layer_prepares_its_own_calls(rng, monkeypatch):
     np.testing.assert_array_equal(got, _reference(twin, x, monkeypatch))
     assert not np.array_equal(got, before)
     np.testing.assert_array_equal(conv.forward_nhwc(x), before)
+
+
+def test_one_pass_reads_the_settings_once_and_the_next_pass_again(rng, monkeypatch):
+    """A model's forward reads the settings half of its plan keys once: a cap set inside the pass
+    takes effect from the next pass (the one place a forward may differ from kernel-by-kernel)."""
+    if not kernels.available("conv2d_u8s8_requant_nhwc", "c"):
+        pytest.skip(kernels.why_unavailable("conv2d_u8s8_requant_nhwc", "c"))
+    monkeypatch.delenv("TINYEFF_TIER", raising=False)
+    monkeypatch.delenv("TINYEFF_CPU_FEATURES", raising=False)
+    conv, x = _conv(rng), rng.integers(0, 256, (1, 6, 6, 3), dtype=np.uint8)
+    asked, best = _recording(monkeypatch), cpu.best_path()
+    want = conv.forward_nhwc(x)
+    with plans.one_pass():
+        conv.forward_nhwc(x)
+        monkeypatch.setenv("TINYEFF_CPU_FEATURES", "")
+        np.testing.assert_array_equal(conv.forward_nhwc(x), want)     # still the plan made before the cap
+    np.testing.assert_array_equal(conv.forward_nhwc(x), want)         # the next pass sees the cap
+    name = "conv2d_u8s8_requant_nhwc"
+    assert [a[:3] for a in asked] == [(name, "c", best), (name, "c", "portable")]
+
+
+def test_a_model_forward_is_one_pass_and_equals_the_per_call_path(int8_models):
+    model, images = int8_models["seed-cnn"]
+    x = Tensor(images[:2].astype(np.float32) / 255)
+    with no_grad():
+        np.testing.assert_array_equal(model(x).data, model._forward(x).data)

@@ -21,7 +21,7 @@ from tinyeff.quant.observers import make_observer
 from tinyeff.quant.prepare import (CHAINS, RESIDUAL, SKIP, Observed, PreparedModel, integer_stages, observed_modules,
                                    residual_body)
 from tinyeff.quant.qmodules.base import act_qmax
-from tinyeff.quant.qmodules.plans import LayerPlans
+from tinyeff.quant.qmodules.plans import LayerPlans, one_pass
 from tinyeff.quant.qparams import check_finite_input, quantize
 from tinyeff.tensor import Tensor
 
@@ -231,6 +231,10 @@ class QuantizedModel(nn.Module):
         return (np.float32(s) * (out.astype(np.int32) - z)).astype(np.float32)
 
     def forward(self, x):
+        with one_pass():
+            return self._forward(x)
+
+    def _forward(self, x):
         data = x.data if isinstance(x, Tensor) else np.asarray(x)
         if data.ndim == 4 and not self.simulate and isinstance(self.body, qm.QSequential) and qm.runs_nhwc(self.body):
             out = self.body.forward_from_nhwc(self.quantize_input(data, nhwc=True))   # no NCHW copy

@@ -26,6 +26,8 @@ and to measure what the plans save (bench/bench_int8_latency.py). What this leav
 Python between kernel calls (the NHWC scheduler, the float input's quantization and the output's
 dequantization keep their plain code).
 """
+import threading
+
 from tinyeff import kernels
 from tinyeff.kernels import cpu, settings
 from tinyeff.ops.plan import settings_key
@@ -37,6 +39,42 @@ SWITCH = "TINYEFF_INT8_PLANS"
 def enabled():
     """False when ``TINYEFF_INT8_PLANS=0`` (read on every call, so a change takes effect at once)."""
     return settings.env(SWITCH) != "0"
+
+
+_pass = threading.local()    # depth: one_pass blocks this thread is in; environment: read in the outermost
+
+
+class one_pass:
+    """Within the block (a quantized model's forward), the settings half of every plan key is read
+    once, at the first kernel call, instead of at each: at batch 1 that read (environment, thread
+    count, registry generation, usable ISA paths) costs 4-6 us per kernel call, as much as a small
+    layer's kernel. NOTE: so a setting changed inside one forward, by a hook say, takes effect from
+    the next forward on."""
+    __slots__ = ()
+
+    def __enter__(self):
+        depth = getattr(_pass, "depth", 0)
+        if depth == 0:
+            _pass.environment = None
+        _pass.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc):
+        _pass.depth -= 1
+        if _pass.depth == 0:
+            _pass.environment = None
+        return False
+
+
+def _environment():
+    """(the plans switch, the settings key, the usable ISA paths): once per ``one_pass`` block."""
+    held = getattr(_pass, "depth", 0)
+    if held and _pass.environment is not None:
+        return _pass.environment
+    environment = (settings.env(SWITCH), settings_key(), cpu.usable_paths())
+    if held:
+        _pass.environment = environment
+    return environment
 
 
 class LayerPlans:
@@ -57,10 +95,11 @@ class LayerPlans:
                 the kernel takes first.
             args, kwargs: the rest of the kernel's arguments: constants of the layer.
         """
-        if settings.env(SWITCH) == "0":
+        switch, settings_now, paths = _environment()
+        if switch == "0":
             return kernels.get(name)(*arrays, *args, **kwargs)
         x = arrays[0]
-        key = (site, x.shape, x.dtype, settings_key(), cpu.usable_paths())
+        key = (site, x.shape, x.dtype, settings_now, paths)
         if len(arrays) > 1:
             key += tuple((a.shape, a.dtype) for a in arrays[1:])
         runner = self._runners.get(key)
