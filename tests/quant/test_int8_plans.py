@@ -111,13 +111,19 @@ def _recording(monkeypatch):
     return asked
 
 
-def test_a_changed_tier_or_isa_cap_builds_a_new_plan(rng, monkeypatch):
+def _uncapped_conv(rng, monkeypatch):
+    """A conv layer and an input with no tier or cap set, the kernels it asks for recorded, and
+    the widest ISA path."""
     if not kernels.available("conv2d_u8s8_requant_nhwc", "c"):
         pytest.skip(kernels.why_unavailable("conv2d_u8s8_requant_nhwc", "c"))
     monkeypatch.delenv("TINYEFF_TIER", raising=False)
     monkeypatch.delenv("TINYEFF_CPU_FEATURES", raising=False)
     conv, x = _conv(rng), rng.integers(0, 256, (1, 6, 6, 3), dtype=np.uint8)
-    asked, best = _recording(monkeypatch), cpu.best_path()
+    return conv, x, _recording(monkeypatch), cpu.best_path()
+
+
+def test_a_changed_tier_or_isa_cap_builds_a_new_plan(rng, monkeypatch):
+    conv, x, asked, best = _uncapped_conv(rng, monkeypatch)
     want = conv.forward_nhwc(x)
     for variable, value in [("TINYEFF_CPU_FEATURES", ""), ("TINYEFF_TIER", "ref")]:
         monkeypatch.setenv(variable, value)
@@ -167,12 +173,7 @@ def test_a_copied_layer_prepares_its_own_calls(rng, monkeypatch):
 def test_one_pass_reads_the_settings_once_and_the_next_pass_again(rng, monkeypatch):
     """A model's forward reads the settings half of its plan keys once: a cap set inside the pass
     takes effect from the next pass (the one place a forward may differ from kernel-by-kernel)."""
-    if not kernels.available("conv2d_u8s8_requant_nhwc", "c"):
-        pytest.skip(kernels.why_unavailable("conv2d_u8s8_requant_nhwc", "c"))
-    monkeypatch.delenv("TINYEFF_TIER", raising=False)
-    monkeypatch.delenv("TINYEFF_CPU_FEATURES", raising=False)
-    conv, x = _conv(rng), rng.integers(0, 256, (1, 6, 6, 3), dtype=np.uint8)
-    asked, best = _recording(monkeypatch), cpu.best_path()
+    conv, x, asked, best = _uncapped_conv(rng, monkeypatch)
     want = conv.forward_nhwc(x)
     with plans.one_pass():
         conv.forward_nhwc(x)
